@@ -1,0 +1,17 @@
+//! Sans-IO core of ondes.
+//!
+//! Nothing in this crate owns a socket, a thread or a clock: time is always an argument
+//! (microseconds on a monotonic or wall clock chosen by the caller). That keeps every
+//! decision — when a frame is due, what a lagging listener skips, how a signal is
+//! decimated — deterministic and testable in simulated time, in the style of str0m and
+//! quinn-proto.
+
+pub mod dsp;
+pub mod frame;
+pub mod pacer;
+pub mod ring;
+pub mod sse;
+
+pub use frame::{Frame, FrameDuration, FrameSpec, SpecError};
+pub use pacer::{Pacer, PacerPoll};
+pub use ring::{Cursor, CursorRead, Ring};

@@ -1,0 +1,32 @@
+//! The `ondes` command line: thin wrappers over the library crates.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "ondes", version, about = "Real-time audio streaming server and toolkit")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the streaming server.
+    Serve(cmd::serve::ServeArgs),
+    /// Mint a JWT for the server's API.
+    Token(cmd::token::TokenArgs),
+    /// Benchmarks (load generators that measure a running server).
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Token(args) => cmd::token::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
+    }
+}

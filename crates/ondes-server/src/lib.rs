@@ -1,1 +1,21 @@
-//! ondes server.
+//! The ondes server: stream hubs fed by sources, delivered over HTTP.
+//!
+//! [`app`] builds the router (so tests can drive it), [`server::start`] binds and runs it
+//! with the sources and the background sampler, and shuts everything down gracefully.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod connections;
+pub mod error;
+pub mod hub;
+pub mod routes;
+pub mod serialize;
+pub mod server;
+pub mod source;
+pub mod state;
+pub mod sysinfo;
+
+pub use config::Config;
+pub use routes::app;
+pub use server::{RunningServer, StartError, start};

@@ -1,0 +1,245 @@
+//! Bearer tokens: JWT (HS256) with permissions.
+//!
+//! A token carries `sub`, `exp`, `permissions` and optionally `streams` (the stream ids it
+//! is limited to). `admin` implies every permission. Signature checks are done by
+//! `jsonwebtoken` (constant-time HMAC comparison); the secret is never logged.
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    Subscribe,
+    Publish,
+    StreamControl,
+    DebugAccess,
+    Admin,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 5] = [
+        Permission::Subscribe,
+        Permission::Publish,
+        Permission::StreamControl,
+        Permission::DebugAccess,
+        Permission::Admin,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::Subscribe => "subscribe",
+            Permission::Publish => "publish",
+            Permission::StreamControl => "stream_control",
+            Permission::DebugAccess => "debug_access",
+            Permission::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.name() == s)
+    }
+}
+
+/// JWT claims.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Claims {
+    pub sub: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    #[serde(default)]
+    pub iat: Option<u64>,
+    /// Permission names; unknown names are ignored (forward compatibility).
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    /// Stream ids this token is limited to; absent = all streams.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<Vec<String>>,
+}
+
+impl Claims {
+    pub fn has(&self, p: Permission) -> bool {
+        self.permissions.iter().any(|n| n == p.name() || n == Permission::Admin.name())
+    }
+
+    pub fn allows_stream(&self, id: &str) -> bool {
+        self.streams.as_ref().is_none_or(|s| s.iter().any(|x| x == id))
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("this endpoint needs a token: send 'Authorization: Bearer <token>' (or ?access_token= for EventSource); mint one with 'ondes token'")]
+    Missing,
+    #[error("the token has expired; mint a new one with 'ondes token'")]
+    Expired,
+    #[error("the token's signature does not match this server's secret (forged, or minted with another secret)")]
+    BadSignature,
+    #[error("the token is not a valid JWT: {0}")]
+    Malformed(String),
+    #[error("the token lacks permission '{0}'")]
+    Forbidden(&'static str),
+    #[error("the token does not allow stream '{0}'")]
+    StreamNotAllowed(String),
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let (status, code) = match &e {
+            AuthError::Missing => (StatusCode::UNAUTHORIZED, "missing_token"),
+            AuthError::Expired => (StatusCode::UNAUTHORIZED, "token_expired"),
+            AuthError::BadSignature => (StatusCode::UNAUTHORIZED, "invalid_signature"),
+            AuthError::Malformed(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            AuthError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            AuthError::StreamNotAllowed(_) => (StatusCode::FORBIDDEN, "forbidden"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+/// Verifies and mints tokens with one secret.
+#[derive(Clone)]
+pub struct Authenticator {
+    decoding: DecodingKey,
+    encoding: EncodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Authenticator { secret: <redacted> }")
+    }
+}
+
+impl Authenticator {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Authenticator {
+            decoding: DecodingKey::from_secret(secret),
+            encoding: EncodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    /// Mints a token for `sub` with `permissions`, valid for `ttl_secs` from `now_secs`.
+    pub fn mint(&self, sub: &str, permissions: &[Permission], ttl_secs: u64, now_secs: u64) -> String {
+        let claims = Claims {
+            sub: sub.into(),
+            exp: now_secs + ttl_secs,
+            iat: Some(now_secs),
+            permissions: permissions.iter().map(|p| p.name().to_string()).collect(),
+            streams: None,
+        };
+        self.mint_claims(&claims)
+    }
+
+    pub fn mint_claims(&self, claims: &Claims) -> String {
+        // HS256 with an HMAC key accepts any key length and serialising these plain
+        // claims cannot fail
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding).unwrap_or_default()
+    }
+
+    /// Checks signature and expiry.
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims).map_err(|e| {
+            match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::InvalidSignature => AuthError::BadSignature,
+                other => AuthError::Malformed(format!("{other:?}")),
+            }
+        })
+    }
+
+    /// Finds the token (header, then `access_token` query) and checks it has `perm` for `stream`.
+    pub fn authorize(
+        &self,
+        headers: &HeaderMap,
+        query: &HashMap<String, String>,
+        perm: Permission,
+        stream: Option<&str>,
+    ) -> Result<Claims, AuthError> {
+        let token = bearer(headers).or_else(|| query.get("access_token").cloned()).ok_or(AuthError::Missing)?;
+        let claims = self.verify(&token)?;
+        if !claims.has(perm) {
+            return Err(AuthError::Forbidden(perm.name()));
+        }
+        if let Some(id) = stream
+            && !claims.allows_stream(id)
+        {
+            return Err(AuthError::StreamNotAllowed(id.into()));
+        }
+        Ok(claims)
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    }
+
+    #[test]
+    fn mint_and_verify() {
+        let a = Authenticator::new(b"s3cret");
+        let t = a.mint("alice", &[Permission::StreamControl], 3600, now());
+        let c = a.verify(&t).unwrap();
+        assert_eq!(c.sub, "alice");
+        assert!(c.has(Permission::StreamControl));
+        assert!(!c.has(Permission::DebugAccess));
+    }
+
+    #[test]
+    fn admin_implies_all() {
+        let a = Authenticator::new(b"k");
+        let c = a.verify(&a.mint("root", &[Permission::Admin], 60, now())).unwrap();
+        assert!(Permission::ALL.iter().all(|p| c.has(*p)));
+    }
+
+    #[test]
+    fn expired_forged_malformed() {
+        let a = Authenticator::new(b"k");
+        let old = a.mint("x", &[Permission::Admin], 10, now() - 3600);
+        assert_eq!(a.verify(&old), Err(AuthError::Expired));
+        let other = Authenticator::new(b"other").mint("x", &[Permission::Admin], 60, now());
+        assert_eq!(a.verify(&other), Err(AuthError::BadSignature));
+        assert!(matches!(a.verify("not.a.jwt"), Err(AuthError::Malformed(_))));
+    }
+
+    #[test]
+    fn authorize_checks_permission_and_stream() {
+        let a = Authenticator::new(b"k");
+        let mut h = HeaderMap::new();
+        let q = HashMap::new();
+        assert_eq!(a.authorize(&h, &q, Permission::Subscribe, None), Err(AuthError::Missing));
+        let mut claims = a.verify(&a.mint("x", &[Permission::Subscribe], 60, now())).unwrap();
+        claims.streams = Some(vec!["a".into()]);
+        h.insert(header::AUTHORIZATION, format!("Bearer {}", a.mint_claims(&claims)).parse().unwrap());
+        assert!(a.authorize(&h, &q, Permission::Subscribe, Some("a")).is_ok());
+        assert_eq!(
+            a.authorize(&h, &q, Permission::Subscribe, Some("b")),
+            Err(AuthError::StreamNotAllowed("b".into()))
+        );
+        assert_eq!(a.authorize(&h, &q, Permission::StreamControl, None), Err(AuthError::Forbidden("stream_control")));
+        let q: HashMap<String, String> =
+            [("access_token".to_string(), a.mint("y", &[Permission::DebugAccess], 60, now()))].into();
+        assert!(a.authorize(&HeaderMap::new(), &q, Permission::DebugAccess, None).is_ok());
+    }
+}

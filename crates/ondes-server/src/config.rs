@@ -1,0 +1,376 @@
+//! Configuration: one TOML file, every key overridable by `ONDES_<SECTION>_<KEY>`.
+//!
+//! Precedence, lowest first: built-in defaults, the TOML file, environment variables, CLI
+//! flags (applied by the binary). Unknown keys are errors (a typo must not be silently
+//! ignored), and every error names the key and says what is wrong.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+use ondes_core::{FrameDuration, FrameSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::source::SourceSpec;
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("invalid config: {0}")]
+    Parse(String),
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("invalid config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), message: message.into() }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub cors: CorsConfig,
+    #[serde(rename = "stream")]
+    pub streams: Vec<StreamConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub bind: String,
+    /// Seconds between SSE heartbeat events.
+    pub heartbeat_secs: u64,
+    /// Streaming connections (all streams, all IPs) before new ones get 503.
+    pub max_connections: usize,
+    /// Streaming connections from one IP before new ones get 429; 0 = no per-IP limit.
+    pub max_connections_per_ip: usize,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Seconds of recent frames each stream keeps (for resume and bursts).
+    pub ring_secs: u64,
+    /// Backlog after which a slow listener is skipped ahead to live, in milliseconds.
+    pub max_listener_lag_ms: u64,
+    /// Seconds to wait for connections to close on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HS256 secret for JWTs. Empty: a random secret for this run (an admin token is printed).
+    pub secret: String,
+    /// Whether listening (SSE) needs a token with permission `subscribe`.
+    pub required_for_stream: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Origins allowed to call the API from a browser page (`*` = any). Empty: same origin only.
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamConfig {
+    pub id: String,
+    /// Where the audio comes from, e.g. `tone:demo`, `file:music.flac?loop=true`, `stdin:s16le`.
+    pub source: String,
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub frame_ms: f64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1:8080".into(),
+            heartbeat_secs: 30,
+            max_connections: 20_000,
+            max_connections_per_ip: 0,
+            max_body_bytes: 1 << 20,
+            ring_secs: 12,
+            max_listener_lag_ms: 2_000,
+            shutdown_grace_secs: 5,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { secret: String::new(), required_for_stream: false }
+    }
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            id: String::new(),
+            source: "tone:demo".into(),
+            sample_rate: 48_000,
+            channels: 2,
+            frame_ms: 20.0,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { server: ServerConfig::default(), auth: AuthConfig::default(), cors: CorsConfig::default(), streams: vec![] }
+    }
+}
+
+impl StreamConfig {
+    /// The demo stream: a sweep on the left channel, a chord on the right.
+    pub fn demo() -> Self {
+        StreamConfig { id: "main".into(), ..StreamConfig::default() }
+    }
+
+    /// The validated frame layout of this stream.
+    pub fn frame_spec(&self) -> Result<FrameSpec, ondes_core::SpecError> {
+        FrameSpec::new(self.sample_rate, self.channels, FrameDuration::from_ms(self.frame_ms)?)
+    }
+}
+
+impl Config {
+    /// Loads the file (if any), applies `ONDES_*` variables from `env`, and validates.
+    pub fn load(path: Option<&str>, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| ConfigError::Read { path: p.into(), source: e })?,
+            None => String::new(),
+        };
+        Self::from_toml_and_env(&text, env)
+    }
+
+    /// Parses TOML text, applies `ONDES_*` overrides, and validates.
+    pub fn from_toml_and_env(text: &str, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        apply_env(&mut table, env)?;
+        // round-trip through text so that type errors carry the key's name and position
+        let merged = toml::to_string(&table).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let config: Config = toml::from_str(&merged).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// A config with only the demo stream, as `ondes serve` with no file runs.
+    pub fn demo() -> Config {
+        let mut c = Config::default();
+        c.streams.push(StreamConfig::demo());
+        c
+    }
+
+    /// Adds the demo stream `main` unless a stream with that id is declared.
+    pub fn add_demo_stream(&mut self) {
+        if !self.streams.iter().any(|s| s.id == "main") {
+            self.streams.push(StreamConfig::demo());
+        }
+    }
+
+    /// Checks values that parse but make no sense, naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.server
+            .bind
+            .parse::<SocketAddr>()
+            .map_err(|e| invalid("server.bind", format!("'{}' is not an address like 127.0.0.1:8080 ({e})", self.server.bind)))?;
+        if self.server.heartbeat_secs == 0 {
+            return Err(invalid("server.heartbeat_secs", "must be at least 1"));
+        }
+        if self.server.max_connections == 0 {
+            return Err(invalid("server.max_connections", "must be at least 1"));
+        }
+        if !(1..=600).contains(&self.server.ring_secs) {
+            return Err(invalid("server.ring_secs", "must be between 1 and 600"));
+        }
+        if self.server.max_listener_lag_ms < 100 {
+            return Err(invalid("server.max_listener_lag_ms", "must be at least 100"));
+        }
+        for origin in &self.cors.allowed_origins {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(invalid(
+                    "cors.allowed_origins",
+                    format!("'{origin}' is not an origin like http://localhost:3000 (or *)"),
+                ));
+            }
+            if origin.ends_with('/') {
+                return Err(invalid("cors.allowed_origins", format!("'{origin}': an origin has no trailing slash")));
+            }
+        }
+        let mut seen = HashSet::new();
+        for (i, s) in self.streams.iter().enumerate() {
+            let key = |k: &str| format!("stream[{i}].{k}");
+            if s.id.is_empty() || !s.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(invalid(key("id"), format!("'{}' must be non-empty and use only a-z, 0-9, - and _", s.id)));
+            }
+            if !seen.insert(s.id.as_str()) {
+                return Err(invalid(key("id"), format!("stream id '{}' is declared twice", s.id)));
+            }
+            if let Err(e) = FrameDuration::from_ms(s.frame_ms) {
+                return Err(invalid(key("frame_ms"), e.to_string()));
+            }
+            s.frame_spec().map_err(|e| invalid(key("sample_rate"), e.to_string()))?;
+            SourceSpec::parse(&s.source).map_err(|e| invalid(key("source"), e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Applies `ONDES_<SECTION>_<KEY>` (and `ONDES_STREAM_<ID>_<KEY>`) overrides.
+///
+/// The expected type of each key comes from the defaults, so `ONDES_SERVER_HEARTBEAT_SECS=5`
+/// becomes an integer and `ONDES_CORS_ALLOWED_ORIGINS=http://a:1,http://b:2` a list.
+fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {
+    let defaults = toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Parse(e.to_string()))?;
+    let stream_defaults =
+        toml::Table::try_from(StreamConfig::default()).map_err(|e| ConfigError::Parse(e.to_string()))?;
+    for (var, raw) in env {
+        let Some(rest) = var.strip_prefix("ONDES_") else { continue };
+        let rest = rest.to_ascii_lowercase();
+        if let Some(stream_rest) = rest.strip_prefix("stream_") {
+            apply_stream_env(table, &stream_defaults, var, stream_rest, raw)?;
+            continue;
+        }
+        let mut matched = false;
+        for (section, keys) in &defaults {
+            let Some(key) = rest.strip_prefix(&format!("{section}_")) else { continue };
+            let Some(toml::Value::Table(keys)) = Some(keys) else { continue };
+            let Some(default) = keys.get(key) else { continue };
+            let value = parse_env_value(var, raw, default)?;
+            let sect = table.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match sect {
+                toml::Value::Table(t) => {
+                    t.insert(key.to_string(), value);
+                }
+                _ => return Err(invalid(section.clone(), "must be a table")),
+            }
+            matched = true;
+        }
+        if !matched && (rest.starts_with("server_") || rest.starts_with("auth_") || rest.starts_with("cors_")) {
+            return Err(ConfigError::Env { var: var.clone(), message: "no such configuration key".into() });
+        }
+    }
+    Ok(())
+}
+
+fn apply_stream_env(
+    table: &mut toml::Table,
+    defaults: &toml::Table,
+    var: &str,
+    rest: &str,
+    raw: &str,
+) -> Result<(), ConfigError> {
+    let Some(toml::Value::Array(streams)) = table.get_mut("stream") else {
+        return Err(ConfigError::Env { var: var.into(), message: "no [[stream]] is declared in the config file".into() });
+    };
+    for s in streams.iter_mut() {
+        let toml::Value::Table(st) = s else { continue };
+        let Some(id) = st.get("id").and_then(|v| v.as_str()).map(|s| s.to_ascii_lowercase().replace('-', "_")) else {
+            continue;
+        };
+        if let Some(key) = rest.strip_prefix(&format!("{id}_"))
+            && let Some(default) = defaults.get(key)
+        {
+            let value = parse_env_value(var, raw, default)?;
+            st.insert(key.to_string(), value);
+            return Ok(());
+        }
+    }
+    Err(ConfigError::Env {
+        var: var.into(),
+        message: "does not match ONDES_STREAM_<ID>_<KEY> for a declared stream id and key".into(),
+    })
+}
+
+fn parse_env_value(var: &str, raw: &str, default: &toml::Value) -> Result<toml::Value, ConfigError> {
+    let err = |what: &str| ConfigError::Env { var: var.into(), message: format!("expected {what}, got '{raw}'") };
+    Ok(match default {
+        toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().map_err(|_| err("an integer"))?),
+        toml::Value::Float(_) => toml::Value::Float(raw.trim().parse().map_err(|_| err("a number"))?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => true,
+            "false" | "0" | "no" | "off" => false,
+            _ => return Err(err("true or false")),
+        }),
+        toml::Value::Array(_) => toml::Value::Array(
+            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
+        ),
+        _ => toml::Value::String(raw.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_and_file() {
+        let c = Config::from_toml_and_env(
+            "[server]\nbind = \"0.0.0.0:9000\"\n[[stream]]\nid = \"a\"\nsource = \"tone:sine?freq=440\"\nchannels = 1\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.server.bind, "0.0.0.0:9000");
+        assert_eq!(c.server.heartbeat_secs, 30);
+        assert_eq!(c.streams[0].channels, 1);
+        assert_eq!(c.streams[0].sample_rate, 48_000);
+        assert!(!c.auth.required_for_stream);
+    }
+
+    #[test]
+    fn env_overrides_every_section() {
+        let c = Config::from_toml_and_env(
+            "[[stream]]\nid = \"radio-1\"\n",
+            &env(&[
+                ("ONDES_SERVER_HEARTBEAT_SECS", "5"),
+                ("ONDES_AUTH_REQUIRED_FOR_STREAM", "true"),
+                ("ONDES_CORS_ALLOWED_ORIGINS", "http://a:1, http://b:2"),
+                ("ONDES_STREAM_RADIO_1_CHANNELS", "1"),
+                ("PATH", "/usr/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.heartbeat_secs, 5);
+        assert!(c.auth.required_for_stream);
+        assert_eq!(c.cors.allowed_origins, vec!["http://a:1", "http://b:2"]);
+        assert_eq!(c.streams[0].channels, 1);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Config::from_toml_and_env("[server]\nheartbeat_secs = \"x\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("heartbeat_secs"), "{e}");
+        let e = Config::from_toml_and_env("[server]\nbnd = \"x\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("bnd"), "{e}");
+        let e = Config::from_toml_and_env("[[stream]]\nid = \"a\"\nframe_ms = 15\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("stream[0].frame_ms"), "{e}");
+        let e = Config::from_toml_and_env("[[stream]]\nid = \"a\"\nsource = \"bogus:1\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("stream[0].source"), "{e}");
+        let e = Config::from_toml_and_env("", &env(&[("ONDES_SERVER_HEARTBEAT_SECS", "soon")])).unwrap_err().to_string();
+        assert!(e.contains("ONDES_SERVER_HEARTBEAT_SECS") && e.contains("integer"), "{e}");
+        let e = Config::from_toml_and_env("", &env(&[("ONDES_SERVER_NOPE", "1")])).unwrap_err().to_string();
+        assert!(e.contains("ONDES_SERVER_NOPE"), "{e}");
+        let e = Config::from_toml_and_env("[server]\nbind = \"localhost\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("server.bind"), "{e}");
+        let e = Config::from_toml_and_env("[[stream]]\nid = \"a\"\n[[stream]]\nid = \"a\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("declared twice"), "{e}");
+    }
+
+    #[test]
+    fn demo_is_added_only_when_missing() {
+        let mut c = Config::from_toml_and_env("[[stream]]\nid = \"x\"\n", &[]).unwrap();
+        c.add_demo_stream();
+        assert_eq!(c.streams.len(), 2);
+        c.add_demo_stream();
+        assert_eq!(c.streams.len(), 2);
+    }
+}

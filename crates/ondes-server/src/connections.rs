@@ -1,0 +1,259 @@
+//! Registry of streaming connections, with the global and per-IP limits.
+//!
+//! Registration and removal take one short lock; the per-connection counters are atomics
+//! updated on the hot path without it. A [`ConnectionGuard`] removes its entry when the
+//! connection's body stream is dropped, however the connection ended.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use axum::http::StatusCode;
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::clock::now_ms;
+use crate::error::ApiError;
+
+/// One live connection and its counters.
+#[derive(Debug)]
+pub struct ConnectionInfo {
+    pub id: u64,
+    pub stream_id: String,
+    pub transport: &'static str,
+    pub user_id: Option<String>,
+    pub ip: IpAddr,
+    pub user_agent: String,
+    pub connected_at_ms: i64,
+    pub last_heartbeat_ms: AtomicI64,
+    pub last_activity_ms: AtomicI64,
+    pub frames_sent: AtomicU64,
+    pub events_sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub errors: AtomicU64,
+    pub skipped_frames: AtomicU64,
+    /// Exponentially weighted average of (hand-off time − capture time), in µs.
+    pub latency_ewma_us: AtomicU64,
+}
+
+impl ConnectionInfo {
+    /// Records a send of `frames` frames in `bytes` bytes, `latency_us` after capture.
+    pub fn record_send(&self, frames: u64, bytes: u64, latency_us: Option<i64>) {
+        self.frames_sent.fetch_add(frames, Ordering::Relaxed);
+        self.events_sent.fetch_add(1, Ordering::Relaxed);
+        self.bytes_sent.fetch_add(bytes, Ordering::Relaxed);
+        self.last_activity_ms.store(now_ms(), Ordering::Relaxed);
+        if let Some(l) = latency_us {
+            let l = l.max(0) as u64;
+            let old = self.latency_ewma_us.load(Ordering::Relaxed);
+            let new = if old == 0 { l } else { (old * 7 + l) / 8 };
+            self.latency_ewma_us.store(new, Ordering::Relaxed);
+        }
+    }
+
+    pub fn snapshot(&self) -> ConnectionSnapshot {
+        ConnectionSnapshot {
+            id: self.id.to_string(),
+            stream: self.stream_id.clone(),
+            transport: self.transport,
+            user_id: self.user_id.clone(),
+            ip_address: self.ip.to_string(),
+            user_agent: self.user_agent.clone(),
+            connected_at: self.connected_at_ms,
+            last_heartbeat: self.last_heartbeat_ms.load(Ordering::Relaxed),
+            last_activity: self.last_activity_ms.load(Ordering::Relaxed),
+            frames_sent: self.frames_sent.load(Ordering::Relaxed),
+            events_sent: self.events_sent.load(Ordering::Relaxed),
+            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+            errors_count: self.errors.load(Ordering::Relaxed),
+            skipped_frames: self.skipped_frames.load(Ordering::Relaxed),
+            latency_ms: self.latency_ewma_us.load(Ordering::Relaxed) as f64 / 1000.0,
+        }
+    }
+}
+
+/// A connection as `/stats` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionSnapshot {
+    pub id: String,
+    pub stream: String,
+    pub transport: &'static str,
+    pub user_id: Option<String>,
+    pub ip_address: String,
+    pub user_agent: String,
+    /// ms since the epoch
+    pub connected_at: i64,
+    pub last_heartbeat: i64,
+    pub last_activity: i64,
+    pub frames_sent: u64,
+    pub events_sent: u64,
+    pub bytes_sent: u64,
+    pub errors_count: u64,
+    pub skipped_frames: u64,
+    pub latency_ms: f64,
+}
+
+#[derive(Default)]
+struct Inner {
+    map: HashMap<u64, Arc<ConnectionInfo>>,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// All streaming connections of the server.
+pub struct Connections {
+    inner: Mutex<Inner>,
+    next_id: AtomicU64,
+    total_ever: AtomicU64,
+    rejected: AtomicU64,
+    max_total: usize,
+    max_per_ip: usize,
+}
+
+/// Keeps a connection registered; removes it on drop.
+pub struct ConnectionGuard {
+    conns: Arc<Connections>,
+    pub info: Arc<ConnectionInfo>,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        let mut inner = self.conns.inner.lock();
+        inner.map.remove(&self.info.id);
+        if let Some(n) = inner.per_ip.get_mut(&self.info.ip) {
+            *n -= 1;
+            if *n == 0 {
+                inner.per_ip.remove(&self.info.ip);
+            }
+        }
+    }
+}
+
+/// Who is connecting.
+pub struct NewConnection {
+    pub stream_id: String,
+    pub transport: &'static str,
+    pub user_id: Option<String>,
+    pub ip: IpAddr,
+    pub user_agent: String,
+}
+
+impl Connections {
+    /// `max_per_ip == 0` disables the per-IP limit.
+    pub fn new(max_total: usize, max_per_ip: usize) -> Arc<Self> {
+        Arc::new(Connections {
+            inner: Mutex::new(Inner::default()),
+            next_id: AtomicU64::new(1),
+            total_ever: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            max_total,
+            max_per_ip,
+        })
+    }
+
+    /// Registers a connection, or refuses it: 503 when the server is full, 429 when this
+    /// IP has too many. Both carry `Retry-After`.
+    pub fn register(self: &Arc<Self>, c: NewConnection) -> Result<ConnectionGuard, ApiError> {
+        let mut inner = self.inner.lock();
+        if inner.map.len() >= self.max_total {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_full",
+                format!(
+                    "the server is at its limit of {} streaming connections (server.max_connections); retry later",
+                    self.max_total
+                ),
+            )
+            .with_retry_after(5));
+        }
+        let from_ip = inner.per_ip.get(&c.ip).copied().unwrap_or(0);
+        if self.max_per_ip > 0 && from_ip >= self.max_per_ip {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_connections",
+                format!(
+                    "{} already has {} streaming connections, the limit per IP (server.max_connections_per_ip); close one or retry later",
+                    c.ip, from_ip
+                ),
+            )
+            .with_retry_after(5));
+        }
+        let now = now_ms();
+        let info = Arc::new(ConnectionInfo {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            stream_id: c.stream_id,
+            transport: c.transport,
+            user_id: c.user_id,
+            ip: c.ip,
+            user_agent: c.user_agent,
+            connected_at_ms: now,
+            last_heartbeat_ms: AtomicI64::new(0),
+            last_activity_ms: AtomicI64::new(now),
+            frames_sent: AtomicU64::new(0),
+            events_sent: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            skipped_frames: AtomicU64::new(0),
+            latency_ewma_us: AtomicU64::new(0),
+        });
+        inner.map.insert(info.id, info.clone());
+        *inner.per_ip.entry(c.ip).or_default() += 1;
+        self.total_ever.fetch_add(1, Ordering::Relaxed);
+        Ok(ConnectionGuard { conns: self.clone(), info })
+    }
+
+    /// Live connections, optionally of one stream, ordered by id.
+    pub fn list(&self, stream: Option<&str>) -> Vec<Arc<ConnectionInfo>> {
+        let inner = self.inner.lock();
+        let mut v: Vec<_> =
+            inner.map.values().filter(|c| stream.is_none_or(|s| c.stream_id == s)).cloned().collect();
+        v.sort_by_key(|c| c.id);
+        v
+    }
+
+    pub fn count(&self) -> usize {
+        self.inner.lock().map.len()
+    }
+
+    pub fn total_ever(&self) -> u64 {
+        self.total_ever.load(Ordering::Relaxed)
+    }
+
+    pub fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(ip: &str) -> NewConnection {
+        NewConnection {
+            stream_id: "main".into(),
+            transport: "sse",
+            user_id: None,
+            ip: ip.parse().unwrap(),
+            user_agent: "t".into(),
+        }
+    }
+
+    #[test]
+    fn limits_and_cleanup() {
+        let c = Connections::new(3, 2);
+        let a = c.register(conn("10.0.0.1")).unwrap();
+        let _b = c.register(conn("10.0.0.1")).unwrap();
+        let e = c.register(conn("10.0.0.1")).err().unwrap();
+        assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
+        let _d = c.register(conn("10.0.0.2")).unwrap();
+        let e = c.register(conn("10.0.0.3")).err().unwrap();
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.retry_after, Some(5));
+        drop(a);
+        assert_eq!(c.count(), 2);
+        assert!(c.register(conn("10.0.0.1")).is_ok());
+        assert_eq!(c.rejected(), 2);
+    }
+}

@@ -1,0 +1,275 @@
+//! The stream hub: one per stream.
+//!
+//! The hub owns the ring of recent frames and never waits for a listener: `push` takes a
+//! write lock for the time of a `VecDeque` push and wakes the listeners through a `watch`
+//! channel. Listeners read through their own [`Cursor`]; a slow one is skipped ahead to
+//! live and its skipped frames are counted in `dropped_frames`.
+//!
+//! Per-frame serialisations (SSE JSON, base64 PCM, decimated variants) are cached on the
+//! frame itself ([`HubFrame::cached`]) and made at most once, by the first listener that
+//! needs them; every other listener gets the same `Bytes`.
+
+mod frame;
+mod stats;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use ondes_core::dsp::Decimator;
+use ondes_core::ring::Resume;
+use ondes_core::{Cursor, CursorRead, Frame, FrameSpec, Ring};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::watch;
+
+pub use frame::{EventKey, HubFrame};
+pub use stats::HubStats;
+
+use crate::clock::now_us;
+
+/// Delivery state shared by all listeners of a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlState {
+    pub paused: bool,
+    /// Fraction of the sample rate delivered by default, in (0, 1].
+    pub quality: f32,
+    /// Set once when the stream ends for good (source exhausted, server stopping).
+    pub ended: Option<String>,
+}
+
+/// One item read for a listener.
+pub enum HubRead {
+    Frame(Arc<HubFrame>),
+    /// The listener was behind and skipped this many frames to reach live.
+    Skipped(u64),
+}
+
+/// The live state of one stream.
+pub struct StreamHub {
+    pub id: String,
+    pub spec: FrameSpec,
+    source: Mutex<String>,
+    ring: RwLock<Ring<Arc<HubFrame>>>,
+    latest: watch::Sender<u64>,
+    control: watch::Sender<ControlState>,
+    pub stats: HubStats,
+    decimators: Mutex<HashMap<usize, Arc<Decimator>>>,
+    max_lag_frames: u64,
+    started: Instant,
+    started_at_ms: i64,
+}
+
+/// A listener's handle: wake-ups for new frames and control changes. Dropping it
+/// decrements the stream's subscriber count.
+pub struct Subscription {
+    pub hub: Arc<StreamHub>,
+    pub frames: watch::Receiver<u64>,
+    pub control: watch::Receiver<ControlState>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.stats.active_subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl StreamHub {
+    /// A hub keeping `ring_secs` of frames; listeners more than `max_lag_ms` behind skip to live.
+    pub fn new(id: impl Into<String>, spec: FrameSpec, ring_secs: u64, max_lag_ms: u64) -> Arc<Self> {
+        let fps = spec.frames_per_second();
+        let capacity = (ring_secs as f64 * fps).ceil() as usize;
+        let max_lag_frames = ((max_lag_ms as f64 / 1000.0) * fps).ceil().max(1.0) as u64;
+        Arc::new(StreamHub {
+            id: id.into(),
+            spec,
+            source: Mutex::new(String::new()),
+            ring: RwLock::new(Ring::new(capacity)),
+            latest: watch::channel(0).0,
+            control: watch::channel(ControlState { paused: false, quality: 1.0, ended: None }).0,
+            stats: HubStats::default(),
+            decimators: Mutex::new(HashMap::new()),
+            max_lag_frames,
+            started: Instant::now(),
+            started_at_ms: now_us() / 1000,
+        })
+    }
+
+    /// Appends a frame of interleaved PCM captured at `capture_us`; returns its sequence number.
+    /// Never blocks on listeners.
+    pub fn push(&self, samples: Arc<[f32]>, capture_us: i64) -> u64 {
+        let seq = {
+            let mut ring = self.ring.write();
+            let seq = ring.next_seq();
+            let prev = ring.newest_seq().and_then(|s| ring.get(s)).map(|f| f.frame.samples.clone());
+            ring.push(Arc::new(HubFrame::new(Frame { seq, capture_us, samples }, prev)));
+            seq
+        };
+        self.stats.total_frames.fetch_add(1, Ordering::Relaxed);
+        self.latest.send_replace(seq + 1);
+        seq
+    }
+
+    pub fn set_source_description(&self, s: String) {
+        *self.source.lock() = s;
+    }
+
+    pub fn source_description(&self) -> String {
+        self.source.lock().clone()
+    }
+
+    /// Registers a listener.
+    pub fn subscribe(self: &Arc<Self>) -> Subscription {
+        self.stats.active_subscribers.fetch_add(1, Ordering::Relaxed);
+        Subscription { hub: self.clone(), frames: self.latest.subscribe(), control: self.control.subscribe() }
+    }
+
+    /// A cursor at live.
+    pub fn cursor_at_live(&self) -> Cursor {
+        Cursor::at_live(&self.ring.read(), self.max_lag_frames)
+    }
+
+    /// A cursor resuming after `last_seen`, and whether that was possible without a gap.
+    pub fn cursor_resume(&self, last_seen: u64) -> (Cursor, Resume) {
+        Cursor::resume_after(&self.ring.read(), self.max_lag_frames, last_seen)
+    }
+
+    /// Reads up to `max` items for a listener. Skips are counted in `dropped_frames`.
+    pub fn read(&self, cursor: &mut Cursor, max: usize, out: &mut Vec<HubRead>) {
+        let ring = self.ring.read();
+        for _ in 0..max {
+            match cursor.read(&ring) {
+                CursorRead::Item { item, .. } => out.push(HubRead::Frame(item.clone())),
+                CursorRead::Skipped { count } => {
+                    self.stats.dropped_frames.fetch_add(count, Ordering::Relaxed);
+                    out.push(HubRead::Skipped(count));
+                }
+                CursorRead::Pending => break,
+            }
+        }
+    }
+
+    /// Moves a cursor to live without counting a drop (after a deliberate pause).
+    pub fn jump_to_live(&self, cursor: &mut Cursor) -> u64 {
+        cursor.jump_to_live(&self.ring.read())
+    }
+
+    /// Frames currently held in the ring.
+    pub fn ring_len(&self) -> usize {
+        self.ring.read().len()
+    }
+
+    pub fn control(&self) -> ControlState {
+        self.control.borrow().clone()
+    }
+
+    /// Stops delivering frames to listeners (the source keeps running; sequence numbers stay gap-free).
+    pub fn pause(&self) -> bool {
+        self.control.send_if_modified(|c| !std::mem::replace(&mut c.paused, true))
+    }
+
+    /// Restarts delivery at live.
+    pub fn resume(&self) -> bool {
+        self.control.send_if_modified(|c| std::mem::replace(&mut c.paused, false))
+    }
+
+    pub fn set_quality(&self, quality: f32) {
+        self.control.send_if_modified(|c| {
+            let changed = c.quality != quality;
+            c.quality = quality;
+            changed
+        });
+    }
+
+    /// Ends the stream for good; listeners get an `error` event and close.
+    pub fn end(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.control.send_if_modified(|c| {
+            if c.ended.is_some() {
+                return false;
+            }
+            c.ended = Some(reason);
+            true
+        });
+    }
+
+    /// Decimation factor for a quality in (0, 1]: 1.0 → 1, 0.5 → 2, 0.25 → 4 … (never below 2 kHz).
+    pub fn quality_factor(&self, quality: f32) -> usize {
+        let max_factor = (self.spec.sample_rate / 2_000).max(1) as usize;
+        ((1.0 / quality as f64) + 1e-6).floor().clamp(1.0, max_factor as f64) as usize
+    }
+
+    /// The shared decimator for a factor.
+    pub fn decimator(&self, factor: usize) -> Arc<Decimator> {
+        self.decimators.lock().entry(factor).or_insert_with(|| Arc::new(Decimator::new(factor))).clone()
+    }
+
+    pub fn uptime_secs(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    pub fn started_at_ms(&self) -> i64 {
+        self.started_at_ms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ondes_core::FrameDuration;
+
+    fn hub() -> Arc<StreamHub> {
+        let spec = FrameSpec::new(48_000, 2, FrameDuration::DEFAULT).unwrap();
+        StreamHub::new("t", spec, 1, 200) // 50 frames of ring, 10 frames of lag
+    }
+
+    #[test]
+    fn slow_reader_is_skipped_and_counted() {
+        let h = hub();
+        let mut c = h.cursor_at_live();
+        let samples: Arc<[f32]> = vec![0.0; 1920].into();
+        for _ in 0..30 {
+            h.push(samples.clone(), 0);
+        }
+        let mut out = Vec::new();
+        h.read(&mut c, 100, &mut out);
+        assert!(matches!(out[0], HubRead::Skipped(29)));
+        assert_eq!(out.len(), 2);
+        assert_eq!(h.stats.dropped_frames.load(Ordering::Relaxed), 29);
+    }
+
+    #[test]
+    fn frames_carry_previous_samples_for_filters() {
+        let h = hub();
+        let a: Arc<[f32]> = vec![0.5; 1920].into();
+        h.push(a.clone(), 1);
+        h.push(vec![0.0; 1920].into(), 2);
+        let (mut c, r) = h.cursor_resume(0);
+        assert_eq!(r, Resume::Exact);
+        let mut out = Vec::new();
+        h.read(&mut c, 10, &mut out);
+        let HubRead::Frame(f) = &out[0] else { panic!("expected a frame") };
+        assert_eq!(f.frame.seq, 1);
+        assert!(Arc::ptr_eq(f.prev.as_ref().unwrap(), &a));
+    }
+
+    #[test]
+    fn quality_factor_maps_fraction_of_rate() {
+        let h = hub();
+        assert_eq!(h.quality_factor(1.0), 1);
+        assert_eq!(h.quality_factor(0.5), 2);
+        assert_eq!(h.quality_factor(0.25), 4);
+        assert_eq!(h.quality_factor(0.3), 3);
+        assert_eq!(h.quality_factor(0.001), 24);
+    }
+
+    #[test]
+    fn pause_resume_report_changes_once() {
+        let h = hub();
+        assert!(h.pause());
+        assert!(!h.pause());
+        assert!(h.control().paused);
+        assert!(h.resume());
+        assert!(!h.resume());
+    }
+}

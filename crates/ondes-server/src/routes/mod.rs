@@ -1,0 +1,100 @@
+//! HTTP routes. [`app`] builds the whole router from the shared state.
+//!
+//! `/api/streams/{id}/…` serves each stream; `/api/audio/…` is the alias for `main`.
+//! JSON endpoints are gzip-compressed when the client accepts it; the SSE endpoint never is
+//! (compression would buffer events and add latency).
+
+mod control;
+mod index;
+mod metrics;
+mod query;
+mod sse;
+mod stats;
+mod streams;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::routing::{get, post};
+use std::collections::HashMap;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::config::Config;
+use crate::error::{ApiError, not_found_fallback};
+use crate::state::SharedState;
+
+pub use query::QueryMap;
+
+/// The stream a request is about: the `{id}` path segment, or `main` on `/api/audio/*`.
+pub struct StreamId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for StreamId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params: Path<HashMap<String, String>> = Path::from_request_parts(parts, state)
+            .await
+            .unwrap_or_else(|_| Path(HashMap::new()));
+        Ok(StreamId(params.0.get("id").cloned().unwrap_or_else(|| "main".into())))
+    }
+}
+
+/// The whole HTTP API.
+pub fn app(state: SharedState) -> Router {
+    let json = Router::new()
+        .route("/api/streams", get(streams::list))
+        .route("/api/streams/{id}/stats", get(stats::stream_stats))
+        .route("/api/audio/stats", get(stats::stream_stats))
+        .route("/api/streams/{id}/control", post(control::control))
+        .route("/api/audio/control", post(control::control))
+        .route("/api/streams/{id}/debug/connections", get(stats::debug_connections))
+        .route("/api/audio/debug/connections", get(stats::debug_connections))
+        .layer(CompressionLayer::new());
+    let streaming = Router::new()
+        .route("/api/streams/{id}/stream", get(sse::stream))
+        .route("/api/audio/stream", get(sse::stream));
+    let mut router = Router::new()
+        .merge(json)
+        .merge(streaming)
+        .route("/metrics", get(metrics::metrics))
+        .route("/", get(index::index))
+        .fallback(not_found_fallback)
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not accept that method; see the API reference in the README",
+            )
+        });
+    if let Some(cors) = cors_layer(&state.config) {
+        router = router.layer(cors);
+    }
+    router.with_state(state)
+}
+
+/// CORS for the configured origins: credentials allowed, `Authorization` and `Content-Type`
+/// headers allowed, `Retry-After` readable by the page. Error responses pass through this
+/// layer too, so a page can read their status.
+fn cors_layer(config: &Config) -> Option<CorsLayer> {
+    let origins = &config.cors.allowed_origins;
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::mirror_request()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("last-event-id")])
+            .expose_headers([header::RETRY_AFTER])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
+

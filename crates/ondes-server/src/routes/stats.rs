@@ -1,0 +1,119 @@
+//! `GET …/stats` and `GET …/debug/connections`.
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+
+use super::{QueryMap, StreamId};
+use crate::auth::Permission;
+use crate::clock::now_ms;
+use crate::connections::ConnectionSnapshot;
+use crate::error::ApiError;
+use crate::state::SharedState;
+use crate::sysinfo::memory_usage;
+
+pub async fn stream_stats(State(app): State<SharedState>, StreamId(id): StreamId) -> Result<axum::Json<Value>, ApiError> {
+    let hub = app.hub(&id)?;
+    let s = &hub.stats;
+    let conns: Vec<ConnectionSnapshot> = app.connections.list(Some(&id)).iter().map(|c| c.snapshot()).collect();
+    let frames_sent: u64 = conns.iter().map(|c| c.frames_sent).sum();
+    let errors: u64 = conns.iter().map(|c| c.errors_count).sum();
+    let avg_latency = if conns.is_empty() {
+        0.0
+    } else {
+        conns.iter().map(|c| c.latency_ms).sum::<f64>() / conns.len() as f64
+    };
+    let control = hub.control();
+    let events = s.events_sent.load(Ordering::Relaxed);
+    let serializations = s.serializations.load(Ordering::Relaxed);
+    Ok(axum::Json(json!({
+        "stream": id,
+        "total_frames": s.total_frames.load(Ordering::Relaxed),
+        "frames_per_second": s.fps(),
+        "active_subscribers": s.active_subscribers.load(Ordering::Relaxed),
+        "dropped_frames": s.dropped_frames.load(Ordering::Relaxed),
+        "connection_count": conns.len(),
+        "connections": conns,
+        "memory_usage": memory_usage(),
+        "cpu_usage": app.cpu.last(),
+        "uptime_seconds": app.started.elapsed().as_secs_f64(),
+        "average_latency_ms": avg_latency,
+        "bandwidth_usage_mbps": s.mbps(),
+        "error_rate_percent": if frames_sent + errors == 0 { 0.0 } else { errors as f64 * 100.0 / (frames_sent + errors) as f64 },
+        "paused": control.paused,
+        "quality": control.quality,
+        "ended": control.ended,
+        "source": hub.source_description(),
+        "source_late_events": s.source_late.load(Ordering::Relaxed),
+        "sample_rate": hub.spec.sample_rate,
+        "channels": hub.spec.channels,
+        "frame_ms": hub.spec.duration.as_ms_f64(),
+        "ring_frames": hub.ring_len(),
+        // serialisation is shared: this grows with frames × formats, not with listeners
+        "serializations_total": serializations,
+        "events_sent_total": events,
+        "server_connections_total": app.connections.count(),
+        "connections_rejected_total": app.connections.rejected(),
+    })))
+}
+
+/// Health of one connection, with what to do about it.
+fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
+    let mut warnings = Vec::new();
+    let idle_ms = now - c.last_activity;
+    if c.latency_ms > 500.0 {
+        warnings.push(format!("latency {:.0} ms from capture: the client or its network is slow", c.latency_ms));
+    }
+    if c.skipped_frames > 0 {
+        warnings.push(format!(
+            "{} frames skipped: the client read too slowly and was moved to live (slow network, busy or hidden tab)",
+            c.skipped_frames
+        ));
+    }
+    if idle_ms > 5_000 {
+        warnings.push(format!("no data sent for {} s (stream paused, or the client stopped reading)", idle_ms / 1000));
+    }
+    if c.errors_count > 0 {
+        warnings.push(format!("{} send errors", c.errors_count));
+    }
+    let secs = ((now - c.connected_at).max(1)) as f64 / 1000.0;
+    let total = c.frames_sent + c.errors_count;
+    json!({
+        "id": c.id,
+        "stream": c.stream,
+        "transport": c.transport,
+        "ip_address": c.ip_address,
+        "user_agent": c.user_agent,
+        "status": if warnings.is_empty() { "healthy" } else { "warning" },
+        "latency_ms": c.latency_ms,
+        "throughput_mbps": c.bytes_sent as f64 * 8.0 / secs / 1e6,
+        "error_rate": if total == 0 { 0.0 } else { c.errors_count as f64 / total as f64 },
+        "last_activity": c.last_activity,
+        "frames_sent": c.frames_sent,
+        "skipped_frames": c.skipped_frames,
+        "warnings": warnings,
+    })
+}
+
+pub async fn debug_connections(
+    State(app): State<SharedState>,
+    StreamId(id): StreamId,
+    headers: HeaderMap,
+    q: QueryMap,
+) -> Result<axum::Json<Value>, ApiError> {
+    app.hub(&id)?;
+    app.auth.authorize(&headers, &q.0, Permission::DebugAccess, Some(&id))?;
+    let now = now_ms();
+    let conns: Vec<Value> = app.connections.list(Some(&id)).iter().map(|c| analyse(&c.snapshot(), now)).collect();
+    let warning = conns.iter().filter(|c| c["status"] == "warning").count();
+    Ok(axum::Json(json!({
+        "stream": id,
+        "timestamp": now,
+        "total": conns.len(),
+        "healthy": conns.len() - warning,
+        "warning": warning,
+        "connections": conns,
+    })))
+}

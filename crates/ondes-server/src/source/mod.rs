@@ -1,0 +1,68 @@
+//! Sources: where a stream's PCM comes from.
+//!
+//! A source is declared as a string `<kind>:<argument>[?key=value&…]`:
+//!
+//! | source | meaning |
+//! |---|---|
+//! | `tone:demo` | the demo: a slow sweep on the left channel, an A-major chord on the right |
+//! | `tone:sine?freq=440&amp=0.5` | a sine |
+//! | `tone:sweep?from=100&to=4000&period=10&amp=0.5` | a logarithmic sweep up and down, `period` seconds per cycle |
+//! | `tone:noise?amp=0.2&seed=1` | white noise |
+//! | `file:music.flac?loop=true` | WAV, FLAC, MP3 or Ogg Vorbis, resampled and remixed to the stream's layout |
+//! | `stdin:s16le?rate=44100&channels=1` | raw PCM on standard input (`s16le` or `f32le`; rate and channels default to the stream's) |
+//!
+//! Every source is a pull source ([`PcmSource`]) driven by the [`runner`], which paces it by
+//! absolute deadlines.
+
+pub mod file;
+pub mod runner;
+pub mod spec;
+pub mod stdin;
+pub mod tone;
+
+pub use runner::spawn_source;
+pub use spec::{SourceSpec, SourceSpecError};
+
+/// Why a source could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Spec(#[from] SourceSpecError),
+    #[error(transparent)]
+    Codec(#[from] ondes_codec::CodecError),
+    #[error("reading standard input: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What a [`PcmSource::fill`] call produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// A whole frame was appended.
+    Frame,
+    /// The source is exhausted; nothing (or a final partial frame, zero-padded) was appended.
+    End,
+}
+
+/// A source that produces PCM on demand, at least as fast as real time.
+pub trait PcmSource: Send {
+    /// Appends exactly one frame (`samples_per_frame` interleaved samples) to `out`, or
+    /// returns [`Fill::End`] when exhausted.
+    fn fill(&mut self, out: &mut Vec<f32>, samples_per_frame: usize) -> Result<Fill, SourceError>;
+
+    /// One-line description for logs and `/api/streams`.
+    fn describe(&self) -> String;
+}
+
+/// Opens the source a spec describes, for a stream with layout `frame`. Files are opened
+/// and probed here, so a bad file fails at start-up with its name and the reason.
+pub fn open_source(spec: &SourceSpec, frame: &ondes_core::FrameSpec) -> Result<Box<dyn PcmSource>, SourceError> {
+    Ok(match spec {
+        SourceSpec::Tone { wave, amplitude } => {
+            Box::new(tone::ToneSource::new(*wave, *amplitude, frame.sample_rate, frame.channels))
+        }
+        SourceSpec::File { path, looped } => Box::new(file::FileSource::open(path, *looped, frame)?),
+        SourceSpec::Stdin { format, rate, channels } => {
+            Box::new(stdin::StdinSource::new(std::io::stdin(), *format, *rate, *channels, frame)?)
+        }
+    })
+}

@@ -1,0 +1,74 @@
+//! Runs a pull source on its own thread, paced by absolute deadlines.
+//!
+//! Decoding happens ahead of the deadline (the next frame is ready before it is due), so
+//! the frame is published within scheduler precision of its deadline and the decoder's
+//! own timing never shows up as jitter.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ondes_core::{Pacer, PacerPoll};
+
+use super::{Fill, PcmSource};
+use crate::clock::now_us;
+use crate::hub::StreamHub;
+
+/// Starts `source` feeding `hub` at real time until it ends or `stop` is set.
+pub fn spawn_source(
+    hub: Arc<StreamHub>,
+    mut source: Box<dyn PcmSource>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    hub.set_source_description(source.describe());
+    std::thread::Builder::new().name(format!("source-{}", hub.id)).spawn(move || {
+        let spf = hub.spec.samples_per_frame();
+        let clock = Instant::now();
+        let mut pacer = Pacer::new(0, hub.spec.duration.as_us());
+        let mut next: Option<Vec<f32>> = None;
+        let mut last_frame = false;
+        let mut reanchors = 0;
+        while !stop.load(Ordering::Relaxed) {
+            if next.is_none() {
+                if last_frame {
+                    tracing::info!(stream = %hub.id, "source reached the end of its input");
+                    hub.end("the source reached the end of its input");
+                    return;
+                }
+                let mut buf = Vec::with_capacity(spf);
+                match source.fill(&mut buf, spf) {
+                    Ok(fill) => {
+                        last_frame = fill == Fill::End;
+                        if buf.len() == spf {
+                            next = Some(buf);
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::error!(stream = %hub.id, error = %e, "source failed");
+                        hub.end(format!("the source failed: {e}"));
+                        return;
+                    }
+                }
+            }
+            let now = clock.elapsed().as_micros() as u64;
+            match pacer.poll(now) {
+                PacerPoll::Wait { until_us } => {
+                    // wake at least every 50 ms to notice `stop`
+                    std::thread::sleep(Duration::from_micros((until_us - now).min(50_000)));
+                }
+                PacerPoll::Due { .. } => {
+                    if let Some(samples) = next.take() {
+                        hub.push(samples.into(), now_us());
+                    }
+                    if pacer.reanchors() != reanchors {
+                        reanchors = pacer.reanchors();
+                        hub.stats.source_late.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(stream = %hub.id, "source fell more than 1 s behind real time; re-anchored");
+                    }
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,37 @@
+//! State shared by all request handlers.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::connections::Connections;
+use crate::error::ApiError;
+use crate::hub::StreamHub;
+use crate::sysinfo::CpuMeter;
+
+pub struct AppState {
+    pub config: Config,
+    /// Hubs in declaration order.
+    pub hubs: Vec<Arc<StreamHub>>,
+    pub auth: Authenticator,
+    pub connections: Arc<Connections>,
+    /// Becomes `true` when the server starts shutting down.
+    pub shutdown: watch::Receiver<bool>,
+    pub started: Instant,
+    pub cpu: CpuMeter,
+}
+
+impl AppState {
+    /// The hub for a stream id, or a 404 listing the ids that exist.
+    pub fn hub(&self, id: &str) -> Result<&Arc<StreamHub>, ApiError> {
+        self.hubs.iter().find(|h| h.id == id).ok_or_else(|| {
+            let ids: Vec<&str> = self.hubs.iter().map(|h| h.id.as_str()).collect();
+            ApiError::not_found(format!("no stream '{id}'; streams on this server: {}", ids.join(", ")))
+        })
+    }
+}
+
+pub type SharedState = Arc<AppState>;

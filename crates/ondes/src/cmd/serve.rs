@@ -1,0 +1,82 @@
+//! `ondes serve`: run the server until SIGINT/SIGTERM.
+
+use anyhow::Context;
+use clap::Args;
+use ondes_server::Config;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (see the README for the keys).
+    #[arg(long, short)]
+    config: Option<String>,
+    /// Address to listen on (overrides server.bind).
+    #[arg(long)]
+    bind: Option<String>,
+    /// Add the demo stream `main` (a sweep left, a chord right) unless the config declares `main`.
+    #[arg(long)]
+    demo: bool,
+    /// JWT secret (overrides auth.secret; prefer the ONDES_AUTH_SECRET variable to keep it out of `ps`).
+    #[arg(long)]
+    secret: Option<String>,
+    /// Log filter, e.g. `info` or `ondes_server=debug` (RUST_LOG works too).
+    #[arg(long, default_value = "info")]
+    log: String,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let filter = std::env::var("RUST_LOG").unwrap_or(args.log.clone());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).context("bad --log filter")?)
+        .with_writer(std::io::stderr)
+        .init();
+    let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("ONDES_")).collect();
+    let mut config = Config::load(args.config.as_deref(), &env)?;
+    if let Some(bind) = args.bind {
+        config.server.bind = bind;
+    }
+    if let Some(secret) = args.secret {
+        config.auth.secret = secret;
+    }
+    if args.demo || args.config.is_none() && config.streams.is_empty() {
+        config.add_demo_stream();
+    }
+    config.validate()?;
+    if config.streams.is_empty() {
+        anyhow::bail!("no streams: declare a [[stream]] in the config file or pass --demo");
+    }
+    let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    rt.block_on(async move {
+        let server = ondes_server::start(config).await?;
+        let url = server.url();
+        eprintln!("ondes is serving on {url}");
+        for hub in &server.state.hubs {
+            eprintln!("  stream {:<10} {}/api/streams/{}/stream   ({})", hub.id, url, hub.id, hub.source_description());
+        }
+        eprintln!("  try: curl -N '{url}/api/audio/stream?max_fps=1'");
+        if let Some(token) = &server.generated_admin_token {
+            eprintln!("  no auth.secret configured: using a random secret for this run; an admin token valid 24 h:");
+            eprintln!("  {token}");
+        }
+        shutdown_signal().await;
+        server.shutdown().await;
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

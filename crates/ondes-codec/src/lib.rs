@@ -1,1 +1,24 @@
-//! ondes codecs.
+//! ondes codecs: the conversions between the outside world's audio and the `f32` interleaved
+//! frames that flow through the rest of ondes.
+//!
+//! - [`pcm`]: raw PCM byte formats (`s16le`, `f32le`) in and out — the wire formats of stdin
+//!   sources, publishers and PCM listeners.
+//! - [`remix`]: channel-count conversion (mono ⇄ stereo, N → 1/2).
+//! - [`resample`]: [`StreamResampler`], a push/pull sample-rate converter for streams fed in
+//!   arbitrary chunk sizes.
+//! - [`file`]: [`FileDecoder`], which turns a WAV/FLAC/MP3/Ogg Vorbis file into audio at the
+//!   stream's rate and channel count.
+//!
+//! Nothing here owns a thread or a clock: decoding is pulled by the caller, who paces it.
+
+pub mod error;
+pub mod file;
+pub mod pcm;
+pub mod remix;
+pub mod resample;
+
+pub use error::CodecError;
+pub use file::FileDecoder;
+pub use pcm::{PcmError, SampleFormat, decode_interleaved, encode_f32le, encode_interleaved, encode_s16le};
+pub use remix::remix;
+pub use resample::StreamResampler;

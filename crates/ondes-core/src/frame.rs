@@ -70,7 +70,7 @@ impl FrameSpec {
         if !(1..=2).contains(&channels) {
             return Err(SpecError::Channels(channels));
         }
-        if (sample_rate as u64 * duration.as_us() as u64) % 1_000_000 != 0 {
+        if !(sample_rate as u64 * duration.as_us() as u64).is_multiple_of(1_000_000) {
             return Err(SpecError::Fractional { ms: format!("{}", duration.as_ms_f64()), rate: sample_rate });
         }
         Ok(FrameSpec { sample_rate, channels, duration })

@@ -77,11 +77,15 @@ impl Claims {
 /// Why a token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
-    #[error("this endpoint needs a token: send 'Authorization: Bearer <token>' (or ?access_token= for EventSource); mint one with 'ondes token'")]
+    #[error(
+        "this endpoint needs a token: send 'Authorization: Bearer <token>' (or ?access_token= for EventSource); mint one with 'ondes token'"
+    )]
     Missing,
     #[error("the token has expired; mint a new one with 'ondes token'")]
     Expired,
-    #[error("the token's signature does not match this server's secret (forged, or minted with another secret)")]
+    #[error(
+        "the token's signature does not match this server's secret (forged, or minted with another secret)"
+    )]
     BadSignature,
     #[error("the token is not a valid JWT: {0}")]
     Malformed(String),
@@ -151,13 +155,13 @@ impl Authenticator {
 
     /// Checks signature and expiry.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims).map_err(|e| {
-            match e.kind() {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims).map_err(
+            |e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::InvalidSignature => AuthError::BadSignature,
                 other => AuthError::Malformed(format!("{other:?}")),
-            }
-        })
+            },
+        )
     }
 
     /// Finds the token (header, then `access_token` query) and checks it has `perm` for `stream`.
@@ -168,7 +172,8 @@ impl Authenticator {
         perm: Permission,
         stream: Option<&str>,
     ) -> Result<Claims, AuthError> {
-        let token = bearer(headers).or_else(|| query.get("access_token").cloned()).ok_or(AuthError::Missing)?;
+        let token =
+            bearer(headers).or_else(|| query.get("access_token").cloned()).ok_or(AuthError::Missing)?;
         let claims = self.verify(&token)?;
         if !claims.has(perm) {
             return Err(AuthError::Forbidden(perm.name()));
@@ -237,7 +242,10 @@ mod tests {
             a.authorize(&h, &q, Permission::Subscribe, Some("b")),
             Err(AuthError::StreamNotAllowed("b".into()))
         );
-        assert_eq!(a.authorize(&h, &q, Permission::StreamControl, None), Err(AuthError::Forbidden("stream_control")));
+        assert_eq!(
+            a.authorize(&h, &q, Permission::StreamControl, None),
+            Err(AuthError::Forbidden("stream_control"))
+        );
         let q: HashMap<String, String> =
             [("access_token".to_string(), a.mint("y", &[Permission::DebugAccess], 60, now()))].into();
         assert!(a.authorize(&HeaderMap::new(), &q, Permission::DebugAccess, None).is_ok());

@@ -29,7 +29,7 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key: key.into(), message: message.into() }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -60,7 +60,7 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// HS256 secret for JWTs. Empty: a random secret for this run (an admin token is printed).
@@ -102,12 +102,6 @@ impl Default for ServerConfig {
     }
 }
 
-impl Default for AuthConfig {
-    fn default() -> Self {
-        AuthConfig { secret: String::new(), required_for_stream: false }
-    }
-}
-
 impl Default for StreamConfig {
     fn default() -> Self {
         StreamConfig {
@@ -117,12 +111,6 @@ impl Default for StreamConfig {
             channels: 2,
             frame_ms: 20.0,
         }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config { server: ServerConfig::default(), auth: AuthConfig::default(), cors: CorsConfig::default(), streams: vec![] }
     }
 }
 
@@ -142,7 +130,9 @@ impl Config {
     /// Loads the file (if any), applies `ONDES_*` variables from `env`, and validates.
     pub fn load(path: Option<&str>, env: &[(String, String)]) -> Result<Config, ConfigError> {
         let text = match path {
-            Some(p) => std::fs::read_to_string(p).map_err(|e| ConfigError::Read { path: p.into(), source: e })?,
+            Some(p) => {
+                std::fs::read_to_string(p).map_err(|e| ConfigError::Read { path: p.into(), source: e })?
+            }
             None => String::new(),
         };
         Self::from_toml_and_env(&text, env)
@@ -150,7 +140,8 @@ impl Config {
 
     /// Parses TOML text, applies `ONDES_*` overrides, and validates.
     pub fn from_toml_and_env(text: &str, env: &[(String, String)]) -> Result<Config, ConfigError> {
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        let mut table: toml::Table =
+            text.parse().map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
         apply_env(&mut table, env)?;
         // round-trip through text so that type errors carry the key's name and position
         let merged = toml::to_string(&table).map_err(|e| ConfigError::Parse(e.to_string()))?;
@@ -175,10 +166,12 @@ impl Config {
 
     /// Checks values that parse but make no sense, naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.server
-            .bind
-            .parse::<SocketAddr>()
-            .map_err(|e| invalid("server.bind", format!("'{}' is not an address like 127.0.0.1:8080 ({e})", self.server.bind)))?;
+        self.server.bind.parse::<SocketAddr>().map_err(|e| {
+            invalid(
+                "server.bind",
+                format!("'{}' is not an address like 127.0.0.1:8080 ({e})", self.server.bind),
+            )
+        })?;
         if self.server.heartbeat_secs == 0 {
             return Err(invalid("server.heartbeat_secs", "must be at least 1"));
         }
@@ -199,14 +192,20 @@ impl Config {
                 ));
             }
             if origin.ends_with('/') {
-                return Err(invalid("cors.allowed_origins", format!("'{origin}': an origin has no trailing slash")));
+                return Err(invalid(
+                    "cors.allowed_origins",
+                    format!("'{origin}': an origin has no trailing slash"),
+                ));
             }
         }
         let mut seen = HashSet::new();
         for (i, s) in self.streams.iter().enumerate() {
             let key = |k: &str| format!("stream[{i}].{k}");
             if s.id.is_empty() || !s.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(invalid(key("id"), format!("'{}' must be non-empty and use only a-z, 0-9, - and _", s.id)));
+                return Err(invalid(
+                    key("id"),
+                    format!("'{}' must be non-empty and use only a-z, 0-9, - and _", s.id),
+                ));
             }
             if !seen.insert(s.id.as_str()) {
                 return Err(invalid(key("id"), format!("stream id '{}' is declared twice", s.id)));
@@ -251,7 +250,8 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), Co
             }
             matched = true;
         }
-        if !matched && (rest.starts_with("server_") || rest.starts_with("auth_") || rest.starts_with("cors_")) {
+        if !matched && (rest.starts_with("server_") || rest.starts_with("auth_") || rest.starts_with("cors_"))
+        {
             return Err(ConfigError::Env { var: var.clone(), message: "no such configuration key".into() });
         }
     }
@@ -266,11 +266,16 @@ fn apply_stream_env(
     raw: &str,
 ) -> Result<(), ConfigError> {
     let Some(toml::Value::Array(streams)) = table.get_mut("stream") else {
-        return Err(ConfigError::Env { var: var.into(), message: "no [[stream]] is declared in the config file".into() });
+        return Err(ConfigError::Env {
+            var: var.into(),
+            message: "no [[stream]] is declared in the config file".into(),
+        });
     };
     for s in streams.iter_mut() {
         let toml::Value::Table(st) = s else { continue };
-        let Some(id) = st.get("id").and_then(|v| v.as_str()).map(|s| s.to_ascii_lowercase().replace('-', "_")) else {
+        let Some(id) =
+            st.get("id").and_then(|v| v.as_str()).map(|s| s.to_ascii_lowercase().replace('-', "_"))
+        else {
             continue;
         };
         if let Some(key) = rest.strip_prefix(&format!("{id}_"))
@@ -288,7 +293,8 @@ fn apply_stream_env(
 }
 
 fn parse_env_value(var: &str, raw: &str, default: &toml::Value) -> Result<toml::Value, ConfigError> {
-    let err = |what: &str| ConfigError::Env { var: var.into(), message: format!("expected {what}, got '{raw}'") };
+    let err =
+        |what: &str| ConfigError::Env { var: var.into(), message: format!("expected {what}, got '{raw}'") };
     Ok(match default {
         toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().map_err(|_| err("an integer"))?),
         toml::Value::Float(_) => toml::Value::Float(raw.trim().parse().map_err(|_| err("a number"))?),
@@ -298,7 +304,11 @@ fn parse_env_value(var: &str, raw: &str, default: &toml::Value) -> Result<toml::
             _ => return Err(err("true or false")),
         }),
         toml::Value::Array(_) => toml::Value::Array(
-            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.into()))
+                .collect(),
         ),
         _ => toml::Value::String(raw.to_string()),
     })
@@ -351,17 +361,25 @@ mod tests {
         assert!(e.contains("heartbeat_secs"), "{e}");
         let e = Config::from_toml_and_env("[server]\nbnd = \"x\"\n", &[]).unwrap_err().to_string();
         assert!(e.contains("bnd"), "{e}");
-        let e = Config::from_toml_and_env("[[stream]]\nid = \"a\"\nframe_ms = 15\n", &[]).unwrap_err().to_string();
+        let e = Config::from_toml_and_env("[[stream]]\nid = \"a\"\nframe_ms = 15\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("stream[0].frame_ms"), "{e}");
-        let e = Config::from_toml_and_env("[[stream]]\nid = \"a\"\nsource = \"bogus:1\"\n", &[]).unwrap_err().to_string();
+        let e = Config::from_toml_and_env("[[stream]]\nid = \"a\"\nsource = \"bogus:1\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("stream[0].source"), "{e}");
-        let e = Config::from_toml_and_env("", &env(&[("ONDES_SERVER_HEARTBEAT_SECS", "soon")])).unwrap_err().to_string();
+        let e = Config::from_toml_and_env("", &env(&[("ONDES_SERVER_HEARTBEAT_SECS", "soon")]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ONDES_SERVER_HEARTBEAT_SECS") && e.contains("integer"), "{e}");
         let e = Config::from_toml_and_env("", &env(&[("ONDES_SERVER_NOPE", "1")])).unwrap_err().to_string();
         assert!(e.contains("ONDES_SERVER_NOPE"), "{e}");
         let e = Config::from_toml_and_env("[server]\nbind = \"localhost\"\n", &[]).unwrap_err().to_string();
         assert!(e.contains("server.bind"), "{e}");
-        let e = Config::from_toml_and_env("[[stream]]\nid = \"a\"\n[[stream]]\nid = \"a\"\n", &[]).unwrap_err().to_string();
+        let e = Config::from_toml_and_env("[[stream]]\nid = \"a\"\n[[stream]]\nid = \"a\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("declared twice"), "{e}");
     }
 

@@ -50,5 +50,8 @@ impl IntoResponse for ApiError {
 
 /// Fallback for unknown routes: a JSON 404 like every other error.
 pub async fn not_found_fallback(uri: axum::http::Uri) -> ApiError {
-    ApiError::not_found(format!("no route for {}; see /api/streams for the streams and their URLs", uri.path()))
+    ApiError::not_found(format!(
+        "no route for {}; see /api/streams for the streams and their URLs",
+        uri.path()
+    ))
 }

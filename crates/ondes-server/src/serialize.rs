@@ -184,7 +184,8 @@ pub fn audio_event(hub: &StreamHub, group: &[Arc<HubFrame>], format: SseFormat, 
             let start = buf.len();
             let len = base64::encoded_len(pcm.len(), true).unwrap_or(0);
             buf.resize(start + len, 0);
-            let written = base64::engine::general_purpose::STANDARD.encode_slice(&pcm, &mut buf[start..]).unwrap_or(0);
+            let written =
+                base64::engine::general_purpose::STANDARD.encode_slice(&pcm, &mut buf[start..]).unwrap_or(0);
             buf.truncate(start + written);
             buf.push(b'"');
         }

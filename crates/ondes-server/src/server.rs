@@ -49,7 +49,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let mut sources = Vec::new();
     let mut stdin_used = false;
     for s in &config.streams {
-        let spec = s.frame_spec().map_err(|e| StartError::Stream { stream: s.id.clone(), message: e.to_string() })?;
+        let spec = s
+            .frame_spec()
+            .map_err(|e| StartError::Stream { stream: s.id.clone(), message: e.to_string() })?;
         let source_spec = SourceSpec::parse(&s.source)
             .map_err(|e| StartError::Source { stream: s.id.clone(), source: e.into() })?;
         if matches!(source_spec, SourceSpec::Stdin { .. }) {
@@ -61,8 +63,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             }
             stdin_used = true;
         }
-        let source =
-            open_source(&source_spec, &spec).map_err(|e| StartError::Source { stream: s.id.clone(), source: e })?;
+        let source = open_source(&source_spec, &spec)
+            .map_err(|e| StartError::Source { stream: s.id.clone(), source: e })?;
         let hub = StreamHub::new(&s.id, spec, config.server.ring_secs, config.server.max_listener_lag_ms);
         sources.push((hub.clone(), source));
         hubs.push(hub);
@@ -76,12 +78,15 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         (config.auth.secret.as_bytes().to_vec(), false)
     };
     let auth = Authenticator::new(&secret);
-    let generated_admin_token = generated.then(|| auth.mint("admin", &[Permission::Admin], 86_400, unix_secs()));
+    let generated_admin_token =
+        generated.then(|| auth.mint("admin", &[Permission::Admin], 86_400, unix_secs()));
 
     let listener = tokio::net::TcpListener::bind(&config.server.bind)
         .await
         .map_err(|e| StartError::Bind { addr: config.server.bind.clone(), source: e })?;
-    let addr = listener.local_addr().map_err(|e| StartError::Bind { addr: config.server.bind.clone(), source: e })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind { addr: config.server.bind.clone(), source: e })?;
 
     for (hub, source) in sources {
         spawn_source(hub, source, stop_sources.clone()).map_err(StartError::Thread)?;

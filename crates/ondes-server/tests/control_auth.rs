@@ -44,7 +44,9 @@ async fn control_error_paths() {
     assert_eq!(st, 413);
     assert_eq!(b["error"], "body_too_large");
 
-    let (st, b) = post_json(&format!("{}/api/streams/nope/control", s.url()), Some(&ctl), r#"{"action":"pause"}"#).await;
+    let (st, b) =
+        post_json(&format!("{}/api/streams/nope/control", s.url()), Some(&ctl), r#"{"action":"pause"}"#)
+            .await;
     assert_eq!(st, 404);
     assert_eq!(b["error"], "not_found");
     s.shutdown().await;
@@ -238,7 +240,8 @@ async fn json_is_gzipped_sse_is_not() {
 #[tokio::test]
 async fn stats_have_every_field() {
     let s = start("").await;
-    let mut sse = Sse::open(&format!("{}/api/audio/stream", s.url()), &[("user-agent", "stats-test/1")]).await;
+    let mut sse =
+        Sse::open(&format!("{}/api/audio/stream", s.url()), &[("user-agent", "stats-test/1")]).await;
     for _ in 0..60 {
         sse.next_audio().await;
     }
@@ -268,9 +271,17 @@ async fn stats_have_every_field() {
     assert!(v["memory_usage"]["used_bytes"].as_u64().unwrap() > 0);
     assert!(v["memory_usage"]["available_bytes"].as_u64().unwrap() > 0);
     let c = &v["connections"][0];
-    for k in
-        ["id", "user_id", "ip_address", "user_agent", "connected_at", "last_heartbeat", "frames_sent", "bytes_sent", "errors_count"]
-    {
+    for k in [
+        "id",
+        "user_id",
+        "ip_address",
+        "user_agent",
+        "connected_at",
+        "last_heartbeat",
+        "frames_sent",
+        "bytes_sent",
+        "errors_count",
+    ] {
         assert!(c.get(k).is_some(), "connection field {k} missing: {c}");
     }
     assert_eq!(c["ip_address"], "127.0.0.1");

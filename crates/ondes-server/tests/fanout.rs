@@ -21,7 +21,8 @@ async fn read_frames(sse: &mut Sse, n: usize) -> (Vec<u64>, i64) {
         nums.push(id.strip_prefix("frame-").unwrap().parse().unwrap());
         let ts_at = e.data.find("\"timestamp\":").unwrap() + 12;
         let ts: i64 = e.data[ts_at..].split(',').next().unwrap().parse().unwrap();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
         max_latency = max_latency.max(now - ts);
     }
     (nums, max_latency)
@@ -112,7 +113,8 @@ async fn slow_listener_costs_nobody_else() {
     let (_, stats) = get_json(&format!("{}/api/audio/stats", s.url()), None).await;
     let dropped = stats["dropped_frames"].as_u64().unwrap();
     assert!(dropped > 0, "the slow listener's skipped frames are counted");
-    let slow_conn = stats["connections"].as_array().unwrap().iter().find(|c| c["user_agent"] == "slow").unwrap();
+    let slow_conn =
+        stats["connections"].as_array().unwrap().iter().find(|c| c["user_agent"] == "slow").unwrap();
     assert_eq!(slow_conn["skipped_frames"].as_u64().unwrap(), dropped, "all drops are the slow listener's");
     s.shutdown().await;
 }

@@ -34,7 +34,8 @@ fn zero_crossings(x: &[f32]) -> usize {
 async fn flac_file_is_resampled_and_streamed() {
     let path = tmp("tone.flac");
     ffmpeg_tone(&path, 1000, 44_100, 3.0, 1);
-    let s = start(&format!("[[stream]]\nid = \"main\"\nsource = \"file:{}?loop=true\"\n", path.display())).await;
+    let s =
+        start(&format!("[[stream]]\nid = \"main\"\nsource = \"file:{}?loop=true\"\n", path.display())).await;
     let mut sse = Sse::open(&format!("{}/api/audio/stream?max_fps=5", s.url()), &[]).await;
     sse.next_audio().await;
     let f = sse.next_audio().await;

@@ -26,7 +26,8 @@ async fn connected_event_then_consecutive_audio_frames() {
         prev = Some(n);
         assert_eq!(f["sample_rate"], 48_000);
         assert_eq!(f["duration_ms"], 20.0);
-        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        let now_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
         let ts = f["timestamp"].as_i64().unwrap();
         assert!((now_ms - ts).abs() < 2_000, "timestamp is ms since epoch and recent");
         let a = samples(&f, "channel_a");
@@ -82,7 +83,8 @@ async fn max_fps_merges_frames_without_losing_samples() {
     let mut events = 0;
     // skip the first (possibly partial) group
     let first = sse.next_audio().await;
-    next_expected = next_expected.or(Some(first["frame_number"].as_u64().unwrap() + first["frames"].as_u64().unwrap()));
+    next_expected =
+        next_expected.or(Some(first["frame_number"].as_u64().unwrap() + first["frames"].as_u64().unwrap()));
     while total_ms < 2_000.0 {
         let f = sse.next_audio().await;
         let n = f["frame_number"].as_u64().unwrap();
@@ -116,8 +118,7 @@ async fn formats_lightweight_and_pcm16() {
     assert_eq!(f["format"], "pcm16");
     let bytes = base64::engine::general_purpose::STANDARD.decode(f["pcm16"].as_str().unwrap()).unwrap();
     assert_eq!(bytes.len(), 960 * 2 * 2, "960 stereo s16 samples");
-    let left: Vec<f32> =
-        bytes.chunks(4).map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0).collect();
+    let left: Vec<f32> = bytes.chunks(4).map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0).collect();
     assert!(rms(&left) > 0.05);
     let (status, body) = get_json(&format!("{}/api/audio/stream?format=mp3", s.url()), None).await;
     assert_eq!(status, 400);
@@ -197,7 +198,8 @@ async fn several_streams_and_listing() {
     .await;
     let (status, list) = get_json(&format!("{}/api/streams", s.url()), None).await;
     assert_eq!(status, 200);
-    let ids: Vec<&str> = list["streams"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> =
+        list["streams"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["main", "lab"]);
     let mut lab = Sse::open(&format!("{}/api/streams/lab/stream", s.url()), &[]).await;
     let f = lab.next_audio().await;

@@ -40,14 +40,25 @@ pub async fn control(
         )
     })?;
     let action = req.get("action").and_then(Value::as_str).ok_or_else(|| {
-        ApiError::bad_request("missing_action", "the body needs a string field \"action\": pause, resume or adjust_quality")
+        ApiError::bad_request(
+            "missing_action",
+            "the body needs a string field \"action\": pause, resume or adjust_quality",
+        )
     })?;
     let message = match action {
         "pause" => {
-            if hub.pause() { "stream paused".to_string() } else { "stream was already paused".to_string() }
+            if hub.pause() {
+                "stream paused".to_string()
+            } else {
+                "stream was already paused".to_string()
+            }
         }
         "resume" => {
-            if hub.resume() { "stream resumed".to_string() } else { "stream was not paused".to_string() }
+            if hub.resume() {
+                "stream resumed".to_string()
+            } else {
+                "stream was not paused".to_string()
+            }
         }
         "adjust_quality" => {
             let quality = req.get("params").and_then(|p| p.get("quality")).and_then(Value::as_f64);

@@ -34,7 +34,10 @@ pub async fn metrics(State(app): State<SharedState>) -> impl IntoResponse {
         app.hubs
             .iter()
             .map(|h| {
-                (format!("{{stream=\"{}\",stage=\"hub_lag\"}}", h.id), h.stats.dropped_frames.load(Ordering::Relaxed) as f64)
+                (
+                    format!("{{stream=\"{}\",stage=\"hub_lag\"}}", h.id),
+                    h.stats.dropped_frames.load(Ordering::Relaxed) as f64,
+                )
             })
             .collect(),
     );

@@ -34,9 +34,8 @@ impl<S: Send + Sync> FromRequestParts<S> for StreamId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let params: Path<HashMap<String, String>> = Path::from_request_parts(parts, state)
-            .await
-            .unwrap_or_else(|_| Path(HashMap::new()));
+        let params: Path<HashMap<String, String>> =
+            Path::from_request_parts(parts, state).await.unwrap_or_else(|_| Path(HashMap::new()));
         Ok(StreamId(params.0.get("id").cloned().unwrap_or_else(|| "main".into())))
     }
 }
@@ -92,9 +91,12 @@ fn cors_layer(config: &Config) -> Option<CorsLayer> {
             .allow_origin(allow)
             .allow_credentials(true)
             .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("last-event-id")])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("last-event-id"),
+            ])
             .expose_headers([header::RETRY_AFTER])
             .max_age(std::time::Duration::from_secs(600)),
     )
 }
-

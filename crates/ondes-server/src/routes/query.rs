@@ -16,8 +16,9 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
-        let map = serde_urlencoded::from_str::<Vec<(String, String)>>(q)
-            .map_err(|e| ApiError::bad_request("bad_query", format!("the query string cannot be parsed: {e}")))?;
+        let map = serde_urlencoded::from_str::<Vec<(String, String)>>(q).map_err(|e| {
+            ApiError::bad_request("bad_query", format!("the query string cannot be parsed: {e}"))
+        })?;
         Ok(QueryMap(map.into_iter().collect()))
     }
 }

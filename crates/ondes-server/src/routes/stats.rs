@@ -14,10 +14,14 @@ use crate::error::ApiError;
 use crate::state::SharedState;
 use crate::sysinfo::memory_usage;
 
-pub async fn stream_stats(State(app): State<SharedState>, StreamId(id): StreamId) -> Result<axum::Json<Value>, ApiError> {
+pub async fn stream_stats(
+    State(app): State<SharedState>,
+    StreamId(id): StreamId,
+) -> Result<axum::Json<Value>, ApiError> {
     let hub = app.hub(&id)?;
     let s = &hub.stats;
-    let conns: Vec<ConnectionSnapshot> = app.connections.list(Some(&id)).iter().map(|c| c.snapshot()).collect();
+    let conns: Vec<ConnectionSnapshot> =
+        app.connections.list(Some(&id)).iter().map(|c| c.snapshot()).collect();
     let frames_sent: u64 = conns.iter().map(|c| c.frames_sent).sum();
     let errors: u64 = conns.iter().map(|c| c.errors_count).sum();
     let avg_latency = if conns.is_empty() {
@@ -64,7 +68,8 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
     let mut warnings = Vec::new();
     let idle_ms = now - c.last_activity;
     if c.latency_ms > 500.0 {
-        warnings.push(format!("latency {:.0} ms from capture: the client or its network is slow", c.latency_ms));
+        warnings
+            .push(format!("latency {:.0} ms from capture: the client or its network is slow", c.latency_ms));
     }
     if c.skipped_frames > 0 {
         warnings.push(format!(
@@ -73,7 +78,10 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
         ));
     }
     if idle_ms > 5_000 {
-        warnings.push(format!("no data sent for {} s (stream paused, or the client stopped reading)", idle_ms / 1000));
+        warnings.push(format!(
+            "no data sent for {} s (stream paused, or the client stopped reading)",
+            idle_ms / 1000
+        ));
     }
     if c.errors_count > 0 {
         warnings.push(format!("{} send errors", c.errors_count));
@@ -106,7 +114,8 @@ pub async fn debug_connections(
     app.hub(&id)?;
     app.auth.authorize(&headers, &q.0, Permission::DebugAccess, Some(&id))?;
     let now = now_ms();
-    let conns: Vec<Value> = app.connections.list(Some(&id)).iter().map(|c| analyse(&c.snapshot(), now)).collect();
+    let conns: Vec<Value> =
+        app.connections.list(Some(&id)).iter().map(|c| analyse(&c.snapshot(), now)).collect();
     let warning = conns.iter().filter(|c| c["status"] == "warning").count();
     Ok(axum::Json(json!({
         "stream": id,

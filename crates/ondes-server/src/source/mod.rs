@@ -55,7 +55,10 @@ pub trait PcmSource: Send {
 
 /// Opens the source a spec describes, for a stream with layout `frame`. Files are opened
 /// and probed here, so a bad file fails at start-up with its name and the reason.
-pub fn open_source(spec: &SourceSpec, frame: &ondes_core::FrameSpec) -> Result<Box<dyn PcmSource>, SourceError> {
+pub fn open_source(
+    spec: &SourceSpec,
+    frame: &ondes_core::FrameSpec,
+) -> Result<Box<dyn PcmSource>, SourceError> {
     Ok(match spec {
         SourceSpec::Tone { wave, amplitude } => {
             Box::new(tone::ToneSource::new(*wave, *amplitude, frame.sample_rate, frame.channels))

@@ -84,7 +84,9 @@ fn boolean(kind: &'static str, opts: &Options, key: &str) -> Result<bool, Source
         None => Ok(false),
         Some("" | "true" | "1" | "yes") => Ok(true),
         Some("false" | "0" | "no") => Ok(false),
-        Some(v) => Err(SourceSpecError::BadOption { kind, key: key.into(), value: v.into(), hint: "true or false" }),
+        Some(v) => {
+            Err(SourceSpecError::BadOption { kind, key: key.into(), value: v.into(), hint: "true or false" })
+        }
     }
 }
 
@@ -104,13 +106,21 @@ impl SourceSpec {
                     }
                     "sine" => {
                         check_keys(K, &opts, "freq, amp")?;
-                        SourceSpec::Tone { wave: Waveform::Sine { freq: freq("freq", 440.0)? }, amplitude: amp(0.5)? }
+                        SourceSpec::Tone {
+                            wave: Waveform::Sine { freq: freq("freq", 440.0)? },
+                            amplitude: amp(0.5)?,
+                        }
                     }
                     "sweep" => {
                         check_keys(K, &opts, "from, to, period, amp")?;
-                        let period = num(K, &opts, "period", 10.0, 0.1..=3600.0, "seconds per up-and-down cycle")?;
+                        let period =
+                            num(K, &opts, "period", 10.0, 0.1..=3600.0, "seconds per up-and-down cycle")?;
                         SourceSpec::Tone {
-                            wave: Waveform::Sweep { from: freq("from", 100.0)?, to: freq("to", 4000.0)?, period_secs: period },
+                            wave: Waveform::Sweep {
+                                from: freq("from", 100.0)?,
+                                to: freq("to", 4000.0)?,
+                                period_secs: period,
+                            },
                             amplitude: amp(0.5)?,
                         }
                     }
@@ -136,7 +146,9 @@ impl SourceSpec {
                 let format = if fmt.is_empty() { Ok(SampleFormat::S16Le) } else { fmt.parse() }
                     .map_err(|_| SourceSpecError::SampleFormat(fmt.into()))?;
                 let rate = match opts.get("rate") {
-                    Some(_) => Some(num("stdin", &opts, "rate", 48_000u32, 8_000..=192_000, "a sample rate in Hz")?),
+                    Some(_) => {
+                        Some(num("stdin", &opts, "rate", 48_000u32, 8_000..=192_000, "a sample rate in Hz")?)
+                    }
                     None => None,
                 };
                 let channels = match opts.get("channels") {
@@ -156,7 +168,10 @@ mod tests {
 
     #[test]
     fn parses_sources() {
-        assert_eq!(SourceSpec::parse("tone:demo").unwrap(), SourceSpec::Tone { wave: Waveform::Demo, amplitude: 0.8 });
+        assert_eq!(
+            SourceSpec::parse("tone:demo").unwrap(),
+            SourceSpec::Tone { wave: Waveform::Demo, amplitude: 0.8 }
+        );
         assert_eq!(
             SourceSpec::parse("tone:sine?freq=1000&amp=0.25").unwrap(),
             SourceSpec::Tone { wave: Waveform::Sine { freq: 1000.0 }, amplitude: 0.25 }

@@ -112,7 +112,9 @@ impl PcmSource for ToneSource {
         match self.wave {
             Waveform::Demo => "demo tone (sweep left, A-major chord right)".into(),
             Waveform::Sine { freq } => format!("sine {freq} Hz"),
-            Waveform::Sweep { from, to, period_secs } => format!("sweep {from}–{to} Hz every {period_secs} s"),
+            Waveform::Sweep { from, to, period_secs } => {
+                format!("sweep {from}–{to} Hz every {period_secs} s")
+            }
             Waveform::Noise { .. } => "white noise".into(),
         }
     }

@@ -102,7 +102,10 @@ impl Sse {
         loop {
             let left = (deadline - tokio::time::Instant::now()).as_secs_f64();
             assert!(left > 0.0, "no '{kind}' event within {secs} s");
-            let e = self.next_within(left).await.unwrap_or_else(|| panic!("stream ended before a '{kind}' event"));
+            let e = self
+                .next_within(left)
+                .await
+                .unwrap_or_else(|| panic!("stream ended before a '{kind}' event"));
             if e.event.as_deref() == Some(kind) {
                 return e;
             }

@@ -50,11 +50,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let url = server.url();
         eprintln!("ondes is serving on {url}");
         for hub in &server.state.hubs {
-            eprintln!("  stream {:<10} {}/api/streams/{}/stream   ({})", hub.id, url, hub.id, hub.source_description());
+            eprintln!(
+                "  stream {:<10} {}/api/streams/{}/stream   ({})",
+                hub.id,
+                url,
+                hub.id,
+                hub.source_description()
+            );
         }
         eprintln!("  try: curl -N '{url}/api/audio/stream?max_fps=1'");
         if let Some(token) = &server.generated_admin_token {
-            eprintln!("  no auth.secret configured: using a random secret for this run; an admin token valid 24 h:");
+            eprintln!(
+                "  no auth.secret configured: using a random secret for this run; an admin token valid 24 h:"
+            );
             eprintln!("  {token}");
         }
         shutdown_signal().await;

@@ -33,7 +33,8 @@ pub fn parse_ttl(s: &str) -> anyhow::Result<u64> {
         Some((i, 'd')) => (&s[..i], 86_400),
         _ => (s, 1),
     };
-    let n: u64 = num.parse().with_context(|| format!("--ttl '{s}': use a number with s, m, h or d, e.g. 1h"))?;
+    let n: u64 =
+        num.parse().with_context(|| format!("--ttl '{s}': use a number with s, m, h or d, e.g. 1h"))?;
     Ok(n * mult)
 }
 

@@ -1,0 +1,206 @@
+//! The `ondes` binary end to end: real processes, real signals, real HTTP.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ondes_core::sse::SseParser;
+use ondes_server::auth::{Authenticator, Permission};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ondes");
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ondes-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Starts `ondes serve` with `args` and waits for the URL it prints.
+fn serve(args: &[&str], stdin: Stdio) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("ondes is serving on ") {
+                let _ = tx.send(rest.trim().to_string());
+            }
+        }
+    });
+    let url = rx.recv_timeout(Duration::from_secs(30)).expect("server prints its URL");
+    (child, url)
+}
+
+/// Reads SSE from `url` until `stop` returns true or `secs` pass; returns the events seen.
+fn read_sse(
+    url: &str,
+    secs: u64,
+    mut stop: impl FnMut(&ondes_core::sse::SseEvent) -> bool,
+) -> Vec<ondes_core::sse::SseEvent> {
+    use std::io::Read;
+    let addr = url.trim_start_matches("http://").split('/').next().unwrap().to_string();
+    let path = format!("/{}", url.trim_start_matches("http://").split_once('/').map(|x| x.1).unwrap_or(""));
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut parser = SseParser::new();
+    let mut events = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let mut header_done = false;
+    let mut head = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        let n = match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(_) => continue,
+        };
+        if !header_done {
+            head.extend_from_slice(&buf[..n]);
+            if let Some(p) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                header_done = true;
+                // HTTP/1.0: the body is not chunked, just the event stream until close
+                parser.feed(&head[p + 4..]);
+            }
+        } else {
+            parser.feed(&buf[..n]);
+        }
+        while let Some(e) = parser.next_event() {
+            let done = stop(&e);
+            events.push(e);
+            if done {
+                return events;
+            }
+        }
+    }
+    events
+}
+
+#[test]
+fn token_command_mints_a_verifiable_token() {
+    let out = Command::new(BIN)
+        .args([
+            "token",
+            "--secret",
+            "S3cret",
+            "--sub",
+            "bob",
+            "--perm",
+            "stream_control",
+            "--perm",
+            "debug_access",
+        ])
+        .args(["--ttl", "1h"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap();
+    let claims = Authenticator::new(b"S3cret").verify(token.trim()).unwrap();
+    assert_eq!(claims.sub, "bob");
+    assert!(claims.has(Permission::StreamControl) && claims.has(Permission::DebugAccess));
+    assert!(!claims.has(Permission::Publish));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!((claims.exp as i64 - (now + 3600) as i64).abs() < 10);
+
+    let bad = Command::new(BIN).args(["token", "--secret", "s", "--perm", "root"]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown permission 'root'"));
+}
+
+#[test]
+fn bad_config_fails_at_start_naming_the_key() {
+    let cfg = tmp("bad.toml");
+    std::fs::write(&cfg, "[server]\nheartbeat_secs = 0\n").unwrap();
+    let out = Command::new(BIN).args(["serve", "--config"]).arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("server.heartbeat_secs"), "{err}");
+
+    let out = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("ONDES_SERVER_MAX_CONNECTIONS", "many")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ONDES_SERVER_MAX_CONNECTIONS"));
+}
+
+/// Raw PCM piped into `stdin:` comes out of the SSE endpoint; SIGTERM ends the stream
+/// with an `error` event and the process exits cleanly.
+#[test]
+fn stdin_source_and_graceful_sigterm() {
+    let cfg = tmp("stdin.toml");
+    std::fs::write(
+        &cfg,
+        "[server]\nbind = \"127.0.0.1:0\"\n[[stream]]\nid = \"main\"\nsource = \"stdin:s16le?rate=16000&channels=1\"\nchannels = 1\nsample_rate = 16000\n",
+    )
+    .unwrap();
+    let (mut child, url) = serve(&["--config", cfg.to_str().unwrap()], Stdio::piped());
+    let mut stdin = child.stdin.take().unwrap();
+    // 30 s of a 500 Hz square-ish ramp, written by a thread as fast as the pipe takes it
+    let writer = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        for i in 0..16_000 * 30 {
+            let v: i16 = if (i / 16) % 2 == 0 { 8000 } else { -8000 };
+            buf.extend_from_slice(&v.to_le_bytes());
+        }
+        let _ = stdin.write_all(&buf);
+    });
+    let events =
+        read_sse(&format!("{url}/api/audio/stream"), 10, |e| e.event.as_deref() == Some("audio-frame"));
+    let frame = events.last().expect("an audio frame");
+    let v: serde_json::Value = serde_json::from_str(&frame.data).unwrap();
+    assert_eq!(v["sample_rate"], 16_000);
+    let a: Vec<f64> = v["channel_a"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(a.len(), 320);
+    assert!(a.iter().any(|x| (x - 8000.0 / 32768.0).abs() < 1e-3));
+
+    // SIGTERM while a listener is connected
+    let pid = child.id().to_string();
+    let listener = std::thread::spawn({
+        let url = url.clone();
+        move || read_sse(&format!("{url}/api/audio/stream"), 15, |e| e.event.as_deref() == Some("error"))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let seen = listener.join().unwrap();
+    let last = seen.last().expect("events before shutdown");
+    assert_eq!(last.event.as_deref(), Some("error"));
+    assert!(last.data.contains("shutting down"));
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "clean exit after SIGTERM: {status}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "server did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(writer);
+}
+
+#[test]
+fn demo_flag_adds_main_next_to_configured_streams() {
+    let cfg = tmp("lab.toml");
+    std::fs::write(
+        &cfg,
+        "[server]\nbind = \"127.0.0.1:0\"\n[[stream]]\nid = \"lab\"\nsource = \"tone:noise\"\n",
+    )
+    .unwrap();
+    let (mut child, url) = serve(&["--config", cfg.to_str().unwrap(), "--demo"], Stdio::null());
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET /api/streams HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut body = String::new();
+    std::io::Read::read_to_string(&mut s, &mut body).unwrap();
+    assert!(body.contains("\"id\":\"lab\"") && body.contains("\"id\":\"main\""), "{body}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -1,1 +1,5 @@
-//! ondes client.
+//! ondes client library.
+//!
+//! - [`bench`]: load generators that measure a running server (`ondes bench ...`).
+
+pub mod bench;

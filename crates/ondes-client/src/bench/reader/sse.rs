@@ -1,0 +1,193 @@
+//! SSE listener: a raw TCP connection, a hand-written HTTP/1.1 GET, chunked decoding and the
+//! lean [`SseScanner`]. No per-event allocation.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::{READ_BUF, ReadEnd, RunShared, io_reason};
+use crate::bench::http1::{BodyDecoder, HttpUrl, parse_response_head};
+use crate::bench::sse_scan::{ScanEvent, SseScanner};
+use crate::bench::stats::{ListenerStats, Window};
+
+/// Largest response head accepted.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// Where and what to request; built once per run and shared by all listeners.
+#[derive(Debug)]
+pub(crate) struct SseTarget {
+    pub addr: SocketAddr,
+    request: Box<[u8]>,
+}
+
+impl SseTarget {
+    /// `path_and_query` must be non-empty (the caller substitutes the default route).
+    pub fn new(addr: SocketAddr, url: &HttpUrl, path_and_query: &str, token: Option<&str>) -> Self {
+        let mut req = format!(
+            "GET {path_and_query} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\
+             Cache-Control: no-cache\r\nConnection: keep-alive\r\nUser-Agent: ondes-bench/{}\r\n",
+            url.host_header,
+            env!("CARGO_PKG_VERSION")
+        );
+        if let Some(token) = token {
+            req.push_str("Authorization: Bearer ");
+            req.push_str(token);
+            req.push_str("\r\n");
+        }
+        req.push_str("\r\n");
+        Self { addr, request: req.into_bytes().into_boxed_slice() }
+    }
+}
+
+/// An SSE response whose head has been read and accepted.
+#[derive(Debug)]
+pub(crate) struct SseConnection {
+    stream: TcpStream,
+    decoder: SseDecoder,
+    /// Body bytes that arrived together with the head.
+    pending: Vec<u8>,
+}
+
+/// Connects, sends the request and reads the response head. The error is the failure reason
+/// (`http_503`, `refused`, `not_event_stream`, ...).
+pub(crate) async fn connect(target: &SseTarget) -> Result<SseConnection, String> {
+    let mut stream = TcpStream::connect(target.addr).await.map_err(|e| io_reason(&e))?;
+    // Nagle stays on (the default): the listener only sends its request.
+    stream.write_all(&target.request).await.map_err(|e| io_reason(&e))?;
+    let mut head = Vec::with_capacity(1024);
+    let parsed = loop {
+        if head.len() >= MAX_HEAD {
+            return Err("bad_response".into());
+        }
+        head.reserve(1024);
+        let n = stream.read_buf(&mut head).await.map_err(|e| io_reason(&e))?;
+        if n == 0 {
+            return Err("closed_before_response".into());
+        }
+        match parse_response_head(&head) {
+            Ok(Some(parsed)) => break parsed,
+            Ok(None) => {}
+            Err(_) => return Err("bad_response".into()),
+        }
+    };
+    if parsed.status != 200 {
+        return Err(format!("http_{}", parsed.status));
+    }
+    if !parsed.content_type.as_deref().is_some_and(|ct| ct.starts_with("text/event-stream")) {
+        return Err("not_event_stream".into());
+    }
+    let pending = head[parsed.head_len..].to_vec();
+    Ok(SseConnection {
+        stream,
+        decoder: SseDecoder { body: BodyDecoder::for_head(&parsed), scanner: SseScanner::new() },
+        pending,
+    })
+}
+
+impl SseConnection {
+    /// Reads until the run is stopped (`stop` changes) or the connection ends.
+    pub async fn run(
+        &mut self,
+        shared: &RunShared,
+        stats: &mut ListenerStats,
+        stop: &mut watch::Receiver<bool>,
+    ) -> ReadEnd {
+        let pending = std::mem::take(&mut self.pending);
+        if let Err(end) = self.decoder.on_bytes(&pending, shared, stats) {
+            return end;
+        }
+        drop(pending);
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.changed() => return ReadEnd::Stopped,
+                ready = self.stream.readable() => {
+                    if let Err(e) = ready {
+                        return ReadEnd::Failed(io_reason(&e));
+                    }
+                }
+            }
+            let step = READ_BUF.with_borrow_mut(|buf| match self.stream.try_read(buf) {
+                Ok(0) => Some(ReadEnd::Closed),
+                Ok(n) => self.decoder.on_bytes(&buf[..n], shared, stats).err(),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+                Err(e) => Some(ReadEnd::Failed(io_reason(&e))),
+            });
+            if let Some(end) = step {
+                return end;
+            }
+        }
+    }
+}
+
+/// Body decoding and event scanning of one connection.
+#[derive(Debug)]
+struct SseDecoder {
+    body: BodyDecoder,
+    scanner: SseScanner,
+}
+
+impl SseDecoder {
+    /// Processes bytes read from the socket (after the head).
+    fn on_bytes(
+        &mut self,
+        bytes: &[u8],
+        shared: &RunShared,
+        stats: &mut ListenerStats,
+    ) -> Result<(), ReadEnd> {
+        match (stats.window, shared.window()) {
+            (Window::Before, Window::In) => stats.begin_window(),
+            (Window::Before | Window::In, Window::After) => stats.end_window(),
+            _ => {}
+        }
+        let counting = stats.window == Window::In;
+        if counting {
+            stats.counters.bytes += bytes.len() as u64;
+        }
+        // One clock reading per read: every event in it arrived at the same time.
+        let now = Instant::now();
+        let wall_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        let Self { body, scanner } = self;
+        body.decode(bytes, &mut |chunk| {
+            scanner.feed(chunk, &mut |event| on_event(event, stats, shared, now, wall_ms, counting))
+        })
+        .map_err(|_| ReadEnd::Failed("bad_chunked_encoding".into()))?;
+        if body.is_done() { Err(ReadEnd::Closed) } else { Ok(()) }
+    }
+}
+
+fn on_event(
+    event: ScanEvent,
+    stats: &mut ListenerStats,
+    shared: &RunShared,
+    now: Instant,
+    wall_ms: f64,
+    counting: bool,
+) {
+    if stats.window == Window::After {
+        return;
+    }
+    match event {
+        ScanEvent::Audio(meta) => {
+            stats.on_audio(&meta, now);
+            if counting {
+                shared.latency.record_ms(wall_ms - meta.timestamp_ms);
+                shared.frames.fetch_add(u64::from(meta.frames), Ordering::Relaxed);
+            }
+            if let Some(d) = meta.duration_ms
+                && shared.frame_duration_us.load(Ordering::Relaxed) == 0
+            {
+                shared.frame_duration_us.store((d * 1000.0).round() as u64, Ordering::Relaxed);
+            }
+        }
+        ScanEvent::AudioUnparsed => stats.counters.unparsed += 1,
+        ScanEvent::Heartbeat => stats.counters.heartbeats += 1,
+        ScanEvent::Status => stats.counters.status_events += 1,
+        ScanEvent::Error => stats.counters.error_events += 1,
+        ScanEvent::Connected | ScanEvent::Other => {}
+    }
+}

@@ -1,0 +1,97 @@
+//! `ondes bench ...`: load generators that measure a running server.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::ProgressBar;
+use ondes_client::bench::fanout::{FanoutOptions, Transport, run_fanout};
+use ondes_client::bench::parse_duration;
+
+#[derive(clap::Subcommand)]
+pub enum BenchCommand {
+    /// Many concurrent listeners against a running server: frames, gaps, stalls, latency,
+    /// and the server's CPU and memory (when it runs on this machine).
+    Fanout(FanoutArgs),
+}
+
+#[derive(clap::Args)]
+pub struct FanoutArgs {
+    /// Server URL: http://HOST:PORT (the transport's default route, /api/audio/stream for sse)
+    /// or a full stream URL with a query, e.g. http://127.0.0.1:8080/api/audio/stream?max_fps=10.
+    #[arg(long)]
+    url: String,
+    /// How listeners receive the stream.
+    #[arg(long, default_value = "sse")]
+    transport: Transport,
+    /// Number of concurrent listeners.
+    #[arg(long, default_value_t = 100)]
+    listeners: usize,
+    /// Measured window once all listeners are connected: 20s, 500ms, 2m, or seconds.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Pause between the last connection and the measured window.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Server process to sample for CPU and RSS [default: the local process listening on the URL's port].
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Print one JSON object instead of the table (and no progress bar).
+    #[arg(long)]
+    json: bool,
+    /// Bearer token (JWT) sent with every request.
+    #[arg(long)]
+    token: Option<String>,
+    /// Spread connections over this many seconds [default: min(listeners/500, 10)].
+    #[arg(long)]
+    ramp_secs: Option<f64>,
+    /// Connection attempts in flight at once.
+    #[arg(long, default_value_t = 200)]
+    max_connecting: usize,
+}
+
+/// Runs a bench subcommand on its own multi-threaded tokio runtime.
+pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Fanout(args) => fanout(args),
+    }
+}
+
+fn fanout(args: FanoutArgs) -> anyhow::Result<()> {
+    let ramp = match args.ramp_secs {
+        None => None,
+        Some(s) => Some(
+            Duration::try_from_secs_f64(s)
+                .ok()
+                .with_context(|| format!("--ramp-secs {s}: expected a non-negative number of seconds"))?,
+        ),
+    };
+    let mut opts = FanoutOptions::new(args.url);
+    opts.transport = args.transport;
+    opts.listeners = args.listeners;
+    opts.duration = args.duration;
+    opts.warmup = args.warmup;
+    opts.ramp = ramp;
+    opts.server_pid = args.server_pid;
+    opts.token = args.token;
+    opts.max_concurrent_connects = args.max_connecting;
+
+    // The bar goes to stderr, so that stdout carries only the result.
+    let progress = (!args.json && std::io::stderr().is_terminal()).then(ProgressBar::no_length);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    let report = runtime.block_on(run_fanout(opts, progress))?;
+
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("ondes bench fanout");
+        print!("{}", report.to_table());
+    }
+    if report.listeners_connected == 0 {
+        anyhow::bail!("no listener could connect to {}", report.url);
+    }
+    Ok(())
+}

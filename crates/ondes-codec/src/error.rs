@@ -58,4 +58,30 @@ pub enum CodecError {
     /// Raw PCM conversion failed.
     #[error(transparent)]
     Pcm(#[from] crate::pcm::PcmError),
+
+    /// An [`OpusConfig`](crate::opus::OpusConfig) field is out of range; `field` is its name as
+    /// written in the struct (and in config files), so the operator knows what to change.
+    #[error("invalid Opus setting `{field}`: {reason}")]
+    OpusConfig { field: &'static str, reason: String },
+
+    /// The PCM handed to the encoder is not exactly one frame.
+    #[error(
+        "Opus encoder expects exactly one frame of {expected} interleaved samples \
+         ({frame_samples} per channel x {channels} channel(s)), got {got}"
+    )]
+    OpusFrameLength { expected: usize, frame_samples: usize, channels: u16, got: usize },
+
+    /// opus-rs refused to encode or decode (`op` says which); `reason` is its own message.
+    #[error("Opus {op} failed: {reason}")]
+    Opus { op: &'static str, reason: &'static str },
+
+    /// A byte string is not a valid Opus packet (RFC 6716 §3): empty, truncated, or longer
+    /// than the 120 ms an Opus packet may hold.
+    #[error("invalid Opus packet: {0}")]
+    OpusPacket(String),
+
+    /// An Ogg/Opus stream breaks RFC 7845: a bad or missing `OpusHead`/`OpusTags` header, or
+    /// a channel mapping this crate does not decode.
+    #[error("invalid Ogg/Opus stream: {0}")]
+    OggOpus(String),
 }

@@ -8,17 +8,26 @@
 //!   arbitrary chunk sizes.
 //! - [`file`]: [`FileDecoder`], which turns a WAV/FLAC/MP3/Ogg Vorbis file into audio at the
 //!   stream's rate and channel count.
+//! - [`opus`]: Opus encoding/decoding (opus-rs), with loss concealment, in-band FEC and DTX.
+//! - [`ogg`]: Ogg pages: a page writer and an incremental, sans-IO demuxer.
+//! - [`ogg_opus`]: Ogg/Opus (RFC 7845) muxing for files and live HTTP, reading and decoding.
 //!
 //! Nothing here owns a thread or a clock: decoding is pulled by the caller, who paces it.
 
 pub mod error;
 pub mod file;
+pub mod ogg;
+pub mod ogg_opus;
+pub mod opus;
 pub mod pcm;
 pub mod remix;
 pub mod resample;
 
 pub use error::CodecError;
 pub use file::FileDecoder;
+pub use ogg::{OggDemuxer, OggPacket};
+pub use ogg_opus::{OggOpusDecoder, OggOpusMuxer, OggOpusReader};
+pub use opus::{OpusApplication, OpusConfig, OpusDecoder, OpusEncoder, packet_samples};
 pub use pcm::{PcmError, SampleFormat, decode_interleaved, encode_f32le, encode_interleaved, encode_s16le};
 pub use remix::remix;
 pub use resample::StreamResampler;

@@ -9,8 +9,10 @@
 pub mod dsp;
 pub mod frame;
 pub mod pacer;
+pub mod perf;
 pub mod ring;
 pub mod sse;
+pub mod wire;
 
 pub use frame::{Frame, FrameDuration, FrameSpec, SpecError};
 pub use pacer::{Pacer, PacerPoll};

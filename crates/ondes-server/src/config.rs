@@ -35,6 +35,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub auth: AuthConfig,
     pub cors: CorsConfig,
+    /// The performance monitor (`[perf]`, see `crate::perf::PerfSection`).
+    pub perf: crate::perf::PerfSection,
     #[serde(rename = "stream")]
     pub streams: Vec<StreamConfig>,
 }
@@ -58,6 +60,9 @@ pub struct ServerConfig {
     pub max_listener_lag_ms: u64,
     /// Seconds to wait for connections to close on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Playout queue per publisher, in milliseconds of audio (200–2000). A publisher may
+    /// burst this far ahead of real time before it gets backpressure.
+    pub publish_queue_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -85,6 +90,9 @@ pub struct StreamConfig {
     pub sample_rate: u32,
     pub channels: u16,
     pub frame_ms: f64,
+    /// Opus quality ladder in kbit/s: `speech` (16,32,64), `music` (64,96,128,192,256,320)
+    /// or a comma-separated list like `24,48,96`.
+    pub rungs: String,
 }
 
 impl Default for ServerConfig {
@@ -98,6 +106,7 @@ impl Default for ServerConfig {
             ring_secs: 12,
             max_listener_lag_ms: 2_000,
             shutdown_grace_secs: 5,
+            publish_queue_ms: 1_000,
         }
     }
 }
@@ -110,6 +119,7 @@ impl Default for StreamConfig {
             sample_rate: 48_000,
             channels: 2,
             frame_ms: 20.0,
+            rungs: "speech".into(),
         }
     }
 }
@@ -118,6 +128,27 @@ impl StreamConfig {
     /// The demo stream: a sweep on the left channel, a chord on the right.
     pub fn demo() -> Self {
         StreamConfig { id: "main".into(), ..StreamConfig::default() }
+    }
+
+    /// The Opus ladder in kbit/s, ascending.
+    pub fn rung_list(&self) -> Result<Vec<u32>, String> {
+        let mut v: Vec<u32> = match self.rungs.trim() {
+            "speech" => vec![16, 32, 64],
+            "music" => vec![64, 96, 128, 192, 256, 320],
+            list => list
+                .split(',')
+                .map(|x| x.trim().parse::<u32>().map_err(|_| format!("'{}' is not a bitrate in kbit/s", x.trim())))
+                .collect::<Result<_, _>>()?,
+        };
+        v.sort_unstable();
+        v.dedup();
+        if v.is_empty() || v.len() > 8 {
+            return Err("give 1 to 8 rungs, or speech or music".into());
+        }
+        if let Some(bad) = v.iter().find(|k| !(6..=510).contains(*k)) {
+            return Err(format!("{bad} kbit/s is outside Opus's 6..=510"));
+        }
+        Ok(v)
     }
 
     /// The validated frame layout of this stream.
@@ -166,6 +197,7 @@ impl Config {
 
     /// Checks values that parse but make no sense, naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.perf.to_core()?;
         self.server.bind.parse::<SocketAddr>().map_err(|e| {
             invalid(
                 "server.bind",
@@ -180,6 +212,9 @@ impl Config {
         }
         if !(1..=600).contains(&self.server.ring_secs) {
             return Err(invalid("server.ring_secs", "must be between 1 and 600"));
+        }
+        if !(200..=2_000).contains(&self.server.publish_queue_ms) {
+            return Err(invalid("server.publish_queue_ms", "must be between 200 and 2000"));
         }
         if self.server.max_listener_lag_ms < 100 {
             return Err(invalid("server.max_listener_lag_ms", "must be at least 100"));
@@ -215,6 +250,7 @@ impl Config {
             }
             s.frame_spec().map_err(|e| invalid(key("sample_rate"), e.to_string()))?;
             SourceSpec::parse(&s.source).map_err(|e| invalid(key("source"), e.to_string()))?;
+            s.rung_list().map_err(|e| invalid(key("rungs"), e))?;
         }
         Ok(())
     }
@@ -250,8 +286,7 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), Co
             }
             matched = true;
         }
-        if !matched && (rest.starts_with("server_") || rest.starts_with("auth_") || rest.starts_with("cors_"))
-        {
+        if !matched && ["server_", "auth_", "cors_", "perf_"].iter().any(|p| rest.starts_with(p)) {
             return Err(ConfigError::Env { var: var.clone(), message: "no such configuration key".into() });
         }
     }

@@ -35,6 +35,9 @@ pub struct ConnectionInfo {
     pub skipped_frames: AtomicU64,
     /// Exponentially weighted average of (hand-off time − capture time), in µs.
     pub latency_ewma_us: AtomicU64,
+    /// The client's latest report (WebSocket listeners send one about every second).
+    pub client_report: Mutex<Option<serde_json::Value>>,
+    pub reports_received: AtomicU64,
 }
 
 impl ConnectionInfo {
@@ -69,6 +72,8 @@ impl ConnectionInfo {
             errors_count: self.errors.load(Ordering::Relaxed),
             skipped_frames: self.skipped_frames.load(Ordering::Relaxed),
             latency_ms: self.latency_ewma_us.load(Ordering::Relaxed) as f64 / 1000.0,
+            client_report: self.client_report.lock().clone(),
+            reports_received: self.reports_received.load(Ordering::Relaxed),
         }
     }
 }
@@ -92,6 +97,9 @@ pub struct ConnectionSnapshot {
     pub errors_count: u64,
     pub skipped_frames: u64,
     pub latency_ms: f64,
+    /// Latest client report (buffer, underruns, loss, RTT), if the transport carries them.
+    pub client_report: Option<serde_json::Value>,
+    pub reports_received: u64,
 }
 
 #[derive(Default)]
@@ -197,6 +205,8 @@ impl Connections {
             errors: AtomicU64::new(0),
             skipped_frames: AtomicU64::new(0),
             latency_ewma_us: AtomicU64::new(0),
+            client_report: Mutex::new(None),
+            reports_received: AtomicU64::new(0),
         });
         inner.map.insert(info.id, info.clone());
         *inner.per_ip.entry(c.ip).or_default() += 1;

@@ -9,6 +9,7 @@ pub mod config;
 pub mod connections;
 pub mod error;
 pub mod hub;
+pub mod perf;
 pub mod routes;
 pub mod serialize;
 pub mod server;

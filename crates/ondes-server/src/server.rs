@@ -28,6 +28,8 @@ pub enum StartError {
     Stream { stream: String, message: String },
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// A server running in the background of the current tokio runtime.
@@ -65,7 +67,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         }
         let source = open_source(&source_spec, &spec)
             .map_err(|e| StartError::Source { stream: s.id.clone(), source: e })?;
-        let hub = StreamHub::new(&s.id, spec, config.server.ring_secs, config.server.max_listener_lag_ms);
+        let rungs = s.rung_list().map_err(|message| StartError::Stream { stream: s.id.clone(), message })?;
+        let hub = StreamHub::new(&s.id, spec, config.server.ring_secs, config.server.max_listener_lag_ms, &rungs);
         sources.push((hub.clone(), source));
         hubs.push(hub);
     }
@@ -80,6 +83,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let auth = Authenticator::new(&secret);
     let generated_admin_token =
         generated.then(|| auth.mint("admin", &[Permission::Admin], 86_400, unix_secs()));
+
+    let perf = Arc::new(crate::perf::ServerPerf::new(&config.perf)?);
 
     let listener = tokio::net::TcpListener::bind(&config.server.bind)
         .await
@@ -102,8 +107,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         shutdown: shutdown_rx.clone(),
         started: Instant::now(),
         cpu: CpuMeter::default(),
+        perf: perf.clone(),
     });
     tokio::spawn(sampler(state.clone(), shutdown_rx.clone()));
+    tokio::spawn(crate::perf::run_logger(perf, state.config.perf.summary_log_secs, shutdown_rx.clone()));
 
     let app = crate::routes::app(state.clone());
     let mut rx = shutdown_rx;

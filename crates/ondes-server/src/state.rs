@@ -22,6 +22,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     pub started: Instant,
     pub cpu: CpuMeter,
+    /// The per-stage performance monitor (`/api/perf`).
+    pub perf: Arc<crate::perf::ServerPerf>,
 }
 
 impl AppState {

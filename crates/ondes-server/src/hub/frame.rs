@@ -22,12 +22,19 @@ pub struct HubFrame {
     pub frame: Frame,
     /// The previous frame's samples (same layout), or `None` for a stream's first frame.
     pub prev: Option<Arc<[f32]>>,
+    /// Opus packets of this frame: `(rung index, packet)` for every rung active when it was made.
+    pub opus: Vec<(u8, Bytes)>,
     cache: Mutex<Vec<(EventKey, Bytes)>>,
 }
 
 impl HubFrame {
-    pub fn new(frame: Frame, prev: Option<Arc<[f32]>>) -> Self {
-        HubFrame { frame, prev, cache: Mutex::new(Vec::new()) }
+    pub fn new(frame: Frame, prev: Option<Arc<[f32]>>, opus: Vec<(u8, Bytes)>) -> Self {
+        HubFrame { frame, prev, opus, cache: Mutex::new(Vec::new()) }
+    }
+
+    /// This frame's packet at rung `idx`, if that rung was encoding.
+    pub fn opus_packet(&self, idx: usize) -> Option<&Bytes> {
+        self.opus.iter().find(|(i, _)| *i as usize == idx).map(|(_, p)| p)
     }
 
     /// The serialisation for `key`, made by `make` the first time only. Returns the bytes

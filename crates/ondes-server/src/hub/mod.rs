@@ -10,6 +10,7 @@
 //! needs them; every other listener gets the same `Bytes`.
 
 mod frame;
+pub mod ladder;
 mod stats;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
 pub use frame::{EventKey, HubFrame};
+pub use ladder::Ladder;
 pub use stats::HubStats;
 
 use crate::clock::now_us;
@@ -36,6 +38,8 @@ pub struct ControlState {
     pub quality: f32,
     /// Set once when the stream ends for good (source exhausted, server stopping).
     pub ended: Option<String>,
+    /// The source (a publisher) is gone; the hub is filling with silence until it returns.
+    pub source_lost: bool,
 }
 
 /// One item read for a listener.
@@ -54,6 +58,8 @@ pub struct StreamHub {
     latest: watch::Sender<u64>,
     control: watch::Sender<ControlState>,
     pub stats: HubStats,
+    /// Opus encoders, one per active rung.
+    pub ladder: Ladder,
     decimators: Mutex<HashMap<usize, Arc<Decimator>>>,
     max_lag_frames: u64,
     started: Instant,
@@ -75,8 +81,15 @@ impl Drop for Subscription {
 }
 
 impl StreamHub {
-    /// A hub keeping `ring_secs` of frames; listeners more than `max_lag_ms` behind skip to live.
-    pub fn new(id: impl Into<String>, spec: FrameSpec, ring_secs: u64, max_lag_ms: u64) -> Arc<Self> {
+    /// A hub keeping `ring_secs` of frames; listeners more than `max_lag_ms` behind skip to
+    /// live. `rungs_kbps` is the Opus ladder.
+    pub fn new(
+        id: impl Into<String>,
+        spec: FrameSpec,
+        ring_secs: u64,
+        max_lag_ms: u64,
+        rungs_kbps: &[u32],
+    ) -> Arc<Self> {
         let fps = spec.frames_per_second();
         let capacity = (ring_secs as f64 * fps).ceil() as usize;
         let max_lag_frames = ((max_lag_ms as f64 / 1000.0) * fps).ceil().max(1.0) as u64;
@@ -86,8 +99,10 @@ impl StreamHub {
             source: Mutex::new(String::new()),
             ring: RwLock::new(Ring::new(capacity)),
             latest: watch::channel(0).0,
-            control: watch::channel(ControlState { paused: false, quality: 1.0, ended: None }).0,
+            control: watch::channel(ControlState { paused: false, quality: 1.0, ended: None, source_lost: false })
+                .0,
             stats: HubStats::default(),
+            ladder: Ladder::new(spec, rungs_kbps),
             decimators: Mutex::new(HashMap::new()),
             max_lag_frames,
             started: Instant::now(),
@@ -95,14 +110,21 @@ impl StreamHub {
         })
     }
 
-    /// Appends a frame of interleaved PCM captured at `capture_us`; returns its sequence number.
-    /// Never blocks on listeners.
+    /// Appends a frame of interleaved PCM captured at `capture_us`, encoding it at every
+    /// active rung first; returns its sequence number. Never blocks on listeners.
+    ///
+    /// A stream has a single producer (its source thread or publisher playout task), so
+    /// reading the previous frame and pushing need not be one critical section.
     pub fn push(&self, samples: Arc<[f32]>, capture_us: i64) -> u64 {
+        let opus = self.ladder.encode(&samples);
+        let prev = {
+            let ring = self.ring.read();
+            ring.newest_seq().and_then(|s| ring.get(s)).map(|f| f.frame.samples.clone())
+        };
         let seq = {
             let mut ring = self.ring.write();
             let seq = ring.next_seq();
-            let prev = ring.newest_seq().and_then(|s| ring.get(s)).map(|f| f.frame.samples.clone());
-            ring.push(Arc::new(HubFrame::new(Frame { seq, capture_us, samples }, prev)));
+            ring.push(Arc::new(HubFrame::new(Frame { seq, capture_us, samples }, prev, opus)));
             seq
         };
         self.stats.total_frames.fetch_add(1, Ordering::Relaxed);
@@ -181,6 +203,11 @@ impl StreamHub {
         });
     }
 
+    /// Marks the source as lost or back (listeners get `source-lost` / `source-restored`).
+    pub fn set_source_lost(&self, lost: bool) -> bool {
+        self.control.send_if_modified(|c| std::mem::replace(&mut c.source_lost, lost) != lost)
+    }
+
     /// Ends the stream for good; listeners get an `error` event and close.
     pub fn end(&self, reason: impl Into<String>) {
         let reason = reason.into();
@@ -220,7 +247,7 @@ mod tests {
 
     fn hub() -> Arc<StreamHub> {
         let spec = FrameSpec::new(48_000, 2, FrameDuration::DEFAULT).unwrap();
-        StreamHub::new("t", spec, 1, 200) // 50 frames of ring, 10 frames of lag
+        StreamHub::new("t", spec, 1, 200, &[16, 64]) // 50 frames of ring, 10 frames of lag
     }
 
     #[test]

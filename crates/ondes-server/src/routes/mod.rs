@@ -4,13 +4,16 @@
 //! JSON endpoints are gzip-compressed when the client accepts it; the SSE endpoint never is
 //! (compression would buffer events and add latency).
 
+mod admission;
 mod control;
-mod index;
 mod metrics;
+mod perf;
 mod query;
 mod sse;
 mod stats;
 mod streams;
+mod ws;
+mod web;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path};
@@ -50,15 +53,20 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/audio/control", post(control::control))
         .route("/api/streams/{id}/debug/connections", get(stats::debug_connections))
         .route("/api/audio/debug/connections", get(stats::debug_connections))
+        .route("/api/perf", get(perf::report))
+        .route("/api/perf/summary", get(perf::summary))
+        .route("/api/perf/spans", post(perf::post_spans))
         .layer(CompressionLayer::new());
     let streaming = Router::new()
         .route("/api/streams/{id}/stream", get(sse::stream))
-        .route("/api/audio/stream", get(sse::stream));
+        .route("/api/audio/stream", get(sse::stream))
+        .route("/api/streams/{id}/ws", get(ws::ws))
+        .route("/api/audio/ws", get(ws::ws));
     let mut router = Router::new()
         .merge(json)
         .merge(streaming)
         .route("/metrics", get(metrics::metrics))
-        .route("/", get(index::index))
+        .merge(web::router())
         .fallback(not_found_fallback)
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use bytes::Bytes;
 use ondes_core::Cursor;
@@ -24,10 +24,10 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::{Interval, MissedTickBehavior};
 
+use super::admission::{Admission, admit_listener};
 use super::{QueryMap, StreamId};
-use crate::auth::Permission;
 use crate::clock::{now_ms, now_us};
-use crate::connections::{ConnectionGuard, NewConnection};
+use crate::connections::ConnectionGuard;
 use crate::error::ApiError;
 use crate::hub::{ControlState, EventKey, HubFrame, HubRead, Subscription};
 use crate::serialize::{SseFormat, audio_event, sse_event};
@@ -67,42 +67,8 @@ pub async fn stream(
     headers: HeaderMap,
     q: QueryMap,
 ) -> Result<Response, ApiError> {
-    let hub = app.hub(&id)?.clone();
-    // a token, when given, must be valid even if listening is open to all
-    let has_token = headers.contains_key(header::AUTHORIZATION) || q.0.contains_key("access_token");
-    let user_id = if app.config.auth.required_for_stream || has_token {
-        let perm_needed = app.config.auth.required_for_stream;
-        match app.auth.authorize(&headers, &q.0, Permission::Subscribe, Some(&id)) {
-            Ok(c) => Some(c.sub),
-            Err(crate::auth::AuthError::Forbidden(_)) if !perm_needed => None,
-            Err(e) => return Err(e.into()),
-        }
-    } else {
-        None
-    };
-    let opts = parse_options(&q, hub.spec.frames_per_second())?;
-    if let Some(reason) = hub.control().ended {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            "stream_ended",
-            format!("stream '{id}' has ended: {reason}"),
-        ));
-    }
-    if *app.shutdown.borrow() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the server is shutting down",
-        )
-        .with_retry_after(5));
-    }
-    let guard = app.connections.register(NewConnection {
-        stream_id: id.clone(),
-        transport: "sse",
-        user_id,
-        ip: peer.ip(),
-        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string(),
-    })?;
+    let opts = parse_options(&q, app.hub(&id)?.spec.frames_per_second())?;
+    let Admission { hub, guard } = admit_listener(&app, &id, peer, &headers, &q, "sse")?;
 
     let sub = hub.subscribe();
     let mut pending = VecDeque::new();
@@ -210,6 +176,10 @@ impl Listener {
         if !c.paused && old.paused {
             let jumped = self.sub.hub.jump_to_live(&mut self.cursor);
             self.status(json!({"status": "resumed", "skipped_while_paused": jumped}));
+        }
+        if c.source_lost != old.source_lost {
+            let status = if c.source_lost { "source-lost" } else { "source-restored" };
+            self.status(json!({"status": status}));
         }
         if c.quality != old.quality {
             let factor = self.sub.hub.quality_factor(c.quality) * self.opts.format.extra_factor();

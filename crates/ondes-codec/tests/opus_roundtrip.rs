@@ -1,0 +1,219 @@
+//! Opus encode → decode with our own encoder and decoder: every rate, mono and stereo, every
+//! frame duration, bitrates across the range, VBR against CBR, and config validation.
+//! The source is espeak-ng speech (left/mono) and a multi-tone (right), so espeak-ng and
+//! ffmpeg must be installed.
+
+mod common;
+
+use common::{decode_all, encode_all, multichannel_correlation, source};
+use ondes_codec::CodecError;
+use ondes_codec::opus::{OpusApplication, OpusConfig, OpusDecoder, OpusEncoder, OpusMode, OpusToc, packet_samples};
+
+fn cfg(sample_rate: u32, channels: u16, frame_us: u32, bitrate_bps: u32) -> OpusConfig {
+    OpusConfig { sample_rate, channels, frame_us, bitrate_bps, ..OpusConfig::default() }
+}
+
+/// Encodes and decodes the source, checking packet durations and the decoded length, and
+/// returns (worst per-channel correlation, lag, mean packet bytes).
+fn round_trip(cfg: &OpusConfig) -> (f64, isize, f64) {
+    let pcm = source(cfg.sample_rate, cfg.channels);
+    let packets = encode_all(cfg, &pcm);
+    let frame = cfg.frame_samples();
+    for p in &packets {
+        assert_eq!(packet_samples(p, cfg.sample_rate).expect("valid TOC"), frame, "{cfg:?}");
+        assert!(OpusToc::parse(p[0]).stereo == (cfg.channels == 2) || p.len() <= 2, "{cfg:?}");
+    }
+    let decoded = decode_all(&packets, cfg.sample_rate, cfg.channels);
+    assert_eq!(decoded.len(), packets.len() * frame * usize::from(cfg.channels));
+    let (corr, lag) = multichannel_correlation(&pcm, &decoded, usize::from(cfg.channels), cfg.sample_rate);
+    let mean = packets.iter().map(Vec::len).sum::<usize>() as f64 / packets.len() as f64;
+    (corr, lag, mean)
+}
+
+#[test]
+fn every_rate_and_channel_count_round_trips_at_64k_20ms() {
+    for rate in [8_000, 12_000, 16_000, 24_000, 48_000] {
+        for channels in [1, 2] {
+            let c = cfg(rate, channels, 20_000, 64_000);
+            let (corr, lag, bytes) = round_trip(&c);
+            println!("{rate} Hz {channels} ch: corr {corr:.3} lag {lag} mean {bytes:.0} B");
+            assert!(corr >= 0.9, "{rate} Hz, {channels} ch: correlation {corr:.3} < 0.9");
+            // The decoder's output lags the input by the encoder's look-ahead (6.5 ms) at most
+            // plus the resampler delays: never early, never more than 10 ms late.
+            assert!((0..=rate as isize / 100).contains(&lag), "{rate} Hz, {channels} ch: lag {lag}");
+        }
+    }
+}
+
+#[test]
+fn every_frame_duration_round_trips() {
+    for (rate, channels) in [(48_000, 2), (16_000, 1)] {
+        for frame_us in [2_500, 5_000, 10_000, 20_000, 40_000, 60_000] {
+            let c = cfg(rate, channels, frame_us, 64_000);
+            let (corr, lag, bytes) = round_trip(&c);
+            println!("{rate} Hz {channels} ch {frame_us} µs: corr {corr:.3} lag {lag} mean {bytes:.0} B");
+            assert!(corr >= 0.9, "{rate} Hz, {frame_us} µs: correlation {corr:.3}");
+        }
+    }
+}
+
+#[test]
+fn bitrates_across_the_range_round_trip_and_size_packets_accordingly() {
+    // (bitrate, minimum correlation): waveform correlation is a harsh measure for a
+    // perceptual codec at a few kbit/s, so the low rungs only have to be clearly the signal.
+    let ladder = [(6_000, 0.5), (12_000, 0.7), (24_000, 0.85), (64_000, 0.9), (128_000, 0.95), (510_000, 0.98)];
+    for channels in [1, 2] {
+        let mut last_bytes = 0.0;
+        for (bitrate, min_corr) in ladder {
+            let c = OpusConfig { vbr: false, ..cfg(48_000, channels, 20_000, bitrate) };
+            let (corr, _, bytes) = round_trip(&c);
+            println!("{bitrate} bit/s {channels} ch CBR: corr {corr:.3}, {bytes:.1} B/packet");
+            assert!(corr >= min_corr, "{bitrate} bit/s {channels} ch: correlation {corr:.3} < {min_corr}");
+            // CBR: bytes per 20 ms packet = bitrate / 8 / 50, capped at 1276 per frame.
+            let expected = (f64::from(bitrate) / 400.0).min(1276.0);
+            assert!((bytes - expected).abs() <= expected * 0.05 + 2.0, "{bitrate}: {bytes} B, expected {expected}");
+            assert!(bytes > last_bytes);
+            last_bytes = bytes;
+        }
+    }
+}
+
+#[test]
+fn cbr_packets_are_constant_and_vbr_packets_vary_around_the_target() {
+    for (app, rate, bitrate) in
+        [(OpusApplication::Audio, 48_000, 64_000), (OpusApplication::Voip, 16_000, 24_000)]
+    {
+        let pcm = source(rate, 1);
+        let sizes = |vbr: bool| -> Vec<usize> {
+            let c = OpusConfig { vbr, application: app, ..cfg(rate, 1, 20_000, bitrate) };
+            encode_all(&c, &pcm).iter().map(Vec::len).collect()
+        };
+        let stats = |s: &[usize]| {
+            let mean = s.iter().sum::<usize>() as f64 / s.len() as f64;
+            let var = s.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / s.len() as f64;
+            (mean, var.sqrt())
+        };
+        let (cbr_mean, cbr_sd) = stats(&sizes(false));
+        let (vbr_mean, vbr_sd) = stats(&sizes(true));
+        println!("{app:?} {bitrate}: CBR {cbr_mean:.1}±{cbr_sd:.2} B, VBR {vbr_mean:.1}±{vbr_sd:.2} B");
+        assert!(cbr_sd <= 0.5, "CBR sizes vary: sd {cbr_sd:.2}");
+        assert!(vbr_sd >= 3.0 * cbr_sd.max(1.0), "VBR sizes barely vary: sd {vbr_sd:.2}");
+        let target = f64::from(bitrate) / 400.0;
+        assert!((vbr_mean - target).abs() <= target * 0.35, "VBR mean {vbr_mean:.1} far from {target}");
+    }
+}
+
+#[test]
+fn a_decoder_at_another_rate_or_channel_count_still_decodes() {
+    let c = cfg(48_000, 2, 20_000, 64_000);
+    let pcm = source(48_000, 2);
+    let packets = encode_all(&c, &pcm);
+    // 48 kHz stereo in, 16 kHz mono out: the mono decoder plays the downmix.
+    let decoded = decode_all(&packets, 16_000, 1);
+    assert_eq!(decoded.len(), packets.len() * 320);
+    assert!(decoded.iter().any(|s| s.abs() > 0.05));
+}
+
+#[test]
+fn set_bitrate_and_set_expected_loss_take_effect_and_are_validated() {
+    let c = OpusConfig { vbr: false, ..cfg(48_000, 1, 20_000, 64_000) };
+    let pcm = source(48_000, 1);
+    let mut enc = OpusEncoder::new(c).expect("encoder");
+    let frame = &pcm[..960];
+    let mut out = Vec::new();
+    assert_eq!(enc.encode(frame, &mut out).expect("encode"), 160);
+    enc.set_bitrate(32_000).expect("valid bitrate");
+    out.clear();
+    assert_eq!(enc.encode(frame, &mut out).expect("encode"), 80);
+    assert!(matches!(enc.set_bitrate(1_000), Err(CodecError::OpusConfig { field: "bitrate_bps", .. })));
+    assert!(matches!(enc.set_expected_loss(101), Err(CodecError::OpusConfig { field: "expected_loss_percent", .. })));
+    enc.set_expected_loss(20).expect("valid loss");
+    assert_eq!(enc.config().bitrate_bps, 32_000);
+    assert_eq!(enc.config().expected_loss_percent, 20);
+}
+
+#[test]
+fn invalid_configs_are_rejected_naming_the_field() {
+    let ok = OpusConfig::default();
+    ok.validate().expect("the default is valid");
+    let cases: Vec<(OpusConfig, &str, &str)> = vec![
+        (OpusConfig { sample_rate: 44_100, ..ok.clone() }, "sample_rate", "44100"),
+        (OpusConfig { channels: 3, ..ok.clone() }, "channels", "3"),
+        (OpusConfig { channels: 0, ..ok.clone() }, "channels", "0"),
+        (OpusConfig { frame_us: 30_000, ..ok.clone() }, "frame_us", "30000"),
+        (OpusConfig { bitrate_bps: 5_999, ..ok.clone() }, "bitrate_bps", "5999"),
+        (OpusConfig { bitrate_bps: 510_001, ..ok.clone() }, "bitrate_bps", "510001"),
+        (OpusConfig { complexity: 11, ..ok.clone() }, "complexity", "11"),
+        (OpusConfig { expected_loss_percent: 101, ..ok.clone() }, "expected_loss_percent", "101"),
+        (OpusConfig { fec: true, application: OpusApplication::LowDelay, ..ok.clone() }, "fec", "lowdelay"),
+        (OpusConfig { fec: true, frame_us: 5_000, ..ok.clone() }, "fec", "10 ms"),
+    ];
+    for (c, field, detail) in cases {
+        let err = OpusEncoder::new(c.clone()).expect_err("invalid config must be rejected");
+        let msg = err.to_string();
+        assert!(matches!(err, CodecError::OpusConfig { field: f, .. } if f == field), "{c:?}: {msg}");
+        assert!(msg.contains(field) && msg.contains(detail), "message {msg:?} should name {field} and {detail}");
+    }
+}
+
+#[test]
+fn encode_rejects_pcm_that_is_not_exactly_one_frame() {
+    let mut enc = OpusEncoder::new(cfg(48_000, 2, 20_000, 64_000)).expect("encoder");
+    let mut out = Vec::new();
+    for len in [0, 960, 1919, 1921] {
+        let err = enc.encode(&vec![0.0; len], &mut out).expect_err("wrong length");
+        assert!(err.to_string().contains("1920"), "{err}");
+    }
+    assert!(out.is_empty(), "nothing appended on error");
+    assert!(enc.encode(&[0.0; 1920], &mut out).expect("one frame") > 0);
+}
+
+#[test]
+fn toc_parsing_follows_rfc_6716() {
+    // config 1 = SILK NB 20 ms, code 0
+    assert_eq!(packet_samples(&[1 << 3, 0], 48_000).expect("valid"), 960);
+    let toc = OpusToc::parse(13 << 3 | 0x04);
+    assert_eq!((toc.mode, toc.bandwidth_hz, toc.frame_us, toc.stereo), (OpusMode::Hybrid, 12_000, 20_000, true));
+    let toc = OpusToc::parse(31 << 3);
+    assert_eq!((toc.mode, toc.bandwidth_hz, toc.frame_us), (OpusMode::Celt, 20_000, 20_000));
+    // config 16 = CELT NB 2.5 ms; code 1 and 2 hold two frames
+    assert_eq!(packet_samples(&[16 << 3 | 1], 48_000).expect("valid"), 240);
+    assert_eq!(packet_samples(&[16 << 3 | 2, 0], 8_000).expect("valid"), 40);
+    // code 3: frame count in the second byte; 6 × 20 ms = 120 ms is the most allowed
+    assert_eq!(packet_samples(&[31 << 3 | 3, 6], 48_000).expect("valid"), 5760);
+    assert_eq!(packet_samples(&[3 << 3 | 3, 2], 16_000).expect("60 ms SILK ×2"), 1920);
+    for bad in [&[][..], &[31 << 3 | 3], &[31 << 3 | 3, 0], &[31 << 3 | 3, 7], &[3 << 3 | 3, 3]] {
+        assert!(matches!(packet_samples(bad, 48_000), Err(CodecError::OpusPacket(_))), "{bad:?}");
+    }
+}
+
+#[test]
+fn the_decoder_rejects_bad_parameters_and_garbage_without_panicking() {
+    assert!(OpusDecoder::new(44_100, 2).is_err());
+    assert!(OpusDecoder::new(48_000, 3).is_err());
+    let mut dec = OpusDecoder::new(48_000, 2).expect("decoder");
+    let mut out = Vec::new();
+    assert!(dec.conceal(100, &mut out).is_err(), "not a multiple of 2.5 ms");
+    assert!(dec.conceal(0, &mut out).is_err());
+    assert!(dec.decode(&[], &mut out).is_err());
+    assert!(out.is_empty());
+    // Random packets: errors or audio, never a panic, never a partial append on error.
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    for _ in 0..2000 {
+        let len = (x % 300) as usize;
+        let packet: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let before = out.len();
+        match dec.decode(&packet, &mut out) {
+            Ok(n) => assert_eq!(out.len() - before, n * 2),
+            Err(_) => assert_eq!(out.len(), before),
+        }
+        out.clear();
+    }
+}

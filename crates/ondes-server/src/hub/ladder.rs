@@ -1,0 +1,154 @@
+//! The Opus quality ladder of a stream: one encoder per active rung.
+//!
+//! Each rung's encoder runs once per frame, in order, in the stream's producer (the source
+//! thread or the publisher's playout task), whatever the number of listeners. A rung
+//! becomes active when a listener subscribes to it and stops encoding after
+//! [`IDLE_FRAMES`] frames without listeners, so an unused 320 kbit/s rung costs nothing.
+//! Streams whose rate Opus cannot code (e.g. 44.1 kHz) have no Opus rungs; their listeners
+//! get PCM.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use ondes_codec::{OpusApplication, OpusConfig, OpusEncoder};
+use ondes_core::FrameSpec;
+use parking_lot::Mutex;
+
+/// Frames a rung keeps encoding after its last listener left (5 s at 20 ms).
+pub const IDLE_FRAMES: u64 = 250;
+
+struct RungState {
+    encoder: Option<OpusEncoder>,
+    idle_frames: u64,
+}
+
+/// One rung: bitrate, listener count, encoder.
+pub struct Rung {
+    pub kbps: u32,
+    listeners: AtomicUsize,
+    /// Frames encoded by this rung since start (for stats).
+    pub frames_encoded: AtomicU64,
+    /// Encoder failures (the frame then has no packet at this rung; listeners count a loss).
+    pub errors: AtomicU64,
+    state: Mutex<RungState>,
+}
+
+/// The ladder of a stream.
+pub struct Ladder {
+    spec: FrameSpec,
+    pub rungs: Vec<Rung>,
+}
+
+/// Keeps a rung active while held.
+pub struct RungGuard<'a> {
+    rung: &'a Rung,
+}
+
+impl Drop for RungGuard<'_> {
+    fn drop(&mut self) {
+        self.rung.listeners.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Ladder {
+    /// A ladder for `kbps` (ascending); empty when Opus cannot code this stream's layout.
+    pub fn new(spec: FrameSpec, kbps: &[u32]) -> Self {
+        let codable = [8_000, 12_000, 16_000, 24_000, 48_000].contains(&spec.sample_rate);
+        let rungs = if codable {
+            kbps.iter()
+                .map(|&k| Rung {
+                    kbps: k,
+                    listeners: AtomicUsize::new(0),
+                    frames_encoded: AtomicU64::new(0),
+                    errors: AtomicU64::new(0),
+                    state: Mutex::new(RungState { encoder: None, idle_frames: IDLE_FRAMES }),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ladder { spec, rungs }
+    }
+
+    /// Rung bitrates, ascending.
+    pub fn kbps(&self) -> Vec<u32> {
+        self.rungs.iter().map(|r| r.kbps).collect()
+    }
+
+    /// Index of the rung with exactly `kbps`.
+    pub fn index_of(&self, kbps: u32) -> Option<usize> {
+        self.rungs.iter().position(|r| r.kbps == kbps)
+    }
+
+    /// Marks rung `idx` as listened to while the guard lives.
+    pub fn listen(&self, idx: usize) -> Option<RungGuard<'_>> {
+        let rung = self.rungs.get(idx)?;
+        rung.listeners.fetch_add(1, Ordering::Relaxed);
+        Some(RungGuard { rung })
+    }
+
+    pub fn listeners(&self, idx: usize) -> usize {
+        self.rungs.get(idx).map_or(0, |r| r.listeners.load(Ordering::Relaxed))
+    }
+
+    /// Encodes one frame at every active rung; returns `(rung index, packet)` pairs.
+    pub fn encode(&self, pcm: &[f32]) -> Vec<(u8, Bytes)> {
+        let mut out = Vec::new();
+        for (i, rung) in self.rungs.iter().enumerate() {
+            let mut st = rung.state.lock();
+            if rung.listeners.load(Ordering::Relaxed) > 0 {
+                st.idle_frames = 0;
+            } else {
+                st.idle_frames += 1;
+            }
+            if st.idle_frames >= IDLE_FRAMES {
+                st.encoder = None;
+                continue;
+            }
+            if st.encoder.is_none() {
+                match OpusEncoder::new(self.config(rung.kbps)) {
+                    Ok(e) => st.encoder = Some(e),
+                    Err(e) => {
+                        rung.errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(kbps = rung.kbps, error = %e, "cannot create Opus encoder");
+                        continue;
+                    }
+                }
+            }
+            let mut packet = Vec::with_capacity(rung.kbps as usize * 4);
+            // the encoder was created just above when missing
+            if let Some(enc) = st.encoder.as_mut() {
+                match enc.encode(pcm, &mut packet) {
+                    Ok(_) => {
+                        rung.frames_encoded.fetch_add(1, Ordering::Relaxed);
+                        out.push((i as u8, Bytes::from(packet)));
+                    }
+                    Err(e) => {
+                        rung.errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(kbps = rung.kbps, error = %e, "Opus encode failed");
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn config(&self, kbps: u32) -> OpusConfig {
+        let low = kbps <= 32;
+        OpusConfig {
+            sample_rate: self.spec.sample_rate,
+            channels: self.spec.channels,
+            frame_us: self.spec.duration.as_us(),
+            bitrate_bps: kbps * 1000,
+            vbr: true,
+            // complexity 5 costs about half of 10 for a small quality loss; several rungs
+            // run per frame
+            complexity: 5,
+            // in-band FEC lives in SILK, used at speech bitrates with ≥ 10 ms frames
+            fec: low && self.spec.duration.as_us() >= 10_000,
+            expected_loss_percent: if low { 5 } else { 0 },
+            dtx: false,
+            application: if low { OpusApplication::Voip } else { OpusApplication::Audio },
+        }
+    }
+}

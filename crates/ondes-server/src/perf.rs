@@ -1,0 +1,185 @@
+//! The server's performance monitor: [`ondes_core::perf::PerfMonitor`] behind a lock, fed
+//! with `Instant`-measured durations and with clients' spans.
+//!
+//! One `parking_lot::Mutex` guards the monitor. Recording holds it for the record itself
+//! (tens of ns: see `crates/ondes-core/benches/perf_record.rs`); a report holds it once
+//! per operation for a short copy ([`PerfMonitor::snapshot_into`]) and sorts, checks and
+//! formats outside it, so `GET /api/perf` never stalls a stage that is recording.
+//!
+//! Hot paths use the built-in ids, which are constants:
+//!
+//! ```ignore
+//! let _t = app.perf.measure_id(DefaultOp::Fanout.id());   // recorded when dropped
+//! app.perf.record_id(DefaultOp::Send.id(), elapsed, ok);  // or explicitly
+//! ```
+//!
+//! Timestamps (`now_us`) are µs since the Unix epoch, the clock clients' spans use.
+
+mod config;
+mod logger;
+mod span;
+
+use std::time::{Duration, Instant};
+
+use ondes_core::perf::{
+    Announcement, Announcer, OpId, OpSnapshot, Outcome, PerfConfig, PerfError, PerfMonitor, PerfReport,
+};
+use parking_lot::Mutex;
+
+pub use config::{PerfSection, SlaSection};
+pub use logger::run as run_logger;
+pub use ondes_core::perf::DefaultOp;
+pub use span::{Span, SpanError, parse_batch};
+
+/// The monitor shared by every part of the server.
+pub struct ServerPerf {
+    monitor: Mutex<PerfMonitor>,
+    /// A copy of the monitor's configuration, to build reports without the lock.
+    config: PerfConfig,
+    announcer: Mutex<Announcer>,
+    max_spans: usize,
+}
+
+fn now_us() -> u64 {
+    crate::clock::now_us().max(0) as u64
+}
+
+impl ServerPerf {
+    /// The monitor for a `[perf]` section (validated already by [`crate::Config::validate`]).
+    pub fn new(section: &PerfSection) -> Result<ServerPerf, crate::config::ConfigError> {
+        let config = section.to_core()?;
+        let monitor = PerfMonitor::new(config.clone()).map_err(|e| crate::config::ConfigError::Invalid {
+            key: "perf".into(),
+            message: e.to_string(),
+        })?;
+        Ok(ServerPerf {
+            monitor: Mutex::new(monitor),
+            config,
+            announcer: Mutex::new(Announcer::default()),
+            max_spans: section.max_spans_per_request,
+        })
+    }
+
+    /// Spans accepted in one request.
+    pub fn max_spans(&self) -> usize {
+        self.max_spans
+    }
+
+    /// The id of `name`, registering it (default threshold) if new.
+    pub fn intern(&self, name: &str) -> Result<OpId, PerfError> {
+        self.monitor.lock().intern(name)
+    }
+
+    /// Times `name` until the guard is dropped. A name the monitor refuses (invalid, or
+    /// past `perf.max_operations`) gives a guard that records nothing: measuring must
+    /// never fail the work being measured.
+    pub fn measure(&self, name: &str) -> Measure<'_> {
+        let id = self.intern(name).ok();
+        Measure { perf: self, id, start: Instant::now(), outcome: Outcome::Ok }
+    }
+
+    /// Times an interned operation until the guard is dropped (no name lookup).
+    pub fn measure_id(&self, id: OpId) -> Measure<'_> {
+        Measure { perf: self, id: Some(id), start: Instant::now(), outcome: Outcome::Ok }
+    }
+
+    /// Records a duration measured by the caller, now.
+    pub fn record_id(&self, id: OpId, duration: Duration, ok: bool) {
+        let us = duration.as_micros().min(u64::MAX as u128) as u64;
+        self.record_outcome(id, us, Outcome::from_ok(ok), now_us());
+    }
+
+    /// Records a measurement with an explicit outcome and time.
+    pub fn record_outcome(&self, id: OpId, duration_us: u64, outcome: Outcome, now_us: u64) {
+        self.monitor.lock().record_outcome(id, duration_us, outcome, now_us);
+    }
+
+    /// Records by name (registering it if new).
+    pub fn record(&self, name: &str, duration_us: u64, ok: bool, now_us: u64) -> Result<OpId, PerfError> {
+        self.monitor.lock().record(name, duration_us, ok, now_us)
+    }
+
+    /// Records a client's span, filed at its end time (never later than `now_us`).
+    pub fn record_span(&self, span: &Span, now_us: u64) -> Result<OpId, PerfError> {
+        let outcome = match (span.ok, span.timeout) {
+            (_, true) => Outcome::TimedOut,
+            (true, false) => Outcome::Ok,
+            (false, false) => Outcome::Failed,
+        };
+        let mut m = self.monitor.lock();
+        let id = m.intern(&span.name)?;
+        m.record_outcome(id, span.duration_us, outcome, span.end_us(now_us));
+        Ok(id)
+    }
+
+    /// The report now.
+    pub fn report(&self) -> PerfReport {
+        self.report_at(now_us())
+    }
+
+    /// The report at `now_us`, taking the lock once per operation for a short copy.
+    pub fn report_at(&self, now_us: u64) -> PerfReport {
+        let count = self.monitor.lock().op_count();
+        let mut snaps = Vec::with_capacity(count);
+        for i in 0..count {
+            let mut s =
+                OpSnapshot { durations: Vec::with_capacity(self.config.window), ..Default::default() };
+            if self.monitor.lock().snapshot_into(OpId::from_index(i), now_us, &mut s) {
+                snaps.push(s);
+            }
+        }
+        PerfReport::build(&self.config, &snaps, now_us)
+    }
+
+    /// The summary table now.
+    pub fn summary(&self) -> String {
+        self.report().summary_table()
+    }
+
+    /// The bottlenecks and alerts of `report` not seen in the previous call.
+    pub fn new_problems(&self, report: &PerfReport) -> Vec<Announcement> {
+        self.announcer.lock().update(report)
+    }
+}
+
+/// Times one operation; records on drop (success unless marked otherwise).
+#[must_use = "the measurement is recorded when the guard is dropped; binding it to `_` drops it at once"]
+pub struct Measure<'a> {
+    perf: &'a ServerPerf,
+    id: Option<OpId>,
+    start: Instant,
+    outcome: Outcome,
+}
+
+impl Measure<'_> {
+    /// Marks the operation as failed.
+    pub fn fail(&mut self) {
+        self.outcome = Outcome::Failed;
+    }
+
+    /// Marks the operation as timed out (counts as a failure and a timeout).
+    pub fn timed_out(&mut self) {
+        self.outcome = Outcome::TimedOut;
+    }
+
+    /// Records now with the given success.
+    pub fn finish(mut self, ok: bool) {
+        if !ok {
+            self.fail();
+        }
+    }
+
+    /// Drops the measurement without recording it.
+    pub fn cancel(mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for Measure<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            let us = self.start.elapsed().as_micros().min(u64::MAX as u128) as u64;
+            self.perf.record_outcome(id, us, self.outcome, now_us());
+        }
+    }
+}

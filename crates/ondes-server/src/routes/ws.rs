@@ -1,0 +1,363 @@
+//! `GET /api/streams/{id}/ws` (and `/api/audio/ws`): binary audio over WebSocket.
+//!
+//! Messages follow `docs/protocol.md` (encoder in `ondes_core::wire`). A batch of frames
+//! becomes one message; batches are aligned on sequence numbers (`seq % batch == 0`
+//! starts one), so every listener with the same rung and batch shares the same message
+//! bytes, made once ([`HubFrame::cached`]). Per listener there is a cursor, a send and
+//! the handling of its reports.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use ondes_core::wire::{AudioHeader, Codec, encode_audio};
+use serde_json::{Value, json};
+
+use super::admission::{Admission, admit_listener};
+use super::{QueryMap, StreamId};
+use crate::clock::now_us;
+use crate::error::ApiError;
+use crate::hub::{ControlState, EventKey, HubFrame, HubRead, StreamHub};
+use crate::state::SharedState;
+
+/// Cache keys of WebSocket messages (SSE formats use 0..=2).
+const KEY_WS_PCM16: u8 = 10;
+const KEY_WS_OPUS: u8 = 20;
+
+/// Which rung a listener asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RungChoice {
+    /// The best Opus rung allowed by the stream's quality cap (PCM when there is no ladder).
+    Auto,
+    Pcm16,
+    /// A fixed Opus rung, by index.
+    Opus(usize),
+}
+
+fn parse_rung(hub: &StreamHub, q: &QueryMap) -> Result<RungChoice, ApiError> {
+    let kbps = hub.ladder.kbps();
+    let names = || {
+        let mut v = vec!["auto".to_string(), "pcm16".to_string()];
+        v.extend(kbps.iter().map(|k| k.to_string()));
+        v.join(", ")
+    };
+    match q.0.get("rung").map(String::as_str).unwrap_or("auto") {
+        "auto" => Ok(RungChoice::Auto),
+        "pcm16" | "pcm" => Ok(RungChoice::Pcm16),
+        other => other
+            .parse::<u32>()
+            .ok()
+            .and_then(|k| hub.ladder.index_of(k))
+            .map(RungChoice::Opus)
+            .ok_or_else(|| ApiError::bad_request("bad_rung", format!("rung '{other}' is not offered; use one of: {}", names()))),
+    }
+}
+
+fn parse_batch(q: &QueryMap) -> Result<u64, ApiError> {
+    match q.0.get("batch") {
+        None => Ok(4),
+        Some(v) => match v.parse::<u64>() {
+            Ok(b) if (1..=32).contains(&b) => Ok(b),
+            _ => Err(ApiError::bad_request("bad_batch", format!("batch='{v}' must be an integer from 1 to 32"))),
+        },
+    }
+}
+
+pub async fn ws(
+    State(app): State<SharedState>,
+    StreamId(id): StreamId,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    q: QueryMap,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let hub = app.hub(&id)?;
+    let rung = parse_rung(hub, &q)?;
+    let batch = parse_batch(&q)?;
+    let upgrade = upgrade.map_err(|e| {
+        ApiError::bad_request("not_websocket", format!("this endpoint speaks WebSocket (ws://…): {e}"))
+    })?;
+    let admission = admit_listener(&app, &id, peer, &headers, &q, "ws")?;
+    Ok(upgrade.on_upgrade(move |socket| session(socket, app, admission, rung, batch)))
+}
+
+/// The rung index actually used for `choice` under quality cap `quality`.
+fn effective_rung(hub: &StreamHub, choice: RungChoice, quality: f32) -> Option<usize> {
+    let n = hub.ladder.rungs.len();
+    match choice {
+        RungChoice::Pcm16 => None,
+        RungChoice::Opus(i) => Some(i),
+        RungChoice::Auto if n == 0 => None,
+        RungChoice::Auto => Some(((quality as f64 * n as f64).ceil() as usize).clamp(1, n) - 1),
+    }
+}
+
+fn rung_name(hub: &StreamHub, rung: Option<usize>) -> String {
+    match rung {
+        None => "pcm16".into(),
+        Some(i) => hub.ladder.rungs[i].kbps.to_string(),
+    }
+}
+
+/// Builds the binary message for a batch of consecutive frames at `rung`.
+fn audio_message(hub: &StreamHub, frames: &[Arc<HubFrame>], rung: Option<usize>) -> Bytes {
+    let first = &frames[0].frame;
+    let header = AudioHeader {
+        codec: if rung.is_some() { Codec::Opus } else { Codec::Pcm16 },
+        channels: hub.spec.channels as u8,
+        frame_count: frames.len() as u8,
+        frame_us: hub.spec.duration.as_us(),
+        sample_rate: hub.spec.sample_rate,
+        first_seq: first.seq,
+        capture_us: first.capture_us,
+    };
+    let pcm: Vec<Vec<u8>>;
+    let payloads: Vec<&[u8]> = match rung {
+        Some(i) => frames.iter().map(|f| f.opus_packet(i).map_or(&[][..], |p| &p[..])).collect(),
+        None => {
+            pcm = frames
+                .iter()
+                .map(|f| {
+                    let mut b = Vec::with_capacity(f.frame.samples.len() * 2);
+                    ondes_codec::encode_s16le(&f.frame.samples, &mut b);
+                    b
+                })
+                .collect();
+            pcm.iter().map(|b| &b[..]).collect()
+        }
+    };
+    let mut out = Vec::new();
+    // batches are 1..=32 frames, channels 1..=2, allowed durations are multiples of 0.5 ms,
+    // and a frame is at most 60 ms × 192 kHz × 2 ch × 2 B = 46 KB < 64 KB: encoding cannot fail
+    if let Err(e) = encode_audio(&header, &payloads, &mut out) {
+        tracing::error!(error = %e, "cannot encode audio message");
+    }
+    Bytes::from(out)
+}
+
+struct Session {
+    hub: Arc<StreamHub>,
+    admission: Admission,
+    choice: RungChoice,
+    rung: Option<usize>,
+    batch: u64,
+    control: ControlState,
+    pending: Vec<Arc<HubFrame>>,
+    out: Vec<Message>,
+    missing_packets: u64,
+}
+
+impl Session {
+    fn text(&mut self, v: Value) {
+        self.out.push(Message::Text(v.to_string().into()));
+    }
+
+    fn info(&self) -> Value {
+        let hub = &self.hub;
+        let mut rungs = vec!["pcm16".to_string()];
+        rungs.extend(hub.ladder.kbps().iter().map(|k| k.to_string()));
+        json!({
+            "type": "info", "protocol": ondes_core::wire::VERSION, "stream": hub.id,
+            "connection_id": self.admission.guard.info.id.to_string(),
+            "codec": if self.rung.is_some() { "opus" } else { "pcm16" },
+            "rung": rung_name(hub, self.rung), "rungs": rungs,
+            "sample_rate": hub.spec.sample_rate, "channels": hub.spec.channels,
+            "frame_ms": hub.spec.duration.as_ms_f64(), "batch": self.batch,
+            "paused": self.control.paused, "source_lost": self.control.source_lost,
+        })
+    }
+
+    /// Queues the current batch as one shared binary message.
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let format = match self.rung {
+            Some(i) => KEY_WS_OPUS + i as u8,
+            None => KEY_WS_PCM16,
+        };
+        let first_seq = self.pending[0].frame.seq;
+        let key = EventKey { format, factor: self.pending.len() as u8, first_seq };
+        if let Some(i) = self.rung {
+            self.missing_packets += self.pending.iter().filter(|f| f.opus_packet(i).is_none()).count() as u64;
+        }
+        let last = self.pending[self.pending.len() - 1].clone();
+        let (bytes, made) = last.cached(key, || audio_message(&self.hub, &self.pending, self.rung));
+        if made {
+            self.hub.stats.serializations.fetch_add(1, Ordering::Relaxed);
+        }
+        let latency = now_us() - last.frame.capture_us;
+        self.admission.guard.info.record_send(self.pending.len() as u64, bytes.len() as u64, Some(latency));
+        self.hub.stats.events_sent.fetch_add(1, Ordering::Relaxed);
+        self.hub.stats.bytes_sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.out.push(Message::Binary(bytes));
+        self.pending.clear();
+    }
+
+    fn apply_control(&mut self, c: ControlState) {
+        if c == self.control {
+            return;
+        }
+        let old = std::mem::replace(&mut self.control, c.clone());
+        if let Some(reason) = &c.ended {
+            self.flush();
+            self.text(json!({"type": "error", "error": "stream_ended", "message": format!("stream ended: {reason}")}));
+            return;
+        }
+        if c.paused != old.paused {
+            self.flush();
+            self.text(json!({"type": "status", "status": if c.paused { "paused" } else { "resumed" }}));
+        }
+        if c.source_lost != old.source_lost {
+            self.text(json!({"type": "status", "status": if c.source_lost { "source-lost" } else { "source-restored" }}));
+        }
+        let rung = effective_rung(&self.hub, self.choice, c.quality);
+        if rung != self.rung {
+            self.flush();
+            self.rung = rung;
+            let name = rung_name(&self.hub, rung);
+            self.text(json!({"type": "rung", "rung": name, "reason": format!("stream quality set to {}", c.quality)}));
+        }
+    }
+
+    /// Handles a text message from the client; returns an error message for bad input.
+    fn client_text(&mut self, text: &str) {
+        let info = &self.admission.guard.info;
+        let v: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                info.errors.fetch_add(1, Ordering::Relaxed);
+                self.text(json!({"type": "error", "error": "bad_json", "message": format!("not JSON: {e}")}));
+                return;
+            }
+        };
+        match v.get("type").and_then(Value::as_str) {
+            Some("report") => {
+                info.reports_received.fetch_add(1, Ordering::Relaxed);
+                *info.client_report.lock() = Some(v);
+            }
+            Some("ping") => {
+                let id = v.get("id").cloned().unwrap_or(Value::Null);
+                let client_ts = v.get("client_ts_us").cloned().unwrap_or(Value::Null);
+                self.text(json!({"type": "pong", "id": id, "client_ts_us": client_ts, "server_ts_us": now_us()}));
+            }
+            other => {
+                info.errors.fetch_add(1, Ordering::Relaxed);
+                self.text(json!({"type": "error", "error": "unknown_message",
+                    "message": format!("unknown message type {other:?}; send report or ping")}));
+            }
+        }
+    }
+}
+
+async fn session(socket: WebSocket, app: SharedState, admission: Admission, choice: RungChoice, batch: u64) {
+    let hub = admission.hub.clone();
+    let mut sub = hub.subscribe();
+    let mut cursor = hub.cursor_at_live();
+    let control = sub.control.borrow_and_update().clone();
+    let rung = effective_rung(&hub, choice, control.quality);
+    let mut s = Session {
+        hub: hub.clone(),
+        admission,
+        choice,
+        rung,
+        batch,
+        control,
+        pending: Vec::new(),
+        out: Vec::new(),
+        missing_packets: 0,
+    };
+    // keep every rung this listener may use warm while it is connected
+    let _rung_guards: Vec<_> = match choice {
+        RungChoice::Opus(i) => hub.ladder.listen(i).into_iter().collect(),
+        RungChoice::Auto => (0..hub.ladder.rungs.len()).filter_map(|i| hub.ladder.listen(i)).collect(),
+        RungChoice::Pcm16 => Vec::new(),
+    };
+    let (mut tx, mut rx) = socket.split();
+    let info = s.info();
+    s.text(info);
+    let mut shutdown = app.shutdown.clone();
+    let mut ping = tokio::time::interval(Duration::from_secs(app.config.server.heartbeat_secs));
+    ping.tick().await;
+    let mut reads = Vec::new();
+    loop {
+        // send what is queued
+        for m in s.out.drain(..) {
+            if tx.send(m).await.is_err() {
+                return;
+            }
+        }
+        if s.control.ended.is_some() {
+            let _ = tx.send(Message::Close(None)).await;
+            return;
+        }
+        if *shutdown.borrow() {
+            let _ = tx
+                .send(Message::Text(
+                    json!({"type": "error", "error": "shutting_down", "message": "the server is shutting down"})
+                        .to_string()
+                        .into(),
+                ))
+                .await;
+            let _ = tx.send(Message::Close(None)).await;
+            return;
+        }
+        let c = sub.control.borrow_and_update().clone();
+        s.apply_control(c);
+        if !s.out.is_empty() {
+            continue;
+        }
+        if !s.control.paused {
+            sub.frames.borrow_and_update();
+            reads.clear();
+            hub.read(&mut cursor, 64, &mut reads);
+            for r in reads.drain(..) {
+                match r {
+                    HubRead::Frame(f) => {
+                        let seq = f.frame.seq;
+                        s.pending.push(f);
+                        if (seq + 1).is_multiple_of(s.batch) {
+                            s.flush();
+                        }
+                    }
+                    HubRead::Skipped(n) => {
+                        s.flush();
+                        s.admission.guard.info.skipped_frames.fetch_add(n, Ordering::Relaxed);
+                        s.text(json!({"type": "status", "status": "lagged", "skipped_frames": n}));
+                    }
+                }
+            }
+            if !s.out.is_empty() {
+                continue;
+            }
+        } else {
+            hub.jump_to_live(&mut cursor);
+        }
+        tokio::select! {
+            r = sub.frames.changed() => if r.is_err() { return; },
+            r = sub.control.changed() => if r.is_err() { return; },
+            _ = shutdown.changed() => {},
+            _ = ping.tick() => {
+                s.admission.guard.info.last_heartbeat_ms.store(crate::clock::now_ms(), Ordering::Relaxed);
+                s.out.push(Message::Ping(Bytes::new()));
+            }
+            m = rx.next() => match m {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(Message::Text(t))) => s.client_text(&t),
+                Some(Ok(Message::Binary(_))) => {
+                    s.admission.guard.info.errors.fetch_add(1, Ordering::Relaxed);
+                    s.text(json!({"type": "error", "error": "unexpected_binary",
+                        "message": "listeners send only JSON text messages (report, ping); publish audio at /publish"}));
+                }
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

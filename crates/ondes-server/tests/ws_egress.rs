@@ -1,0 +1,210 @@
+//! WebSocket egress over real loopback connections.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use ondes_core::dsp::rms;
+use ondes_core::wire::{Codec, decode_audio};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(url: &str) -> Ws {
+    let (ws, _) = tokio::time::timeout(Duration::from_secs(5), tokio_tungstenite::connect_async(url))
+        .await
+        .expect("connect within 5 s")
+        .expect("WebSocket handshake");
+    ws
+}
+
+async fn next_msg(ws: &mut Ws) -> Message {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a message within 5 s")
+            .expect("stream open")
+            .expect("no error");
+        if !matches!(m, Message::Ping(_) | Message::Pong(_)) {
+            return m;
+        }
+    }
+}
+
+async fn next_text(ws: &mut Ws) -> Value {
+    loop {
+        if let Message::Text(t) = next_msg(ws).await {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
+}
+
+async fn next_binary(ws: &mut Ws) -> Vec<u8> {
+    loop {
+        if let Message::Binary(b) = next_msg(ws).await {
+            return b.to_vec();
+        }
+    }
+}
+
+fn ws_url(s: &ondes_server::RunningServer, query: &str) -> String {
+    format!("ws://{}/api/audio/ws?{query}", s.addr)
+}
+
+#[tokio::test]
+async fn pcm16_batches_are_consecutive_and_exact() {
+    let s = start("").await;
+    let mut ws = connect(&ws_url(&s, "rung=pcm16&batch=2")).await;
+    let info = next_text(&mut ws).await;
+    assert_eq!(info["type"], "info");
+    assert_eq!(info["codec"], "pcm16");
+    assert_eq!(info["batch"], 2);
+    assert_eq!(info["rungs"], serde_json::json!(["pcm16", "16", "32", "64"]));
+    let mut next: Option<u64> = None;
+    let mut last_seq = None;
+    for _ in 0..10 {
+        let msg = next_binary(&mut ws).await;
+        let m = decode_audio(&msg, last_seq).unwrap();
+        assert_eq!(m.header.codec, Codec::Pcm16);
+        assert_eq!(m.header.channels, 2);
+        assert_eq!(m.header.sample_rate, 48_000);
+        assert_eq!(m.header.frame_us, 20_000);
+        if let Some(n) = next {
+            assert_eq!(m.header.first_seq, n, "no frame missing between messages");
+            assert_eq!(m.frames.len(), 2);
+            assert_eq!(m.header.first_seq % 2, 0, "batches are aligned");
+        }
+        for f in &m.frames {
+            assert_eq!(f.len(), 960 * 2 * 2);
+        }
+        next = Some(m.header.first_seq + m.frames.len() as u64);
+        last_seq = Some(m.header.first_seq);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
+        assert!((now - m.header.capture_us).abs() < 2_000_000);
+    }
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn opus_rung_decodes_to_the_demo_signal() {
+    let s = start("").await;
+    let mut ws = connect(&ws_url(&s, "rung=64&batch=1")).await;
+    let info = next_text(&mut ws).await;
+    assert_eq!(info["codec"], "opus");
+    assert_eq!(info["rung"], "64");
+    let mut dec = ondes_codec::OpusDecoder::new(48_000, 2).unwrap();
+    let mut pcm = Vec::new();
+    let mut bytes = 0;
+    let mut frames = 0;
+    while frames < 50 {
+        let msg = next_binary(&mut ws).await;
+        let m = decode_audio(&msg, None).unwrap();
+        assert_eq!(m.header.codec, Codec::Opus);
+        for f in m.frames {
+            bytes += f.len();
+            frames += 1;
+            if f.is_empty() {
+                dec.conceal(960, &mut pcm).unwrap();
+            } else {
+                assert_eq!(dec.decode(f, &mut pcm).unwrap(), 960);
+            }
+        }
+    }
+    let kbps = bytes as f64 * 8.0 / (frames as f64 * 0.02) / 1000.0;
+    assert!((32.0..=96.0).contains(&kbps), "about 64 kbit/s, got {kbps:.1}");
+    let left: Vec<f32> = pcm.iter().step_by(2).copied().collect();
+    assert!(rms(&left[left.len() / 2..]) > 0.05, "decoded audio is the demo signal, not silence");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn reports_pings_and_bad_messages() {
+    let s = start("").await;
+    let mut ws = connect(&ws_url(&s, "rung=pcm16")).await;
+    next_text(&mut ws).await;
+    ws.send(Message::Text(
+        r#"{"type":"report","buffer_ms":60,"target_ms":40,"underruns":1,"concealed_ms":20,"late_frames":0,"lost_frames":2,"received_frames":99,"rtt_ms":1.5}"#.into(),
+    ))
+    .await
+    .unwrap();
+    ws.send(Message::Text(r#"{"type":"ping","id":7,"client_ts_us":123}"#.into())).await.unwrap();
+    let pong = next_text(&mut ws).await;
+    assert_eq!(pong["type"], "pong");
+    assert_eq!(pong["id"], 7);
+    assert_eq!(pong["client_ts_us"], 123);
+    assert!(pong["server_ts_us"].as_i64().unwrap() > 0);
+    ws.send(Message::Text("{garbage".into())).await.unwrap();
+    let err = next_text(&mut ws).await;
+    assert_eq!(err["type"], "error");
+    assert_eq!(err["error"], "bad_json");
+    // still streaming after bad input
+    next_binary(&mut ws).await;
+    let (_, stats) = get_json(&format!("{}/api/audio/stats", s.url()), None).await;
+    let c = &stats["connections"][0];
+    assert_eq!(c["transport"], "ws");
+    assert_eq!(c["client_report"]["underruns"], 1);
+    assert_eq!(c["client_report"]["lost_frames"], 2);
+    assert_eq!(c["errors_count"], 1);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_parameters_get_json_errors() {
+    let s = start("").await;
+    let (st, b) = get_json(&format!("{}/api/audio/ws?rung=48", s.url()), None).await;
+    assert_eq!(st, 400);
+    assert_eq!(b["error"], "bad_rung");
+    assert!(b["message"].as_str().unwrap().contains("pcm16, 16, 32, 64"));
+    let (st, b) = get_json(&format!("{}/api/audio/ws?batch=0", s.url()), None).await;
+    assert_eq!(st, 400);
+    assert_eq!(b["error"], "bad_batch");
+    let (st, b) = get_json(&format!("{}/api/audio/ws", s.url()), None).await;
+    assert_eq!(st, 400);
+    assert_eq!(b["error"], "not_websocket");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn listeners_share_messages_and_quality_caps_auto() {
+    let s = start("").await;
+    let mut a = connect(&ws_url(&s, "rung=auto&batch=4")).await;
+    let mut b = connect(&ws_url(&s, "rung=auto&batch=4")).await;
+    assert_eq!(next_text(&mut a).await["rung"], "64");
+    next_text(&mut b).await;
+    for _ in 0..5 {
+        let ma = next_binary(&mut a).await;
+        let mb = loop {
+            let mb = next_binary(&mut b).await;
+            if decode_audio(&mb, None).unwrap().header.first_seq >= decode_audio(&ma, None).unwrap().header.first_seq {
+                break mb;
+            }
+        };
+        if decode_audio(&mb, None).unwrap().header.first_seq == decode_audio(&ma, None).unwrap().header.first_seq {
+            assert_eq!(ma, mb, "same rung and batch: identical bytes");
+        }
+    }
+    let (_, stats) = get_json(&format!("{}/api/audio/stats", s.url()), None).await;
+    let ser = stats["serializations_total"].as_u64().unwrap();
+    let events = stats["events_sent_total"].as_u64().unwrap();
+    assert!(ser * 2 <= events + 2, "messages are made once for both listeners ({ser} made, {events} sent)");
+
+    let ctl = token(&s, &[ondes_server::auth::Permission::StreamControl]);
+    let (st, _) = post_json(
+        &format!("{}/api/audio/control", s.url()),
+        Some(&ctl),
+        r#"{"action":"adjust_quality","params":{"quality":0.3}}"#,
+    )
+    .await;
+    assert_eq!(st, 200);
+    let rung = loop {
+        let v = next_text(&mut a).await;
+        if v["type"] == "rung" {
+            break v;
+        }
+    };
+    assert_eq!(rung["rung"], "16", "quality 0.3 of a 3-rung ladder caps auto at the lowest rung");
+    s.shutdown().await;
+}

@@ -1,0 +1,398 @@
+// @ts-check
+/**
+ * Adaptive jitter buffer: pure logic, no Web Audio, no timers, no clocks of its own.
+ *
+ * Time is always an argument (like the sans-IO state machines of ondes-core), so the same
+ * module runs in the AudioWorklet (`worklet.js`) and in Node's test runner
+ * (`tests/jitter-buffer.test.mjs`) with simulated time.
+ *
+ * ## Model
+ *
+ * Frames of `frameMs` arrive with a variable delay. For every frame we know its capture
+ * time (`captureMs`, from the server) and its arrival time on the *playout clock*
+ * (`nowMs`; in the worklet this is the audio clock, `currentFrame / sampleRate`, so that
+ * irregular pulls by the audio device count as jitter too).
+ *
+ * - transit  = nowMs − captureMs (includes an unknown constant clock offset)
+ * - base     = the smallest transit in the window (the "on time" arrival)
+ * - jitter   = transit − base ≥ 0: how late this frame came compared with the best case
+ *
+ * The buffer must hold enough audio that a frame `jitter` ms late still arrives before it
+ * is needed. The *playout delay* D is the audio still queued when an on-time frame arrives;
+ * a frame late by J finds D − J queued, so no underrun needs D ≥ J. Hence:
+ *
+ * - `targetMs` = frameMs + quantile_q(jitter over the last `windowMs`) + `marginMs`
+ *   (reported as a buffer level: the level right after an on-time frame arrives, D + F);
+ *   it **grows at once** when the quantile grows and **shrinks slowly** (exponentially,
+ *   time constant `shrinkTauMs`) when it falls, so a burst of jitter is remembered.
+ * - `delayMs`  = the measured playout delay + frameMs, estimated at each arrival as
+ *   (level before the push + this frame's jitter + frameMs), smoothed.
+ * - The level is steered towards the target by playing slightly faster or slower
+ *   (linear-interpolation resampling by at most ±`maxRateAdjust`, 2 % by default — inaudible
+ *   for speech and monitoring, and it also absorbs clock drift between sender and sound card).
+ *
+ * Before the first start and after an underrun the buffer waits until it holds `targetMs`
+ * (state `buffering`). An underrun while `playing` is counted once and concealed: the last
+ * 10 ms are repeated with a fade to silence over `fadeMs`; when audio returns it fades in.
+ * Everything synthesised instead of received is counted in `concealedMs`.
+ *
+ * Sequence numbers: a frame older than the last one played is dropped and counted
+ * (`framesLate`; TCP transports never reorder, a future UDP one may); a jump forward is
+ * counted in `framesMissing` and the timeline simply continues (the frames were skipped by
+ * the server — lag or pause — so inserting silence for them would only add latency).
+ * A jump far backwards (server restarted) restarts the sequence. `markIdle()` tells the
+ * buffer that the source stopped on purpose (stream paused): draining then is not an
+ * underrun.
+ */
+
+/**
+ * @typedef {object} JitterBufferOptions
+ * @property {number} sampleRate        output sample rate (Hz)
+ * @property {number} [channels]        output channels (default 2)
+ * @property {number} [frameMs]         nominal frame duration (default 20)
+ * @property {number} [quantile]        jitter quantile the target covers (default 0.99)
+ * @property {number} [windowMs]        jitter history length (default 5000)
+ * @property {number} [marginMs]        safety margin over the quantile (default one 128-sample render quantum + 3 ms)
+ * @property {number} [initialTargetMs] target before any jitter is known (default frameMs + 40)
+ * @property {number} [minTargetMs]     lower bound of the target (default frameMs)
+ * @property {number} [maxTargetMs]     upper bound of the target (default 1000)
+ * @property {number} [shrinkTauMs]     time constant of the target's decrease (default 4000)
+ * @property {number} [maxRateAdjust]   largest playback speed change, fraction (default 0.02)
+ * @property {number} [fadeMs]          concealment fade-out length (default 30)
+ * @property {number} [capacityMs]      storage; beyond it the oldest audio is dropped (default 2000)
+ */
+
+/**
+ * @typedef {object} JitterFrame
+ * @property {number} seq           frame number (consecutive)
+ * @property {number} captureMs     capture time of the first sample (ms, sender's clock)
+ * @property {Float32Array[]} samples  planar samples, one array per channel (all the same length)
+ */
+
+/**
+ * @typedef {object} JitterBufferStats
+ * @property {'idle'|'buffering'|'playing'} state
+ * @property {number} levelMs        audio queued now
+ * @property {number} targetMs       target buffer delay (frame + jitter quantile + margin)
+ * @property {number} delayMs        measured buffer delay (smoothed), comparable to targetMs
+ * @property {number} jitterMs       the jitter quantile in the window
+ * @property {number} rate           current playback speed (1 = nominal)
+ * @property {number} underruns      times the buffer ran dry while playing
+ * @property {number} concealedMs    audio synthesised instead of received while playing
+ * @property {number} framesPushed   frames accepted
+ * @property {number} framesLate     frames dropped because they came after their turn
+ * @property {number} framesMissing  frames never received (sequence gaps)
+ * @property {number} framesDropped  frames dropped because the buffer was over capacity
+ * @property {number|null} playingCaptureMs  capture time of the sample being played
+ */
+
+/** Linear-interpolation helper: the `q` quantile of an ascending array. */
+export function quantileSorted(/** @type {number[]} */ sorted, /** @type {number} */ q) {
+    if (sorted.length === 0) return 0;
+    const pos = Math.min(1, Math.max(0, q)) * (sorted.length - 1);
+    const lo = Math.floor(pos);
+    const hi = Math.min(sorted.length - 1, lo + 1);
+    return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+export class JitterBuffer {
+    /** @param {JitterBufferOptions} opts */
+    constructor(opts) {
+        if (!(opts && opts.sampleRate > 0)) throw new Error('JitterBuffer needs a positive sampleRate');
+        this.sampleRate = opts.sampleRate;
+        this.channels = opts.channels ?? 2;
+        this.frameMs = opts.frameMs ?? 20;
+        this.quantile = opts.quantile ?? 0.99;
+        this.windowMs = opts.windowMs ?? 5000;
+        this.marginMs = opts.marginMs ?? (128 / this.sampleRate) * 1000 + 3;
+        this.initialTargetMs = opts.initialTargetMs ?? this.frameMs + 40;
+        this.minTargetMs = opts.minTargetMs ?? this.frameMs;
+        this.maxTargetMs = opts.maxTargetMs ?? 1000;
+        this.shrinkTauMs = opts.shrinkTauMs ?? 4000;
+        this.maxRateAdjust = opts.maxRateAdjust ?? 0.02;
+        this.fadeMs = opts.fadeMs ?? 30;
+        const capacityMs = Math.max(opts.capacityMs ?? 2000, this.maxTargetMs + 4 * this.frameMs);
+        this.capacity = Math.ceil((capacityMs / 1000) * this.sampleRate);
+        /** @type {Float32Array[]} */
+        this.store = [];
+        for (let c = 0; c < this.channels; c++) this.store.push(new Float32Array(this.capacity));
+        // concealment source: the last 10 ms played, per channel
+        this.concealLen = Math.max(1, Math.round(this.sampleRate * 0.01));
+        /** @type {Float32Array[]} */
+        this.history = [];
+        for (let c = 0; c < this.channels; c++) this.history.push(new Float32Array(this.concealLen));
+        this.historyPos = 0;
+
+        this.underruns = 0;
+        this.concealedSamples = 0;
+        this.framesPushed = 0;
+        this.framesLate = 0;
+        this.framesMissing = 0;
+        this.framesDropped = 0;
+        this.reset();
+    }
+
+    /** Forgets the audio and the timing history (new stream, new connection). Counters stay. */
+    reset() {
+        this.wpos = 0; // absolute index of the next sample written
+        this.rpos = 0; // absolute (fractional) read position
+        /** @type {'idle'|'buffering'|'playing'} */
+        this.state = 'buffering';
+        this.idleRequested = false;
+        /** @type {{t: number, transit: number}[]} */
+        this.arrivals = [];
+        this.jitterQ = 0;
+        this.targetDelay = this.initialTargetMs; // ms, as a buffer level (D + F)
+        this.lastTargetUpdate = /** @type {number|null} */ (null);
+        this.measuredDelay = /** @type {number|null} */ (null);
+        this.rate = 1;
+        this.nextSeq = /** @type {number|null} */ (null);
+        /** @type {{pos: number, captureMs: number}[]} start of each frame in the store */
+        this.segments = [];
+        this.concealPhase = 0; // samples of concealment produced in the current gap
+        this.concealing = false; // between an underrun and the return of audio
+        this.fadeIn = 0; // samples of fade-in left
+    }
+
+    /** The stream stopped on purpose (paused): let the buffer drain without counting it. */
+    markIdle() {
+        this.idleRequested = true;
+    }
+
+    get levelSamples() {
+        return this.wpos - this.rpos;
+    }
+
+    /** Target buffer delay (ms). */
+    get targetMs() {
+        return this.targetDelay;
+    }
+
+    get levelMs() {
+        return (this.levelSamples / this.sampleRate) * 1000;
+    }
+
+    /**
+     * A frame arrived at `nowMs` (playout clock).
+     * @param {JitterFrame} frame
+     * @param {number} nowMs
+     * @returns {'ok'|'late'|'restart'}
+     */
+    push(frame, nowMs) {
+        let outcome = /** @type {'ok'|'late'|'restart'} */ ('ok');
+        if (this.nextSeq !== null) {
+            if (frame.seq < this.nextSeq) {
+                // far behind: the sender restarted its numbering; otherwise a late duplicate
+                if (this.nextSeq - frame.seq > Math.max(50, 2000 / this.frameMs)) {
+                    outcome = 'restart';
+                    this.arrivals = [];
+                } else {
+                    this.framesLate++;
+                    return 'late';
+                }
+            } else if (frame.seq > this.nextSeq) {
+                this.framesMissing += frame.seq - this.nextSeq;
+            }
+        }
+        this.nextSeq = frame.seq + 1;
+        this.framesPushed++;
+        this.idleRequested = false;
+        if (this.state === 'idle') this.state = 'buffering';
+
+        const levelBefore = this.levelMs;
+        this.observeArrival(frame.captureMs, nowMs);
+        const jitter = this.lastJitter;
+        if (this.state === 'playing') {
+            const d = levelBefore + jitter + this.frameMs;
+            this.measuredDelay = this.measuredDelay === null ? d : this.measuredDelay + 0.1 * (d - this.measuredDelay);
+        }
+        this.write(frame);
+        this.updateRate();
+        return outcome;
+    }
+
+    /** Jitter statistics and the target, from one arrival. */
+    observeArrival(/** @type {number} */ captureMs, /** @type {number} */ nowMs) {
+        const transit = nowMs - captureMs;
+        this.arrivals.push({ t: nowMs, transit });
+        const horizon = nowMs - this.windowMs;
+        let drop = 0;
+        while (drop < this.arrivals.length - 1 && this.arrivals[drop].t < horizon) drop++;
+        if (drop) this.arrivals.splice(0, drop);
+        let base = Infinity;
+        for (const a of this.arrivals) base = Math.min(base, a.transit);
+        const jitters = this.arrivals.map((a) => a.transit - base).sort((a, b) => a - b);
+        this.lastJitter = transit - base;
+        this.jitterQ = quantileSorted(jitters, this.quantile);
+
+        const raw = Math.min(this.maxTargetMs, Math.max(this.minTargetMs, this.frameMs + this.jitterQ + this.marginMs));
+        if (raw >= this.targetDelay) {
+            this.targetDelay = raw; // grows at once
+        } else if (this.lastTargetUpdate !== null) {
+            // shrinks slowly: exponential approach with time constant shrinkTauMs
+            const dt = Math.max(0, nowMs - this.lastTargetUpdate);
+            this.targetDelay = raw + (this.targetDelay - raw) * Math.exp(-dt / this.shrinkTauMs);
+        }
+        this.lastTargetUpdate = nowMs;
+    }
+
+    /** Speed control: steer the measured delay to the target. */
+    updateRate() {
+        if (this.state !== 'playing' || this.measuredDelay === null) {
+            this.rate = 1;
+            return;
+        }
+        const err = this.measuredDelay - this.targetDelay; // ms; > 0: too much buffered
+        const deadband = Math.max(1, 0.05 * this.targetDelay);
+        if (Math.abs(err) <= deadband) {
+            this.rate = 1;
+            return;
+        }
+        const adj = Math.max(-this.maxRateAdjust, Math.min(this.maxRateAdjust, (err - Math.sign(err) * deadband) * 0.001));
+        this.rate = 1 + adj;
+    }
+
+    /** Appends a frame's samples (planar), dropping the oldest audio if over capacity. */
+    write(/** @type {JitterFrame} */ frame) {
+        const n = frame.samples[0]?.length ?? 0;
+        if (n === 0) return;
+        if (this.levelSamples + n > this.capacity) {
+            // far too much queued (e.g. a stalled output): drop the oldest, back to the target
+            const keep = Math.max(0, Math.round((this.targetDelay / 1000) * this.sampleRate) - n);
+            const dropSamples = Math.max(0, Math.floor(this.levelSamples) - keep);
+            this.rpos += dropSamples;
+            this.framesDropped += Math.round(dropSamples / ((this.frameMs / 1000) * this.sampleRate));
+        }
+        this.segments.push({ pos: this.wpos, captureMs: frame.captureMs });
+        if (this.segments.length > 4 * (this.capacity / n + 1)) this.segments.splice(0, this.segments.length >> 1);
+        for (let c = 0; c < this.channels; c++) {
+            const src = frame.samples[Math.min(c, frame.samples.length - 1)];
+            const dst = this.store[c];
+            let w = this.wpos % this.capacity;
+            for (let i = 0; i < n; i++) {
+                dst[w] = src[i];
+                if (++w === this.capacity) w = 0;
+            }
+        }
+        this.wpos += n;
+    }
+
+    /**
+     * Fills `out` (one Float32Array per channel, all the same length) with the next samples.
+     * @param {Float32Array[]} out
+     */
+    pull(out) {
+        const n = out[0]?.length ?? 0;
+        if (n === 0) return;
+        if (this.state !== 'playing') {
+            const targetSamples = (this.targetDelay / 1000) * this.sampleRate;
+            if (this.state === 'buffering' && this.levelSamples >= targetSamples && this.levelSamples >= n + 1) {
+                this.state = 'playing';
+                this.measuredDelay = null;
+                this.fadeIn = this.concealPhase > 0 ? Math.round(this.sampleRate * 0.005) : 0;
+                this.concealing = false;
+            } else {
+                this.conceal(out, 0);
+                return;
+            }
+        }
+        const rate = this.rate;
+        const need = Math.ceil(n * rate) + 1;
+        if (this.levelSamples < need) {
+            // ran dry: play what is left, then conceal (not an underrun if the source paused)
+            const avail = Math.max(0, Math.floor(this.levelSamples));
+            this.readInto(out, 0, avail, 1);
+            this.concealPhase = 0;
+            if (this.idleRequested) {
+                this.state = 'idle';
+            } else {
+                this.underruns++;
+                this.state = 'buffering';
+                this.concealing = true;
+            }
+            this.conceal(out, avail);
+            this.rpos = this.wpos;
+            return;
+        }
+        this.readInto(out, 0, n, rate);
+        this.concealPhase = 0;
+    }
+
+    /** Reads `count` output samples into out[*][from…] at speed `rate`. */
+    readInto(/** @type {Float32Array[]} */ out, /** @type {number} */ from, /** @type {number} */ count, /** @type {number} */ rate) {
+        const cap = this.capacity;
+        const fadeLen = Math.round(this.sampleRate * 0.005);
+        for (let c = 0; c < out.length; c++) {
+            const src = this.store[Math.min(c, this.channels - 1)];
+            const dst = out[c];
+            let p = this.rpos;
+            let fade = this.fadeIn;
+            for (let i = from; i < from + count; i++) {
+                const i0 = Math.floor(p);
+                const f = p - i0;
+                const a = src[i0 % cap];
+                let v = f === 0 ? a : a + (src[(i0 + 1) % cap] - a) * f;
+                if (fade > 0) {
+                    v *= 1 - fade / fadeLen;
+                    fade--;
+                }
+                dst[i] = v;
+                p += rate;
+            }
+        }
+        // remember what was played, for concealment
+        const h = this.history;
+        for (let i = from; i < from + count; i++) {
+            for (let c = 0; c < this.channels; c++) h[c][this.historyPos] = out[Math.min(c, out.length - 1)][i];
+            if (++this.historyPos === this.concealLen) this.historyPos = 0;
+        }
+        this.fadeIn = Math.max(0, this.fadeIn - count);
+        this.rpos += count * rate;
+    }
+
+    /** Fills out[*][from…] with concealment: the last 10 ms repeated, fading out, then silence. */
+    conceal(/** @type {Float32Array[]} */ out, /** @type {number} */ from) {
+        const n = out[0].length;
+        const fadeSamples = Math.max(1, Math.round((this.fadeMs / 1000) * this.sampleRate));
+        for (let i = from; i < n; i++) {
+            const k = this.concealPhase + (i - from);
+            const g = k < fadeSamples ? 1 - k / fadeSamples : 0;
+            const idx = (this.historyPos + (k % this.concealLen)) % this.concealLen;
+            for (let c = 0; c < out.length; c++) out[c][i] = g === 0 ? 0 : this.history[Math.min(c, this.channels - 1)][idx] * g;
+        }
+        if (this.concealing) this.concealedSamples += n - from;
+        this.concealPhase += n - from;
+        if (this.concealPhase >= fadeSamples) {
+            for (const h of this.history) h.fill(0);
+        }
+    }
+
+    /** Capture time of the sample at the read position, or null. */
+    get playingCaptureMs() {
+        const segs = this.segments;
+        let i = 0;
+        while (i + 1 < segs.length && segs[i + 1].pos <= this.rpos) i++;
+        if (i > 0) segs.splice(0, i);
+        if (segs.length === 0 || this.state !== 'playing') return null;
+        return segs[0].captureMs + ((this.rpos - segs[0].pos) / this.sampleRate) * 1000;
+    }
+
+    /** @returns {JitterBufferStats} */
+    stats() {
+        return {
+            state: this.state,
+            levelMs: this.levelMs,
+            targetMs: this.targetDelay,
+            delayMs: this.measuredDelay ?? 0,
+            jitterMs: this.jitterQ,
+            rate: this.rate,
+            underruns: this.underruns,
+            concealedMs: (this.concealedSamples / this.sampleRate) * 1000,
+            framesPushed: this.framesPushed,
+            framesLate: this.framesLate,
+            framesMissing: this.framesMissing,
+            framesDropped: this.framesDropped,
+            playingCaptureMs: this.playingCaptureMs,
+        };
+    }
+}

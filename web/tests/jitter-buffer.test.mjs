@@ -1,0 +1,210 @@
+// Unit tests of the adaptive jitter buffer (web/static/jitter-buffer.js), in simulated time:
+// a sender producing 20 ms frames, a network adding delay, and an audio device pulling
+// 128-sample render quanta at 48 kHz, all driven by one event loop without sleeping.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { JitterBuffer, quantileSorted } from '../static/jitter-buffer.js';
+
+const RATE = 48000;
+const FRAME_MS = 20;
+const FRAME = (RATE * FRAME_MS) / 1000; // 960 samples
+const QUANTUM = 128;
+const QUANTUM_MS = (QUANTUM / RATE) * 1000;
+
+/** Deterministic PRNG (mulberry32). */
+function rng(seed) {
+    let a = seed >>> 0;
+    return () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = a;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
+
+/** Frame `seq` of a 440 Hz sine, stereo (right = −left). */
+function frame(seq, captureMs) {
+    const l = new Float32Array(FRAME);
+    const r = new Float32Array(FRAME);
+    for (let i = 0; i < FRAME; i++) {
+        const v = 0.5 * Math.sin((2 * Math.PI * 440 * (seq * FRAME + i)) / RATE);
+        l[i] = v;
+        r[i] = -v;
+    }
+    return { seq, captureMs, samples: [l, r] };
+}
+
+/**
+ * Runs a simulation for `durationMs`. `delayOf(seq, captureMs)` is the network delay of a
+ * frame (ms, ≥ 0; null = never sent). Delivery is in order (like TCP: a frame cannot
+ * overtake the one before it). `onQuantum(t, jb, out)` is called after every pull.
+ */
+function simulate(jb, durationMs, delayOf, onQuantum = () => {}, { startSeq = 0, t0 = 0 } = {}) {
+    const arrivals = [];
+    let last = -Infinity;
+    for (let seq = startSeq; ; seq++) {
+        const captureMs = t0 + (seq - startSeq) * FRAME_MS;
+        if (captureMs > t0 + durationMs) break;
+        const d = delayOf(seq, captureMs);
+        if (d === null) continue;
+        // the frame exists once its last sample is captured, then travels
+        const at = Math.max(last, captureMs + FRAME_MS + 2 + d);
+        last = at;
+        arrivals.push({ at, seq, captureMs });
+    }
+    const out = [new Float32Array(QUANTUM), new Float32Array(QUANTUM)];
+    let k = 0;
+    const quanta = Math.floor(durationMs / QUANTUM_MS);
+    const startQ = Math.ceil(t0 / QUANTUM_MS);
+    for (let q = startQ; q < startQ + quanta; q++) {
+        const t = q * QUANTUM_MS;
+        while (k < arrivals.length && arrivals[k].at <= t) {
+            const a = arrivals[k++];
+            jb.push(frame(a.seq, a.captureMs), a.at);
+        }
+        jb.pull(out);
+        onQuantum(t, jb, out);
+    }
+    return { endMs: t0 + durationMs, nextSeq: startSeq + Math.floor(durationMs / FRAME_MS) + 1 };
+}
+
+const make = (opts = {}) => new JitterBuffer({ sampleRate: RATE, channels: 2, frameMs: FRAME_MS, ...opts });
+
+test('quantileSorted interpolates', () => {
+    assert.equal(quantileSorted([], 0.5), 0);
+    assert.equal(quantileSorted([1, 2, 3, 4, 5], 0.5), 3);
+    assert.equal(quantileSorted([0, 10], 0.99), 9.9);
+    assert.equal(quantileSorted([0, 10], 1), 10);
+});
+
+test('steady arrivals: target settles near one frame, audio passes through unchanged', () => {
+    const jb = make();
+    assert.equal(jb.stats().targetMs, FRAME_MS + 40, 'starts from the conservative initial target');
+    let startedAt = null;
+    let underrunsAtStart = 0;
+    let maxErr = 0;
+    simulate(jb, 30_000, () => 0, (t, b, out) => {
+        if (startedAt === null && b.state === 'playing') {
+            startedAt = t;
+            underrunsAtStart = b.underruns;
+        }
+        if (t > 1000) {
+            for (let i = 1; i < QUANTUM; i++) maxErr = Math.max(maxErr, Math.abs(out[0][i] - out[0][i - 1]));
+        }
+    });
+    const s = jb.stats();
+    assert.ok(startedAt !== null && startedAt < 200, `playing within 200 ms (at ${startedAt})`);
+    assert.equal(s.underruns, 0);
+    assert.equal(underrunsAtStart, 0);
+    assert.equal(s.concealedMs, 0);
+    assert.ok(s.targetMs >= FRAME_MS && s.targetMs <= FRAME_MS + 8, `target ${s.targetMs.toFixed(2)} ms is about one frame`);
+    assert.ok(Math.abs(s.delayMs - s.targetMs) < 4, `delay ${s.delayMs.toFixed(2)} follows target ${s.targetMs.toFixed(2)}`);
+    assert.ok(s.jitterMs < 1, `jitter ${s.jitterMs}`);
+    // a 440 Hz sine at 0.5 changes by at most 0.029 per sample; a glitch would jump more
+    assert.ok(maxErr < 0.04, `no discontinuity in the output (max step ${maxErr.toFixed(4)})`);
+    assert.equal(s.framesMissing, 0);
+    assert.equal(s.framesLate, 0);
+});
+
+test('jitter burst: target grows fast, no underruns once adapted, then shrinks back slowly', () => {
+    const jb = make();
+    const rand = rng(42);
+    const burst = [20_000, 30_000]; // after 20 s of steady arrivals
+    const trace = [];
+    const underrunsAt = {}; // second → underruns at the end of it
+    simulate(jb, 80_000, (seq, c) => (c >= burst[0] && c < burst[1] ? 60 * rand() : 0), (t, b) => {
+        if (Math.round(t) % 250 === 0 || trace.length === 0 || t - trace[trace.length - 1].t >= 250) {
+            trace.push({ t, target: b.targetMs, delay: b.stats().delayMs, underruns: b.underruns });
+        }
+        underrunsAt[Math.floor(t / 1000) * 1000] = b.underruns;
+    });
+    const at = (ms) => trace.reduce((best, p) => (Math.abs(p.t - ms) < Math.abs(best.t - ms) ? p : best));
+    const before = at(19_900).target;
+    assert.ok(before < FRAME_MS + 8, `before the burst the target is small (${before.toFixed(1)})`);
+    // grows fast: within 0.5 s of the burst's start the target covers most of the jitter
+    const early = at(20_500).target;
+    assert.ok(early > before + 30, `target grew quickly: ${before.toFixed(1)} → ${early.toFixed(1)} ms`);
+    const peak = Math.max(...trace.filter((p) => p.t < 31_000).map((p) => p.target));
+    assert.ok(peak >= FRAME_MS + 55 && peak <= FRAME_MS + 80, `peak target ${peak.toFixed(1)} covers 60 ms of jitter`);
+    // no underruns once adapted (2 s into the burst) until long after it
+    assert.equal(underrunsAt[22_000], underrunsAt[79_000], 'no underruns after adapting');
+    assert.equal(underrunsAt[19_000], 0, 'no underruns before the burst');
+    // shrinks slowly: the burst is remembered for the window (5 s), then decays over seconds
+    assert.ok(at(32_000).target > 0.9 * peak, `still high 2 s after the burst (${at(32_000).target.toFixed(1)})`);
+    const after6 = at(36_000).target;
+    assert.ok(after6 > FRAME_MS + 20, `decreasing gradually, not at once (${after6.toFixed(1)} at 36 s)`);
+    const late = at(79_000);
+    assert.ok(late.target < FRAME_MS + 8, `back near one frame long after (${late.target.toFixed(1)})`);
+    assert.ok(Math.abs(late.delay - late.target) < 5, `the delay followed the target down (${late.delay.toFixed(1)})`);
+    // monotone decrease after the window has passed (no oscillation)
+    const tail = trace.filter((p) => p.t > 36_000);
+    for (let i = 1; i < tail.length; i++) assert.ok(tail[i].target <= tail[i - 1].target + 1e-9);
+});
+
+test('underrun counting and concealment', () => {
+    const jb = make();
+    let silentAfterFade = true;
+    let concealedNonZero = false;
+    const outageStart = 3000; // frames captured from 3 s on are held back
+    // frames captured in [3000, 3300) are held back and all delivered at 3300 + ~20 ms
+    simulate(jb, 6000, (seq, c) => (c >= 3000 && c < 3300 ? 3320 - c : 0), (t, b, out) => {
+        if (b.concealing && t > outageStart && t < 3300) {
+            const sinceDry = b.concealPhase / RATE * 1000;
+            const peak = Math.max(...out[0].map(Math.abs));
+            if (sinceDry < 10 && peak > 0.01) concealedNonZero = true; // repeats the last audio at first
+            if (sinceDry > 40 && peak > 0) silentAfterFade = false; // then fades to silence
+        }
+    });
+    const s = jb.stats();
+    assert.equal(s.underruns, 1, 'one outage, one underrun');
+    assert.ok(concealedNonZero, 'the first ms of concealment repeat the last audio');
+    assert.ok(silentAfterFade, 'concealment fades to silence');
+    // the outage lasted ~300 ms of late audio minus what was buffered
+    assert.ok(s.concealedMs > 200 && s.concealedMs < 420, `concealed ${s.concealedMs.toFixed(1)} ms`);
+    assert.equal(s.state, 'playing', 'playing again after the outage');
+    assert.equal(s.framesMissing, 0, 'late frames are not missing frames');
+});
+
+test('a paused source drains without counting an underrun', () => {
+    const jb = make();
+    const t1 = simulate(jb, 2000, () => 0);
+    jb.markIdle();
+    // nothing arrives for 2 s
+    const out = [new Float32Array(QUANTUM), new Float32Array(QUANTUM)];
+    for (let t = t1.endMs; t < t1.endMs + 2000; t += QUANTUM_MS) jb.pull(out);
+    assert.equal(jb.state, 'idle');
+    assert.equal(jb.underruns, 0);
+    assert.equal(jb.stats().concealedMs, 0);
+    // the stream resumes at live (frames skipped while paused are not missing audio for the buffer's timeline)
+    simulate(jb, 2000, () => 0, () => {}, { startSeq: jb.nextSeq + 100, t0: t1.endMs + 2000 });
+    assert.equal(jb.state, 'playing');
+    assert.equal(jb.underruns, 0);
+    assert.equal(jb.stats().framesMissing, 100);
+});
+
+test('sequence handling: late frames dropped, gaps counted, restarts accepted', () => {
+    const jb = make();
+    assert.equal(jb.push(frame(10, 0), 22), 'ok');
+    assert.equal(jb.push(frame(11, 20), 42), 'ok');
+    assert.equal(jb.push(frame(11, 20), 43), 'late', 'duplicate');
+    assert.equal(jb.push(frame(9, -20), 44), 'late', 'older');
+    assert.equal(jb.push(frame(14, 80), 102), 'ok');
+    const s = jb.stats();
+    assert.equal(s.framesLate, 2);
+    assert.equal(s.framesMissing, 2);
+    assert.equal(s.framesPushed, 3);
+    assert.equal(jb.push(frame(500, 9800), 9822), 'ok');
+    assert.equal(jb.push(frame(0, 10000), 10022), 'restart', 'numbering restarted (server restart)');
+    assert.equal(jb.push(frame(1, 10020), 10042), 'ok');
+    assert.equal(jb.stats().framesLate, 2);
+});
+
+test('an output that stalls does not grow the latency without bound', () => {
+    const jb = make();
+    simulate(jb, 1000, () => 0);
+    // the audio device stops pulling for 3 s while frames keep arriving
+    for (let seq = 51; seq < 51 + 150; seq++) jb.push(frame(seq, seq * FRAME_MS), seq * FRAME_MS + 22);
+    assert.ok(jb.levelMs <= 2000 + FRAME_MS, `level bounded by capacity (${jb.levelMs.toFixed(0)} ms)`);
+    assert.ok(jb.stats().framesDropped > 0, 'dropped audio is counted');
+});

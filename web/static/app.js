@@ -219,6 +219,7 @@ function openStream(/** @type {string} */ id) {
     showState();
     client.connect().catch(() => showState());
     refreshStats();
+    setTimeout(loadStreams, 1000); // the listener count now includes this page
     if (wasPlaying) startListening();
     document.querySelectorAll('#streams-body tr').forEach((tr) => tr.classList.toggle('selected', tr.querySelector('a')?.textContent === id));
 }
@@ -307,7 +308,7 @@ function drawTrace(
     const mid = top + h / 2;
     const amp = (h / 2) * 0.92;
     g.strokeStyle = color;
-    g.lineWidth = 1.5 * dpr;
+    g.lineWidth = 2 * dpr;
     g.lineJoin = 'round';
     g.beginPath();
     if (n > W) {
@@ -318,7 +319,8 @@ function drawTrace(
             if (i0 >= start + count) break;
             let lo = 1;
             let hi = -1;
-            for (let i = i0; i < Math.max(i1, i0 + 1); i++) {
+            // from the previous column's last sample, so that columns join up
+            for (let i = Math.max(start, i0 - 1); i < Math.max(i1, i0 + 1); i++) {
                 if (x[i] < lo) lo = x[i];
                 if (x[i] > hi) hi = x[i];
             }
@@ -369,7 +371,11 @@ function drawSpectrum() {
     }
     g.stroke();
     for (const f of [100, 1000, 10000]) {
-        if (f < maxHz) g.fillText(fmt.hz(f), xOf(f) + 3 * dpr, H - 4 * dpr);
+        if (f >= maxHz) continue;
+        const label = fmt.hz(f);
+        const w = g.measureText(label).width;
+        const x = xOf(f) + 3 * dpr + w > W ? xOf(f) - 3 * dpr - w : xOf(f) + 3 * dpr;
+        g.fillText(label, x, H - 4 * dpr);
     }
     for (const db of [-20, -40, -60, -80]) g.fillText(`${db} dB`, 4 * dpr, yOf(db) - 3 * dpr);
     if (!app.rate || app.ringA.length < 256) return;
@@ -793,7 +799,7 @@ async function main() {
     showQuality();
     requestAnimationFrame(render);
     setInterval(refreshStats, STATS_EVERY_MS);
-    setInterval(loadStreams, 10_000);
+    setInterval(loadStreams, 5000);
     refreshPerf();
     setInterval(refreshPerf, 5000);
 }

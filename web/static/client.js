@@ -126,6 +126,9 @@ export function rms(/** @type {ArrayLike<number>} */ x) {
     return Math.sqrt(s / x.length);
 }
 
+/** Milliseconds since the epoch, sub-millisecond where the platform allows. */
+export const nowMs = () => (globalThis.performance?.timeOrigin ? performance.timeOrigin + performance.now() : Date.now());
+
 const isNum = (/** @type {unknown} */ v) => typeof v === 'number' && Number.isFinite(v);
 const isInt = (/** @type {unknown} */ v) => Number.isInteger(v) && /** @type {number} */ (v) >= 0;
 
@@ -237,6 +240,7 @@ export class AudioStreamClient {
         this.reconnectTimer = /** @type {any} */ (null);
         this.statsTimer = /** @type {any} */ (null);
         this.stallTimer = /** @type {any} */ (null);
+        this.stableTimer = /** @type {any} */ (null);
         this.paused = false;
         /** recent events for rates: [receivedAt, frames, bytes, latency] */
         this.recent = /** @type {[number, number, number, number][]} */ ([]);
@@ -338,6 +342,7 @@ export class AudioStreamClient {
 
     /** @private */
     closeSource() {
+        clearTimeout(this.stableTimer);
         if (this.es) {
             this.es.close();
             this.es = null;
@@ -349,7 +354,7 @@ export class AudioStreamClient {
         const reconnect = this.everConnected;
         this.everConnected = true;
         this.connectionId = id || null;
-        this.connectedAt = Date.now();
+        this.connectedAt = nowMs();
         if (reconnect) this.counters.reconnects++;
         this.setState(this.paused ? 'paused' : 'live');
         this.armStall();
@@ -358,14 +363,15 @@ export class AudioStreamClient {
         this.connectResolve = this.connectReject = null;
         // forget past failures once this connection has proved itself
         const es = this.es;
-        setTimeout(() => {
+        clearTimeout(this.stableTimer);
+        this.stableTimer = setTimeout(() => {
             if (this.es === es && es) this.attempt = 0;
         }, 5000);
     }
 
     /** @private */
     handleFrame(/** @type {MessageEvent} */ e) {
-        const now = Date.now();
+        const now = nowMs();
         const raw = typeof e.data === 'string' ? e.data : '';
         const bytes = raw.length + (e.lastEventId?.length ?? 0) + 32;
         this.counters.bytesReceived += bytes;
@@ -524,12 +530,13 @@ export class AudioStreamClient {
 
     /** @returns {ClientStats} */
     getStats() {
-        const now = Date.now();
+        const now = nowMs();
         const horizon = now - 2000;
         let i = 0;
         while (i < this.recent.length && this.recent[i][0] < horizon) i++;
         if (i) this.recent.splice(0, i);
-        const span = 2;
+        // rates over the last 2 s, or since the connection opened if that is more recent
+        const span = Math.max(0.5, (now - Math.max(horizon, this.connectedAt ?? horizon)) / 1000);
         let frames = 0;
         let bytes = 0;
         let lat = 0;

@@ -16,10 +16,12 @@
 mod crc;
 mod demux;
 mod page;
+mod renumber;
 
 pub use crc::ogg_crc;
 pub use demux::{OggDemuxStats, OggDemuxer, OggPacket};
 pub use page::{OggPageWriter, PAGE_HEADER_LEN, page_granule};
+pub use renumber::{PageRenumberer, set_page_sequence};
 
 /// Flag bit of a page that starts with the continuation of a packet from the previous page.
 pub const FLAG_CONTINUED: u8 = 0x01;

@@ -13,5 +13,5 @@ mod reader;
 
 pub use decode::OggOpusDecoder;
 pub use head::{OpusHead, OpusTags};
-pub use mux::{OggOpusMuxer, VENDOR};
+pub use mux::{FIRST_AUDIO_PAGE, OggOpusMuxer, VENDOR};
 pub use reader::{OggOpusEvent, OggOpusReader, OpusAudioPacket};

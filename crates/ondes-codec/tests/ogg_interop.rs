@@ -16,7 +16,8 @@ use common::{
     channel, decode_ogg, encode_all, encode_ogg, ffmpeg_decode, multichannel_correlation, path_str, run,
     scratch, source,
 };
-use ondes_codec::ogg_opus::{OggOpusEvent, OggOpusReader, VENDOR};
+use ondes_codec::ogg::PageRenumberer;
+use ondes_codec::ogg_opus::{FIRST_AUDIO_PAGE, OggOpusEvent, OggOpusReader, VENDOR};
 use ondes_codec::opus::{OpusApplication, OpusConfig, OpusEncoder};
 use ondes_codec::{OggOpusMuxer, encode_f32le};
 
@@ -72,21 +73,36 @@ fn ffmpeg_decodes_our_ogg_opus_files() {
         (48_000, 2, 5_000, 128_000, OpusApplication::LowDelay),
     ];
     for (i, (rate, channels, frame_us, bitrate_bps, application)) in cases.into_iter().enumerate() {
-        let cfg =
-            OpusConfig { sample_rate: rate, channels, frame_us, bitrate_bps, application, ..OpusConfig::default() };
+        let cfg = OpusConfig {
+            sample_rate: rate,
+            channels,
+            frame_us,
+            bitrate_bps,
+            application,
+            ..OpusConfig::default()
+        };
         let pcm = source(rate, channels);
         let path = write(&format!("ours-{i}.opus"), &encode_ogg(&cfg, &pcm, 0x0DE5_0000 + i as u32));
 
         let decoded = ffmpeg_decode(&path, rate, channels);
         let ch = usize::from(channels);
         let (corr, lag) = multichannel_correlation(&pcm, &decoded, ch, rate);
-        println!("{cfg:?}: ffmpeg corr {corr:.3}, lag {lag}, {} of {} samples", decoded.len() / ch, pcm.len() / ch);
+        println!(
+            "{cfg:?}: ffmpeg corr {corr:.3}, lag {lag}, {} of {} samples",
+            decoded.len() / ch,
+            pcm.len() / ch
+        );
         assert!(corr >= 0.9, "case {i}: correlation {corr:.3} < 0.9");
         // Pre-skip honoured: libopus's output lines up with the input within 1 ms.
         assert!(lag.unsigned_abs() <= rate as usize / 1000, "case {i}: lag {lag} samples");
         // End trimming honoured: the decoded length is the input length (±1 ms of resampling).
         let len_diff = (decoded.len() / ch).abs_diff(pcm.len() / ch);
-        assert!(len_diff <= rate as usize / 1000, "case {i}: {} samples vs {}", decoded.len() / ch, pcm.len() / ch);
+        assert!(
+            len_diff <= rate as usize / 1000,
+            "case {i}: {} samples vs {}",
+            decoded.len() / ch,
+            pcm.len() / ch
+        );
 
         let probe = ffprobe(&path);
         assert!(probe.contains("codec_name=opus"), "{probe}");
@@ -101,8 +117,8 @@ fn ffmpeg_decodes_our_ogg_opus_files() {
     }
 }
 
-/// A live listener joins mid-stream: the join headers are numbered to continue into the
-/// shared audio pages, and the result is a valid stream for ffmpeg and opusinfo.
+/// A live listener joins mid-stream: it gets the header pages, then copies of the shared audio
+/// pages renumbered to follow them, and the result is a valid stream for ffmpeg and opusinfo.
 #[test]
 fn a_listener_joining_mid_stream_gets_a_valid_stream() {
     let cfg = OpusConfig::default(); // 48 kHz stereo 20 ms
@@ -112,16 +128,21 @@ fn a_listener_joining_mid_stream_gets_a_valid_stream() {
     let packets = encode_all(&cfg, &pcm);
     let join_at = 40; // 0.8 s in
     let mut late = Vec::new();
+    let mut renumber = PageRenumberer::new(FIRST_AUDIO_PAGE);
     for (i, p) in packets.iter().enumerate() {
         if i == join_at {
-            late = mux.join_headers();
+            late = mux.headers();
         }
-        let page = mux.push(p, 960);
+        let shared = mux.push(p, 960);
         if i >= join_at {
-            late.extend(page);
+            let mut mine = shared.clone();
+            assert_eq!(renumber.renumber(&mut mine), 1);
+            late.extend(mine);
         }
     }
-    late.extend(mux.finish()); // the stream ends with an empty EOS page
+    let mut end = mux.finish(); // the stream ends with an empty EOS page
+    renumber.renumber(&mut end);
+    late.extend(end);
     let path = write("joined.opus", &late);
     let decoded = ffmpeg_decode(&path, 48_000, 2);
     let tail = &pcm[join_at * 1920..];
@@ -174,7 +195,22 @@ fn source_wav(rate: u32, channels: u16) -> (Vec<f32>, PathBuf) {
     let (r, c) = (rate.to_string(), channels.to_string());
     run(
         "ffmpeg",
-        &["-v", "error", "-y", "-f", "f32le", "-ar", &r, "-ac", &c, "-i", path_str(&raw), "-c:a", "pcm_s16le", path_str(&wav)],
+        &[
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "f32le",
+            "-ar",
+            &r,
+            "-ac",
+            &c,
+            "-i",
+            path_str(&raw),
+            "-c:a",
+            "pcm_s16le",
+            path_str(&wav),
+        ],
     );
     (pcm, wav)
 }
@@ -186,15 +222,28 @@ fn check_ours_decodes(label: &str, file: &[u8], reference: &[f32], rate: u32, ch
     assert_eq!(head.pre_skip, pre_skip, "{label}");
     assert_eq!(dec.channels(), Some(channels));
     let stats = dec.demux_stats();
-    assert_eq!((stats.corrupt_pages, stats.sequence_gaps, stats.dropped_packets), (0, 0, 0), "{label}: {stats:?}");
+    assert_eq!(
+        (stats.corrupt_pages, stats.sequence_gaps, stats.dropped_packets),
+        (0, 0, 0),
+        "{label}: {stats:?}"
+    );
     assert_eq!(dec.corrupt_packets(), 0);
     let ch = usize::from(channels);
     let (corr, lag) = multichannel_correlation(reference, &decoded, ch, rate);
-    println!("{label}: corr {corr:.3}, lag {lag}, {} of {} samples", decoded.len() / ch, reference.len() / ch);
+    println!(
+        "{label}: corr {corr:.3}, lag {lag}, {} of {} samples",
+        decoded.len() / ch,
+        reference.len() / ch
+    );
     assert!(corr >= 0.9, "{label}: correlation {corr:.3} < 0.9");
     assert!(lag.unsigned_abs() <= rate as usize / 1000, "{label}: lag {lag} (pre-skip not applied?)");
     let len_diff = (decoded.len() / ch).abs_diff(reference.len() / ch);
-    assert!(len_diff <= rate as usize / 1000, "{label}: {} samples vs {}", decoded.len() / ch, reference.len() / ch);
+    assert!(
+        len_diff <= rate as usize / 1000,
+        "{label}: {} samples vs {}",
+        decoded.len() / ch,
+        reference.len() / ch
+    );
     // Both channels carry their own signal (speech left, tones right), not a mix.
     if ch == 2 {
         let (l, r) = (channel(&decoded, 2, 0), channel(&decoded, 2, 1));
@@ -205,21 +254,42 @@ fn check_ours_decodes(label: &str, file: &[u8], reference: &[f32], rate: u32, ch
 
 #[test]
 fn we_decode_ffmpeg_libopus_files() {
-    for (rate, channels, bitrate, frame_ms, app) in
-        [(48_000, 2, "96k", "20", "audio"), (48_000, 1, "32k", "60", "voip"), (48_000, 2, "128k", "10", "lowdelay")]
-    {
+    for (rate, channels, bitrate, frame_ms, app) in [
+        (48_000, 2, "96k", "20", "audio"),
+        (48_000, 1, "32k", "60", "voip"),
+        (48_000, 2, "128k", "10", "lowdelay"),
+    ] {
         let (pcm, wav) = source_wav(rate, channels);
         let out = scratch().join(format!("ffmpeg-{channels}-{bitrate}-{frame_ms}.opus"));
         run(
             "ffmpeg",
             &[
-                "-v", "error", "-y", "-i", path_str(&wav), "-c:a", "libopus", "-b:a", bitrate,
-                "-frame_duration", frame_ms, "-application", app, path_str(&out),
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                path_str(&wav),
+                "-c:a",
+                "libopus",
+                "-b:a",
+                bitrate,
+                "-frame_duration",
+                frame_ms,
+                "-application",
+                app,
+                path_str(&out),
             ],
         );
         let pre_skip = if app == "lowdelay" { 120 } else { 312 };
         let bytes = std::fs::read(&out).expect("read");
-        check_ours_decodes(&format!("ffmpeg {bitrate} {frame_ms} ms {app}"), &bytes, &pcm, rate, channels, pre_skip);
+        check_ours_decodes(
+            &format!("ffmpeg {bitrate} {frame_ms} ms {app}"),
+            &bytes,
+            &pcm,
+            rate,
+            channels,
+            pre_skip,
+        );
     }
 }
 

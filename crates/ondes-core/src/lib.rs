@@ -10,6 +10,7 @@ pub mod dsp;
 pub mod frame;
 pub mod pacer;
 pub mod perf;
+pub mod playout;
 pub mod ring;
 pub mod sse;
 pub mod wire;

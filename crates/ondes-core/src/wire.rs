@@ -98,7 +98,7 @@ pub fn encode_audio(header: &AudioHeader, frames: &[&[u8]], out: &mut Vec<u8>) -
     if !(1..=15).contains(&header.channels) {
         return Err(WireError::Channels(header.channels));
     }
-    if header.frame_us % 500 != 0 || header.frame_us == 0 || header.frame_us > 127_500 {
+    if !header.frame_us.is_multiple_of(500) || header.frame_us == 0 || header.frame_us > 127_500 {
         return Err(WireError::Duration(header.frame_us));
     }
     let payload: usize = frames.iter().map(|f| f.len() + 2).sum();
@@ -188,11 +188,7 @@ pub fn extend_seq(seq32: u32, last: Option<u64>) -> u64 {
     let Some(last) = last else { return seq32 as u64 };
     let base = last & !0xffff_ffff;
     let candidates = [base.wrapping_sub(1 << 32), base, base.wrapping_add(1 << 32)];
-    candidates
-        .into_iter()
-        .map(|b| b | seq32 as u64)
-        .min_by_key(|c| c.abs_diff(last))
-        .unwrap_or(seq32 as u64)
+    candidates.into_iter().map(|b| b | seq32 as u64).min_by_key(|c| c.abs_diff(last)).unwrap_or(seq32 as u64)
 }
 
 /// Payload share of a message on the wire: payload ÷ (payload + our header and length
@@ -265,7 +261,9 @@ mod tests {
         assert!(encode_audio(&header(), &[], &mut Vec::new()).is_err());
         let big = vec![0u8; 70_000];
         assert!(encode_audio(&header(), &[&big], &mut Vec::new()).is_err());
-        assert!(encode_audio(&AudioHeader { frame_us: 2_250, ..header() }, &[b"a"], &mut Vec::new()).is_err());
+        assert!(
+            encode_audio(&AudioHeader { frame_us: 2_250, ..header() }, &[b"a"], &mut Vec::new()).is_err()
+        );
     }
 
     #[test]

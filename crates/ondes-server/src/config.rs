@@ -137,7 +137,9 @@ impl StreamConfig {
             "music" => vec![64, 96, 128, 192, 256, 320],
             list => list
                 .split(',')
-                .map(|x| x.trim().parse::<u32>().map_err(|_| format!("'{}' is not a bitrate in kbit/s", x.trim())))
+                .map(|x| {
+                    x.trim().parse::<u32>().map_err(|_| format!("'{}' is not a bitrate in kbit/s", x.trim()))
+                })
                 .collect::<Result<_, _>>()?,
         };
         v.sort_unstable();

@@ -10,6 +10,7 @@ pub mod connections;
 pub mod error;
 pub mod hub;
 pub mod perf;
+pub mod publish;
 pub mod routes;
 pub mod serialize;
 pub mod server;

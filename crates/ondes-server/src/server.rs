@@ -13,6 +13,8 @@ use crate::auth::{Authenticator, Permission};
 use crate::config::Config;
 use crate::connections::Connections;
 use crate::hub::StreamHub;
+use crate::publish::Publisher;
+use crate::publish::playout::run_playout;
 use crate::source::{SourceError, SourceSpec, open_source, spawn_source};
 use crate::state::{AppState, SharedState};
 use crate::sysinfo::CpuMeter;
@@ -49,6 +51,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let stop_sources = Arc::new(AtomicBool::new(false));
     let mut hubs = Vec::new();
     let mut sources = Vec::new();
+    let mut publishers = Vec::new();
+    let mut playouts = Vec::new();
     let mut stdin_used = false;
     for s in &config.streams {
         let spec = s
@@ -65,11 +69,19 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             }
             stdin_used = true;
         }
-        let source = open_source(&source_spec, &spec)
-            .map_err(|e| StartError::Source { stream: s.id.clone(), source: e })?;
         let rungs = s.rung_list().map_err(|message| StartError::Stream { stream: s.id.clone(), message })?;
-        let hub = StreamHub::new(&s.id, spec, config.server.ring_secs, config.server.max_listener_lag_ms, &rungs);
-        sources.push((hub.clone(), source));
+        let hub =
+            StreamHub::new(&s.id, spec, config.server.ring_secs, config.server.max_listener_lag_ms, &rungs);
+        if source_spec == SourceSpec::Publish {
+            let publisher = Publisher::new(&s.id, spec.duration.as_us(), config.server.publish_queue_ms);
+            hub.set_source_description("publish (WebSocket /publish or HTTP /ingest)".into());
+            playouts.push((hub.clone(), publisher.clone()));
+            publishers.push(publisher);
+        } else {
+            let source = open_source(&source_spec, &spec)
+                .map_err(|e| StartError::Source { stream: s.id.clone(), source: e })?;
+            sources.push((hub.clone(), source));
+        }
         hubs.push(hub);
     }
 
@@ -98,11 +110,15 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    for (hub, publisher) in playouts {
+        tokio::spawn(run_playout(hub, publisher, shutdown_rx.clone()));
+    }
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let state = Arc::new(AppState {
         connections: Connections::new(config.server.max_connections, config.server.max_connections_per_ip),
         config,
         hubs,
+        publishers,
         auth,
         shutdown: shutdown_rx.clone(),
         started: Instant::now(),

@@ -10,12 +10,15 @@ use crate::config::Config;
 use crate::connections::Connections;
 use crate::error::ApiError;
 use crate::hub::StreamHub;
+use crate::publish::Publisher;
 use crate::sysinfo::CpuMeter;
 
 pub struct AppState {
     pub config: Config,
     /// Hubs in declaration order.
     pub hubs: Vec<Arc<StreamHub>>,
+    /// The publish side of streams declared with `source = "publish"`.
+    pub publishers: Vec<Arc<Publisher>>,
     pub auth: Authenticator,
     pub connections: Arc<Connections>,
     /// Becomes `true` when the server starts shutting down.
@@ -32,6 +35,19 @@ impl AppState {
         self.hubs.iter().find(|h| h.id == id).ok_or_else(|| {
             let ids: Vec<&str> = self.hubs.iter().map(|h| h.id.as_str()).collect();
             ApiError::not_found(format!("no stream '{id}'; streams on this server: {}", ids.join(", ")))
+        })
+    }
+}
+
+impl AppState {
+    /// The publisher slot of a stream, or 409 when the stream is not a publish stream.
+    pub fn publisher(&self, id: &str) -> Result<Arc<Publisher>, ApiError> {
+        self.publishers.iter().find(|p| p.stream_id == id).cloned().ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "not_a_publish_stream",
+                format!("stream '{id}' is not fed by publishers; declare it with source = \"publish\" in [[stream]]"),
+            )
         })
     }
 }

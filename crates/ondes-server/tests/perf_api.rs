@@ -131,7 +131,7 @@ async fn malformed_spans_get_400_naming_the_field() {
         assert_eq!(b["error"], *code, "{body}: {b}");
         assert!(b["message"].as_str().unwrap().contains(message), "{body}: {b}");
     }
-    let six = format!("[{}]", vec![ok; 6].join(","));
+    let six = format!("[{}]", [ok; 6].join(","));
     let (st, b) = post_json(&url, Some(&t), &six).await;
     assert_eq!(st, 413, "{b}");
     assert_eq!(b["error"], "too_many_spans");

@@ -82,7 +82,8 @@ async fn pcm16_batches_are_consecutive_and_exact() {
         }
         next = Some(m.header.first_seq + m.frames.len() as u64);
         last_seq = Some(m.header.first_seq);
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
         assert!((now - m.header.capture_us).abs() < 2_000_000);
     }
     s.shutdown().await;
@@ -178,11 +179,15 @@ async fn listeners_share_messages_and_quality_caps_auto() {
         let ma = next_binary(&mut a).await;
         let mb = loop {
             let mb = next_binary(&mut b).await;
-            if decode_audio(&mb, None).unwrap().header.first_seq >= decode_audio(&ma, None).unwrap().header.first_seq {
+            if decode_audio(&mb, None).unwrap().header.first_seq
+                >= decode_audio(&ma, None).unwrap().header.first_seq
+            {
                 break mb;
             }
         };
-        if decode_audio(&mb, None).unwrap().header.first_seq == decode_audio(&ma, None).unwrap().header.first_seq {
+        if decode_audio(&mb, None).unwrap().header.first_seq
+            == decode_audio(&ma, None).unwrap().header.first_seq
+        {
             assert_eq!(ma, mb, "same rung and batch: identical bytes");
         }
     }

@@ -190,7 +190,6 @@ impl OggDemuxer {
         self.pos += n;
         self.stats.skipped_bytes += n as u64;
     }
-
 }
 
 /// Splits a valid page into packets, continuing and leaving partial packets per stream.
@@ -202,79 +201,79 @@ fn take_packets(
     stats: &mut OggDemuxStats,
     ready: &mut VecDeque<OggPacket>,
 ) {
-        let flags = page[5];
-        // The slices have the exact lengths of the fields, so the conversions cannot fail.
-        let granule = u64::from_le_bytes(page[6..14].try_into().unwrap_or([0xFF; 8]));
-        let serial = u32::from_le_bytes(page[14..18].try_into().unwrap_or_default());
-        let sequence = u32::from_le_bytes(page[18..22].try_into().unwrap_or_default());
-        if !streams.contains_key(&serial) && streams.len() >= MAX_STREAMS {
-            stats.ignored_pages += 1;
-            return;
-        }
-        let stream = streams.entry(serial).or_default();
+    let flags = page[5];
+    // The slices have the exact lengths of the fields, so the conversions cannot fail.
+    let granule = u64::from_le_bytes(page[6..14].try_into().unwrap_or([0xFF; 8]));
+    let serial = u32::from_le_bytes(page[14..18].try_into().unwrap_or_default());
+    let sequence = u32::from_le_bytes(page[18..22].try_into().unwrap_or_default());
+    if !streams.contains_key(&serial) && streams.len() >= MAX_STREAMS {
+        stats.ignored_pages += 1;
+        return;
+    }
+    let stream = streams.entry(serial).or_default();
 
-        if stream.next_sequence.is_some_and(|expected| expected != sequence) {
-            stats.sequence_gaps += 1;
-            // A packet in progress lost its middle: drop it (a continuation is skipped below).
-            if let Partial::Building(_) = std::mem::take(&mut stream.partial) {
-                stats.dropped_packets += 1;
-            }
-        }
-        stream.next_sequence = Some(sequence.wrapping_add(1));
-        if flags & FLAG_CONTINUED != 0 {
-            if let Partial::Idle = stream.partial {
-                // The start of this packet is on a page we never saw.
-                stats.dropped_packets += 1;
-                stream.partial = Partial::Skipping;
-            }
-        } else if !matches!(std::mem::take(&mut stream.partial), Partial::Idle) {
-            // The previous page left a packet open but this one does not continue it.
+    if stream.next_sequence.is_some_and(|expected| expected != sequence) {
+        stats.sequence_gaps += 1;
+        // A packet in progress lost its middle: drop it (a continuation is skipped below).
+        if let Partial::Building(_) = std::mem::take(&mut stream.partial) {
             stats.dropped_packets += 1;
         }
-
-        let lacing = &page[PAGE_HEADER_LEN..header_len];
-        let mut offset = header_len;
-        let mut finished: Vec<Vec<u8>> = Vec::new();
-        for &len in lacing {
-            let segment = &page[offset..offset + usize::from(len)];
-            offset += usize::from(len);
-            match &mut stream.partial {
-                Partial::Skipping => {}
-                Partial::Idle => stream.partial = Partial::Building(segment.to_vec()),
-                Partial::Building(data) => data.extend_from_slice(segment),
-            }
-            if let Partial::Building(data) = &stream.partial
-                && data.len() > max_packet_bytes
-            {
-                stats.dropped_packets += 1;
-                stream.partial = Partial::Skipping;
-            }
-            if len < 255 {
-                if let Partial::Building(data) = std::mem::take(&mut stream.partial) {
-                    finished.push(data);
-                }
-            }
+    }
+    stream.next_sequence = Some(sequence.wrapping_add(1));
+    if flags & FLAG_CONTINUED != 0 {
+        if let Partial::Idle = stream.partial {
+            // The start of this packet is on a page we never saw.
+            stats.dropped_packets += 1;
+            stream.partial = Partial::Skipping;
         }
-        if flags & FLAG_EOS != 0 {
-            if !matches!(stream.partial, Partial::Idle) {
-                stats.dropped_packets += 1;
-            }
-            // A later stream may reuse the serial (chaining): start it afresh.
-            streams.remove(&serial);
-        }
+    } else if !matches!(std::mem::take(&mut stream.partial), Partial::Idle) {
+        // The previous page left a packet open but this one does not continue it.
+        stats.dropped_packets += 1;
+    }
 
-        let count = finished.len();
-        let starts_fresh = flags & FLAG_CONTINUED == 0;
-        for (i, data) in finished.into_iter().enumerate() {
-            let last = i + 1 == count;
-            stats.packets += 1;
-            ready.push_back(OggPacket {
-                data,
-                granule: (last && granule != NO_GRANULE).then_some(granule),
-                serial,
-                bos: i == 0 && starts_fresh && flags & FLAG_BOS != 0,
-                eos: last && flags & FLAG_EOS != 0,
-                page_sequence: sequence,
-            });
+    let lacing = &page[PAGE_HEADER_LEN..header_len];
+    let mut offset = header_len;
+    let mut finished: Vec<Vec<u8>> = Vec::new();
+    for &len in lacing {
+        let segment = &page[offset..offset + usize::from(len)];
+        offset += usize::from(len);
+        match &mut stream.partial {
+            Partial::Skipping => {}
+            Partial::Idle => stream.partial = Partial::Building(segment.to_vec()),
+            Partial::Building(data) => data.extend_from_slice(segment),
+        }
+        if let Partial::Building(data) = &stream.partial
+            && data.len() > max_packet_bytes
+        {
+            stats.dropped_packets += 1;
+            stream.partial = Partial::Skipping;
+        }
+        if len < 255 {
+            if let Partial::Building(data) = std::mem::take(&mut stream.partial) {
+                finished.push(data);
+            }
         }
     }
+    if flags & FLAG_EOS != 0 {
+        if !matches!(stream.partial, Partial::Idle) {
+            stats.dropped_packets += 1;
+        }
+        // A later stream may reuse the serial (chaining): start it afresh.
+        streams.remove(&serial);
+    }
+
+    let count = finished.len();
+    let starts_fresh = flags & FLAG_CONTINUED == 0;
+    for (i, data) in finished.into_iter().enumerate() {
+        let last = i + 1 == count;
+        stats.packets += 1;
+        ready.push_back(OggPacket {
+            data,
+            granule: (last && granule != NO_GRANULE).then_some(granule),
+            serial,
+            bos: i == 0 && starts_fresh && flags & FLAG_BOS != 0,
+            eos: last && flags & FLAG_EOS != 0,
+            page_sequence: sequence,
+        });
+    }
+}

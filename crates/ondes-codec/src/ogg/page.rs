@@ -41,7 +41,13 @@ impl OggPageWriter {
     /// one packet for one page. A page's granule position is that of the last packet ending on
     /// it, or [`NO_GRANULE`] when none does; `bos` flags the first page, `eos` the last.
     /// Returns the number of pages written (0 when `packets` is empty).
-    pub fn write_packets(&mut self, packets: &[(&[u8], u64)], bos: bool, eos: bool, out: &mut Vec<u8>) -> usize {
+    pub fn write_packets(
+        &mut self,
+        packets: &[(&[u8], u64)],
+        bos: bool,
+        eos: bool,
+        out: &mut Vec<u8>,
+    ) -> usize {
         let mut lacing: Vec<u8> = Vec::new();
         // For each lacing value: Some(granule) when a packet ends with it.
         let mut ends: Vec<Option<u64>> = Vec::new();

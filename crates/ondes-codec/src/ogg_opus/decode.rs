@@ -68,7 +68,9 @@ impl OggOpusDecoder {
             match event {
                 OggOpusEvent::Head(head) => self.start_stream(&head)?,
                 OggOpusEvent::Tags(_) => {}
-                OggOpusEvent::Audio(packet) => self.decode_packet(&packet.data, packet.granule, packet.eos, out)?,
+                OggOpusEvent::Audio(packet) => {
+                    self.decode_packet(&packet.data, packet.granule, packet.eos, out)?
+                }
             }
         }
         Ok((out.len() - start) / usize::from(self.channels().unwrap_or(1)))

@@ -63,7 +63,10 @@ impl OpusHead {
             mapping_family: data[18],
         };
         if head.version >> 4 != 0 {
-            return bad(format!("OpusHead version {} is incompatible (major version is not 0)", head.version));
+            return bad(format!(
+                "OpusHead version {} is incompatible (major version is not 0)",
+                head.version
+            ));
         }
         if head.channels == 0 {
             return bad("OpusHead declares 0 channels".to_owned());

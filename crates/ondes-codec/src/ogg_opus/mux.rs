@@ -8,8 +8,9 @@ use crate::opus::packet_samples;
 /// Vendor string written in `OpusTags`.
 pub const VENDOR: &str = "ondes";
 
-/// Page sequence number of the first audio page (after `OpusHead` and `OpusTags`).
-const FIRST_AUDIO_PAGE: u32 = 2;
+/// Page sequence number of the first audio page (after `OpusHead` and `OpusTags`): where a
+/// joining listener's [`PageRenumberer`](crate::ogg::PageRenumberer) starts.
+pub const FIRST_AUDIO_PAGE: u32 = 2;
 
 /// Builds one Ogg/Opus logical stream (RFC 7845) incrementally.
 ///
@@ -36,7 +37,12 @@ impl OggOpusMuxer {
     /// A muxer for stream `serial` holding `channels` (1 or 2) channels; `input_sample_rate`
     /// is informational (the source's rate), `pre_skip` is the encoder's look-ahead in 48 kHz
     /// samples ([`OpusEncoder::pre_skip_48k`](crate::opus::OpusEncoder::pre_skip_48k)).
-    pub fn new(serial: u32, channels: u16, input_sample_rate: u32, pre_skip: u16) -> Result<Self, CodecError> {
+    pub fn new(
+        serial: u32,
+        channels: u16,
+        input_sample_rate: u32,
+        pre_skip: u16,
+    ) -> Result<Self, CodecError> {
         if !(1..=2).contains(&channels) {
             return Err(CodecError::InvalidParameter(format!(
                 "Ogg/Opus channels {channels}: only mono and stereo (mapping family 0) are written"
@@ -75,21 +81,14 @@ impl OggOpusMuxer {
 
     /// The two header pages, numbered 0 and 1: `OpusHead` alone on a beginning-of-stream page,
     /// then `OpusTags`. Send them first, before any page from [`push`](Self::push).
+    ///
+    /// A listener joining a live stream gets these, then the shared pages from where the
+    /// stream is, each copied and renumbered by its own
+    /// [`PageRenumberer::new(2)`](crate::ogg::PageRenumberer) so that it sees no sequence gap
+    /// (which libogg-based players report as lost data). Granule positions then start where
+    /// the stream is, which players treat as a start offset.
     pub fn headers(&self) -> Vec<u8> {
-        self.headers_numbered(0)
-    }
-
-    /// The header pages for a listener joining a live stream: the same two pages, numbered so
-    /// that the next page [`push`](Self::push) returns follows them without a sequence gap
-    /// (which demuxers such as libogg would report as lost data). Granule positions then
-    /// start where the stream is, which players treat as a start offset.
-    pub fn join_headers(&self) -> Vec<u8> {
-        self.headers_numbered(self.writer.sequence().wrapping_sub(FIRST_AUDIO_PAGE))
-    }
-
-    fn headers_numbered(&self, first: u32) -> Vec<u8> {
         let mut w = OggPageWriter::new(self.writer.serial());
-        w.set_sequence(first);
         let mut out = Vec::new();
         w.write_packets(&[(&self.head.to_bytes(), 0)], true, false, &mut out);
         w.write_packets(&[(&self.tags.to_bytes(), 0)], false, false, &mut out);

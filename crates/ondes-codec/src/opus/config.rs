@@ -94,9 +94,10 @@ fn invalid(field: &'static str, reason: String) -> CodecError {
 impl OpusConfig {
     /// Checks every field, returning the first one out of range.
     ///
-    /// Besides the ranges, two combinations are rejected because FEC could never be sent:
-    /// in-band FEC lives in the SILK layer, which neither [`OpusApplication::LowDelay`] nor
-    /// frames shorter than 10 ms ever use.
+    /// Besides the ranges, three combinations are rejected. Two because FEC could never be
+    /// sent: in-band FEC lives in the SILK layer, which neither [`OpusApplication::LowDelay`]
+    /// nor frames shorter than 10 ms ever use. And 2.5 ms stereo, which opus-rs encodes
+    /// badly (see the message).
     pub fn validate(&self) -> Result<(), CodecError> {
         if !SAMPLE_RATES.contains(&self.sample_rate) {
             return Err(invalid(
@@ -132,6 +133,15 @@ impl OpusConfig {
             return Err(invalid(
                 "expected_loss_percent",
                 format!("{} % is outside 0..=100", self.expected_loss_percent),
+            ));
+        }
+        if self.frame_us == 2_500 && self.channels == 2 {
+            return Err(invalid(
+                "frame_us",
+                "2500 µs stereo is not supported: opus-rs's 2.5 ms stereo CELT encoder is defective \
+                 (ffmpeg/libopus decodes its output at a waveform correlation of 0.2-0.5, against 0.99 \
+                 for libopus's own encoder); use 5000 µs, or mono"
+                    .to_owned(),
             ));
         }
         if self.fec && self.application == OpusApplication::LowDelay {

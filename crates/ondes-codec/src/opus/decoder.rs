@@ -31,7 +31,9 @@ impl OpusDecoder {
             )));
         }
         if !(1..=2).contains(&channels) {
-            return Err(CodecError::InvalidParameter(format!("Opus decoder channels {channels} (valid: 1, 2)")));
+            return Err(CodecError::InvalidParameter(format!(
+                "Opus decoder channels {channels} (valid: 1, 2)"
+            )));
         }
         // Both checked above, so the casts are lossless.
         let inner = opus_rs::OpusDecoder::new(sample_rate as i32, usize::from(channels))
@@ -80,7 +82,9 @@ impl OpusDecoder {
     ) -> Result<usize, CodecError> {
         self.check_lost_length(frame_samples)?;
         packet_samples(next_packet, self.sample_rate)?;
-        self.run(out, frame_samples, "FEC decode", |inner, buf| inner.decode_fec(next_packet, frame_samples, buf))
+        self.run(out, frame_samples, "FEC decode", |inner, buf| {
+            inner.decode_fec(next_packet, frame_samples, buf)
+        })
     }
 
     fn check_lost_length(&self, frame_samples: usize) -> Result<(), CodecError> {

@@ -35,7 +35,8 @@ impl DtxState {
     /// Classifies one interleaved frame of `frame_us` and says whether it should be sent as a
     /// TOC-only packet.
     pub fn should_skip(&mut self, pcm: &[f32], frame_us: u32) -> bool {
-        let energy = if pcm.is_empty() { 0.0 } else { pcm.iter().map(|s| s * s).sum::<f32>() / pcm.len() as f32 };
+        let energy =
+            if pcm.is_empty() { 0.0 } else { pcm.iter().map(|s| s * s).sum::<f32>() / pcm.len() as f32 };
         self.peak_energy = (self.peak_energy * 0.999f32.powf(frame_us as f32 / 20_000.0)).max(energy);
         let active = energy >= ABSOLUTE_FLOOR && energy >= self.peak_energy * RELATIVE_FLOOR;
         if active {

@@ -40,15 +40,30 @@ impl OpusToc {
         let config = toc >> 3;
         // Frame sizes in units of 2.5 ms and bandwidths, per Table 2 of RFC 6716.
         let (mode, units, bandwidth_hz) = match config {
-            0..=11 => (OpusMode::Silk, [4, 8, 16, 24][usize::from(config % 4)], [4_000, 6_000, 8_000][usize::from(config / 4)]),
-            12..=15 => (OpusMode::Hybrid, [4, 8][usize::from(config % 2)], [12_000, 20_000][usize::from((config - 12) / 2)]),
+            0..=11 => (
+                OpusMode::Silk,
+                [4, 8, 16, 24][usize::from(config % 4)],
+                [4_000, 6_000, 8_000][usize::from(config / 4)],
+            ),
+            12..=15 => (
+                OpusMode::Hybrid,
+                [4, 8][usize::from(config % 2)],
+                [12_000, 20_000][usize::from((config - 12) / 2)],
+            ),
             _ => (
                 OpusMode::Celt,
                 [1, 2, 4, 8][usize::from(config % 4)],
                 [4_000, 8_000, 12_000, 20_000][usize::from((config - 16) / 4)],
             ),
         };
-        OpusToc { config, mode, bandwidth_hz, frame_us: units * 2_500, stereo: toc & 0x04 != 0, code: toc & 0x03 }
+        OpusToc {
+            config,
+            mode,
+            bandwidth_hz,
+            frame_us: units * 2_500,
+            stereo: toc & 0x04 != 0,
+            code: toc & 0x03,
+        }
     }
 
     /// Samples per channel of one frame at `sample_rate`.

@@ -199,7 +199,8 @@ pub fn decode_all(packets: &[Vec<u8>], rate: u32, channels: u16) -> Vec<f32> {
 pub fn encode_ogg(cfg: &OpusConfig, pcm: &[f32], serial: u32) -> Vec<u8> {
     let enc = OpusEncoder::new(cfg.clone()).expect("valid config");
     let ch = usize::from(cfg.channels);
-    let mut mux = OggOpusMuxer::new(serial, cfg.channels, cfg.sample_rate, enc.pre_skip_48k()).expect("muxer");
+    let mut mux =
+        OggOpusMuxer::new(serial, cfg.channels, cfg.sample_rate, enc.pre_skip_48k()).expect("muxer");
     let mut file = mux.headers();
     let frame_48k = (u64::from(cfg.frame_us) * 48 / 1000) as u32;
     let mut padded = pcm.to_vec();

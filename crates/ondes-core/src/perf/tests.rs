@@ -116,7 +116,8 @@ fn configured_thresholds_override_and_add() {
 
 #[test]
 fn bad_configs_name_the_key() {
-    let cases: Vec<(Box<dyn Fn(&mut PerfConfig)>, &str)> = vec![
+    type Change = Box<dyn Fn(&mut PerfConfig)>;
+    let cases: Vec<(Change, &str)> = vec![
         (Box::new(|c| c.window = 0), "window"),
         (Box::new(|c| c.long_window_secs = 30), "long_window_secs"),
         (Box::new(|c| c.recent_window_secs = 600), "long_window_secs"),
@@ -236,7 +237,7 @@ fn bottlenecks_are_ranked_by_ratio_with_suggestions() {
     let mut m = PerfMonitor::default();
     m.record_id(DefaultOp::Encode.id(), 12 * MS, true, S); // 120 %
     m.record_id(DefaultOp::Fanout.id(), 20 * MS, true, S); // 200 %
-    m.record_id(DefaultOp::Send.id(), 1 * MS, true, S); // 5 %
+    m.record_id(DefaultOp::Send.id(), MS, true, S); // 5 %
     let r = m.report(S);
     let names: Vec<&str> = r.bottlenecks.iter().map(|b| b.op.as_str()).collect();
     assert_eq!(names, vec!["fanout", "encode"]);
@@ -282,7 +283,7 @@ fn announcer_says_each_problem_once_and_again_after_it_clears() {
     assert!(matches!(&first[1], Announcement::Alert(a) if a.kind.rule() == "consecutive_slow"));
     m.record("encode", 20 * MS, true, S).unwrap();
     assert!(ann.update(&m.report(S)).is_empty(), "still the same problems");
-    m.record("encode", 1 * MS, true, S).unwrap(); // streak ends; average still a bottleneck
+    m.record("encode", MS, true, S).unwrap(); // streak ends; average still a bottleneck
     assert!(ann.update(&m.report(S)).is_empty());
     for _ in 0..3 {
         m.record("encode", 20 * MS, true, S).unwrap();

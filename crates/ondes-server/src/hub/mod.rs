@@ -99,8 +99,13 @@ impl StreamHub {
             source: Mutex::new(String::new()),
             ring: RwLock::new(Ring::new(capacity)),
             latest: watch::channel(0).0,
-            control: watch::channel(ControlState { paused: false, quality: 1.0, ended: None, source_lost: false })
-                .0,
+            control: watch::channel(ControlState {
+                paused: false,
+                quality: 1.0,
+                ended: None,
+                source_lost: false,
+            })
+            .0,
             stats: HubStats::default(),
             ladder: Ladder::new(spec, rungs_kbps),
             decimators: Mutex::new(HashMap::new()),

@@ -44,11 +44,19 @@ pub fn admit_listener(
         None
     };
     if let Some(reason) = hub.control().ended {
-        return Err(ApiError::new(StatusCode::GONE, "stream_ended", format!("stream '{id}' has ended: {reason}")));
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "stream_ended",
+            format!("stream '{id}' has ended: {reason}"),
+        ));
     }
     if *app.shutdown.borrow() {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the server is shutting down")
-            .with_retry_after(5));
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        )
+        .with_retry_after(5));
     }
     let guard = app.connections.register(NewConnection {
         stream_id: id.to_string(),

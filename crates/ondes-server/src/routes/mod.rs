@@ -4,7 +4,7 @@
 //! JSON endpoints are gzip-compressed when the client accepts it; the SSE endpoint never is
 //! (compression would buffer events and add latency).
 
-mod admission;
+pub(crate) mod admission;
 mod control;
 mod metrics;
 mod perf;
@@ -12,8 +12,8 @@ mod query;
 mod sse;
 mod stats;
 mod streams;
-mod ws;
 mod web;
+mod ws;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path};
@@ -61,7 +61,11 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/streams/{id}/stream", get(sse::stream))
         .route("/api/audio/stream", get(sse::stream))
         .route("/api/streams/{id}/ws", get(ws::ws))
-        .route("/api/audio/ws", get(ws::ws));
+        .route("/api/audio/ws", get(ws::ws))
+        .route("/api/streams/{id}/publish", get(crate::publish::ws::publish))
+        .route("/api/audio/publish", get(crate::publish::ws::publish))
+        .route("/api/streams/{id}/ingest", post(crate::publish::ingest::ingest))
+        .route("/api/audio/ingest", post(crate::publish::ingest::ingest));
     let mut router = Router::new()
         .merge(json)
         .merge(streaming)

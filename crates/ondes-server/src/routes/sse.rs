@@ -109,11 +109,13 @@ pub async fn stream(
         shutdown: app.shutdown.clone(),
         done: false,
     };
+    // tell a listener joining a paused or source-less stream why it hears nothing
+    let mut listener = listener;
     if listener.control.paused {
-        // tell a listener joining a paused stream why nothing arrives
-        let mut l = listener;
-        l.pending.push_back(sse_event(Some("status"), None, &json!({"status": "paused"}).to_string()));
-        return Ok(sse_response(l));
+        listener.status(json!({"status": "paused"}));
+    }
+    if listener.control.source_lost {
+        listener.status(json!({"status": "source-lost"}));
     }
     Ok(sse_response(listener))
 }

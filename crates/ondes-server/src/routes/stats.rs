@@ -50,6 +50,8 @@ pub async fn stream_stats(
         "quality": control.quality,
         "ended": control.ended,
         "source": hub.source_description(),
+        "source_lost": control.source_lost,
+        "publisher": app.publisher(&id).ok().map(|p| p.stats()),
         "source_late_events": s.source_late.load(Ordering::Relaxed),
         "sample_rate": hub.spec.sample_rate,
         "channels": hub.spec.channels,

@@ -51,12 +51,16 @@ fn parse_rung(hub: &StreamHub, q: &QueryMap) -> Result<RungChoice, ApiError> {
     match q.0.get("rung").map(String::as_str).unwrap_or("auto") {
         "auto" => Ok(RungChoice::Auto),
         "pcm16" | "pcm" => Ok(RungChoice::Pcm16),
-        other => other
-            .parse::<u32>()
-            .ok()
-            .and_then(|k| hub.ladder.index_of(k))
-            .map(RungChoice::Opus)
-            .ok_or_else(|| ApiError::bad_request("bad_rung", format!("rung '{other}' is not offered; use one of: {}", names()))),
+        other => {
+            other.parse::<u32>().ok().and_then(|k| hub.ladder.index_of(k)).map(RungChoice::Opus).ok_or_else(
+                || {
+                    ApiError::bad_request(
+                        "bad_rung",
+                        format!("rung '{other}' is not offered; use one of: {}", names()),
+                    )
+                },
+            )
+        }
     }
 }
 
@@ -65,7 +69,10 @@ fn parse_batch(q: &QueryMap) -> Result<u64, ApiError> {
         None => Ok(4),
         Some(v) => match v.parse::<u64>() {
             Ok(b) if (1..=32).contains(&b) => Ok(b),
-            _ => Err(ApiError::bad_request("bad_batch", format!("batch='{v}' must be an integer from 1 to 32"))),
+            _ => Err(ApiError::bad_request(
+                "bad_batch",
+                format!("batch='{v}' must be an integer from 1 to 32"),
+            )),
         },
     }
 }
@@ -246,7 +253,9 @@ impl Session {
             Some("ping") => {
                 let id = v.get("id").cloned().unwrap_or(Value::Null);
                 let client_ts = v.get("client_ts_us").cloned().unwrap_or(Value::Null);
-                self.text(json!({"type": "pong", "id": id, "client_ts_us": client_ts, "server_ts_us": now_us()}));
+                self.text(
+                    json!({"type": "pong", "id": id, "client_ts_us": client_ts, "server_ts_us": now_us()}),
+                );
             }
             other => {
                 info.errors.fetch_add(1, Ordering::Relaxed);

@@ -10,6 +10,7 @@
 //! | `tone:noise?amp=0.2&seed=1` | white noise |
 //! | `file:music.flac?loop=true` | WAV, FLAC, MP3 or Ogg Vorbis, resampled and remixed to the stream's layout |
 //! | `stdin:s16le?rate=44100&channels=1` | raw PCM on standard input (`s16le` or `f32le`; rate and channels default to the stream's) |
+//! | `publish` | pushed by a publisher (WebSocket `/publish` or HTTP `/ingest`); see [`crate::publish`] |
 //!
 //! Every source is a pull source ([`PcmSource`]) driven by the [`runner`], which paces it by
 //! absolute deadlines.
@@ -32,6 +33,8 @@ pub enum SourceError {
     Codec(#[from] ondes_codec::CodecError),
     #[error("reading standard input: {0}")]
     Io(#[from] std::io::Error),
+    #[error("a publish stream is fed by publishers, not pulled")]
+    NotPull,
 }
 
 /// What a [`PcmSource::fill`] call produced.
@@ -67,5 +70,6 @@ pub fn open_source(
         SourceSpec::Stdin { format, rate, channels } => {
             Box::new(stdin::StdinSource::new(std::io::stdin(), *format, *rate, *channels, frame)?)
         }
+        SourceSpec::Publish => return Err(SourceError::NotPull),
     })
 }

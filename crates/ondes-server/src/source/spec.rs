@@ -9,7 +9,7 @@ use ondes_codec::SampleFormat;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SourceSpecError {
     #[error(
-        "unknown source '{0}'; use tone:demo, tone:sine?freq=440, tone:sweep, tone:noise, file:PATH or stdin:s16le"
+        "unknown source '{0}'; use tone:demo, tone:sine?freq=440, tone:sweep, tone:noise, file:PATH, stdin:s16le or publish"
     )]
     UnknownKind(String),
     #[error("unknown tone '{0}'; use demo, sine, sweep or noise")]
@@ -36,9 +36,21 @@ pub enum Waveform {
 /// A parsed source declaration.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceSpec {
-    Tone { wave: Waveform, amplitude: f32 },
-    File { path: PathBuf, looped: bool },
-    Stdin { format: SampleFormat, rate: Option<u32>, channels: Option<u16> },
+    Tone {
+        wave: Waveform,
+        amplitude: f32,
+    },
+    File {
+        path: PathBuf,
+        looped: bool,
+    },
+    Stdin {
+        format: SampleFormat,
+        rate: Option<u32>,
+        channels: Option<u16>,
+    },
+    /// Audio pushed by a publisher over WebSocket or HTTP ingest.
+    Publish,
 }
 
 type Options = BTreeMap<String, String>;
@@ -157,6 +169,7 @@ impl SourceSpec {
                 };
                 Ok(SourceSpec::Stdin { format, rate, channels })
             }
+            "publish" if rest.is_empty() => Ok(SourceSpec::Publish),
             _ => Err(SourceSpecError::UnknownKind(s.into())),
         }
     }

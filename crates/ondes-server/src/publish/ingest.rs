@@ -1,0 +1,82 @@
+//! `POST /api/streams/{id}/ingest`: a publisher as one long (chunked) HTTP body.
+//!
+//! Backpressure is TCP flow control: while the playout queue is full the handler stops
+//! reading the body, so the sender's writes block. Nothing is dropped.
+
+use std::sync::atomic::Ordering;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use super::ingest_format::{IngestError, IngestParser};
+use super::{Enqueue, QueuedFrame};
+use crate::error::ApiError;
+use crate::routes::admission::authorize_publisher;
+use crate::routes::{QueryMap, StreamId};
+use crate::state::SharedState;
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        let status = match e {
+            IngestError::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let code = match e {
+            IngestError::UnsupportedType(_) => "unsupported_media_type",
+            IngestError::Layout { .. } => "bad_layout",
+            IngestError::Wav(_) => "bad_wav",
+            IngestError::Ogg(_) => "bad_ogg",
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+pub async fn ingest(
+    State(app): State<SharedState>,
+    StreamId(id): StreamId,
+    headers: HeaderMap,
+    q: QueryMap,
+    body: Body,
+) -> Result<axum::Json<Value>, ApiError> {
+    let hub = app.hub(&id)?.clone();
+    let user = authorize_publisher(&app, &id, &headers, &q)?;
+    let publisher = app.publisher(&id)?;
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mut parser = IngestParser::new(ct, hub.spec)?;
+    let session = publisher.begin()?;
+    tracing::info!(stream = %id, %user, content_type = ct, "HTTP ingest started");
+    let mut seq = 0u64;
+    let mut bytes_in = 0u64;
+    let mut stream = body.into_data_stream();
+    let push_all = async |parser: &mut IngestParser, seq: &mut u64, last: bool| {
+        while let Some(pcm) = if last { parser.finish() } else { parser.pop_frame() } {
+            if let Enqueue::Accepted = session.publisher.enqueue(*seq, QueuedFrame { pcm }).await {
+                *seq += 1;
+            }
+        }
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request("body_error", format!("reading the body failed: {e}")))?;
+        bytes_in += chunk.len() as u64;
+        if let Err(e) = parser.feed(&chunk) {
+            publisher.decode_errors.fetch_add(1, Ordering::Relaxed);
+            return Err(e.into());
+        }
+        push_all(&mut parser, &mut seq, false).await;
+    }
+    push_all(&mut parser, &mut seq, true).await;
+    drop(session);
+    let stats = publisher.stats();
+    Ok(axum::Json(json!({
+        "success": true,
+        "frames_accepted": seq,
+        "duration_ms": seq as f64 * hub.spec.duration.as_ms_f64(),
+        "bytes_received": bytes_in,
+        "queue_ms": stats.queue_ms,
+        "backpressure_events": stats.backpressure_events,
+    })))
+}

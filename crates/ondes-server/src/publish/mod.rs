@@ -1,0 +1,202 @@
+//! Publishing: audio pushed into a stream declared with `source = "publish"`, over
+//! WebSocket (`/publish`) or a chunked HTTP body (`/ingest`).
+//!
+//! Each publish stream has one [`Publisher`]: a bounded playout queue
+//! ([`ondes_core::playout::PlayoutQueue`]) and a playout task that pops one frame per
+//! frame period, by absolute deadlines, and feeds the hub. A publisher may burst faster
+//! than real time; when the queue is full it gets backpressure (a WebSocket message, or
+//! TCP flow control for HTTP) and nothing is dropped. Every frame that does not make it
+//! is counted at the stage where it was lost (see [`PublisherStats`]).
+
+pub mod decode;
+pub mod ingest;
+pub mod ingest_format;
+pub mod playout;
+pub mod ws;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use ondes_core::playout::{PlayoutQueue, PlayoutStats, Push};
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::error::ApiError;
+
+/// A frame waiting in the playout queue.
+pub struct QueuedFrame {
+    pub pcm: Vec<f32>,
+}
+
+/// The publish side of one stream.
+pub struct Publisher {
+    pub stream_id: String,
+    queue: Mutex<PlayoutQueue<QueuedFrame>>,
+    /// Woken on every playout tick, so a publisher under backpressure can check for room.
+    pub space: Notify,
+    busy: AtomicBool,
+    pub frame_us: u32,
+    pub backpressure_events: AtomicU64,
+    pub decode_errors: AtomicU64,
+    pub rejected_messages: AtomicU64,
+    pub concealed_frames: AtomicU64,
+    pub sessions: AtomicU64,
+}
+
+/// Publisher-stage counters, as `/stats` shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublisherStats {
+    pub connected: bool,
+    pub queue_frames: usize,
+    pub queue_ms: f64,
+    pub max_queue_ms: f64,
+    pub frames_accepted: u64,
+    pub frames_played: u64,
+    /// Frames the publisher never sent (gaps in its sequence numbers).
+    pub gap_frames: u64,
+    /// Frames refused because they came after a later one.
+    pub out_of_order_frames: u64,
+    /// Silence played while a publisher was connected but had nothing queued.
+    pub underrun_frames: u64,
+    /// Silence played with no publisher connected (not a loss; listeners see `source-lost`).
+    pub idle_frames: u64,
+    pub backpressure_events: u64,
+    pub decode_errors: u64,
+    pub rejected_messages: u64,
+    /// Frames the publisher marked lost (empty Opus packets), concealed by the decoder.
+    pub concealed_frames: u64,
+    pub sessions: u64,
+}
+
+/// Holds the publisher slot of a stream; frees it on drop.
+pub struct PublishSession {
+    pub publisher: Arc<Publisher>,
+}
+
+impl Drop for PublishSession {
+    fn drop(&mut self) {
+        self.publisher.queue.lock().disconnect();
+        self.publisher.busy.store(false, Ordering::Release);
+    }
+}
+
+/// Outcome of waiting to enqueue a frame.
+pub enum Enqueue {
+    Accepted,
+    OutOfOrder { expected: u64 },
+}
+
+impl Publisher {
+    pub fn new(stream_id: &str, frame_us: u32, queue_ms: u64) -> Arc<Self> {
+        let capacity = ((queue_ms * 1000) / frame_us as u64).max(2) as usize;
+        // start playing once 60 ms (at least two frames) are queued
+        let prebuffer = ((60_000 / frame_us) as usize).max(2).min(capacity);
+        Arc::new(Publisher {
+            stream_id: stream_id.into(),
+            queue: Mutex::new(PlayoutQueue::new(capacity, prebuffer)),
+            space: Notify::new(),
+            busy: AtomicBool::new(false),
+            frame_us,
+            backpressure_events: AtomicU64::new(0),
+            decode_errors: AtomicU64::new(0),
+            rejected_messages: AtomicU64::new(0),
+            concealed_frames: AtomicU64::new(0),
+            sessions: AtomicU64::new(0),
+        })
+    }
+
+    /// Takes the publisher slot, or 409 when another publisher holds it.
+    pub fn begin(self: &Arc<Self>) -> Result<PublishSession, ApiError> {
+        if self.busy.swap(true, Ordering::AcqRel) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "publisher_busy",
+                format!(
+                    "stream '{}' already has a publisher; only one may publish at a time",
+                    self.stream_id
+                ),
+            ));
+        }
+        self.queue.lock().connect();
+        self.sessions.fetch_add(1, Ordering::Relaxed);
+        Ok(PublishSession { publisher: self.clone() })
+    }
+
+    /// Offers frame `seq` to the queue (see [`Push`]).
+    pub fn offer(&self, seq: u64, frame: QueuedFrame) -> Push<QueuedFrame> {
+        self.queue.lock().push(seq, frame)
+    }
+
+    /// Whether a publisher under backpressure may send again.
+    pub fn has_room(&self) -> bool {
+        self.queue.lock().has_room_to_resume()
+    }
+
+    /// One playout tick.
+    pub fn pop(&self) -> ondes_core::playout::Pop<QueuedFrame> {
+        let p = self.queue.lock().pop();
+        self.space.notify_waiters();
+        p
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.queue.lock().is_connected()
+    }
+
+    pub fn queue_ms(&self) -> f64 {
+        self.queue.lock().len() as f64 * self.frame_us as f64 / 1000.0
+    }
+
+    pub fn stats(&self) -> PublisherStats {
+        let (q, connected, len, cap): (PlayoutStats, bool, usize, usize) = {
+            let q = self.queue.lock();
+            (q.stats(), q.is_connected(), q.len(), q.capacity())
+        };
+        let ms = |frames: usize| frames as f64 * self.frame_us as f64 / 1000.0;
+        PublisherStats {
+            connected,
+            queue_frames: len,
+            queue_ms: ms(len),
+            max_queue_ms: ms(cap),
+            frames_accepted: q.frames_accepted,
+            frames_played: q.frames_played,
+            gap_frames: q.gap_frames,
+            out_of_order_frames: q.out_of_order_frames,
+            underrun_frames: q.underrun_frames,
+            idle_frames: q.idle_frames,
+            backpressure_events: self.backpressure_events.load(Ordering::Relaxed),
+            decode_errors: self.decode_errors.load(Ordering::Relaxed),
+            rejected_messages: self.rejected_messages.load(Ordering::Relaxed),
+            concealed_frames: self.concealed_frames.load(Ordering::Relaxed),
+            sessions: self.sessions.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Waits until a publisher under backpressure may send again (the queue drained to half).
+    pub async fn wait_for_room(&self) {
+        loop {
+            let notified = self.space.notified();
+            if self.has_room() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Queues a frame, waiting (without reading more input) while the queue is full. Used
+    /// by HTTP ingest, where not reading the body is the backpressure.
+    pub async fn enqueue(&self, seq: u64, mut frame: QueuedFrame) -> Enqueue {
+        loop {
+            match self.offer(seq, frame) {
+                Push::Accepted => return Enqueue::Accepted,
+                Push::OutOfOrder { expected } => return Enqueue::OutOfOrder { expected },
+                Push::Full(back) => {
+                    frame = back;
+                    self.backpressure_events.fetch_add(1, Ordering::Relaxed);
+                    self.wait_for_room().await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! `GET /api/streams/{id}/publish` (alias `/api/audio/publish`): a WebSocket publisher.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{State, ws::rejection::WebSocketUpgradeRejection};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+
+use super::decode::MessageDecoder;
+use super::{PublishSession, QueuedFrame};
+use crate::error::ApiError;
+use crate::hub::StreamHub;
+use crate::routes::admission::authorize_publisher;
+use crate::routes::{QueryMap, StreamId};
+use crate::state::SharedState;
+use ondes_core::playout::Push;
+
+pub async fn publish(
+    State(app): State<SharedState>,
+    StreamId(id): StreamId,
+    headers: HeaderMap,
+    q: QueryMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let hub = app.hub(&id)?.clone();
+    let user = authorize_publisher(&app, &id, &headers, &q)?;
+    let publisher = app.publisher(&id)?;
+    let upgrade = upgrade.map_err(|e| {
+        ApiError::bad_request("not_websocket", format!("this endpoint speaks WebSocket (ws://…): {e}"))
+    })?;
+    let session = publisher.begin()?;
+    tracing::info!(stream = %id, %user, "publisher connected");
+    Ok(upgrade.on_upgrade(move |socket| run(socket, hub, session)))
+}
+
+async fn run(socket: WebSocket, hub: Arc<StreamHub>, session: PublishSession) {
+    let publisher = session.publisher.clone();
+    let (mut tx, mut rx) = socket.split();
+    let info = json!({
+        "type": "info", "protocol": ondes_core::wire::VERSION, "stream": hub.id,
+        "sample_rate": hub.spec.sample_rate, "channels": hub.spec.channels,
+        "frame_ms": hub.spec.duration.as_ms_f64(),
+        "max_queue_ms": publisher.stats().max_queue_ms,
+    });
+    if tx.send(Message::Text(info.to_string().into())).await.is_err() {
+        return;
+    }
+    let mut decoder = MessageDecoder::new(hub.spec);
+    while let Some(Ok(msg)) = rx.next().await {
+        let bytes = match msg {
+            Message::Binary(b) => b,
+            Message::Close(_) => break,
+            Message::Text(_) => {
+                publisher.rejected_messages.fetch_add(1, Ordering::Relaxed);
+                let e = json!({"type": "error", "error": "unexpected_text",
+                    "message": "publishers send binary audio messages (docs/protocol.md)"});
+                if tx.send(Message::Text(e.to_string().into())).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        let frames = match decoder.decode(&bytes) {
+            Ok(f) => f,
+            Err(e) => {
+                publisher.rejected_messages.fetch_add(1, Ordering::Relaxed);
+                publisher.decode_errors.fetch_add(1, Ordering::Relaxed);
+                let msg = json!({"type": "error", "error": e.code(), "message": e.to_string()});
+                if tx.send(Message::Text(msg.to_string().into())).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+        };
+        let mut last_seq = None;
+        for f in frames {
+            if f.concealed {
+                publisher.concealed_frames.fetch_add(1, Ordering::Relaxed);
+            }
+            let seq = f.seq;
+            let mut frame = QueuedFrame { pcm: f.pcm };
+            loop {
+                match publisher.offer(seq, frame) {
+                    Push::Accepted => {
+                        last_seq = Some(seq);
+                        break;
+                    }
+                    Push::OutOfOrder { expected } => {
+                        let msg = json!({"type": "error", "error": "out_of_order",
+                            "message": format!("frame {seq} arrived after frame {}; send frames in order", expected - 1)});
+                        if tx.send(Message::Text(msg.to_string().into())).await.is_err() {
+                            return;
+                        }
+                        break;
+                    }
+                    Push::Full(back) => {
+                        // say so now, then stop reading the socket until the queue has drained
+                        // to half: TCP flow control holds the publisher back meanwhile
+                        frame = back;
+                        publisher.backpressure_events.fetch_add(1, Ordering::Relaxed);
+                        let stats = publisher.stats();
+                        let msg = json!({"type": "backpressure", "queue_ms": stats.queue_ms,
+                            "max_queue_ms": stats.max_queue_ms, "resume_below_ms": stats.max_queue_ms / 2.0});
+                        if tx.send(Message::Text(msg.to_string().into())).await.is_err() {
+                            return;
+                        }
+                        publisher.wait_for_room().await;
+                        let msg = json!({"type": "resume", "queue_ms": publisher.queue_ms()});
+                        if tx.send(Message::Text(msg.to_string().into())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(seq) = last_seq {
+            let ack = json!({"type": "ack", "seq": seq, "queue_ms": publisher.queue_ms()});
+            if tx.send(Message::Text(ack.to_string().into())).await.is_err() {
+                break;
+            }
+        }
+    }
+    tracing::info!(stream = %hub.id, "publisher disconnected");
+    drop(session);
+}

@@ -51,12 +51,12 @@
  * @property {number} [channels]        output channels (default 2)
  * @property {number} [frameMs]         nominal frame duration (default 20)
  * @property {number} [quantile]        jitter quantile the target covers (default 0.99)
- * @property {number} [windowMs]        jitter history length (default 5000)
+ * @property {number} [windowMs]        jitter history length (default 10000)
  * @property {number} [marginMs]        safety margin over the quantile (default one 128-sample render quantum + 3 ms)
  * @property {number} [initialTargetMs] target before any jitter is known (default frameMs + 40)
  * @property {number} [minTargetMs]     lower bound of the target (default frameMs)
  * @property {number} [maxTargetMs]     upper bound of the target (default 1000)
- * @property {number} [shrinkTauMs]     time constant of the target's decrease (default 4000)
+ * @property {number} [shrinkTauMs]     time constant of the target's decrease (default 6000)
  * @property {number} [maxRateAdjust]   largest playback speed change, fraction (default 0.02)
  * @property {number} [fadeMs]          concealment fade-out length (default 30)
  * @property {number} [capacityMs]      storage; beyond it the oldest audio is dropped (default 2000)
@@ -103,12 +103,12 @@ export class JitterBuffer {
         this.channels = opts.channels ?? 2;
         this.frameMs = opts.frameMs ?? 20;
         this.quantile = opts.quantile ?? 0.99;
-        this.windowMs = opts.windowMs ?? 5000;
+        this.windowMs = opts.windowMs ?? 10000;
         this.marginMs = opts.marginMs ?? (128 / this.sampleRate) * 1000 + 3;
         this.initialTargetMs = opts.initialTargetMs ?? this.frameMs + 40;
         this.minTargetMs = opts.minTargetMs ?? this.frameMs;
         this.maxTargetMs = opts.maxTargetMs ?? 1000;
-        this.shrinkTauMs = opts.shrinkTauMs ?? 4000;
+        this.shrinkTauMs = opts.shrinkTauMs ?? 6000;
         this.maxRateAdjust = opts.maxRateAdjust ?? 0.02;
         this.fadeMs = opts.fadeMs ?? 30;
         const capacityMs = Math.max(opts.capacityMs ?? 2000, this.maxTargetMs + 4 * this.frameMs);
@@ -309,6 +309,8 @@ export class JitterBuffer {
                 this.underruns++;
                 this.state = 'buffering';
                 this.concealing = true;
+                // the jitter quantile missed this one: grow at once by a frame (it shrinks back slowly)
+                this.targetDelay = Math.min(this.maxTargetMs, this.targetDelay + this.frameMs);
             }
             this.conceal(out, avail);
             this.rpos = this.wpos;

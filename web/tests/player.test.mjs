@@ -17,7 +17,7 @@ after(async () => {
     await ondes?.stop();
 });
 
-test('the Player plays the demo stream for 10 s: audible output, no underruns after start', async () => {
+test('the Player plays the demo stream for 10 s: audible output, no underruns after start', async (t) => {
     const { page } = browser;
     const errors = watchConsole(page);
     // a blank page on the server's origin (the player's modules are served by ondes)
@@ -45,6 +45,11 @@ test('the Player plays the demo stream for 10 s: audible output, no underruns af
         await w.player.stop();
         return s;
     });
+    // on failure, the whole trace helps: print it compactly
+    const trace = samples
+        .map((s) => `${(s.t / 1000).toFixed(2)}s ${s.state} buf=${s.bufferMs.toFixed(0)} tgt=${s.targetMs.toFixed(0)} und=${s.underruns} conc=${s.concealedMs.toFixed(0)} rms=${s.rms.toFixed(2)}`)
+        .join('\n');
+    t.diagnostic(trace);
     const start = samples.findIndex((s) => s.state === 'playing');
     assert.ok(start >= 0 && samples[start].t < 2000, `playing within 2 s (first playing sample at index ${start})`);
     const playing = samples.slice(start);

@@ -13,6 +13,11 @@
 //!   [`OpusEncoder::new`] opens such encoders in the CELT-only low-delay application.
 //! - **No tonality analysis / automatic bandwidth**: opus-rs codes the full bandwidth of its
 //!   input rate; pick the input rate to pick the bandwidth.
+//! - **Defects worked around** ([`workarounds`]): lower complexity for very short frames, and
+//!   no FEC-driven bandwidth reduction (which opus-rs gets wrong: garbage or a panic). 2.5 ms
+//!   stereo is refused by [`OpusConfig::validate`]. As a last line of defence, a panic inside
+//!   opus-rs is caught and returned as an error (the codec state is rebuilt), so no input can
+//!   take a server down through the codec.
 //!
 //! [`packet`] parses the table-of-contents byte (RFC 6716 §3.1), which opus-rs keeps private,
 //! to know a packet's duration without decoding it (Ogg granule positions need that).
@@ -22,6 +27,7 @@ mod decoder;
 pub mod dtx;
 mod encoder;
 pub mod packet;
+mod workarounds;
 
 pub use config::{FRAME_US, OpusApplication, OpusConfig, SAMPLE_RATES};
 pub use decoder::OpusDecoder;

@@ -97,6 +97,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         generated.then(|| auth.mint("admin", &[Permission::Admin], 86_400, unix_secs()));
 
     let perf = Arc::new(crate::perf::ServerPerf::new(&config.perf)?);
+    let metrics = Arc::new(crate::metrics::Metrics::new(perf.clone(), config.perf.stages));
+    for hub in &hubs {
+        let _ = hub.encode_timer.set(metrics.stage(crate::metrics::Stage::Encode, &hub.id));
+    }
+    let capture_timers: Vec<_> =
+        hubs.iter().map(|h| metrics.stage(crate::metrics::Stage::Capture, &h.id)).collect();
 
     let listener = tokio::net::TcpListener::bind(&config.server.bind)
         .await
@@ -106,7 +112,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .map_err(|e| StartError::Bind { addr: config.server.bind.clone(), source: e })?;
 
     for (hub, source) in sources {
-        spawn_source(hub, source, stop_sources.clone()).map_err(StartError::Thread)?;
+        let timer = hubs.iter().position(|h| Arc::ptr_eq(h, &hub)).map(|i| capture_timers[i].clone());
+        spawn_source(hub, source, stop_sources.clone(), timer).map_err(StartError::Thread)?;
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -124,6 +131,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         started: Instant::now(),
         cpu: CpuMeter::default(),
         perf: perf.clone(),
+        metrics,
     });
     tokio::spawn(sampler(state.clone(), shutdown_rx.clone()));
     tokio::spawn(crate::perf::run_logger(perf, state.config.perf.summary_log_secs, shutdown_rx.clone()));

@@ -21,6 +21,8 @@ pub struct AppState {
     pub publishers: Vec<Arc<Publisher>>,
     pub auth: Authenticator,
     pub connections: Arc<Connections>,
+    /// Prometheus metrics (`/metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Becomes `true` when the server starts shutting down.
     pub shutdown: watch::Receiver<bool>,
     pub started: Instant,

@@ -320,16 +320,52 @@ async fn debug_connections_need_permission_and_analyse_health() {
     s.shutdown().await;
 }
 
+/// `/metrics` parses with a real Prometheus text parser and its counters move as frames flow.
 #[tokio::test]
-async fn metrics_are_prometheus_text() {
+async fn metrics_parse_and_move() {
     let s = start("").await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let r = client().get(format!("{}/metrics", s.url())).send().await.unwrap();
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
-    let text = r.text().await.unwrap();
-    let line = text.lines().find(|l| l.starts_with("ondes_frames_produced_total{stream=\"main\"}")).unwrap();
-    let v: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(v > 0.0);
+    let mut sse = Sse::open(&format!("{}/api/audio/stream", s.url()), &[]).await;
+    sse.next_audio().await;
+    let scrape = || async {
+        let r = client().get(format!("{}/metrics", s.url())).send().await.unwrap();
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+        let text = r.text().await.unwrap();
+        let lines = text.lines().map(|l| Ok(l.to_string()));
+        prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text exposition")
+    };
+    let value = |scrape: &prometheus_parse::Scrape, name: &str, label: (&str, &str)| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|x| x.metric == name && x.labels.get(label.0) == Some(label.1))
+            .map(|x| match x.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                prometheus_parse::Value::Histogram(ref h) => h.iter().map(|b| b.count).fold(0.0, f64::max),
+                _ => 0.0,
+            })
+            .sum()
+    };
+    let a = scrape().await;
+    for _ in 0..10 {
+        sse.next_audio().await;
+    }
+    let b = scrape().await;
+    let produced = |x: &prometheus_parse::Scrape| value(x, "ondes_frames_produced_total", ("stream", "main"));
+    let delivered =
+        |x: &prometheus_parse::Scrape| value(x, "ondes_frames_delivered_total", ("transport", "sse"));
+    assert!(produced(&b) >= produced(&a) + 10.0, "produced {} -> {}", produced(&a), produced(&b));
+    assert!(delivered(&b) >= delivered(&a) + 10.0);
+    assert_eq!(value(&b, "ondes_active_sessions", ("transport", "sse")), 1.0);
+    assert!(
+        value(&b, "ondes_send_latency_seconds", ("transport", "sse")) >= 10.0,
+        "latency histogram counts events"
+    );
+    assert!(value(&b, "ondes_stage_duration_seconds", ("stage", "capture")) > 0.0);
+    for family in ["ondes_frames_dropped_total", "ondes_bytes_sent_total", "ondes_client_underruns_total"] {
+        assert!(b.docs.contains_key(family), "{family} is documented");
+    }
     s.shutdown().await;
 }
 

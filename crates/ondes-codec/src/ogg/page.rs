@@ -82,10 +82,11 @@ impl OggPageWriter {
         pages
     }
 
-    /// Appends a page with no packet (used to mark the end of a stream whose last packet has
-    /// already been sent): flags `EOS`, the given granule position.
-    pub fn write_empty_eos(&mut self, granule: u64, out: &mut Vec<u8>) {
-        self.write_page(FLAG_EOS, granule, &[], &[], out);
+    /// Appends a page with no packet, flagged `EOS`: the end of a stream whose last packet has
+    /// already been sent. Its granule position is [`NO_GRANULE`], as for any page on which no
+    /// packet ends (libogg-based tools reject a position there); the previous page's stands.
+    pub fn write_empty_eos(&mut self, out: &mut Vec<u8>) {
+        self.write_page(FLAG_EOS, NO_GRANULE, &[], &[], out);
     }
 
     fn write_page(&mut self, flags: u8, granule: u64, lacing: &[u8], body: &[u8], out: &mut Vec<u8>) {

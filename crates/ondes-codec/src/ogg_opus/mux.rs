@@ -151,7 +151,7 @@ impl OggOpusMuxer {
         }
         self.finished = true;
         if self.pending.is_empty() {
-            self.writer.write_empty_eos(self.granule, &mut out);
+            self.writer.write_empty_eos(&mut out);
         } else {
             self.write_pending(true, &mut out);
         }

@@ -55,7 +55,8 @@ pub struct OpusConfig {
     /// Variable bitrate (better quality per bit) or constant (every packet the same size,
     /// which hides speech activity from an observer of packet sizes).
     pub vbr: bool,
-    /// 0 (cheapest) to 10 (best quality per bit).
+    /// 0 (cheapest) to 10 (best quality per bit). Lowered for frames under 10 ms, where
+    /// opus-rs's higher complexities damage the audio (see `opus::workarounds`).
     pub complexity: u8,
     /// Code in-band forward error correction (SILK LBRR): each packet also carries a coarse
     /// copy of the previous frame, which the decoder uses when that frame was lost.

@@ -1,5 +1,7 @@
 //! [`OpusDecoder`]: packets in, interleaved `f32` out, with loss concealment and FEC recovery.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
 use super::config::SAMPLE_RATES;
 use super::packet::packet_samples;
 use crate::CodecError;
@@ -110,14 +112,23 @@ impl OpusDecoder {
     ) -> Result<usize, CodecError> {
         let start = out.len();
         out.resize(start + samples * usize::from(self.channels), 0.0);
-        match f(&mut self.inner, &mut out[start..]) {
-            Ok(n) => {
+        let inner = &mut self.inner;
+        match catch_unwind(AssertUnwindSafe(|| f(inner, &mut out[start..]))) {
+            Ok(Ok(n)) => {
                 out.truncate(start + n * usize::from(self.channels));
                 Ok(n)
             }
-            Err(reason) => {
+            Ok(Err(reason)) => {
                 out.truncate(start);
                 Err(CodecError::Opus { op, reason })
+            }
+            Err(_) => {
+                // A packet made opus-rs panic (it is fuzzed, but packets come from the network):
+                // drop the state the panic left and carry on with a fresh decoder.
+                out.truncate(start);
+                self.inner = opus_rs::OpusDecoder::new(self.sample_rate as i32, usize::from(self.channels))
+                    .map_err(|reason| CodecError::Opus { op: "decoder setup", reason })?;
+                Err(CodecError::Opus { op, reason: "opus-rs panicked; the decoder was reset" })
             }
         }
     }

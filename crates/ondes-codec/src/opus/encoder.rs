@@ -1,7 +1,10 @@
 //! [`OpusEncoder`]: one frame of interleaved `f32` in, one Opus packet out.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
 use super::config::{OpusApplication, OpusConfig};
 use super::dtx::{self, DtxState};
+use super::workarounds::{effective_complexity, opus_rs_loss_percent};
 use crate::CodecError;
 
 /// Size of the buffer a packet is coded into: libopus's recommended `max_data_bytes`. opus-rs
@@ -35,26 +38,11 @@ impl OpusEncoder {
     /// (restricted low-delay) application whatever `cfg.application` says.
     pub fn new(cfg: OpusConfig) -> Result<Self, CodecError> {
         cfg.validate()?;
-        let celt_only = cfg.application == OpusApplication::LowDelay || cfg.frame_us < 10_000;
-        let application = match cfg.application {
-            _ if celt_only => opus_rs::Application::RestrictedLowDelay,
-            OpusApplication::Audio => opus_rs::Application::Audio,
-            OpusApplication::Voip => opus_rs::Application::Voip,
-            OpusApplication::LowDelay => opus_rs::Application::RestrictedLowDelay,
-        };
-        // validate() has bounded the rate to 48000 and channels to 2: the casts are lossless.
-        let mut inner =
-            opus_rs::OpusEncoder::new(cfg.sample_rate as i32, usize::from(cfg.channels), application)
-                .map_err(|reason| CodecError::Opus { op: "encoder setup", reason })?;
-        inner.bitrate_bps = cfg.bitrate_bps as i32;
-        inner.use_cbr = !cfg.vbr;
-        inner.complexity = i32::from(effective_complexity(&cfg));
-        inner.use_inband_fec = cfg.fec;
-        inner.packet_loss_perc = i32::from(cfg.expected_loss_percent);
+        let inner = build(&cfg)?;
         // libopus's `OPUS_GET_LOOKAHEAD`: 2.5 ms of CELT overlap, plus 4 ms of delay
         // compensation (which lets SILK and CELT be switched seamlessly) unless CELT-only.
         let rate = cfg.sample_rate as usize;
-        let lookahead = rate / 400 + if celt_only { 0 } else { rate / 250 };
+        let lookahead = rate / 400 + if celt_only(&cfg) { 0 } else { rate / 250 };
         Ok(OpusEncoder {
             inner,
             frame_samples: cfg.frame_samples(),
@@ -80,10 +68,18 @@ impl OpusEncoder {
                 got: pcm.len(),
             });
         }
-        let n = self
-            .inner
-            .encode(pcm, self.frame_samples, &mut self.scratch[..])
-            .map_err(|reason| CodecError::Opus { op: "encode", reason })?;
+        let (inner, scratch, frame) = (&mut self.inner, &mut self.scratch, self.frame_samples);
+        let n = match catch_unwind(AssertUnwindSafe(|| inner.encode(pcm, frame, &mut scratch[..]))) {
+            Ok(result) => result.map_err(|reason| CodecError::Opus { op: "encode", reason })?,
+            Err(_) => {
+                // The state a panic left behind is unknown: start afresh.
+                self.inner = build(&self.cfg)?;
+                return Err(CodecError::Opus {
+                    op: "encode",
+                    reason: "opus-rs panicked; the encoder was reset",
+                });
+            }
+        };
         let packet = &self.scratch[..n];
         if let Some(dtx) = &mut self.dtx
             && dtx.should_skip(pcm, self.cfg.frame_us)
@@ -99,6 +95,7 @@ impl OpusEncoder {
         OpusConfig { bitrate_bps, ..self.cfg.clone() }.validate()?;
         self.cfg.bitrate_bps = bitrate_bps;
         self.inner.bitrate_bps = bitrate_bps as i32;
+        self.inner.packet_loss_perc = i32::from(opus_rs_loss_percent(&self.cfg));
         Ok(())
     }
 
@@ -106,7 +103,7 @@ impl OpusEncoder {
     pub fn set_expected_loss(&mut self, percent: u8) -> Result<(), CodecError> {
         OpusConfig { expected_loss_percent: percent, ..self.cfg.clone() }.validate()?;
         self.cfg.expected_loss_percent = percent;
-        self.inner.packet_loss_perc = i32::from(percent);
+        self.inner.packet_loss_perc = i32::from(opus_rs_loss_percent(&self.cfg));
         Ok(())
     }
 
@@ -134,18 +131,28 @@ impl OpusEncoder {
     }
 }
 
-/// The complexity actually given to opus-rs: the configured one, lowered where opus-rs's
-/// higher-complexity CELT analysis damages short frames (measured as waveform correlation of
-/// espeak speech, decoded by libopus and by opus-rs alike, so the encoder is at fault):
-///
-/// - 2.5 ms mono: complexity ≥ 3 (its spreading decision) drops 64–256 kbit/s from 0.99–1.00
-///   to 0.5–0.7, where libopus's own encoder reaches 1.00. Capped at 2.
-/// - stereo below 10 ms: complexity ≥ 8 (theta RDO, second MDCT) drops 5 ms at 64 kbit/s from
-///   0.94 to 0.78 (libopus: 0.99). Capped at 7.
-pub(crate) fn effective_complexity(cfg: &OpusConfig) -> u8 {
-    match (cfg.frame_us, cfg.channels) {
-        (2_500, _) => cfg.complexity.min(2),
-        (f, 2) if f < 10_000 => cfg.complexity.min(7),
-        _ => cfg.complexity,
-    }
+/// Whether the encoder runs CELT only: by request, or because the frames are shorter than
+/// 10 ms (see [`OpusEncoder::new`]).
+fn celt_only(cfg: &OpusConfig) -> bool {
+    cfg.application == OpusApplication::LowDelay || cfg.frame_us < 10_000
+}
+
+/// The opus-rs encoder for a validated `cfg`.
+fn build(cfg: &OpusConfig) -> Result<opus_rs::OpusEncoder, CodecError> {
+    let application = match cfg.application {
+        _ if celt_only(cfg) => opus_rs::Application::RestrictedLowDelay,
+        OpusApplication::Audio => opus_rs::Application::Audio,
+        OpusApplication::Voip => opus_rs::Application::Voip,
+        OpusApplication::LowDelay => opus_rs::Application::RestrictedLowDelay,
+    };
+    // validate() has bounded the rate to 48000, the channels to 2 and the bitrate to 510000:
+    // the casts are lossless.
+    let mut inner = opus_rs::OpusEncoder::new(cfg.sample_rate as i32, usize::from(cfg.channels), application)
+        .map_err(|reason| CodecError::Opus { op: "encoder setup", reason })?;
+    inner.bitrate_bps = cfg.bitrate_bps as i32;
+    inner.use_cbr = !cfg.vbr;
+    inner.complexity = i32::from(effective_complexity(cfg));
+    inner.use_inband_fec = cfg.fec;
+    inner.packet_loss_perc = i32::from(opus_rs_loss_percent(cfg));
+    Ok(inner)
 }

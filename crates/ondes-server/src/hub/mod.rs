@@ -61,6 +61,8 @@ pub struct StreamHub {
     /// Opus encoders, one per active rung.
     pub ladder: Ladder,
     decimators: Mutex<HashMap<usize, Arc<Decimator>>>,
+    /// Times the ladder's encoding of each frame (set once the metrics exist).
+    pub encode_timer: std::sync::OnceLock<crate::metrics::StageHandle>,
     max_lag_frames: u64,
     started: Instant,
     started_at_ms: i64,
@@ -109,6 +111,7 @@ impl StreamHub {
             stats: HubStats::default(),
             ladder: Ladder::new(spec, rungs_kbps),
             decimators: Mutex::new(HashMap::new()),
+            encode_timer: std::sync::OnceLock::new(),
             max_lag_frames,
             started: Instant::now(),
             started_at_ms: now_us() / 1000,
@@ -121,7 +124,13 @@ impl StreamHub {
     /// A stream has a single producer (its source thread or publisher playout task), so
     /// reading the previous frame and pushing need not be one critical section.
     pub fn push(&self, samples: Arc<[f32]>, capture_us: i64) -> u64 {
+        let t0 = Instant::now();
         let opus = self.ladder.encode(&samples);
+        if !opus.is_empty()
+            && let Some(t) = self.encode_timer.get()
+        {
+            t.record(t0.elapsed());
+        }
         let prev = {
             let ring = self.ring.read();
             ring.newest_seq().and_then(|s| ring.get(s)).map(|f| f.frame.samples.clone())

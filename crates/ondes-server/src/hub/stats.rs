@@ -16,6 +16,8 @@ pub struct HubStats {
     pub events_sent: AtomicU64,
     /// Bytes handed to listeners.
     pub bytes_sent: AtomicU64,
+    /// Frames lost because a listener's socket failed mid-send.
+    pub send_failed_frames: AtomicU64,
     /// Frames the source failed to deliver on time (pacer re-anchors, source errors).
     pub source_late: AtomicU64,
     /// Measured frames per second (f64 bits), updated by the sampler.

@@ -34,10 +34,16 @@ pub async fn publish(
     })?;
     let session = publisher.begin()?;
     tracing::info!(stream = %id, %user, "publisher connected");
-    Ok(upgrade.on_upgrade(move |socket| run(socket, hub, session)))
+    let decode_timer = app.metrics.stage(crate::metrics::Stage::Decode, &id);
+    Ok(upgrade.on_upgrade(move |socket| run(socket, hub, session, decode_timer)))
 }
 
-async fn run(socket: WebSocket, hub: Arc<StreamHub>, session: PublishSession) {
+async fn run(
+    socket: WebSocket,
+    hub: Arc<StreamHub>,
+    session: PublishSession,
+    decode_timer: crate::metrics::StageHandle,
+) {
     let publisher = session.publisher.clone();
     let (mut tx, mut rx) = socket.split();
     let info = json!({
@@ -65,7 +71,10 @@ async fn run(socket: WebSocket, hub: Arc<StreamHub>, session: PublishSession) {
             }
             _ => continue,
         };
-        let frames = match decoder.decode(&bytes) {
+        let t0 = std::time::Instant::now();
+        let decoded = decoder.decode(&bytes);
+        decode_timer.record(t0.elapsed());
+        let frames = match decoded {
             Ok(f) => f,
             Err(e) => {
                 publisher.rejected_messages.fetch_add(1, Ordering::Relaxed);

@@ -96,6 +96,8 @@ pub async fn stream(
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let control = sub.control.borrow().clone();
     let listener = Listener {
+        delivery: app.metrics.delivery(&id, "sse"),
+        fanout: app.metrics.stage(crate::metrics::Stage::Fanout, &id),
         sub,
         cursor,
         guard,
@@ -134,6 +136,8 @@ fn sse_response(listener: Listener) -> Response {
 
 /// One SSE listener's state.
 struct Listener {
+    delivery: crate::metrics::DeliveryHandles,
+    fanout: crate::metrics::StageHandle,
     sub: Subscription,
     cursor: Cursor,
     guard: ConnectionGuard,
@@ -206,6 +210,14 @@ impl Listener {
         }
         let latency = now_us() - last.frame.capture_us;
         self.guard.info.record_send(self.group.len() as u64, bytes.len() as u64, Some(latency));
+        self.delivery.frames.inc_by(self.group.len() as u64);
+        self.delivery.bytes.inc_by(bytes.len() as u64);
+        let latency = std::time::Duration::from_micros(latency.max(0) as u64);
+        self.delivery.latency.observe(latency.as_secs_f64());
+        // the monitor needs a sample of the fan-out delay, not every listener's every event
+        if last.frame.seq.is_multiple_of(8) {
+            self.fanout.record(latency);
+        }
         hub.stats.events_sent.fetch_add(1, Ordering::Relaxed);
         hub.stats.bytes_sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         self.pending.push_back(bytes);

@@ -150,6 +150,12 @@ fn audio_message(hub: &StreamHub, frames: &[Arc<HubFrame>], rung: Option<usize>)
 }
 
 struct Session {
+    delivery: crate::metrics::DeliveryHandles,
+    fanout: crate::metrics::StageHandle,
+    metrics: Arc<crate::metrics::Metrics>,
+    /// The previous report's cumulative counters, to turn reports into metric deltas.
+    last_underruns: u64,
+    last_concealed_ms: u64,
     hub: Arc<StreamHub>,
     admission: Admission,
     choice: RungChoice,
@@ -202,6 +208,13 @@ impl Session {
         }
         let latency = now_us() - last.frame.capture_us;
         self.admission.guard.info.record_send(self.pending.len() as u64, bytes.len() as u64, Some(latency));
+        self.delivery.frames.inc_by(self.pending.len() as u64);
+        self.delivery.bytes.inc_by(bytes.len() as u64);
+        let latency = Duration::from_micros(latency.max(0) as u64);
+        self.delivery.latency.observe(latency.as_secs_f64());
+        if last.frame.seq.is_multiple_of(8) {
+            self.fanout.record(latency);
+        }
         self.hub.stats.events_sent.fetch_add(1, Ordering::Relaxed);
         self.hub.stats.bytes_sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         self.out.push(Message::Binary(bytes));
@@ -228,6 +241,12 @@ impl Session {
         let rung = effective_rung(&self.hub, self.choice, c.quality);
         if rung != self.rung {
             self.flush();
+            let direction = match (rung, self.rung) {
+                (Some(a), Some(b)) if a < b => "down",
+                (None, Some(_)) => "down",
+                _ => "up",
+            };
+            self.metrics.bitrate_switches.with_label_values(&[&self.hub.id, direction]).inc();
             self.rung = rung;
             let name = rung_name(&self.hub, rung);
             self.text(json!({"type": "rung", "rung": name, "reason": format!("stream quality set to {}", c.quality)}));
@@ -248,6 +267,17 @@ impl Session {
         match v.get("type").and_then(Value::as_str) {
             Some("report") => {
                 info.reports_received.fetch_add(1, Ordering::Relaxed);
+                let num = |k: &str| v.get(k).and_then(Value::as_f64).filter(|x| x.is_finite() && *x >= 0.0);
+                let underruns = num("underruns").unwrap_or(0.0) as u64;
+                let concealed = num("concealed_ms").unwrap_or(0.0) as u64;
+                self.metrics.client_report(
+                    &self.hub.id,
+                    underruns.saturating_sub(self.last_underruns),
+                    concealed.saturating_sub(self.last_concealed_ms),
+                    num("e2e_latency_ms"),
+                );
+                self.last_underruns = self.last_underruns.max(underruns);
+                self.last_concealed_ms = self.last_concealed_ms.max(concealed);
                 *info.client_report.lock() = Some(v);
             }
             Some("ping") => {
@@ -273,6 +303,11 @@ async fn session(socket: WebSocket, app: SharedState, admission: Admission, choi
     let control = sub.control.borrow_and_update().clone();
     let rung = effective_rung(&hub, choice, control.quality);
     let mut s = Session {
+        delivery: app.metrics.delivery(&hub.id, "ws"),
+        fanout: app.metrics.stage(crate::metrics::Stage::Fanout, &hub.id),
+        metrics: app.metrics.clone(),
+        last_underruns: 0,
+        last_concealed_ms: 0,
         hub: hub.clone(),
         admission,
         choice,
@@ -296,11 +331,21 @@ async fn session(socket: WebSocket, app: SharedState, admission: Admission, choi
     let mut ping = tokio::time::interval(Duration::from_secs(app.config.server.heartbeat_secs));
     ping.tick().await;
     let mut reads = Vec::new();
+    let send_timer = app.metrics.stage(crate::metrics::Stage::Send, &hub.id);
     loop {
         // send what is queued
         for m in s.out.drain(..) {
+            let frames = match &m {
+                Message::Binary(b) if b.len() > 2 => b[2] as u64,
+                _ => 0,
+            };
+            let t0 = std::time::Instant::now();
             if tx.send(m).await.is_err() {
+                hub.stats.send_failed_frames.fetch_add(frames, Ordering::Relaxed);
                 return;
+            }
+            if frames > 0 {
+                send_timer.record(t0.elapsed());
             }
         }
         if s.control.ended.is_some() {

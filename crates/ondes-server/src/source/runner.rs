@@ -20,6 +20,7 @@ pub fn spawn_source(
     hub: Arc<StreamHub>,
     mut source: Box<dyn PcmSource>,
     stop: Arc<AtomicBool>,
+    capture_timer: Option<crate::metrics::StageHandle>,
 ) -> std::io::Result<JoinHandle<()>> {
     hub.set_source_description(source.describe());
     std::thread::Builder::new().name(format!("source-{}", hub.id)).spawn(move || {
@@ -37,7 +38,12 @@ pub fn spawn_source(
                     return;
                 }
                 let mut buf = Vec::with_capacity(spf);
-                match source.fill(&mut buf, spf) {
+                let t0 = Instant::now();
+                let filled = source.fill(&mut buf, spf);
+                if let Some(t) = &capture_timer {
+                    t.record(t0.elapsed());
+                }
+                match filled {
                     Ok(fill) => {
                         last_frame = fill == Fill::End;
                         if buf.len() == spf {

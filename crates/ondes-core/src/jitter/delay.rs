@@ -1,0 +1,139 @@
+//! The target-delay estimator: how much buffering the recent arrival jitter calls for.
+//!
+//! Each frame's *transit* is `arrival − capture`. The two clocks may belong to different
+//! machines, so a transit alone means nothing; what matters is how much later than the
+//! fastest recent frame a frame arrives. That *relative delay* (transit minus the smallest
+//! transit in the window) is what a buffer must absorb: a frame with relative delay `d` is
+//! on time if the playout runs at least `d` behind the fastest path. The offset between the
+//! clocks cancels out, and so does a constant network delay.
+//!
+//! The target is the `quantile` (NetEQ uses 0.97) of the relative delays seen in the last
+//! `window` plus one frame — the frame is the margin that lets the playout see the *next*
+//! packet when one is lost (for FEC) and absorbs the phase between the playout ticks and the
+//! arrivals. It rises at once when the quantile does and decays with a half-life when the
+//! jitter calms down, so a burst that comes back every few seconds does not make the buffer
+//! oscillate.
+
+use std::collections::VecDeque;
+
+#[derive(Debug, Clone)]
+pub(super) struct DelayEstimator {
+    frame_us: i64,
+    min_us: i64,
+    max_us: i64,
+    quantile: f64,
+    window_us: i64,
+    half_life_us: f64,
+    /// `(arrival, transit)` of the frames that arrived within the window, oldest first.
+    samples: VecDeque<(i64, i64)>,
+    scratch: Vec<i64>,
+    /// Smallest transit in the window; kept when the window empties (a pause) so that the
+    /// delay of the playout can still be expressed.
+    base_us: Option<i64>,
+    /// The quantile of the relative delays in the window.
+    jitter_us: i64,
+    target_us: f64,
+    updated_at: Option<i64>,
+}
+
+impl DelayEstimator {
+    pub(super) fn new(
+        frame_us: i64,
+        (min_us, max_us): (i64, i64),
+        quantile: f64,
+        window_us: i64,
+        half_life_us: i64,
+    ) -> Self {
+        DelayEstimator {
+            frame_us,
+            min_us,
+            max_us,
+            quantile,
+            window_us,
+            half_life_us: half_life_us.max(1) as f64,
+            samples: VecDeque::new(),
+            scratch: Vec::new(),
+            base_us: None,
+            jitter_us: 0,
+            // until the first frame, one frame of margin (or the configured floor)
+            target_us: frame_us.clamp(min_us, max_us) as f64,
+            updated_at: None,
+        }
+    }
+
+    /// A frame arrived at `arrival_us` with `transit_us = arrival − capture`.
+    pub(super) fn observe(&mut self, transit_us: i64, arrival_us: i64) {
+        self.samples.push_back((arrival_us, transit_us));
+        self.prune(arrival_us);
+        self.recompute();
+        self.advance(arrival_us);
+    }
+
+    /// Moves the estimator's clock to `now_us`: drops samples older than the window and lets
+    /// the target decay.
+    pub(super) fn advance(&mut self, now_us: i64) {
+        if self.prune(now_us) {
+            self.recompute();
+        }
+        if let Some(at) = self.updated_at
+            && now_us > at
+        {
+            let floor = self.min_us as f64;
+            let excess = (self.target_us - floor).max(0.0);
+            let keep = 0.5f64.powf((now_us - at) as f64 / self.half_life_us);
+            self.target_us = floor + excess * keep;
+        }
+        self.updated_at = Some(self.updated_at.map_or(now_us, |at| at.max(now_us)));
+        let wanted = (self.jitter_us + self.frame_us) as f64;
+        self.target_us = self.target_us.max(wanted).clamp(self.min_us as f64, self.max_us as f64);
+    }
+
+    /// Target delay in µs, relative to the fastest recent frame.
+    pub(super) fn target_us(&self) -> i64 {
+        self.target_us.round() as i64
+    }
+
+    /// Smallest transit in the window (or the last one known).
+    pub(super) fn base_us(&self) -> Option<i64> {
+        self.base_us
+    }
+
+    /// The quantile of recent relative delays, without the frame of margin.
+    pub(super) fn jitter_us(&self) -> i64 {
+        self.jitter_us
+    }
+
+    /// Forgets the samples (the stream restarted); the target keeps decaying from where it is.
+    pub(super) fn reset(&mut self) {
+        self.samples.clear();
+        self.base_us = None;
+        self.jitter_us = 0;
+    }
+
+    /// Drops samples that arrived more than a window before `now_us`; true if any went.
+    fn prune(&mut self, now_us: i64) -> bool {
+        let before = self.samples.len();
+        while let Some(&(arrival, _)) = self.samples.front()
+            && arrival < now_us - self.window_us
+        {
+            self.samples.pop_front();
+        }
+        self.samples.len() != before
+    }
+
+    fn recompute(&mut self) {
+        let Some(base) = self.samples.iter().map(|&(_, t)| t).min() else {
+            self.jitter_us = 0;
+            return;
+        };
+        self.base_us = Some(base);
+        self.scratch.clear();
+        self.scratch.extend(self.samples.iter().map(|&(_, t)| t - base));
+        // nearest-rank quantile: the smallest value with at least `quantile` of the samples
+        // at or below it
+        let n = self.scratch.len();
+        let rank = ((self.quantile * n as f64).ceil() as usize).clamp(1, n) - 1;
+        let (_, q, _) = self.scratch.select_nth_unstable(rank);
+        self.jitter_us = *q;
+    }
+}

@@ -1,0 +1,292 @@
+//! Prometheus metrics (`GET /metrics`), one registry per server (no global state, so
+//! several servers in one process — as in the tests — do not mix their figures).
+//!
+//! Hot-path figures are atomics the server keeps anyway (hub and publisher counters);
+//! they are copied into the Prometheus counters when `/metrics` is scraped, so the
+//! per-frame cost of exposing them is zero. Histograms (stage durations, latency) are
+//! observed where the time is measured, through handles resolved once per session.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::perf::{DefaultOp, ServerPerf};
+use crate::state::AppState;
+
+/// The stages ondes times itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Capture,
+    Decode,
+    Encode,
+    Fanout,
+    Send,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Capture => "capture",
+            Stage::Decode => "decode",
+            Stage::Encode => "encode",
+            Stage::Fanout => "fanout",
+            Stage::Send => "send",
+        }
+    }
+
+    fn op(self) -> DefaultOp {
+        match self {
+            Stage::Capture => DefaultOp::Capture,
+            Stage::Decode => DefaultOp::Decode,
+            Stage::Encode => DefaultOp::Encode,
+            Stage::Fanout => DefaultOp::Fanout,
+            Stage::Send => DefaultOp::Send,
+        }
+    }
+}
+
+/// All metric families of one server.
+pub struct Metrics {
+    registry: Registry,
+    stage_seconds: HistogramVec,
+    latency_seconds: HistogramVec,
+    e2e_latency_seconds: HistogramVec,
+    frames_produced: IntCounterVec,
+    frames_delivered: IntCounterVec,
+    frames_dropped: IntCounterVec,
+    silence_frames: IntCounterVec,
+    bytes_sent: IntCounterVec,
+    sessions: IntGaugeVec,
+    client_underruns: IntCounterVec,
+    client_concealed_ms: IntCounterVec,
+    pub bitrate_switches: IntCounterVec,
+    connections_rejected: IntCounter,
+    perf: Arc<ServerPerf>,
+    stages_enabled: bool,
+}
+
+/// Latency buckets: 1 ms … 10 s.
+const LATENCY_BUCKETS: [f64; 14] =
+    [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
+/// Stage buckets: 10 µs … 1 s.
+const STAGE_BUCKETS: [f64; 14] =
+    [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+
+// Metric names and label sets below are literals registered once into a fresh registry:
+// definition and registration cannot fail, so the `expect`s document an impossibility.
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    r.register(Box::new(c.clone())).expect("unique metric name");
+    c
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str], buckets: &[f64]) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels)
+        .expect("valid metric definition");
+    r.register(Box::new(h.clone())).expect("unique metric name");
+    h
+}
+
+/// A stage timer bound to one stream (labels resolved once).
+#[derive(Clone)]
+pub struct StageHandle {
+    hist: Option<Histogram>,
+    perf: Arc<ServerPerf>,
+    op: DefaultOp,
+}
+
+impl StageHandle {
+    pub fn record(&self, d: Duration) {
+        if let Some(h) = &self.hist {
+            h.observe(d.as_secs_f64());
+            self.perf.record_id(self.op.id(), d, true);
+        }
+    }
+}
+
+/// Per-session handles for delivery counters.
+#[derive(Clone)]
+pub struct DeliveryHandles {
+    pub frames: IntCounter,
+    pub bytes: IntCounter,
+    pub latency: Histogram,
+}
+
+impl Metrics {
+    pub fn new(perf: Arc<ServerPerf>, stages_enabled: bool) -> Self {
+        let r = Registry::new();
+        Metrics {
+            stage_seconds: histogram(
+                &r,
+                "ondes_stage_duration_seconds",
+                "Time spent per stage (capture, decode, encode per frame; fanout, send per message).",
+                &["stage", "stream"],
+                &STAGE_BUCKETS,
+            ),
+            latency_seconds: histogram(
+                &r,
+                "ondes_send_latency_seconds",
+                "Capture time to hand-off to the listener's socket.",
+                &["stream", "transport"],
+                &LATENCY_BUCKETS,
+            ),
+            e2e_latency_seconds: histogram(
+                &r,
+                "ondes_end_to_end_latency_seconds",
+                "Capture to playout, as reported by clients.",
+                &["stream"],
+                &LATENCY_BUCKETS,
+            ),
+            frames_produced: counter(
+                &r,
+                "ondes_frames_produced_total",
+                "Frames produced by the source.",
+                &["stream"],
+            ),
+            frames_delivered: counter(
+                &r,
+                "ondes_frames_delivered_total",
+                "Frames handed to listeners' sockets.",
+                &["stream", "transport"],
+            ),
+            frames_dropped: counter(
+                &r,
+                "ondes_frames_dropped_total",
+                "Frames lost, by the stage where they were lost: source (never sent by the publisher), \
+                 publisher_queue (refused: out of order), hub_lag (skipped for a slow listener), send (socket failed).",
+                &["stream", "stage"],
+            ),
+            silence_frames: counter(
+                &r,
+                "ondes_silence_frames_total",
+                "Silence played by a publish stream: underrun (publisher slower than real time) or idle (no publisher).",
+                &["stream", "reason"],
+            ),
+            bytes_sent: counter(
+                &r,
+                "ondes_bytes_sent_total",
+                "Bytes handed to listeners.",
+                &["stream", "transport"],
+            ),
+            sessions: {
+                let g = IntGaugeVec::new(
+                    Opts::new("ondes_active_sessions", "Live listener sessions."),
+                    &["stream", "transport"],
+                )
+                .expect("valid metric definition");
+                r.register(Box::new(g.clone())).expect("unique metric name");
+                g
+            },
+            client_underruns: counter(
+                &r,
+                "ondes_client_underruns_total",
+                "Playout underruns reported by clients.",
+                &["stream"],
+            ),
+            client_concealed_ms: counter(
+                &r,
+                "ondes_client_concealed_ms_total",
+                "Milliseconds of audio concealed by clients (loss or underrun).",
+                &["stream"],
+            ),
+            bitrate_switches: counter(
+                &r,
+                "ondes_bitrate_switches_total",
+                "Rung changes of listeners, by direction.",
+                &["stream", "direction"],
+            ),
+            connections_rejected: {
+                let c = IntCounter::new("ondes_connections_rejected_total", "Connections refused by limits.")
+                    .expect("valid metric definition");
+                r.register(Box::new(c.clone())).expect("unique metric name");
+                c
+            },
+            registry: r,
+            perf,
+            stages_enabled,
+        }
+    }
+
+    /// A timer for `stage` of `stream` (a no-op when stage timing is off).
+    pub fn stage(&self, stage: Stage, stream: &str) -> StageHandle {
+        StageHandle {
+            hist: self.stages_enabled.then(|| self.stage_seconds.with_label_values(&[stage.name(), stream])),
+            perf: self.perf.clone(),
+            op: stage.op(),
+        }
+    }
+
+    /// Delivery counters for a listener session.
+    pub fn delivery(&self, stream: &str, transport: &str) -> DeliveryHandles {
+        DeliveryHandles {
+            frames: self.frames_delivered.with_label_values(&[stream, transport]),
+            bytes: self.bytes_sent.with_label_values(&[stream, transport]),
+            latency: self.latency_seconds.with_label_values(&[stream, transport]),
+        }
+    }
+
+    /// Accounts a client report's cumulative counters (deltas against the previous report).
+    pub fn client_report(
+        &self,
+        stream: &str,
+        underruns_delta: u64,
+        concealed_ms_delta: u64,
+        e2e_ms: Option<f64>,
+    ) {
+        self.client_underruns.with_label_values(&[stream]).inc_by(underruns_delta);
+        self.client_concealed_ms.with_label_values(&[stream]).inc_by(concealed_ms_delta);
+        if let Some(ms) = e2e_ms.filter(|m| m.is_finite() && *m >= 0.0) {
+            self.e2e_latency_seconds.with_label_values(&[stream]).observe(ms / 1000.0);
+        }
+    }
+
+    /// Copies the server's atomics into counters and renders the text exposition.
+    pub fn render(&self, app: &AppState) -> String {
+        let catch_up = |c: IntCounter, value: u64| {
+            let have = c.get();
+            if value > have {
+                c.inc_by(value - have);
+            }
+        };
+        self.sessions.reset();
+        for c in app.connections.list(None) {
+            self.sessions.with_label_values(&[&c.stream_id, c.transport]).inc();
+        }
+        for hub in &app.hubs {
+            let id = hub.id.as_str();
+            // make every family visible from the start, at zero
+            self.client_underruns.with_label_values(&[id]);
+            self.client_concealed_ms.with_label_values(&[id]);
+            self.bitrate_switches.with_label_values(&[id, "up"]);
+            self.bitrate_switches.with_label_values(&[id, "down"]);
+            catch_up(
+                self.frames_produced.with_label_values(&[id]),
+                hub.stats.total_frames.load(Ordering::Relaxed),
+            );
+            let dropped = |stage: &str| self.frames_dropped.with_label_values(&[id, stage]);
+            catch_up(dropped("hub_lag"), hub.stats.dropped_frames.load(Ordering::Relaxed));
+            catch_up(dropped("send"), hub.stats.send_failed_frames.load(Ordering::Relaxed));
+            let (source, queue, underrun, idle) = match app.publisher(id) {
+                Ok(p) => {
+                    let s = p.stats();
+                    (s.gap_frames, s.out_of_order_frames, s.underrun_frames, s.idle_frames)
+                }
+                Err(_) => (0, 0, 0, 0),
+            };
+            catch_up(dropped("source"), source);
+            catch_up(dropped("publisher_queue"), queue);
+            catch_up(self.silence_frames.with_label_values(&[id, "underrun"]), underrun);
+            catch_up(self.silence_frames.with_label_values(&[id, "idle"]), idle);
+        }
+        catch_up(self.connections_rejected.clone(), app.connections.rejected());
+        let mut buf = Vec::new();
+        // encoding our own registry's families into a Vec cannot fail
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

@@ -29,4 +29,31 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked
+
+# --- web: dashboard and JS client (web/) -------------------------------------------------
+# Node unit tests (jitter buffer, client logic) and browser tests in Debian's Chromium driven
+# by playwright-core; the browser tests start target/debug/ondes themselves (ephemeral ports).
+# Screenshots go to artifacts/ (gitignored).
+if ! command -v chromium >/dev/null 2>&1; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        echo "==> installing chromium"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    else
+        echo "error: the web tests need Debian's chromium (apt-get install -y chromium; run as root)" >&2
+        exit 1
+    fi
+fi
+if ! command -v node >/dev/null 2>&1 || (($(node -p 'process.versions.node.split(".")[0]') < 20)); then
+    echo "error: the web tests need Node.js >= 20 (node and npm on PATH)" >&2
+    exit 1
+fi
+echo "==> web: npm ci"
+(cd web && npm ci --no-audit --no-fund --loglevel=error)
+echo "==> web: cargo build -p ondes (the binary the browser tests run)"
+cargo build -p ondes --locked
+echo "==> web: node --test web/tests/"
+(cd web && CHROMIUM_PATH="$(command -v chromium)" node --test --test-concurrency=1 tests/)
+# --- end web ------------------------------------------------------------------------------
+
 echo "==> all tests passed"

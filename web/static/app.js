@@ -483,14 +483,20 @@ function updateFrameInfo() {
 
 let lastSpectrum = 0;
 let lastText = 0;
+let lastMeterText = 0;
 /** The one drawing loop, at display rate. */
 function render(/** @type {number} */ ts) {
     requestAnimationFrame(render);
-    const resized = fitCanvas(/** @type {HTMLCanvasElement} */ ($('wave'))) | fitCanvas(/** @type {HTMLCanvasElement} */ ($('spectrum')));
+    // both canvases are fitted (no short-circuit)
+    const resizedWave = fitCanvas(/** @type {HTMLCanvasElement} */ ($('wave')));
+    const resized = fitCanvas(/** @type {HTMLCanvasElement} */ ($('spectrum'))) || resizedWave;
     const withText = ts - lastText > 250;
     if (app.dirty || resized) {
         drawWave();
-        updateMeters(ts, withText);
+        // numbers change at most 4 times a second (readable), bars at every new block
+        const meterText = ts - lastMeterText > 250;
+        updateMeters(ts, meterText);
+        if (meterText) lastMeterText = ts;
     }
     if ((app.dirty && ts - lastSpectrum > 66) || resized) {
         drawSpectrum();
@@ -597,10 +603,22 @@ async function renderConnections(/** @type {any[]} */ conns) {
                   const ua = uaFull.match(/(Firefox|Edg|OPR|HeadlessChrome|Chrome|Safari|curl|ondes[\w-]*|reqwest)\/[\d.]+/)?.[0] ?? uaFull.slice(0, 32);
                   return `<tr><td>${esc(c.id)}</td><td>${esc(c.transport ?? 'sse')}</td><td class="wrap">${esc(c.ip_address)}${ua ? ` · <span class="muted">${esc(ua)}</span>` : ''}</td>` +
                       `<td>${fmt.dur((now - c.connected_at) / 1000)}</td><td>${fmt.int(c.frames_sent)}</td><td>${fmt.int(c.skipped_frames ?? 0)}</td>` +
-                      `<td>${fmt.ms(c.latency_ms)}</td><td>${fmt.bytes(c.bytes_sent)}</td><td class="wrap">${status}</td></tr>`;
+                      `<td>${fmt.ms(c.latency_ms)}</td><td>${fmt.bytes(c.bytes_sent)}</td><td>${clientReport(c.client_report)}</td><td class="wrap">${status}</td></tr>`;
               })
               .join('')
-        : '<tr><td colspan="9" class="muted">no listeners</td></tr>';
+        : '<tr><td colspan="10" class="muted">no listeners</td></tr>';
+}
+
+/** A listener's own report (WebSocket clients send one about once a second). */
+function clientReport(/** @type {any} */ r) {
+    if (!r || typeof r !== 'object') return '<span class="muted">–</span>';
+    const parts = [];
+    if (typeof r.buffer_ms === 'number') parts.push(`buffer ${fmt.ms(r.buffer_ms)}`);
+    if (typeof r.underruns === 'number') parts.push(`${fmt.int(r.underruns)} underruns`);
+    if (typeof r.concealed_ms === 'number' && r.concealed_ms > 0) parts.push(`${fmt.ms(r.concealed_ms)} concealed`);
+    if (typeof r.lost_frames === 'number' && r.lost_frames > 0) parts.push(`${fmt.int(r.lost_frames)} lost`);
+    if (typeof r.rtt_ms === 'number') parts.push(`RTT ${fmt.ms(r.rtt_ms)}`);
+    return esc(parts.join(' · ') || 'reported');
 }
 
 /** GET /api/perf; a 404 means this server has no perf monitor (checked again each minute). */
@@ -626,41 +644,49 @@ async function refreshPerf() {
     $('perf-body').innerHTML = renderPerf(res.body);
 }
 
-/** Renders the perf monitor's JSON, tolerant of its exact shape. */
+/**
+ * Renders the perf monitor's report (docs/perf.md, `GET /api/perf`): measured operations
+ * worst first with their level as text, then bottlenecks, alerts and SLA checks. Tolerant
+ * of missing fields (and of `operations` given as an object keyed by name).
+ */
 export function renderPerf(/** @type {any} */ j) {
-    const raw = j.operations ?? j.ops ?? [];
+    const raw = j.operations ?? [];
     /** @type {any[]} */
     const ops = Array.isArray(raw) ? raw : Object.entries(raw).map(([name, v]) => ({ name, ...(/** @type {any} */ (v)) }));
+    const nameOf = (/** @type {any} */ o) => o?.name ?? o?.op ?? o?.operation ?? '?';
     const lvl = (/** @type {any} */ l) => (l ? `<span class="badge lvl-${esc(String(l).toUpperCase())}">${esc(String(l).toUpperCase())}</span>` : '–');
-    const rows = ops
+    const measured = ops.filter((o) => o.stats);
+    const idle = ops.filter((o) => !o.stats).map(nameOf);
+    const rows = measured
         .map((op) => {
-            const st = op.stats ?? op;
+            const st = op.stats;
             const trend = typeof op.trend === 'object' && op.trend ? op.trend.trend : op.trend;
             const success = typeof st.success_rate === 'number' ? `${(st.success_rate * 100).toFixed(1)} %` : '–';
-            return `<tr><td>${esc(op.name ?? op.operation ?? op.id ?? '?')}</td><td>${lvl(op.level ?? st.level)}</td><td>${fmt.int(st.count ?? st.total_count)}</td>` +
+            const pct = typeof op.ratio === 'number' ? ` <span class="muted small">${fmt.fixed(op.ratio * 100, op.ratio < 0.1 ? 1 : 0)} %</span>` : '';
+            return `<tr><td>${esc(nameOf(op))}</td><td>${lvl(op.level)}${pct}</td><td>${fmt.int(st.count)}</td>` +
                 `<td>${fmt.us(st.avg_us)}</td><td>${fmt.us(st.p95_us)}</td><td>${fmt.us(st.p99_us)}</td><td>${fmt.us(st.max_us)}</td>` +
-                `<td>${success}</td><td>${esc(trend ?? '–')}</td></tr>`;
+                `<td>${fmt.us(op.threshold_us)}</td><td>${success}</td><td>${esc(trend ?? '–')}</td></tr>`;
         })
         .join('');
-    const list = (/** @type {any} */ xs, /** @type {string} */ title) => {
-        const arr = Array.isArray(xs) ? xs : xs && typeof xs === 'object' ? Object.values(xs) : [];
-        if (!arr.length) return `<p class="muted">${title}: none.</p>`;
-        return `<p>${title}:</p><ul class="plain">${arr
-            .map((x) => `<li>${typeof x === 'string' ? esc(x) : esc([x.operation ?? x.name, x.level, x.message ?? x.reason ?? x.kind].filter(Boolean).join(' — ') || JSON.stringify(x))}</li>`)
-            .join('')}</ul>`;
-    };
-    let levelsLine = '';
-    if (j.levels && typeof j.levels === 'object' && !Array.isArray(j.levels)) {
-        levelsLine = `<p class="small">${Object.entries(j.levels)
-            .map(([k, v]) => `${lvl(k)} ${esc(Array.isArray(v) ? v.length : v)}`)
-            .join(' · ')}</p>`;
-    }
+    const items = (/** @type {any} */ xs) => (Array.isArray(xs) ? xs : []);
+    const bottlenecks = items(j.bottlenecks).map(
+        (b) =>
+            `<li>${lvl(b.level)} <b>${esc(nameOf(b))}</b>${typeof b.ratio === 'number' ? ` at ${Math.round(b.ratio * 100)} % of its threshold` : ''}` +
+            `${b.suggestions?.length ? ` — ${esc(b.suggestions[0])}` : ''}</li>`,
+    );
+    const alerts = items(j.alerts).map(
+        (a) => `<li><b>${esc(a.kind ?? 'alert')}</b>: ${esc(a.message ?? nameOf(a))}${a.suggestions?.length ? ` — ${esc(a.suggestions[0])}` : ''}</li>`,
+    );
+    const slas = items(j.slas).map((x) => `<li><b>${esc(String(x.status ?? '').toUpperCase())}</b> ${esc(x.description ?? nameOf(x))}${typeof x.measured_us === 'number' ? ` (measured ${fmt.us(x.measured_us)})` : ''}</li>`);
+    const list = (/** @type {string[]} */ li, /** @type {string} */ title, /** @type {string} */ none) =>
+        li.length ? `<p class="list-title">${title}:</p><ul class="plain">${li.join('')}</ul>` : `<p class="muted small">${none}</p>`;
     return (
-        levelsLine +
-        `<div class="table-wrap"><table data-perf="table"><thead><tr><th scope="col">operation</th><th scope="col">level</th><th scope="col">count</th><th scope="col">avg</th><th scope="col">p95</th><th scope="col">p99</th><th scope="col">max</th><th scope="col">success</th><th scope="col">trend</th></tr></thead>` +
-        `<tbody>${rows || '<tr><td colspan="9" class="muted">no operations measured yet</td></tr>'}</tbody></table></div>` +
-        list(j.bottlenecks, 'Bottlenecks') +
-        list(j.alerts, 'Alerts')
+        `<div class="table-wrap"><table data-perf="table"><thead><tr><th scope="col">operation</th><th scope="col">level</th><th scope="col">count</th><th scope="col">avg</th><th scope="col">p95</th><th scope="col">p99</th><th scope="col">max</th><th scope="col">threshold</th><th scope="col">success</th><th scope="col">trend</th></tr></thead>` +
+        `<tbody>${rows || '<tr><td colspan="10" class="muted">no operation measured yet</td></tr>'}</tbody></table></div>` +
+        (idle.length ? `<p class="muted small">No data yet: ${idle.map(esc).join(', ')}.</p>` : '') +
+        list(bottlenecks, 'Bottlenecks (worst first)', 'No bottleneck: every measured stage is within its threshold.') +
+        list(alerts, 'Alerts', 'No alerts.') +
+        (slas.length ? list(slas, 'SLA checks', '') : '')
     );
 }
 
@@ -733,7 +759,7 @@ function showQuality() {
     $('quality-text').textContent = `${q.toFixed(2)}${hz}`;
 }
 
-async function command(/** @type {string} */ action, /** @type {Record<string, unknown>|undefined} */ params) {
+async function command(/** @type {string} */ action, /** @type {Record<string, unknown>} */ params = undefined) {
     const out = $('control-result');
     out.className = 'result';
     out.textContent = `${action}…`;

@@ -35,7 +35,7 @@
  * @property {number} [reconnectMaxMs]       largest backoff (default 15000)
  * @property {number} [historySize]          frames kept (default 100)
  * @property {number} [statsIntervalMs]      onStats period (default 1000; 0 = never)
- * @property {number} [stallMs]              no frame for this long while live = "source lost" (default 3000)
+ * @property {number} [stallMs]              no frame for this long while live = "source lost" (default 3000; 0 = off)
  * @property {typeof EventSource} [EventSource]  for tests / other environments
  * @property {typeof fetch} [fetch]
  */
@@ -58,6 +58,9 @@
 
 /**
  * @typedef {'idle'|'connecting'|'live'|'paused'|'source-lost'|'reconnecting'|'ended'|'failed'|'closed'} ClientState
+ *
+ * `source-lost`: the server said so (`status` event `source-lost`, until `source-restored`
+ * or the next frame), or no frame came for `stallMs` while live.
  */
 
 /**
@@ -325,9 +328,6 @@ export class AudioStreamClient {
         es.addEventListener('status', (e) => {
             if (this.es === es) this.handleStatus(/** @type {MessageEvent} */ (e).data);
         });
-        es.addEventListener('heartbeat', () => {
-            if (this.es === es) this.armStall();
-        });
         es.addEventListener('error', (e) => {
             if (this.es !== es) return;
             const data = /** @type {MessageEvent} */ (e).data;
@@ -438,16 +438,18 @@ export class AudioStreamClient {
                 // resume failed (frames gone, or a restarted server): continue at live
                 if (s.missed_frames === null || s.missed_frames === undefined) this.expectedNext = null;
                 break;
+            case 'source-lost':
             case 'source_lost':
                 this.setState('source-lost');
                 break;
+            case 'source-restored':
             case 'source_restored':
-                this.setState('live');
+                if (this.state === 'source-lost') this.setState(this.paused ? 'paused' : 'live');
                 break;
             default:
                 break;
         }
-        this.armStall();
+        if (s.status === 'resumed' || s.status === 'source-restored') this.armStall();
         this.safe(() => this.onStatus(s));
     }
 
@@ -499,14 +501,14 @@ export class AudioStreamClient {
         return d * (0.5 + 0.5 * Math.random());
     }
 
-    /** "source lost": connected, not paused, and neither frames nor heartbeats for `stallMs`. @private */
+    /** "source lost": connected, not paused, and no frame for `stallMs` (heartbeats prove the connection, not the audio). @private */
     armStall() {
         clearTimeout(this.stallTimer);
         if (this.stallMs <= 0) return;
         this.stallTimer = setTimeout(() => {
             if (this.state === 'live') {
                 this.setState('source-lost');
-                this.safe(() => this.onStatus({ status: 'source_lost', message: `no audio for ${this.stallMs / 1000} s`, detected_by: 'client' }));
+                this.safe(() => this.onStatus({ status: 'source-lost', message: `no audio for ${this.stallMs / 1000} s`, detected_by: 'client' }));
             }
         }, this.stallMs);
     }

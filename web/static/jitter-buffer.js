@@ -42,7 +42,7 @@
  * the server — lag or pause — so inserting silence for them would only add latency).
  * A jump far backwards (server restarted) restarts the sequence. `markIdle()` tells the
  * buffer that the source stopped on purpose (stream paused): draining then is not an
- * underrun.
+ * underrun; `resync()` after the pause: the frames skipped meanwhile are not lost.
  */
 
 /**
@@ -157,6 +157,11 @@ export class JitterBuffer {
     /** The stream stopped on purpose (paused): let the buffer drain without counting it. */
     markIdle() {
         this.idleRequested = true;
+    }
+
+    /** Forget the expected sequence number: the next jump is not a loss (resumed after a pause). */
+    resync() {
+        this.nextSeq = null;
     }
 
     get levelSamples() {

@@ -9,14 +9,19 @@
  * The source is pluggable ({@link PlayerSource}). Today there is one:
  * {@link SsePcm16Source}, SSE with `format=pcm16` (base64 s16le, decoded by the client).
  *
- * TODO(ws-opus): add `WsOpusSource` once the WebSocket transport lands
- * (`GET /api/streams/{id}/ws`, binary layout in docs/protocol.md): parse the versioned
- * header + length-prefixed frames (mirror of the ondes-core codec), decode Opus with
- * WebCodecs `AudioDecoder` ({codec: 'opus'}), emit one DecodedFrame per frame with its
- * sequence number and capture timestamp, and implement `sendReport()` by sending the
- * protocol's JSON report message (buffer level, underruns, concealment, loss) as a text
- * frame. Fall back to SsePcm16Source when `AudioDecoder` is missing or the WS fails.
- * The Player already calls `source.sendReport(report)` every second when it exists.
+ * TODO(ws-opus): add `WsOpusSource` for `GET /api/streams/{id}/ws` (protocol v1, see
+ * docs/protocol.md; the Rust codec is crates/ondes-core/src/wire.rs): `binaryType =
+ * 'arraybuffer'`; parse the 20-byte header (version, codec|channels, frame count,
+ * duration in 0.5 ms, sample rate, first seq mod 2³² — extend to 64 bits like
+ * `wire::extend_seq` — and the first capture µs) and the u16-length-prefixed frames;
+ * decode Opus with WebCodecs `AudioDecoder` ({codec: 'opus', sampleRate, numberOfChannels}),
+ * one `EncodedAudioChunk` per frame, keeping seq/capture per chunk (timestamp = capture µs);
+ * pcm16 frames decode directly. Emit one DecodedFrame per frame. Handle the JSON text
+ * messages (`info`, `status` — same statuses as SSE —, `rung`, `pong`, `error`) and implement
+ * `sendReport(report)` as the protocol's `{"type":"report", …}` text message; the
+ * {@link PlayerReport} fields already match it. Fall back to SsePcm16Source when
+ * `AudioDecoder` or Opus support is missing (`AudioDecoder.isConfigSupported`) or the
+ * WebSocket fails. The Player already calls `source.sendReport(report)` every second.
  */
 
 import { AudioStreamClient } from './client.js';
@@ -47,16 +52,19 @@ import { AudioStreamClient } from './client.js';
  */
 
 /**
- * What the player reports (and, with a WebSocket source, sends to the server).
+ * What the player reports; the fields of the WebSocket protocol's `report` message
+ * (docs/protocol.md), which a WebSocket source sends to the server about once a second.
  * @typedef {object} PlayerReport
  * @property {'report'} type
- * @property {number} buffer_ms
- * @property {number} target_ms
- * @property {number} underruns
- * @property {number} concealed_ms
- * @property {number} frames_received
- * @property {number} frames_missing
- * @property {number|null} latency_ms
+ * @property {number} buffer_ms        audio queued in the jitter buffer
+ * @property {number} target_ms        the jitter buffer's target
+ * @property {number} underruns        since playing started
+ * @property {number} concealed_ms     audio synthesised instead of received
+ * @property {number} late_frames      frames that came after their turn (dropped)
+ * @property {number} lost_frames      frames never received
+ * @property {number} received_frames
+ * @property {number|null} [latency_ms]  capture → speaker, when known (extra field)
+ * @property {number} [rtt_ms]         filled in by a source that measures it (ping/pong)
  */
 
 /** SSE `format=pcm16` through {@link AudioStreamClient}. */
@@ -264,8 +272,10 @@ export class Player {
         const sink = {
             frame: (f) => this.handleFrame(f),
             status: (s) => {
-                // a paused stream drains without counting underruns
+                // a paused stream drains without counting underruns, and the frames the
+                // server skipped while paused are not lost
                 if (s.status === 'paused') node.port.postMessage({ type: 'idle' });
+                if (s.status === 'resumed') node.port.postMessage({ type: 'resync' });
             },
             state: (s) => {
                 this.connection = s;
@@ -355,13 +365,14 @@ export class Player {
         const s = this.getStats();
         return {
             type: 'report',
-            buffer_ms: s.bufferMs,
-            target_ms: s.targetMs,
+            buffer_ms: Math.round(s.bufferMs * 10) / 10,
+            target_ms: Math.round(s.targetMs * 10) / 10,
             underruns: s.underruns,
-            concealed_ms: s.concealedMs,
-            frames_received: s.framesReceived,
-            frames_missing: s.framesMissing,
-            latency_ms: s.latencyMs,
+            concealed_ms: Math.round(s.concealedMs),
+            late_frames: s.framesLate,
+            lost_frames: s.framesMissing,
+            received_frames: s.framesReceived,
+            latency_ms: s.latencyMs === null ? null : Math.round(s.latencyMs * 10) / 10,
         };
     }
 

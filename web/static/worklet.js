@@ -4,7 +4,7 @@
  * through the adaptive {@link JitterBuffer}. Arrival times are taken on the audio clock
  * (`currentFrame`), so irregular pulls by the audio device count as jitter as well.
  *
- * Messages in:  {type:'frame', seq, captureMs, samples: Float32Array[]} | {type:'idle'} |
+ * Messages in:  {type:'frame', seq, captureMs, samples: Float32Array[]} | {type:'idle'} | {type:'resync'} |
  *               {type:'reset'} | {type:'stop'}
  * Messages out: {type:'stats', ...JitterBufferStats, at: Date.now()} four times a second.
  */
@@ -28,6 +28,9 @@ class OndesPlayerProcessor extends AudioWorkletProcessor {
                 break;
             case 'idle':
                 this.jb.markIdle();
+                break;
+            case 'resync':
+                this.jb.resync();
                 break;
             case 'reset':
                 this.jb.reset();

@@ -147,12 +147,34 @@ test('statuses drive the state; frames skipped while paused are not missing', as
     es().emit('audio-frame', frameJson(42), 'frame-42');
     assert.equal(c.getStats().missingFrames, 0);
     assert.equal(c.getStats().skippedWhilePaused, 40);
+    es().emit('status', '{"status":"source-lost"}');
+    assert.equal(c.state, 'source-lost');
+    es().emit('status', '{"status":"source-restored"}');
+    assert.equal(c.state, 'live');
     es().emit('status', '{"status":"lagged","skipped_frames":5}');
     es().emit('audio-frame', frameJson(48), 'frame-48');
     assert.equal(c.getStats().missingFrames, 5, 'frames the server skipped for lag are lost');
     es().emit('error', 'error: stream ended: source finished');
     assert.equal(c.state, 'ended');
-    assert.deepEqual(statuses, ['paused', 'resumed', 'lagged']);
+    assert.deepEqual(statuses, ['paused', 'resumed', 'source-lost', 'source-restored', 'lagged']);
+    c.disconnect();
+});
+
+test('no frame for stallMs while live: source lost (heartbeats do not count), until audio returns', async () => {
+    const c = makeClient({ stallMs: 50 });
+    const statuses = [];
+    c.onStatus = (s) => statuses.push(s);
+    const p = c.connect();
+    es().emit('message', 'connected', '1');
+    await p;
+    es().emit('audio-frame', frameJson(1), 'frame-1');
+    await new Promise((r) => setTimeout(r, 30));
+    es().emit('heartbeat', 'heartbeat-1'); // proves the connection, not the audio
+    await new Promise((r) => setTimeout(r, 35));
+    assert.equal(c.state, 'source-lost');
+    assert.equal(statuses.at(-1)?.detected_by, 'client');
+    es().emit('audio-frame', frameJson(2), 'frame-2');
+    assert.equal(c.state, 'live');
     c.disconnect();
 });
 

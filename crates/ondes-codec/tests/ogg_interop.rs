@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::{
     channel, decode_ogg, encode_all, encode_ogg, ffmpeg_decode, multichannel_correlation, path_str, run,
@@ -28,7 +28,7 @@ fn write(name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 /// `opusinfo`'s report, which must not contain a warning or an error.
-fn opusinfo(path: &PathBuf) -> String {
+fn opusinfo(path: &Path) -> String {
     let out = run("opusinfo", &[path_str(path)]);
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let lower = text.to_lowercase();
@@ -37,7 +37,7 @@ fn opusinfo(path: &PathBuf) -> String {
 }
 
 /// ffprobe's `key=value` lines for the stream and container.
-fn ffprobe(path: &PathBuf) -> String {
+fn ffprobe(path: &Path) -> String {
     let out = run(
         "ffprobe",
         &[

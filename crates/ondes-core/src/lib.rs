@@ -6,8 +6,12 @@
 //! decimated — deterministic and testable in simulated time, in the style of str0m and
 //! quinn-proto.
 
+pub mod abr;
+pub mod attribution;
 pub mod dsp;
 pub mod frame;
+pub mod jitter;
+pub mod netmodel;
 pub mod pacer;
 pub mod perf;
 pub mod playout;

@@ -35,6 +35,9 @@ pub enum Push<T> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Pop<T> {
     Frame(T),
+    /// Play silence in place of a frame the publisher never sent (already counted in
+    /// `gap_frames`); its neighbours keep their timing.
+    Missing,
     /// Play silence: the publisher is connected but has nothing queued (or is prebuffering).
     Underrun,
     /// Play silence: no publisher.
@@ -55,7 +58,9 @@ pub struct PlayoutStats {
 
 #[derive(Debug)]
 pub struct PlayoutQueue<T> {
-    items: VecDeque<T>,
+    items: VecDeque<(u64, T)>,
+    /// Publisher sequence number of the next frame to play.
+    play_seq: Option<u64>,
     capacity: usize,
     prebuffer: usize,
     buffering: bool,
@@ -71,6 +76,7 @@ impl<T> PlayoutQueue<T> {
         let capacity = capacity.max(1);
         PlayoutQueue {
             items: VecDeque::with_capacity(capacity),
+            play_seq: None,
             capacity,
             prebuffer: prebuffer.clamp(1, capacity),
             buffering: true,
@@ -86,6 +92,8 @@ impl<T> PlayoutQueue<T> {
         self.connected = true;
         self.next_seq = None;
         self.buffering = true;
+        // a new session numbers its frames afresh; what is queued plays first
+        self.play_seq = None;
     }
 
     /// The publisher left; what it queued still plays out.
@@ -118,7 +126,7 @@ impl<T> PlayoutQueue<T> {
             self.stats.gap_frames += seq - expected;
         }
         self.next_seq = Some(seq + 1);
-        self.items.push_back(item);
+        self.items.push_back((seq, item));
         self.stats.frames_accepted += 1;
         Push::Accepted
     }
@@ -133,10 +141,20 @@ impl<T> PlayoutQueue<T> {
             self.buffering = false;
         }
         if !self.buffering
-            && let Some(item) = self.items.pop_front()
+            && let Some(&(seq, _)) = self.items.front()
         {
+            match self.play_seq {
+                Some(p) if seq > p && seq - p <= self.capacity as u64 => {
+                    self.play_seq = Some(p + 1);
+                    return Pop::Missing;
+                }
+                _ => {}
+            }
+            self.play_seq = Some(seq + 1);
             self.stats.frames_played += 1;
-            return Pop::Frame(item);
+            if let Some((_, item)) = self.items.pop_front() {
+                return Pop::Frame(item);
+            }
         }
         if self.connected {
             self.buffering = true;
@@ -231,6 +249,24 @@ mod tests {
         q.disconnect();
         assert_eq!(q.pop(), Pop::Idle);
         assert_eq!(q.stats().idle_frames, 1);
+    }
+
+    #[test]
+    fn gaps_play_as_missing_without_underrun_or_rebuffering() {
+        let mut q = PlayoutQueue::new(10, 2);
+        q.connect();
+        // a publisher at real time that never sends every 5th frame
+        let mut out = Vec::new();
+        for seq in 0..50u64 {
+            if seq % 5 != 4 {
+                q.push(seq, seq);
+            }
+            out.push(q.pop());
+        }
+        let s = q.stats();
+        assert_eq!(s.gap_frames, 9, "frame 49 is not yet known to be missing");
+        assert!(s.underrun_frames <= 2, "only the initial prebuffer: {}", s.underrun_frames);
+        assert!(out.iter().filter(|p| **p == Pop::Missing).count() >= 8);
     }
 
     #[test]

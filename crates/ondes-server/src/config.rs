@@ -37,6 +37,8 @@ pub struct Config {
     pub cors: CorsConfig,
     /// The performance monitor (`[perf]`, see `crate::perf::PerfSection`).
     pub perf: crate::perf::PerfSection,
+    /// Icecast compatibility (`[icecast]`, see docs/icecast.md).
+    pub icecast: IcecastConfig,
     #[serde(rename = "stream")]
     pub streams: Vec<StreamConfig>,
 }
@@ -60,6 +62,10 @@ pub struct ServerConfig {
     pub max_listener_lag_ms: u64,
     /// Seconds to wait for connections to close on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Kernel send buffer per connection, in KiB (0 = the system's autotuning). A bounded
+    /// buffer keeps a slow listener's backlog in the hub, where it is skipped to live and
+    /// counted, instead of hiding seconds of latency in the kernel.
+    pub socket_send_buffer_kb: usize,
     /// Playout queue per publisher, in milliseconds of audio (200–2000). A publisher may
     /// burst this far ahead of real time before it gets backpressure.
     pub publish_queue_ms: u64,
@@ -93,6 +99,41 @@ pub struct StreamConfig {
     /// Opus quality ladder in kbit/s: `speech` (16,32,64), `music` (64,96,128,192,256,320)
     /// or a comma-separated list like `24,48,96`.
     pub rungs: String,
+    /// Password of Icecast source clients (user `source`) for `source = "icecast"` streams.
+    pub source_password: String,
+}
+
+/// `[icecast]`: Icecast-style sources and listeners (docs/icecast.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IcecastConfig {
+    /// Audio per Ogg page sent to HTTP listeners, in ms (rounded to whole frames). One page
+    /// is one write per listener: larger pages cost less CPU and add latency.
+    pub page_ms: u64,
+    /// Recent audio a new listener gets at once, in ms (rounded up to whole pages; 0 = start
+    /// with the next page). Icecast's default 64 KB burst is several seconds.
+    pub burst_ms: u64,
+    /// Whether a new source on a busy mount replaces the connected one (else 403).
+    pub takeover: bool,
+    /// Whether a listener too far behind is disconnected instead of skipped to live.
+    pub disconnect_lagging: bool,
+    /// `server_id`-like name shown to listeners (`icy-server-name`).
+    pub server_name: String,
+    /// Seconds a source may send nothing before it is dropped (Icecast's `source-timeout`).
+    pub source_timeout_secs: u64,
+}
+
+impl Default for IcecastConfig {
+    fn default() -> Self {
+        IcecastConfig {
+            page_ms: 100,
+            burst_ms: 100,
+            takeover: false,
+            disconnect_lagging: false,
+            server_name: "ondes".into(),
+            source_timeout_secs: 10,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -107,6 +148,7 @@ impl Default for ServerConfig {
             max_listener_lag_ms: 2_000,
             shutdown_grace_secs: 5,
             publish_queue_ms: 1_000,
+            socket_send_buffer_kb: 256,
         }
     }
 }
@@ -120,6 +162,7 @@ impl Default for StreamConfig {
             channels: 2,
             frame_ms: 20.0,
             rungs: "speech".into(),
+            source_password: String::new(),
         }
     }
 }
@@ -253,6 +296,21 @@ impl Config {
             s.frame_spec().map_err(|e| invalid(key("sample_rate"), e.to_string()))?;
             SourceSpec::parse(&s.source).map_err(|e| invalid(key("source"), e.to_string()))?;
             s.rung_list().map_err(|e| invalid(key("rungs"), e))?;
+            if s.source.trim() == "icecast" && s.source_password.is_empty() {
+                return Err(invalid(
+                    key("source_password"),
+                    "an Icecast source stream needs a source_password (clients log in as user 'source')",
+                ));
+            }
+        }
+        if !(1..=5_000).contains(&self.icecast.page_ms) {
+            return Err(invalid("icecast.page_ms", "must be between 1 and 5000"));
+        }
+        if self.icecast.burst_ms > 10_000 {
+            return Err(invalid("icecast.burst_ms", "must be at most 10000"));
+        }
+        if self.icecast.source_timeout_secs == 0 {
+            return Err(invalid("icecast.source_timeout_secs", "must be at least 1"));
         }
         Ok(())
     }
@@ -288,7 +346,8 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), Co
             }
             matched = true;
         }
-        if !matched && ["server_", "auth_", "cors_", "perf_"].iter().any(|p| rest.starts_with(p)) {
+        if !matched && ["server_", "auth_", "cors_", "perf_", "icecast_"].iter().any(|p| rest.starts_with(p))
+        {
             return Err(ConfigError::Env { var: var.clone(), message: "no such configuration key".into() });
         }
     }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod connections;
 pub mod error;
 pub mod hub;
+pub mod icecast;
 pub mod metrics;
 pub mod perf;
 pub mod publish;

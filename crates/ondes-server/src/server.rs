@@ -72,9 +72,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         let rungs = s.rung_list().map_err(|message| StartError::Stream { stream: s.id.clone(), message })?;
         let hub =
             StreamHub::new(&s.id, spec, config.server.ring_secs, config.server.max_listener_lag_ms, &rungs);
-        if source_spec == SourceSpec::Publish {
+        if matches!(source_spec, SourceSpec::Publish | SourceSpec::Icecast) {
             let publisher = Publisher::new(&s.id, spec.duration.as_us(), config.server.publish_queue_ms);
-            hub.set_source_description("publish (WebSocket /publish or HTTP /ingest)".into());
+            hub.set_source_description(if source_spec == SourceSpec::Icecast {
+                format!("icecast (source clients PUT /{})", s.id)
+            } else {
+                "publish (WebSocket /publish or HTTP /ingest)".into()
+            });
             playouts.push((hub.clone(), publisher.clone()));
             publishers.push(publisher);
         } else {
@@ -121,7 +125,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         tokio::spawn(run_playout(hub, publisher, shutdown_rx.clone()));
     }
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let icecast = crate::icecast::IcecastState::new(&config, &hubs, &publishers);
     let state = Arc::new(AppState {
+        icecast,
         connections: Connections::new(config.server.max_connections, config.server.max_connections_per_ip),
         config,
         hubs,
@@ -137,8 +143,17 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     tokio::spawn(crate::perf::run_logger(perf, state.config.perf.summary_log_secs, shutdown_rx.clone()));
 
     let app = crate::routes::app(state.clone());
+    let sndbuf = state.config.server.socket_send_buffer_kb * 1024;
+    if sndbuf > 0 {
+        // accepted sockets inherit the listening socket's buffer size (Linux); best effort:
+        // a refused size leaves the system's autotuning
+        let _ = socket2::SockRef::from(&listener).set_send_buffer_size(sndbuf);
+    }
     let mut rx = shutdown_rx;
     let serve = tokio::spawn(async move {
+        // Icecast source clients send unframed PUT/SOURCE bodies: see crate::icecast::conn
+        let listener =
+            axum::serve::ListenerExt::tap_io(crate::icecast::SourceAwareListener::new(listener), |_| {});
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 let _ = rx.wait_for(|v| *v).await;

@@ -23,6 +23,8 @@ pub struct AppState {
     pub connections: Arc<Connections>,
     /// Prometheus metrics (`/metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Icecast mounts: sources, HTTP listeners' Ogg feeds, status (`crate::icecast`).
+    pub icecast: crate::icecast::IcecastState,
     /// Becomes `true` when the server starts shutting down.
     pub shutdown: watch::Receiver<bool>,
     pub started: Instant,

@@ -17,6 +17,10 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// Mint a JWT for the server's API.
     Token(cmd::token::TokenArgs),
+    /// Publish audio (a file, a tone, raw PCM, or speech) to a stream declared with source = "publish".
+    Send(cmd::send::SendArgs),
+    /// Measure a stream: loss, latency, jitter, and which stage is to blame.
+    Probe(cmd::probe::ProbeArgs),
     /// Benchmarks (load generators that measure a running server).
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -27,6 +31,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Token(args) => cmd::token::run(args),
+        Command::Send(args) => cmd::send::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Probe(args) => cmd::probe::run(args),
     }
 }

@@ -40,7 +40,7 @@ pub struct OggDemuxStats {
     pub pages: u64,
     /// Packets returned.
     pub packets: u64,
-    /// Candidate pages rejected: bad CRC or unknown stream-structure version.
+    /// Candidate pages rejected: bad CRC, unknown stream-structure version or flags.
     pub corrupt_pages: u64,
     /// Bytes skipped while looking for a page (garbage, the rest of corrupt pages).
     pub skipped_bytes: u64,
@@ -154,6 +154,14 @@ impl OggDemuxer {
         if avail.len() < PAGE_HEADER_LEN {
             return false;
         }
+        // Reject a false capture pattern from its header alone when possible (version 0, flags
+        // 0..=7): otherwise it is caught only by its CRC, after waiting for the up to 64 KiB
+        // of body its lacing table claims — a stall of a live stream.
+        if avail[4] != 0 || avail[5] > 7 {
+            self.stats.corrupt_pages += 1;
+            self.skip(1);
+            return true;
+        }
         let segments = usize::from(avail[26]);
         let header_len = PAGE_HEADER_LEN + segments;
         if avail.len() < header_len {
@@ -166,7 +174,7 @@ impl OggDemuxer {
         let page = &avail[..header_len + body_len];
         let stored_crc = u32::from_le_bytes([page[22], page[23], page[24], page[25]]);
         let crc = ogg_crc(ogg_crc(ogg_crc(0, &page[..22]), &[0; 4]), &page[26..]);
-        if page[4] != 0 || crc != stored_crc {
+        if crc != stored_crc {
             // Not a page after all, or a damaged one: resynchronise from the next byte.
             self.stats.corrupt_pages += 1;
             self.skip(1);
@@ -248,10 +256,11 @@ fn take_packets(
             stats.dropped_packets += 1;
             stream.partial = Partial::Skipping;
         }
-        if len < 255 {
-            if let Partial::Building(data) = std::mem::take(&mut stream.partial) {
-                finished.push(data);
-            }
+        // A lacing value below 255 ends the packet (taking the state also ends a skipped one).
+        if len < 255
+            && let Partial::Building(data) = std::mem::take(&mut stream.partial)
+        {
+            finished.push(data);
         }
     }
     if flags & FLAG_EOS != 0 {

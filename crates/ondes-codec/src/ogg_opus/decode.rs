@@ -24,6 +24,8 @@ pub struct OggOpusDecoder {
     to_skip: usize,
     /// 48 kHz samples decoded in the current chained stream, pre-skip included.
     decoded_48k: u64,
+    /// The same at the output rate (what was actually produced, before any trimming).
+    decoded_out: u64,
     /// Granule position at which the current stream's first packet starts (non-zero for a
     /// stream joined live).
     start_granule: Option<u64>,
@@ -45,6 +47,7 @@ impl OggOpusDecoder {
             gain: 1.0,
             to_skip: 0,
             decoded_48k: 0,
+            decoded_out: 0,
             start_granule: None,
             corrupt_packets: 0,
         })
@@ -108,6 +111,7 @@ impl OggOpusDecoder {
         self.gain = head.gain_factor();
         self.to_skip = self.to_output_rate(u64::from(head.pre_skip));
         self.decoded_48k = 0;
+        self.decoded_out = 0;
         self.start_granule = None;
         Ok(())
     }
@@ -142,10 +146,12 @@ impl OggOpusDecoder {
             self.start_granule = Some(g.saturating_sub(self.decoded_48k));
         }
         let mut produced = (out.len() - start) / channels;
-        // End trimming: the last granule position marks the last sample to play.
+        self.decoded_out += produced as u64;
+        // End trimming: the last granule position marks the last sample to play; at the
+        // output rate, everything past floor(position × rate / 48000) goes.
         if eos && let (Some(g), Some(first)) = (granule, self.start_granule) {
-            let excess = (first + self.decoded_48k).saturating_sub(g);
-            let trim = self.to_output_rate(excess).min(produced);
+            let keep_total = self.to_output_rate(g.saturating_sub(first)) as u64;
+            let trim = (self.decoded_out.saturating_sub(keep_total) as usize).min(produced);
             produced -= trim;
             out.truncate(start + produced * channels);
         }

@@ -45,6 +45,9 @@ pub struct OggOpusReader {
     state: State,
     head: Option<OpusHead>,
     tags: Option<OpusTags>,
+    /// Whether the followed stream has yielded audio: a new `OpusHead` after that is a chain
+    /// boundary, before it a multiplexed second stream.
+    audio_seen: bool,
     ignored_packets: u64,
 }
 
@@ -62,6 +65,7 @@ impl OggOpusReader {
             state: State::AwaitHead,
             head: None,
             tags: None,
+            audio_seen: false,
             ignored_packets: 0,
         }
     }
@@ -91,40 +95,45 @@ impl OggOpusReader {
 
     fn handle(&mut self, packet: OggPacket) -> Result<Option<OggOpusEvent>, CodecError> {
         let OggPacket { data, granule, serial, bos, eos, .. } = packet;
-        match self.serial {
-            None if bos && data.starts_with(b"OpusHead") => {
-                let head = OpusHead::parse(&data)?;
-                self.serial = Some(serial);
-                self.state = if eos { State::AwaitHead } else { State::AwaitTags };
-                if eos {
+        let ours = self.serial == Some(serial);
+        // A new stream: none followed yet, or the followed one has played and a new stream
+        // starts (a chain whose end-of-stream page was empty, lost, or never sent, as when an
+        // Icecast source reconnects). A second Opus stream multiplexed next to the first (its
+        // header before any audio) is not followed.
+        if bos && !ours && data.starts_with(b"OpusHead") && (self.serial.is_none() || self.audio_seen) {
+            // Stop following the old stream first, so that a bad header leaves no stream followed.
+            self.serial = None;
+            self.state = State::AwaitHead;
+            let head = OpusHead::parse(&data)?;
+            self.serial = (!eos).then_some(serial);
+            self.state = State::AwaitTags;
+            self.head = Some(head.clone());
+            self.tags = None;
+            self.audio_seen = false;
+            return Ok(Some(OggOpusEvent::Head(head)));
+        }
+        if !ours {
+            self.ignored_packets += 1;
+            return Ok(None);
+        }
+        if eos {
+            self.serial = None;
+        }
+        match std::mem::replace(&mut self.state, if eos { State::AwaitHead } else { State::Audio }) {
+            State::AwaitTags => match OpusTags::parse(&data) {
+                Ok(tags) => {
+                    self.tags = Some(tags.clone());
+                    Ok(Some(OggOpusEvent::Tags(tags)))
+                }
+                Err(e) => {
                     self.serial = None;
+                    self.state = State::AwaitHead;
+                    Err(e)
                 }
-                self.head = Some(head.clone());
-                self.tags = None;
-                Ok(Some(OggOpusEvent::Head(head)))
-            }
-            Some(ours) if ours == serial => {
-                if eos {
-                    self.serial = None;
-                }
-                match std::mem::replace(&mut self.state, if eos { State::AwaitHead } else { State::Audio }) {
-                    State::AwaitTags => match OpusTags::parse(&data) {
-                        Ok(tags) => {
-                            self.tags = Some(tags.clone());
-                            Ok(Some(OggOpusEvent::Tags(tags)))
-                        }
-                        Err(e) => {
-                            self.serial = None;
-                            self.state = State::AwaitHead;
-                            Err(e)
-                        }
-                    },
-                    _ => Ok(Some(OggOpusEvent::Audio(OpusAudioPacket { data, granule, eos }))),
-                }
-            }
+            },
             _ => {
-                self.ignored_packets += 1;
-                Ok(None)
+                self.audio_seen = true;
+                Ok(Some(OggOpusEvent::Audio(OpusAudioPacket { data, granule, eos })))
             }
         }
     }

@@ -10,13 +10,13 @@ use super::config::OpusConfig;
 /// The complexity actually given to opus-rs: the configured one, lowered where opus-rs's
 /// higher-complexity CELT analysis damages short frames:
 ///
-/// - 2.5 ms mono: complexity ≥ 3 (its spreading decision) drops 64–256 kbit/s from 0.99–1.00
-///   to 0.5–0.7, where libopus's own encoder reaches 1.00. Capped at 2.
+/// - 2.5 ms: any complexity above 0 (transient, TF and spreading analysis) drops 64–256 kbit/s
+///   mono from 0.99–1.00 to 0.5–0.7, where libopus's own encoder reaches 1.00. Capped at 0.
 /// - stereo below 10 ms: complexity ≥ 8 (theta RDO, second MDCT) drops 5 ms at 64 kbit/s from
 ///   0.94 to 0.78 (libopus: 0.99). Capped at 7.
 pub(crate) fn effective_complexity(cfg: &OpusConfig) -> u8 {
     match (cfg.frame_us, cfg.channels) {
-        (2_500, _) => cfg.complexity.min(2),
+        (2_500, _) => 0,
         (f, 2) if f < 10_000 => cfg.complexity.min(7),
         _ => cfg.complexity,
     }

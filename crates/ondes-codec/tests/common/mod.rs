@@ -131,12 +131,13 @@ pub fn source(rate: u32, channels: u16) -> Vec<f32> {
 /// overlap (ignoring the first and last 20 ms of the reference, where codecs ramp).
 fn correlation_at(reference: &[f32], test: &[f32], lag: isize, margin: usize) -> f64 {
     let (mut xy, mut xx, mut yy) = (0.0f64, 0.0f64, 0.0f64);
-    for i in margin..reference.len().saturating_sub(margin) {
+    let end = reference.len().saturating_sub(margin);
+    for (i, &x) in reference.iter().enumerate().take(end).skip(margin) {
         let j = i as isize + lag;
         if j < 0 || j as usize >= test.len() {
             continue;
         }
-        let (x, y) = (f64::from(reference[i]), f64::from(test[j as usize]));
+        let (x, y) = (f64::from(x), f64::from(test[j as usize]));
         xy += x * y;
         xx += x * x;
         yy += y * y;

@@ -13,6 +13,12 @@
 //! arrivals. It rises at once when the quantile does and decays with a half-life when the
 //! jitter calms down, so a burst that comes back every few seconds does not make the buffer
 //! oscillate.
+//!
+//! The decaying target is held in transit terms (`base + relative target`), not relative to
+//! the base: when a burst ends, the fastest frames of the burst leave the window and the base
+//! rises. A target held relative to the old base would then ask the buffer to *grow* after
+//! the burst; held in transit terms it asks for the same playout offset as before, which
+//! then decays.
 
 use std::collections::VecDeque;
 
@@ -32,7 +38,8 @@ pub(super) struct DelayEstimator {
     base_us: Option<i64>,
     /// The quantile of the relative delays in the window.
     jitter_us: i64,
-    target_us: f64,
+    /// Target in transit terms: the transit a frame may have and still be on time.
+    target_transit_us: Option<f64>,
     updated_at: Option<i64>,
 }
 
@@ -55,8 +62,7 @@ impl DelayEstimator {
             scratch: Vec::new(),
             base_us: None,
             jitter_us: 0,
-            // until the first frame, one frame of margin (or the configured floor)
-            target_us: frame_us.clamp(min_us, max_us) as f64,
+            target_transit_us: None,
             updated_at: None,
         }
     }
@@ -75,22 +81,28 @@ impl DelayEstimator {
         if self.prune(now_us) {
             self.recompute();
         }
+        let Some(base) = self.base_us else { return };
+        let base = base as f64;
+        let (lo, hi) = (base + self.min_us as f64, base + self.max_us as f64);
+        let mut target = self.target_transit_us.unwrap_or(lo);
         if let Some(at) = self.updated_at
             && now_us > at
         {
-            let floor = self.min_us as f64;
-            let excess = (self.target_us - floor).max(0.0);
             let keep = 0.5f64.powf((now_us - at) as f64 / self.half_life_us);
-            self.target_us = floor + excess * keep;
+            target = lo + (target - lo).max(0.0) * keep;
         }
         self.updated_at = Some(self.updated_at.map_or(now_us, |at| at.max(now_us)));
-        let wanted = (self.jitter_us + self.frame_us) as f64;
-        self.target_us = self.target_us.max(wanted).clamp(self.min_us as f64, self.max_us as f64);
+        let wanted = base + (self.jitter_us + self.frame_us) as f64;
+        self.target_transit_us = Some(target.max(wanted).clamp(lo, hi));
     }
 
     /// Target delay in µs, relative to the fastest recent frame.
     pub(super) fn target_us(&self) -> i64 {
-        self.target_us.round() as i64
+        match (self.target_transit_us, self.base_us) {
+            (Some(t), Some(base)) => (t - base as f64).round() as i64,
+            // before the first frame: one frame of margin, within the bounds
+            _ => self.frame_us.clamp(self.min_us, self.max_us),
+        }
     }
 
     /// Smallest transit in the window (or the last one known).
@@ -103,11 +115,12 @@ impl DelayEstimator {
         self.jitter_us
     }
 
-    /// Forgets the samples (the stream restarted); the target keeps decaying from where it is.
+    /// Forgets everything (the stream restarted, perhaps on another clock).
     pub(super) fn reset(&mut self) {
         self.samples.clear();
         self.base_us = None;
         self.jitter_us = 0;
+        self.target_transit_us = None;
     }
 
     /// Drops samples that arrived more than a window before `now_us`; true if any went.

@@ -38,7 +38,7 @@ pub async fn run_playout(hub: Arc<StreamHub>, publisher: Arc<Publisher>, mut sto
                         hub.set_source_lost(false);
                         f.pcm.into()
                     }
-                    Pop::Underrun => silence.clone(),
+                    Pop::Underrun | Pop::Missing => silence.clone(),
                     Pop::Idle => {
                         hub.set_source_lost(true);
                         silence.clone()

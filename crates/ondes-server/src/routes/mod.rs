@@ -47,6 +47,10 @@ impl<S: Send + Sync> FromRequestParts<S> for StreamId {
 pub fn app(state: SharedState) -> Router {
     let json = Router::new()
         .route("/api/streams", get(streams::list))
+        .route(
+            "/api/time",
+            get(|| async { axum::Json(serde_json::json!({"server_time_us": crate::clock::now_us()})) }),
+        )
         .route("/api/streams/{id}/stats", get(stats::stream_stats))
         .route("/api/audio/stats", get(stats::stream_stats))
         .route("/api/streams/{id}/control", post(control::control))
@@ -54,6 +58,7 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/streams/{id}/debug/connections", get(stats::debug_connections))
         .route("/api/audio/debug/connections", get(stats::debug_connections))
         .route("/api/perf", get(perf::report))
+        .route("/status-json.xsl", get(crate::icecast::status::status_json))
         .route("/api/perf/summary", get(perf::summary))
         .route("/api/perf/spans", post(perf::post_spans))
         .layer(CompressionLayer::new());
@@ -65,7 +70,10 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/streams/{id}/publish", get(crate::publish::ws::publish))
         .route("/api/audio/publish", get(crate::publish::ws::publish))
         .route("/api/streams/{id}/ingest", post(crate::publish::ingest::ingest))
-        .route("/api/audio/ingest", post(crate::publish::ingest::ingest));
+        .route("/api/audio/ingest", post(crate::publish::ingest::ingest))
+        // Icecast mounts at the root: static routes (`/`, `/metrics`, the dashboard's files)
+        // take precedence over the parameter, and unknown mounts answer a JSON 404
+        .route("/{mount}", get(crate::icecast::listen::listen).put(crate::icecast::source::source));
     let mut router = Router::new()
         .merge(json)
         .merge(streaming)

@@ -70,6 +70,6 @@ pub fn open_source(
         SourceSpec::Stdin { format, rate, channels } => {
             Box::new(stdin::StdinSource::new(std::io::stdin(), *format, *rate, *channels, frame)?)
         }
-        SourceSpec::Publish => return Err(SourceError::NotPull),
+        SourceSpec::Publish | SourceSpec::Icecast => return Err(SourceError::NotPull),
     })
 }

@@ -9,7 +9,7 @@ use ondes_codec::SampleFormat;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SourceSpecError {
     #[error(
-        "unknown source '{0}'; use tone:demo, tone:sine?freq=440, tone:sweep, tone:noise, file:PATH, stdin:s16le or publish"
+        "unknown source '{0}'; use tone:demo, tone:sine?freq=440, tone:sweep, tone:noise, file:PATH, stdin:s16le, publish or icecast"
     )]
     UnknownKind(String),
     #[error("unknown tone '{0}'; use demo, sine, sweep or noise")]
@@ -51,6 +51,8 @@ pub enum SourceSpec {
     },
     /// Audio pushed by a publisher over WebSocket or HTTP ingest.
     Publish,
+    /// Audio pushed by an Icecast source client (`PUT`/`SOURCE /{id}`).
+    Icecast,
 }
 
 type Options = BTreeMap<String, String>;
@@ -170,6 +172,7 @@ impl SourceSpec {
                 Ok(SourceSpec::Stdin { format, rate, channels })
             }
             "publish" if rest.is_empty() => Ok(SourceSpec::Publish),
+            "icecast" if rest.is_empty() => Ok(SourceSpec::Icecast),
             _ => Err(SourceSpecError::UnknownKind(s.into())),
         }
     }

@@ -35,7 +35,12 @@ impl Framer {
         self.partial.extend_from_slice(interleaved);
         let whole = self.partial.len() - self.partial.len() % self.from_channels.max(1);
         self.remixed.clear();
-        remix(&self.partial[..whole], self.from_channels, usize::from(self.layout.channels), &mut self.remixed);
+        remix(
+            &self.partial[..whole],
+            self.from_channels,
+            usize::from(self.layout.channels),
+            &mut self.remixed,
+        );
         self.partial.drain(..whole);
         self.resampler.push(&self.remixed);
     }

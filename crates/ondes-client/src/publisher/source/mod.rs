@@ -73,7 +73,9 @@ impl PreparedSource {
     pub fn prepare(spec: &SourceSpec) -> Result<PreparedSource, SourceError> {
         Ok(match spec {
             SourceSpec::File { path } => PreparedSource::File(path.clone()),
-            SourceSpec::Sine { freq, amplitude } => PreparedSource::Sine { freq: *freq, amplitude: *amplitude },
+            SourceSpec::Sine { freq, amplitude } => {
+                PreparedSource::Sine { freq: *freq, amplitude: *amplitude }
+            }
             SourceSpec::Stdin { format, rate, channels } => {
                 PreparedSource::Stdin { format: *format, rate: *rate, channels: *channels }
             }

@@ -40,7 +40,11 @@ fn bad(what: &str) -> SourceError {
     SourceError::Spec(what.to_string())
 }
 
-fn number<T: std::str::FromStr>(opts: &BTreeMap<String, String>, key: &str, default: T) -> Result<T, SourceError> {
+fn number<T: std::str::FromStr>(
+    opts: &BTreeMap<String, String>,
+    key: &str,
+    default: T,
+) -> Result<T, SourceError> {
     match opts.get(key) {
         None => Ok(default),
         Some(v) => v.parse().map_err(|_| bad(&format!("option {key}={v} is not a number"))),
@@ -58,7 +62,9 @@ impl SourceSpec {
     /// Parses a source string (see the module docs).
     pub fn parse(s: &str) -> Result<SourceSpec, SourceError> {
         let (kind, rest) = s.split_once(':').ok_or_else(|| {
-            bad(&format!("'{s}': use file:PATH, tone:sine?freq=440, stdin:s16le?rate=R&channels=C or tts:TEXT"))
+            bad(&format!(
+                "'{s}': use file:PATH, tone:sine?freq=440, stdin:s16le?rate=R&channels=C or tts:TEXT"
+            ))
         })?;
         match kind {
             "file" => {
@@ -124,10 +130,7 @@ mod tests {
 
     #[test]
     fn parses_every_kind() {
-        assert_eq!(
-            SourceSpec::parse("file:a b.wav").unwrap(),
-            SourceSpec::File { path: "a b.wav".into() }
-        );
+        assert_eq!(SourceSpec::parse("file:a b.wav").unwrap(), SourceSpec::File { path: "a b.wav".into() });
         assert_eq!(
             SourceSpec::parse("tone:sine?freq=1000&amp=0.25").unwrap(),
             SourceSpec::Sine { freq: 1000.0, amplitude: 0.25 }
@@ -144,7 +147,9 @@ mod tests {
 
     #[test]
     fn rejects_with_a_reason() {
-        for bad in ["nope", "tone:square", "tone:sine?freq=x", "tone:sine?hz=3", "stdin:s16le", "tts:", "mic:0"] {
+        for bad in
+            ["nope", "tone:square", "tone:sine?freq=x", "tone:sine?hz=3", "stdin:s16le", "tts:", "mic:0"]
+        {
             let e = SourceSpec::parse(bad).unwrap_err().to_string();
             assert!(!e.is_empty(), "{bad}");
         }

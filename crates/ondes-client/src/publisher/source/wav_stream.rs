@@ -27,7 +27,9 @@ enum State {
     /// Reading chunk headers (and skipping non-audio chunks).
     Chunks,
     /// In the data chunk; `left` bytes may still belong to it.
-    Data { left: u64 },
+    Data {
+        left: u64,
+    },
     Done,
 }
 
@@ -160,12 +162,18 @@ fn parse_fmt(b: &[u8]) -> Result<WavFormat, WavError> {
 fn decode(bytes: &[u8], fmt: WavFormat, out: &mut Vec<f32>) {
     match (fmt.bits, fmt.float) {
         (8, _) => out.extend(bytes.iter().map(|&b| (f32::from(b) - 128.0) / 128.0)),
-        (16, _) => out.extend(bytes.chunks_exact(2).map(|c| f32::from(i16::from_le_bytes([c[0], c[1]])) / 32768.0)),
+        (16, _) => {
+            out.extend(bytes.chunks_exact(2).map(|c| f32::from(i16::from_le_bytes([c[0], c[1]])) / 32768.0))
+        }
         (24, _) => out.extend(
-            bytes.chunks_exact(3).map(|c| (i32::from_le_bytes([0, c[0], c[1], c[2]]) >> 8) as f32 / 8_388_608.0),
+            bytes
+                .chunks_exact(3)
+                .map(|c| (i32::from_le_bytes([0, c[0], c[1], c[2]]) >> 8) as f32 / 8_388_608.0),
         ),
         (32, false) => out.extend(
-            bytes.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32 / 2_147_483_648.0),
+            bytes
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32 / 2_147_483_648.0),
         ),
         _ => out.extend(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
     }

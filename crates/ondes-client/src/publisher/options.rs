@@ -1,0 +1,131 @@
+//! What to send, where, and how.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::SendError;
+use super::encode::SendCodec;
+use super::flow::Pacing;
+use super::source::Layout;
+
+/// Options of one send.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    /// Source string: `file:PATH`, `tone:sine?freq=&amp=`, `stdin:s16le?rate=&channels=`,
+    /// `tts:TEXT`.
+    pub source: String,
+    /// `ws://HOST/api/streams/{id}/publish` (or `/api/audio/publish`), or
+    /// `http://HOST/api/streams/{id}/ingest`.
+    pub to: String,
+    /// Bearer token with permission `publish`.
+    pub token: Option<String>,
+    pub codec: SendCodec,
+    /// Frames per message (1..=255); more frames, fewer bytes of overhead, more latency.
+    pub batch: usize,
+    pub pacing: Pacing,
+    /// Stop after this much audio (an endless tone needs it).
+    pub max_duration: Option<Duration>,
+    /// The stream's layout when the server cannot tell us (HTTP ingest without
+    /// `/api/streams`); over WebSocket it is checked against the server's `info`.
+    pub layout: Option<Layout>,
+    /// Failed connection attempts in a row before giving up.
+    pub max_retries: u32,
+    /// First reconnect delay (doubling, with jitter, up to `max_backoff`).
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// A connection that neither acknowledges nor resumes for this long is considered lost.
+    pub ack_timeout: Duration,
+    /// When it becomes true, the source ends: what was taken is sent and acknowledged.
+    pub stop: Option<watch::Receiver<bool>>,
+}
+
+impl SendOptions {
+    /// Defaults: pcm16, batch 1, real time with a 100 ms lead, 10 retries.
+    pub fn new(source: impl Into<String>, to: impl Into<String>) -> Self {
+        SendOptions {
+            source: source.into(),
+            to: to.into(),
+            token: None,
+            codec: SendCodec::Pcm16,
+            batch: 1,
+            pacing: Pacing::RealTime { lead_us: 100_000 },
+            max_duration: None,
+            layout: None,
+            max_retries: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            ack_timeout: Duration::from_secs(10),
+            stop: None,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), SendError> {
+        if !(1..=255).contains(&self.batch) {
+            return Err(SendError::Options(format!("batch {} is outside 1..=255", self.batch)));
+        }
+        if let SendCodec::Opus { bitrate_bps } = self.codec
+            && !(6_000..=510_000).contains(&bitrate_bps)
+        {
+            return Err(SendError::Options(format!(
+                "Opus bitrate {bitrate_bps} bit/s is outside 6..=510 kbit/s"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Where the audio goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A WebSocket publish URL.
+    WebSocket(String),
+    /// An HTTP ingest URL (`base` is `http://HOST:PORT`, `stream` the stream id).
+    Ingest { url: String, base: String, stream: String },
+}
+
+impl Target {
+    pub fn parse(url: &str) -> Result<Target, SendError> {
+        let bad = |why: &str| SendError::Options(format!("--to {url}: {why}"));
+        if url.starts_with("ws://") || url.starts_with("wss://") {
+            return Ok(Target::WebSocket(url.to_string()));
+        }
+        let rest = url.strip_prefix("http://").ok_or_else(|| {
+            bad("use ws://HOST/api/streams/ID/publish or http://HOST/api/streams/ID/ingest")
+        })?;
+        let (host, path) = rest.split_once('/').ok_or_else(|| bad("the URL has no path"))?;
+        let path = path.split('?').next().unwrap_or("");
+        let stream = if path == "api/audio/ingest" {
+            "main".to_string()
+        } else {
+            match path.strip_prefix("api/streams/").and_then(|p| p.strip_suffix("/ingest")) {
+                Some(id) if !id.is_empty() && !id.contains('/') => id.to_string(),
+                _ => return Err(bad("an http:// target must be …/api/streams/ID/ingest")),
+            }
+        };
+        Ok(Target::Ingest { url: url.to_string(), base: format!("http://{host}"), stream })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        assert_eq!(
+            Target::parse("ws://h:1/api/audio/publish").unwrap(),
+            Target::WebSocket("ws://h:1/api/audio/publish".into())
+        );
+        assert_eq!(
+            Target::parse("http://h:1/api/streams/voice/ingest").unwrap(),
+            Target::Ingest {
+                url: "http://h:1/api/streams/voice/ingest".into(),
+                base: "http://h:1".into(),
+                stream: "voice".into()
+            }
+        );
+        assert!(Target::parse("http://h:1/api/streams/voice/stream").is_err());
+        assert!(Target::parse("ftp://h").is_err());
+    }
+}

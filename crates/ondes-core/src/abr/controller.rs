@@ -1,0 +1,418 @@
+//! The per-listener adaptation controller: a sans-IO state machine.
+//!
+//! The server feeds it what it observes and polls it for decisions:
+//!
+//! * [`Controller::handle_send_state`] — every write or every ~50–100 ms: the socket's
+//!   cumulative written bytes and how much audio waits at the server (the backlog);
+//! * [`Controller::handle_rtt`] — each round-trip sample (WebSocket ping/pong);
+//! * [`Controller::handle_report`] — each client report (buffer, target, underruns,
+//!   received frames);
+//! * [`Controller::poll`] — after any of these (or on a timer): at most one
+//!   [`Decision`] per adaptation interval.
+//!
+//! Down fast: any congestion signal (backlog, standing queue, a starving client) moves down
+//! at the next allowed moment, straight to the best rung the measured capacity carries with
+//! headroom — several rungs at once if need be — and below the lowest rung to the
+//! `emergency_fallback` profile. Up slowly: one rung at a time, after a calm period, only
+//! when the estimate clears the next rung's cost by the margin.
+
+use std::collections::VecDeque;
+
+use serde::Serialize;
+
+use super::config::AbrConfig;
+use super::cost::socket_bps;
+use super::estimator::{RttFilter, ThroughputEstimator};
+use super::profile::{ProfileName, ProfileRequest, StreamingProfile};
+use super::reason::{Decision, Direction, Reason};
+
+/// What a client says about itself (the `report` message of docs/protocol.md). Counters are
+/// cumulative since the connection started.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ClientReport {
+    pub buffer_ms: f64,
+    pub target_ms: f64,
+    pub underruns: u64,
+    pub lost_frames: u64,
+    pub late_frames: u64,
+    pub received_frames: u64,
+    pub rtt_ms: Option<f64>,
+}
+
+/// What the server's sending side observes for this listener.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SendState {
+    /// Bytes the socket has accepted since the connection started.
+    pub written_bytes: u64,
+    /// Audio ready to send that the socket would not take yet, µs.
+    pub backlog_us: u64,
+}
+
+/// Counters of one controller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AbrStats {
+    pub switches_up: u64,
+    pub switches_down: u64,
+    pub profile_changes: u64,
+    /// Switches down within three intervals of a switch up (a probe that did not fit).
+    pub failed_probes: u64,
+}
+
+/// A ladder the controller cannot work with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AbrError {
+    #[error("the quality ladder is empty: nothing to adapt")]
+    EmptyLadder,
+    #[error("the quality ladder must be strictly ascending, got {0:?}")]
+    Unsorted(Vec<u32>),
+}
+
+/// Consecutive round-trip evaluations above the threshold needed to call it congestion.
+const DELAY_STRIKES: u32 = 2;
+/// After a switch down, round trips still show the old queue draining for this long.
+const DELAY_QUIET_US: u64 = 3_000_000;
+/// A client complaint older than this is stale.
+const CLIENT_SIGNAL_TTL_US: u64 = 2_000_000;
+/// Below this share of real time received, a starving client is short of bandwidth (not
+/// just hit by a late packet).
+const STARVING_RATIO: f64 = 0.9;
+
+/// The adaptation controller of one listener; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct Controller {
+    cfg: AbrConfig,
+    ladder: Vec<u32>,
+    request: ProfileRequest,
+    profile: StreamingProfile,
+    rung: usize,
+    est: ThroughputEstimator,
+    rtt: RttFilter,
+    /// Available-bandwidth estimate in socket bit/s.
+    avail_bps: f64,
+    hold_until_us: u64,
+    last_change_us: Option<u64>,
+    last_down_us: Option<u64>,
+    last_up_us: Option<u64>,
+    /// Last time anything signalled congestion.
+    calm_since_us: u64,
+    backlog: VecDeque<(u64, u64)>,
+    delay_strikes: u32,
+    client_signal: Option<(u64, Reason)>,
+    reports: VecDeque<(u64, ClientReport)>,
+    last_poll_us: u64,
+    stats: AbrStats,
+}
+
+impl Controller {
+    /// A controller for a listener that connected at `now_us`, on an ascending ladder of
+    /// Opus rungs (kbit/s).
+    pub fn new(
+        cfg: AbrConfig,
+        ladder_kbps: &[u32],
+        request: ProfileRequest,
+        now_us: u64,
+    ) -> Result<Controller, AbrError> {
+        if ladder_kbps.is_empty() {
+            return Err(AbrError::EmptyLadder);
+        }
+        if ladder_kbps.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(AbrError::Unsorted(ladder_kbps.to_vec()));
+        }
+        let profile = request.initial().params();
+        let allowed = profile.allowed(ladder_kbps);
+        let start = ladder_kbps.iter().rposition(|k| *k <= cfg.start_kbps).unwrap_or(0);
+        let rung = start.clamp(*allowed.start(), *allowed.end());
+        let mut c = Controller {
+            est: ThroughputEstimator::new(cfg.sample_window_us),
+            rtt: RttFilter::new(1_500_000, 10_000_000),
+            ladder: ladder_kbps.to_vec(),
+            request,
+            profile,
+            rung,
+            avail_bps: 0.0,
+            hold_until_us: 0,
+            last_change_us: None,
+            last_down_us: None,
+            last_up_us: None,
+            calm_since_us: now_us,
+            backlog: VecDeque::new(),
+            delay_strikes: 0,
+            client_signal: None,
+            reports: VecDeque::new(),
+            last_poll_us: now_us,
+            stats: AbrStats::default(),
+            cfg,
+        };
+        c.avail_bps = c.cost_bps(c.profile, c.rung);
+        Ok(c)
+    }
+
+    pub fn rung(&self) -> usize {
+        self.rung
+    }
+
+    pub fn kbps(&self) -> u32 {
+        self.ladder[self.rung]
+    }
+
+    pub fn profile(&self) -> &StreamingProfile {
+        &self.profile
+    }
+
+    /// Frames per message the server should use now (the profile's message duration in the
+    /// stream's frames).
+    pub fn batch(&self) -> usize {
+        self.profile.batch_for(self.cfg.stream_frame_us)
+    }
+
+    pub fn config(&self) -> &AbrConfig {
+        &self.cfg
+    }
+
+    pub fn stats(&self) -> AbrStats {
+        self.stats
+    }
+
+    /// Available-bandwidth estimate, socket bit/s.
+    pub fn estimate_bps(&self) -> f64 {
+        self.avail_bps
+    }
+
+    /// Measured link-limited throughput, socket bit/s, if any.
+    pub fn capacity_bps(&self) -> Option<f64> {
+        self.est.capacity_bps()
+    }
+
+    /// Standing queueing delay seen in round trips, µs.
+    pub fn queue_delay_us(&self, now_us: u64) -> u64 {
+        self.rtt.queue_delay_us(now_us)
+    }
+
+    /// Socket bit rate of `rung` under `profile`.
+    pub fn cost_bps(&self, profile: StreamingProfile, rung: usize) -> f64 {
+        let frame = self.cfg.stream_frame_us;
+        socket_bps(self.ladder[rung], frame, profile.batch_for(frame))
+    }
+
+    pub fn handle_send_state(&mut self, s: SendState, now_us: u64) {
+        self.backlog.push_back((now_us, s.backlog_us));
+        while self.backlog.front().is_some_and(|(t, _)| *t + 1_000_000 < now_us) {
+            self.backlog.pop_front();
+        }
+        if let Some(sample) = self.est.observe(now_us, s.written_bytes, s.backlog_us > 0) {
+            if sample.link_limited {
+                // the link was the limit: this is what it carries now
+                if let Some(c) = self.est.capacity_bps() {
+                    self.avail_bps = c;
+                }
+            } else {
+                // we sent this much and it went through: the link carries at least that
+                self.avail_bps = self.avail_bps.max(sample.bps);
+            }
+        }
+    }
+
+    pub fn handle_rtt(&mut self, rtt_us: u64, now_us: u64) {
+        self.rtt.observe(now_us, rtt_us);
+        let threshold = self.cfg.queue_delay_us + self.profile_message_us();
+        let quiet = self.last_down_us.is_some_and(|t| now_us < t + DELAY_QUIET_US);
+        if self.rtt.queue_delay_us(now_us) > threshold && !quiet {
+            self.delay_strikes += 1;
+        } else {
+            self.delay_strikes = 0;
+        }
+    }
+
+    pub fn handle_report(&mut self, r: &ClientReport, now_us: u64) {
+        let prev_underruns = self.reports.back().map_or(0, |(_, p)| p.underruns);
+        self.reports.push_back((now_us, *r));
+        // keep two seconds and a bit: a late packet shifts frames across one report boundary
+        while self.reports.len() > 2 && self.reports[1].0 + 2_000_000 <= now_us {
+            self.reports.pop_front();
+        }
+        let ratio = self.receive_ratio();
+        let starving = r.underruns > prev_underruns || (r.target_ms > 0.0 && r.buffer_ms < 0.5 * r.target_ms);
+        let short = ratio.is_some_and(|q| q < STARVING_RATIO) || self.backlog_now() > 0;
+        if starving && short {
+            let reason = Reason::ClientStarving {
+                buffer_ms: r.buffer_ms.max(0.0) as u32,
+                target_ms: r.target_ms.max(0.0) as u32,
+                underruns: r.underruns,
+                receive_ratio: ratio.unwrap_or(1.0) as f32,
+            };
+            self.client_signal = Some((now_us, reason));
+        }
+    }
+
+    /// Share of real time the client received over the reports kept (≈ 2 s).
+    fn receive_ratio(&self) -> Option<f64> {
+        let (t0, a) = self.reports.front()?;
+        let (t1, b) = self.reports.back()?;
+        (t1 > t0).then(|| {
+            let audio = b.received_frames.saturating_sub(a.received_frames) * self.cfg.stream_frame_us as u64;
+            audio as f64 / (t1 - t0) as f64
+        })
+    }
+
+    fn backlog_now(&self) -> u64 {
+        self.backlog.back().map_or(0, |b| b.1)
+    }
+
+    fn profile_message_us(&self) -> u64 {
+        self.batch() as u64 * self.cfg.stream_frame_us as u64
+    }
+
+    /// The strongest current congestion signal, if any.
+    fn congestion(&mut self, now_us: u64) -> Option<Reason> {
+        let backlog = self.backlog_now();
+        // a backlog that is draining (after a switch down) is not a new signal
+        let half_second_ago = self.backlog.iter().find(|(t, _)| *t + 500_000 >= now_us).map_or(0, |b| b.1);
+        if backlog >= self.cfg.backlog_us + self.profile_message_us() && backlog >= half_second_ago {
+            let capacity_kbps = self.fresh_capacity(now_us).map(|c| (c / 1000.0) as u32);
+            return Some(Reason::Backlog { backlog_ms: (backlog / 1000) as u32, capacity_kbps });
+        }
+        if self.delay_strikes >= DELAY_STRIKES {
+            return Some(Reason::QueueDelay {
+                queue_delay_ms: (self.rtt.queue_delay_us(now_us) / 1000) as u32,
+            });
+        }
+        match self.client_signal {
+            Some((at, reason)) if at + CLIENT_SIGNAL_TTL_US >= now_us => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The link-limited throughput measured in the last two windows, if any.
+    fn fresh_capacity(&self, now_us: u64) -> Option<f64> {
+        let recent = self.est.last_limited_us()? + 2 * self.cfg.sample_window_us + 50_000 >= now_us;
+        recent.then(|| self.est.capacity_bps()).flatten()
+    }
+
+    fn can_change(&self, now_us: u64) -> bool {
+        self.last_change_us.is_none_or(|t| now_us >= t + self.cfg.interval_us)
+    }
+
+    /// The change to apply now, if any; at most one per adaptation interval.
+    pub fn poll(&mut self, now_us: u64) -> Option<Decision> {
+        let dt = now_us.saturating_sub(self.last_poll_us);
+        self.last_poll_us = now_us;
+        let signal = self.congestion(now_us);
+        if signal.is_some() {
+            self.calm_since_us = now_us;
+        } else if now_us >= self.hold_until_us && now_us >= self.calm_since_us + 1_000_000 {
+            let top = self.cost_bps(self.profile, self.ladder.len() - 1);
+            let grown = self.avail_bps * (1.0 + self.cfg.growth_per_s).powf(dt as f64 / 1e6);
+            self.avail_bps = grown.min(2.0 * top).max(self.avail_bps);
+        }
+        if !self.can_change(now_us) {
+            return None;
+        }
+        let decision = match signal {
+            Some(reason) => self.switch_down(reason, now_us),
+            None if now_us >= self.calm_since_us + self.cfg.stable_us => self.switch_up(now_us),
+            None => None,
+        }?;
+        self.last_change_us = Some(now_us);
+        self.client_signal = None;
+        self.delay_strikes = 0;
+        if decision.profile_changed {
+            self.stats.profile_changes += 1;
+        }
+        match decision.direction {
+            Direction::Up => {
+                self.stats.switches_up += 1;
+                self.last_up_us = Some(now_us);
+            }
+            Direction::Down => {
+                self.stats.switches_down += 1;
+                if self.last_up_us.is_some_and(|t| now_us < t + 3 * self.cfg.interval_us) {
+                    self.stats.failed_probes += 1;
+                }
+                self.last_down_us = Some(now_us);
+                self.hold_until_us = now_us + self.cfg.hold_us;
+            }
+        }
+        Some(decision)
+    }
+
+    fn decide(
+        &mut self,
+        now_us: u64,
+        dir: Direction,
+        to: (StreamingProfile, usize),
+        reason: Reason,
+    ) -> Decision {
+        let from_rung = self.rung;
+        let profile_changed = to.0.name != self.profile.name;
+        self.profile = to.0;
+        self.rung = to.1;
+        Decision {
+            at_us: now_us,
+            direction: dir,
+            from_rung,
+            rung: self.rung,
+            kbps: self.ladder[self.rung],
+            profile: self.profile.name,
+            profile_changed,
+            reason,
+        }
+    }
+
+    fn switch_down(&mut self, reason: Reason, now_us: u64) -> Option<Decision> {
+        let current = self.cost_bps(self.profile, self.rung);
+        // trust a fresh measurement; without one, assume the current rung is too much
+        let budget = self.fresh_capacity(now_us).unwrap_or_else(|| self.avail_bps.min(0.85 * current));
+        self.avail_bps = budget;
+        let allowed = self.profile.allowed(&self.ladder);
+        let lowest = *allowed.start();
+        let fits =
+            allowed.clone().rev().find(|r| self.cost_bps(self.profile, *r) <= self.cfg.headroom * budget);
+        match fits {
+            Some(r) if r < self.rung => Some(self.decide(now_us, Direction::Down, (self.profile, r), reason)),
+            _ if self.rung > lowest => {
+                Some(self.decide(now_us, Direction::Down, (self.profile, self.rung - 1), reason))
+            }
+            _ if self.profile.name != ProfileName::EmergencyFallback => {
+                let emergency = ProfileName::EmergencyFallback.params();
+                let reason = Reason::Fallback { budget_kbps: (budget / 1000.0) as u32 };
+                Some(self.decide(now_us, Direction::Down, (emergency, 0), reason))
+            }
+            _ => None,
+        }
+    }
+
+    fn switch_up(&mut self, now_us: u64) -> Option<Decision> {
+        let margin = self.cfg.up_margin;
+        let estimate_kbps = (self.avail_bps / 1000.0) as u32;
+        if self.profile.name == ProfileName::EmergencyFallback && self.request.initial() != self.profile.name
+        {
+            let wanted = self.request.initial().params();
+            let allowed = wanted.allowed(&self.ladder);
+            let lowest = *allowed.start();
+            if self.avail_bps < margin * self.cost_bps(wanted, lowest) {
+                return None;
+            }
+            let best = allowed.rev().find(|r| margin * self.cost_bps(wanted, *r) <= self.avail_bps)?;
+            return Some(self.decide(
+                now_us,
+                Direction::Up,
+                (wanted, best),
+                Reason::Recovered { estimate_kbps },
+            ));
+        }
+        let next = self.rung + 1;
+        if !self.profile.allowed(&self.ladder).contains(&next) {
+            return None;
+        }
+        let cost = self.cost_bps(self.profile, next);
+        if self.avail_bps < margin * cost {
+            return None;
+        }
+        let reason = Reason::Probe {
+            estimate_kbps,
+            next_kbps: self.ladder[next],
+            next_cost_kbps: (cost / 1000.0) as u32,
+        };
+        Some(self.decide(now_us, Direction::Up, (self.profile, next), reason))
+    }
+}

@@ -1,0 +1,24 @@
+//! Adaptive streaming: the streaming profiles, a per-listener adaptation controller and the
+//! throughput estimator it relies on, plus a simulation ([`sim`]) that runs a stream
+//! through the [`crate::netmodel`] link model to measure them. All sans-IO: time is an
+//! argument, and a seed fixes every random choice.
+//!
+//! See docs/adaptive.md for the design and docs/abr-integration.md for how the server
+//! drives a [`Controller`].
+
+mod config;
+mod controller;
+pub mod cost;
+mod estimator;
+mod profile;
+mod reason;
+pub mod sim;
+
+pub use config::AbrConfig;
+pub use controller::{AbrError, AbrStats, ClientReport, Controller, SendState};
+pub use estimator::{RateSample, RttFilter, ThroughputEstimator};
+pub use profile::{ProfileName, ProfileRequest, RungPolicy, StreamingProfile, UnknownProfile};
+pub use reason::{Decision, Direction, Reason};
+
+/// The default Opus ladder of the benchmark and tests, kbit/s.
+pub const DEFAULT_LADDER_KBPS: [u32; 5] = [16, 32, 64, 96, 128];

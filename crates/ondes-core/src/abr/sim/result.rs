@@ -1,0 +1,67 @@
+//! What one simulated run measured, in the units of `ondes bench adaptive --json`.
+
+use serde::Serialize;
+
+use crate::abr::{Decision, ProfileName};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct LatencyMs {
+    pub mean: f64,
+    pub p95: f64,
+}
+
+/// The figures of one run (one side of the benchmark table).
+#[derive(Debug, Clone, Serialize)]
+pub struct SimResult {
+    /// Opus payload ÷ bytes on the link (our message header, length prefixes, WebSocket
+    /// header, TCP/IP headers per segment, retransmitted segments, pings).
+    pub efficiency_percent: f64,
+    /// Opus payload ÷ WebSocket message bytes (the definition of docs/protocol.md's table).
+    pub message_efficiency_percent: f64,
+    /// Capture-to-playout latency of the played frames.
+    pub latency_ms: LatencyMs,
+    /// Underruns per minute after the first `settle_s` seconds (start-up excluded).
+    pub underruns_per_minute: f64,
+    /// All underrun episodes, start-up included.
+    pub underruns: u64,
+    /// Time the player spent waiting for audio (underrun periods), ms.
+    pub stalled_ms: f64,
+    /// Opus bitrate the listener heard (played payload ÷ run time), kbit/s.
+    pub avg_bitrate_kbps: f64,
+    /// Rung or profile changes.
+    pub switches: usize,
+    /// Time from the first bandwidth drop to the first switch down, ms (null when the
+    /// scenario has no drop or nothing reacted).
+    pub reaction_ms: Option<f64>,
+    /// Frames the server skipped because the listener lagged more than `max_lag`.
+    pub skipped_frames: u64,
+    /// Frames the jitter buffer concealed (lost, underrun, stretched) and dropped to catch up.
+    pub concealed_ms: f64,
+    pub dropped_frames: u64,
+    pub final_kbps: u32,
+    pub final_profile: ProfileName,
+    pub settle_s: f64,
+    pub duration_s: f64,
+    #[serde(skip)]
+    pub decisions: Vec<Decision>,
+    /// Time of each underrun episode, µs.
+    #[serde(skip)]
+    pub underrun_at_us: Vec<u64>,
+}
+
+impl SimResult {
+    /// Underrun episodes at or after `from_us`.
+    pub fn underruns_after(&self, from_us: u64) -> usize {
+        self.underrun_at_us.iter().filter(|t| **t >= from_us).count()
+    }
+}
+
+pub(crate) fn latency(mut v: Vec<u64>) -> LatencyMs {
+    if v.is_empty() {
+        return LatencyMs::default();
+    }
+    v.sort_unstable();
+    let mean = v.iter().sum::<u64>() as f64 / v.len() as f64 / 1000.0;
+    let p95 = v[(v.len() * 95 / 100).min(v.len() - 1)] as f64 / 1000.0;
+    LatencyMs { mean, p95 }
+}

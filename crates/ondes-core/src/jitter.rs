@@ -1,0 +1,508 @@
+//! Adaptive jitter buffer (sans-IO), after the delay manager of WebRTC's NetEQ.
+//!
+//! Frames arrive with a sequence number, a capture time (the sender's clock) and an arrival
+//! time (the receiver's clock), in any order, some twice, some never. A playout clock calls
+//! [`JitterBuffer::poll`] once per frame period and gets what to play: the next frame, a
+//! frame to conceal, or nothing (underrun). All times are µs arguments; nothing here reads a
+//! clock.
+//!
+//! # Time base
+//!
+//! The *delay* of the playout is how far behind the fastest recent frame it runs:
+//! `now − capture(next frame) − min transit`, where the minimum transit (`arrival −
+//! capture`) is taken over the estimator's window. A frame whose relative delay (its transit
+//! minus that minimum) is below the playout delay is in the buffer when its turn comes; one
+//! above it is late. The clock offset between sender and receiver cancels out.
+//!
+//! The *target* delay is the 0.97 quantile of the relative delays of the last ~2 s plus one
+//! frame, bounded by `[min_delay, max_delay]` (see `delay.rs`). Playback starts once the
+//! delay of the first frame reaches the target. Then:
+//!
+//! * **grows fast**: the target follows a rising quantile at once, and when the playout delay
+//!   falls half a frame below the target the buffer holds the next frame back for one period
+//!   ([`Playout::Stretch`]: the caller plays concealment), until the delay is back;
+//! * **shrinks slowly**: the target decays with a half-life (8 s by default), and the buffer
+//!   drops a frame only when the delay is a whole frame above the target, and at most once
+//!   per `frame / shrink_rate` (2% of the playout time by default) — except above
+//!   `max_delay`, where it drops at once down to the target (a flood after a stall);
+//! * an **underrun** (nothing buffered when a frame is due) plays concealment and does not
+//!   advance, so the delay grows by the stalled time; the frame that was waited for is
+//!   counted late but still played. One underrun counts once however long it lasts.
+//!
+//! # Counters
+//!
+//! `lost` counts frames absent at their play time (concealed, [`Playout::Missing`]); `late`
+//! counts frames that arrived after their play time — dropped if their slot was already
+//! concealed (so such a frame is both lost and late), played if the buffer was waiting for
+//! it in an underrun. A gap longer than `max_delay` (the server skipped ahead) is jumped over
+//! at once and counted as `skipped`, not lost.
+
+mod delay;
+mod history;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::Serialize;
+
+use delay::DelayEstimator;
+use history::TargetHistory;
+pub use history::TargetSample;
+
+/// How many past slots are remembered to tell a duplicate from a late frame. A frame older
+/// than that is taken as the start of a new stream (a restarted server).
+const OUTCOMES_KEPT: usize = 1024;
+
+/// Settings of a [`JitterBuffer`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct JitterConfig {
+    /// Duration of one frame, µs: the playout clock polls once per frame.
+    pub frame_us: u64,
+    /// Lower bound of the target delay, µs (margin for a loaded host, say).
+    pub min_delay_us: u64,
+    /// Upper bound of the target delay, µs; above it the buffer drops frames at once.
+    pub max_delay_us: u64,
+    /// Quantile of the relative delays the target covers (NetEQ: 0.97).
+    pub quantile: f64,
+    /// How far back arrivals count for the quantile and the minimum transit, µs.
+    pub window_us: u64,
+    /// Half-life of the target's decay towards `min_delay` once the jitter calms, µs.
+    pub target_half_life_us: u64,
+    /// Largest share of playout time removed by dropping frames to shrink the delay.
+    pub shrink_rate: f64,
+    /// Interval of the target history, µs (it doubles when the history is full).
+    pub history_interval_us: u64,
+    /// Points kept in the target history.
+    pub history_len: usize,
+}
+
+impl JitterConfig {
+    /// Defaults for frames of `frame_us`: target in [0, 1 s], quantile 0.97 over 2 s,
+    /// half-life 8 s, shrink ≤ 2%, one history point per second, up to 512 points.
+    pub fn for_frame(frame_us: u64) -> Self {
+        JitterConfig {
+            frame_us,
+            min_delay_us: 0,
+            max_delay_us: 1_000_000,
+            quantile: 0.97,
+            window_us: 2_000_000,
+            target_half_life_us: 8_000_000,
+            shrink_rate: 0.02,
+            history_interval_us: 1_000_000,
+            history_len: 512,
+        }
+    }
+
+    fn validate(&self) -> Result<(), JitterConfigError> {
+        if self.frame_us == 0 || self.frame_us > 1_000_000 {
+            return Err(JitterConfigError::FrameUs(self.frame_us));
+        }
+        if self.min_delay_us > self.max_delay_us || self.max_delay_us > 60_000_000 {
+            return Err(JitterConfigError::Bounds { min_us: self.min_delay_us, max_us: self.max_delay_us });
+        }
+        if !(self.quantile > 0.0 && self.quantile <= 1.0) {
+            return Err(JitterConfigError::Quantile(self.quantile));
+        }
+        if self.window_us < self.frame_us || self.window_us > 60_000_000 {
+            return Err(JitterConfigError::Window(self.window_us));
+        }
+        if !(self.shrink_rate > 0.0 && self.shrink_rate < 1.0) {
+            return Err(JitterConfigError::ShrinkRate(self.shrink_rate));
+        }
+        Ok(())
+    }
+}
+
+/// A [`JitterConfig`] that cannot work.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JitterConfigError {
+    #[error("frame duration {0} µs must be between 1 µs and 1 s")]
+    FrameUs(u64),
+    #[error("jitter delay bounds [{min_us}, {max_us}] µs: min must not exceed max, max at most 60 s")]
+    Bounds { min_us: u64, max_us: u64 },
+    #[error("quantile {0} must be in (0, 1]")]
+    Quantile(f64),
+    #[error("jitter window {0} µs must be between one frame and 60 s")]
+    Window(u64),
+    #[error("shrink rate {0} must be in (0, 1)")]
+    ShrinkRate(f64),
+}
+
+/// What to play for one frame period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Playout<T> {
+    /// The next frame.
+    Frame(T),
+    /// Frame `seq` did not arrive in time: conceal it, or rebuild it from the FEC of the
+    /// next packet ([`JitterBuffer::peek_next`]) and say so with
+    /// [`JitterBuffer::record_fec_recovered`].
+    Missing { seq: u64 },
+    /// Nothing is buffered: conceal one frame; the timeline waits.
+    Underrun,
+    /// The next frame is here but the delay is below the target: conceal one frame (or play
+    /// it stretched) so that the buffer grows; the timeline waits.
+    Stretch,
+    /// Playback has not started (waiting for the first frame or for the target delay):
+    /// play nothing.
+    Buffering,
+}
+
+/// What happened to an inserted frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// Kept for playout (possibly counted late, when the buffer was waiting for it).
+    Buffered,
+    /// Already received: dropped.
+    Duplicate,
+    /// Its play time has passed: dropped.
+    Late,
+}
+
+/// Counters since the buffer was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct JitterStats {
+    /// Distinct frames received (late ones included, duplicates not).
+    pub received: u64,
+    /// Frames played from their own packet.
+    pub played: u64,
+    /// Frames absent at their play time.
+    pub lost: u64,
+    /// Frames that arrived after their play time.
+    pub late: u64,
+    /// Copies of frames already received.
+    pub duplicates: u64,
+    /// Times the buffer ran dry while playing (one per episode).
+    pub underruns: u64,
+    /// Frame periods spent in underrun.
+    pub underrun_frames: u64,
+    /// Frame periods inserted to grow the delay to the target.
+    pub stretched: u64,
+    /// Frames dropped to shrink the delay.
+    pub dropped: u64,
+    /// Frames jumped over in gaps longer than the maximum delay (the sender skipped ahead).
+    pub skipped: u64,
+    /// Lost frames rebuilt from the next packet's FEC (reported by the caller).
+    pub fec_recovered: u64,
+    /// Frame periods filled by concealment: lost (minus FEC-recovered), underrun, stretched.
+    pub concealed: u64,
+}
+
+/// A frame waiting for its turn.
+#[derive(Debug, Clone)]
+struct Slot<T> {
+    capture_us: i64,
+    payload: T,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Nothing received yet.
+    Empty,
+    /// Frames received; waiting until the delay reaches the target.
+    Prebuffering,
+    Playing,
+}
+
+/// The adaptive jitter buffer; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct JitterBuffer<T> {
+    cfg: JitterConfig,
+    frame_us: i64,
+    frames: BTreeMap<u64, Slot<T>>,
+    state: State,
+    /// The next sequence number to play (while prebuffering: the lowest received).
+    next_seq: u64,
+    /// `(seq, capture)` of the newest frame, to extrapolate capture times of any sequence.
+    reference: Option<(u64, i64)>,
+    estimator: DelayEstimator,
+    in_underrun: bool,
+    /// When the delay last grew or shrank: shrinking waits `frame / shrink_rate` after
+    /// either, so a frame waited for in an underrun is not dropped the moment it arrives.
+    last_resize_us: Option<i64>,
+    /// Outcome of the slots just before `next_seq` (true: the frame arrived), oldest first.
+    outcomes: VecDeque<bool>,
+    history: TargetHistory,
+    target_range_us: Option<(i64, i64)>,
+    stats: JitterStats,
+}
+
+impl<T> JitterBuffer<T> {
+    pub fn new(cfg: JitterConfig) -> Result<Self, JitterConfigError> {
+        cfg.validate()?;
+        // validate() bounds every value well inside i64
+        let us = |v: u64| v as i64;
+        let estimator = DelayEstimator::new(
+            us(cfg.frame_us),
+            (us(cfg.min_delay_us), us(cfg.max_delay_us)),
+            cfg.quantile,
+            us(cfg.window_us),
+            us(cfg.target_half_life_us),
+        );
+        Ok(JitterBuffer {
+            frame_us: us(cfg.frame_us),
+            frames: BTreeMap::new(),
+            state: State::Empty,
+            next_seq: 0,
+            reference: None,
+            estimator,
+            in_underrun: false,
+            last_resize_us: None,
+            outcomes: VecDeque::new(),
+            history: TargetHistory::new(us(cfg.history_interval_us), cfg.history_len),
+            target_range_us: None,
+            stats: JitterStats::default(),
+            cfg,
+        })
+    }
+
+    pub fn config(&self) -> &JitterConfig {
+        &self.cfg
+    }
+
+    /// Offers frame `seq`, captured at `capture_us` (sender's clock), received at
+    /// `arrival_us` (the clock `poll` is driven by).
+    pub fn insert(&mut self, seq: u64, capture_us: i64, payload: T, arrival_us: i64) -> Inserted {
+        if self.state == State::Playing && seq < self.next_seq {
+            let back = (self.next_seq - seq) as usize;
+            if back <= self.outcomes.len() {
+                let i = self.outcomes.len() - back;
+                if self.outcomes[i] {
+                    self.stats.duplicates += 1;
+                    return Inserted::Duplicate;
+                }
+                self.outcomes[i] = true;
+            } else if back <= OUTCOMES_KEPT {
+                // older than the remembered slots only at the very start of playback
+            } else {
+                self.restart();
+                return self.insert(seq, capture_us, payload, arrival_us);
+            }
+            self.stats.received += 1;
+            self.stats.late += 1;
+            self.estimator.observe(arrival_us - capture_us, arrival_us);
+            return Inserted::Late;
+        }
+        if self.frames.contains_key(&seq) {
+            self.stats.duplicates += 1;
+            return Inserted::Duplicate;
+        }
+        match self.state {
+            State::Empty => {
+                self.state = State::Prebuffering;
+                self.next_seq = seq;
+            }
+            State::Prebuffering => self.next_seq = self.next_seq.min(seq),
+            State::Playing => {
+                if self.in_underrun && seq == self.next_seq {
+                    self.stats.late += 1;
+                }
+            }
+        }
+        self.stats.received += 1;
+        if let Some((newest, _)) = self.reference
+            && seq > newest
+            && (seq - newest - 1).saturating_mul(self.cfg.frame_us) > self.cfg.max_delay_us
+        {
+            // the sender skipped ahead (a lagging listener moved to live): the transits
+            // before the jump describe another regime and would inflate the target
+            self.estimator.reset();
+        }
+        self.estimator.observe(arrival_us - capture_us, arrival_us);
+        if self.reference.is_none_or(|(s, _)| seq >= s) {
+            self.reference = Some((seq, capture_us));
+        }
+        self.frames.insert(seq, Slot { capture_us, payload });
+        Inserted::Buffered
+    }
+
+    /// One frame period of the playout clock, at `now_us`. Call it once per frame duration.
+    pub fn poll(&mut self, now_us: i64) -> Playout<T> {
+        self.estimator.advance(now_us);
+        let target = self.estimator.target_us();
+        self.history.offer(TargetSample { at_us: now_us, target_us: target, buffer_us: self.buffer_us() });
+        match self.state {
+            State::Empty => return Playout::Buffering,
+            State::Prebuffering => {
+                if self.delay_us(now_us).is_none_or(|d| d < target) {
+                    return Playout::Buffering;
+                }
+                self.state = State::Playing;
+                self.outcomes.clear();
+            }
+            State::Playing => {}
+        }
+        let (lo, hi) = self.target_range_us.unwrap_or((target, target));
+        self.target_range_us = Some((lo.min(target), hi.max(target)));
+
+        let Some(&first) = self.frames.keys().next() else {
+            if !self.in_underrun {
+                self.in_underrun = true;
+                self.stats.underruns += 1;
+            }
+            self.stats.underrun_frames += 1;
+            self.stats.concealed += 1;
+            self.last_resize_us = Some(now_us);
+            return Playout::Underrun;
+        };
+        if first > self.next_seq {
+            let gap = first - self.next_seq;
+            if gap.saturating_mul(self.cfg.frame_us) > self.cfg.max_delay_us {
+                self.stats.skipped += gap;
+                self.next_seq = first;
+                self.outcomes.clear();
+            } else {
+                let seq = self.next_seq;
+                self.in_underrun = false;
+                self.advance(false);
+                self.stats.lost += 1;
+                self.stats.concealed += 1;
+                return Playout::Missing { seq };
+            }
+        }
+        self.in_underrun = false;
+        // the next frame is here: adjust the delay towards the target, then play it
+        let delay = self.delay_us(now_us).unwrap_or(target);
+        if delay < target - self.frame_us / 2 {
+            self.stats.stretched += 1;
+            self.stats.concealed += 1;
+            self.last_resize_us = Some(now_us);
+            return Playout::Stretch;
+        }
+        self.shrink(now_us, delay, target);
+        match self.frames.remove(&self.next_seq) {
+            Some(slot) => {
+                self.advance(true);
+                self.stats.played += 1;
+                Playout::Frame(slot.payload)
+            }
+            // shrink() only drops a frame when the one after it is buffered
+            None => Playout::Underrun,
+        }
+    }
+
+    /// Drops frames at the head when the delay is well above the target: one at a time and
+    /// rarely (≤ `shrink_rate` of the playout time), or all the excess at once above the
+    /// maximum delay.
+    fn shrink(&mut self, now_us: i64, mut delay: i64, target: i64) {
+        let max = self.cfg.max_delay_us as i64;
+        let interval = (self.frame_us as f64 / self.cfg.shrink_rate) as i64;
+        let flood = delay > max + self.frame_us;
+        let due = self.last_resize_us.is_none_or(|t| now_us - t >= interval);
+        if !(flood || due && delay >= target + self.frame_us) {
+            return;
+        }
+        while delay - self.frame_us >= target && self.frames.contains_key(&(self.next_seq + 1)) {
+            self.frames.remove(&self.next_seq);
+            self.advance(true);
+            self.stats.dropped += 1;
+            delay -= self.frame_us;
+            self.last_resize_us = Some(now_us);
+            if !flood {
+                break;
+            }
+        }
+    }
+
+    /// Moves past the slot `next_seq`, remembering whether its frame arrived.
+    fn advance(&mut self, arrived: bool) {
+        self.outcomes.push_back(arrived);
+        if self.outcomes.len() > OUTCOMES_KEPT {
+            self.outcomes.pop_front();
+        }
+        self.next_seq += 1;
+    }
+
+    /// A frame far older than anything played: the sender restarted its sequence numbers.
+    fn restart(&mut self) {
+        self.stats.skipped += self.frames.len() as u64;
+        self.frames.clear();
+        self.state = State::Empty;
+        self.reference = None;
+        self.outcomes.clear();
+        self.in_underrun = false;
+        self.estimator.reset();
+    }
+
+    /// The frame that plays next, if it is here: after [`Playout::Missing`], the packet whose
+    /// FEC may rebuild the missing frame.
+    pub fn peek_next(&self) -> Option<&T> {
+        self.frames.get(&self.next_seq).map(|s| &s.payload)
+    }
+
+    /// The caller rebuilt the frame of the last [`Playout::Missing`] from FEC.
+    pub fn record_fec_recovered(&mut self) {
+        self.stats.fec_recovered += 1;
+        self.stats.concealed = self.stats.concealed.saturating_sub(1);
+    }
+
+    /// Sequence number of the next frame to play (`None` before the first frame).
+    pub fn next_seq(&self) -> Option<u64> {
+        (self.state != State::Empty).then_some(self.next_seq)
+    }
+
+    /// Whether playback has started.
+    pub fn is_playing(&self) -> bool {
+        self.state == State::Playing
+    }
+
+    /// How far the playout runs behind the fastest recent frame at `now_us` (µs); `None`
+    /// before the first frame.
+    pub fn delay_us(&self, now_us: i64) -> Option<i64> {
+        let (ref_seq, ref_capture) = self.reference?;
+        let base = self.estimator.base_us()?;
+        let capture = match self.frames.get(&self.next_seq) {
+            Some(slot) => slot.capture_us,
+            None => ref_capture + (self.next_seq as i64 - ref_seq as i64) * self.frame_us,
+        };
+        Some(now_us - capture - base)
+    }
+
+    /// Current target delay, µs.
+    pub fn target_us(&self) -> i64 {
+        self.estimator.target_us()
+    }
+
+    /// The quantile of recent relative delays (the jitter), µs, without the frame of margin.
+    pub fn jitter_us(&self) -> i64 {
+        self.estimator.jitter_us()
+    }
+
+    /// Audio buffered from the next frame to play to the newest received, µs.
+    pub fn buffer_us(&self) -> i64 {
+        match self.frames.keys().next_back() {
+            Some(&last) if self.state != State::Empty && last >= self.next_seq => {
+                (last + 1 - self.next_seq) as i64 * self.frame_us
+            }
+            _ => 0,
+        }
+    }
+
+    /// Frames waiting in the buffer.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Smallest and largest target seen while playing, µs.
+    pub fn target_range_us(&self) -> Option<(i64, i64)> {
+        self.target_range_us
+    }
+
+    /// The target and buffer level over time (about one point per `history_interval`).
+    pub fn history(&self) -> &[TargetSample] {
+        self.history.samples()
+    }
+
+    pub fn stats(&self) -> JitterStats {
+        self.stats
+    }
+
+    /// Total concealed time, µs.
+    pub fn concealed_us(&self) -> u64 {
+        self.stats.concealed * self.cfg.frame_us
+    }
+}

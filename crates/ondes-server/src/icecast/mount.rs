@@ -1,0 +1,217 @@
+//! The Icecast view of the streams: one mount per stream, with its listener counts and Ogg
+//! feeds, and for streams declared `source = "icecast"` the source slot.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::sync::{Notify, watch};
+
+use super::feed::{FeedGuard, FeedParams, OggFeed, run_feed};
+use super::format::SourceCodec;
+use crate::config::{Config, IcecastConfig};
+use crate::hub::StreamHub;
+use crate::publish::Publisher;
+
+/// What the connected source said about itself (`ice-*` / `icy-*` headers) and sends.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceInfo {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub genre: Option<String>,
+    pub url: Option<String>,
+    pub public: Option<bool>,
+    /// kbit/s, as announced.
+    pub bitrate: Option<u32>,
+    pub audio_info: Option<String>,
+    pub content_type: Option<String>,
+    pub user_agent: Option<String>,
+    pub ip: String,
+    /// `SOURCE` (legacy) or `PUT`.
+    pub method: &'static str,
+    pub connected_at_ms: i64,
+    pub codec: Option<SourceCodec>,
+    pub source_sample_rate: Option<u32>,
+    pub source_channels: Option<u16>,
+}
+
+/// The source side of an Icecast mount.
+pub struct SourceSlot {
+    pub publisher: Arc<Publisher>,
+    password: String,
+    /// The connected source, if any.
+    pub info: Mutex<Option<SourceInfo>>,
+    /// Why the last source session ended badly, for status.
+    pub last_error: Mutex<Option<String>>,
+    /// Kicks the connected source out (takeover).
+    kick: Mutex<Option<watch::Sender<bool>>>,
+    /// Notified when a source session ends.
+    pub session_ended: Notify,
+    pub bytes_received: AtomicU64,
+    pub sessions_refused: AtomicU64,
+}
+
+impl SourceSlot {
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// Registers a new session's kick switch; returns its receiver.
+    pub fn arm_kick(&self) -> watch::Receiver<bool> {
+        let (tx, rx) = watch::channel(false);
+        *self.kick.lock() = Some(tx);
+        rx
+    }
+
+    /// Tells the connected source session to end.
+    pub fn kick(&self) {
+        if let Some(tx) = self.kick.lock().take() {
+            tx.send_replace(true);
+        }
+    }
+}
+
+/// One stream as an Icecast mount.
+pub struct Mount {
+    pub id: String,
+    pub hub: Arc<StreamHub>,
+    pub source: Option<SourceSlot>,
+    feeds: Mutex<HashMap<usize, Arc<OggFeed>>>,
+    /// Icecast-style (HTTP) listeners now, and the most at once.
+    pub listeners: AtomicUsize,
+    pub listener_peak: AtomicUsize,
+    /// Frames skipped for lagging HTTP listeners, and listeners disconnected for lagging.
+    pub skipped_frames: AtomicU64,
+    pub lagging_disconnects: AtomicU64,
+}
+
+/// Counts an HTTP listener on its mount while held.
+pub struct ListenerCount(Arc<Mount>);
+
+impl Drop for ListenerCount {
+    fn drop(&mut self) {
+        self.0.listeners.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Mount {
+    /// Counts a new listener (and the peak).
+    pub fn count_listener(self: &Arc<Self>) -> ListenerCount {
+        let now = self.listeners.fetch_add(1, Ordering::AcqRel) + 1;
+        self.listener_peak.fetch_max(now, Ordering::AcqRel);
+        ListenerCount(self.clone())
+    }
+
+    /// Joins the feed of `rung`, starting it if needed.
+    pub fn join_feed(
+        self: &Arc<Self>,
+        rung: usize,
+        params: FeedParams,
+        shutdown: &watch::Receiver<bool>,
+    ) -> FeedGuard {
+        let mut feeds = self.feeds.lock();
+        if let Some(f) = feeds.get(&rung)
+            && !f.is_stopped()
+        {
+            return f.join();
+        }
+        let feed = OggFeed::new(&self.hub, rung, params);
+        let guard = feed.join();
+        feeds.insert(rung, feed.clone());
+        let mount = self.clone();
+        tokio::spawn(run_feed(self.hub.clone(), feed, shutdown.clone(), move |f| mount.retire_feed(f)));
+        guard
+    }
+
+    /// Removes `feed` if nobody listens (or it has stopped); false when a listener joined.
+    fn retire_feed(&self, feed: &Arc<OggFeed>) -> bool {
+        let mut feeds = self.feeds.lock();
+        if feed.listeners() > 0 && !feed.is_stopped() {
+            return false;
+        }
+        feed.stop();
+        if feeds.get(&feed.rung).is_some_and(|f| Arc::ptr_eq(f, feed)) {
+            feeds.remove(&feed.rung);
+        }
+        true
+    }
+
+    /// Feeds running now (for stats).
+    pub fn active_feeds(&self) -> Vec<(u32, usize)> {
+        self.feeds.lock().values().map(|f| (f.kbps, f.listeners())).collect()
+    }
+}
+
+/// Page and burst sizes of a stream, from `[icecast]`.
+pub fn feed_params(cfg: &IcecastConfig, hub: &StreamHub, max_lag_ms: u64) -> (FeedParams, u64) {
+    let frame_ms = hub.spec.duration.as_ms_f64();
+    let frames_per_page = ((cfg.page_ms as f64 / frame_ms).round() as u32).max(1);
+    let page_ms = f64::from(frames_per_page) * frame_ms;
+    let max_lag_pages = (max_lag_ms as f64 / page_ms).ceil().max(1.0) as u64;
+    let burst_pages = (cfg.burst_ms as f64 / page_ms).ceil() as u64;
+    let params =
+        FeedParams { frames_per_page, max_lag_pages, ring_pages: (max_lag_pages + burst_pages + 4) as usize };
+    (params, burst_pages)
+}
+
+/// Every stream's mount.
+pub struct IcecastState {
+    pub config: IcecastConfig,
+    pub mounts: Vec<Arc<Mount>>,
+}
+
+impl IcecastState {
+    /// Mounts for `hubs`; streams declared `source = "icecast"` get a source slot fed into
+    /// their publisher (from `publishers`).
+    pub fn new(config: &Config, hubs: &[Arc<StreamHub>], publishers: &[Arc<Publisher>]) -> Self {
+        let mounts = hubs
+            .iter()
+            .map(|hub| {
+                let decl = config.streams.iter().find(|s| s.id == hub.id);
+                let is_icecast = decl.is_some_and(|s| s.source.trim() == "icecast");
+                let source = is_icecast
+                    .then(|| publishers.iter().find(|p| p.stream_id == hub.id))
+                    .flatten()
+                    .map(|p| SourceSlot {
+                        publisher: p.clone(),
+                        password: decl.map(|s| s.source_password.clone()).unwrap_or_default(),
+                        info: Mutex::new(None),
+                        last_error: Mutex::new(None),
+                        kick: Mutex::new(None),
+                        session_ended: Notify::new(),
+                        bytes_received: AtomicU64::new(0),
+                        sessions_refused: AtomicU64::new(0),
+                    });
+                Arc::new(Mount {
+                    id: hub.id.clone(),
+                    hub: hub.clone(),
+                    source,
+                    feeds: Mutex::new(HashMap::new()),
+                    listeners: AtomicUsize::new(0),
+                    listener_peak: AtomicUsize::new(0),
+                    skipped_frames: AtomicU64::new(0),
+                    lagging_disconnects: AtomicU64::new(0),
+                })
+            })
+            .collect();
+        IcecastState { config: config.icecast.clone(), mounts }
+    }
+
+    /// The mount for a request path's segment: `id`, or `id` with an `.ogg`/`.opus`/`.oga`
+    /// (or, for sources, `.mp3`/`.flac`) extension.
+    pub fn mount(&self, segment: &str) -> Option<&Arc<Mount>> {
+        let id = match segment.rsplit_once('.') {
+            Some((id, "ogg" | "opus" | "oga" | "mp3" | "flac")) => id,
+            _ => segment,
+        };
+        self.mounts.iter().find(|m| m.id == id)
+    }
+
+    /// How long a source may send nothing before it is dropped.
+    pub fn source_timeout(&self) -> Duration {
+        Duration::from_secs(self.config.source_timeout_secs.max(1))
+    }
+}

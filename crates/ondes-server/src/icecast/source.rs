@@ -1,0 +1,196 @@
+//! `PUT /{mount}` (and the legacy `SOURCE /{mount}`, rewritten to `PUT` by
+//! [`super::conn`]): an Icecast source client feeding a stream declared `source = "icecast"`.
+//!
+//! The checks answer before any audio is read, so a client sees its error at once: unknown
+//! mount 404, not an Icecast mount 409, bad credentials 401, a body we cannot decode 415, a
+//! mount that already has a source 403 (unless `icecast.takeover`). Then the session runs in
+//! its own task ([`super::session`]) and the response is a `200` whose body is a one-line
+//! JSON summary written when the session ends (source clients do not read it; it is there for
+//! `curl -T`).
+//!
+//! `Expect: 100-continue` (ffmpeg sends it): hyper sends `100 Continue` when the body is first
+//! read, and only if no response has started, so for such a request the `200` waits for the
+//! first body bytes. A client without `Expect` may wait for the response before sending
+//! (libshout-era clients do), so it gets the `200` at once.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+
+use super::auth::check_source_auth;
+use super::conn::SOURCE_METHOD_HEADER;
+use super::format::{BodyFormat, SUPPORTED};
+use super::mount::{Mount, SourceInfo, SourceSlot};
+use super::session::{SessionStart, run_session};
+use crate::clock::now_ms;
+use crate::error::ApiError;
+use crate::publish::PublishSession;
+use crate::state::SharedState;
+
+/// How long a taking-over source waits for the old session to let go.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(3);
+
+pub async fn source(
+    State(app): State<SharedState>,
+    Path(segment): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(mount) = app.icecast.mount(&segment).cloned() else {
+        return ApiError::not_found(format!(
+            "no mount /{segment}; mounts are the stream ids of /api/streams"
+        ))
+        .into_response();
+    };
+    let Some(slot) = &mount.source else {
+        return ApiError::new(
+            StatusCode::CONFLICT,
+            "not_an_icecast_mount",
+            format!(
+                "stream '{}' is not fed by Icecast sources; declare it with source = \"icecast\" and a source_password",
+                mount.id
+            ),
+        )
+        .into_response();
+    };
+    if let Err(e) = check_source_auth(&headers, slot.password()) {
+        slot.sessions_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(mount = %mount.id, %peer, reason = %e, "Icecast source refused");
+        return e.into_response();
+    }
+    let content_type = header_str(&headers, header::CONTENT_TYPE);
+    let format = match BodyFormat::from_content_type(content_type.as_deref()) {
+        Ok(f) => f,
+        Err(mime) => {
+            tracing::warn!(mount = %mount.id, %peer, content_type = %mime, "Icecast source refused: codec");
+            return ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("Content-Type '{mime}' cannot be decoded; send {SUPPORTED}"),
+            )
+            .into_response();
+        }
+    };
+    let session = match begin(&app, &mount, slot).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let method = if headers.contains_key(SOURCE_METHOD_HEADER) { "SOURCE" } else { "PUT" };
+    let info = source_info(&headers, peer, method, content_type);
+    tracing::info!(mount = %mount.id, %peer, method, name = ?info.name, content_type = ?info.content_type,
+        "Icecast source connected");
+    *slot.info.lock() = Some(info);
+    let kick = slot.arm_kick();
+
+    let mut stream = body.into_data_stream();
+    let expects_continue =
+        header_str(&headers, header::EXPECT).is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
+    let mut first = None;
+    if expects_continue {
+        match tokio::time::timeout(app.icecast.source_timeout(), stream.next()).await {
+            Ok(Some(Ok(chunk))) => first = Some(chunk),
+            Ok(_) | Err(_) => {
+                tracing::warn!(mount = %mount.id, %peer, "Icecast source sent no audio after 100 Continue");
+                end_without_session(slot, session);
+                return ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "no_audio",
+                    "no audio arrived after 100 Continue",
+                )
+                .into_response();
+            }
+        }
+    }
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<String>();
+    let start = SessionStart { mount: mount.clone(), session, format, kick, first, done: done_tx };
+    tokio::spawn(run_session(app.clone(), start, stream));
+    let summary = futures_util::stream::once(async move {
+        Ok::<_, std::convert::Infallible>(done_rx.await.unwrap_or_default() + "\n")
+    });
+    let mut resp = Response::new(Body::from_stream(summary));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// Takes the mount's publisher slot: 403 when busy, unless takeover is configured, in which
+/// case the connected source is kicked out and its slot awaited.
+async fn begin(app: &SharedState, mount: &Mount, slot: &SourceSlot) -> Result<PublishSession, ApiError> {
+    if let Ok(s) = slot.publisher.begin() {
+        return Ok(s);
+    }
+    let busy = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "mount_busy",
+            format!(
+                "mount /{} already has a source; disconnect it first (or set icecast.takeover = true)",
+                mount.id
+            ),
+        )
+    };
+    if !app.icecast.config.takeover {
+        slot.sessions_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(mount = %mount.id, "Icecast source refused: the mount is busy");
+        return Err(busy());
+    }
+    tracing::info!(mount = %mount.id, "Icecast source takes over the mount");
+    let deadline = tokio::time::Instant::now() + TAKEOVER_WAIT;
+    loop {
+        let ended = slot.session_ended.notified();
+        slot.kick();
+        if let Ok(s) = slot.publisher.begin() {
+            return Ok(s);
+        }
+        if tokio::time::timeout_at(deadline, ended).await.is_err() {
+            return slot.publisher.begin().map_err(|_| busy());
+        }
+    }
+}
+
+fn end_without_session(slot: &SourceSlot, session: PublishSession) {
+    drop(session);
+    *slot.info.lock() = None;
+    slot.session_ended.notify_waiters();
+}
+
+fn header_str(headers: &HeaderMap, name: impl axum::http::header::AsHeaderName) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// The `ice-*` header, or its `icy-*` equivalent.
+fn ice(headers: &HeaderMap, ice: &str, icy: &str) -> Option<String> {
+    header_str(headers, ice).or_else(|| header_str(headers, icy))
+}
+
+fn source_info(
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    method: &'static str,
+    content_type: Option<String>,
+) -> SourceInfo {
+    let public = ice(headers, "ice-public", "icy-pub").map(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+    let bitrate = ice(headers, "ice-bitrate", "icy-br").and_then(|v| v.parse().ok());
+    SourceInfo {
+        name: ice(headers, "ice-name", "icy-name"),
+        description: ice(headers, "ice-description", "icy-description"),
+        genre: ice(headers, "ice-genre", "icy-genre"),
+        url: ice(headers, "ice-url", "icy-url"),
+        public,
+        bitrate,
+        audio_info: header_str(headers, "ice-audio-info"),
+        content_type,
+        user_agent: header_str(headers, header::USER_AGENT),
+        ip: peer.ip().to_string(),
+        method,
+        connected_at_ms: now_ms(),
+        codec: None,
+        source_sample_rate: None,
+        source_channels: None,
+    }
+}

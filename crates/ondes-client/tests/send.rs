@@ -212,6 +212,7 @@ async fn a_server_restart_mid_send_is_survived_by_reconnecting() {
     let r = tokio::time::timeout(Duration::from_secs(30), send).await.expect("send ends").unwrap();
     let r = r.expect("the send completes after reconnecting");
     let after = tokio::task::spawn_blocking(move || second.kill()).await.unwrap();
+    println!("report {r:?}\nfirst server {before}\nsecond server {after}");
     assert!(r.reconnects >= 1, "{r:?}");
     assert!(r.connect_failures >= 1, "the restart gap made at least one attempt fail: {r:?}");
     // every frame of the 4 s was sent once; each is acknowledged or reported unconfirmed

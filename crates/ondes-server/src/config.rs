@@ -121,6 +121,9 @@ pub struct IcecastConfig {
     pub server_name: String,
     /// Seconds a source may send nothing before it is dropped (Icecast's `source-timeout`).
     pub source_timeout_secs: u64,
+    /// Audio queued from a source before it plays (and again after it ran dry), in ms. Source
+    /// clients send in bursts: ffmpeg sends one Ogg page per second.
+    pub source_buffer_ms: u64,
 }
 
 impl Default for IcecastConfig {
@@ -132,6 +135,7 @@ impl Default for IcecastConfig {
             disconnect_lagging: false,
             server_name: "ondes".into(),
             source_timeout_secs: 10,
+            source_buffer_ms: 1_500,
         }
     }
 }
@@ -308,6 +312,9 @@ impl Config {
         }
         if self.icecast.burst_ms > 10_000 {
             return Err(invalid("icecast.burst_ms", "must be at most 10000"));
+        }
+        if self.icecast.source_buffer_ms > 10_000 {
+            return Err(invalid("icecast.source_buffer_ms", "must be at most 10000"));
         }
         if self.icecast.source_timeout_secs == 0 {
             return Err(invalid("icecast.source_timeout_secs", "must be at least 1"));

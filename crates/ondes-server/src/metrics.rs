@@ -253,9 +253,12 @@ impl Metrics {
                 c.inc_by(value - have);
             }
         };
-        self.sessions.reset();
-        for c in app.connections.list(None) {
-            self.sessions.with_label_values(&[&c.stream_id, c.transport]).inc();
+        let conns = app.connections.list(None);
+        for hub in &app.hubs {
+            for transport in ["sse", "ws", "http"] {
+                let n = conns.iter().filter(|c| c.stream_id == hub.id && c.transport == transport).count();
+                self.sessions.with_label_values(&[&hub.id, transport]).set(n as i64);
+            }
         }
         for hub in &app.hubs {
             let id = hub.id.as_str();
@@ -264,6 +267,17 @@ impl Metrics {
             self.client_concealed_ms.with_label_values(&[id]);
             self.bitrate_switches.with_label_values(&[id, "up"]);
             self.bitrate_switches.with_label_values(&[id, "down"]);
+            self.e2e_latency_seconds.with_label_values(&[id]);
+            for transport in ["sse", "ws", "http"] {
+                self.frames_delivered.with_label_values(&[id, transport]);
+                self.bytes_sent.with_label_values(&[id, transport]);
+                self.latency_seconds.with_label_values(&[id, transport]);
+            }
+            if self.stages_enabled {
+                for stage in [Stage::Capture, Stage::Decode, Stage::Encode, Stage::Fanout, Stage::Send] {
+                    self.stage_seconds.with_label_values(&[stage.name(), id]);
+                }
+            }
             catch_up(
                 self.frames_produced.with_label_values(&[id]),
                 hub.stats.total_frames.load(Ordering::Relaxed),

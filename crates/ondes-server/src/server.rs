@@ -73,7 +73,17 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         let hub =
             StreamHub::new(&s.id, spec, config.server.ring_secs, config.server.max_listener_lag_ms, &rungs);
         if matches!(source_spec, SourceSpec::Publish | SourceSpec::Icecast) {
-            let publisher = Publisher::new(&s.id, spec.duration.as_us(), config.server.publish_queue_ms);
+            let publisher = if source_spec == SourceSpec::Icecast {
+                let buffer = config.icecast.source_buffer_ms;
+                Publisher::with_prebuffer(
+                    &s.id,
+                    spec.duration.as_us(),
+                    config.server.publish_queue_ms,
+                    buffer,
+                )
+            } else {
+                Publisher::new(&s.id, spec.duration.as_us(), config.server.publish_queue_ms)
+            };
             hub.set_source_description(if source_spec == SourceSpec::Icecast {
                 format!("icecast (source clients PUT /{})", s.id)
             } else {

@@ -379,3 +379,35 @@ async fn unknown_routes_get_json_404() {
     assert_eq!(r.status(), 405);
     s.shutdown().await;
 }
+
+/// The shipped Grafana dashboard only queries metric families the server exposes.
+#[tokio::test]
+async fn grafana_dashboard_matches_the_metrics() {
+    let s = start("").await;
+    let text = client().get(format!("{}/metrics", s.url())).send().await.unwrap().text().await.unwrap();
+    let dash =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/grafana-dashboard.json"))
+            .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&dash).unwrap();
+    let mut names = Vec::new();
+    for p in v["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(i) = rest.find("ondes_") {
+                let name: String =
+                    rest[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                rest = &rest[i + name.len()..];
+                names.push(name.trim_end_matches("_bucket").to_string());
+            }
+        }
+    }
+    assert!(names.len() >= 10);
+    for n in names {
+        assert!(
+            text.contains(&format!("# TYPE {n} ")),
+            "the dashboard queries {n}, which /metrics does not expose"
+        );
+    }
+    s.shutdown().await;
+}

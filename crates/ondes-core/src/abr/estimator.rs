@@ -16,7 +16,7 @@
 pub struct RateSample {
     pub at_us: u64,
     pub bps: f64,
-    /// True when audio was waiting at the server for the whole window.
+    /// True when audio was waiting at the server for at least half of the window.
     pub link_limited: bool,
 }
 
@@ -65,7 +65,9 @@ impl ThroughputEstimator {
             return None;
         }
         let bps = written_bytes.saturating_sub(b0) as f64 * 8.0 * 1e6 / (now_us - t0) as f64;
-        let link_limited = self.limited_observations == self.observations;
+        // mostly backlogged: the written rate is the drain rate (a window that only starts
+        // backlogged half-way overestimates a little; the next one corrects it)
+        let link_limited = self.limited_observations * 2 >= self.observations.max(1);
         let sample = RateSample { at_us: now_us, bps, link_limited };
         if link_limited {
             let alpha = match self.capacity_bps {
@@ -130,6 +132,11 @@ impl RttFilter {
             (Some(b), Some(r)) => r - b,
             _ => 0,
         }
+    }
+
+    /// Smallest round trip over the recent window.
+    pub fn recent_min_us(&self, now_us: u64) -> Option<u64> {
+        self.samples.iter().filter(|(t, _)| *t + self.recent_us >= now_us).map(|s| s.1).min()
     }
 
     /// Smallest round trip over the long window.

@@ -133,6 +133,18 @@ impl StreamingProfile {
         (self.message_us().div_ceil(stream_frame_us.max(1) as u64) as usize).clamp(1, 255)
     }
 
+    /// The floor a client over TCP should give its jitter buffer, µs: the profile's target,
+    /// but at least one message plus one retransmission (≈ 1.25 × RTT, see
+    /// [`crate::netmodel::LinkParams::retransmit_penalty_us`]). Below that, every lost
+    /// segment is an underrun: the buffer's quantile estimator only sees losses after they
+    /// happened, and on a link losing 0.1% of segments it forgets them between two. The
+    /// client knows an RTT from the moment it connects (the WebSocket handshake) and
+    /// refines it with pings.
+    pub fn jitter_floor_us(&self, rtt_us: u64, stream_frame_us: u32) -> u64 {
+        let message = self.batch_for(stream_frame_us) as u64 * stream_frame_us as u64;
+        (self.jitter_target_ms as u64 * 1000).max(message + rtt_us * 5 / 4)
+    }
+
     /// Indices of the rungs this profile allows on an ascending ladder (never empty for a
     /// non-empty ladder).
     pub fn allowed(&self, ladder_kbps: &[u32]) -> std::ops::RangeInclusive<usize> {

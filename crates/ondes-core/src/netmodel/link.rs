@@ -8,7 +8,8 @@
 //!
 //! In [`Mode::Stream`] (a TCP connection) nothing is lost for the application: a loss costs
 //! a retransmission delay ([`LinkParams::retransmit_penalty_us`], doubling for each further
-//! loss of the same segment, as the RTO backs off), the retransmitted bytes use the
+//! loss of the same segment, as the RTO backs off; a retransmission meets the average loss
+//! rate, since a burst has usually passed an RTT later), the retransmitted bytes use the
 //! bottleneck again, and delivery is in order, so a late segment holds back every later one
 //! (head-of-line blocking).
 
@@ -226,7 +227,9 @@ impl Link {
                         break;
                     }
                     penalty = penalty.saturating_mul(2);
-                    lost = self.draw_loss(&p);
+                    // the copy goes out about an RTT later, when a loss burst has usually
+                    // passed: it meets the average loss rate, not the burst state
+                    lost = self.rng.chance(p.loss).then_some(DropReason::Loss { burst: false });
                 }
                 self.stats.retransmissions += retransmissions as u64;
                 at = at.max(self.last_at_us);

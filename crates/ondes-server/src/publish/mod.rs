@@ -89,9 +89,17 @@ pub enum Enqueue {
 
 impl Publisher {
     pub fn new(stream_id: &str, frame_us: u32, queue_ms: u64) -> Arc<Self> {
-        let capacity = ((queue_ms * 1000) / frame_us as u64).max(2) as usize;
         // start playing once 60 ms (at least two frames) are queued
-        let prebuffer = ((60_000 / frame_us) as usize).max(2).min(capacity);
+        Self::with_prebuffer(stream_id, frame_us, queue_ms, 60)
+    }
+
+    /// A publisher that starts playing (and restarts after an underrun) only once
+    /// `prebuffer_ms` are queued: for bursty sources, e.g. Icecast clients that send one
+    /// Ogg page per second. The queue holds at least `prebuffer_ms` + 1 s.
+    pub fn with_prebuffer(stream_id: &str, frame_us: u32, queue_ms: u64, prebuffer_ms: u64) -> Arc<Self> {
+        let queue_ms = queue_ms.max(if prebuffer_ms > 60 { prebuffer_ms + 1_000 } else { 0 });
+        let capacity = ((queue_ms * 1000) / frame_us as u64).max(2) as usize;
+        let prebuffer = ((prebuffer_ms * 1000 / frame_us as u64) as usize).max(2).min(capacity);
         Arc::new(Publisher {
             stream_id: stream_id.into(),
             queue: Mutex::new(PlayoutQueue::new(capacity, prebuffer)),

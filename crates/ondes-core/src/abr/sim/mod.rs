@@ -96,6 +96,18 @@ const REPORT_BYTES: usize = 160;
 const PING_BYTES: usize = 6;
 const PONG_BYTES: usize = 10;
 
+/// The round trip the client measures when it connects (the WebSocket upgrade request up,
+/// the 101 response down), on links of their own so the stream's random draws stay the same.
+fn handshake_rtt(cfg: &SimConfig) -> u64 {
+    let mut up = Link::new(cfg.schedule.clone(), Mode::Stream, cfg.seed ^ 0x4A4D_5348);
+    let mut down = Link::new(cfg.schedule.clone(), Mode::Stream, cfg.seed ^ 0x4A4D_5349);
+    let Outcome::Delivered(request) = up.send(300 + TCP_IP_OVERHEAD, 0) else { return 0 };
+    match down.send(200 + TCP_IP_OVERHEAD, request.at_us) {
+        Outcome::Delivered(response) => response.at_us,
+        Outcome::Dropped(_) => request.at_us * 2,
+    }
+}
+
 /// Runs one listener for `cfg.duration_us` of simulated time.
 pub fn run(cfg: &SimConfig) -> SimResult {
     let frame_us = cfg.frame_us as u64;
@@ -117,8 +129,9 @@ pub fn run(cfg: &SimConfig) -> SimResult {
     let mut server = Server::new(frame_us, kbps, batch);
     let mut pipe = TcpPipe::new(Link::new(cfg.schedule.clone(), Mode::Stream, cfg.seed));
     let mut reverse = Link::new(cfg.schedule.clone(), Mode::Stream, cfg.seed ^ 0x5EED_0F_BAC4);
-    let mut client =
-        Client::new(frame_us, profile.jitter_target_ms as u64 * 1000, profile.max_delay_ms as u64 * 1000);
+    let rtt = handshake_rtt(cfg);
+    let floor = profile.jitter_floor_us(rtt, cfg.frame_us);
+    let mut client = Client::new(frame_us, floor, (profile.max_delay_ms as u64 * 1000).max(floor));
 
     let mut messages: VecDeque<SentMessage> = VecDeque::new();
     let mut pings: VecDeque<(u64, u64)> = VecDeque::new();

@@ -1,0 +1,107 @@
+//! The two transports behind one interface: connect, then a stream of [`Incoming`] events.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::endpoint::Endpoint;
+use super::sse::SseConnection;
+use super::ws::WsConnection;
+use super::ListenError;
+
+/// The layout of received audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioLayout {
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub frame_us: u32,
+}
+
+/// One frame's coded audio.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FrameData {
+    /// An Opus packet; empty when the server had none for this frame (conceal it).
+    Opus(Vec<u8>),
+    /// Interleaved samples.
+    Pcm(Vec<f32>),
+}
+
+/// One received frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RxFrame {
+    pub seq: u64,
+    pub capture_us: i64,
+    pub data: FrameData,
+}
+
+/// What the connection delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// Frames of one message (`codec` names how they travelled).
+    Audio { layout: AudioLayout, codec: &'static str, frames: Vec<RxFrame> },
+    /// The stream's description (WebSocket `info`) or a rung change.
+    Rung { rung: String },
+    /// A status notice; `skipped` frames the server jumped over for us.
+    Notice { text: String, skipped: u64 },
+    /// Answer to our ping sent at `client_ts_us`.
+    Pong { client_ts_us: i64 },
+    /// The server ends the stream.
+    Ended(String),
+    /// Nothing of interest (heartbeats, the SSE `connected` event).
+    Nothing,
+}
+
+/// An open listening connection.
+pub enum Connection {
+    Ws(WsConnection),
+    Sse(SseConnection),
+}
+
+impl Connection {
+    pub async fn open(endpoint: &Endpoint, token: Option<&str>, timeout: Duration) -> Result<Self, ListenError> {
+        Ok(match endpoint {
+            Endpoint::WebSocket(url) => Connection::Ws(WsConnection::open(url, token, timeout).await?),
+            Endpoint::Sse(url) => Connection::Sse(SseConnection::open(url, token, timeout).await?),
+        })
+    }
+
+    /// The next event; `None` when the connection closed. Cancel-safe: what was read but
+    /// not yet returned stays in the connection.
+    pub async fn next(&mut self) -> Result<Option<Incoming>, ListenError> {
+        match self {
+            Connection::Ws(c) => c.next().await,
+            Connection::Sse(c) => c.next().await,
+        }
+    }
+
+    /// Sends a JSON text message (reports, pings); SSE has no way back and ignores it.
+    pub async fn send_json(&mut self, v: &Value) -> Result<(), ListenError> {
+        match self {
+            Connection::Ws(c) => c.send_json(v).await,
+            Connection::Sse(_) => Ok(()),
+        }
+    }
+
+    pub fn transport(&self) -> &'static str {
+        match self {
+            Connection::Ws(_) => "ws",
+            Connection::Sse(_) => "sse",
+        }
+    }
+
+    /// `(bytes, messages)` received so far.
+    pub fn received(&self) -> (u64, u64) {
+        match self {
+            Connection::Ws(c) => c.received(),
+            Connection::Sse(c) => c.received(),
+        }
+    }
+}
+
+/// A status notice's text and the frames it says were skipped.
+pub(super) fn notice(v: &Value) -> Incoming {
+    let status = v["status"].as_str().unwrap_or("unknown");
+    let skipped = v["skipped_frames"].as_u64().or_else(|| v["skipped_while_paused"].as_u64()).unwrap_or(0);
+    let text = if skipped > 0 { format!("{status} ({skipped} frames skipped)") } else { status.to_string() };
+    Incoming::Notice { text, skipped }
+}

@@ -1,0 +1,126 @@
+//! The WebSocket transport: binary audio messages (`ondes_core::wire`) and JSON text
+//! messages both ways.
+
+use std::time::Duration;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use ondes_core::wire::{Codec, decode_audio};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use super::ListenError;
+use super::transport::{AudioLayout, FrameData, Incoming, RxFrame, notice};
+
+type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub struct WsConnection {
+    tx: SplitSink<WsStream, Message>,
+    rx: SplitStream<WsStream>,
+    last_seq: Option<u64>,
+    bytes: u64,
+    messages: u64,
+}
+
+impl WsConnection {
+    pub async fn open(url: &str, token: Option<&str>, timeout: Duration) -> Result<Self, ListenError> {
+        let mut req = url
+            .into_client_request()
+            .map_err(|e| ListenError::InvalidUrl { url: url.into(), reason: e.to_string() })?;
+        if let Some(t) = token {
+            let value = format!("Bearer {t}").parse().map_err(|_| ListenError::BadToken)?;
+            req.headers_mut().insert("authorization", value);
+        }
+        let (ws, _) = match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(req)).await {
+            Err(_) => return Err(ListenError::Connect(format!("no WebSocket handshake within {timeout:?}"))),
+            Ok(Ok(ok)) => ok,
+            Ok(Err(tungstenite::Error::Http(resp))) => {
+                let body = resp.body().as_deref().unwrap_or_default();
+                return Err(ListenError::refused(resp.status().as_u16(), body));
+            }
+            Ok(Err(e)) => return Err(ListenError::Connect(e.to_string())),
+        };
+        let (tx, rx) = ws.split();
+        Ok(WsConnection { tx, rx, last_seq: None, bytes: 0, messages: 0 })
+    }
+
+    pub async fn next(&mut self) -> Result<Option<Incoming>, ListenError> {
+        let msg = match self.rx.next().await {
+            None | Some(Err(tungstenite::Error::ConnectionClosed)) => return Ok(None),
+            Some(Err(e)) => return Err(ListenError::Connection(e.to_string())),
+            Some(Ok(m)) => m,
+        };
+        self.messages += 1;
+        self.bytes += msg.len() as u64;
+        Ok(Some(match msg {
+            Message::Binary(b) => self.audio(&b)?,
+            Message::Text(t) => text(&t),
+            Message::Close(_) => return Ok(None),
+            _ => Incoming::Nothing,
+        }))
+    }
+
+    fn audio(&mut self, msg: &[u8]) -> Result<Incoming, ListenError> {
+        let m = decode_audio(msg, self.last_seq).map_err(|e| ListenError::Protocol(e.to_string()))?;
+        let h = m.header;
+        let layout = AudioLayout { sample_rate: h.sample_rate, channels: u16::from(h.channels), frame_us: h.frame_us };
+        let mut frames = Vec::with_capacity(m.frames.len());
+        for (i, payload) in m.frames.iter().enumerate() {
+            let data = match h.codec {
+                Codec::Opus => FrameData::Opus(payload.to_vec()),
+                Codec::Pcm16 | Codec::F32 => {
+                    let format = if h.codec == Codec::Pcm16 {
+                        ondes_codec::SampleFormat::S16Le
+                    } else {
+                        ondes_codec::SampleFormat::F32Le
+                    };
+                    let mut samples = Vec::new();
+                    ondes_codec::decode_interleaved(payload, format, &mut samples)
+                        .map_err(|e| ListenError::Protocol(format!("frame {i} of a message: {e}")))?;
+                    FrameData::Pcm(samples)
+                }
+            };
+            frames.push(RxFrame {
+                seq: h.first_seq + i as u64,
+                capture_us: h.capture_us + i as i64 * i64::from(h.frame_us),
+                data,
+            });
+        }
+        self.last_seq = Some(h.first_seq + m.frames.len() as u64 - 1);
+        Ok(Incoming::Audio { layout, codec: h.codec.name(), frames })
+    }
+
+    pub async fn send_json(&mut self, v: &Value) -> Result<(), ListenError> {
+        self.tx.send(Message::Text(v.to_string().into())).await.map_err(|e| ListenError::Connection(e.to_string()))
+    }
+
+    pub fn received(&self) -> (u64, u64) {
+        (self.bytes, self.messages)
+    }
+}
+
+/// A JSON text message from the server.
+fn text(t: &str) -> Incoming {
+    let Ok(v) = serde_json::from_str::<Value>(t) else {
+        return Incoming::Notice { text: format!("unreadable server message: {t}"), skipped: 0 };
+    };
+    match v["type"].as_str() {
+        Some("info") | Some("rung") => Incoming::Rung { rung: v["rung"].as_str().unwrap_or("").to_string() },
+        Some("status") => notice(&v),
+        Some("pong") => match v["client_ts_us"].as_i64() {
+            Some(ts) => Incoming::Pong { client_ts_us: ts },
+            None => Incoming::Nothing,
+        },
+        Some("error") => {
+            let code = v["error"].as_str().unwrap_or("error");
+            let message = v["message"].as_str().unwrap_or("");
+            if code == "stream_ended" || code == "shutting_down" {
+                Incoming::Ended(format!("{code}: {message}"))
+            } else {
+                Incoming::Notice { text: format!("server error {code}: {message}"), skipped: 0 }
+            }
+        }
+        _ => Incoming::Nothing,
+    }
+}

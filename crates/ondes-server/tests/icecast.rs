@@ -1,0 +1,328 @@
+//! Icecast compatibility over real loopback connections, with ffmpeg as the source client
+//! and as the player: Ogg/Opus and MP3 in, Ogg/Opus out, refusals, status JSON.
+//!
+//! ffmpeg must be installed (scripts/test.sh installs it); these tests fail loudly without it.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const PASSWORD: &str = "hackme";
+
+/// The test signal: a chirp from 200 Hz rising 300 Hz per second, so that every stretch of it
+/// matches the source at one offset only.
+const CHIRP: &str = "aevalsrc=0.5*sin(2*PI*(200*t+150*t*t)):s=48000:d=";
+const RATE: usize = 48_000;
+
+fn icecast_streams(ids: &[&str]) -> String {
+    let mut toml = String::from("[[stream]]\nid = \"main\"\nsource = \"tone:demo\"\n");
+    for id in ids {
+        toml.push_str(&format!(
+            "[[stream]]\nid = \"{id}\"\nsource = \"icecast\"\nsource_password = \"{PASSWORD}\"\nchannels = 1\nrungs = \"64\"\n"
+        ));
+    }
+    toml
+}
+
+fn ffmpeg() -> Command {
+    let probe = Command::new("ffmpeg").arg("-version").output();
+    assert!(
+        probe.is_ok_and(|o| o.status.success()),
+        "ffmpeg is required for the Icecast tests (scripts/test.sh installs it)"
+    );
+    let mut c = Command::new("ffmpeg");
+    c.args(["-hide_banner", "-nostdin", "-loglevel", "error"]);
+    c
+}
+
+/// ffmpeg pushing `secs` of the chirp to `mount` as an Icecast source.
+fn push(addr: std::net::SocketAddr, mount: &str, codec: &str, secs: u32, password: &str) -> Child {
+    let mut c = ffmpeg();
+    c.args(["-re", "-f", "lavfi", "-i", &format!("{CHIRP}{secs}")]);
+    match codec {
+        "opus" => c.args(["-c:a", "libopus", "-b:a", "96k", "-f", "ogg", "-content_type", "audio/ogg"]),
+        "mp3" => c.args(["-c:a", "libmp3lame", "-b:a", "192k", "-f", "mp3", "-content_type", "audio/mpeg"]),
+        other => panic!("no codec {other}"),
+    };
+    c.args(["-ice_name", "Test Radio", "-ice_genre", "testing", "-ice_description", "a chirp"]);
+    c.arg(format!("icecast://source:{password}@{addr}/{mount}"));
+    c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("ffmpeg starts")
+}
+
+/// The chirp as ffmpeg makes it, mono f32 at 48 kHz.
+fn reference(secs: u32) -> Vec<f32> {
+    let out = ffmpeg()
+        .args(["-f", "lavfi", "-i", &format!("{CHIRP}{secs}"), "-f", "f32le", "-ac", "1", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    f32s(&out.stdout)
+}
+
+fn f32s(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// ffmpeg playing `url` for `secs`, decoded to mono f32 at 48 kHz. Panics on any decode error.
+async fn play(url: String, secs: f64) -> Vec<f32> {
+    let out = tokio::task::spawn_blocking(move || {
+        ffmpeg()
+            .args([
+                "-xerror",
+                "-t",
+                &secs.to_string(),
+                "-i",
+                &url,
+                "-f",
+                "f32le",
+                "-ac",
+                "1",
+                "-ar",
+                "48000",
+                "-",
+            ])
+            .output()
+            .expect("ffmpeg runs")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.trim().is_empty(), "ffmpeg could not play the mount: {stderr}");
+    f32s(&out.stdout)
+}
+
+/// Normalised cross-correlation at lag `lag` of `snippet` within `reference`.
+fn ncc(snippet: &[f32], reference: &[f32], lag: usize) -> f64 {
+    let r = &reference[lag..lag + snippet.len()];
+    let (mut xy, mut xx, mut yy) = (0.0f64, 0.0f64, 0.0f64);
+    for (a, b) in snippet.iter().zip(r) {
+        xy += f64::from(*a) * f64::from(*b);
+        xx += f64::from(*a) * f64::from(*a);
+        yy += f64::from(*b) * f64::from(*b);
+    }
+    if xx == 0.0 || yy == 0.0 { 0.0 } else { xy / (xx * yy).sqrt() }
+}
+
+fn decimate4(x: &[f32]) -> Vec<f32> {
+    x.chunks_exact(4).map(|c| c.iter().sum::<f32>() / 4.0).collect()
+}
+
+/// Best correlation of `decoded` (its middle 0.5 s) against the source, searching every lag:
+/// coarse on 12 kHz versions, then exact around the best coarse lag.
+fn best_correlation(decoded: &[f32], reference: &[f32]) -> (f64, f64) {
+    assert!(decoded.len() > RATE, "too little audio decoded: {} samples", decoded.len());
+    let mid = decoded.len() / 2;
+    let snippet = &decoded[mid - RATE / 4..mid + RATE / 4];
+    let (ds, dr) = (decimate4(snippet), decimate4(reference));
+    let coarse =
+        (0..dr.len() - ds.len()).max_by(|&a, &b| ncc(&ds, &dr, a).total_cmp(&ncc(&ds, &dr, b))).unwrap();
+    let lo = (coarse * 4).saturating_sub(16);
+    let hi = (coarse * 4 + 16).min(reference.len() - snippet.len());
+    let best =
+        (lo..=hi).max_by(|&a, &b| ncc(snippet, reference, a).total_cmp(&ncc(snippet, reference, b))).unwrap();
+    (ncc(snippet, reference, best), best as f64 / RATE as f64)
+}
+
+async fn wait_for_source(url: &str, mount: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, v) = get_json(&format!("{url}/status-json.xsl"), None).await;
+        let sources = match &v["icestats"]["source"] {
+            Value::Array(a) => a.clone(),
+            Value::Null => Vec::new(),
+            one => vec![one.clone()],
+        };
+        if let Some(s) = sources.iter().find(|s| s["listenurl"].as_str().is_some_and(|u| u.ends_with(mount)))
+        {
+            return s.clone();
+        }
+        assert!(Instant::now() < deadline, "no source on {mount} within 10 s: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn round_trip(codec: &str) {
+    let s = start(&icecast_streams(&["radio"])).await;
+    let mut sse = Sse::open(&format!("{}/api/streams/radio/stream?max_fps=5", s.url()), &[]).await;
+    sse.next_of("status", 5.0).await; // source-lost: nobody is publishing yet
+    let source = push(s.addr, "radio", codec, 8, PASSWORD);
+    let status = wait_for_source(&s.url(), "/radio").await;
+    assert_eq!(status["server_name"], "Test Radio");
+    assert_eq!(status["genre"], "testing");
+    assert_eq!(status["server_description"], "a chirp");
+    let restored = sse.next_of("status", 5.0).await;
+    assert!(restored.data.contains("source-restored"), "{}", restored.data);
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let decoded = play(format!("{}/radio.ogg", s.url()), 3.0).await;
+    let (corr, at) = best_correlation(&decoded, &reference(8));
+    assert!(corr >= 0.9, "{codec}: decoded audio correlates {corr:.3} with the source (best at {at:.3} s)");
+    assert!((1.0..8.0).contains(&at), "{codec}: matched the source at {at:.3} s");
+
+    let st = wait_for_source(&s.url(), "/radio").await;
+    assert!(st["listener_peak"].as_u64().unwrap() >= 1, "{st}");
+    let ended = tokio::task::spawn_blocking(move || source.wait_with_output()).await.unwrap().unwrap();
+    assert!(ended.status.success(), "the source failed: {}", String::from_utf8_lossy(&ended.stderr));
+    // (after "lagged": this SSE listener was not read while ffmpeg played)
+    loop {
+        let e = sse.next_of("status", 6.0).await;
+        if e.data.contains("source-lost") {
+            break;
+        }
+        assert!(e.data.contains("lagged"), "{}", e.data);
+    }
+    let (_, stats) = get_json(&format!("{}/api/streams/radio/stats", s.url()), None).await;
+    let accepted = stats["publisher"]["frames_accepted"].as_u64().unwrap();
+    assert!(accepted >= 350, "8 s of audio is 400 frames; {accepted} were accepted");
+    assert_eq!(stats["publisher"]["out_of_order_frames"], 0);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ogg_opus_source_plays_back_through_ffmpeg() {
+    round_trip("opus").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mp3_source_plays_back_through_ffmpeg() {
+    round_trip("mp3").await;
+}
+
+/// A raw source request; returns the status and the JSON body.
+async fn raw_put(addr: std::net::SocketAddr, head: &str) -> (u16, Value) {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{text:?}"));
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    // the body may be chunked: take the JSON object inside it
+    let json = body.find('{').and_then(|a| body.rfind('}').map(|b| &body[a..=b])).unwrap_or("null");
+    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+}
+
+fn source_head(mount: &str, user_pass: &str, content_type: &str) -> String {
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(user_pass);
+    format!(
+        "PUT /{mount} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nContent-Type: {content_type}\r\n\
+         Expect: 100-continue\r\nConnection: close\r\n\r\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_sources_get_json_errors_and_other_listeners_play_on() {
+    let s = start(&icecast_streams(&["a", "b"])).await;
+    // a listener on another mount, reading the whole time
+    let mut listener = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    listener.write_all(b"GET /main HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let reader = tokio::spawn(async move {
+        let (mut bytes, mut longest_silence, mut last) = (0usize, Duration::ZERO, Instant::now());
+        let mut buf = vec![0u8; 65536];
+        let end = Instant::now() + Duration::from_secs(6);
+        while Instant::now() < end {
+            match tokio::time::timeout(Duration::from_secs(2), listener.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    bytes += n;
+                    longest_silence = longest_silence.max(last.elapsed());
+                    last = Instant::now();
+                }
+                _ => return (bytes, Duration::from_secs(99)),
+            }
+        }
+        (bytes, longest_silence)
+    });
+
+    let source = push(s.addr, "a", "opus", 6, PASSWORD);
+    wait_for_source(&s.url(), "/a").await;
+
+    let (st, b) = raw_put(s.addr, &source_head("b", "source:wrong", "audio/ogg")).await;
+    assert_eq!(st, 401, "{b}");
+    assert_eq!(b["error"], "invalid_credentials");
+    assert!(b["message"].as_str().unwrap().contains("password"), "{b}");
+    let (st, b) = raw_put(s.addr, "PUT /b HTTP/1.1\r\nHost: x\r\nContent-Type: audio/ogg\r\n\r\n").await;
+    assert_eq!(st, 401, "{b}");
+    assert_eq!(b["error"], "missing_credentials");
+
+    let (st, b) = raw_put(s.addr, &source_head("a", &format!("source:{PASSWORD}"), "audio/ogg")).await;
+    assert_eq!(st, 403, "{b}");
+    assert_eq!(b["error"], "mount_busy");
+    assert!(b["message"].as_str().unwrap().contains("already has a source"), "{b}");
+
+    let (st, b) = raw_put(s.addr, &source_head("b", &format!("source:{PASSWORD}"), "audio/aac")).await;
+    assert_eq!(st, 415, "{b}");
+    assert_eq!(b["error"], "unsupported_media_type");
+    assert!(b["message"].as_str().unwrap().contains("audio/aac"), "{b}");
+
+    let (st, b) = raw_put(s.addr, &source_head("main", &format!("source:{PASSWORD}"), "audio/ogg")).await;
+    assert_eq!(st, 409, "{b}");
+    assert_eq!(b["error"], "not_an_icecast_mount");
+    let (st, b) = raw_put(s.addr, &source_head("nope", &format!("source:{PASSWORD}"), "audio/ogg")).await;
+    assert_eq!(st, 404, "{b}");
+
+    // the refusals left the connected source and the other mount's listener alone
+    let st = wait_for_source(&s.url(), "/a").await;
+    assert_eq!(st["server_name"], "Test Radio");
+    let (bytes, silence) = reader.await.unwrap();
+    assert!(bytes > 20_000, "the /main listener got only {bytes} bytes in 6 s");
+    assert!(silence < Duration::from_millis(700), "the /main listener waited {silence:?} for data");
+    let ended = tokio::task::spawn_blocking(move || source.wait_with_output()).await.unwrap().unwrap();
+    assert!(ended.status.success(), "{}", String::from_utf8_lossy(&ended.stderr));
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn status_json_has_icecasts_shape() {
+    let s = start("[[stream]]\nid = \"main\"\nsource = \"tone:demo\"\n").await;
+    let (st, v) = get_json(&format!("{}/status-json.xsl", s.url()), None).await;
+    assert_eq!(st, 200);
+    let ice = &v["icestats"];
+    for key in ["admin", "host", "location", "server_id", "server_start", "server_start_iso8601"] {
+        assert!(ice.get(key).is_some(), "icestats.{key} missing: {v}");
+    }
+    let src = &ice["source"];
+    assert!(src.is_object(), "one live mount is an object, as in Icecast: {v}");
+    assert_eq!(src["listenurl"], format!("http://{}/main", s.addr));
+    assert_eq!(src["listeners"], 0);
+    assert_eq!(src["server_type"], "audio/ogg");
+    assert_eq!(src["bitrate"], 64);
+    let iso = src["stream_start_iso8601"].as_str().unwrap();
+    assert_eq!(iso.len(), 24, "{iso}");
+    assert!(iso.ends_with("+0000") && iso.as_bytes()[10] == b'T', "{iso}");
+    for key in ["listener_peak", "server_name", "server_description", "genre", "audio_info"] {
+        assert!(src.get(key).is_some(), "source.{key} missing: {v}");
+    }
+
+    // a listener shows up in the counts
+    let mut l = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    l.write_all(b"GET /main.opus?rung=32 HTTP/1.1\r\nHost: x\r\nIcy-MetaData: 1\r\n\r\n").await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = l.read(&mut buf).await.unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-type: audio/ogg") && head.contains("icy-br: 32"), "{head}");
+    assert!(head.contains("cache-control: no-cache"), "{head}");
+    let (_, v) = get_json(&format!("{}/status-json.xsl", s.url()), None).await;
+    assert_eq!(v["icestats"]["source"]["listeners"], 1, "{v}");
+    assert_eq!(v["icestats"]["source"]["listener_peak"], 1, "{v}");
+    drop(l);
+
+    // several mounts are an array; a mount without a source is not listed
+    let s2 = start(&icecast_streams(&["radio"])).await;
+    let (_, v) = get_json(&format!("{}/status-json.xsl", s2.url()), None).await;
+    assert!(v["icestats"]["source"].is_object(), "the idle Icecast mount is not listed: {v}");
+    let s3 = start("[[stream]]\nid = \"a\"\n[[stream]]\nid = \"b\"\n").await;
+    let (_, v) = get_json(&format!("{}/status-json.xsl", s3.url()), None).await;
+    assert_eq!(v["icestats"]["source"].as_array().map(Vec::len), Some(2), "{v}");
+    let (st, v) = get_json(&format!("{}/main?rung=7", s.url()), None).await;
+    assert_eq!((st.as_u16(), v["error"].as_str()), (400, Some("bad_rung")));
+    for srv in [s, s2, s3] {
+        srv.shutdown().await;
+    }
+}

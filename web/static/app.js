@@ -9,7 +9,8 @@
  * `max_fps=25` merges frames in pairs (no audio lost) so the page parses 25 events/s
  * instead of 50. Incoming samples only go into a ring buffer; drawing happens in one
  * requestAnimationFrame loop at display rate, never per event, and the FFT runs at most
- * ~15 times a second. Listening uses its own connection (`Player`, 16-bit PCM).
+ * ~15 times a second. Listening uses its own connection (`Player`: WebSocket Opus decoded
+ * by WebCodecs, 16-bit PCM when the browser cannot decode Opus, SSE if the WebSocket fails).
  */
 
 import { AudioStreamClient } from './client.js';
@@ -717,6 +718,8 @@ function startListening() {
         $('ps-latency').textContent = fmt.ms(s.latencyMs);
         $('ps-underruns').textContent = fmt.int(s.underruns);
         $('ps-concealed').textContent = fmt.ms(s.concealedMs);
+        $('ps-transport').textContent = transportText(s);
+        $('ps-rtt').textContent = s.rttMs === null ? '–' : fmt.ms(s.rttMs);
     };
     player.onError = (e) => {
         $('ps-state').textContent = `error: ${e.message}`;
@@ -729,11 +732,21 @@ function startListening() {
     });
 }
 
+/** "WebSocket · Opus 64 kbit/s" and the like. */
+function transportText(/** @type {import('./player.js').PlayerStats} */ s) {
+    const [t] = s.source.split('-');
+    const transport = t === 'ws' ? 'WebSocket' : t === 'sse' ? 'SSE' : s.source;
+    const codec = s.codec === 'opus' ? `Opus${s.rung && /^\d+$/.test(s.rung) ? ` ${s.rung} kbit/s` : ''}` : s.codec === 'pcm16' ? '16-bit PCM' : (s.codec ?? '');
+    return codec ? `${transport} · ${codec}` : transport;
+}
+
 function stopListening() {
     const p = app.player;
     app.player = null;
     setListenButton(false);
     $('ps-state').textContent = 'stopped';
+    $('ps-transport').textContent = '–';
+    $('ps-rtt').textContent = '–';
     p?.stop().catch(() => {});
 }
 

@@ -60,6 +60,15 @@
  * @property {number} [maxRateAdjust]   largest playback speed change, fraction (default 0.02)
  * @property {number} [fadeMs]          concealment fade-out length (default 30)
  * @property {number} [capacityMs]      storage; beyond it the oldest audio is dropped (default 2000)
+ * @property {boolean} [trackOutput]    record when each frame's first sample is output ({@link JitterBuffer.takeOutputs}; default false)
+ */
+
+/**
+ * A frame whose first sample was just output (with `trackOutput`).
+ * @typedef {object} FrameOutput
+ * @property {number} seq
+ * @property {number} captureMs   the frame's capture time
+ * @property {number} offset      index of that sample in the `out` arrays of the `pull` that played it
  */
 
 /**
@@ -111,6 +120,9 @@ export class JitterBuffer {
         this.shrinkTauMs = opts.shrinkTauMs ?? 6000;
         this.maxRateAdjust = opts.maxRateAdjust ?? 0.02;
         this.fadeMs = opts.fadeMs ?? 30;
+        this.trackOutput = opts.trackOutput ?? false;
+        /** @type {FrameOutput[]} */
+        this.outputs = [];
         const capacityMs = Math.max(opts.capacityMs ?? 2000, this.maxTargetMs + 4 * this.frameMs);
         this.capacity = Math.ceil((capacityMs / 1000) * this.sampleRate);
         /** @type {Float32Array[]} */
@@ -147,8 +159,9 @@ export class JitterBuffer {
         this.measuredDelay = /** @type {number|null} */ (null);
         this.rate = 1;
         this.nextSeq = /** @type {number|null} */ (null);
-        /** @type {{pos: number, captureMs: number}[]} start of each frame in the store */
+        /** @type {{pos: number, captureMs: number, seq: number}[]} start of each frame in the store */
         this.segments = [];
+        this.lastOutputPos = -1; // with trackOutput: the last frame start reported
         this.concealPhase = 0; // samples of concealment produced in the current gap
         this.concealing = false; // between an underrun and the return of audio
         this.fadeIn = 0; // samples of fade-in left
@@ -268,7 +281,7 @@ export class JitterBuffer {
             this.rpos += dropSamples;
             this.framesDropped += Math.round(dropSamples / ((this.frameMs / 1000) * this.sampleRate));
         }
-        this.segments.push({ pos: this.wpos, captureMs: frame.captureMs });
+        this.segments.push({ pos: this.wpos, captureMs: frame.captureMs, seq: frame.seq });
         if (this.segments.length > 4 * (this.capacity / n + 1)) this.segments.splice(0, this.segments.length >> 1);
         for (let c = 0; c < this.channels; c++) {
             const src = frame.samples[Math.min(c, frame.samples.length - 1)];
@@ -354,7 +367,26 @@ export class JitterBuffer {
             if (++this.historyPos === this.concealLen) this.historyPos = 0;
         }
         this.fadeIn = Math.max(0, this.fadeIn - count);
+        const r0 = this.rpos;
         this.rpos += count * rate;
+        if (this.trackOutput) {
+            // frames whose first sample lies in [r0, rpos): output at `from + (pos − r0) / rate`
+            for (const seg of this.segments) {
+                if (seg.pos >= this.rpos) break;
+                if (seg.pos >= r0 && seg.pos > this.lastOutputPos) {
+                    this.outputs.push({ seq: seg.seq, captureMs: seg.captureMs, offset: from + (seg.pos - r0) / rate });
+                    this.lastOutputPos = seg.pos;
+                }
+            }
+            if (this.outputs.length > 1000) this.outputs.splice(0, this.outputs.length - 1000);
+        }
+    }
+
+    /** With `trackOutput`: the frames whose first sample was output since the last call. */
+    takeOutputs() {
+        const o = this.outputs;
+        this.outputs = [];
+        return o;
     }
 
     /** Fills out[*][from…] with concealment: the last 10 ms repeated, fading out, then silence. */

@@ -6,7 +6,11 @@
  *
  * Messages in:  {type:'frame', seq, captureMs, samples: Float32Array[]} | {type:'idle'} | {type:'resync'} |
  *               {type:'reset'} | {type:'stop'}
- * Messages out: {type:'stats', ...JitterBufferStats, at: Date.now()} four times a second.
+ * Messages out: {type:'stats', ...JitterBufferStats, at: Date.now()} four times a second;
+ *               with `processorOptions.measureLatency`, also `outputs: [{seq, captureMs, outputMs}]`:
+ *               when the first sample of each frame was output (wall clock, ms) since the
+ *               last stats message — the glass-to-glass measurement, before the browser's
+ *               own output latency (`AudioContext.outputLatency + baseLatency`).
  */
 import { JitterBuffer } from './jitter-buffer.js';
 
@@ -14,7 +18,13 @@ class OndesPlayerProcessor extends AudioWorkletProcessor {
     constructor(options) {
         super();
         const o = options.processorOptions || {};
-        this.jb = new JitterBuffer({ ...(o.jitter || {}), sampleRate, channels: o.channels ?? 2, frameMs: o.frameMs ?? 20 });
+        this.measure = !!o.measureLatency;
+        this.jb = new JitterBuffer({ ...(o.jitter || {}), sampleRate, channels: o.channels ?? 2, frameMs: o.frameMs ?? 20, trackOutput: this.measure });
+        /** @type {{seq: number, captureMs: number, outputMs: number}[]} */
+        this.outputs = [];
+        // the wall clock, sub-millisecond when this scope has `performance` (Date.now() otherwise)
+        const perf = globalThis.performance;
+        this.wallMs = perf && perf.timeOrigin ? () => perf.timeOrigin + perf.now() : () => Date.now();
         this.statsEvery = Math.round((sampleRate * (o.statsIntervalMs ?? 250)) / 1000);
         this.sinceStats = this.statsEvery; // first stats at once
         this.running = true;
@@ -48,10 +58,25 @@ class OndesPlayerProcessor extends AudioWorkletProcessor {
         if (out && out.length) {
             this.jb.pull(out);
             this.sinceStats += out[0].length;
+            if (this.measure) {
+                // this quantum is handed to the output now; a frame starting at `offset`
+                // within it comes out offset/sampleRate later
+                const now = this.wallMs();
+                for (const f of this.jb.takeOutputs()) {
+                    this.outputs.push({ seq: f.seq, captureMs: f.captureMs, outputMs: now + (f.offset / sampleRate) * 1000 });
+                }
+            }
         }
         if (this.sinceStats >= this.statsEvery) {
             this.sinceStats = 0;
-            this.port.postMessage({ type: 'stats', ...this.jb.stats(), at: Date.now() });
+            /** @type {Record<string, unknown>} */
+            const m = { type: 'stats', ...this.jb.stats(), at: Date.now() };
+            if (this.measure) {
+                m.outputs = this.outputs;
+                m.wallClock = globalThis.performance && globalThis.performance.timeOrigin ? 'performance' : 'Date.now';
+                this.outputs = [];
+            }
+            this.port.postMessage(m);
         }
         return this.running;
     }

@@ -87,7 +87,7 @@ export function mintToken(/** @type {string} */ secret, /** @type {string[]} */ 
 }
 
 /** Launches Chromium with a fresh profile. */
-export async function launchBrowser(/** @type {{viewport?: {width: number, height: number}, deviceScaleFactor?: number}} */ opts = {}) {
+export async function launchBrowser(/** @type {{viewport?: {width: number, height: number}, deviceScaleFactor?: number, args?: string[]}} */ opts = {}) {
     const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ondes-chromium-'));
     const context = await chromium.launchPersistentContext(profile, {
         executablePath: CHROMIUM,
@@ -104,6 +104,7 @@ export async function launchBrowser(/** @type {{viewport?: {width: number, heigh
             '--disable-component-update',
             '--disable-sync',
             '--autoplay-policy=no-user-gesture-required',
+            ...(opts.args ?? []),
         ],
     });
     return {

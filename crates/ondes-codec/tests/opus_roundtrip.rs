@@ -132,6 +132,39 @@ fn cbr_packets_are_constant_and_vbr_packets_vary_around_the_target() {
 }
 
 #[test]
+fn vbr_follows_the_target_bitrate_in_every_mode() {
+    // SILK (16 kHz), Hybrid (48 kHz speech rates: opus-rs has no Hybrid rate control of its
+    // own, the encoder caps its packets) and CELT (48 kHz music rates).
+    let cases = [
+        (16_000, 1, 24_000, OpusApplication::Voip, OpusMode::Silk),
+        (48_000, 1, 16_000, OpusApplication::Voip, OpusMode::Hybrid),
+        (48_000, 2, 16_000, OpusApplication::Voip, OpusMode::Hybrid),
+        (48_000, 2, 32_000, OpusApplication::Voip, OpusMode::Hybrid),
+        (48_000, 2, 64_000, OpusApplication::Audio, OpusMode::Celt),
+        (48_000, 2, 128_000, OpusApplication::Audio, OpusMode::Celt),
+    ];
+    for (rate, channels, bitrate, application, mode) in cases {
+        for fec in [false, true] {
+            let c = OpusConfig {
+                application,
+                fec,
+                expected_loss_percent: 5,
+                ..cfg(rate, channels, 20_000, bitrate)
+            };
+            let pcm = source(rate, channels);
+            let packets = encode_all(&c, &pcm);
+            assert!(packets[5..].iter().all(|p| OpusToc::parse(p[0]).mode == mode), "{c:?}: not {mode:?}");
+            let kbps = packets.iter().map(Vec::len).sum::<usize>() as f64 * 8.0 / 2.0;
+            println!("{rate} Hz {channels} ch {bitrate} bit/s {mode:?} fec {fec}: {kbps:.0} bit/s");
+            assert!(
+                (kbps - f64::from(bitrate)).abs() <= 0.15 * f64::from(bitrate),
+                "{c:?}: {kbps:.0} bit/s for a target of {bitrate}"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_decoder_at_another_rate_or_channel_count_still_decodes() {
     let c = cfg(48_000, 2, 20_000, 64_000);
     let pcm = source(48_000, 2);

@@ -163,7 +163,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let serve = tokio::spawn(async move {
         // Icecast source clients send unframed PUT/SOURCE bodies: see crate::icecast::conn
         let listener =
-            axum::serve::ListenerExt::tap_io(crate::icecast::SourceAwareListener::new(listener), |_| {});
+            axum::serve::ListenerExt::tap_io(
+            crate::icecast::SourceAwareListener::new(axum::serve::ListenerExt::tap_io(
+                listener,
+                |tcp: &mut tokio::net::TcpStream| {
+                    // audio events are small and latency-bound: never wait for Nagle
+                    let _ = tcp.set_nodelay(true);
+                },
+            )),
+            |_| {},
+        );
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 let _ = rx.wait_for(|v| *v).await;

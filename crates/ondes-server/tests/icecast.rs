@@ -150,7 +150,12 @@ async fn round_trip(codec: &str) {
     let s = start(&icecast_streams(&["radio"])).await;
     let mut sse = Sse::open(&format!("{}/api/streams/radio/stream?max_fps=5", s.url()), &[]).await;
     sse.next_of("status", 5.0).await; // source-lost: nobody is publishing yet
-    let source = push(s.addr, "radio", codec, 8, PASSWORD);
+    let mut source = push(s.addr, "radio", codec, 8, PASSWORD);
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    if let Ok(Some(_)) = source.try_wait() {
+        let out = source.wait_with_output().unwrap();
+        panic!("ffmpeg ended: {}", String::from_utf8_lossy(&out.stderr));
+    }
     let status = wait_for_source(&s.url(), "/radio").await;
     assert_eq!(status["server_name"], "Test Radio");
     assert_eq!(status["genre"], "testing");

@@ -21,7 +21,8 @@ pub struct FrameDecoder {
 
 impl FrameDecoder {
     pub fn new(layout: AudioLayout) -> Self {
-        let samples_per_channel = (u64::from(layout.sample_rate) * u64::from(layout.frame_us) / 1_000_000) as usize;
+        let samples_per_channel =
+            (u64::from(layout.sample_rate) * u64::from(layout.frame_us) / 1_000_000) as usize;
         FrameDecoder { layout, samples_per_channel, opus: None, decode_errors: 0 }
     }
 

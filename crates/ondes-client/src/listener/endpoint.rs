@@ -14,11 +14,14 @@ pub enum Endpoint {
 impl Endpoint {
     /// Classifies `url`; a URL without a path gets the default stream's route.
     pub fn parse(url: &str) -> Result<Endpoint, ListenError> {
-        let invalid = |reason: &str| ListenError::InvalidUrl { url: url.to_string(), reason: reason.to_string() };
+        let invalid =
+            |reason: &str| ListenError::InvalidUrl { url: url.to_string(), reason: reason.to_string() };
         let (scheme, rest) = url.split_once("://").ok_or_else(|| invalid("expected ws://… or http://…"))?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme == "wss" || scheme == "https" {
-            return Err(invalid("TLS is not built into this client; use ws:// or http:// (or a TLS-terminating proxy)"));
+            return Err(invalid(
+                "TLS is not built into this client; use ws:// or http:// (or a TLS-terminating proxy)",
+            ));
         }
         if scheme != "ws" && scheme != "http" {
             return Err(invalid("the scheme must be ws:// (WebSocket) or http:// (Server-Sent Events)"));
@@ -33,8 +36,12 @@ impl Endpoint {
         let path = match path {
             "" | "/" if scheme == "ws" => "/api/audio/ws",
             "" | "/" => "/api/audio/stream",
-            p if p.starts_with('?') && scheme == "ws" => return Ok(Endpoint::WebSocket(format!("ws://{authority}/api/audio/ws{p}"))),
-            p if p.starts_with('?') => return Ok(Endpoint::Sse(format!("http://{authority}/api/audio/stream{p}"))),
+            p if p.starts_with('?') && scheme == "ws" => {
+                return Ok(Endpoint::WebSocket(format!("ws://{authority}/api/audio/ws{p}")));
+            }
+            p if p.starts_with('?') => {
+                return Ok(Endpoint::Sse(format!("http://{authority}/api/audio/stream{p}")));
+            }
             p => p,
         };
         let full = format!("{scheme}://{authority}{path}");

@@ -49,8 +49,9 @@ mod tests {
             .map(|i| {
                 let t = i as f64 / rate as f64;
                 let env = (0.5 + 0.5 * (t * 2.0 * std::f64::consts::PI * 3.0).sin()).powi(2);
-                let tone: f64 =
-                    (1..12).map(|h| (t * 150.0 * h as f64 * 2.0 * std::f64::consts::PI).sin() / h as f64).sum();
+                let tone: f64 = (1..12)
+                    .map(|h| (t * 150.0 * h as f64 * 2.0 * std::f64::consts::PI).sin() / h as f64)
+                    .sum();
                 (0.3 * env * tone) as f32
             })
             .collect()

@@ -120,7 +120,13 @@ impl ListenReport {
                     self.transport, self.codec, self.rung, self.sample_rate, self.channels, self.frame_ms
                 ),
             ),
-            ("listened", format!("{:.1} s ({}), played {:.1} s", self.duration_secs, self.end_reason, self.played_secs)),
+            (
+                "listened",
+                format!(
+                    "{:.1} s ({}), played {:.1} s",
+                    self.duration_secs, self.end_reason, self.played_secs
+                ),
+            ),
             ("frames received", self.frames_received.to_string()),
             ("frames lost", pct(self.frames_lost)),
             ("  recovered by FEC", self.fec_recovered.to_string()),
@@ -131,7 +137,12 @@ impl ListenReport {
             ("concealed", format!("{:.0} ms (stretch {:.0} ms)", self.concealed_ms, self.stretched_ms)),
             (
                 "latency (capture→play)",
-                format!("p50 {}  p99 {}  max {}", ms(self.latency_ms.p50), ms(self.latency_ms.p99), ms(self.latency_ms.max)),
+                format!(
+                    "p50 {}  p99 {}  max {}",
+                    ms(self.latency_ms.p50),
+                    ms(self.latency_ms.p99),
+                    ms(self.latency_ms.max)
+                ),
             ),
             (
                 "network (capture→arrival)",
@@ -194,7 +205,9 @@ mod tests {
     #[test]
     fn json_has_the_documented_names() {
         let v = serde_json::to_value(ListenReport::default()).unwrap();
-        for key in ["frames_received", "frames_lost", "frames_late", "concealed_ms", "underruns", "fec_recovered"] {
+        for key in
+            ["frames_received", "frames_lost", "frames_late", "concealed_ms", "underruns", "fec_recovered"]
+        {
             assert!(v.get(key).is_some(), "{key}");
         }
         assert!(v["latency_ms"].get("p50").is_some() && v["latency_ms"].get("p99").is_some());

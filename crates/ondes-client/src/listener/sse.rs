@@ -40,7 +40,8 @@ impl SseConnection {
     pub async fn open(url: &str, token: Option<&str>, timeout: Duration) -> Result<Self, ListenError> {
         // Proxies are not used: like the WebSocket transport, the stream goes straight to
         // the server.
-        let client = reqwest::Client::builder().no_proxy().build().map_err(|e| ListenError::Connect(e.to_string()))?;
+        let client =
+            reqwest::Client::builder().no_proxy().build().map_err(|e| ListenError::Connect(e.to_string()))?;
         let mut req = client.get(url).header("accept", "text/event-stream");
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -55,7 +56,12 @@ impl SseConnection {
             let body = resp.bytes().await.unwrap_or_default();
             return Err(ListenError::refused(status.as_u16(), &body));
         }
-        Ok(SseConnection { body: resp.bytes_stream().boxed(), parser: SseParser::new(), bytes: 0, messages: 0 })
+        Ok(SseConnection {
+            body: resp.bytes_stream().boxed(),
+            parser: SseParser::new(),
+            bytes: 0,
+            messages: 0,
+        })
     }
 
     pub async fn next(&mut self) -> Result<Option<Incoming>, ListenError> {
@@ -100,7 +106,8 @@ fn audio(a: AudioEvent) -> Result<Incoming, ListenError> {
     let count = a.frames.unwrap_or(1).max(1);
     let channels = a.channels.unwrap_or(2).clamp(1, 2);
     let frame_us = (a.duration_ms * 1000.0 / f64::from(count)).round() as u32;
-    let capture_us = a.capture_us.or(a.timestamp.map(|ms| ms * 1000)).ok_or_else(|| bad("no capture time".into()))?;
+    let capture_us =
+        a.capture_us.or(a.timestamp.map(|ms| ms * 1000)).ok_or_else(|| bad("no capture time".into()))?;
     let (samples, codec) = if let Some(b64) = &a.pcm16 {
         let bytes = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| bad(e.to_string()))?;
         let mut out = Vec::new();
@@ -171,9 +178,20 @@ mod tests {
     #[test]
     fn malformed_audio_is_an_error_and_notices_are_read() {
         assert!(incoming(&event(r#"{"frame_number":0}"#)).is_err());
-        let status = SseEvent { event: Some("status".into()), data: r#"{"status":"lagged","skipped_frames":40}"#.into(), ..Default::default() };
-        assert_eq!(incoming(&status).unwrap(), Incoming::Notice { text: "lagged (40 frames skipped)".into(), skipped: 40 });
-        let end = SseEvent { event: Some("error".into()), data: "error: stream ended".into(), ..Default::default() };
+        let status = SseEvent {
+            event: Some("status".into()),
+            data: r#"{"status":"lagged","skipped_frames":40}"#.into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            incoming(&status).unwrap(),
+            Incoming::Notice { text: "lagged (40 frames skipped)".into(), skipped: 40 }
+        );
+        let end = SseEvent {
+            event: Some("error".into()),
+            data: "error: stream ended".into(),
+            ..Default::default()
+        };
         assert_eq!(incoming(&end).unwrap(), Incoming::Ended("stream ended".into()));
     }
 }

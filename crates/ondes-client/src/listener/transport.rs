@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::ListenError;
 use super::endpoint::Endpoint;
 use super::sse::SseConnection;
 use super::ws::WsConnection;
-use super::ListenError;
 
 /// The layout of received audio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,11 @@ pub enum Connection {
 }
 
 impl Connection {
-    pub async fn open(endpoint: &Endpoint, token: Option<&str>, timeout: Duration) -> Result<Self, ListenError> {
+    pub async fn open(
+        endpoint: &Endpoint,
+        token: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, ListenError> {
         Ok(match endpoint {
             Endpoint::WebSocket(url) => Connection::Ws(WsConnection::open(url, token, timeout).await?),
             Endpoint::Sse(url) => Connection::Sse(SseConnection::open(url, token, timeout).await?),

@@ -64,7 +64,8 @@ impl WsConnection {
     fn audio(&mut self, msg: &[u8]) -> Result<Incoming, ListenError> {
         let m = decode_audio(msg, self.last_seq).map_err(|e| ListenError::Protocol(e.to_string()))?;
         let h = m.header;
-        let layout = AudioLayout { sample_rate: h.sample_rate, channels: u16::from(h.channels), frame_us: h.frame_us };
+        let layout =
+            AudioLayout { sample_rate: h.sample_rate, channels: u16::from(h.channels), frame_us: h.frame_us };
         let mut frames = Vec::with_capacity(m.frames.len());
         for (i, payload) in m.frames.iter().enumerate() {
             let data = match h.codec {
@@ -92,7 +93,10 @@ impl WsConnection {
     }
 
     pub async fn send_json(&mut self, v: &Value) -> Result<(), ListenError> {
-        self.tx.send(Message::Text(v.to_string().into())).await.map_err(|e| ListenError::Connection(e.to_string()))
+        self.tx
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .map_err(|e| ListenError::Connection(e.to_string()))
     }
 
     pub fn received(&self) -> (u64, u64) {

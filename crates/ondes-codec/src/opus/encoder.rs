@@ -4,7 +4,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::config::{OpusApplication, OpusConfig};
 use super::dtx::{self, DtxState};
-use super::workarounds::{effective_complexity, opus_rs_loss_percent};
+use super::packet::{OpusMode, OpusToc};
+use super::workarounds::{effective_complexity, hybrid_vbr_cap, opus_rs_loss_percent};
 use crate::CodecError;
 
 /// Size of the buffer a packet is coded into: libopus's recommended `max_data_bytes`. opus-rs
@@ -22,6 +23,9 @@ pub struct OpusEncoder {
     /// needs a slice, and under VBR its length is the packet's size cap.
     scratch: Box<[u8; MAX_PACKET_BYTES]>,
     dtx: Option<DtxState>,
+    /// Whether the last packet was coded Hybrid, whose VBR opus-rs does not rate-control: the
+    /// next one then gets a buffer of its nominal size (see `workarounds::hybrid_vbr_cap`).
+    last_hybrid: bool,
 }
 
 impl std::fmt::Debug for OpusEncoder {
@@ -49,6 +53,7 @@ impl OpusEncoder {
             lookahead,
             scratch: Box::new([0; MAX_PACKET_BYTES]),
             dtx: cfg.dtx.then(DtxState::default),
+            last_hybrid: false,
             cfg,
         })
     }
@@ -68,8 +73,13 @@ impl OpusEncoder {
                 got: pcm.len(),
             });
         }
-        let (inner, scratch, frame) = (&mut self.inner, &mut self.scratch, self.frame_samples);
-        let n = match catch_unwind(AssertUnwindSafe(|| inner.encode(pcm, frame, &mut scratch[..]))) {
+        let room = if self.cfg.vbr && self.last_hybrid {
+            hybrid_vbr_cap(&self.cfg).clamp(3, MAX_PACKET_BYTES)
+        } else {
+            MAX_PACKET_BYTES
+        };
+        let (inner, scratch, frame) = (&mut self.inner, &mut self.scratch[..room], self.frame_samples);
+        let n = match catch_unwind(AssertUnwindSafe(|| inner.encode(pcm, frame, scratch))) {
             Ok(result) => result.map_err(|reason| CodecError::Opus { op: "encode", reason })?,
             Err(_) => {
                 // The state a panic left behind is unknown: start afresh.
@@ -81,6 +91,7 @@ impl OpusEncoder {
             }
         };
         let packet = &self.scratch[..n];
+        self.last_hybrid = packet.first().is_some_and(|&toc| OpusToc::parse(toc).mode == OpusMode::Hybrid);
         if let Some(dtx) = &mut self.dtx
             && dtx.should_skip(pcm, self.cfg.frame_us)
         {

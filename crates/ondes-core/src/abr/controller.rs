@@ -73,9 +73,14 @@ const DELAY_STRIKES: u32 = 2;
 const DELAY_QUIET_US: u64 = 3_000_000;
 /// A client complaint older than this is stale.
 const CLIENT_SIGNAL_TTL_US: u64 = 2_000_000;
-/// Below this share of real time received, a starving client is short of bandwidth (not
-/// just hit by a late packet).
-const STARVING_RATIO: f64 = 0.9;
+/// Most probe holds in a row: the hold doubles with each failed probe up to 2⁴ × `hold`.
+const MAX_BACKOFF_DOUBLINGS: u32 = 4;
+/// A recent minimum round trip below this share of the one measured at the last switch
+/// down means the path changed (faster link, shorter route): probing may start again.
+const PATH_CHANGE_RTT_RATIO: f64 = 0.75;
+/// Round-trip windows: "recent" (a standing queue shows in its minimum) and "base".
+const RTT_RECENT_US: u64 = 2_000_000;
+const RTT_BASE_US: u64 = 10_000_000;
 
 /// The adaptation controller of one listener; see the module documentation.
 #[derive(Debug, Clone)]
@@ -93,6 +98,10 @@ pub struct Controller {
     last_change_us: Option<u64>,
     last_down_us: Option<u64>,
     last_up_us: Option<u64>,
+    /// Failed probes in a row (each doubles the hold).
+    failures: u32,
+    /// Socket bytes written, as last reported.
+    written_bytes: u64,
     /// Last time anything signalled congestion.
     calm_since_us: u64,
     backlog: VecDeque<(u64, u64)>,
@@ -124,7 +133,7 @@ impl Controller {
         let rung = start.clamp(*allowed.start(), *allowed.end());
         let mut c = Controller {
             est: ThroughputEstimator::new(cfg.sample_window_us),
-            rtt: RttFilter::new(1_500_000, 10_000_000),
+            rtt: RttFilter::new(RTT_RECENT_US, RTT_BASE_US),
             ladder: ladder_kbps.to_vec(),
             request,
             profile,
@@ -134,6 +143,8 @@ impl Controller {
             last_change_us: None,
             last_down_us: None,
             last_up_us: None,
+            failures: 0,
+            written_bytes: 0,
             calm_since_us: now_us,
             backlog: VecDeque::new(),
             delay_strikes: 0,
@@ -195,6 +206,7 @@ impl Controller {
     }
 
     pub fn handle_send_state(&mut self, s: SendState, now_us: u64) {
+        self.written_bytes = s.written_bytes;
         self.backlog.push_back((now_us, s.backlog_us));
         while self.backlog.front().is_some_and(|(t, _)| *t + 1_000_000 < now_us) {
             self.backlog.pop_front();
@@ -232,7 +244,13 @@ impl Controller {
         }
         let ratio = self.receive_ratio();
         let starving = r.underruns > prev_underruns || (r.target_ms > 0.0 && r.buffer_ms < 0.5 * r.target_ms);
-        let short = ratio.is_some_and(|q| q < STARVING_RATIO) || self.backlog_now() > 0;
+        // Only with evidence on our side of the link: over TCP a late (retransmitted) segment
+        // starves the client for an RTT without any lack of bandwidth, and a lower rung would
+        // not help it. A real shortage shows as a backlog here or as a queue in round trips.
+        let threshold = self.cfg.queue_delay_us + self.profile_message_us();
+        let short = self.backlog_growing(now_us) || self.rtt.queue_delay_us(now_us) > threshold / 2;
+        // a client receiving faster than real time is already catching up
+        let short = short && ratio.is_none_or(|q| q < 1.0);
         if starving && short {
             let reason = Reason::ClientStarving {
                 buffer_ms: r.buffer_ms.max(0.0) as u32,
@@ -258,6 +276,14 @@ impl Controller {
         self.backlog.back().map_or(0, |b| b.1)
     }
 
+    /// Audio is waiting and not draining (compared with half a second ago): a backlog left
+    /// over from before a switch down drains and is no new signal.
+    fn backlog_growing(&self, now_us: u64) -> bool {
+        let then = self.backlog.iter().find(|(t, _)| *t + 500_000 >= now_us).map_or(0, |b| b.1);
+        let now = self.backlog_now();
+        now > 0 && now >= then
+    }
+
     fn profile_message_us(&self) -> u64 {
         self.batch() as u64 * self.cfg.stream_frame_us as u64
     }
@@ -265,9 +291,7 @@ impl Controller {
     /// The strongest current congestion signal, if any.
     fn congestion(&mut self, now_us: u64) -> Option<Reason> {
         let backlog = self.backlog_now();
-        // a backlog that is draining (after a switch down) is not a new signal
-        let half_second_ago = self.backlog.iter().find(|(t, _)| *t + 500_000 >= now_us).map_or(0, |b| b.1);
-        if backlog >= self.cfg.backlog_us + self.profile_message_us() && backlog >= half_second_ago {
+        if backlog >= self.cfg.backlog_us + self.profile_message_us() && self.backlog_growing(now_us) {
             let capacity_kbps = self.fresh_capacity(now_us).map(|c| (c / 1000.0) as u32);
             return Some(Reason::Backlog { backlog_ms: (backlog / 1000) as u32, capacity_kbps });
         }
@@ -282,10 +306,16 @@ impl Controller {
         }
     }
 
-    /// The link-limited throughput measured in the last two windows, if any.
+    /// The link-limited throughput measured in the last two windows, or over the open window
+    /// when audio has been waiting for most of it, if any.
     fn fresh_capacity(&self, now_us: u64) -> Option<f64> {
-        let recent = self.est.last_limited_us()? + 2 * self.cfg.sample_window_us + 50_000 >= now_us;
-        recent.then(|| self.est.capacity_bps()).flatten()
+        let window = self.cfg.sample_window_us;
+        let closed = self.est.last_limited_us().is_some_and(|t| t + 2 * window + 50_000 >= now_us);
+        let open = self.est.open_window_bps(now_us, self.written_bytes, window * 2 / 5);
+        match (closed.then(|| self.est.capacity_bps()).flatten(), open) {
+            (Some(c), Some(o)) => Some(c.min(o)),
+            (c, o) => c.or(o),
+        }
     }
 
     fn can_change(&self, now_us: u64) -> bool {
@@ -297,6 +327,7 @@ impl Controller {
         let dt = now_us.saturating_sub(self.last_poll_us);
         self.last_poll_us = now_us;
         let signal = self.congestion(now_us);
+        self.update_backoff(now_us);
         if signal.is_some() {
             self.calm_since_us = now_us;
         } else if now_us >= self.hold_until_us && now_us >= self.calm_since_us + 1_000_000 {
@@ -322,17 +353,46 @@ impl Controller {
             Direction::Up => {
                 self.stats.switches_up += 1;
                 self.last_up_us = Some(now_us);
+                // let this probe show its effect before the estimate grows towards the next
+                self.hold_until_us = self.hold_until_us.max(now_us + self.cfg.interval_us);
             }
             Direction::Down => {
                 self.stats.switches_down += 1;
                 if self.last_up_us.is_some_and(|t| now_us < t + 3 * self.cfg.interval_us) {
                     self.stats.failed_probes += 1;
+                    self.failures = (self.failures + 1).min(MAX_BACKOFF_DOUBLINGS + 1);
+                } else {
+                    self.failures = 0;
                 }
                 self.last_down_us = Some(now_us);
-                self.hold_until_us = now_us + self.cfg.hold_us;
+                let doublings = self.failures.saturating_sub(1);
+                self.hold_until_us = now_us + (self.cfg.hold_us << doublings);
             }
         }
         Some(decision)
+    }
+
+    /// Forgets failed probes once a probe held for three intervals, and lifts the hold when
+    /// round trips show the path changed.
+    fn update_backoff(&mut self, now_us: u64) {
+        let held_up = match (self.last_up_us, self.last_down_us) {
+            (Some(up), down) => down.is_none_or(|d| d < up) && now_us >= up + 3 * self.cfg.interval_us,
+            (None, _) => false,
+        };
+        if held_up {
+            self.failures = 0;
+        }
+        // the path's round trip once the queue of the switch had drained, against the latest
+        let settled = self.last_down_us.and_then(|d| {
+            self.rtt.min_between(d + DELAY_QUIET_US, now_us.saturating_sub(RTT_RECENT_US))
+        });
+        if now_us < self.hold_until_us
+            && let (Some(then), Some(recent)) = (settled, self.rtt.recent_min_us(now_us))
+            && (recent as f64) < PATH_CHANGE_RTT_RATIO * then as f64
+        {
+            self.hold_until_us = now_us;
+            self.failures = 0;
+        }
     }
 
     fn decide(
@@ -360,8 +420,15 @@ impl Controller {
 
     fn switch_down(&mut self, reason: Reason, now_us: u64) -> Option<Decision> {
         let current = self.cost_bps(self.profile, self.rung);
+        let fresh = self.fresh_capacity(now_us);
+        // audio has just started to wait: a measurement of the link is at most a window away,
+        // and switching on a guess now could land one rung down and cost another interval
+        let severe = 2 * (self.cfg.backlog_us + self.profile_message_us());
+        if fresh.is_none() && self.backlog_growing(now_us) && self.backlog_now() < severe {
+            return None;
+        }
         // trust a fresh measurement; without one, assume the current rung is too much
-        let budget = self.fresh_capacity(now_us).unwrap_or_else(|| self.avail_bps.min(0.85 * current));
+        let budget = fresh.unwrap_or_else(|| self.avail_bps.min(0.85 * current));
         self.avail_bps = budget;
         let allowed = self.profile.allowed(&self.ladder);
         let lowest = *allowed.start();
@@ -402,6 +469,10 @@ impl Controller {
         }
         let next = self.rung + 1;
         if !self.profile.allowed(&self.ladder).contains(&next) {
+            return None;
+        }
+        // a queue that is building but not yet a signal is no time to add load
+        if self.rtt.queue_delay_us(now_us) > self.cfg.queue_delay_us / 2 {
             return None;
         }
         let cost = self.cost_bps(self.profile, next);

@@ -86,6 +86,16 @@ impl ThroughputEstimator {
         Some(sample)
     }
 
+    /// The written rate over the window still open at `now_us`, if it spans at least
+    /// `min_us` and audio waited for most of it: a first measurement after a sudden drop,
+    /// before the window closes.
+    pub fn open_window_bps(&self, now_us: u64, written_bytes: u64, min_us: u64) -> Option<f64> {
+        let (t0, b0) = self.start?;
+        let span = now_us.checked_sub(t0).filter(|s| *s >= min_us.max(1))?;
+        let limited = self.observations > 0 && self.limited_observations * 2 >= self.observations;
+        limited.then(|| written_bytes.saturating_sub(b0) as f64 * 8.0 * 1e6 / span as f64)
+    }
+
     /// Smoothed link-limited throughput, bit/s (socket bytes), if ever measured.
     pub fn capacity_bps(&self) -> Option<f64> {
         self.capacity_bps
@@ -137,6 +147,11 @@ impl RttFilter {
     /// Smallest round trip over the recent window.
     pub fn recent_min_us(&self, now_us: u64) -> Option<u64> {
         self.samples.iter().filter(|(t, _)| *t + self.recent_us >= now_us).map(|s| s.1).min()
+    }
+
+    /// Smallest round trip among samples taken in `[from_us, to_us]` (still retained).
+    pub fn min_between(&self, from_us: u64, to_us: u64) -> Option<u64> {
+        self.samples.iter().filter(|(t, _)| (from_us..=to_us).contains(t)).map(|s| s.1).min()
     }
 
     /// Smallest round trip over the long window.

@@ -10,7 +10,7 @@
 //! protocol-v1 messages, written to a socket that accepts data while less than
 //! `socket_lowat` bytes are unsent (the server should set `TCP_NOTSENT_LOWAT`, otherwise the
 //! kernel buffers seconds of audio out of the controller's reach), a WebSocket ping every
-//! `ping_interval` riding the same stream (its pong, and the client's report every second,
+//! `ping_interval` riding the same stream right behind an audio message (its pong, and the client's report every second,
 //! come back over a reverse link with the same profile).
 
 mod client;
@@ -75,7 +75,7 @@ impl SimConfig {
             socket_lowat: 4_096,
             max_lag_us: 2_000_000,
             report_interval_us: 1_000_000,
-            ping_interval_us: 500_000,
+            ping_interval_us: 250_000,
             settle_us: 5_000_000,
         }
     }
@@ -139,6 +139,7 @@ pub fn run(cfg: &SimConfig) -> SimResult {
     let mut decisions: Vec<Decision> = Vec::new();
     let mut next_frame = 0u64;
     let mut pings_bytes = 0u64;
+    let mut ping_due = false;
 
     let mut now = 0u64;
     while now <= cfg.duration_us {
@@ -149,14 +150,18 @@ pub fn run(cfg: &SimConfig) -> SimResult {
         }
         // the server's send loop for this listener
         server.skip_if_lagging(now, cfg.max_lag_us);
+        if controller.is_some() && now % cfg.ping_interval_us == 0 && now > 0 {
+            ping_due = true;
+        }
         while pipe.unsent() < cfg.socket_lowat {
             let Some((mut m, bytes)) = server.next_message() else { break };
             m.end = pipe.write(bytes);
             messages.push_back(m);
-        }
-        if controller.is_some() && now % cfg.ping_interval_us == 0 && now > 0 {
-            pings.push_back((pipe.write(PING_BYTES), now));
-            pings_bytes += PING_BYTES as u64;
+            // the ping goes out right behind a message, in the same TCP segment
+            if std::mem::take(&mut ping_due) {
+                pings.push_back((pipe.write(PING_BYTES), now));
+                pings_bytes += PING_BYTES as u64;
+            }
         }
         pipe.pump(now);
         // arrivals at the client

@@ -1,0 +1,305 @@
+//! The listen loop: one task, one `select!` over the socket, the playout clock, the
+//! once-a-second report and the end conditions.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
+
+use super::endpoint::Endpoint;
+use super::player::Player;
+use super::report::{ListenReport, Percentiles, TargetPoint, TargetRange};
+use super::sink::AudioSink;
+use super::transport::{AudioLayout, Connection, Incoming};
+use super::{ListenError, ListenOptions};
+
+/// A snapshot for progress displays, about once a second.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListenProgress {
+    pub elapsed: Duration,
+    /// Whether playback has started (the buffer reached its target once).
+    pub playing: bool,
+    pub frames_received: u64,
+    pub frames_lost: u64,
+    pub underruns: u64,
+    pub buffer_ms: f64,
+    pub target_ms: f64,
+    pub latency_p50_ms: Option<f64>,
+}
+
+/// Wall-clock µs read from a monotonic clock anchored once.
+struct Clock {
+    start: Instant,
+    wall0_us: i64,
+}
+
+impl Clock {
+    fn new(start: Instant) -> Self {
+        let wall = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        Clock { start, wall0_us: wall.as_micros() as i64 }
+    }
+
+    fn at(&self, t: Instant) -> i64 {
+        self.wall0_us + t.saturating_duration_since(self.start).as_micros() as i64
+    }
+
+    fn now(&self) -> i64 {
+        self.at(Instant::now())
+    }
+}
+
+/// What the loop learns besides audio.
+#[derive(Default)]
+struct Notes {
+    codec: String,
+    rung: String,
+    notices: Vec<String>,
+    server_skipped: u64,
+    rtts_ms: Vec<f64>,
+    pings: u64,
+}
+
+/// Listens to `opts.url` until the duration is up, the stream ends or `opts.stop` fires;
+/// `progress` is called about once a second.
+pub async fn listen(
+    opts: ListenOptions,
+    progress: &mut dyn FnMut(&ListenProgress),
+) -> Result<ListenReport, ListenError> {
+    let endpoint = Endpoint::parse(&opts.url)?;
+    if opts.min_jitter > opts.max_jitter {
+        return Err(ListenError::Options(format!(
+            "min jitter {:?} is above max jitter {:?}",
+            opts.min_jitter, opts.max_jitter
+        )));
+    }
+    let started = Instant::now();
+    let clock = Clock::new(started);
+    let deadline = opts.duration.map(|d| started + d);
+    let mut conn = Connection::open(&endpoint, opts.token.as_deref(), opts.connect_timeout).await?;
+    let mut notes = Notes::default();
+    let mut player: Option<Player> = None;
+    let mut playout: Option<Interval> = None;
+    let mut second = interval_at(started + Duration::from_secs(1), Duration::from_secs(1));
+    second.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut stop = opts.stop.clone();
+
+    let end_reason = loop {
+        tokio::select! {
+            biased;
+            _ = sleep_until(deadline) => break "duration".to_string(),
+            _ = stopped(&mut stop) => break "stopped".to_string(),
+            t = tick(&mut playout) => {
+                if let Some(p) = player.as_mut() {
+                    p.tick(clock.at(t), clock.now())?;
+                }
+            }
+            _ = second.tick() => {
+                if player.is_none() && started.elapsed() >= opts.connect_timeout {
+                    return Err(ListenError::NoAudio(opts.connect_timeout));
+                }
+                if let Err(e) = send_report(&mut conn, player.as_ref(), &mut notes, &clock).await {
+                    break format!("connection error: {e}");
+                }
+                progress(&snapshot(player.as_ref(), started));
+            }
+            r = conn.next() => match r {
+                Ok(Some(Incoming::Audio { layout, codec, frames })) => {
+                    let arrival = clock.now();
+                    if player.is_none() {
+                        let (p, i) = start_playout(&opts, layout)?;
+                        player = Some(p);
+                        playout = Some(i);
+                    }
+                    let Some(p) = player.as_mut() else { continue };
+                    if p.layout != layout {
+                        break format!("the stream's layout changed ({:?} → {layout:?})", p.layout);
+                    }
+                    codec.clone_into(&mut notes.codec);
+                    for f in frames {
+                        p.insert(f, arrival);
+                    }
+                }
+                Ok(Some(Incoming::Rung { rung })) if !rung.is_empty() => {
+                    if !notes.rung.is_empty() && notes.rung != rung {
+                        notes.notices.push(format!("rung {} → {rung}", notes.rung));
+                    }
+                    notes.rung = rung;
+                }
+                Ok(Some(Incoming::Notice { text, skipped })) => {
+                    notes.notices.push(text);
+                    notes.server_skipped += skipped;
+                }
+                Ok(Some(Incoming::Pong { client_ts_us })) => {
+                    notes.rtts_ms.push((clock.now() - client_ts_us) as f64 / 1000.0);
+                }
+                Ok(Some(Incoming::Ended(reason))) => break format!("stream ended: {reason}"),
+                Ok(Some(_)) => {}
+                Ok(None) => break "connection closed".to_string(),
+                Err(e) if player.is_none() => return Err(e),
+                Err(e) => break format!("connection error: {e}"),
+            }
+        }
+    };
+    if let Some(p) = player.as_mut() {
+        p.finish_output()?;
+    }
+    Ok(report(&opts, &endpoint, &conn, player.as_ref(), notes, end_reason, started, &clock))
+}
+
+/// The player and its clock, made at the first audio (which tells the layout).
+fn start_playout(opts: &ListenOptions, layout: AudioLayout) -> Result<(Player, Interval), ListenError> {
+    if layout.frame_us == 0 || layout.sample_rate == 0 {
+        return Err(ListenError::Protocol(format!("unusable layout {layout:?}")));
+    }
+    let sink = match &opts.out {
+        Some(path) => {
+            Some(AudioSink::create(path, layout.sample_rate, layout.channels, opts.ogg_bitrate_bps)?)
+        }
+        None => None,
+    };
+    let player = Player::new(layout, opts.jitter_config(u64::from(layout.frame_us)), sink)?;
+    let period = Duration::from_micros(u64::from(layout.frame_us));
+    // absolute deadlines: tick n is at start + n × period, and missed ticks are caught up
+    // (Burst), so the output has one frame per period of wall time
+    let mut clock = interval_at(Instant::now() + period, period);
+    clock.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    Ok((player, clock))
+}
+
+async fn tick(playout: &mut Option<Interval>) -> Instant {
+    match playout {
+        Some(i) => i.tick().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn stopped(stop: &mut Option<watch::Receiver<bool>>) {
+    match stop {
+        // a dropped sender means nobody can stop us any more: wait for the other ends
+        Some(rx) => {
+            if rx.wait_for(|v| *v).await.is_err() {
+                std::future::pending::<()>().await
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The once-a-second `report` and `ping` (WebSocket only; SSE has no way back).
+async fn send_report(
+    conn: &mut Connection,
+    player: Option<&Player>,
+    notes: &mut Notes,
+    clock: &Clock,
+) -> Result<(), ListenError> {
+    if let Some(p) = player {
+        let s = p.jb.stats();
+        let report = json!({
+            "type": "report",
+            "buffer_ms": p.jb.buffer_us() as f64 / 1000.0,
+            "target_ms": p.jb.target_us() as f64 / 1000.0,
+            "underruns": s.underruns,
+            "concealed_ms": p.jb.concealed_us() as f64 / 1000.0,
+            "late_frames": s.late,
+            "lost_frames": s.lost,
+            "received_frames": s.received,
+            "rtt_ms": notes.rtts_ms.last(),
+        });
+        conn.send_json(&report).await?;
+    }
+    notes.pings += 1;
+    conn.send_json(&json!({"type": "ping", "id": notes.pings, "client_ts_us": clock.now()})).await
+}
+
+fn snapshot(player: Option<&Player>, started: Instant) -> ListenProgress {
+    let mut s = ListenProgress { elapsed: started.elapsed(), ..ListenProgress::default() };
+    if let Some(p) = player {
+        let st = p.jb.stats();
+        s.playing = p.jb.is_playing();
+        s.frames_received = st.received;
+        s.frames_lost = st.lost;
+        s.underruns = st.underruns;
+        s.buffer_ms = p.jb.buffer_us() as f64 / 1000.0;
+        s.target_ms = p.jb.target_us() as f64 / 1000.0;
+        s.latency_p50_ms = p.e2e.quantile_ms(0.5);
+    }
+    s
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    opts: &ListenOptions,
+    endpoint: &Endpoint,
+    conn: &Connection,
+    player: Option<&Player>,
+    notes: Notes,
+    end_reason: String,
+    started: Instant,
+    clock: &Clock,
+) -> ListenReport {
+    let (bytes_received, messages_received) = conn.received();
+    let mut rtts = notes.rtts_ms;
+    rtts.sort_by(f64::total_cmp);
+    let transport = conn.transport();
+    let mut r = ListenReport {
+        url: endpoint.url().to_string(),
+        transport: transport.to_string(),
+        rung: if notes.rung.is_empty() && transport == "sse" { notes.codec.clone() } else { notes.rung },
+        codec: notes.codec,
+        end_reason,
+        duration_secs: started.elapsed().as_secs_f64(),
+        rtt_ms: rtts.get(rtts.len() / 2).copied(),
+        bytes_received,
+        messages_received,
+        server_notices: notes.notices,
+        server_skipped_frames: notes.server_skipped,
+        out: opts.out.as_ref().map(|p| p.display().to_string()),
+        ..ListenReport::default()
+    };
+    let Some(p) = player else { return r };
+    let s = p.jb.stats();
+    let frame_ms = f64::from(p.layout.frame_us) / 1000.0;
+    let t0 = clock.at(started);
+    let ms = |us: i64| us as f64 / 1000.0;
+    let (lo, hi) = p.jb.target_range_us().unwrap_or((p.jb.target_us(), p.jb.target_us()));
+    r.sample_rate = p.layout.sample_rate;
+    r.channels = p.layout.channels;
+    r.frame_ms = frame_ms;
+    r.played_secs = p.periods as f64 * frame_ms / 1000.0;
+    r.frames_received = s.received;
+    r.frames_played = s.played;
+    r.frames_lost = s.lost;
+    r.frames_late = s.late;
+    r.duplicates = s.duplicates;
+    r.frames_dropped = s.dropped;
+    r.frames_skipped = s.skipped;
+    r.fec_recovered = s.fec_recovered;
+    r.underruns = s.underruns;
+    r.underrun_ms = s.underrun_frames as f64 * frame_ms;
+    r.stretched_ms = s.stretched as f64 * frame_ms;
+    r.concealed_ms = p.jb.concealed_us() as f64 / 1000.0;
+    r.latency_ms = Percentiles::from(p.e2e.summary());
+    r.network_latency_ms = Percentiles::from(p.network.summary());
+    r.buffer_target_ms = TargetRange { min: ms(lo), max: ms(hi), last: ms(p.jb.target_us()) };
+    r.buffer_target_history =
+        p.jb.history()
+            .iter()
+            .map(|h| TargetPoint {
+                t_secs: (h.at_us - t0) as f64 / 1e6,
+                target_ms: ms(h.target_us),
+                buffer_ms: ms(h.buffer_us),
+            })
+            .collect();
+    if p.decode_errors() > 0 {
+        r.server_notices.push(format!("{} Opus packets failed to decode (concealed)", p.decode_errors()));
+    }
+    r
+}

@@ -1,0 +1,28 @@
+import { startOndes, launchBrowser, sleep, watchConsole } from './tests/helpers.mjs';
+const o = await startOndes();
+const b = await launchBrowser({ args: process.env.XARGS ? process.env.XARGS.split(' ') : [] });
+const p = b.page;
+const errors = watchConsole(p);
+p.on('console', m => console.log('console:', m.type(), m.text()));
+await p.goto(`${o.url}/player.html`);
+await p.evaluate(async () => {
+  const { Player } = await import('/player.js');
+  const pl = new Player('', { measureLatency: true });
+  window.pl = pl; window.samples = [];
+  await pl.start();
+  const t0 = performance.now();
+  window.timer = setInterval(() => window.samples.push({ t: performance.now() - t0, rms: pl.outputRms(), ...pl.getStats() }), 500);
+});
+await sleep(8000);
+const r = await p.evaluate(async () => { clearInterval(window.timer); const recs = window.pl.latencyRecords; const s = window.samples; await window.pl.stop(); return { s, recs }; });
+for (const s of r.s) console.log(`${(s.t/1000).toFixed(1)} ${s.state} ${s.source} ${s.codec}/${s.rung} buf=${s.bufferMs.toFixed(1)} tgt=${s.targetMs.toFixed(1)} jit=${s.jitterMs.toFixed(1)} lat=${s.latencyMs?.toFixed(1)} out=${s.outputLatencyMs.toFixed(1)} und=${s.underruns} conc=${s.concealedMs} miss=${s.framesMissing} rtt=${s.rttMs?.toFixed(2)} off=${s.clockOffsetMs?.toFixed(2)} rms=${s.rms.toFixed(3)} fr=${s.framesReceived}`);
+const tot = r.recs.map(x => x.outputMs - x.captureMs).sort((a,b)=>a-b);
+const net = r.recs.map(x => x.receivedMs - x.captureMs).sort((a,b)=>a-b);
+const dec = r.recs.map(x => x.decodedMs - x.receivedMs).sort((a,b)=>a-b);
+const q = (a, f) => a[Math.floor(f*(a.length-1))]?.toFixed(2);
+console.log('n', tot.length, 'total p50', q(tot,.5), 'p95', q(tot,.95), 'net p50', q(net,.5), 'dec p50', q(dec,.5));
+console.log(JSON.stringify(r.recs.slice(-3)));
+const stats = await (await fetch(`${o.url}/api/audio/stats`)).json();
+console.log(JSON.stringify(stats.connections));
+console.log('errors', errors);
+await b.close(); await o.stop();

@@ -68,9 +68,13 @@ fn assert_clean(r: &ListenReport, secs: f64, out: &Path) {
     assert_eq!((rate, channels), (48_000, 2));
     let frames_in_file = samples.len() as f64 / (2.0 * 960.0);
     let periods = r.played_secs / 0.02;
-    assert!((frames_in_file - periods).abs() <= 1.0, "file holds {frames_in_file} frames, played {periods}\n{json}");
+    assert!(
+        (frames_in_file - periods).abs() <= 1.0,
+        "file holds {frames_in_file} frames, played {periods}\n{json}"
+    );
     assert!(frames_in_file >= expected - 25.0, "file holds {frames_in_file} frames\n{json}");
-    let rms = (samples.iter().map(|&s| (s as f64 / 32768.0).powi(2)).sum::<f64>() / samples.len() as f64).sqrt();
+    let rms =
+        (samples.iter().map(|&s| (s as f64 / 32768.0).powi(2)).sum::<f64>() / samples.len() as f64).sqrt();
     assert!(rms > 0.05, "the demo is audible in the file: rms {rms}");
     // no stretch of silence longer than a frame: the audio is continuous
     let mut silent_run = 0;
@@ -90,19 +94,6 @@ async fn websocket_pcm16_plays_without_loss() {
     assert_eq!((r.transport.as_str(), r.codec.as_str(), r.rung.as_str()), ("ws", "pcm16", "pcm16"));
     assert_clean(&r, 3.0, &out);
     assert!(r.rtt_ms.is_some_and(|rtt| rtt < 500.0), "pings answered: {:?}", r.rtt_ms);
-    // the server kept our reports
-    let stats: serde_json::Value = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(format!("http://{}/api/streams/main/stats", server.addr))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let _ = stats; // the connection is closed by now; reports are checked in the next test
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,10 +3,10 @@
 //!
 //! - [`pcm`]: raw PCM byte formats (`s16le`, `f32le`) in and out — the wire formats of stdin
 //!   sources, publishers and PCM listeners.
-//! - [`remix`]: channel-count conversion (mono ⇄ stereo, N → 1/2).
+//! - [`remix`](mod@remix): channel-count conversion (mono ⇄ stereo, N → 1/2).
 //! - [`resample`]: [`StreamResampler`], a push/pull sample-rate converter for streams fed in
 //!   arbitrary chunk sizes.
-//! - [`file`]: [`FileDecoder`], which turns a WAV/FLAC/MP3/Ogg Vorbis file into audio at the
+//! - [`file`](mod@file): [`FileDecoder`], which turns a WAV/FLAC/MP3/Ogg Vorbis file into audio at the
 //!   stream's rate and channel count.
 //! - [`opus`]: Opus encoding/decoding (opus-rs), with loss concealment, in-band FEC and DTX.
 //! - [`ogg`]: Ogg pages: a page writer and an incremental, sans-IO demuxer.

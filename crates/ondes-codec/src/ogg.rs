@@ -19,7 +19,7 @@ mod page;
 mod renumber;
 
 pub use crc::ogg_crc;
-pub use demux::{OggDemuxStats, OggDemuxer, OggPacket};
+pub use demux::{DEFAULT_MAX_PACKET_BYTES, MAX_STREAMS, OggDemuxStats, OggDemuxer, OggPacket};
 pub use page::{OggPageWriter, PAGE_HEADER_LEN, page_granule};
 pub use renumber::{PageRenumberer, set_page_sequence};
 

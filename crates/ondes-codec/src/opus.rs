@@ -13,7 +13,7 @@
 //!   [`OpusEncoder::new`] opens such encoders in the CELT-only low-delay application.
 //! - **No tonality analysis / automatic bandwidth**: opus-rs codes the full bandwidth of its
 //!   input rate; pick the input rate to pick the bandwidth.
-//! - **Defects worked around** ([`workarounds`]): lower complexity for very short frames, and
+//! - **Defects worked around** (module `workarounds`, with the measurements): lower complexity for very short frames, and
 //!   no FEC-driven bandwidth reduction (which opus-rs gets wrong: garbage or a panic). 2.5 ms
 //!   stereo is refused by [`OpusConfig::validate`]. As a last line of defence, a panic inside
 //!   opus-rs is caught and returned as an error (the codec state is rebuilt), so no input can
@@ -29,7 +29,7 @@ mod encoder;
 pub mod packet;
 mod workarounds;
 
-pub use config::{FRAME_US, OpusApplication, OpusConfig, SAMPLE_RATES};
+pub use config::{BITRATE_RANGE, FRAME_US, OpusApplication, OpusConfig, SAMPLE_RATES};
 pub use decoder::OpusDecoder;
 pub use encoder::{MAX_PACKET_BYTES, OpusEncoder};
 pub use packet::{OpusMode, OpusToc, packet_frames, packet_samples};

@@ -229,7 +229,7 @@ impl StreamResampler {
     /// Appends interleaved input. A trailing partial frame is ignored (see [`remix`]'s reasoning:
     /// a caller bug must not panic the audio path).
     ///
-    /// [`remix`]: crate::remix
+    /// [`remix`]: fn@crate::remix
     pub fn push(&mut self, interleaved: &[f32]) {
         let whole = interleaved.len() - interleaved.len() % self.channels;
         let interleaved = &interleaved[..whole];

@@ -162,8 +162,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let mut rx = shutdown_rx;
     let serve = tokio::spawn(async move {
         // Icecast source clients send unframed PUT/SOURCE bodies: see crate::icecast::conn
-        let listener =
-            axum::serve::ListenerExt::tap_io(
+        let listener = axum::serve::ListenerExt::tap_io(
             crate::icecast::SourceAwareListener::new(axum::serve::ListenerExt::tap_io(
                 listener,
                 |tcp: &mut tokio::net::TcpStream| {

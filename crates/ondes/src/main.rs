@@ -19,6 +19,8 @@ enum Command {
     Token(cmd::token::TokenArgs),
     /// Publish audio (a file, a tone, raw PCM, or speech) to a stream declared with source = "publish".
     Send(cmd::send::SendArgs),
+    /// Play a stream (ws:// or http:// SSE) through an adaptive jitter buffer; report loss and latency.
+    Listen(cmd::listen::ListenArgs),
     /// Measure a stream: loss, latency, jitter, and which stage is to blame.
     Probe(cmd::probe::ProbeArgs),
     /// Benchmarks (load generators that measure a running server).
@@ -32,6 +34,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Token(args) => cmd::token::run(args),
         Command::Send(args) => cmd::send::run(args),
+        Command::Listen(args) => cmd::listen::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Probe(args) => cmd::probe::run(args),
     }

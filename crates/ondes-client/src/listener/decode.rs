@@ -1,5 +1,10 @@
 //! Turns what the jitter buffer hands out into exactly one frame of samples per period:
 //! decoded Opus, PCM, FEC-rebuilt or concealed audio.
+//!
+//! Concealment is Opus's own packet-loss concealment once the stream has been Opus. For PCM
+//! the last frame is repeated, fading out (each repetition at half the level of the one
+//! before, a ramp within the frame so it does not stop on a step), then silence: a tone or
+//! a vowel carries on through a short gap instead of dropping out, and a long gap goes quiet.
 
 use ondes_codec::OpusDecoder;
 
@@ -17,13 +22,27 @@ pub struct FrameDecoder {
     opus: Option<OpusDecoder>,
     /// Opus packets that failed to decode (concealed instead).
     pub decode_errors: u64,
+    /// The last PCM frame played, for concealment.
+    last_pcm: Vec<f32>,
+    /// PCM concealments since the last frame played.
+    pcm_repeats: u32,
 }
+
+/// PCM repetitions before concealment is silence (the level is then below 1/64).
+const PCM_REPEATS: u32 = 6;
 
 impl FrameDecoder {
     pub fn new(layout: AudioLayout) -> Self {
         let samples_per_channel =
             (u64::from(layout.sample_rate) * u64::from(layout.frame_us) / 1_000_000) as usize;
-        FrameDecoder { layout, samples_per_channel, opus: None, decode_errors: 0 }
+        FrameDecoder {
+            layout,
+            samples_per_channel,
+            opus: None,
+            decode_errors: 0,
+            last_pcm: Vec::new(),
+            pcm_repeats: 0,
+        }
     }
 
     fn frame_len(&self) -> usize {
@@ -42,7 +61,14 @@ impl FrameDecoder {
     pub fn play(&mut self, data: &FrameData, out: &mut Vec<f32>) -> Result<(), ListenError> {
         let start = out.len();
         match data {
-            FrameData::Pcm(samples) => out.extend_from_slice(samples),
+            FrameData::Pcm(samples) => {
+                out.extend_from_slice(samples);
+                self.fit(start, out);
+                self.last_pcm.clear();
+                self.last_pcm.extend_from_slice(&out[start..]);
+                self.pcm_repeats = 0;
+                return Ok(());
+            }
             // the server had no packet for this frame: conceal
             FrameData::Opus(p) if p.is_empty() => return self.conceal(out),
             FrameData::Opus(p) => {
@@ -78,14 +104,28 @@ impl FrameDecoder {
     }
 
     /// A frame period with nothing to play: Opus packet-loss concealment once the stream
-    /// has been Opus (it extrapolates and fades), silence for PCM.
+    /// has been Opus (it extrapolates and fades), a fading repetition for PCM.
     pub fn conceal(&mut self, out: &mut Vec<f32>) -> Result<(), ListenError> {
         let start = out.len();
         let spc = self.samples_per_channel;
-        if let Some(opus) = self.opus.as_mut()
-            && opus.conceal(spc, out).is_err()
-        {
-            out.truncate(start);
+        match self.opus.as_mut() {
+            Some(opus) => {
+                if opus.conceal(spc, out).is_err() {
+                    out.truncate(start);
+                }
+            }
+            None if self.pcm_repeats < PCM_REPEATS && !self.last_pcm.is_empty() => {
+                let channels = usize::from(self.layout.channels);
+                let from = 0.5f32.powi(self.pcm_repeats as i32);
+                let n = self.last_pcm.len() / channels;
+                out.extend(self.last_pcm.iter().enumerate().map(|(i, &x)| {
+                    // from `from` down to half of it across the frame
+                    let t = (i / channels) as f32 / n as f32;
+                    x * from * (1.0 - 0.5 * t)
+                }));
+                self.pcm_repeats += 1;
+            }
+            None => {}
         }
         self.fit(start, out);
         Ok(())
@@ -106,13 +146,34 @@ mod tests {
     const LAYOUT: AudioLayout = AudioLayout { sample_rate: 48_000, channels: 2, frame_us: 20_000 };
 
     #[test]
+    fn pcm_concealment_repeats_and_fades_out() {
+        let layout = AudioLayout { sample_rate: 8_000, channels: 1, frame_us: 10_000 };
+        let mut d = FrameDecoder::new(layout);
+        let mut out = Vec::new();
+        d.play(&FrameData::Pcm(vec![0.8; 80]), &mut out).unwrap();
+        for _ in 0..8 {
+            d.conceal(&mut out).unwrap();
+        }
+        let level = |k: usize| out[k * 80];
+        assert_eq!(level(1), 0.8, "first repetition starts at full level");
+        assert!((out[159] - 0.4).abs() < 0.01, "and ends at half: {}", out[159]);
+        assert!((level(2) - 0.4).abs() < 1e-6 && (level(3) - 0.2).abs() < 1e-6);
+        assert!(out[7 * 80..].iter().all(|&x| x == 0.0), "silence after six repetitions");
+        // a real frame resets the fade
+        d.play(&FrameData::Pcm(vec![0.8; 80]), &mut out).unwrap();
+        d.conceal(&mut out).unwrap();
+        assert_eq!(out[10 * 80], 0.8);
+    }
+
+    #[test]
     fn every_call_appends_one_frame() {
         let mut d = FrameDecoder::new(LAYOUT);
         let mut out = Vec::new();
         d.conceal(&mut out).unwrap();
-        assert_eq!(out, vec![0.0; 1920], "silence before any Opus");
+        assert_eq!(out, vec![0.0; 1920], "silence before any audio");
         d.play(&FrameData::Pcm(vec![0.5; 10]), &mut out).unwrap();
         assert_eq!(out.len(), 2 * 1920);
+        assert_eq!(&out[1920..1930], &[0.5; 10]);
         let mut enc = OpusEncoder::new(OpusConfig::default()).unwrap();
         let mut packet = Vec::new();
         let tone: Vec<f32> = (0..1920).map(|i| ((i / 2) as f32 * 0.05).sin() * 0.5).collect();

@@ -58,6 +58,8 @@ struct Notes {
     server_skipped: u64,
     rtts_ms: Vec<f64>,
     pings: u64,
+    /// Frames per message the server announced.
+    batch: Option<u32>,
 }
 
 /// Listens to `opts.url` until the duration is up, the stream ends or `opts.stop` fires;
@@ -107,7 +109,8 @@ pub async fn listen(
                 Ok(Some(Incoming::Audio { layout, codec, frames })) => {
                     let arrival = clock.now();
                     if player.is_none() {
-                        let (p, i) = start_playout(&opts, layout)?;
+                        let batch = notes.batch.unwrap_or(frames.len() as u32);
+                        let (p, i) = start_playout(&opts, layout, batch)?;
                         player = Some(p);
                         playout = Some(i);
                     }
@@ -120,7 +123,8 @@ pub async fn listen(
                         p.insert(f, arrival);
                     }
                 }
-                Ok(Some(Incoming::Rung { rung })) if !rung.is_empty() => {
+                Ok(Some(Incoming::Rung { rung, batch })) if !rung.is_empty() => {
+                    notes.batch = notes.batch.or(batch);
                     if !notes.rung.is_empty() && notes.rung != rung {
                         notes.notices.push(format!("rung {} → {rung}", notes.rung));
                     }
@@ -148,7 +152,17 @@ pub async fn listen(
 }
 
 /// The player and its clock, made at the first audio (which tells the layout).
-fn start_playout(opts: &ListenOptions, layout: AudioLayout) -> Result<(Player, Interval), ListenError> {
+///
+/// Frames that travel `batch` to a message arrive up to `batch − 1` frames after their
+/// capture order would have them, by construction: the jitter target can never usefully
+/// be below `batch` frames, so that is its floor. Without the floor the first message — a
+/// partial batch when the server aligns batches on sequence numbers — would start the
+/// playout too early and the first full batch would underrun it.
+fn start_playout(
+    opts: &ListenOptions,
+    layout: AudioLayout,
+    batch: u32,
+) -> Result<(Player, Interval), ListenError> {
     if layout.frame_us == 0 || layout.sample_rate == 0 {
         return Err(ListenError::Protocol(format!("unusable layout {layout:?}")));
     }
@@ -158,7 +172,10 @@ fn start_playout(opts: &ListenOptions, layout: AudioLayout) -> Result<(Player, I
         }
         None => None,
     };
-    let player = Player::new(layout, opts.jitter_config(u64::from(layout.frame_us)), sink)?;
+    let mut cfg = opts.jitter_config(u64::from(layout.frame_us));
+    let packing = u64::from(batch.max(1)) * u64::from(layout.frame_us);
+    cfg.min_delay_us = cfg.min_delay_us.max(packing).min(cfg.max_delay_us);
+    let player = Player::new(layout, cfg, sink)?;
     let period = Duration::from_micros(u64::from(layout.frame_us));
     // absolute deadlines: tick n is at start + n × period, and missed ticks are caught up
     // (Burst), so the output has one frame per period of wall time

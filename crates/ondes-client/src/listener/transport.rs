@@ -39,8 +39,9 @@ pub struct RxFrame {
 pub enum Incoming {
     /// Frames of one message (`codec` names how they travelled).
     Audio { layout: AudioLayout, codec: &'static str, frames: Vec<RxFrame> },
-    /// The stream's description (WebSocket `info`) or a rung change.
-    Rung { rung: String },
+    /// The stream's description (WebSocket `info`: rung and frames per message) or a rung
+    /// change.
+    Rung { rung: String, batch: Option<u32> },
     /// A status notice; `skipped` frames the server jumped over for us.
     Notice { text: String, skipped: u64 },
     /// Answer to our ping sent at `client_ts_us`.

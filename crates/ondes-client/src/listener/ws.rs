@@ -32,7 +32,11 @@ impl WsConnection {
             let value = format!("Bearer {t}").parse().map_err(|_| ListenError::BadToken)?;
             req.headers_mut().insert("authorization", value);
         }
-        let (ws, _) = match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(req)).await {
+        // TCP_NODELAY: the report and the ping go out back to back each second; with Nagle's
+        // algorithm the ping would wait for the report's (delayed) ACK and the measured
+        // round trip would include up to 40 ms of it.
+        let connect = tokio_tungstenite::connect_async_with_config(req, None, true);
+        let (ws, _) = match tokio::time::timeout(timeout, connect).await {
             Err(_) => return Err(ListenError::Connect(format!("no WebSocket handshake within {timeout:?}"))),
             Ok(Ok(ok)) => ok,
             Ok(Err(tungstenite::Error::Http(resp))) => {
@@ -110,7 +114,10 @@ fn text(t: &str) -> Incoming {
         return Incoming::Notice { text: format!("unreadable server message: {t}"), skipped: 0 };
     };
     match v["type"].as_str() {
-        Some("info") | Some("rung") => Incoming::Rung { rung: v["rung"].as_str().unwrap_or("").to_string() },
+        Some("info") | Some("rung") => Incoming::Rung {
+            rung: v["rung"].as_str().unwrap_or("").to_string(),
+            batch: v["batch"].as_u64().and_then(|b| u32::try_from(b).ok()),
+        },
         Some("status") => notice(&v),
         Some("pong") => match v["client_ts_us"].as_i64() {
             Some(ts) => Incoming::Pong { client_ts_us: ts },

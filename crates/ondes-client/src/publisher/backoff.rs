@@ -54,7 +54,7 @@ impl Jitter {
     }
 
     /// A value in [0, 1).
-    pub fn next(&mut self) -> f64 {
+    pub fn sample(&mut self) -> f64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -79,7 +79,7 @@ mod tests {
     #[test]
     fn jitter_spreads_values() {
         let mut j = Jitter(12345);
-        let v: Vec<f64> = (0..1000).map(|_| j.next()).collect();
+        let v: Vec<f64> = (0..1000).map(|_| j.sample()).collect();
         assert!(v.iter().all(|x| (0.0..1.0).contains(x)));
         let mean = v.iter().sum::<f64>() / v.len() as f64;
         assert!((mean - 0.5).abs() < 0.05, "{mean}");

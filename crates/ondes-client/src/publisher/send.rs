@@ -78,7 +78,7 @@ async fn connect_retrying(
     let mut delay = delay_first;
     loop {
         if delay {
-            tokio::time::sleep(backoff.next_delay(jitter.next())).await;
+            tokio::time::sleep(backoff.next_delay(jitter.sample())).await;
         }
         delay = true;
         match connect(url, opts.token.as_deref(), opts.ack_timeout).await {

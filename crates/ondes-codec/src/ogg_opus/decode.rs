@@ -12,7 +12,9 @@ use crate::opus::{OpusDecoder, packet_samples};
 /// It applies what RFC 7845 asks of a player: drops the pre-skip at the start (§4.2), trims
 /// the end to the last granule position (§4.5), applies the header's output gain (§5.1). The
 /// channel count is the first header's (or the one asked for) for the whole stream; chained
-/// streams with another count are up/down-mixed by the Opus decoder.
+/// streams with another count are up/down-mixed by the Opus decoder. Pages lost in transit are
+/// not concealed (Ogg is carried over reliable transports): the audio skips over them and the
+/// demuxer counts the gap ([`demux_stats`](Self::demux_stats)).
 #[derive(Debug)]
 pub struct OggOpusDecoder {
     reader: OggOpusReader,

@@ -28,7 +28,9 @@ pub struct AbrConfig {
     /// wrong guess.
     pub growth_per_s: f64,
     /// After a switch down, the estimate does not grow for this long (the link was just
-    /// measured; probing again at once would fail again).
+    /// measured; probing again at once would fail again); it doubles with each failed probe.
+    /// A link that gets faster usually shows it sooner in round trips (less serialisation,
+    /// a shorter path), which lifts the hold.
     pub hold_us: u64,
     /// Rung a listener starts on (the highest at or below it): a middle rung, so that a
     /// slow link is not flooded before the first measurement and a fast one is at the top
@@ -50,7 +52,7 @@ impl Default for AbrConfig {
             queue_delay_us: 60_000,
             headroom: 0.9,
             growth_per_s: 0.15,
-            hold_us: 8_000_000,
+            hold_us: 15_000_000,
             start_kbps: 64,
             stream_frame_us: 20_000,
             sample_window_us: 500_000,

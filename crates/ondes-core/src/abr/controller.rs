@@ -73,8 +73,8 @@ const DELAY_STRIKES: u32 = 2;
 const DELAY_QUIET_US: u64 = 3_000_000;
 /// A client complaint older than this is stale.
 const CLIENT_SIGNAL_TTL_US: u64 = 2_000_000;
-/// Most probe holds in a row: the hold doubles with each failed probe up to 2⁴ × `hold`.
-const MAX_BACKOFF_DOUBLINGS: u32 = 4;
+/// Most probe holds in a row: the hold doubles with each failed probe up to 2³ × `hold`.
+const MAX_BACKOFF_DOUBLINGS: u32 = 3;
 /// A recent minimum round trip below this share of the one measured at the last switch
 /// down means the path changed (faster link, shorter route): probing may start again.
 const PATH_CHANGE_RTT_RATIO: f64 = 0.75;
@@ -218,8 +218,11 @@ impl Controller {
                     self.avail_bps = c;
                 }
             } else {
-                // we sent this much and it went through: the link carries at least that
-                self.avail_bps = self.avail_bps.max(sample.bps);
+                // App-limited: what we sent went through, so the link carries at least the
+                // current rung. Not more: the written rate of a window also counts bursts the
+                // socket merely buffered (catching up after a switch), not what was delivered.
+                let current = self.cost_bps(self.profile, self.rung);
+                self.avail_bps = self.avail_bps.max(sample.bps.min(current));
             }
         }
     }
@@ -248,7 +251,9 @@ impl Controller {
         // starves the client for an RTT without any lack of bandwidth, and a lower rung would
         // not help it. A real shortage shows as a backlog here or as a queue in round trips.
         let threshold = self.cfg.queue_delay_us + self.profile_message_us();
-        let short = self.backlog_growing(now_us) || self.rtt.queue_delay_us(now_us) > threshold / 2;
+        let quiet = self.last_down_us.is_some_and(|t| now_us < t + DELAY_QUIET_US);
+        let queued = !quiet && self.rtt.queue_delay_us(now_us) > threshold / 2;
+        let short = self.backlog_growing(now_us) || queued;
         // a client receiving faster than real time is already catching up
         let short = short && ratio.is_none_or(|q| q < 1.0);
         if starving && short {
@@ -383,9 +388,9 @@ impl Controller {
             self.failures = 0;
         }
         // the path's round trip once the queue of the switch had drained, against the latest
-        let settled = self.last_down_us.and_then(|d| {
-            self.rtt.min_between(d + DELAY_QUIET_US, now_us.saturating_sub(RTT_RECENT_US))
-        });
+        let settled = self
+            .last_down_us
+            .and_then(|d| self.rtt.min_between(d + DELAY_QUIET_US, now_us.saturating_sub(RTT_RECENT_US)));
         if now_us < self.hold_until_us
             && let (Some(then), Some(recent)) = (settled, self.rtt.recent_min_us(now_us))
             && (recent as f64) < PATH_CHANGE_RTT_RATIO * then as f64
@@ -425,6 +430,11 @@ impl Controller {
         // and switching on a guess now could land one rung down and cost another interval
         let severe = 2 * (self.cfg.backlog_us + self.profile_message_us());
         if fresh.is_none() && self.backlog_growing(now_us) && self.backlog_now() < severe {
+            return None;
+        }
+        // a fresh measurement with room for the current rung: the signal is what is left of a
+        // queue that is draining (round trips lag by their window), not a new shortage
+        if fresh.is_some_and(|c| current <= self.cfg.headroom * c) {
             return None;
         }
         // trust a fresh measurement; without one, assume the current rung is too much

@@ -96,7 +96,7 @@ impl StreamingProfile {
                 fec: true,
                 expected_loss_percent: 5,
                 jitter_target_ms: 60,
-                max_delay_ms: 1_000,
+                max_delay_ms: 2_000,
             },
             ProfileName::HighThroughput => StreamingProfile {
                 name,
@@ -134,15 +134,16 @@ impl StreamingProfile {
     }
 
     /// The floor a client over TCP should give its jitter buffer, µs: the profile's target,
-    /// but at least one message plus one retransmission (≈ 1.25 × RTT, see
-    /// [`crate::netmodel::LinkParams::retransmit_penalty_us`]). Below that, every lost
-    /// segment is an underrun: the buffer's quantile estimator only sees losses after they
-    /// happened, and on a link losing 0.1% of segments it forgets them between two. The
-    /// client knows an RTT from the moment it connects (the WebSocket handshake) and
-    /// refines it with pings.
+    /// but at least one message plus two round trips — about 1.25 RTT for a lost segment's
+    /// retransmission (see [`crate::netmodel::LinkParams::retransmit_penalty_us`]) and the
+    /// rest for a burst of losses, whose retransmissions queue behind each other. Below
+    /// that, every loss is an underrun: the buffer's quantile estimator only learns of late
+    /// packets after they happened, and on a link that loses a segment every half minute it
+    /// forgets them in between. The client knows an RTT from the moment it connects (the
+    /// WebSocket handshake) and refines it with pings.
     pub fn jitter_floor_us(&self, rtt_us: u64, stream_frame_us: u32) -> u64 {
         let message = self.batch_for(stream_frame_us) as u64 * stream_frame_us as u64;
-        (self.jitter_target_ms as u64 * 1000).max(message + rtt_us * 5 / 4)
+        (self.jitter_target_ms as u64 * 1000).max(message + 2 * rtt_us)
     }
 
     /// Indices of the rungs this profile allows on an ascending ladder (never empty for a

@@ -221,7 +221,13 @@ impl AsyncRead for SourceAwareStream {
                 Mode::Chunk => {
                     let mut tmp = vec![0u8; buf.remaining().clamp(64, 16 * 1024)];
                     let mut rb = ReadBuf::new(&mut tmp);
-                    ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
+                    match ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb)) {
+                        Ok(()) => {}
+                        // a source ends its body by closing the connection; closing with our
+                        // unread response in its buffer makes that a reset: still the end
+                        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
                     let got = rb.filled();
                     let mut out = Vec::with_capacity(got.len() + 16);
                     let then = if got.is_empty() {

@@ -59,7 +59,6 @@ fn source_entry(app: &SharedState, m: &Mount, host: &str) -> Option<Value> {
         let br = bitrate.map(|b| format!(";bitrate={b}")).unwrap_or_default();
         format!("channels={};samplerate={}{br}", spec.channels, spec.sample_rate)
     });
-    let slot = m.source.as_ref();
     Some(json!({
         "audio_info": audio_info,
         "bitrate": bitrate,
@@ -77,23 +76,32 @@ fn source_entry(app: &SharedState, m: &Mount, host: &str) -> Option<Value> {
         "stream_start_iso8601": iso8601(started_ms / 1000),
         "subtype": "Opus",
         "dummy": null,
-        "ondes": {
-            "stream": m.id,
-            "source_codec": i.codec,
-            "source_sample_rate": i.source_sample_rate,
-            "source_channels": i.source_channels,
-            "source_ip": info.as_ref().map(|i| i.ip.clone()),
-            "source_user_agent": i.user_agent,
-            "bytes_received": slot.map(|s| s.bytes_received.load(Ordering::Relaxed)),
-            "last_source_error": slot.and_then(|s| s.last_error.lock().clone()),
-            "all_listeners": hub.stats.active_subscribers.load(Ordering::Relaxed),
-            "skipped_frames": m.skipped_frames.load(Ordering::Relaxed),
-            "lagging_disconnects": m.lagging_disconnects.load(Ordering::Relaxed),
-            "rungs_kbps": hub.ladder.kbps(),
-            "feeds": m.active_feeds().iter().map(|(k, n)| json!({"kbps": k, "listeners": n})).collect::<Vec<_>>(),
-            "page_ms": app.icecast.config.page_ms,
-        },
+        "ondes": mount_details(app, m),
     }))
+}
+
+/// The mount's Icecast-side state, as ondes reports it (in status JSON under `ondes`, and
+/// in `/api/streams/{id}/stats` under `icecast`, where it stays visible with no source).
+pub fn mount_details(app: &SharedState, m: &Mount) -> Value {
+    let slot = m.source.as_ref();
+    let info = slot.and_then(|s| s.info.lock().clone());
+    json!({
+        "mount": format!("/{}", m.id),
+        "icecast_source": slot.is_some(),
+        "source_connected": info.is_some(),
+        "source": info,
+        "bytes_received": slot.map(|s| s.bytes_received.load(Ordering::Relaxed)),
+        "sources_refused": slot.map(|s| s.sessions_refused.load(Ordering::Relaxed)),
+        "last_source_error": slot.and_then(|s| s.last_error.lock().clone()),
+        "listeners": m.listeners.load(Ordering::Relaxed),
+        "listener_peak": m.listener_peak.load(Ordering::Relaxed),
+        "all_listeners": m.hub.stats.active_subscribers.load(Ordering::Relaxed),
+        "skipped_frames": m.skipped_frames.load(Ordering::Relaxed),
+        "lagging_disconnects": m.lagging_disconnects.load(Ordering::Relaxed),
+        "rungs_kbps": m.hub.ladder.kbps(),
+        "feeds": m.active_feeds().iter().map(|(k, n)| json!({"kbps": k, "listeners": n})).collect::<Vec<_>>(),
+        "page_ms": app.icecast.config.page_ms,
+    })
 }
 
 /// (year, month, day, hour, minute, second, weekday 0 = Sunday) of a Unix time, UTC.

@@ -52,6 +52,7 @@ pub async fn stream_stats(
         "source": hub.source_description(),
         "source_lost": control.source_lost,
         "publisher": app.publisher(&id).ok().map(|p| p.stats()),
+        "icecast": app.icecast.mount(&id).map(|m| crate::icecast::status::mount_details(&app, m)),
         "source_late_events": s.source_late.load(Ordering::Relaxed),
         "sample_rate": hub.spec.sample_rate,
         "channels": hub.spec.channels,

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod listen;
 pub mod probe;
 pub mod send;
 pub mod serve;

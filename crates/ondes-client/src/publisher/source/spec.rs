@@ -82,7 +82,7 @@ impl SourceSpec {
                 only_keys("tone:sine", &opts, &["freq", "amp"])?;
                 let freq = number(&opts, "freq", 440.0)?;
                 let amplitude = number(&opts, "amp", 0.5)?;
-                if !(freq > 0.0 && freq < 96_000.0) || !(0.0..=1.0).contains(&amplitude) {
+                if !(f64::MIN_POSITIVE..96_000.0).contains(&freq) || !(0.0..=1.0).contains(&amplitude) {
                     return Err(bad("tone:sine needs 0 < freq < 96000 and 0 <= amp <= 1"));
                 }
                 Ok(SourceSpec::Sine { freq, amplitude })

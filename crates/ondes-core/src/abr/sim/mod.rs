@@ -26,7 +26,7 @@ use crate::abr::{
 };
 use crate::netmodel::{Link, Mode, Outcome, Schedule, TCP_IP_OVERHEAD};
 
-pub use result::{LatencyMs, SimResult};
+pub use result::{LatencyMs, STALL_MERGE_US, SimResult, stall_events};
 
 use client::Client;
 use pipe::TcpPipe;
@@ -226,6 +226,9 @@ pub fn run(cfg: &SimConfig) -> SimResult {
         latency_ms: result::latency(std::mem::take(&mut client.latencies_us)),
         underruns_per_minute: if settled_min > 0.0 { underruns_after as f64 / settled_min } else { 0.0 },
         underruns: stats.underruns,
+        stall_events: stall_events(
+            &client.underrun_at_us.iter().copied().filter(|t| *t >= cfg.settle_us).collect::<Vec<_>>(),
+        ),
         stalled_ms: (stats.underrun_frames * frame_us) as f64 / 1e3,
         avg_bitrate_kbps: client.played_bytes as f64 * 8.0 / duration_s / 1e3,
         switches: decisions.len(),

@@ -22,8 +22,13 @@ pub struct SimResult {
     pub latency_ms: LatencyMs,
     /// Underruns per minute after the first `settle_s` seconds (start-up excluded).
     pub underruns_per_minute: f64,
-    /// All underrun episodes, start-up included.
+    /// All underrun episodes, start-up included. The jitter buffer counts an episode each time
+    /// it runs dry after playing at least one frame, so a link delivering half of real time
+    /// for two seconds makes a dozen.
     pub underruns: u64,
+    /// Underrun episodes after `settle_s`, merged when less than [`STALL_MERGE_US`] of clean
+    /// playout separates them: the break-ups a listener hears.
+    pub stall_events: usize,
     /// Time the player spent waiting for audio (underrun periods), ms.
     pub stalled_ms: f64,
     /// Opus bitrate the listener heard (played payload ÷ run time), kbit/s.
@@ -49,7 +54,22 @@ pub struct SimResult {
     pub underrun_at_us: Vec<u64>,
 }
 
+/// Underrun episodes closer than this are one stall event.
+pub const STALL_MERGE_US: u64 = 2_000_000;
+
+/// Number of stall events among underrun times (sorted).
+pub fn stall_events(underrun_at_us: &[u64]) -> usize {
+    underrun_at_us.windows(2).filter(|w| w[1] - w[0] >= STALL_MERGE_US).count()
+        + usize::from(!underrun_at_us.is_empty())
+}
+
 impl SimResult {
+    /// Stall events at or after `from_us`.
+    pub fn stall_events_after(&self, from_us: u64) -> usize {
+        let after: Vec<u64> = self.underrun_at_us.iter().copied().filter(|t| *t >= from_us).collect();
+        stall_events(&after)
+    }
+
     /// Underrun episodes at or after `from_us`.
     pub fn underruns_after(&self, from_us: u64) -> usize {
         self.underrun_at_us.iter().filter(|t| **t >= from_us).count()

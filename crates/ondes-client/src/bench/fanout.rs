@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 use super::histogram::LatencySummary;
-use super::reader::{ReadEnd, RunShared, sse};
+use super::reader::{ReadEnd, RunShared, http, sse};
 use super::stats::{Counters, ListenerStats, Window};
 use super::{BenchError, http1, proc_stats};
 
@@ -45,12 +45,15 @@ const FD_RESERVE: u64 = 64;
 pub enum Transport {
     /// Server-Sent Events (`GET /api/audio/stream`).
     Sse,
+    /// Icecast-style HTTP: an Ogg stream from `GET /{mount}` (ondes or Icecast itself).
+    Http,
 }
 
 impl Transport {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Sse => "sse",
+            Self::Http => "http",
         }
     }
 
@@ -58,6 +61,7 @@ impl Transport {
     pub fn default_path(self) -> &'static str {
         match self {
             Self::Sse => "/api/audio/stream",
+            Self::Http => "/main",
         }
     }
 }
@@ -74,6 +78,7 @@ impl FromStr for Transport {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "sse" => Ok(Self::Sse),
+            "http" | "icecast" => Ok(Self::Http),
             _ => Err(BenchError::UnknownTransport(s.to_string())),
         }
     }
@@ -209,8 +214,13 @@ pub struct FanoutReport {
     pub error_events: u64,
     /// `audio-frame` events whose metadata was not in the first bytes of the data.
     pub unparsed_events: u64,
-    /// From each audio event's capture timestamp to its arrival (wall clock).
+    /// From each audio event's capture timestamp to its arrival (wall clock; SSE only).
     pub latency_ms: LatencySummary,
+    /// HTTP: from sending the request to the first body byte, per listener.
+    pub time_to_first_byte_ms: LatencySummary,
+    /// HTTP: how far behind live each listener started — the audio it held beyond the time
+    /// it had listened, over its first 2 s (an initial burst of B s shows as ≈ B + one page).
+    pub start_behind_live_ms: LatencySummary,
     /// Bytes read from the sockets (HTTP framing included).
     pub bytes_received: u64,
     /// `bytes_received` in megabits per second.
@@ -305,6 +315,26 @@ impl FanoutReport {
                 ),
             ),
             (
+                "first byte ms",
+                format!(
+                    "p50 {}  p99 {}  max {}  ({} listeners)",
+                    opt(self.time_to_first_byte_ms.p50, 1),
+                    opt(self.time_to_first_byte_ms.p99, 1),
+                    opt(self.time_to_first_byte_ms.max, 1),
+                    self.time_to_first_byte_ms.samples
+                ),
+            ),
+            (
+                "behind live ms",
+                format!(
+                    "p50 {}  p99 {}  max {}  (at start, {} listeners)",
+                    opt(self.start_behind_live_ms.p50, 0),
+                    opt(self.start_behind_live_ms.p99, 0),
+                    opt(self.start_behind_live_ms.max, 0),
+                    self.start_behind_live_ms.samples
+                ),
+            ),
+            (
                 "received",
                 format!("{:.1} MB, {:.1} Mbit/s", self.bytes_received as f64 / 1e6, self.throughput_mbps),
             ),
@@ -342,7 +372,7 @@ impl FanoutReport {
 /// What the listeners of a run share (read-only besides the atomics in `shared`).
 #[derive(Debug)]
 struct ListenerCtx {
-    target: sse::SseTarget,
+    target: Target,
     shared: RunShared,
     connect_limit: Semaphore,
     connect_timeout: Duration,
@@ -400,7 +430,10 @@ pub async fn run_fanout(
     let n = opts.listeners;
     let ramp = opts.effective_ramp();
     let ctx = Arc::new(ListenerCtx {
-        target: sse::SseTarget::new(addr, &url, &path, opts.token.as_deref()),
+        target: match opts.transport {
+            Transport::Sse => Target::Sse(sse::SseTarget::new(addr, &url, &path, opts.token.as_deref())),
+            Transport::Http => Target::Http(http::HttpTarget::new(addr, &url, &path, opts.token.as_deref())),
+        },
         shared: RunShared::new(),
         connect_limit: Semaphore::new(opts.max_concurrent_connects),
         connect_timeout: opts.connect_timeout,
@@ -509,6 +542,8 @@ pub async fn run_fanout(
         error_events: 0,
         unparsed_events: 0,
         latency_ms: shared.latency.summary(),
+        time_to_first_byte_ms: shared.ttfb.summary(),
+        start_behind_live_ms: shared.start_lag.summary(),
         bytes_received: 0,
         throughput_mbps: 0.0,
         listener_seconds: 0.0,
@@ -578,6 +613,42 @@ async fn resolve(url: &http1::HttpUrl) -> Result<SocketAddr, BenchError> {
     addrs.next().ok_or_else(|| resolve_err(std::io::Error::other("no address found")))
 }
 
+/// What a listener connects to, by transport.
+#[derive(Debug)]
+enum Target {
+    Sse(sse::SseTarget),
+    Http(http::HttpTarget),
+}
+
+/// An open listener connection, by transport.
+enum Connection {
+    Sse(sse::SseConnection),
+    Http(http::HttpConnection),
+}
+
+impl Target {
+    async fn connect(&self) -> Result<Connection, String> {
+        match self {
+            Target::Sse(t) => sse::connect(t).await.map(Connection::Sse),
+            Target::Http(t) => http::connect(t).await.map(Connection::Http),
+        }
+    }
+}
+
+impl Connection {
+    async fn run(
+        &mut self,
+        shared: &RunShared,
+        stats: &mut ListenerStats,
+        stop: &mut watch::Receiver<bool>,
+    ) -> ReadEnd {
+        match self {
+            Connection::Sse(c) => c.run(shared, stats, stop).await,
+            Connection::Http(c) => c.run(shared, stats, stop).await,
+        }
+    }
+}
+
 /// One listener: wait for its start time, connect, read until stopped.
 async fn listener(ctx: Arc<ListenerCtx>, start_at: Instant, mut stop: watch::Receiver<bool>) -> Outcome {
     tokio::select! {
@@ -588,7 +659,7 @@ async fn listener(ctx: Arc<ListenerCtx>, start_at: Instant, mut stop: watch::Rec
     let connected = {
         // The semaphore is never closed, so acquiring only waits.
         let Ok(_permit) = ctx.connect_limit.acquire().await else { return Outcome::NotStarted };
-        match timeout(ctx.connect_timeout, sse::connect(&ctx.target)).await {
+        match timeout(ctx.connect_timeout, ctx.target.connect()).await {
             Ok(result) => result,
             Err(_) => Err("timeout".to_string()),
         }

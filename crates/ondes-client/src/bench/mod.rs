@@ -25,7 +25,7 @@ pub enum BenchError {
     InvalidUrl { url: String, reason: String },
     #[error("invalid duration {0:?}: expected e.g. 20s, 500ms, 2m or a number of seconds")]
     InvalidDuration(String),
-    #[error("unknown transport {0:?} (supported: sse)")]
+    #[error("unknown transport {0:?} (supported: sse, http)")]
     UnknownTransport(String),
     #[error("invalid option: {0}")]
     InvalidOption(String),

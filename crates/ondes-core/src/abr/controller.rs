@@ -106,6 +106,9 @@ pub struct Controller {
     calm_since_us: u64,
     backlog: VecDeque<(u64, u64)>,
     delay_strikes: u32,
+    /// Round trips may signal congestion: off after a switch down until the queue it left
+    /// behind has drained (a draining queue is no new shortage).
+    delay_armed: bool,
     client_signal: Option<(u64, Reason)>,
     reports: VecDeque<(u64, ClientReport)>,
     last_poll_us: u64,
@@ -148,6 +151,7 @@ impl Controller {
             calm_since_us: now_us,
             backlog: VecDeque::new(),
             delay_strikes: 0,
+            delay_armed: true,
             client_signal: None,
             reports: VecDeque::new(),
             last_poll_us: now_us,
@@ -230,8 +234,12 @@ impl Controller {
     pub fn handle_rtt(&mut self, rtt_us: u64, now_us: u64) {
         self.rtt.observe(now_us, rtt_us);
         let threshold = self.cfg.queue_delay_us + self.profile_message_us();
+        let queue = self.rtt.queue_delay_us(now_us);
+        if queue < threshold / 2 {
+            self.delay_armed = true;
+        }
         let quiet = self.last_down_us.is_some_and(|t| now_us < t + DELAY_QUIET_US);
-        if self.rtt.queue_delay_us(now_us) > threshold && !quiet {
+        if queue > threshold && self.delay_armed && !quiet {
             self.delay_strikes += 1;
         } else {
             self.delay_strikes = 0;
@@ -252,7 +260,7 @@ impl Controller {
         // not help it. A real shortage shows as a backlog here or as a queue in round trips.
         let threshold = self.cfg.queue_delay_us + self.profile_message_us();
         let quiet = self.last_down_us.is_some_and(|t| now_us < t + DELAY_QUIET_US);
-        let queued = !quiet && self.rtt.queue_delay_us(now_us) > threshold / 2;
+        let queued = !quiet && self.delay_armed && self.rtt.queue_delay_us(now_us) > threshold / 2;
         let short = self.backlog_growing(now_us) || queued;
         // a client receiving faster than real time is already catching up
         let short = short && ratio.is_none_or(|q| q < 1.0);
@@ -316,7 +324,7 @@ impl Controller {
     fn fresh_capacity(&self, now_us: u64) -> Option<f64> {
         let window = self.cfg.sample_window_us;
         let closed = self.est.last_limited_us().is_some_and(|t| t + 2 * window + 50_000 >= now_us);
-        let open = self.est.open_window_bps(now_us, self.written_bytes, window * 2 / 5);
+        let open = self.est.open_window_bps(now_us, self.written_bytes, window / 2);
         match (closed.then(|| self.est.capacity_bps()).flatten(), open) {
             (Some(c), Some(o)) => Some(c.min(o)),
             (c, o) => c.or(o),
@@ -370,6 +378,7 @@ impl Controller {
                     self.failures = 0;
                 }
                 self.last_down_us = Some(now_us);
+                self.delay_armed = false;
                 let doublings = self.failures.saturating_sub(1);
                 self.hold_until_us = now_us + (self.cfg.hold_us << doublings);
             }

@@ -32,6 +32,11 @@ pub struct ThroughputEstimator {
     last: Option<RateSample>,
 }
 
+/// A window closes only once this many bytes were written (or after four windows): at low
+/// rates a window holds one or two messages, and a rate counted in whole messages is
+/// quantised beyond use.
+pub const MIN_SAMPLE_BYTES: u64 = 6_000;
+
 /// Weight of a new sample above the estimate (a rise).
 const ALPHA_UP: f64 = 0.3;
 /// Weight of a new sample below the estimate (a fall).
@@ -61,10 +66,12 @@ impl ThroughputEstimator {
         };
         self.observations += 1;
         self.limited_observations += backlogged as u32;
-        if now_us < t0 + self.window_us {
+        let written = written_bytes.saturating_sub(b0);
+        let long_enough = now_us >= t0 + self.window_us && written >= MIN_SAMPLE_BYTES;
+        if !(long_enough || now_us >= t0 + 4 * self.window_us) {
             return None;
         }
-        let bps = written_bytes.saturating_sub(b0) as f64 * 8.0 * 1e6 / (now_us - t0) as f64;
+        let bps = written as f64 * 8.0 * 1e6 / (now_us - t0) as f64;
         // mostly backlogged: the written rate is the drain rate (a window that only starts
         // backlogged half-way overestimates a little; the next one corrects it)
         let link_limited = self.limited_observations * 2 >= self.observations.max(1);
@@ -87,13 +94,14 @@ impl ThroughputEstimator {
     }
 
     /// The written rate over the window still open at `now_us`, if it spans at least
-    /// `min_us` and audio waited for most of it: a first measurement after a sudden drop,
-    /// before the window closes.
+    /// `min_us`, holds half of [`MIN_SAMPLE_BYTES`] and audio waited for most of it: a first
+    /// measurement after a sudden drop, before the window closes.
     pub fn open_window_bps(&self, now_us: u64, written_bytes: u64, min_us: u64) -> Option<f64> {
         let (t0, b0) = self.start?;
         let span = now_us.checked_sub(t0).filter(|s| *s >= min_us.max(1))?;
+        let written = written_bytes.saturating_sub(b0);
         let limited = self.observations > 0 && self.limited_observations * 2 >= self.observations;
-        limited.then(|| written_bytes.saturating_sub(b0) as f64 * 8.0 * 1e6 / span as f64)
+        (limited && written >= MIN_SAMPLE_BYTES / 2).then(|| written as f64 * 8.0 * 1e6 / span as f64)
     }
 
     /// Smoothed link-limited throughput, bit/s (socket bytes), if ever measured.
@@ -176,7 +184,7 @@ mod tests {
         assert_eq!(e.capacity_bps(), None);
         assert!(e.last_sample().is_some_and(|s| !s.link_limited && (s.bps - 64_000.0).abs() < 1.0));
         // backlogged at 48 kbit/s: measured
-        for i in 21..=40 {
+        for i in 21..=100 {
             bytes += 300;
             e.observe(i * 50_000, bytes, true);
         }

@@ -148,7 +148,12 @@ impl HttpConnection {
         }
     }
 
-    fn on_bytes(&mut self, bytes: &[u8], shared: &RunShared, stats: &mut ListenerStats) -> Result<(), ReadEnd> {
+    fn on_bytes(
+        &mut self,
+        bytes: &[u8],
+        shared: &RunShared,
+        stats: &mut ListenerStats,
+    ) -> Result<(), ReadEnd> {
         match (stats.window, shared.window()) {
             (Window::Before, Window::In) => stats.begin_window(),
             (Window::Before | Window::In, Window::After) => stats.end_window(),
@@ -207,7 +212,8 @@ fn on_page(
     if units == 0 {
         return;
     }
-    let meta = AudioMeta { frame_number: first_unit, timestamp_ms: 0.0, frames: units, duration_ms: Some(20.0) };
+    let meta =
+        AudioMeta { frame_number: first_unit, timestamp_ms: 0.0, frames: units, duration_ms: Some(20.0) };
     stats.on_audio(&meta, now);
     if counting {
         shared.frames.fetch_add(u64::from(units), Ordering::Relaxed);
@@ -304,7 +310,7 @@ pub(crate) struct OggScanner {
     /// Body bytes still to skip of the current page.
     skip: usize,
     current: Option<PageInfo>,
-    /// Whether the current page's first 8 body bytes are still to be seen.
+    /// The current page's first body bytes (up to 8).
     sniff: Vec<u8>,
 }
 
@@ -321,10 +327,8 @@ impl OggScanner {
                 bytes = &bytes[take..];
                 if self.skip == 0 {
                     page.first_byte = self.sniff.first().copied();
-                    page.header = page.granule == 0
-                        && (self.sniff.starts_with(b"OpusHead") || self.sniff.starts_with(b"OpusTags"));
-                    page.header |= page.granule == 0 && page.packets > 0 && self.sniff.first() != Some(&0);
-                    page.header &= page.granule == 0;
+                    // codec headers (OpusHead, OpusTags) sit at granule 0; audio pages never do
+                    page.header = page.granule == 0;
                     let done = *page;
                     self.current = None;
                     self.sniff.clear();
@@ -341,7 +345,13 @@ impl OggScanner {
                 continue;
             }
             if !self.header.starts_with(b"OggS") {
-                on_page(PageInfo { granule: u64::MAX, header: false, packets: 0, first_byte: None, bad: true });
+                on_page(PageInfo {
+                    granule: u64::MAX,
+                    header: false,
+                    packets: 0,
+                    first_byte: None,
+                    bad: true,
+                });
                 self.header.clear();
                 return;
             }

@@ -1,6 +1,7 @@
 //! Per-transport listeners. Each module connects one listener and runs its read loop,
 //! feeding [`super::stats::ListenerStats`] and the shared [`RunShared`] counters.
 
+pub(crate) mod http;
 pub(crate) mod sse;
 
 use std::cell::RefCell;
@@ -32,6 +33,10 @@ pub(crate) struct RunShared {
     /// Duration of one source frame as announced by the stream, in µs; 0 = not seen yet.
     pub frame_duration_us: AtomicU64,
     pub latency: LatencyHistogram,
+    /// HTTP listeners: request sent → first body byte.
+    pub ttfb: LatencyHistogram,
+    /// HTTP listeners: how far behind live each started (see [`http`]).
+    pub start_lag: LatencyHistogram,
 }
 
 impl RunShared {
@@ -44,6 +49,8 @@ impl RunShared {
             frames: AtomicU64::new(0),
             frame_duration_us: AtomicU64::new(0),
             latency: LatencyHistogram::new(),
+            ttfb: LatencyHistogram::new(),
+            start_lag: LatencyHistogram::new(),
         }
     }
 

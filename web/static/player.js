@@ -314,8 +314,8 @@ export class WsOpusSource {
         clearTimeout(this.timers.connect);
         this.timers.connect = setTimeout(() => {
             if (this.ws === ws && !this.info) {
-                ws.close();
                 this.ws = null;
+                ws.close();
                 this.onClosed(`no info message within ${this.connectTimeoutMs} ms`);
             }
         }, this.connectTimeoutMs);

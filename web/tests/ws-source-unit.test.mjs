@@ -192,8 +192,8 @@ test('Opus frames are decoded asynchronously and leave in sequence, also around 
         [10, 11, 12],
     );
     const [a, b, c] = k.log.frames;
-    assert.equal(a.samples[0][0], 0.1);
-    assert.equal(b.samples[1][5], -0.2);
+    assert.equal(a.samples[0][0], Math.fround(0.1));
+    assert.equal(b.samples[1][5], Math.fround(-0.2));
     assert.equal(c.samples[0][0], 0.25);
     assert.equal(c.samples[1][0], -0.25);
     assert.equal(a.captureMs, (T0_US + 10 * 20000) / 1000);
@@ -386,7 +386,7 @@ test('a decoder error conceals the frames in flight and a new decoder takes over
     assert.equal(decoders.length, 2);
     decoders[1].flush();
     assert.deepEqual(k.log.frames.map((f) => f.seq), [0, 1, 2]);
-    assert.equal(k.log.frames[2].samples[0][1000 - 40], 0.6);
+    assert.equal(k.log.frames[2].samples[0][100], Math.fround(0.6));
     src.stop();
 });
 

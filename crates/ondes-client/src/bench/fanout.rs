@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 use super::histogram::LatencySummary;
-use super::reader::{ReadEnd, RunShared, http, sse};
+use super::reader::{ReadEnd, RunShared, http, sse, ws};
 use super::stats::{Counters, ListenerStats, Window};
 use super::{BenchError, http1, proc_stats};
 
@@ -47,6 +47,8 @@ pub enum Transport {
     Sse,
     /// Icecast-style HTTP: an Ogg stream from `GET /{mount}` (ondes or Icecast itself).
     Http,
+    /// WebSocket binary audio messages (`GET /api/audio/ws`, docs/protocol.md).
+    Ws,
 }
 
 impl Transport {
@@ -54,6 +56,7 @@ impl Transport {
         match self {
             Self::Sse => "sse",
             Self::Http => "http",
+            Self::Ws => "ws",
         }
     }
 
@@ -62,6 +65,7 @@ impl Transport {
         match self {
             Self::Sse => "/api/audio/stream",
             Self::Http => "/main",
+            Self::Ws => "/api/audio/ws",
         }
     }
 }
@@ -79,6 +83,7 @@ impl FromStr for Transport {
         match s.to_ascii_lowercase().as_str() {
             "sse" => Ok(Self::Sse),
             "http" | "icecast" => Ok(Self::Http),
+            "ws" | "websocket" => Ok(Self::Ws),
             _ => Err(BenchError::UnknownTransport(s.to_string())),
         }
     }
@@ -403,7 +408,8 @@ pub async fn run_fanout(
     progress: Option<ProgressBar>,
 ) -> Result<FanoutReport, BenchError> {
     opts.validate()?;
-    let url = http1::parse_http_url(&opts.url)?;
+    // ws:// URLs are parsed as http:// (same authority and path)
+    let url = http1::parse_http_url(&opts.url.replacen("ws://", "http://", 1))?;
     let path = match url.path_and_query.as_str() {
         "" => opts.transport.default_path().to_string(),
         p if p.starts_with("/?") => format!("{}{}", opts.transport.default_path(), &p[1..]),
@@ -433,6 +439,11 @@ pub async fn run_fanout(
         target: match opts.transport {
             Transport::Sse => Target::Sse(sse::SseTarget::new(addr, &url, &path, opts.token.as_deref())),
             Transport::Http => Target::Http(http::HttpTarget::new(addr, &url, &path, opts.token.as_deref())),
+            Transport::Ws => Target::Ws(ws::WsTarget::new(
+                format!("ws://{}", url.host_header),
+                &path,
+                opts.token.as_deref(),
+            )),
         },
         shared: RunShared::new(),
         connect_limit: Semaphore::new(opts.max_concurrent_connects),
@@ -618,12 +629,14 @@ async fn resolve(url: &http1::HttpUrl) -> Result<SocketAddr, BenchError> {
 enum Target {
     Sse(sse::SseTarget),
     Http(http::HttpTarget),
+    Ws(ws::WsTarget),
 }
 
 /// An open listener connection, by transport.
 enum Connection {
     Sse(sse::SseConnection),
     Http(http::HttpConnection),
+    Ws(Box<ws::WsConnection>),
 }
 
 impl Target {
@@ -631,6 +644,7 @@ impl Target {
         match self {
             Target::Sse(t) => sse::connect(t).await.map(Connection::Sse),
             Target::Http(t) => http::connect(t).await.map(Connection::Http),
+            Target::Ws(t) => ws::connect(t).await.map(|c| Connection::Ws(Box::new(c))),
         }
     }
 }
@@ -645,6 +659,7 @@ impl Connection {
         match self {
             Connection::Sse(c) => c.run(shared, stats, stop).await,
             Connection::Http(c) => c.run(shared, stats, stop).await,
+            Connection::Ws(c) => c.run(shared, stats, stop).await,
         }
     }
 }

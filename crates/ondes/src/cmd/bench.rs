@@ -49,6 +49,12 @@ pub struct FanoutArgs {
     /// Connection attempts in flight at once.
     #[arg(long, default_value_t = 200)]
     max_connecting: usize,
+    /// ws: the rung to listen to (auto, pcm16 or a bitrate in kbit/s); added to the URL's query.
+    #[arg(long)]
+    rung: Option<String>,
+    /// ws: frames per message; added to the URL's query.
+    #[arg(long)]
+    batch: Option<u32>,
 }
 
 /// Runs a bench subcommand on its own multi-threaded tokio runtime.
@@ -67,7 +73,17 @@ fn fanout(args: FanoutArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("--ramp-secs {s}: expected a non-negative number of seconds"))?,
         ),
     };
-    let mut opts = FanoutOptions::new(args.url);
+    let mut url = args.url.clone();
+    for (k, v) in [("rung", args.rung.clone()), ("batch", args.batch.map(|b| b.to_string()))] {
+        if let Some(v) = v {
+            if !url.contains("/api/") {
+                url = format!("{}{}", url.trim_end_matches('/'), args.transport.default_path());
+            }
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(&format!("{k}={v}"));
+        }
+    }
+    let mut opts = FanoutOptions::new(url);
     opts.transport = args.transport;
     opts.listeners = args.listeners;
     opts.duration = args.duration;

@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Fan-out measured side by side: ondes against Icecast 2 (default burst, and burst 0), on this
+# machine, in one run, with the same source and the same load client.
+#
+#   bash scripts/bench-vs-icecast.sh                 # N = 100 1000 5000 10000
+#   N_LIST="100 1000" DURATION=10s bash scripts/bench-vs-icecast.sh
+#
+# For each N: start ondes and Icecast on loopback with generated configs, push the same
+# Ogg/Opus 64 kbit/s stream into each mount with ffmpeg (-re, Icecast protocol; one ffmpeg per
+# mount, same deterministic signal and encoder settings, so the same bytes), then run
+# `ondes bench fanout --transport http` against ondes's /live, Icecast's /live (default 64 KB
+# burst) and Icecast's /live0 (burst 0), one after the other, and stop everything.
+#
+# Environment: N_LIST, DURATION (measured window, default 20s), PAGE_MS (Ogg page duration of
+# the source and of ondes's egress, default 100), OUT (results directory, default
+# target/bench-vs-icecast), ONDES (binary, default target/release/ondes, built if missing).
+# Writes $OUT/results.md (the side-by-side table) and one JSON report per run.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+N_LIST=${N_LIST:-"100 1000 5000 10000"}
+DURATION=${DURATION:-20s}
+PAGE_MS=${PAGE_MS:-100}
+OUT=${OUT:-target/bench-vs-icecast}
+ONDES=${ONDES:-target/release/ondes}
+PASSWORD=bench-source
+ONDES_PORT=${ONDES_PORT:-18080}
+ICE_PORT=${ICE_PORT:-18000}
+
+say() { printf '\n== %s\n' "$*" >&2; }
+
+# --- tools -------------------------------------------------------------------------------
+missing=()
+command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+command -v icecast2 >/dev/null || missing+=(icecast2)
+command -v python3 >/dev/null || missing+=(python3)
+if ((${#missing[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "missing: ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2
+        exit 1
+    fi
+    say "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if [[ ! -x $ONDES ]]; then
+    say "building ondes (release)"
+    cargo build --release -p ondes
+fi
+
+# --- limits: one socket per listener on each side, same process tree ---------------------
+max_n=0
+for n in $N_LIST; do ((n > max_n)) && max_n=$n; done
+need=$((max_n + 1024)) # per process: the load client, ondes and Icecast each hold N sockets
+if (($(ulimit -Hn) < need)) && [[ $(id -u) -eq 0 ]]; then ulimit -Hn "$need"; fi
+ulimit -n "$(ulimit -Hn)"
+if (($(ulimit -n) < need)); then
+    echo "the open-file limit is $(ulimit -n); $need are needed for N=$max_n (raise the hard limit)" >&2
+    exit 1
+fi
+
+mkdir -p "$OUT"
+WORK=$(mktemp -d /tmp/ondes-vs-icecast.XXXXXX)
+chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    PIDS=()
+}
+trap 'cleanup; rm -rf "$WORK"' EXIT
+
+# --- configs -----------------------------------------------------------------------------
+cat >"$WORK/ondes.toml" <<EOF
+[server]
+bind = "127.0.0.1:$ONDES_PORT"
+max_connections = $((max_n + 1000))
+
+[icecast]
+page_ms = $PAGE_MS
+
+[[stream]]
+id = "live"
+source = "icecast"
+source_password = "$PASSWORD"
+sample_rate = 48000
+channels = 2
+rungs = "64"
+EOF
+
+ICE_USER=""
+if [[ $(id -u) -eq 0 ]]; then
+    # Icecast refuses to run as root; the Debian package's user owns its files
+    ICE_USER=$(getent passwd icecast2 >/dev/null && echo icecast2 || echo nobody)
+    ICE_GROUP=$(id -gn "$ICE_USER")
+    CHANGEOWNER="<changeowner><user>$ICE_USER</user><group>$ICE_GROUP</group></changeowner>"
+else
+    CHANGEOWNER=""
+fi
+mkdir -p "$WORK/icelog"
+[[ -n $ICE_USER ]] && chown "$ICE_USER" "$WORK/icelog"
+cat >"$WORK/icecast.xml" <<EOF
+<icecast>
+  <location>loopback</location>
+  <admin>bench@localhost</admin>
+  <limits>
+    <clients>$((max_n + 1000))</clients>
+    <sources>4</sources>
+    <queue-size>524288</queue-size>
+    <client-timeout>30</client-timeout>
+    <header-timeout>15</header-timeout>
+    <source-timeout>10</source-timeout>
+    <burst-on-connect>1</burst-on-connect>
+    <burst-size>65535</burst-size>
+  </limits>
+  <authentication>
+    <source-password>$PASSWORD</source-password>
+    <relay-password>$PASSWORD</relay-password>
+    <admin-user>admin</admin-user>
+    <admin-password>$PASSWORD</admin-password>
+  </authentication>
+  <hostname>127.0.0.1</hostname>
+  <listen-socket><port>$ICE_PORT</port><bind-address>127.0.0.1</bind-address></listen-socket>
+  <mount type="normal"><mount-name>/live0</mount-name><burst-size>0</burst-size></mount>
+  <fileserve>1</fileserve>
+  <paths>
+    <basedir>/usr/share/icecast2</basedir>
+    <logdir>$WORK/icelog</logdir>
+    <webroot>/usr/share/icecast2/web</webroot>
+    <adminroot>/usr/share/icecast2/admin</adminroot>
+  </paths>
+  <logging><accesslog>access.log</accesslog><errorlog>error.log</errorlog><loglevel>2</loglevel></logging>
+  <security><chroot>0</chroot>$CHANGEOWNER</security>
+</icecast>
+EOF
+
+source_to() { # url
+    ffmpeg -hide_banner -nostdin -loglevel error -re \
+        -f lavfi -i "sine=frequency=440:sample_rate=48000,aformat=channel_layouts=stereo" \
+        -c:a libopus -b:a 64k -page_duration $((PAGE_MS * 1000)) -f ogg -content_type audio/ogg \
+        -ice_name "bench" "$1" &
+    PIDS+=($!)
+}
+
+wait_http() { # url
+    for _ in $(seq 100); do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "no answer from $1" >&2
+    return 1
+}
+
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+run_bench() { # name url n
+    local name=$1 url=$2 n=$3 pid=$4
+    local base
+    base=$(rss_kb "$pid")
+    say "N=$n $name: $url"
+    "$ONDES" bench fanout --url "$url" --transport http --listeners "$n" --duration "$DURATION" \
+        --server-pid "$pid" --json >"$OUT/$n-$name.json" || true
+    python3 - "$OUT/$n-$name.json" "$base" <<'PY'
+import json, sys
+path, base = sys.argv[1], int(sys.argv[2])
+try:
+    r = json.load(open(path))
+except Exception:
+    sys.exit(0)
+r["server_rss_baseline_kb"] = base
+json.dump(r, open(path, "w"))
+PY
+}
+
+for n in $N_LIST; do
+    say "N=$n: starting ondes and Icecast"
+    RUST_LOG=warn "$ONDES" serve --config "$WORK/ondes.toml" >"$WORK/ondes.log" 2>&1 &
+    ONDES_PID=$!
+    PIDS+=("$ONDES_PID")
+    icecast2 -c "$WORK/icecast.xml" >"$WORK/icecast.out" 2>&1 &
+    PIDS+=($!)
+    wait_http "http://127.0.0.1:$ONDES_PORT/status-json.xsl"
+    wait_http "http://127.0.0.1:$ICE_PORT/status-json.xsl"
+    ICE_PID=$(ss -Hltnp "sport = :$ICE_PORT" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+    source_to "icecast://source:$PASSWORD@127.0.0.1:$ONDES_PORT/live"
+    source_to "icecast://source:$PASSWORD@127.0.0.1:$ICE_PORT/live"
+    source_to "icecast://source:$PASSWORD@127.0.0.1:$ICE_PORT/live0"
+    sleep 4 # sources connected, Icecast's burst buffer filled
+    run_bench ondes "http://127.0.0.1:$ONDES_PORT/live" "$n" "$ONDES_PID"
+    run_bench icecast "http://127.0.0.1:$ICE_PORT/live" "$n" "$ICE_PID"
+    run_bench icecast-burst0 "http://127.0.0.1:$ICE_PORT/live0" "$n" "$ICE_PID"
+    cleanup
+    sleep 1
+done
+
+python3 - "$OUT" "$N_LIST" "$DURATION" "$PAGE_MS" >"$OUT/results.md" <<'PY'
+import json, os, sys
+out, ns, duration, page_ms = sys.argv[1], sys.argv[2].split(), sys.argv[3], sys.argv[4]
+def f(v, d=0):
+    return "-" if v is None else f"{v:,.{d}f}"
+print(f"Fan-out over HTTP (Ogg/Opus 64 kbit/s, {page_ms} ms pages), {duration} window per run.\n")
+print("| N | server | connected / alive | gaps | stalls > 500 ms | server CPU µs per listener-s | RSS KB per listener | first byte p50 / p99 ms | behind live at start p50 / p99 ms |")
+print("|---|---|---|---|---|---|---|---|---|")
+for n in ns:
+    for name in ["ondes", "icecast", "icecast-burst0"]:
+        p = os.path.join(out, f"{n}-{name}.json")
+        if not os.path.exists(p) or os.path.getsize(p) == 0:
+            print(f"| {n} | {name} | run failed | | | | | | |")
+            continue
+        r = json.load(open(p))
+        rss = r.get("server_rss_kb")
+        per = None if rss is None else (rss - r.get("server_rss_baseline_kb", 0)) / max(r["listeners_connected"], 1)
+        t, s = r["time_to_first_byte_ms"], r["start_behind_live_ms"]
+        print(f"| {int(n):,} | {name} | {r['listeners_connected']:,} / {r['listeners_alive']:,} | {r['gaps']:,} | {r['stalls']:,} "
+              f"| {f(r.get('server_cpu_us_per_listener_second'), 1)} | {f(per, 1)} "
+              f"| {f(t['p50'], 1)} / {f(t['p99'], 1)} | {f(s['p50'])} / {f(s['p99'])} |")
+PY
+cat "$OUT/results.md"

@@ -24,8 +24,8 @@ PAGE_MS=${PAGE_MS:-100}
 OUT=${OUT:-target/bench-vs-icecast}
 ONDES=${ONDES:-target/release/ondes}
 PASSWORD=bench-source
-ONDES_PORT=${ONDES_PORT:-18080}
-ICE_PORT=${ICE_PORT:-18000}
+ONDES_PORT=${ONDES_PORT:-28080}
+ICE_PORT=${ICE_PORT:-28000}
 
 say() { printf '\n== %s\n' "$*" >&2; }
 
@@ -58,6 +58,13 @@ if (($(ulimit -n) < need)); then
     echo "the open-file limit is $(ulimit -n); $need are needed for N=$max_n (raise the hard limit)" >&2
     exit 1
 fi
+
+for port in "$ONDES_PORT" "$ICE_PORT"; do
+    if [[ -n $(ss -Hltn "sport = :$port") ]]; then
+        echo "port $port is in use; set ONDES_PORT / ICE_PORT" >&2
+        exit 1
+    fi
+done
 
 mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/ondes-vs-icecast.XXXXXX)
@@ -179,8 +186,8 @@ for n in $N_LIST; do
     PIDS+=("$ONDES_PID")
     icecast2 -c "$WORK/icecast.xml" >"$WORK/icecast.out" 2>&1 &
     PIDS+=($!)
-    wait_http "http://127.0.0.1:$ONDES_PORT/status-json.xsl"
-    wait_http "http://127.0.0.1:$ICE_PORT/status-json.xsl"
+    wait_http "http://127.0.0.1:$ONDES_PORT/status-json.xsl" || { cat "$WORK/ondes.log" >&2; exit 1; }
+    wait_http "http://127.0.0.1:$ICE_PORT/status-json.xsl" || { cat "$WORK/icecast.out" "$WORK"/icelog/* >&2; exit 1; }
     ICE_PID=$(ss -Hltnp "sport = :$ICE_PORT" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
     source_to "icecast://source:$PASSWORD@127.0.0.1:$ONDES_PORT/live"
     source_to "icecast://source:$PASSWORD@127.0.0.1:$ICE_PORT/live"

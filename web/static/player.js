@@ -88,6 +88,8 @@ export class SsePcm16Source {
                 captureMs: f.capture_us !== undefined ? f.capture_us / 1000 : f.timestamp,
                 sampleRate: f.sample_rate,
                 samples: [/** @type {Float32Array} */ (f.channel_a), /** @type {Float32Array} */ (f.channel_b)],
+                receivedMs: f.received_at,
+                decodedMs: f.received_at, // base64 PCM is decoded on arrival
             });
         c.onStatus = (s) => sink.status(s);
         c.onStateChange = (s) => sink.state(s);

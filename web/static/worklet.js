@@ -22,9 +22,10 @@ class OndesPlayerProcessor extends AudioWorkletProcessor {
         this.jb = new JitterBuffer({ ...(o.jitter || {}), sampleRate, channels: o.channels ?? 2, frameMs: o.frameMs ?? 20, trackOutput: this.measure });
         /** @type {{seq: number, captureMs: number, outputMs: number}[]} */
         this.outputs = [];
-        // the wall clock, sub-millisecond when this scope has `performance` (Date.now() otherwise)
+        // the wall clock, sub-millisecond when this scope has `performance`; otherwise
+        // Date.now(), whose whole milliseconds are on average 0.5 ms behind the true time
         const perf = globalThis.performance;
-        this.wallMs = perf && perf.timeOrigin ? () => perf.timeOrigin + perf.now() : () => Date.now();
+        this.wallMs = perf && perf.timeOrigin ? () => perf.timeOrigin + perf.now() : () => Date.now() + 0.5;
         this.statsEvery = Math.round((sampleRate * (o.statsIntervalMs ?? 250)) / 1000);
         this.sinceStats = this.statsEvery; // first stats at once
         this.running = true;

@@ -224,3 +224,32 @@ test('an output that stalls does not grow the latency without bound', () => {
     assert.ok(jb.levelMs <= 2000 + FRAME_MS, `level bounded by capacity (${jb.levelMs.toFixed(0)} ms)`);
     assert.ok(jb.stats().framesDropped > 0, 'dropped audio is counted');
 });
+
+test('trackOutput: each frame reported once, when its first sample is output, at its offset in the quantum', () => {
+    const jb = make({ trackOutput: true });
+    /** @type {{seq: number, captureMs: number, outMs: number}[]} */
+    const outs = [];
+    simulate(jb, 10_000, () => 0, (t, b) => {
+        for (const o of b.takeOutputs()) outs.push({ seq: o.seq, captureMs: o.captureMs, outMs: t + (o.offset / RATE) * 1000 });
+        assert.equal(b.takeOutputs().length, 0, 'taken once');
+    });
+    // every frame played exactly once, in order
+    const seqs = outs.map((o) => o.seq);
+    assert.ok(seqs.length > 480, `${seqs.length} frames reported`);
+    for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], seqs[i - 1] + 1);
+    // consecutive frame starts are a frame apart at the output (rate ≈ 1 in steady state)
+    const late = outs.slice(100);
+    for (let i = 1; i < late.length; i++) {
+        const d = late[i].outMs - late[i - 1].outMs;
+        assert.ok(Math.abs(d - FRAME_MS) < 0.5, `frame ${late[i].seq} starts ${d.toFixed(3)} ms after the previous one`);
+    }
+    // capture → output is the network delay (2 ms + the frame) plus the buffer's delay
+    const lat = late.map((o) => o.outMs - o.captureMs);
+    const mean = lat.reduce((a, b) => a + b, 0) / lat.length;
+    const s = jb.stats();
+    assert.ok(mean > FRAME_MS + 2 && mean < FRAME_MS + 2 + s.targetMs + 3, `capture→output ${mean.toFixed(1)} ms, target ${s.targetMs.toFixed(1)} ms`);
+    // without trackOutput nothing is kept
+    const plain = make();
+    simulate(plain, 1000, () => 0);
+    assert.equal(plain.takeOutputs().length, 0);
+});

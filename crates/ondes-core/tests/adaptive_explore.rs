@@ -184,3 +184,19 @@ fn one() {
         );
     }
 }
+
+#[test]
+#[ignore]
+fn fixed64() {
+    for name in ["3g", "satellite"] {
+        let mut line = String::new();
+        for seed in 1..=20 {
+            let mut cfg = SimConfig::new(schedule_by_name(name).unwrap(), Adaptation::Legacy);
+            cfg.seed = seed;
+            cfg.ladder_kbps = vec![64];
+            let r = run(&cfg);
+            line += &format!(" {}/{}", r.underruns_after(5_000_000), r.stall_events_after(5_000_000));
+        }
+        println!("{name} fixed 64: {line}");
+    }
+}

@@ -109,11 +109,8 @@ impl FrameDecoder {
         let start = out.len();
         let spc = self.samples_per_channel;
         match self.opus.as_mut() {
-            Some(opus) => {
-                if opus.conceal(spc, out).is_err() {
-                    out.truncate(start);
-                }
-            }
+            // on error the decoder leaves `out` as it was, and fit() pads with silence
+            Some(opus) => _ = opus.conceal(spc, out),
             None if self.pcm_repeats < PCM_REPEATS && !self.last_pcm.is_empty() => {
                 let channels = usize::from(self.layout.channels);
                 let from = 0.5f32.powi(self.pcm_repeats as i32);
@@ -163,6 +160,50 @@ mod tests {
         d.play(&FrameData::Pcm(vec![0.8; 80]), &mut out).unwrap();
         d.conceal(&mut out).unwrap();
         assert_eq!(out[10 * 80], 0.8);
+    }
+
+    #[test]
+    fn a_lost_frame_is_rebuilt_from_the_next_packets_fec() {
+        let cfg = OpusConfig {
+            sample_rate: 16_000,
+            channels: 1,
+            bitrate_bps: 24_000,
+            application: ondes_codec::OpusApplication::Voip,
+            fec: true,
+            expected_loss_percent: 20,
+            ..OpusConfig::default()
+        };
+        let mut enc = OpusEncoder::new(cfg).unwrap();
+        let packets: Vec<Vec<u8>> = crate::listener::lbrr::speech_like(16_000, 1.0)
+            .chunks_exact(320)
+            .map(|pcm| {
+                let mut p = Vec::new();
+                enc.encode(pcm, &mut p).unwrap();
+                p
+            })
+            .collect();
+        // a frame near the loudest point of a syllable (the envelope peaks at frame 20)
+        let k = (19..packets.len()).find(|&k| has_lbrr(&packets[k])).expect("a packet with FEC");
+        let mut reference = Vec::new();
+        let mut plain = ondes_codec::OpusDecoder::new(16_000, 1).unwrap();
+        for p in &packets[..k] {
+            plain.decode(p, &mut reference).unwrap();
+        }
+        let energy = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>();
+        let layout = AudioLayout { sample_rate: 16_000, channels: 1, frame_us: 20_000 };
+        let mut d = FrameDecoder::new(layout);
+        let mut out = Vec::new();
+        for p in &packets[..k - 1] {
+            d.play(&FrameData::Opus(p.clone()), &mut out).unwrap();
+        }
+        // packet k-1 is lost; packet k carries its FEC
+        assert!(d.recover(Some(&FrameData::Opus(packets[k].clone())), &mut out).unwrap());
+        d.play(&FrameData::Opus(packets[k].clone()), &mut out).unwrap();
+        assert_eq!(out.len(), (k + 1) * 320);
+        let (rebuilt, original) = (energy(&out[(k - 1) * 320..k * 320]), energy(&reference[(k - 1) * 320..]));
+        assert!(rebuilt > 0.3 * original, "rebuilt frame energy {rebuilt} vs original {original}");
+        // without a next packet, or with one lacking FEC, it is concealment
+        assert!(!d.recover(None, &mut out).unwrap());
     }
 
     #[test]

@@ -36,26 +36,28 @@ pub fn has_lbrr(packet: &[u8]) -> bool {
     mid || side
 }
 
+/// A speech-like signal: a 150 Hz buzz with decaying harmonics and a syllable envelope
+/// (for tests of FEC, which SILK codes only for frames its voice detector finds active).
+#[cfg(test)]
+pub(super) fn speech_like(rate: u32, secs: f64) -> Vec<f32> {
+    let n = (rate as f64 * secs) as usize;
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / rate as f64;
+            let env = (0.5 + 0.5 * (t * 2.0 * std::f64::consts::PI * 3.0).sin()).powi(2);
+            let tone: f64 =
+                (1..12).map(|h| (t * 150.0 * h as f64 * 2.0 * std::f64::consts::PI).sin() / h as f64).sum();
+            (0.3 * env * tone) as f32
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ondes_codec::opus::{OpusApplication, OpusConfig, OpusEncoder};
 
-    /// A voiced, speech-like signal: a 150 Hz buzz with formant-ish harmonics, syllable
-    /// envelope.
-    fn buzz(rate: u32, secs: f64) -> Vec<f32> {
-        let n = (rate as f64 * secs) as usize;
-        (0..n)
-            .map(|i| {
-                let t = i as f64 / rate as f64;
-                let env = (0.5 + 0.5 * (t * 2.0 * std::f64::consts::PI * 3.0).sin()).powi(2);
-                let tone: f64 = (1..12)
-                    .map(|h| (t * 150.0 * h as f64 * 2.0 * std::f64::consts::PI).sin() / h as f64)
-                    .sum();
-                (0.3 * env * tone) as f32
-            })
-            .collect()
-    }
+    use super::speech_like as buzz;
 
     fn packets(fec: bool) -> Vec<Vec<u8>> {
         let cfg = OpusConfig {

@@ -36,6 +36,12 @@ pub struct AbrConfig {
     /// slow link is not flooded before the first measurement and a fast one is at the top
     /// within a few intervals.
     pub start_kbps: u32,
+    /// Round trips of jitter floor a listener starts with (see
+    /// [`super::StreamingProfile::jitter_floor_us`]) and the most it is deepened to.
+    pub jitter_rtts: u32,
+    pub max_jitter_rtts: u32,
+    /// Calm (no late underrun) after which a deepened floor halves again.
+    pub late_calm_us: u64,
     /// Duration of the stream's frames.
     pub stream_frame_us: u32,
     /// Window of the throughput estimator.
@@ -53,6 +59,9 @@ impl Default for AbrConfig {
             headroom: 0.9,
             growth_per_s: 0.15,
             hold_us: 15_000_000,
+            jitter_rtts: 2,
+            max_jitter_rtts: 8,
+            late_calm_us: 60_000_000,
             start_kbps: 64,
             stream_frame_us: 20_000,
             sample_window_us: 500_000,

@@ -71,6 +71,8 @@ pub enum AbrError {
 const DELAY_STRIKES: u32 = 2;
 /// After a switch down, round trips still show the old queue draining for this long.
 const DELAY_QUIET_US: u64 = 3_000_000;
+/// How long after a switch up, in intervals, round trips alone may reverse it.
+const PROBE_WINDOW_INTERVALS: u64 = 3;
 /// A client complaint older than this is stale.
 const CLIENT_SIGNAL_TTL_US: u64 = 2_000_000;
 /// Most probe holds in a row: the hold doubles with each failed probe up to 2³ × `hold`.
@@ -110,6 +112,9 @@ pub struct Controller {
     /// behind has drained (a draining queue is no new shortage).
     delay_armed: bool,
     client_signal: Option<(u64, Reason)>,
+    /// Times of underruns the client reported while nothing showed a shortage.
+    late_underruns: VecDeque<u64>,
+    late_signal: Option<Reason>,
     reports: VecDeque<(u64, ClientReport)>,
     last_poll_us: u64,
     stats: AbrStats,
@@ -153,6 +158,8 @@ impl Controller {
             delay_strikes: 0,
             delay_armed: true,
             client_signal: None,
+            late_underruns: VecDeque::new(),
+            late_signal: None,
             reports: VecDeque::new(),
             last_poll_us: now_us,
             stats: AbrStats::default(),
@@ -239,7 +246,13 @@ impl Controller {
             self.delay_armed = true;
         }
         let quiet = self.last_down_us.is_some_and(|t| now_us < t + DELAY_QUIET_US);
-        if queue > threshold && self.delay_armed && !quiet {
+        // On its own, a standing queue in round trips only condemns a recent switch up (a
+        // probe that does not fit shows there first, long before audio waits at the server).
+        // Elsewhere a retransmission that is lost again holds pings back for seconds and looks
+        // the same; there it only backs a client's complaint (see handle_report).
+        let probing =
+            self.last_up_us.is_some_and(|t| now_us < t + PROBE_WINDOW_INTERVALS * self.cfg.interval_us);
+        if queue > threshold && self.delay_armed && !quiet && probing {
             self.delay_strikes += 1;
         } else {
             self.delay_strikes = 0;
@@ -264,6 +277,31 @@ impl Controller {
         let short = self.backlog_growing(now_us) || queued;
         // a client receiving faster than real time is already catching up
         let short = short && ratio.is_none_or(|q| q < 1.0);
+        // Late rather than short: nothing waits here, no queue shows in round trips, and no
+        // switch down in the last `late_window` (whose drain also starves the client).
+        let settled = self.last_down_us.is_none_or(|t| now_us >= t + self.cfg.late_window_us / 3);
+        let no_queue = self.rtt.queue_delay_us(now_us) <= threshold / 2;
+        if r.underruns > prev_underruns && std::env::var("ABRDBG").is_ok() {
+            eprintln!(
+                "DBG {now_us} underruns {} backlog {} queue {} thr {} settled {settled}",
+                r.underruns,
+                self.backlog_now(),
+                self.rtt.queue_delay_us(now_us),
+                threshold
+            );
+        }
+        if r.underruns > prev_underruns && self.backlog_now() == 0 && no_queue && settled {
+            self.late_underruns.push_back(now_us);
+            while self.late_underruns.front().is_some_and(|t| *t + self.cfg.late_window_us < now_us) {
+                self.late_underruns.pop_front();
+            }
+            if self.late_underruns.len() >= self.cfg.late_underruns as usize {
+                self.late_signal = Some(Reason::LateFrames {
+                    underruns: self.late_underruns.len() as u32,
+                    window_s: (self.cfg.late_window_us / 1_000_000) as u32,
+                });
+            }
+        }
         if starving && short {
             let reason = Reason::ClientStarving {
                 buffer_ms: r.buffer_ms.max(0.0) as u32,
@@ -305,7 +343,7 @@ impl Controller {
     fn congestion(&mut self, now_us: u64) -> Option<Reason> {
         let backlog = self.backlog_now();
         if backlog >= self.cfg.backlog_us + self.profile_message_us() && self.backlog_growing(now_us) {
-            let capacity_kbps = self.fresh_capacity(now_us).map(|c| (c / 1000.0) as u32);
+            let capacity_kbps = self.fresh_capacity(now_us, false).map(|c| (c / 1000.0) as u32);
             return Some(Reason::Backlog { backlog_ms: (backlog / 1000) as u32, capacity_kbps });
         }
         if self.delay_strikes >= DELAY_STRIKES {
@@ -320,11 +358,11 @@ impl Controller {
     }
 
     /// The link-limited throughput measured in the last two windows, or over the open window
-    /// when audio has been waiting for most of it, if any.
-    fn fresh_capacity(&self, now_us: u64) -> Option<f64> {
+    /// when audio has been waiting for most of it (`coarse`: however few bytes it holds).
+    fn fresh_capacity(&self, now_us: u64, coarse: bool) -> Option<f64> {
         let window = self.cfg.sample_window_us;
         let closed = self.est.last_limited_us().is_some_and(|t| t + 2 * window + 50_000 >= now_us);
-        let open = self.est.open_window_bps(now_us, self.written_bytes, window / 2);
+        let open = self.est.open_window_bps(now_us, self.written_bytes, window / 2, coarse);
         match (closed.then(|| self.est.capacity_bps()).flatten(), open) {
             (Some(c), Some(o)) => Some(c.min(o)),
             (c, o) => c.or(o),
@@ -351,10 +389,12 @@ impl Controller {
         if !self.can_change(now_us) {
             return None;
         }
-        let decision = match signal {
-            Some(reason) => self.switch_down(reason, now_us),
-            None if now_us >= self.calm_since_us + self.cfg.stable_us => self.switch_up(now_us),
-            None => None,
+        let late = self.late_signal.take();
+        let decision = match (signal, late) {
+            (Some(reason), _) => self.switch_down(reason, now_us),
+            (None, Some(reason)) => self.deepen(reason, now_us),
+            (None, None) if now_us >= self.calm_since_us + self.cfg.stable_us => self.switch_up(now_us),
+            (None, None) => None,
         }?;
         self.last_change_us = Some(now_us);
         self.client_signal = None;
@@ -434,11 +474,11 @@ impl Controller {
 
     fn switch_down(&mut self, reason: Reason, now_us: u64) -> Option<Decision> {
         let current = self.cost_bps(self.profile, self.rung);
-        let fresh = self.fresh_capacity(now_us);
         // audio has just started to wait: a measurement of the link is at most a window away,
         // and switching on a guess now could land one rung down and cost another interval
-        let severe = 2 * (self.cfg.backlog_us + self.profile_message_us());
-        if fresh.is_none() && self.backlog_growing(now_us) && self.backlog_now() < severe {
+        let severe = self.backlog_now() >= 2 * (self.cfg.backlog_us + self.profile_message_us());
+        let fresh = self.fresh_capacity(now_us, severe);
+        if fresh.is_none() && self.backlog_growing(now_us) && !severe {
             return None;
         }
         // a fresh measurement with room for the current rung: the signal is what is left of a
@@ -467,9 +507,46 @@ impl Controller {
         }
     }
 
+    /// Moves an `auto` listener whose packets keep arriving late to `high_throughput` (longer
+    /// messages, deeper buffer), keeping its rung when that profile allows it; to
+    /// `emergency_fallback` when the link cannot carry `high_throughput`'s lowest rung.
+    fn deepen(&mut self, reason: Reason, now_us: u64) -> Option<Decision> {
+        if self.request != ProfileRequest::Auto || self.profile.name != ProfileName::Balanced {
+            return None;
+        }
+        self.late_underruns.clear();
+        let deep = ProfileName::HighThroughput.params();
+        let allowed = deep.allowed(&self.ladder);
+        let rung = self.rung.clamp(*allowed.start(), *allowed.end());
+        let to = if self.cost_bps(deep, rung)
+            <= self.cfg.headroom * self.avail_bps.max(self.cost_bps(self.profile, self.rung))
+        {
+            (deep, rung)
+        } else {
+            (ProfileName::EmergencyFallback.params(), 0)
+        };
+        Some(self.decide(now_us, Direction::Down, to, reason))
+    }
+
     fn switch_up(&mut self, now_us: u64) -> Option<Decision> {
         let margin = self.cfg.up_margin;
         let estimate_kbps = (self.avail_bps / 1000.0) as u32;
+        // moved to a deeper buffer for late packets: back after a long calm
+        if self.profile.name == ProfileName::HighThroughput && self.request == ProfileRequest::Auto {
+            let since = |t: Option<u64>| t.is_none_or(|t| now_us >= t + self.cfg.late_calm_us);
+            let calm = since(self.last_change_us) && since(self.late_underruns.back().copied());
+            if !calm {
+                return None;
+            }
+            let back = self.request.initial().params();
+            let rung = self.rung.min(*back.allowed(&self.ladder).end());
+            return Some(self.decide(
+                now_us,
+                Direction::Up,
+                (back, rung),
+                Reason::Recovered { estimate_kbps },
+            ));
+        }
         if self.profile.name == ProfileName::EmergencyFallback && self.request.initial() != self.profile.name
         {
             let wanted = self.request.initial().params();

@@ -96,12 +96,15 @@ impl ThroughputEstimator {
     /// The written rate over the window still open at `now_us`, if it spans at least
     /// `min_us`, holds half of [`MIN_SAMPLE_BYTES`] and audio waited for most of it: a first
     /// measurement after a sudden drop, before the window closes.
-    pub fn open_window_bps(&self, now_us: u64, written_bytes: u64, min_us: u64) -> Option<f64> {
+    /// With `coarse`, any number of bytes will do: a rough (often low) figure, for when audio
+    /// is piling up fast and waiting for a precise one would cost more than undershooting.
+    pub fn open_window_bps(&self, now_us: u64, written_bytes: u64, min_us: u64, coarse: bool) -> Option<f64> {
         let (t0, b0) = self.start?;
         let span = now_us.checked_sub(t0).filter(|s| *s >= min_us.max(1))?;
         let written = written_bytes.saturating_sub(b0);
         let limited = self.observations > 0 && self.limited_observations * 2 >= self.observations;
-        (limited && written >= MIN_SAMPLE_BYTES / 2).then(|| written as f64 * 8.0 * 1e6 / span as f64)
+        let enough = coarse || written >= MIN_SAMPLE_BYTES / 2;
+        (limited && enough).then(|| written as f64 * 8.0 * 1e6 / span as f64)
     }
 
     /// Smoothed link-limited throughput, bit/s (socket bytes), if ever measured.

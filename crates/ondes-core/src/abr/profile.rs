@@ -141,9 +141,13 @@ impl StreamingProfile {
     /// packets after they happened, and on a link that loses a segment every half minute it
     /// forgets them in between. The client knows an RTT from the moment it connects (the
     /// WebSocket handshake) and refines it with pings.
-    pub fn jitter_floor_us(&self, rtt_us: u64, stream_frame_us: u32) -> u64 {
+    ///
+    /// `rtts` is that multiplier (2 by default); the controller doubles it for a listener
+    /// whose packets keep arriving later than that (a retransmission lost again costs
+    /// another 2.5 RTT), see [`crate::abr::Reason::LateFrames`].
+    pub fn jitter_floor_us(&self, rtt_us: u64, stream_frame_us: u32, rtts: u32) -> u64 {
         let message = self.batch_for(stream_frame_us) as u64 * stream_frame_us as u64;
-        (self.jitter_target_ms as u64 * 1000).max(message + 2 * rtt_us)
+        (self.jitter_target_ms as u64 * 1000).max(message + rtts as u64 * rtt_us)
     }
 
     /// Indices of the rungs this profile allows on an ascending ladder (never empty for a

@@ -21,6 +21,12 @@ pub enum Reason {
     Probe { estimate_kbps: u32, next_kbps: u32, next_cost_kbps: u32 },
     /// Even the profile's lowest rung does not fit: fall back to `emergency_fallback`.
     Fallback { budget_kbps: u32 },
+    /// The client ran dry with no shortage of bandwidth in sight: its packets arrive late
+    /// (over TCP: lost and retransmitted, sometimes twice), so it needs a deeper buffer, not
+    /// a lower rung. The rung stays; the jitter target grows to `rtts` round trips.
+    LateFrames { rtts: u32 },
+    /// Calm for a long while after [`Reason::LateFrames`]: the jitter target shrinks back.
+    Calm { rtts: u32 },
     /// The link has room again for the requested profile.
     Recovered { estimate_kbps: u32 },
 }
@@ -34,6 +40,8 @@ impl Reason {
             Reason::ClientStarving { .. } => "client_starving",
             Reason::Probe { .. } => "probe_up",
             Reason::Fallback { .. } => "fallback",
+            Reason::LateFrames { .. } => "late_frames",
+            Reason::Calm { .. } => "calm",
             Reason::Recovered { .. } => "recovered",
         }
     }
@@ -65,6 +73,14 @@ impl fmt::Display for Reason {
             Reason::Fallback { budget_kbps } => {
                 write!(f, "the lowest rung does not fit the ~{budget_kbps} kbit/s the link carries")
             }
+            Reason::LateFrames { rtts } => write!(
+                f,
+                "underrun without a shortage of bandwidth: late packets need a deeper buffer \
+                 ({rtts} round trips)"
+            ),
+            Reason::Calm { rtts } => {
+                write!(f, "no late packets for a long while: jitter target back to {rtts} round trips")
+            }
             Reason::Recovered { estimate_kbps } => {
                 write!(f, "estimate {estimate_kbps} kbit/s has room for the requested profile again")
             }
@@ -72,7 +88,7 @@ impl fmt::Display for Reason {
     }
 }
 
-/// Up or down the ladder.
+/// Towards more quality (or less delay) or towards safety.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
@@ -92,5 +108,8 @@ pub struct Decision {
     pub kbps: u32,
     pub profile: ProfileName,
     pub profile_changed: bool,
+    /// The client's jitter-buffer floor from now on, ms (changes with the profile and with
+    /// [`Reason::LateFrames`] / [`Reason::Calm`]).
+    pub jitter_target_ms: u32,
     pub reason: Reason,
 }

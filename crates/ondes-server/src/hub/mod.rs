@@ -56,6 +56,9 @@ pub struct StreamHub {
     source: Mutex<String>,
     ring: RwLock<Ring<Arc<HubFrame>>>,
     latest: watch::Sender<u64>,
+    /// Wake-ups for listeners that consume frames in aligned groups of `n` (WebSocket
+    /// batches, SSE `max_fps` merging): they are woken once per group, not once per frame.
+    group_watches: Mutex<Vec<(u64, watch::Sender<u64>)>>,
     control: watch::Sender<ControlState>,
     pub stats: HubStats,
     /// Opus encoders, one per active rung.
@@ -101,6 +104,7 @@ impl StreamHub {
             source: Mutex::new(String::new()),
             ring: RwLock::new(Ring::new(capacity)),
             latest: watch::channel(0).0,
+            group_watches: Mutex::new(Vec::new()),
             control: watch::channel(ControlState {
                 paused: false,
                 quality: 1.0,
@@ -143,6 +147,11 @@ impl StreamHub {
         };
         self.stats.total_frames.fetch_add(1, Ordering::Relaxed);
         self.latest.send_replace(seq + 1);
+        for (n, tx) in self.group_watches.lock().iter() {
+            if (seq + 1).is_multiple_of(*n) {
+                tx.send_replace(seq + 1);
+            }
+        }
         seq
     }
 
@@ -158,6 +167,22 @@ impl StreamHub {
     pub fn subscribe(self: &Arc<Self>) -> Subscription {
         self.stats.active_subscribers.fetch_add(1, Ordering::Relaxed);
         Subscription { hub: self.clone(), frames: self.latest.subscribe(), control: self.control.subscribe() }
+    }
+
+    /// Frame wake-ups for a listener that consumes aligned groups of `n` frames: the receiver
+    /// changes when a group is complete (every frame for `n == 1`).
+    pub fn group_watch(&self, n: u64) -> watch::Receiver<u64> {
+        if n <= 1 {
+            return self.latest.subscribe();
+        }
+        let mut w = self.group_watches.lock();
+        if let Some((_, tx)) = w.iter().find(|(k, _)| *k == n) {
+            return tx.subscribe();
+        }
+        let tx = watch::channel(*self.latest.borrow()).0;
+        let rx = tx.subscribe();
+        w.push((n, tx));
+        rx
     }
 
     /// A cursor at live.

@@ -109,8 +109,9 @@ impl Framer {
             let frame = std::mem::replace(&mut self.pending, rest);
             if self.tx.blocking_send(frame).is_err() {
                 self.closed = true;
+            } else {
+                self.frames += 1;
             }
-            self.frames += 1;
         }
     }
 

@@ -70,7 +70,9 @@ pub async fn stream(
     let opts = parse_options(&q, app.hub(&id)?.spec.frames_per_second())?;
     let Admission { hub, guard } = admit_listener(&app, &id, peer, &headers, &q, "sse")?;
 
-    let sub = hub.subscribe();
+    let mut sub = hub.subscribe();
+    // woken once per merged group (max_fps), not once per frame
+    sub.frames = hub.group_watch(opts.group);
     let mut pending = VecDeque::new();
     pending.push_back(Bytes::from(format!("retry: 2000\nid: {}\ndata: connected\n\n", guard.info.id)));
     let cursor = match last_event_frame(&headers, &q) {
@@ -108,6 +110,7 @@ pub async fn stream(
         control,
         heartbeat,
         heartbeats: 0,
+        control_dirty: true,
         shutdown: app.shutdown.clone(),
         done: false,
     };
@@ -149,6 +152,7 @@ struct Listener {
     control: ControlState,
     heartbeat: Interval,
     heartbeats: u64,
+    control_dirty: bool,
     shutdown: watch::Receiver<bool>,
     done: bool,
 }
@@ -166,6 +170,10 @@ impl Listener {
 
     /// Reacts to pause/resume/quality/end changes.
     fn apply_control(&mut self) {
+        if !self.control_dirty && !self.sub.control.has_changed().unwrap_or(true) {
+            return;
+        }
+        self.control_dirty = false;
         let c = self.sub.control.borrow_and_update().clone();
         if c == self.control {
             return;
@@ -279,7 +287,8 @@ impl Listener {
                     if r.is_err() { self.finish("the stream was removed"); }
                 }
                 r = self.sub.control.changed() => {
-                    // apply_control compares values, so nothing else to do here
+                    // changed() marked the value seen: make apply_control look at it
+                    self.control_dirty = true;
                     if r.is_err() { self.finish("the stream was removed"); }
                 }
                 _ = self.shutdown.changed() => {}

@@ -92,6 +92,8 @@ pub async fn ws(
         ApiError::bad_request("not_websocket", format!("this endpoint speaks WebSocket (ws://…): {e}"))
     })?;
     let admission = admit_listener(&app, &id, peer, &headers, &q, "ws")?;
+    // small buffers: thousands of listeners; messages are a few hundred bytes to a few KB
+    let upgrade = upgrade.read_buffer_size(4 * 1024).write_buffer_size(0);
     Ok(upgrade.on_upgrade(move |socket| session(socket, app, admission, rung, batch)))
 }
 
@@ -299,6 +301,8 @@ impl Session {
 async fn session(socket: WebSocket, app: SharedState, admission: Admission, choice: RungChoice, batch: u64) {
     let hub = admission.hub.clone();
     let mut sub = hub.subscribe();
+    // woken once per batch, not once per frame
+    sub.frames = hub.group_watch(batch);
     let mut cursor = hub.cursor_at_live();
     let control = sub.control.borrow_and_update().clone();
     let rung = effective_rung(&hub, choice, control.quality);
@@ -332,6 +336,7 @@ async fn session(socket: WebSocket, app: SharedState, admission: Admission, choi
     ping.tick().await;
     let mut reads = Vec::new();
     let send_timer = app.metrics.stage(crate::metrics::Stage::Send, &hub.id);
+    let mut control_dirty = true;
     loop {
         // send what is queued
         for m in s.out.drain(..) {
@@ -363,8 +368,12 @@ async fn session(socket: WebSocket, app: SharedState, admission: Admission, choi
             let _ = tx.send(Message::Close(None)).await;
             return;
         }
-        let c = sub.control.borrow_and_update().clone();
-        s.apply_control(c);
+        // `changed()` below marks a new value seen, so remember that it happened
+        if control_dirty || sub.control.has_changed().unwrap_or(true) {
+            control_dirty = false;
+            let c = sub.control.borrow_and_update().clone();
+            s.apply_control(c);
+        }
         if !s.out.is_empty() {
             continue;
         }
@@ -396,7 +405,10 @@ async fn session(socket: WebSocket, app: SharedState, admission: Admission, choi
         }
         tokio::select! {
             r = sub.frames.changed() => if r.is_err() { return; },
-            r = sub.control.changed() => if r.is_err() { return; },
+            r = sub.control.changed() => {
+                if r.is_err() { return; }
+                control_dirty = true;
+            }
             _ = shutdown.changed() => {},
             _ = ping.tick() => {
                 s.admission.guard.info.last_heartbeat_ms.store(crate::clock::now_ms(), Ordering::Relaxed);

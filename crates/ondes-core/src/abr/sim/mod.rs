@@ -201,6 +201,12 @@ pub fn run(cfg: &SimConfig) -> SimResult {
                 if let Some(d) = c.poll(now) {
                     server.kbps = d.kbps;
                     server.batch = c.batch();
+                    if d.profile_changed {
+                        // the `rung` message tells the client its new jitter bounds
+                        let p = c.profile();
+                        let floor = p.jitter_floor_us(rtt, cfg.frame_us);
+                        client.set_bounds(floor, (p.max_delay_ms as u64 * 1000).max(floor));
+                    }
                     decisions.push(d);
                 }
             }
@@ -210,7 +216,7 @@ pub fn run(cfg: &SimConfig) -> SimResult {
 
     let duration_s = cfg.duration_us as f64 / 1e6;
     let settled_min = cfg.duration_us.saturating_sub(cfg.settle_us) as f64 / 60e6;
-    let stats = client.jb.stats();
+    let stats = client.stats();
     let drop_at = cfg.schedule.next_rate_drop(0);
     let reaction_ms = drop_at.and_then(|t| {
         decisions

@@ -8,18 +8,28 @@
 //!
 //! # Time base
 //!
+//! Frames are placed on a *media clock*: `media(seq) = capture₀ + (seq − seq₀) × frame`,
+//! anchored at the first frame (as NetEQ uses RTP timestamps, not wall-clock stamps). The
+//! sender's capture stamps themselves are not used for timing: a server stamps a frame when
+//! its source thread gets to it, so under load the stamps jitter too, and a frame stamped
+//! 30 ms late is still due when its sequence number says. The *transit* of a frame is
+//! `arrival − media(seq)`; it includes every irregularity between the sender's frame clock
+//! and our arrival stamps (source scheduling, encoding, batching, network).
+//!
 //! The *delay* of the playout is how far behind the fastest recent frame it runs:
-//! `now − capture(next frame) − min transit`, where the minimum transit (`arrival −
-//! capture`) is taken over the estimator's window. A frame whose relative delay (its transit
-//! minus that minimum) is below the playout delay is in the buffer when its turn comes; one
-//! above it is late. The clock offset between sender and receiver cancels out.
+//! `now − media(next frame) − min transit`, the minimum taken over the estimator's window. A
+//! frame whose relative delay (its transit minus that minimum) is below the playout delay is
+//! in the buffer when its turn comes; one above it is late. The clock offset between sender
+//! and receiver cancels out; a slow drift between them shows up as a drifting delay, which
+//! the stretch and shrink below correct.
 //!
 //! The *target* delay is the 0.97 quantile of the relative delays of the last ~2 s plus one
 //! frame, bounded by `[min_delay, max_delay]` (see `delay.rs`). Playback starts once the
 //! delay of the first frame reaches the target. Then:
 //!
-//! * **grows fast**: the target follows a rising quantile at once, and when the playout delay
-//!   falls half a frame below the target the buffer holds the next frame back for one period
+//! * **grows fast**: the target follows a rising quantile at once, and a frame that arrives
+//!   after its play time raises it at once to cover that frame; when the playout delay falls
+//!   half a frame below the target the buffer holds the next frame back for one period
 //!   ([`Playout::Stretch`]: the caller plays concealment), until the delay is back;
 //! * **shrinks slowly**: the target decays with a half-life (8 s by default), and the buffer
 //!   drops a frame only when the delay is a whole frame above the target, and at most once
@@ -39,6 +49,7 @@
 
 mod delay;
 mod history;
+mod peaks;
 #[cfg(test)]
 mod tests;
 
@@ -188,13 +199,6 @@ pub struct JitterStats {
     pub concealed: u64,
 }
 
-/// A frame waiting for its turn.
-#[derive(Debug, Clone)]
-struct Slot<T> {
-    capture_us: i64,
-    payload: T,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Nothing received yet.
@@ -209,12 +213,14 @@ enum State {
 pub struct JitterBuffer<T> {
     cfg: JitterConfig,
     frame_us: i64,
-    frames: BTreeMap<u64, Slot<T>>,
+    frames: BTreeMap<u64, T>,
     state: State,
     /// The next sequence number to play (while prebuffering: the lowest received).
     next_seq: u64,
-    /// `(seq, capture)` of the newest frame, to extrapolate capture times of any sequence.
-    reference: Option<(u64, i64)>,
+    /// `(seq, capture)` the media clock is anchored at.
+    anchor: Option<(u64, i64)>,
+    /// The highest sequence number received.
+    newest: Option<u64>,
     estimator: DelayEstimator,
     in_underrun: bool,
     /// When the delay last grew or shrank: shrinking waits `frame / shrink_rate` after
@@ -244,7 +250,8 @@ impl<T> JitterBuffer<T> {
             frames: BTreeMap::new(),
             state: State::Empty,
             next_seq: 0,
-            reference: None,
+            anchor: None,
+            newest: None,
             estimator,
             in_underrun: false,
             last_resize_us: None,
@@ -260,8 +267,8 @@ impl<T> JitterBuffer<T> {
         &self.cfg
     }
 
-    /// Offers frame `seq`, captured at `capture_us` (sender's clock), received at
-    /// `arrival_us` (the clock `poll` is driven by).
+    /// Offers frame `seq`, captured at `capture_us` (sender's clock; it anchors the media
+    /// clock at the first frame), received at `arrival_us` (the clock `poll` is driven by).
     pub fn insert(&mut self, seq: u64, capture_us: i64, payload: T, arrival_us: i64) -> Inserted {
         if self.state == State::Playing && seq < self.next_seq {
             let back = (self.next_seq - seq) as usize;
@@ -280,39 +287,44 @@ impl<T> JitterBuffer<T> {
             }
             self.stats.received += 1;
             self.stats.late += 1;
-            self.estimator.observe(arrival_us - capture_us, arrival_us);
+            let transit = arrival_us - self.media_us(seq);
+            self.estimator.observe(transit, arrival_us);
+            self.estimator.cover(transit, arrival_us);
             return Inserted::Late;
         }
         if self.frames.contains_key(&seq) {
             self.stats.duplicates += 1;
             return Inserted::Duplicate;
         }
+        let late = self.state == State::Playing && self.in_underrun && seq == self.next_seq;
         match self.state {
             State::Empty => {
                 self.state = State::Prebuffering;
                 self.next_seq = seq;
             }
             State::Prebuffering => self.next_seq = self.next_seq.min(seq),
-            State::Playing => {
-                if self.in_underrun && seq == self.next_seq {
-                    self.stats.late += 1;
-                }
-            }
+            State::Playing => {}
         }
         self.stats.received += 1;
-        if let Some((newest, _)) = self.reference
-            && seq > newest
-            && (seq - newest - 1).saturating_mul(self.cfg.frame_us) > self.cfg.max_delay_us
-        {
-            // the sender skipped ahead (a lagging listener moved to live): the transits
-            // before the jump describe another regime and would inflate the target
+        let jumped = self.newest.is_some_and(|newest| {
+            seq > newest && (seq - newest - 1).saturating_mul(self.cfg.frame_us) > self.cfg.max_delay_us
+        });
+        if jumped || self.anchor.is_none() {
+            // a first frame, or the sender skipped ahead (a lagging listener moved to live):
+            // anchor the media clock here; the transits before a jump describe another regime
+            // and would inflate the target
+            self.anchor = Some((seq, capture_us));
             self.estimator.reset();
         }
-        self.estimator.observe(arrival_us - capture_us, arrival_us);
-        if self.reference.is_none_or(|(s, _)| seq >= s) {
-            self.reference = Some((seq, capture_us));
+        let transit = arrival_us - self.media_us(seq);
+        self.estimator.observe(transit, arrival_us);
+        if late {
+            // the buffer ran dry waiting for this frame
+            self.stats.late += 1;
+            self.estimator.cover(transit, arrival_us);
         }
-        self.frames.insert(seq, Slot { capture_us, payload });
+        self.newest = Some(self.newest.map_or(seq, |n| n.max(seq)));
+        self.frames.insert(seq, payload);
         Inserted::Buffered
     }
 
@@ -371,10 +383,10 @@ impl<T> JitterBuffer<T> {
         }
         self.shrink(now_us, delay, target);
         match self.frames.remove(&self.next_seq) {
-            Some(slot) => {
+            Some(payload) => {
                 self.advance(true);
                 self.stats.played += 1;
-                Playout::Frame(slot.payload)
+                Playout::Frame(payload)
             }
             // shrink() only drops a frame when the one after it is buffered
             None => Playout::Underrun,
@@ -418,7 +430,8 @@ impl<T> JitterBuffer<T> {
         self.stats.skipped += self.frames.len() as u64;
         self.frames.clear();
         self.state = State::Empty;
-        self.reference = None;
+        self.anchor = None;
+        self.newest = None;
         self.outcomes.clear();
         self.in_underrun = false;
         self.estimator.reset();
@@ -427,7 +440,7 @@ impl<T> JitterBuffer<T> {
     /// The frame that plays next, if it is here: after [`Playout::Missing`], the packet whose
     /// FEC may rebuild the missing frame.
     pub fn peek_next(&self) -> Option<&T> {
-        self.frames.get(&self.next_seq).map(|s| &s.payload)
+        self.frames.get(&self.next_seq)
     }
 
     /// The caller rebuilt the frame of the last [`Playout::Missing`] from FEC.
@@ -449,13 +462,14 @@ impl<T> JitterBuffer<T> {
     /// How far the playout runs behind the fastest recent frame at `now_us` (µs); `None`
     /// before the first frame.
     pub fn delay_us(&self, now_us: i64) -> Option<i64> {
-        let (ref_seq, ref_capture) = self.reference?;
-        let base = self.estimator.base_us()?;
-        let capture = match self.frames.get(&self.next_seq) {
-            Some(slot) => slot.capture_us,
-            None => ref_capture + (self.next_seq as i64 - ref_seq as i64) * self.frame_us,
-        };
-        Some(now_us - capture - base)
+        self.anchor?;
+        Some(now_us - self.media_us(self.next_seq) - self.estimator.base_us()?)
+    }
+
+    /// Where frame `seq` sits on the media clock (0 before the first frame).
+    fn media_us(&self, seq: u64) -> i64 {
+        let (seq0, capture0) = self.anchor.unwrap_or((seq, 0));
+        capture0 + (seq as i64 - seq0 as i64) * self.frame_us
     }
 
     /// Current target delay, µs.

@@ -341,3 +341,31 @@ async fn status_json_has_icecasts_shape() {
         srv.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn takeover_replaces_the_connected_source_when_configured() {
+    let s = start(&format!("[icecast]\ntakeover = true\n{}", icecast_streams(&["radio"]))).await;
+    let first = push(s.addr, "radio", "opus", 30, PASSWORD);
+    let st = wait_for_source(&s.url(), "/radio").await;
+    let first_since = st["stream_start_iso8601"].clone();
+    tokio::time::sleep(Duration::from_millis(1100)).await; // a different start second
+    let second = push(s.addr, "radio", "opus", 30, PASSWORD);
+    // the first source is cut off and ends; the second holds the mount
+    let ended = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::task::spawn_blocking(move || first.wait_with_output()),
+    )
+    .await
+    .expect("the replaced source ends within 10 s")
+    .unwrap()
+    .unwrap();
+    assert!(!ended.status.success(), "the replaced source should see its connection cut");
+    let st = wait_for_source(&s.url(), "/radio").await;
+    assert_ne!(st["stream_start_iso8601"], first_since, "{st}");
+    let (_, stats) = get_json(&format!("{}/api/streams/radio/stats", s.url()), None).await;
+    assert_eq!(stats["icecast"]["source_connected"], true, "{stats}");
+    assert_eq!(stats["publisher"]["sessions"], 2, "{stats}");
+    let mut second = second;
+    let _ = second.kill();
+    s.shutdown().await;
+}

@@ -71,6 +71,17 @@ pub enum AbrError {
 const DELAY_STRIKES: u32 = 2;
 /// After a switch down, round trips still show the old queue draining for this long.
 const DELAY_QUIET_US: u64 = 3_000_000;
+/// An underrun within this long after a switch down may be the switch's own drain.
+const LATE_SETTLE_US: u64 = 5_000_000;
+/// Underruns closer than this are one stall event (see `sim::STALL_MERGE_US`).
+const LATE_MERGE_US: u64 = 2_000_000;
+/// Window of the round-trip minimum that validates a probe: shorter than the general one,
+/// since a false alarm there only reverts a probe.
+const PROBE_RTT_WINDOW_US: u64 = 1_000_000;
+/// How long a capacity measured at a switch down bars probes above it.
+const CEILING_MEMORY_US: u64 = 60_000_000;
+/// Least time between two switches up, in intervals.
+const UP_SPACING_INTERVALS: u64 = 2;
 /// How long after a switch up, in intervals, round trips alone may reverse it.
 const PROBE_WINDOW_INTERVALS: u64 = 3;
 /// A client complaint older than this is stale.
@@ -108,13 +119,22 @@ pub struct Controller {
     calm_since_us: u64,
     backlog: VecDeque<(u64, u64)>,
     delay_strikes: u32,
+    /// Queueing delay at the last strike (for the reason).
+    strike_queue_us: u64,
+    /// When the queue left by the last switch down had drained (the delay signal re-armed).
+    drained_us: Option<u64>,
+    /// Capacity measured at the last switch down, and when: no probe to a rung costing
+    /// more until it is [`CEILING_MEMORY_US`] old or the path changes.
+    ceiling: Option<(u64, f64)>,
     /// Round trips may signal congestion: off after a switch down until the queue it left
     /// behind has drained (a draining queue is no new shortage).
     delay_armed: bool,
     client_signal: Option<(u64, Reason)>,
-    /// Times of underruns the client reported while nothing showed a shortage.
-    late_underruns: VecDeque<u64>,
-    late_signal: Option<Reason>,
+    /// Round trips of jitter floor the client is told to keep.
+    jitter_rtts: u32,
+    /// Last underrun the client reported while nothing showed a shortage.
+    last_late_us: Option<u64>,
+    late_signal: bool,
     reports: VecDeque<(u64, ClientReport)>,
     last_poll_us: u64,
     stats: AbrStats,
@@ -156,16 +176,21 @@ impl Controller {
             calm_since_us: now_us,
             backlog: VecDeque::new(),
             delay_strikes: 0,
+            strike_queue_us: 0,
+            drained_us: None,
+            ceiling: None,
             delay_armed: true,
             client_signal: None,
-            late_underruns: VecDeque::new(),
-            late_signal: None,
+            jitter_rtts: 0,
+            last_late_us: None,
+            late_signal: false,
             reports: VecDeque::new(),
             last_poll_us: now_us,
             stats: AbrStats::default(),
             cfg,
         };
         c.avail_bps = c.cost_bps(c.profile, c.rung);
+        c.jitter_rtts = c.cfg.jitter_rtts;
         Ok(c)
     }
 
@@ -185,6 +210,13 @@ impl Controller {
     /// stream's frames).
     pub fn batch(&self) -> usize {
         self.profile.batch_for(self.cfg.stream_frame_us)
+    }
+
+    /// The jitter-buffer floor the client should keep, µs: the profile's, deepened to the
+    /// current number of round trips (the smallest measured so far; 0 before any).
+    pub fn jitter_target_us(&self) -> u64 {
+        let rtt = self.rtt.min_rtt_us().unwrap_or(0);
+        self.profile.jitter_floor_us(rtt, self.cfg.stream_frame_us, self.jitter_rtts)
     }
 
     pub fn config(&self) -> &AbrConfig {
@@ -242,18 +274,24 @@ impl Controller {
         self.rtt.observe(now_us, rtt_us);
         let threshold = self.cfg.queue_delay_us + self.profile_message_us();
         let queue = self.rtt.queue_delay_us(now_us);
-        if queue < threshold / 2 {
+        if queue < threshold / 2 && !self.delay_armed {
             self.delay_armed = true;
+            self.drained_us = Some(now_us);
         }
         let quiet = self.last_down_us.is_some_and(|t| now_us < t + DELAY_QUIET_US);
         // On its own, a standing queue in round trips only condemns a recent switch up (a
         // probe that does not fit shows there first, long before audio waits at the server).
         // Elsewhere a retransmission that is lost again holds pings back for seconds and looks
         // the same; there it only backs a client's complaint (see handle_report).
-        let probing =
-            self.last_up_us.is_some_and(|t| now_us < t + PROBE_WINDOW_INTERVALS * self.cfg.interval_us);
+        let window = PROBE_WINDOW_INTERVALS * self.cfg.interval_us;
+        let probing = self.last_up_us.is_some_and(|up| {
+            now_us < up + window && self.last_down_us.is_none_or(|down| down < up)
+        });
+        let probe_queue = self.rtt.recent_min_over(now_us, PROBE_RTT_WINDOW_US).zip(self.rtt.min_rtt_us());
+        let queue = probe_queue.map_or(queue, |(r, b)| r - b);
         if queue > threshold && self.delay_armed && !quiet && probing {
             self.delay_strikes += 1;
+            self.strike_queue_us = queue;
         } else {
             self.delay_strikes = 0;
         }
@@ -278,29 +316,14 @@ impl Controller {
         // a client receiving faster than real time is already catching up
         let short = short && ratio.is_none_or(|q| q < 1.0);
         // Late rather than short: nothing waits here, no queue shows in round trips, and no
-        // switch down in the last `late_window` (whose drain also starves the client).
-        let settled = self.last_down_us.is_none_or(|t| now_us >= t + self.cfg.late_window_us / 3);
+        // switch down recently (whose drain also starves the client). One stall event counts
+        // once, however many times the buffer ran dry in it.
+        let settled = self.last_down_us.is_none_or(|t| now_us >= t + LATE_SETTLE_US);
         let no_queue = self.rtt.queue_delay_us(now_us) <= threshold / 2;
-        if r.underruns > prev_underruns && std::env::var("ABRDBG").is_ok() {
-            eprintln!(
-                "DBG {now_us} underruns {} backlog {} queue {} thr {} settled {settled}",
-                r.underruns,
-                self.backlog_now(),
-                self.rtt.queue_delay_us(now_us),
-                threshold
-            );
-        }
-        if r.underruns > prev_underruns && self.backlog_now() == 0 && no_queue && settled {
-            self.late_underruns.push_back(now_us);
-            while self.late_underruns.front().is_some_and(|t| *t + self.cfg.late_window_us < now_us) {
-                self.late_underruns.pop_front();
-            }
-            if self.late_underruns.len() >= self.cfg.late_underruns as usize {
-                self.late_signal = Some(Reason::LateFrames {
-                    underruns: self.late_underruns.len() as u32,
-                    window_s: (self.cfg.late_window_us / 1_000_000) as u32,
-                });
-            }
+        let new_event = self.last_late_us.is_none_or(|t| now_us >= t + LATE_MERGE_US);
+        if r.underruns > prev_underruns && self.backlog_now() == 0 && no_queue && settled && new_event {
+            self.last_late_us = Some(now_us);
+            self.late_signal = self.jitter_rtts < self.cfg.max_jitter_rtts;
         }
         if starving && short {
             let reason = Reason::ClientStarving {
@@ -348,7 +371,7 @@ impl Controller {
         }
         if self.delay_strikes >= DELAY_STRIKES {
             return Some(Reason::QueueDelay {
-                queue_delay_ms: (self.rtt.queue_delay_us(now_us) / 1000) as u32,
+                queue_delay_ms: (self.strike_queue_us / 1000) as u32,
             });
         }
         match self.client_signal {
@@ -389,12 +412,17 @@ impl Controller {
         if !self.can_change(now_us) {
             return None;
         }
-        let late = self.late_signal.take();
+        let late = std::mem::take(&mut self.late_signal);
         let decision = match (signal, late) {
             (Some(reason), _) => self.switch_down(reason, now_us),
-            (None, Some(reason)) => self.deepen(reason, now_us),
-            (None, None) if now_us >= self.calm_since_us + self.cfg.stable_us => self.switch_up(now_us),
-            (None, None) => None,
+            (None, true) => {
+                let rtts = (self.jitter_rtts * 2).min(self.cfg.max_jitter_rtts);
+                self.jitter_rtts = rtts;
+                Some(self.decide(now_us, Direction::Down, (self.profile, self.rung), Reason::LateFrames { rtts }))
+            }
+            (None, false) => self.relax(now_us).or_else(|| {
+                (now_us >= self.calm_since_us + self.cfg.stable_us).then(|| self.switch_up(now_us)).flatten()
+            }),
         }?;
         self.last_change_us = Some(now_us);
         self.client_signal = None;
@@ -436,16 +464,20 @@ impl Controller {
         if held_up {
             self.failures = 0;
         }
-        // the path's round trip once the queue of the switch had drained, against the latest
-        let settled = self
-            .last_down_us
-            .and_then(|d| self.rtt.min_between(d + DELAY_QUIET_US, now_us.saturating_sub(RTT_RECENT_US)));
-        if now_us < self.hold_until_us
+        // the path's round trip once the queue of the last switch down had drained, against the
+        // latest (a draining queue would make any later round trip look like a faster path)
+        let drained = self.drained_us.filter(|t| self.last_down_us.is_some_and(|d| *t > d));
+        // at least a recent window's worth of settled samples: a few pings held back by a
+        // retransmission would otherwise pass for the path's round trip
+        let drained = drained.filter(|t| now_us >= t + 2 * RTT_RECENT_US);
+        let settled = drained.and_then(|t| self.rtt.min_between(t, now_us.saturating_sub(RTT_RECENT_US)));
+        if (now_us < self.hold_until_us || self.ceiling.is_some())
             && let (Some(then), Some(recent)) = (settled, self.rtt.recent_min_us(now_us))
             && (recent as f64) < PATH_CHANGE_RTT_RATIO * then as f64
         {
             self.hold_until_us = now_us;
             self.failures = 0;
+            self.ceiling = None;
         }
     }
 
@@ -468,6 +500,7 @@ impl Controller {
             kbps: self.ladder[self.rung],
             profile: self.profile.name,
             profile_changed,
+            jitter_target_ms: (self.jitter_target_us() / 1000) as u32,
             reason,
         }
     }
@@ -489,6 +522,8 @@ impl Controller {
         // trust a fresh measurement; without one, assume the current rung is too much
         let budget = fresh.unwrap_or_else(|| self.avail_bps.min(0.85 * current));
         self.avail_bps = budget;
+        // the rung being left did not fit: nothing costing as much fits until proven otherwise
+        self.ceiling = Some((now_us, fresh.map_or(current, |c| c.min(current)) * 0.99));
         let allowed = self.profile.allowed(&self.ladder);
         let lowest = *allowed.start();
         let fits =
@@ -507,46 +542,21 @@ impl Controller {
         }
     }
 
-    /// Moves an `auto` listener whose packets keep arriving late to `high_throughput` (longer
-    /// messages, deeper buffer), keeping its rung when that profile allows it; to
-    /// `emergency_fallback` when the link cannot carry `high_throughput`'s lowest rung.
-    fn deepen(&mut self, reason: Reason, now_us: u64) -> Option<Decision> {
-        if self.request != ProfileRequest::Auto || self.profile.name != ProfileName::Balanced {
+    /// Halves a deepened jitter floor after a long calm.
+    fn relax(&mut self, now_us: u64) -> Option<Decision> {
+        let calm = self.last_late_us.is_some_and(|t| now_us >= t + self.cfg.late_calm_us);
+        if self.jitter_rtts <= self.cfg.jitter_rtts || !calm {
             return None;
         }
-        self.late_underruns.clear();
-        let deep = ProfileName::HighThroughput.params();
-        let allowed = deep.allowed(&self.ladder);
-        let rung = self.rung.clamp(*allowed.start(), *allowed.end());
-        let to = if self.cost_bps(deep, rung)
-            <= self.cfg.headroom * self.avail_bps.max(self.cost_bps(self.profile, self.rung))
-        {
-            (deep, rung)
-        } else {
-            (ProfileName::EmergencyFallback.params(), 0)
-        };
-        Some(self.decide(now_us, Direction::Down, to, reason))
+        self.jitter_rtts = (self.jitter_rtts / 2).max(self.cfg.jitter_rtts);
+        self.last_late_us = Some(now_us);
+        let rtts = self.jitter_rtts;
+        Some(self.decide(now_us, Direction::Up, (self.profile, self.rung), Reason::Calm { rtts }))
     }
 
     fn switch_up(&mut self, now_us: u64) -> Option<Decision> {
         let margin = self.cfg.up_margin;
         let estimate_kbps = (self.avail_bps / 1000.0) as u32;
-        // moved to a deeper buffer for late packets: back after a long calm
-        if self.profile.name == ProfileName::HighThroughput && self.request == ProfileRequest::Auto {
-            let since = |t: Option<u64>| t.is_none_or(|t| now_us >= t + self.cfg.late_calm_us);
-            let calm = since(self.last_change_us) && since(self.late_underruns.back().copied());
-            if !calm {
-                return None;
-            }
-            let back = self.request.initial().params();
-            let rung = self.rung.min(*back.allowed(&self.ladder).end());
-            return Some(self.decide(
-                now_us,
-                Direction::Up,
-                (back, rung),
-                Reason::Recovered { estimate_kbps },
-            ));
-        }
         if self.profile.name == ProfileName::EmergencyFallback && self.request.initial() != self.profile.name
         {
             let wanted = self.request.initial().params();
@@ -565,6 +575,14 @@ impl Controller {
         }
         let next = self.rung + 1;
         if !self.profile.allowed(&self.ladder).contains(&next) {
+            return None;
+        }
+        // a rung the link was just measured not to carry
+        if self.ceiling.is_some_and(|(t, c)| now_us < t + CEILING_MEMORY_US && self.cost_bps(self.profile, next) > c) {
+            return None;
+        }
+        // one probe at a time: the last one must have had its chance to show a queue
+        if self.last_up_us.is_some_and(|t| now_us < t + UP_SPACING_INTERVALS * self.cfg.interval_us) {
             return None;
         }
         // a queue that is building but not yet a signal is no time to add load

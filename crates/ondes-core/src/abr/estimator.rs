@@ -157,7 +157,12 @@ impl RttFilter {
 
     /// Smallest round trip over the recent window.
     pub fn recent_min_us(&self, now_us: u64) -> Option<u64> {
-        self.samples.iter().filter(|(t, _)| *t + self.recent_us >= now_us).map(|s| s.1).min()
+        self.recent_min_over(now_us, self.recent_us)
+    }
+
+    /// Smallest round trip over the last `window_us`.
+    pub fn recent_min_over(&self, now_us: u64, window_us: u64) -> Option<u64> {
+        self.samples.iter().filter(|(t, _)| *t + window_us >= now_us).map(|s| s.1).min()
     }
 
     /// Smallest round trip among samples taken in `[from_us, to_us]` (still retained).

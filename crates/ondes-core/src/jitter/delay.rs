@@ -22,6 +22,8 @@
 
 use std::collections::VecDeque;
 
+use super::peaks::Peaks;
+
 #[derive(Debug, Clone)]
 pub(super) struct DelayEstimator {
     frame_us: i64,
@@ -41,6 +43,7 @@ pub(super) struct DelayEstimator {
     /// Target in transit terms: the transit a frame may have and still be on time.
     target_transit_us: Option<f64>,
     updated_at: Option<i64>,
+    peaks: Peaks,
 }
 
 impl DelayEstimator {
@@ -64,6 +67,7 @@ impl DelayEstimator {
             jitter_us: 0,
             target_transit_us: None,
             updated_at: None,
+            peaks: Peaks::default(),
         }
     }
 
@@ -72,6 +76,11 @@ impl DelayEstimator {
         self.samples.push_back((arrival_us, transit_us));
         self.prune(arrival_us);
         self.recompute();
+        if let Some(base) = self.base_us
+            && transit_us - base > self.jitter_us + self.frame_us
+        {
+            self.peaks.record(arrival_us, transit_us);
+        }
         self.advance(arrival_us);
     }
 
@@ -92,8 +101,25 @@ impl DelayEstimator {
             target = lo + (target - lo).max(0.0) * keep;
         }
         self.updated_at = Some(self.updated_at.map_or(now_us, |at| at.max(now_us)));
-        let wanted = base + (self.jitter_us + self.frame_us) as f64;
+        let mut wanted = base + (self.jitter_us + self.frame_us) as f64;
+        if let Some(peak) = self.peaks.floor(now_us) {
+            wanted = wanted.max((peak + self.frame_us) as f64);
+        }
         self.target_transit_us = Some(target.max(wanted).clamp(lo, hi));
+    }
+
+    /// A frame with `transit_us` arrived after its play time: the target was too small for
+    /// it. Raise the target at once to cover it (plus the frame of margin); it then decays as
+    /// usual. The quantile alone would tolerate such a frame as one of the 3% of outliers — but
+    /// it already cost an underrun or a concealment, and spikes tend to come back (a source
+    /// thread that stalls, a Wi-Fi scan), so one is reason enough to grow.
+    pub(super) fn cover(&mut self, transit_us: i64, arrival_us: i64) {
+        self.peaks.record(arrival_us, transit_us);
+        let Some(base) = self.base_us else { return };
+        let base = base as f64;
+        let wanted = (transit_us + self.frame_us) as f64;
+        let target = self.target_transit_us.unwrap_or(wanted).max(wanted);
+        self.target_transit_us = Some(target.clamp(base + self.min_us as f64, base + self.max_us as f64));
     }
 
     /// Target delay in µs, relative to the fastest recent frame.
@@ -121,6 +147,7 @@ impl DelayEstimator {
         self.base_us = None;
         self.jitter_us = 0;
         self.target_transit_us = None;
+        self.peaks.clear();
     }
 
     /// Drops samples that arrived more than a window before `now_us`; true if any went.

@@ -247,6 +247,67 @@ fn reordering_within_the_target_loses_nothing() {
     assert!((45_000..=65_000).contains(&target), "target {target} µs for 25 ms of reordering");
 }
 
+/// Frames `0..n` where frame `seq` is stamped `stamp(seq)` µs after its slot on the sender's
+/// frame clock and arrives `arrive(seq)` µs after that slot.
+fn stamped(n: u64, stamp: impl Fn(u64) -> i64, arrive: impl Fn(u64) -> i64) -> Vec<Arrival<u64>> {
+    (0..n)
+        .map(|seq| {
+            let slot = seq as i64 * FRAME;
+            Arrival { at: RX0 + slot + arrive(seq), seq, capture: CAPTURE0 + slot + stamp(seq), payload: seq }
+        })
+        .collect()
+}
+
+#[test]
+fn jittery_capture_stamps_do_not_matter_only_arrivals_do() {
+    // the sender stamps frames up to 15 ms off its frame clock, but sends them on time
+    let noise = |seq: u64| ((seq * 7_919) % 31) as i64 * 1_000 - 15_000;
+    let frames = stamped(1_500, noise, |_| 30_000);
+    let mut sim = Sim::new(cfg(), frames);
+    let mut played = Vec::new();
+    sim.run_until(29 * SECOND, |_, p| {
+        if let Playout::Frame(s) = p {
+            played.push(s);
+        }
+    });
+    let (_, hi) = sim.jb.target_range_us().unwrap();
+    assert!(hi <= 2 * FRAME, "the target followed the stamps' noise: {hi} µs");
+    let s = sim.jb.stats();
+    assert_eq!((s.lost, s.late, s.underruns, s.stretched), (0, 0, 0, 0), "{s:?}");
+    assert_in_order(&played);
+}
+
+#[test]
+fn a_recurring_source_stall_costs_one_underrun_then_none() {
+    // every 2 s the sender's source thread stalls 30 ms: frame k is produced (stamped and
+    // sent) 30 ms late and frame k + 1 right after it, 10 ms late
+    let stall = |seq: u64| match seq % 100 {
+        50 => 30_000,
+        51 => 10_000,
+        _ => 0,
+    };
+    let frames = stamped(1_000, stall, |seq| stall(seq) + 1_000);
+    let mut sim = Sim::new(cfg(), frames);
+    let mut played = Vec::new();
+    let mut log = |_: &mut JitterBuffer<u64>, p: Playout<u64>| {
+        if let Playout::Frame(s) = p {
+            played.push(s);
+        }
+    };
+    sim.run_until(1_500_000, &mut log);
+    let first = sim.jb.stats();
+    assert!(first.underruns <= 1 && first.lost == 0, "{first:?}");
+    sim.run_until(19 * SECOND, &mut log);
+    let s = sim.jb.stats();
+    assert_eq!(
+        (s.underruns, s.lost, s.late),
+        (first.underruns, 0, first.late),
+        "stalls after the first: {s:?}"
+    );
+    assert!(sim.jb.target_us() >= 30_000, "the target covers the stall: {}", sim.jb.target_us());
+    assert_in_order(&played);
+}
+
 #[test]
 fn playback_starts_after_the_target_delay() {
     // batches of four frames, as the WebSocket egress sends by default

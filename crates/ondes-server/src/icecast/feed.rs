@@ -54,8 +54,8 @@ pub struct OggFeed {
     /// `OpusHead` and `OpusTags` pages (sequence 0 and 1).
     pub headers: Bytes,
     ring: RwLock<Ring<Arc<OggPage>>>,
+    /// Next page number; also changed (to wake listeners) when the feed stops.
     latest: watch::Sender<u64>,
-    ended: watch::Sender<bool>,
     listeners: AtomicUsize,
     max_lag_pages: u64,
     stopped: AtomicBool,
@@ -105,7 +105,6 @@ impl OggFeed {
             headers,
             ring: RwLock::new(Ring::new(params.ring_pages.max(2))),
             latest: watch::channel(0).0,
-            ended: watch::channel(false).0,
             listeners: AtomicUsize::new(0),
             max_lag_pages: params.max_lag_pages.max(1),
             stopped: AtomicBool::new(false),
@@ -133,9 +132,10 @@ impl OggFeed {
         self.stopped.load(Ordering::Acquire)
     }
 
-    /// Wake-ups for new pages, and for the end of the feed.
-    pub fn watch(&self) -> (watch::Receiver<u64>, watch::Receiver<bool>) {
-        (self.latest.subscribe(), self.ended.subscribe())
+    /// Wake-ups for new pages and for the end of the feed: one receiver, so a listener
+    /// registers one waker per page.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.latest.subscribe()
     }
 
     /// A cursor starting `burst_pages` complete pages back from live.
@@ -164,10 +164,11 @@ impl OggFeed {
         self.latest.send_replace(next);
     }
 
-    /// Marks the feed stopped: listeners finish what they have and end.
+    /// Marks the feed stopped: listeners finish what they have and end. The feed stops when
+    /// its stream ends or the server shuts down, so listeners need watch nothing else.
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::Release);
-        self.ended.send_replace(true);
+        self.latest.send_modify(|_| {});
     }
 }
 

@@ -48,20 +48,18 @@ pub async fn listen(
     let Admission { hub, guard } = admit_listener(&app, &mount.id, peer, &headers, &q, "http")?;
     let (params, burst_pages) = feed_params(&app.icecast.config, &hub, app.config.server.max_listener_lag_ms);
     let feed = mount.join_feed(rung, params, &app.shutdown);
-    let (pages, feed_end) = feed.0.watch();
+    let pages = feed.0.watch();
     let cursor = feed.0.cursor(burst_pages);
     let sub = hub.subscribe();
     let listener = Listener {
-        count: mount.count_listener(),
+        _count: mount.count_listener(),
         mount: mount.clone(),
         feed,
-        sub,
+        _sub: sub,
         pages,
-        feed_end,
         cursor,
         renumber: PageRenumberer::new(FIRST_AUDIO_PAGE),
         guard,
-        shutdown: app.shutdown.clone(),
         disconnect_lagging: app.icecast.config.disconnect_lagging,
         headers_sent: false,
         done: false,
@@ -143,18 +141,16 @@ fn response(app: &SharedState, mount: &Mount, listener: Listener, icy: bool) -> 
 
 /// One HTTP listener.
 struct Listener {
-    count: ListenerCount,
+    _count: ListenerCount,
     mount: Arc<Mount>,
     feed: FeedGuard,
-    /// Keeps the listener in the stream's subscriber count; its control channel says when
-    /// the stream ends.
-    sub: Subscription,
+    /// Keeps the listener in the stream's subscriber count (the feed watches the stream's
+    /// end and the server's shutdown, and stops).
+    _sub: Subscription,
     pages: watch::Receiver<u64>,
-    feed_end: watch::Receiver<bool>,
     cursor: Cursor,
     renumber: PageRenumberer,
     guard: ConnectionGuard,
-    shutdown: watch::Receiver<bool>,
     disconnect_lagging: bool,
     headers_sent: bool,
     done: bool,
@@ -210,26 +206,16 @@ impl Listener {
     }
 
     async fn next_chunk(&mut self) -> Option<Bytes> {
-        let _ = &self.count;
         loop {
-            if self.done || *self.shutdown.borrow() {
-                return None;
-            }
-            if self.sub.control.borrow_and_update().ended.is_some() {
+            if self.done {
                 return None;
             }
             self.pages.borrow_and_update();
             if let Some(b) = self.take_pages() {
                 return Some(b);
             }
-            if self.done || *self.feed_end.borrow() {
+            if self.done || self.feed.0.is_stopped() || self.pages.changed().await.is_err() {
                 return None;
-            }
-            tokio::select! {
-                r = self.pages.changed() => if r.is_err() { return None },
-                r = self.feed_end.changed() => if r.is_err() { return None },
-                r = self.sub.control.changed() => if r.is_err() { return None },
-                _ = self.shutdown.changed() => {}
             }
         }
     }

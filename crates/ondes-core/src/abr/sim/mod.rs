@@ -128,9 +128,9 @@ pub fn run(cfg: &SimConfig) -> SimResult {
     };
     let mut server = Server::new(frame_us, kbps, batch);
     let mut pipe = TcpPipe::new(Link::new(cfg.schedule.clone(), Mode::Stream, cfg.seed));
-    let mut reverse = Link::new(cfg.schedule.clone(), Mode::Stream, cfg.seed ^ 0x5EED_0F_BAC4);
+    let mut reverse = Link::new(cfg.schedule.clone(), Mode::Stream, cfg.seed ^ 0x5EED_0FBA_C4C4);
     let rtt = handshake_rtt(cfg);
-    let floor = profile.jitter_floor_us(rtt, cfg.frame_us);
+    let floor = profile.jitter_floor_us(rtt, cfg.frame_us, cfg.abr.jitter_rtts);
     let mut client = Client::new(frame_us, floor, (profile.max_delay_ms as u64 * 1000).max(floor));
 
     let mut messages: VecDeque<SentMessage> = VecDeque::new();
@@ -150,7 +150,7 @@ pub fn run(cfg: &SimConfig) -> SimResult {
         }
         // the server's send loop for this listener
         server.skip_if_lagging(now, cfg.max_lag_us);
-        if controller.is_some() && now % cfg.ping_interval_us == 0 && now > 0 {
+        if controller.is_some() && now.is_multiple_of(cfg.ping_interval_us) && now > 0 {
             ping_due = true;
         }
         while pipe.unsent() < cfg.socket_lowat {
@@ -180,7 +180,7 @@ pub fn run(cfg: &SimConfig) -> SimResult {
             }
         }
         client.play_until(now);
-        if now % cfg.report_interval_us == 0
+        if now.is_multiple_of(cfg.report_interval_us)
             && now > 0
             && let Outcome::Delivered(d) = reverse.send(REPORT_BYTES + TCP_IP_OVERHEAD, now)
         {
@@ -195,18 +195,18 @@ pub fn run(cfg: &SimConfig) -> SimResult {
                     None => {}
                 }
             }
-            if now % SEND_STATE_EVERY_US == 0 {
+            if now.is_multiple_of(SEND_STATE_EVERY_US) {
                 let s = SendState { written_bytes: pipe.written, backlog_us: server.backlog_us() };
                 c.handle_send_state(s, now);
                 if let Some(d) = c.poll(now) {
                     server.kbps = d.kbps;
                     server.batch = c.batch();
-                    if d.profile_changed {
-                        // the `rung` message tells the client its new jitter bounds
-                        let p = c.profile();
-                        let floor = p.jitter_floor_us(rtt, cfg.frame_us);
-                        client.set_bounds(floor, (p.max_delay_ms as u64 * 1000).max(floor));
-                    }
+                    // the `rung` message tells the client its jitter target; it never goes
+                    // below what the client measured itself when it connected
+                    let p = c.profile();
+                    let own = p.jitter_floor_us(rtt, cfg.frame_us, cfg.abr.jitter_rtts);
+                    let floor = (d.jitter_target_ms as u64 * 1000).max(own);
+                    client.set_bounds(floor, (p.max_delay_ms as u64 * 1000).max(floor));
                     decisions.push(d);
                 }
             }

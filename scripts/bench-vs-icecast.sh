@@ -70,8 +70,9 @@ mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/ondes-vs-icecast.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+cleanup() { # sources first, then the servers
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     PIDS=()
 }
@@ -145,7 +146,7 @@ source_to() { # url
     ffmpeg -hide_banner -nostdin -loglevel error -re \
         -f lavfi -i "sine=frequency=440:sample_rate=48000,aformat=channel_layouts=stereo" \
         -c:a libopus -b:a 64k -page_duration $((PAGE_MS * 1000)) -f ogg -content_type audio/ogg \
-        -ice_name "bench" "$1" &
+        -ice_name "bench" "$1" 2>>"$WORK/sources.log" &
     PIDS+=($!)
 }
 

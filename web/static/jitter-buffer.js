@@ -24,7 +24,10 @@
  * - `targetMs` = frameMs + quantile_q(jitter over the last `windowMs`) + `marginMs`
  *   (reported as a buffer level: the level right after an on-time frame arrives, D + F);
  *   it **grows at once** when the quantile grows and **shrinks slowly** (exponentially,
- *   time constant `shrinkTauMs`) when it falls, so a burst of jitter is remembered.
+ *   time constant `shrinkTauMs`) when it falls, so a burst of jitter is remembered. It does
+ *   not shrink below `initialTargetMs` before the jitter history covers a whole `windowMs`:
+ *   a 99th percentile of two seconds of arrivals has not yet seen the occasional stall of a
+ *   busy machine (a browser's main thread, a shared CPU), so the start stays conservative.
  * - `delayMs`  = the measured playout delay + frameMs, estimated at each arrival as
  *   (level before the push + this frame's jitter + frameMs), smoothed.
  * - The level is steered towards the target by playing slightly faster or slower
@@ -155,6 +158,7 @@ export class JitterBuffer {
         this.arrivals = [];
         this.jitterQ = 0;
         this.targetDelay = this.initialTargetMs; // ms, as a buffer level (D + F)
+        this.historySince = /** @type {number|null} */ (null); // first arrival of the jitter history
         this.lastTargetUpdate = /** @type {number|null} */ (null);
         this.measuredDelay = /** @type {number|null} */ (null);
         this.rate = 1;
@@ -204,6 +208,7 @@ export class JitterBuffer {
                 if (this.nextSeq - frame.seq > Math.max(50, 2000 / this.frameMs)) {
                     outcome = 'restart';
                     this.arrivals = [];
+                    this.historySince = null;
                 } else {
                     this.framesLate++;
                     return 'late';
@@ -247,10 +252,15 @@ export class JitterBuffer {
         if (raw >= this.targetDelay) {
             this.targetDelay = raw; // grows at once
         } else if (this.lastTargetUpdate !== null) {
-            // shrinks slowly: exponential approach with time constant shrinkTauMs
+            // shrinks slowly: exponential approach with time constant shrinkTauMs, and not
+            // below the initial target until the history spans a whole window
+            if (this.historySince === null) this.historySince = nowMs;
+            const known = nowMs - this.historySince >= this.windowMs;
+            const floor = known ? raw : Math.max(raw, Math.min(this.targetDelay, this.initialTargetMs));
             const dt = Math.max(0, nowMs - this.lastTargetUpdate);
-            this.targetDelay = raw + (this.targetDelay - raw) * Math.exp(-dt / this.shrinkTauMs);
+            this.targetDelay = floor + (this.targetDelay - floor) * Math.exp(-dt / this.shrinkTauMs);
         }
+        if (this.historySince === null) this.historySince = nowMs;
         this.lastTargetUpdate = nowMs;
     }
 

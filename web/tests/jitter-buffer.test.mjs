@@ -120,8 +120,10 @@ test('jitter burst: target grows fast, no underruns once adapted, then shrinks b
         underrunsAt[Math.floor(t / 1000) * 1000] = b.underruns;
     });
     const at = (ms) => trace.reduce((best, p) => (Math.abs(p.t - ms) < Math.abs(best.t - ms) ? p : best));
+    // conservative until the history spans the 10 s window, then shrinking (time constant 6 s)
+    assert.ok(at(9_900).target >= FRAME_MS + 40 - 1e-9, `the initial target holds for the first window (${at(9_900).target.toFixed(1)})`);
     const before = at(19_900).target;
-    assert.ok(before < FRAME_MS + 8, `before the burst the target is small (${before.toFixed(1)})`);
+    assert.ok(before < FRAME_MS + 15, `before the burst the target is small (${before.toFixed(1)})`);
     // grows fast: within 0.5 s of the burst's start the target covers most of the jitter
     const early = at(20_500).target;
     assert.ok(early > before + 30, `target grew quickly: ${before.toFixed(1)} → ${early.toFixed(1)} ms`);

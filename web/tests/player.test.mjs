@@ -7,8 +7,18 @@
 // WebSocket is same-origin, WebCodecs has its secure context on 127.0.0.1, and Chromium's
 // local-network-access checks, which block a WebSocket to 127.0.0.1 from a page of unknown
 // address space such as a route-fulfilled one, do not apply).
+//
+// Zero underruns after start is asserted strictly. On a shared, oversubscribed machine the
+// browser's audio and network threads are descheduled for tens to hundreds of milliseconds,
+// which no low-latency buffer survives; such a run is recognised by independent witnesses —
+// this Node process's own event loop or the page's main thread falling ≥ 50 ms behind, or a
+// 1-minute load average of at least twice the number of cores — and then (only then) played
+// once more. A fault of the player or the server fails both attempts; a machine that stays
+// overloaded does too (the message says so).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import os from 'node:os';
 import { startOndes, launchBrowser, watchConsole, sleep } from './helpers.mjs';
 
 let ondes;
@@ -30,6 +40,8 @@ after(async () => {
  */
 async function playFor(page, { options = {}, removeAudioDecoder = false, ms, whilePlaying = async () => {} }) {
     await page.goto(`${ondes.url}/player.html`);
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
     await page.evaluate(
         async ({ options, removeAudioDecoder }) => {
             const w = /** @type {any} */ (window);
@@ -43,19 +55,54 @@ async function playFor(page, { options = {}, removeAudioDecoder = false, ms, whi
             w.timer = setInterval(() => {
                 w.samples.push({ t: performance.now() - t0, rms: p.outputRms(), ...p.getStats() });
             }, 250);
+            // the page's main thread: how late a 50 ms timer fires
+            w.maxLag = 0;
+            let expected = performance.now() + 50;
+            w.lagTimer = setInterval(() => {
+                const now = performance.now();
+                w.maxLag = Math.max(w.maxLag, now - expected);
+                expected = now + 50;
+            }, 50);
         },
         { options, removeAudioDecoder },
     );
     await sleep(ms);
     const during = await whilePlaying();
-    const samples = await page.evaluate(async () => {
+    const { samples, pageLagMs } = await page.evaluate(async () => {
         const w = /** @type {any} */ (window);
         clearInterval(w.timer);
+        clearInterval(w.lagTimer);
         const s = w.samples;
         await w.player.stop();
-        return s;
+        return { samples: s, pageLagMs: w.maxLag };
     });
-    return { samples, during };
+    loopDelay.disable();
+    const nodeLagMs = loopDelay.max / 1e6;
+    return { samples, during, stall: { nodeLagMs: Math.round(nodeLagMs), pageLagMs: Math.round(pageLagMs) } };
+}
+
+/**
+ * {@link playFor} then {@link checkPlayback}; played once more only if the checks failed
+ * while the machine demonstrably stalled (see the header).
+ */
+async function playAndCheck(t, page, playOpts, checks) {
+    for (let attempt = 1; ; attempt++) {
+        const run = await playFor(page, playOpts);
+        const load = os.loadavg()[0];
+        const stalled = Math.max(run.stall.nodeLagMs, run.stall.pageLagMs) >= 50 || load >= 2 * os.cpus().length;
+        t.diagnostic(`attempt ${attempt}: test process at most ${run.stall.nodeLagMs} ms late, page ${run.stall.pageLagMs} ms late, load average ${os.loadavg()[0].toFixed(1)}`);
+        try {
+            return { ...run, last: checkPlayback(t, run.samples, checks) };
+        } catch (e) {
+            if (attempt >= 2 && stalled && e instanceof Error) {
+                e.message += ` — the machine was overloaded on both attempts (now: test process ${run.stall.nodeLagMs} ms late, page ${run.stall.pageLagMs} ms late, load average ${load.toFixed(1)} on ${os.cpus().length} cores)`;
+            }
+            if (attempt >= 2 || !stalled) throw e;
+            const msg = `attempt ${attempt} failed while the machine was overloaded (test process ${run.stall.nodeLagMs} ms late, page ${run.stall.pageLagMs} ms late, load average ${load.toFixed(1)} on ${os.cpus().length} cores): ${e instanceof Error ? e.message.split('\n')[0] : e}; playing once more`;
+            console.log(`# ${msg}`);
+            t.diagnostic(msg);
+        }
+    }
 }
 
 /** The common checks: playing within 2 s, audible, no underruns or concealment after start. */
@@ -100,7 +147,7 @@ function checkPlayback(t, samples, { minSamples, minFrames }) {
 test('the Player plays the demo over WebSocket Opus for 10 s: audible, no underruns, reports reach the server', async (t) => {
     const { page } = browser;
     const errors = watchConsole(page);
-    const { samples, during } = await playFor(page, {
+    const { last, during } = await playAndCheck(t, page, {
         ms: 10_500,
         // while it still plays: its reports (every second) are in the stream's stats
         whilePlaying: async () => {
@@ -113,8 +160,7 @@ test('the Player plays the demo over WebSocket Opus for 10 s: audible, no underr
                 await sleep(200);
             }
         },
-    });
-    const last = checkPlayback(t, samples, { minSamples: 30, minFrames: 400 });
+    }, { minSamples: 30, minFrames: 400 });
     assert.equal(last.source, 'ws-opus');
     assert.equal(last.codec, 'opus');
     assert.equal(last.rung, '64', 'the top of the demo ladder (16/32/64 kbit/s)');
@@ -142,8 +188,7 @@ test('the Player plays the demo over WebSocket Opus for 10 s: audible, no underr
 test('without WebCodecs the Player falls back to WebSocket PCM16', async (t) => {
     const { page } = browser;
     const errors = watchConsole(page);
-    const { samples } = await playFor(page, { removeAudioDecoder: true, ms: 5_000 });
-    const last = checkPlayback(t, samples, { minSamples: 12, minFrames: 200 });
+    const { last } = await playAndCheck(t, page, { removeAudioDecoder: true, ms: 5_000 }, { minSamples: 12, minFrames: 200 });
     assert.equal(last.source, 'ws-pcm16');
     assert.equal(last.codec, 'pcm16');
     assert.equal(last.rung, 'pcm16');
@@ -153,8 +198,7 @@ test('without WebCodecs the Player falls back to WebSocket PCM16', async (t) => 
 test('the Player plays the demo over SSE PCM16 for 10 s: audible output, no underruns after start', async (t) => {
     const { page } = browser;
     const errors = watchConsole(page);
-    const { samples } = await playFor(page, { options: { transport: 'sse-pcm16' }, ms: 10_500 });
-    const last = checkPlayback(t, samples, { minSamples: 30, minFrames: 400 });
+    const { last } = await playAndCheck(t, page, { options: { transport: 'sse-pcm16' }, ms: 10_500 }, { minSamples: 30, minFrames: 400 });
     assert.equal(last.source, 'sse-pcm16');
     assert.deepEqual(errors, []);
 });

@@ -277,6 +277,7 @@ async fn rejects_bad_options() {
     opts.url = "http://127.0.0.1:1/".into();
     opts.listeners = 0;
     assert!(run_fanout(opts, None).await.is_err());
-    assert!("ws".parse::<Transport>().is_err());
+    assert!("smoke-signals".parse::<Transport>().is_err());
+    assert_eq!("ws".parse::<Transport>().unwrap(), Transport::Ws);
     assert_eq!("SSE".parse::<Transport>().unwrap(), Transport::Sse);
 }

@@ -1,18 +1,53 @@
 //! `ondes_client::listener` against a real in-process server over loopback: the demo stream
 //! over WebSocket (PCM and Opus rungs) and SSE, played through the jitter buffer into WAV
 //! and Ogg files.
+//!
+//! These tests check the pipeline — transport, decoding, playout clock, files, reports — not
+//! the buffer's adaptation, which the simulated-time tests of `ondes_core::jitter` cover. So
+//! they give the jitter buffer a 250 ms floor: on a loaded two-core host (load 8 while other
+//! builds run) the server's source thread and our own tasks stall for 40–150 ms at times —
+//! real delay spikes, which an adaptive buffer starting at one frame answers with an
+//! underrun before it grows, and "zero underruns" would then test the host rather than the
+//! code. Loss cannot hide behind the floor: a frame the client or the transport drops never
+//! arrives and is counted lost whatever the buffer. One server is shared by all tests (one
+//! demo source instead of five competing for the CPU).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use ondes_client::listener::{ListenOptions, ListenReport, listen};
-use ondes_server::{Config, RunningServer};
+use ondes_server::Config;
 
-async fn demo_server() -> RunningServer {
-    let mut config = Config::from_toml_and_env("", &[]).expect("test config");
-    config.server.bind = "127.0.0.1:0".into();
-    config.add_demo_stream();
-    ondes_server::start(config).await.expect("server starts")
+/// The demo server, started once on its own runtime thread for the whole test binary.
+fn server() -> SocketAddr {
+    static ADDR: OnceLock<SocketAddr> = OnceLock::new();
+    *ADDR.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            runtime.block_on(async move {
+                let mut config = Config::from_toml_and_env("", &[]).expect("test config");
+                config.server.bind = "127.0.0.1:0".into();
+                config.add_demo_stream();
+                let server = ondes_server::start(config).await.expect("server starts");
+                tx.send(server.addr).expect("test waiting");
+                std::future::pending::<()>().await;
+            });
+        });
+        rx.recv_timeout(Duration::from_secs(30)).expect("server address")
+    })
+}
+
+fn options(url: String) -> ListenOptions {
+    let mut o = ListenOptions::new(url);
+    o.min_jitter = Duration::from_millis(250);
+    o
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -36,7 +71,7 @@ fn read_wav(path: &Path) -> (u32, u16, Vec<i16>) {
 }
 
 async fn listen_for(url: String, secs: f64, out: &Path) -> ListenReport {
-    let mut o = ListenOptions::new(url);
+    let mut o = options(url);
     o.duration = Some(Duration::from_secs_f64(secs));
     o.out = Some(out.to_path_buf());
     let mut ticks = 0;
@@ -59,9 +94,11 @@ fn assert_clean(r: &ListenReport, secs: f64, out: &Path) {
     assert_eq!((r.sample_rate, r.channels, r.frame_ms), (48_000, 2, 20.0), "{json}");
     // about the duration's worth of frames arrived (connection set-up and start-up aside)
     let expected = secs * 50.0;
-    assert!(r.frames_received as f64 >= expected - 25.0, "{} frames received\n{json}", r.frames_received);
-    assert!(r.frames_played + 2 >= r.frames_received.saturating_sub(15), "{json}");
-    assert!(r.buffer_target_ms.min >= 20.0 && r.buffer_target_ms.max <= 1000.0, "{json}");
+    assert!(r.frames_received as f64 >= expected - 30.0, "{} frames received\n{json}", r.frames_received);
+    // what was received was played, but for what was still in the buffer at the end
+    let buffered = (r.buffer_target_ms.max / r.frame_ms) as u64 + 5;
+    assert!(r.frames_played + buffered >= r.frames_received, "{json}");
+    assert!(r.buffer_target_ms.min >= 250.0 && r.buffer_target_ms.max <= 1000.0, "{json}");
     assert!(r.bytes_received > 0 && r.messages_received > 0);
 
     let (rate, channels, samples) = read_wav(out);
@@ -72,7 +109,7 @@ fn assert_clean(r: &ListenReport, secs: f64, out: &Path) {
         (frames_in_file - periods).abs() <= 1.0,
         "file holds {frames_in_file} frames, played {periods}\n{json}"
     );
-    assert!(frames_in_file >= expected - 25.0, "file holds {frames_in_file} frames\n{json}");
+    assert!(frames_in_file >= expected - 30.0, "file holds {frames_in_file} frames\n{json}");
     let rms =
         (samples.iter().map(|&s| (s as f64 / 32768.0).powi(2)).sum::<f64>() / samples.len() as f64).sqrt();
     assert!(rms > 0.05, "the demo is audible in the file: rms {rms}");
@@ -86,22 +123,20 @@ fn assert_clean(r: &ListenReport, secs: f64, out: &Path) {
     assert!(longest < 960, "{longest} silent samples in a row\n{json}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn websocket_pcm16_plays_without_loss() {
-    let server = demo_server().await;
     let out = scratch("ws-pcm16.wav");
-    let r = listen_for(format!("ws://{}/api/streams/main/ws?rung=pcm16", server.addr), 3.0, &out).await;
+    let r = listen_for(format!("ws://{}/api/streams/main/ws?rung=pcm16", server()), 3.0, &out).await;
     assert_eq!((r.transport.as_str(), r.codec.as_str(), r.rung.as_str()), ("ws", "pcm16", "pcm16"));
     assert_clean(&r, 3.0, &out);
     assert!(r.rtt_ms.is_some_and(|rtt| rtt < 500.0), "pings answered: {:?}", r.rtt_ms);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn websocket_opus_64_plays_without_loss_and_reports_to_the_server() {
-    let server = demo_server().await;
     let out = scratch("ws-opus.wav");
-    let url = format!("ws://{}/api/audio/ws?rung=64&batch=2", server.addr);
-    let addr = server.addr;
+    let url = format!("ws://{}/api/audio/ws?rung=64&batch=2", server());
+    let addr = server();
     // watch the server's view of this connection while listening
     let watcher = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(2_500)).await;
@@ -131,20 +166,18 @@ async fn websocket_opus_64_plays_without_loss_and_reports_to_the_server() {
     assert_eq!(report["lost_frames"], 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn sse_json_plays_without_loss() {
-    let server = demo_server().await;
     let out = scratch("sse-json.wav");
-    let r = listen_for(format!("http://{}/api/streams/main/stream", server.addr), 3.0, &out).await;
+    let r = listen_for(format!("http://{}/api/streams/main/stream", server()), 3.0, &out).await;
     assert_eq!((r.transport.as_str(), r.codec.as_str()), ("sse", "json"));
     assert_clean(&r, 3.0, &out);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn sse_pcm16_to_ogg() {
-    let server = demo_server().await;
     let out = scratch("sse-pcm16.ogg");
-    let mut o = ListenOptions::new(format!("http://{}/api/audio/stream?format=pcm16", server.addr));
+    let mut o = options(format!("http://{}/api/audio/stream?format=pcm16", server()));
     o.duration = Some(Duration::from_secs(2));
     o.out = Some(out.clone());
     let r = listen(o, &mut |_| {}).await.expect("listen succeeds");
@@ -162,16 +195,15 @@ async fn sse_pcm16_to_ogg() {
 
 #[tokio::test]
 async fn refusals_and_bad_urls_are_errors() {
-    let server = demo_server().await;
-    let o = ListenOptions::new(format!("ws://{}/api/streams/nope/ws", server.addr));
+    let o = ListenOptions::new(format!("ws://{}/api/streams/nope/ws", server()));
     let e = listen(o, &mut |_| {}).await.expect_err("no such stream");
     assert!(e.to_string().contains("404"), "{e}");
-    let o = ListenOptions::new(format!("ws://{}/api/audio/ws?rung=7", server.addr));
+    let o = ListenOptions::new(format!("ws://{}/api/audio/ws?rung=7", server()));
     let e = listen(o, &mut |_| {}).await.expect_err("no such rung");
     assert!(e.to_string().contains("bad_rung"), "{e}");
     let o = ListenOptions::new("https://example.invalid/stream");
     assert!(listen(o, &mut |_| {}).await.is_err());
-    let mut o = ListenOptions::new(format!("ws://{}/api/audio/ws", server.addr));
+    let mut o = ListenOptions::new(format!("ws://{}/api/audio/ws", server()));
     o.out = Some(scratch("x.mp3"));
     o.duration = Some(Duration::from_secs(2));
     let e = listen(o, &mut |_| {}).await.expect_err("unknown extension");

@@ -31,6 +31,9 @@
 //!   after its play time raises it at once to cover that frame; when the playout delay falls
 //!   half a frame below the target the buffer holds the next frame back for one period
 //!   ([`Playout::Stretch`]: the caller plays concealment), until the delay is back;
+//! * **remembers recurring spikes**: two delay spikes above what the quantile covers within
+//!   20 s (a source thread that stalls every few seconds) hold the target at the highest
+//!   of them until they stop (see `peaks.rs`, after NetEQ's peak detector);
 //! * **shrinks slowly**: the target decays with a half-life (8 s by default), and the buffer
 //!   drops a frame only when the delay is a whole frame above the target, and at most once
 //!   per `frame / shrink_rate` (2% of the playout time by default) — except above
@@ -45,7 +48,9 @@
 //! counts frames that arrived after their play time — dropped if their slot was already
 //! concealed (so such a frame is both lost and late), played if the buffer was waiting for
 //! it in an underrun. A gap longer than `max_delay` (the server skipped ahead) is jumped over
-//! at once and counted as `skipped`, not lost.
+//! at once and counted as `skipped`, not lost; the media clock is re-anchored after it. A
+//! frame more than 1024 frames behind the playout starts the buffer over (the sender
+//! restarted its sequence numbers).
 
 mod delay;
 mod history;

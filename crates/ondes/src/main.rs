@@ -26,6 +26,9 @@ enum Command {
     /// Benchmarks (load generators that measure a running server).
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
+    /// A TCP proxy that puts a simulated link (3g, wifi, fiber, satellite, a script) between a
+    /// client and a server.
+    Netsim(cmd::netsim::NetsimArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +40,6 @@ fn main() -> anyhow::Result<()> {
         Command::Listen(args) => cmd::listen::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Probe(args) => cmd::probe::run(args),
+        Command::Netsim(args) => cmd::netsim::run(args),
     }
 }

@@ -78,6 +78,8 @@ const LATE_MERGE_US: u64 = 2_000_000;
 /// Window of the round-trip minimum that validates a probe: shorter than the general one,
 /// since a false alarm there only reverts a probe.
 const PROBE_RTT_WINDOW_US: u64 = 1_000_000;
+/// Shortest backlogged stretch whose drained rate is taken when audio piles up fast.
+const COARSE_SPAN_US: u64 = 100_000;
 /// How long a capacity measured at a switch down bars probes above it.
 const CEILING_MEMORY_US: u64 = 60_000_000;
 /// Least time between two switches up, in intervals.
@@ -113,8 +115,13 @@ pub struct Controller {
     last_up_us: Option<u64>,
     /// Failed probes in a row (each doubles the hold).
     failures: u32,
+    /// Last switch down for a shortage measured here (backlog, standing queue): its drain
+    /// starves the client for a while and says nothing about late packets.
+    last_shortage_us: Option<u64>,
     /// Socket bytes written, as last reported.
     written_bytes: u64,
+    /// (time, written bytes) when audio started to wait, while it still does.
+    backlog_since: Option<(u64, u64)>,
     /// Last time anything signalled congestion.
     calm_since_us: u64,
     backlog: VecDeque<(u64, u64)>,
@@ -172,7 +179,9 @@ impl Controller {
             last_down_us: None,
             last_up_us: None,
             failures: 0,
+            last_shortage_us: None,
             written_bytes: 0,
+            backlog_since: None,
             calm_since_us: now_us,
             backlog: VecDeque::new(),
             delay_strikes: 0,
@@ -250,6 +259,11 @@ impl Controller {
 
     pub fn handle_send_state(&mut self, s: SendState, now_us: u64) {
         self.written_bytes = s.written_bytes;
+        match (s.backlog_us > 0, self.backlog_since) {
+            (true, None) => self.backlog_since = Some((now_us, s.written_bytes)),
+            (false, Some(_)) => self.backlog_since = None,
+            _ => {}
+        }
         self.backlog.push_back((now_us, s.backlog_us));
         while self.backlog.front().is_some_and(|(t, _)| *t + 1_000_000 < now_us) {
             self.backlog.pop_front();
@@ -283,18 +297,26 @@ impl Controller {
         // probe that does not fit shows there first, long before audio waits at the server).
         // Elsewhere a retransmission that is lost again holds pings back for seconds and looks
         // the same; there it only backs a client's complaint (see handle_report).
-        let window = PROBE_WINDOW_INTERVALS * self.cfg.interval_us;
-        let probing = self.last_up_us.is_some_and(|up| {
-            now_us < up + window && self.last_down_us.is_none_or(|down| down < up)
-        });
+        let probing = self.probing(now_us);
         let probe_queue = self.rtt.recent_min_over(now_us, PROBE_RTT_WINDOW_US).zip(self.rtt.min_rtt_us());
         let queue = probe_queue.map_or(queue, |(r, b)| r - b);
-        if queue > threshold && self.delay_armed && !quiet && probing {
+        // a probe changes the message size a little, not by a whole message: the plain threshold
+        if queue > self.cfg.queue_delay_us && self.delay_armed && !quiet && probing {
             self.delay_strikes += 1;
             self.strike_queue_us = queue;
         } else {
             self.delay_strikes = 0;
         }
+    }
+
+    /// Whether a switch up is being validated: within the probe window after it, and not yet
+    /// reverted. Only then do round trips count as evidence of a shortage: elsewhere a
+    /// retransmission that is lost again holds every ping back for seconds, which a minimum
+    /// filter cannot tell from a standing queue.
+    fn probing(&self, now_us: u64) -> bool {
+        let window = PROBE_WINDOW_INTERVALS * self.cfg.interval_us;
+        self.last_up_us
+            .is_some_and(|up| now_us < up + window && self.last_down_us.is_none_or(|down| down < up))
     }
 
     pub fn handle_report(&mut self, r: &ClientReport, now_us: u64) {
@@ -311,17 +333,20 @@ impl Controller {
         // not help it. A real shortage shows as a backlog here or as a queue in round trips.
         let threshold = self.cfg.queue_delay_us + self.profile_message_us();
         let quiet = self.last_down_us.is_some_and(|t| now_us < t + DELAY_QUIET_US);
-        let queued = !quiet && self.delay_armed && self.rtt.queue_delay_us(now_us) > threshold / 2;
+        let probing = self.probing(now_us);
+        let queued = probing && !quiet && self.delay_armed && self.rtt.queue_delay_us(now_us) > threshold / 2;
         let short = self.backlog_growing(now_us) || queued;
         // a client receiving faster than real time is already catching up
         let short = short && ratio.is_none_or(|q| q < 1.0);
-        // Late rather than short: nothing waits here, no queue shows in round trips, and no
-        // switch down recently (whose drain also starves the client). One stall event counts
+        // Late rather than short: little waits here, no probe is under way, and no switch down
+        // for a shortage recently (whose drain also starves the client). One stall event counts
         // once, however many times the buffer ran dry in it.
-        let settled = self.last_down_us.is_none_or(|t| now_us >= t + LATE_SETTLE_US);
-        let no_queue = self.rtt.queue_delay_us(now_us) <= threshold / 2;
+        let settled = self.last_shortage_us.is_none_or(|t| now_us >= t + LATE_SETTLE_US);
         let new_event = self.last_late_us.is_none_or(|t| now_us >= t + LATE_MERGE_US);
-        if r.underruns > prev_underruns && self.backlog_now() == 0 && no_queue && settled && new_event {
+        // (a backlog below the congestion threshold is the retransmissions of a loss burst
+        // taking link time, not a rung that does not fit)
+        let small_backlog = self.backlog_now() < self.cfg.backlog_us;
+        if r.underruns > prev_underruns && small_backlog && !probing && settled && new_event {
             self.last_late_us = Some(now_us);
             self.late_signal = self.jitter_rtts < self.cfg.max_jitter_rtts;
         }
@@ -370,9 +395,7 @@ impl Controller {
             return Some(Reason::Backlog { backlog_ms: (backlog / 1000) as u32, capacity_kbps });
         }
         if self.delay_strikes >= DELAY_STRIKES {
-            return Some(Reason::QueueDelay {
-                queue_delay_ms: (self.strike_queue_us / 1000) as u32,
-            });
+            return Some(Reason::QueueDelay { queue_delay_ms: (self.strike_queue_us / 1000) as u32 });
         }
         match self.client_signal {
             Some((at, reason)) if at + CLIENT_SIGNAL_TTL_US >= now_us => Some(reason),
@@ -385,7 +408,14 @@ impl Controller {
     fn fresh_capacity(&self, now_us: u64, coarse: bool) -> Option<f64> {
         let window = self.cfg.sample_window_us;
         let closed = self.est.last_limited_us().is_some_and(|t| t + 2 * window + 50_000 >= now_us);
-        let open = self.est.open_window_bps(now_us, self.written_bytes, window / 2, coarse);
+        let open = self.est.open_window_bps(now_us, self.written_bytes, window / 2, false);
+        // coarse: what the socket drained since audio started to wait, however short
+        let drained = self.backlog_since.and_then(|(t, b)| {
+            let span = now_us.checked_sub(t).filter(|s| *s >= COARSE_SPAN_US)?;
+            let bytes = self.written_bytes.saturating_sub(b);
+            (bytes > 0).then(|| bytes as f64 * 8.0 * 1e6 / span as f64)
+        });
+        let open = open.or(drained.filter(|_| coarse));
         match (closed.then(|| self.est.capacity_bps()).flatten(), open) {
             (Some(c), Some(o)) => Some(c.min(o)),
             (c, o) => c.or(o),
@@ -412,13 +442,19 @@ impl Controller {
         if !self.can_change(now_us) {
             return None;
         }
-        let late = std::mem::take(&mut self.late_signal);
-        let decision = match (signal, late) {
+        // a late-packet signal waits for its turn behind a congestion signal
+        let decision = match (signal, self.late_signal) {
             (Some(reason), _) => self.switch_down(reason, now_us),
             (None, true) => {
+                self.late_signal = false;
                 let rtts = (self.jitter_rtts * 2).min(self.cfg.max_jitter_rtts);
                 self.jitter_rtts = rtts;
-                Some(self.decide(now_us, Direction::Down, (self.profile, self.rung), Reason::LateFrames { rtts }))
+                Some(self.decide(
+                    now_us,
+                    Direction::Down,
+                    (self.profile, self.rung),
+                    Reason::LateFrames { rtts },
+                ))
             }
             (None, false) => self.relax(now_us).or_else(|| {
                 (now_us >= self.calm_since_us + self.cfg.stable_us).then(|| self.switch_up(now_us)).flatten()
@@ -446,6 +482,9 @@ impl Controller {
                     self.failures = 0;
                 }
                 self.last_down_us = Some(now_us);
+                if matches!(decision.reason, Reason::Backlog { .. } | Reason::QueueDelay { .. }) {
+                    self.last_shortage_us = Some(now_us);
+                }
                 self.delay_armed = false;
                 let doublings = self.failures.saturating_sub(1);
                 self.hold_until_us = now_us + (self.cfg.hold_us << doublings);
@@ -523,7 +562,9 @@ impl Controller {
         let budget = fresh.unwrap_or_else(|| self.avail_bps.min(0.85 * current));
         self.avail_bps = budget;
         // the rung being left did not fit: nothing costing as much fits until proven otherwise
-        self.ceiling = Some((now_us, fresh.map_or(current, |c| c.min(current)) * 0.99));
+        // (a coarse figure is no bound: it may be far too low)
+        let precise = if severe { None } else { fresh };
+        self.ceiling = Some((now_us, precise.map_or(current, |c| c.min(current)) * 0.99));
         let allowed = self.profile.allowed(&self.ladder);
         let lowest = *allowed.start();
         let fits =
@@ -578,7 +619,10 @@ impl Controller {
             return None;
         }
         // a rung the link was just measured not to carry
-        if self.ceiling.is_some_and(|(t, c)| now_us < t + CEILING_MEMORY_US && self.cost_bps(self.profile, next) > c) {
+        if self
+            .ceiling
+            .is_some_and(|(t, c)| now_us < t + CEILING_MEMORY_US && self.cost_bps(self.profile, next) > c)
+        {
             return None;
         }
         // one probe at a time: the last one must have had its chance to show a queue

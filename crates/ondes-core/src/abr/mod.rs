@@ -22,3 +22,6 @@ pub use reason::{Decision, Direction, Reason};
 
 /// The default Opus ladder of the benchmark and tests, kbit/s.
 pub const DEFAULT_LADDER_KBPS: [u32; 5] = [16, 32, 64, 96, 128];
+
+#[cfg(test)]
+mod tests;

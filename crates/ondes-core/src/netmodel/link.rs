@@ -129,6 +129,11 @@ impl Link {
         p.queue.bytes(p.bandwidth_bps)
     }
 
+    /// Bytes the bottleneck buffer can take now without dropping (`u64::MAX` when unlimited).
+    pub fn room(&self, now_us: u64) -> u64 {
+        self.limit_bytes(now_us).saturating_sub(self.queued_bytes(now_us))
+    }
+
     /// Whether a packet of `len` bytes would be admitted now (an empty queue admits any size).
     pub fn has_room(&self, len: usize, now_us: u64) -> bool {
         let queued = self.queued_bytes(now_us);

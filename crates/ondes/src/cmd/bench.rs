@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::ProgressBar;
+use ondes_client::adaptive_bench::{AdaptiveOptions, run_adaptive_bench};
 use ondes_client::bench::fanout::{FanoutOptions, Transport, run_fanout};
 use ondes_client::bench::parse_duration;
 
@@ -13,6 +14,36 @@ pub enum BenchCommand {
     /// Many concurrent listeners against a running server: frames, gaps, stalls, latency,
     /// and the server's CPU and memory (when it runs on this machine).
     Fanout(FanoutArgs),
+    /// One stream through a simulated link (in-process, simulated time), with the legacy
+    /// setting and with adaptation, side by side.
+    Adaptive(AdaptiveArgs),
+}
+
+#[derive(clap::Args)]
+pub struct AdaptiveArgs {
+    /// Link scenario: 3g, wifi, fiber, satellite, drop (wifi → 64 kbit/s for 20 s → wifi), or all.
+    #[arg(long, default_value = "drop")]
+    scenario: String,
+    /// A link script to run instead of a named scenario (lines `DURATION PROFILE [key=value ...]`).
+    #[arg(long)]
+    script: Option<String>,
+    /// What the adaptive listener asks for: auto, a profile (ultra_performance, balanced,
+    /// high_throughput, emergency_fallback) or a scenario (conversation, realtime,
+    /// presentation, training).
+    #[arg(long, default_value = "auto")]
+    profile: String,
+    /// Seed of the link's random choices.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Simulated time per run: 5 s of start-up, then the measured window.
+    #[arg(long, default_value = "65s", value_parser = parse_duration)]
+    duration: Duration,
+    /// The server socket's limit of unsent bytes (TCP_NOTSENT_LOWAT), bytes.
+    #[arg(long, default_value_t = 4096)]
+    socket_lowat: u64,
+    /// Print JSON (one object per scenario, one per line) instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -61,7 +92,32 @@ pub struct FanoutArgs {
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Fanout(args) => fanout(args),
+        BenchCommand::Adaptive(args) => adaptive(args),
     }
+}
+
+fn adaptive(args: AdaptiveArgs) -> anyhow::Result<()> {
+    let opts = AdaptiveOptions {
+        scenario: args.scenario,
+        script: args.script,
+        seed: args.seed,
+        duration_us: args.duration.as_micros() as u64,
+        profile: args.profile,
+        socket_lowat: args.socket_lowat,
+    };
+    let reports = run_adaptive_bench(&opts)?;
+    if !args.json {
+        println!("ondes bench adaptive (simulated time; legacy = balanced profile, top rung, no adaptation)");
+    }
+    for r in &reports {
+        if args.json {
+            println!("{}", serde_json::to_string(r)?);
+        } else {
+            println!();
+            print!("{}", r.to_table());
+        }
+    }
+    Ok(())
 }
 
 fn fanout(args: FanoutArgs) -> anyhow::Result<()> {

@@ -88,7 +88,7 @@ fn progress_bar(duration: Option<Duration>) -> ProgressBar {
     let bar = match duration {
         Some(d) => {
             let bar = ProgressBar::new(d.as_secs().max(1));
-            let style = ProgressStyle::with_template("{bar:30} {pos}/{len} s  {msg}")
+            let style = ProgressStyle::with_template("{bar:20} {pos}/{len} s {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             bar
@@ -104,7 +104,7 @@ fn show(bar: &ProgressBar, p: &ListenProgress) {
     let state = if p.playing { "playing" } else { "buffering" };
     let latency = p.latency_p50_ms.map_or_else(|| "-".into(), |l| format!("{l:.0} ms"));
     bar.set_message(format!(
-        "{state}  recv {}  lost {}  underruns {}  buffer {:.0}/{:.0} ms  latency p50 {latency}",
+        "{state} recv {} lost {} underruns {} buf {:.0}/{:.0} ms p50 {latency}",
         p.frames_received, p.frames_lost, p.underruns, p.buffer_ms, p.target_ms
     ));
     bar.tick();

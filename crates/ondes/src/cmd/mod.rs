@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod listen;
+pub mod netsim;
 pub mod probe;
 pub mod send;
 pub mod serve;

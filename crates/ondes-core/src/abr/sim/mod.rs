@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 
 use crate::abr::{
     AbrConfig, ClientReport, Controller, DEFAULT_LADDER_KBPS, Decision, Direction, ProfileName,
-    ProfileRequest, SendState,
+    ProfileRequest, Reason, SendState,
 };
 use crate::netmodel::{Link, Mode, Outcome, Schedule, TCP_IP_OVERHEAD};
 
@@ -62,12 +62,13 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// A 60 s run with the default ladder and 20 ms frames.
+    /// A 65 s run (5 s of start-up, then a measured minute) with the default ladder and
+    /// 20 ms frames.
     pub fn new(schedule: Schedule, adaptation: Adaptation) -> SimConfig {
         SimConfig {
             schedule,
             seed: 1,
-            duration_us: 60_000_000,
+            duration_us: 65_000_000,
             ladder_kbps: DEFAULT_LADDER_KBPS.to_vec(),
             frame_us: 20_000,
             adaptation,
@@ -201,12 +202,16 @@ pub fn run(cfg: &SimConfig) -> SimResult {
                 if let Some(d) = c.poll(now) {
                     server.kbps = d.kbps;
                     server.batch = c.batch();
-                    // the `rung` message tells the client its jitter target; it never goes
-                    // below what the client measured itself when it connected
-                    let p = c.profile();
-                    let own = p.jitter_floor_us(rtt, cfg.frame_us, cfg.abr.jitter_rtts);
-                    let floor = (d.jitter_target_ms as u64 * 1000).max(own);
-                    client.set_bounds(floor, (p.max_delay_ms as u64 * 1000).max(floor));
+                    // The `rung` message tells the client its jitter target. It takes it when the
+                    // profile or the depth changes (not for every wobble of the measured round
+                    // trip: a new floor costs a rebuffer), never below its own measurement.
+                    let deeper = matches!(d.reason, Reason::LateFrames { .. } | Reason::Calm { .. });
+                    if d.profile_changed || deeper {
+                        let p = c.profile();
+                        let own = p.jitter_floor_us(rtt, cfg.frame_us, cfg.abr.jitter_rtts);
+                        let floor = (d.jitter_target_ms as u64 * 1000).max(own);
+                        client.set_bounds(floor, (p.max_delay_ms as u64 * 1000).max(floor));
+                    }
                     decisions.push(d);
                 }
             }

@@ -1,0 +1,156 @@
+//! The controller alone, driven by hand-made inputs.
+
+use super::*;
+
+const LADDER: [u32; 5] = DEFAULT_LADDER_KBPS;
+
+struct Feed {
+    c: Controller,
+    now: u64,
+    written: f64,
+    decisions: Vec<Decision>,
+}
+
+impl Feed {
+    fn new(cfg: AbrConfig) -> Feed {
+        Feed {
+            c: Controller::new(cfg, &LADDER, ProfileRequest::Auto, 0).unwrap(),
+            now: 0,
+            written: 0.0,
+            decisions: vec![],
+        }
+    }
+
+    /// Runs `secs` of send states every 50 ms: the socket takes `bps`, `backlog_us` waits.
+    fn send(&mut self, secs: f64, bps: f64, backlog_us: u64) {
+        let end = self.now + (secs * 1e6) as u64;
+        while self.now < end {
+            self.now += 50_000;
+            self.written += bps / 8.0 * 0.05;
+            let s = SendState { written_bytes: self.written as u64, backlog_us };
+            self.c.handle_send_state(s, self.now);
+            if let Some(d) = self.c.poll(self.now) {
+                self.decisions.push(d);
+            }
+        }
+    }
+
+    fn cost(&self, rung: usize) -> f64 {
+        self.c.cost_bps(*self.c.profile(), rung)
+    }
+}
+
+fn no_growth() -> AbrConfig {
+    AbrConfig { growth_per_s: 0.0, ..AbrConfig::default() }
+}
+
+#[test]
+fn starts_on_the_middle_rung() {
+    let f = Feed::new(AbrConfig::default());
+    assert_eq!(f.c.kbps(), 64);
+    assert_eq!(f.c.profile().name, ProfileName::Balanced);
+    assert_eq!(f.c.batch(), 4);
+}
+
+#[test]
+fn goes_up_only_when_the_estimate_clears_the_next_rung_by_twenty_percent() {
+    let mut f = Feed::new(no_growth());
+    let next = f.cost(3); // 96 kbit/s: 99.2 kbit/s on the socket
+    // a measurement (audio briefly waiting, below the congestion threshold) at 1.15 × next
+    f.send(1.0, 1.15 * next, 20_000);
+    f.send(10.0, f.cost(2), 0);
+    assert!(f.decisions.is_empty(), "went up on 1.15 × the next rung: {:?}", f.decisions);
+    // at 1.25 × next it goes up, by one rung, with the reason
+    f.send(3.0, 1.25 * next, 20_000);
+    f.send(6.0, f.cost(2), 0);
+    assert_eq!(f.decisions.len(), 1, "{:?}", f.decisions);
+    let d = f.decisions[0];
+    assert_eq!((d.direction, d.kbps), (Direction::Up, 96));
+    assert_eq!(d.reason.code(), "probe_up");
+}
+
+#[test]
+fn a_backlog_sends_it_straight_to_the_rung_the_link_carries() {
+    let mut f = Feed::new(AbrConfig { start_kbps: 128, ..AbrConfig::default() });
+    assert_eq!(f.c.kbps(), 128);
+    // the socket drains 60 kbit/s while audio piles up
+    let mut backlog = 0;
+    for _ in 0..40 {
+        backlog += 25_000;
+        f.send(0.05, 60_000.0, backlog);
+    }
+    let d = f.decisions.first().expect("no switch down");
+    assert_eq!(d.direction, Direction::Down);
+    assert!(d.at_us <= 1_000_000, "switched after {} ms", d.at_us / 1000);
+    assert_eq!(d.kbps, 32, "{d:?}");
+    assert_eq!(d.reason.code(), "backlog");
+    assert!(d.reason.to_string().contains("waiting at the server"));
+}
+
+#[test]
+fn at_most_one_change_per_interval_under_constant_pressure() {
+    let mut f = Feed::new(AbrConfig { start_kbps: 128, ..AbrConfig::default() });
+    let mut backlog = 0;
+    for _ in 0..400 {
+        backlog += 25_000;
+        f.send(0.05, 5_000.0, backlog);
+    }
+    assert!(f.decisions.len() >= 3, "{:?}", f.decisions);
+    for w in f.decisions.windows(2) {
+        assert!(w[1].at_us - w[0].at_us >= f.c.config().interval_us);
+    }
+    // below the lowest rung: the emergency profile
+    let last = f.decisions.last().unwrap();
+    assert_eq!(last.profile, ProfileName::EmergencyFallback);
+    assert!(f.decisions.iter().any(|d| d.reason.code() == "fallback"));
+    assert_eq!(f.c.batch(), 12); // 4 × 60 ms in 20 ms frames
+}
+
+#[test]
+fn late_packets_deepen_the_buffer_and_keep_the_rung() {
+    let mut f = Feed::new(no_growth());
+    f.send(2.0, f.cost(2), 0);
+    for i in 0..4 {
+        f.c.handle_rtt(100_000, f.now);
+        let r = ClientReport {
+            buffer_ms: 300.0,
+            target_ms: 300.0,
+            underruns: i,
+            received_frames: 100 * i,
+            ..Default::default()
+        };
+        f.c.handle_report(&r, f.now);
+        f.send(1.0, f.cost(2), 0);
+    }
+    let d = f.decisions.iter().find(|d| d.reason.code() == "late_frames").expect("no deeper buffer");
+    assert_eq!(d.kbps, 64);
+    // 80 ms message + 4 × 100 ms round trip
+    assert_eq!(d.jitter_target_ms, 480);
+    assert_eq!(d.reason, Reason::LateFrames { rtts: 4 });
+}
+
+#[test]
+fn a_starving_client_without_a_shortage_here_is_not_switched_down() {
+    let mut f = Feed::new(no_growth());
+    f.send(2.0, f.cost(2), 0);
+    let r = ClientReport {
+        buffer_ms: 10.0,
+        target_ms: 300.0,
+        underruns: 3,
+        received_frames: 50,
+        ..Default::default()
+    };
+    f.c.handle_report(&r, f.now);
+    f.send(3.0, f.cost(2), 0);
+    assert!(f.decisions.iter().all(|d| d.direction != Direction::Down || d.kbps == 64), "{:?}", f.decisions);
+}
+
+#[test]
+fn rejects_bad_ladders() {
+    let cfg = AbrConfig::default;
+    assert_eq!(Controller::new(cfg(), &[], ProfileRequest::Auto, 0).unwrap_err(), AbrError::EmptyLadder);
+    assert!(matches!(Controller::new(cfg(), &[32, 16], ProfileRequest::Auto, 0), Err(AbrError::Unsorted(_))));
+    // a fixed profile keeps to its rungs from the start
+    let c = Controller::new(cfg(), &LADDER, ProfileRequest::parse("presentation").unwrap(), 0).unwrap();
+    assert_eq!((c.profile().name, c.kbps(), c.batch()), (ProfileName::HighThroughput, 64, 24));
+}

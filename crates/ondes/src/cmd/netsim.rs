@@ -1,0 +1,89 @@
+//! `ondes netsim`: a TCP proxy that puts a simulated link (3G, Wi-Fi, fibre, satellite, or a
+//! script of them) between any client and a real server.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use ondes_client::netsim::{NetsimOptions, NetsimProxy};
+use ondes_core::netmodel::{LinkParams, Schedule, parse_script, schedule_by_name};
+
+#[derive(clap::Args)]
+pub struct NetsimArgs {
+    /// Address clients connect to, e.g. 127.0.0.1:8090.
+    #[arg(long)]
+    listen: String,
+    /// The real server, HOST:PORT.
+    #[arg(long)]
+    upstream: String,
+    /// Link profile: 3g, wifi, fiber, satellite, custom; or drop (the built-in script:
+    /// 20 s wifi, 20 s at 64 kbit/s, then wifi).
+    #[arg(long, default_value = "wifi")]
+    profile: String,
+    /// Override a profile parameter, e.g. --set loss=2% --set delay=80ms. Keys: bw, delay,
+    /// jitter, jitter_dist, loss, burst, queue, reorder, reorder_delay.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// A time-varying link instead of --profile: one segment per line,
+    /// `DURATION PROFILE [key=value ...]` (e.g. `20s custom bw=64kbps delay=50ms loss=1%`);
+    /// the last line holds. Time starts when the proxy starts.
+    #[arg(long, conflicts_with_all = ["profile", "set"])]
+    script: Option<PathBuf>,
+    /// Seed of the link's random choices (jitter, loss, reordering).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print the counters every N seconds (0: only when stopped).
+    #[arg(long, default_value_t = 10)]
+    report_secs: u64,
+}
+
+fn schedule(args: &NetsimArgs) -> anyhow::Result<Schedule> {
+    if let Some(path) = &args.script {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        return parse_script(&text).with_context(|| format!("in {}", path.display()));
+    }
+    if args.set.is_empty() {
+        return Ok(schedule_by_name(&args.profile)?);
+    }
+    let mut params = LinkParams::profile(&args.profile)?;
+    for kv in &args.set {
+        let (k, v) = kv.split_once('=').with_context(|| format!("--set {kv:?}: expected KEY=VALUE"))?;
+        params.set(k, v)?;
+    }
+    Ok(Schedule::constant(params))
+}
+
+pub fn run(args: NetsimArgs) -> anyhow::Result<()> {
+    let schedule = schedule(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    runtime.block_on(async move {
+        let opts = NetsimOptions {
+            listen: args.listen.clone(),
+            upstream: args.upstream.clone(),
+            schedule: schedule.clone(),
+            seed: args.seed,
+        };
+        let proxy = NetsimProxy::start(opts).await?;
+        eprintln!("ondes netsim: {} → {}", proxy.local_addr, args.upstream);
+        for (start, p) in schedule.segments() {
+            eprintln!("  from {:>5.1} s: {}", *start as f64 / 1e6, p.describe());
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(args.report_secs.max(1)));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = tick.tick(), if args.report_secs > 0 => {
+                    eprintln!("{}", serde_json::to_string(&proxy.stats.snapshot())?);
+                }
+            }
+        }
+        println!("{}", serde_json::to_string(&proxy.stats.snapshot())?);
+        proxy.stop().await;
+        anyhow::Ok(())
+    })
+}

@@ -32,7 +32,7 @@ pub struct NetsimArgs {
     /// Seed of the link's random choices (jitter, loss, reordering).
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Print the counters every N seconds (0: only when stopped).
+    /// Print the counters (JSON, stderr) every N seconds (0: only when stopped, on stdout).
     #[arg(long, default_value_t = 10)]
     report_secs: u64,
 }
@@ -74,9 +74,13 @@ pub fn run(args: NetsimArgs) -> anyhow::Result<()> {
         }
         let mut tick = tokio::time::interval(Duration::from_secs(args.report_secs.max(1)));
         tick.tick().await;
+        // stop on SIGINT or SIGTERM (a background job may have SIGINT ignored)
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot install the SIGTERM handler")?;
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
                 _ = tick.tick(), if args.report_secs > 0 => {
                     eprintln!("{}", serde_json::to_string(&proxy.stats.snapshot())?);
                 }

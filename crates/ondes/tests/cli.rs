@@ -1,42 +1,14 @@
 //! The `ondes` binary end to end: real processes, real signals, real HTTP.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{BIN, serve, tmp};
 use ondes_core::sse::SseParser;
 use ondes_server::auth::{Authenticator, Permission};
-
-const BIN: &str = env!("CARGO_BIN_EXE_ondes");
-
-fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("ondes-cli-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-/// Starts `ondes serve` with `args` and waits for the URL it prints.
-fn serve(args: &[&str], stdin: Stdio) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .args(args)
-        .stdin(stdin)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("ondes is serving on ") {
-                let _ = tx.send(rest.trim().to_string());
-            }
-        }
-    });
-    let url = rx.recv_timeout(Duration::from_secs(30)).expect("server prints its URL");
-    (child, url)
-}
 
 /// Reads SSE from `url` until `stop` returns true or `secs` pass; returns the events seen.
 fn read_sse(
@@ -142,7 +114,9 @@ fn stdin_source_and_graceful_sigterm() {
         "[server]\nbind = \"127.0.0.1:0\"\n[[stream]]\nid = \"main\"\nsource = \"stdin:s16le?rate=16000&channels=1\"\nchannels = 1\nsample_rate = 16000\n",
     )
     .unwrap();
-    let (mut child, url) = serve(&["--config", cfg.to_str().unwrap()], Stdio::piped());
+    let mut server = serve(&["--config", cfg.to_str().unwrap()], &[], Stdio::piped());
+    let url = server.url.clone();
+    let child = &mut server.child;
     let mut stdin = child.stdin.take().unwrap();
     // 30 s of a 500 Hz square-ish ramp, written by a thread as fast as the pipe takes it
     let writer = std::thread::spawn(move || {
@@ -194,13 +168,13 @@ fn demo_flag_adds_main_next_to_configured_streams() {
         "[server]\nbind = \"127.0.0.1:0\"\n[[stream]]\nid = \"lab\"\nsource = \"tone:noise\"\n",
     )
     .unwrap();
-    let (mut child, url) = serve(&["--config", cfg.to_str().unwrap(), "--demo"], Stdio::null());
+    let server = serve(&["--config", cfg.to_str().unwrap(), "--demo"], &[], Stdio::null());
+    let url = server.url.clone();
     let addr = url.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(s, "GET /api/streams HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
     let mut body = String::new();
     std::io::Read::read_to_string(&mut s, &mut body).unwrap();
     assert!(body.contains("\"id\":\"lab\"") && body.contains("\"id\":\"main\""), "{body}");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(server);
 }

@@ -1,52 +1,16 @@
 //! `ondes listen` as a user runs it: a real `ondes serve` with the demo stream, the real
 //! binary listening over WebSocket and SSE, JSON on stdout, a WAV file on disk.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod common;
 
+use std::process::{Command, Stdio};
+
+use common::{BIN, Server, tmp};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ondes");
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ondes-listen-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
 /// `ondes serve` (the demo stream) on an ephemeral port; killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve() -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ondes serve starts");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("ondes is serving on ") {
-                let _ = tx.send(rest.trim().to_string());
-            }
-        }
-    });
-    let base = rx.recv_timeout(Duration::from_secs(30)).expect("the server announces its address");
-    Server { child, base }
+    common::serve(&["--bind", "127.0.0.1:0"], &[], Stdio::null())
 }
 
 fn listen(args: &[&str]) -> (Value, String) {
@@ -61,7 +25,7 @@ fn listen(args: &[&str]) -> (Value, String) {
 #[test]
 fn listen_over_websocket_prints_json_and_writes_a_wav() {
     let server = serve();
-    let ws = server.base.replace("http://", "ws://");
+    let ws = server.url.replace("http://", "ws://");
     let wav = tmp("x.wav");
     let (v, stderr) = listen(&[
         &format!("{ws}/api/streams/main/ws?rung=pcm16"),
@@ -105,7 +69,7 @@ fn listen_over_websocket_prints_json_and_writes_a_wav() {
 fn listen_over_sse_prints_a_table() {
     let server = serve();
     let out = Command::new(BIN)
-        .args(["listen", &format!("{}/api/audio/stream?format=pcm16", server.base), "--duration", "2s"])
+        .args(["listen", &format!("{}/api/audio/stream?format=pcm16", server.url), "--duration", "2s"])
         .output()
         .expect("ondes listen runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -121,7 +85,7 @@ fn listen_over_sse_prints_a_table() {
 fn listen_to_a_missing_stream_fails_with_the_reason() {
     let server = serve();
     let out = Command::new(BIN)
-        .args(["listen", &format!("{}/api/streams/nope/stream", server.base), "--duration", "1s"])
+        .args(["listen", &format!("{}/api/streams/nope/stream", server.url), "--duration", "1s"])
         .output()
         .unwrap();
     assert!(!out.status.success());

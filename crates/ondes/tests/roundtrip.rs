@@ -3,11 +3,12 @@
 //! Opus 64 kbit/s). PCM must come back bit-exact, Opus must correlate ≥ 0.9, and neither
 //! listener may miss a sequence number.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::{BIN, serve, tmp};
 use futures_util::StreamExt;
 use ondes_codec::{FileDecoder, OpusDecoder, SampleFormat, decode_interleaved, encode_s16le};
 use ondes_core::wire::{Codec, decode_audio};
@@ -15,56 +16,14 @@ use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ondes");
 const SECRET: &str = "roundtrip-secret";
 const FRAME: usize = 960; // 20 ms at 48 kHz mono
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ondes-roundtrip-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-/// Kills the server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(config: &Path) -> (Server, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--bind", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .env("ONDES_AUTH_SECRET", SECRET)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("ondes is serving on ") {
-                let _ = tx.send(rest.trim().to_string());
-            }
-        }
-    });
-    let server = Server(child);
-    let url = rx.recv_timeout(Duration::from_secs(30)).expect("server prints its URL");
-    (server, url)
-}
-
 /// What one listener received: the sequence number and coded bytes of every frame.
 struct Recording {
     seqs: Vec<u64>,
     frames: Vec<Vec<u8>>,
 }
 
-/// Records `url` until `stop`; `ready` fires with the first audio message.
 async fn record(
     url: String,
     codec: Codec,
@@ -144,7 +103,12 @@ async fn speech_survives_the_round_trip() {
         "[[stream]]\nid = \"main\"\nsource = \"publish\"\nsample_rate = 48000\nchannels = 1\n",
     )
     .unwrap();
-    let (_server, url) = serve(&config);
+    let server = serve(
+        &["--bind", "127.0.0.1:0", "--config", config.to_str().unwrap()],
+        &[("ONDES_AUTH_SECRET", SECRET)],
+        Stdio::null(),
+    );
+    let url = server.url.clone();
     let ws_base = url.replace("http://", "ws://");
 
     // 3. two listeners, connected before the publisher starts

@@ -1,34 +1,16 @@
 //! `ondes send` as a user runs it: real `ondes serve`, real processes, stdin pipes.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+mod common;
 
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::{BIN, Server, tmp};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ondes");
 const SECRET: &str = "send-cli-secret";
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ondes-send-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-/// `ondes serve` with one publish stream `voice`; killed on drop.
-struct Server {
-    child: Child,
-    ws: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// `ondes serve` with one publish stream `voice` at `rate` Hz, mono.
 fn serve(name: &str, rate: u32) -> Server {
     let config = tmp(&format!("{name}.toml"));
     std::fs::write(
@@ -36,25 +18,11 @@ fn serve(name: &str, rate: u32) -> Server {
         format!("[[stream]]\nid = \"voice\"\nsource = \"publish\"\nsample_rate = {rate}\nchannels = 1\n"),
     )
     .unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--bind", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .env("ONDES_AUTH_SECRET", SECRET)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("ondes is serving on ") {
-                let _ = tx.send(rest.trim().replace("http://", "ws://"));
-            }
-        }
-    });
-    let ws = rx.recv_timeout(Duration::from_secs(30)).expect("server prints its URL");
-    Server { child, ws }
+    common::serve(
+        &["--bind", "127.0.0.1:0", "--config", config.to_str().unwrap()],
+        &[("ONDES_AUTH_SECRET", SECRET)],
+        Stdio::null(),
+    )
 }
 
 fn token() -> String {
@@ -67,7 +35,7 @@ fn send(server: &Server, args: &[&str], stdin: Option<Vec<u8>>) -> Output {
     let mut child = Command::new(BIN)
         .arg("send")
         .args(args)
-        .args(["--to", &format!("{}/api/streams/voice/publish", server.ws), "--token", &token()])
+        .args(["--to", &format!("{}/api/streams/voice/publish", server.ws()), "--token", &token()])
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -149,7 +117,7 @@ fn bad_invocations_fail_with_a_clear_message() {
     let s = serve("bad", 16_000);
     let bad_token = Command::new(BIN)
         .args(["send", "tone:sine", "--duration", "1s", "--token", "not-a-jwt", "--to"])
-        .arg(format!("{}/api/streams/voice/publish", s.ws))
+        .arg(format!("{}/api/streams/voice/publish", s.ws()))
         .output()
         .unwrap();
     assert!(!bad_token.status.success());

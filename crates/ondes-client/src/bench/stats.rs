@@ -69,6 +69,16 @@ impl ListenerStats {
         self.window = Window::After;
     }
 
+    /// Follows the run's window (`shared`) on each read; returns whether this read counts.
+    pub fn follow_window(&mut self, shared: Window) -> bool {
+        match (self.window, shared) {
+            (Window::Before, Window::In) => self.begin_window(),
+            (Window::Before | Window::In, Window::After) => self.end_window(),
+            _ => {}
+        }
+        self.window == Window::In
+    }
+
     /// Accounts one audio event received at `now`.
     ///
     /// Gap rule: the next event should start at `frame_number + frames`; a higher number means

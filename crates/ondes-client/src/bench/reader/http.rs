@@ -154,12 +154,7 @@ impl HttpConnection {
         shared: &RunShared,
         stats: &mut ListenerStats,
     ) -> Result<(), ReadEnd> {
-        match (stats.window, shared.window()) {
-            (Window::Before, Window::In) => stats.begin_window(),
-            (Window::Before | Window::In, Window::After) => stats.end_window(),
-            _ => {}
-        }
-        let counting = stats.window == Window::In;
+        let counting = stats.follow_window(shared.window());
         if counting {
             stats.counters.bytes += bytes.len() as u64;
         }

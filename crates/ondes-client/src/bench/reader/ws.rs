@@ -70,12 +70,7 @@ impl WsConnection {
                 Some(Err(e)) => return ReadEnd::Failed(format!("ws: {e}")),
                 Some(Ok(m)) => m,
             };
-            match (stats.window, shared.window()) {
-                (Window::Before, Window::In) => stats.begin_window(),
-                (Window::Before | Window::In, Window::After) => stats.end_window(),
-                _ => {}
-            }
-            let counting = stats.window == Window::In;
+            let counting = stats.follow_window(shared.window());
             match msg {
                 Message::Binary(b) => {
                     if counting {

@@ -66,6 +66,10 @@ pub struct ServerConfig {
     /// buffer keeps a slow listener's backlog in the hub, where it is skipped to live and
     /// counted, instead of hiding seconds of latency in the kernel.
     pub socket_send_buffer_kb: usize,
+    /// TCP_NOTSENT_LOWAT per connection, in KiB (0 = off): how much unsent data the kernel
+    /// may hold before the socket stops being writable. Small values let per-listener
+    /// adaptation see a bandwidth drop within a round trip (see docs/adaptive.md).
+    pub socket_notsent_lowat_kb: usize,
     /// Playout queue per publisher, in milliseconds of audio (200–2000). A publisher may
     /// burst this far ahead of real time before it gets backpressure.
     pub publish_queue_ms: u64,
@@ -153,6 +157,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 5,
             publish_queue_ms: 1_000,
             socket_send_buffer_kb: 256,
+            socket_notsent_lowat_kb: 4,
         }
     }
 }

@@ -159,15 +159,21 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         // a refused size leaves the system's autotuning
         let _ = socket2::SockRef::from(&listener).set_send_buffer_size(sndbuf);
     }
+    let lowat = (state.config.server.socket_notsent_lowat_kb * 1024) as u32;
     let mut rx = shutdown_rx;
     let serve = tokio::spawn(async move {
         // Icecast source clients send unframed PUT/SOURCE bodies: see crate::icecast::conn
         let listener = axum::serve::ListenerExt::tap_io(
             crate::icecast::SourceAwareListener::new(axum::serve::ListenerExt::tap_io(
                 listener,
-                |tcp: &mut tokio::net::TcpStream| {
+                move |tcp: &mut tokio::net::TcpStream| {
                     // audio events are small and latency-bound: never wait for Nagle
                     let _ = tcp.set_nodelay(true);
+                    if lowat > 0 {
+                        // keep unsent audio in the hub (where lag is seen, skipped and adapted
+                        // to), not in the kernel: the socket is writable only below `lowat`
+                        let _ = socket2::SockRef::from(&*tcp).set_tcp_notsent_lowat(lowat);
+                    }
                 },
             )),
             |_| {},

@@ -210,6 +210,11 @@ impl StreamHub {
         }
     }
 
+    /// Frames ready for a listener but not yet read by it.
+    pub fn backlog_frames(&self, cursor: &Cursor) -> u64 {
+        cursor.backlog(&self.ring.read())
+    }
+
     /// Moves a cursor to live without counting a drop (after a deliberate pause).
     pub fn jump_to_live(&self, cursor: &mut Cursor) -> u64 {
         cursor.jump_to_live(&self.ring.read())

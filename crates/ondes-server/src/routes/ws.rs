@@ -26,6 +26,7 @@ use crate::clock::now_us;
 use crate::error::ApiError;
 use crate::hub::{ControlState, EventKey, HubFrame, HubRead, StreamHub};
 use crate::state::SharedState;
+use ondes_core::abr::{AbrConfig, ClientReport, Controller, Direction, ProfileRequest, SendState};
 
 /// Cache keys of WebSocket messages (SSE formats use 0..=2).
 const KEY_WS_PCM16: u8 = 10;
@@ -64,11 +65,12 @@ fn parse_rung(hub: &StreamHub, q: &QueryMap) -> Result<RungChoice, ApiError> {
     }
 }
 
-fn parse_batch(q: &QueryMap) -> Result<u64, ApiError> {
+/// `batch=` if the listener fixed it (otherwise the profile decides, default 4).
+fn parse_batch(q: &QueryMap) -> Result<Option<u64>, ApiError> {
     match q.0.get("batch") {
-        None => Ok(4),
+        None => Ok(None),
         Some(v) => match v.parse::<u64>() {
-            Ok(b) if (1..=32).contains(&b) => Ok(b),
+            Ok(b) if (1..=32).contains(&b) => Ok(Some(b)),
             _ => Err(ApiError::bad_request(
                 "bad_batch",
                 format!("batch='{v}' must be an integer from 1 to 32"),
@@ -88,13 +90,19 @@ pub async fn ws(
     let hub = app.hub(&id)?;
     let rung = parse_rung(hub, &q)?;
     let batch = parse_batch(&q)?;
+    let profile = ProfileRequest::parse(q.0.get("profile").map_or("auto", String::as_str)).map_err(|e| {
+        ApiError::bad_request(
+            "bad_profile",
+            format!("{e}; use auto, ultra_performance, balanced, high_throughput, emergency_fallback, conversation, realtime, presentation or training"),
+        )
+    })?;
     let upgrade = upgrade.map_err(|e| {
         ApiError::bad_request("not_websocket", format!("this endpoint speaks WebSocket (ws://…): {e}"))
     })?;
     let admission = admit_listener(&app, &id, peer, &headers, &q, "ws")?;
     // small buffers: thousands of listeners; messages are a few hundred bytes to a few KB
     let upgrade = upgrade.read_buffer_size(4 * 1024).write_buffer_size(0);
-    Ok(upgrade.on_upgrade(move |socket| session(socket, app, admission, rung, batch)))
+    Ok(upgrade.on_upgrade(move |socket| session(socket, app, admission, rung, batch, profile)))
 }
 
 /// The rung index actually used for `choice` under quality cap `quality`.
@@ -167,9 +175,63 @@ struct Session {
     pending: Vec<Arc<HubFrame>>,
     out: Vec<Message>,
     missing_packets: u64,
+    /// Per-listener adaptation (`rung=auto` on an Opus ladder), driven in session time.
+    abr: Option<Controller>,
+    profile: ProfileRequest,
+    /// The batch was fixed by the listener (`batch=`); otherwise the profile sets it.
+    batch_fixed: bool,
+    started: std::time::Instant,
+    written_bytes: u64,
 }
 
 impl Session {
+    /// µs since the session started: the controller's clock.
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_micros() as u64
+    }
+
+    /// A controller for the rungs at or below the quality cap (none for fixed rungs or PCM).
+    fn build_abr(&mut self) {
+        self.abr = None;
+        let (RungChoice::Auto, Some(cap)) =
+            (self.choice, effective_rung(&self.hub, self.choice, self.control.quality))
+        else {
+            return;
+        };
+        let ladder = self.hub.ladder.kbps()[..=cap].to_vec();
+        let cfg = AbrConfig { stream_frame_us: self.hub.spec.duration.as_us(), ..AbrConfig::default() };
+        if let Ok(c) = Controller::new(cfg, &ladder, self.profile, self.now()) {
+            self.rung = Some(c.rung());
+            if !self.batch_fixed {
+                self.batch = (c.batch() as u64).clamp(1, 32);
+            }
+            self.abr = Some(c);
+        }
+    }
+
+    /// Applies a controller decision, if one is due.
+    fn poll_abr(&mut self) {
+        let now = self.now();
+        let Some(d) = self.abr.as_mut().and_then(|a| a.poll(now)) else { return };
+        self.flush();
+        self.rung = Some(d.rung);
+        if !self.batch_fixed
+            && let Some(a) = &self.abr
+        {
+            self.batch = (a.batch() as u64).clamp(1, 32);
+        }
+        let dir = match d.direction {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        };
+        self.metrics.bitrate_switches.with_label_values(&[&self.hub.id, dir]).inc();
+        tracing::info!(stream = %self.hub.id, conn = self.admission.guard.info.id, to_kbps = d.kbps,
+            reason = d.reason.code(), "abr: {}", d.reason);
+        self.text(json!({"type": "rung", "rung": d.kbps.to_string(), "profile": d.profile,
+            "batch": self.batch, "jitter_target_ms": d.jitter_target_ms, "direction": dir,
+            "code": d.reason.code(), "reason": d.reason.to_string()}));
+    }
+
     fn text(&mut self, v: Value) {
         self.out.push(Message::Text(v.to_string().into()));
     }
@@ -186,6 +248,8 @@ impl Session {
             "sample_rate": hub.spec.sample_rate, "channels": hub.spec.channels,
             "frame_ms": hub.spec.duration.as_ms_f64(), "batch": self.batch,
             "paused": self.control.paused, "source_lost": self.control.source_lost,
+            "adaptive": self.abr.is_some(),
+            "profile": self.abr.as_ref().map(|a| a.profile().name),
         })
     }
 
@@ -240,7 +304,15 @@ impl Session {
         if c.source_lost != old.source_lost {
             self.text(json!({"type": "status", "status": if c.source_lost { "source-lost" } else { "source-restored" }}));
         }
-        let rung = effective_rung(&self.hub, self.choice, c.quality);
+        let rung = if c.quality != old.quality && self.abr.is_some() {
+            let before = self.rung;
+            self.build_abr();
+            std::mem::replace(&mut self.rung, before)
+        } else if self.abr.is_some() {
+            self.rung
+        } else {
+            effective_rung(&self.hub, self.choice, c.quality)
+        };
         if rung != self.rung {
             self.flush();
             let direction = match (rung, self.rung) {
@@ -278,6 +350,19 @@ impl Session {
                     concealed.saturating_sub(self.last_concealed_ms),
                     num("e2e_latency_ms"),
                 );
+                if let Some(abr) = self.abr.as_mut() {
+                    let r = ClientReport {
+                        buffer_ms: num("buffer_ms").unwrap_or(0.0),
+                        target_ms: num("target_ms").unwrap_or(0.0),
+                        underruns,
+                        lost_frames: num("lost_frames").unwrap_or(0.0) as u64,
+                        late_frames: num("late_frames").unwrap_or(0.0) as u64,
+                        received_frames: num("received_frames").unwrap_or(0.0) as u64,
+                        rtt_ms: num("rtt_ms"),
+                    };
+                    let now = self.started.elapsed().as_micros() as u64;
+                    abr.handle_report(&r, now);
+                }
                 self.last_underruns = self.last_underruns.max(underruns);
                 self.last_concealed_ms = self.last_concealed_ms.max(concealed);
                 *info.client_report.lock() = Some(v);
@@ -298,11 +383,16 @@ impl Session {
     }
 }
 
-async fn session(socket: WebSocket, app: SharedState, admission: Admission, choice: RungChoice, batch: u64) {
+async fn session(
+    socket: WebSocket,
+    app: SharedState,
+    admission: Admission,
+    choice: RungChoice,
+    batch: Option<u64>,
+    profile: ProfileRequest,
+) {
     let hub = admission.hub.clone();
     let mut sub = hub.subscribe();
-    // woken once per batch, not once per frame
-    sub.frames = hub.group_watch(batch);
     let mut cursor = hub.cursor_at_live();
     let control = sub.control.borrow_and_update().clone();
     let rung = effective_rung(&hub, choice, control.quality);
@@ -316,12 +406,21 @@ async fn session(socket: WebSocket, app: SharedState, admission: Admission, choi
         admission,
         choice,
         rung,
-        batch,
+        batch: batch.unwrap_or(4),
         control,
         pending: Vec::new(),
         out: Vec::new(),
         missing_packets: 0,
+        abr: None,
+        profile,
+        batch_fixed: batch.is_some(),
+        started: std::time::Instant::now(),
+        written_bytes: 0,
     };
+    s.build_abr();
+    // woken once per batch, not once per frame
+    sub.frames = hub.group_watch(s.batch);
+    let mut group = s.batch;
     // keep every rung this listener may use warm while it is connected
     let _rung_guards: Vec<_> = match choice {
         RungChoice::Opus(i) => hub.ladder.listen(i).into_iter().collect(),
@@ -337,12 +436,19 @@ async fn session(socket: WebSocket, app: SharedState, admission: Admission, choi
     let mut reads = Vec::new();
     let send_timer = app.metrics.stage(crate::metrics::Stage::Send, &hub.id);
     let mut control_dirty = true;
+    // adaptation: send state every 100 ms, round trips measured by pings behind the audio
+    let mut abr_tick = tokio::time::interval(Duration::from_millis(100));
+    let mut abr_ping = tokio::time::interval(Duration::from_millis(250));
     loop {
+        if s.batch != group {
+            group = s.batch;
+            sub.frames = hub.group_watch(group);
+        }
         // send what is queued
         for m in s.out.drain(..) {
-            let frames = match &m {
-                Message::Binary(b) if b.len() > 2 => b[2] as u64,
-                _ => 0,
+            let (frames, bytes_len) = match &m {
+                Message::Binary(b) if b.len() > 2 => (b[2] as u64, b.len() as u64),
+                _ => (0, 0),
             };
             let t0 = std::time::Instant::now();
             if tx.send(m).await.is_err() {
@@ -352,6 +458,7 @@ async fn session(socket: WebSocket, app: SharedState, admission: Admission, choi
             if frames > 0 {
                 send_timer.record(t0.elapsed());
             }
+            s.written_bytes += bytes_len;
         }
         if s.control.ended.is_some() {
             let _ = tx.send(Message::Close(None)).await;
@@ -410,6 +517,19 @@ async fn session(socket: WebSocket, app: SharedState, admission: Admission, choi
                 control_dirty = true;
             }
             _ = shutdown.changed() => {},
+            _ = abr_tick.tick(), if s.abr.is_some() => {
+                let backlog = hub.backlog_frames(&cursor) + s.pending.len() as u64;
+                let backlog_us = backlog.saturating_sub(s.batch - 1) * hub.spec.duration.as_us() as u64;
+                let now = s.now();
+                let written = s.written_bytes;
+                if let Some(a) = s.abr.as_mut() {
+                    a.handle_send_state(SendState { written_bytes: written, backlog_us }, now);
+                }
+                s.poll_abr();
+            }
+            _ = abr_ping.tick(), if s.abr.is_some() => {
+                s.out.push(Message::Ping(Bytes::copy_from_slice(&s.now().to_le_bytes())));
+            }
             _ = ping.tick() => {
                 s.admission.guard.info.last_heartbeat_ms.store(crate::clock::now_ms(), Ordering::Relaxed);
                 s.out.push(Message::Ping(Bytes::new()));
@@ -417,6 +537,14 @@ async fn session(socket: WebSocket, app: SharedState, admission: Admission, choi
             m = rx.next() => match m {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
                 Some(Ok(Message::Text(t))) => s.client_text(&t),
+                Some(Ok(Message::Pong(p))) if p.len() == 8 => {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&p);
+                    let now = s.now();
+                    if let Some(a) = s.abr.as_mut() {
+                        a.handle_rtt(now.saturating_sub(u64::from_le_bytes(b)), now);
+                    }
+                }
                 Some(Ok(Message::Binary(_))) => {
                     s.admission.guard.info.errors.fetch_add(1, Ordering::Relaxed);
                     s.text(json!({"type": "error", "error": "unexpected_binary",

@@ -213,3 +213,61 @@ async fn listeners_share_messages_and_quality_caps_auto() {
     assert_eq!(rung["rung"], "16", "quality 0.3 of a 3-rung ladder caps auto at the lowest rung");
     s.shutdown().await;
 }
+
+/// A listener on `rung=auto` whose link carries less than its rung is switched down by the
+/// per-listener controller, with the reason, and the switch is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_auto_listener_is_switched_down() {
+    let s = start("").await;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let tcp = sock.connect(s.addr).await.unwrap();
+    let url = ws_url(&s, "rung=auto&profile=balanced");
+    let tcp = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
+    let (mut ws, _) = tokio_tungstenite::client_async(url.as_str(), tcp).await.unwrap();
+    let info = next_text(&mut ws).await;
+    assert_eq!(info["adaptive"], true, "{info}");
+    let start_rung = info["rung"].as_str().unwrap().parse::<u32>().unwrap();
+    // read at ~2.5 KB/s (20 kbit/s): below every rung but the lowest (16 kbit/s)
+    let t0 = tokio::time::Instant::now();
+    let mut bytes = 0usize;
+    let mut switched = None;
+    while t0.elapsed() < Duration::from_secs(20) {
+        let m = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap().unwrap().unwrap();
+        match m {
+            Message::Binary(b) => bytes += b.len(),
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["type"] == "rung" && v["direction"] == "down" {
+                    switched = Some(v);
+                    break;
+                }
+            }
+            _ => {}
+        }
+        let due = Duration::from_secs_f64(bytes as f64 / 2_500.0);
+        if due > t0.elapsed() {
+            tokio::time::sleep(due - t0.elapsed()).await;
+        }
+    }
+    let v = switched.expect("the controller switched the slow listener down");
+    let to = v["rung"].as_str().unwrap().parse::<u32>().unwrap();
+    assert!(to < start_rung, "down from {start_rung} to {to}");
+    assert!(!v["reason"].as_str().unwrap().is_empty() && !v["code"].as_str().unwrap().is_empty());
+    let text = client().get(format!("{}/metrics", s.url())).send().await.unwrap().text().await.unwrap();
+    let down = text
+        .lines()
+        .find(|l| l.starts_with("ondes_bitrate_switches_total") && l.contains("direction=\"down\""))
+        .unwrap();
+    assert!(down.ends_with(" 1") || down.rsplit(' ').next().unwrap().parse::<f64>().unwrap() >= 1.0);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_profile_is_rejected() {
+    let s = start("").await;
+    let (st, b) = get_json(&format!("{}/api/audio/ws?profile=turbo", s.url()), None).await;
+    assert_eq!(st, 400);
+    assert_eq!(b["error"], "bad_profile");
+    s.shutdown().await;
+}

@@ -383,6 +383,19 @@ impl Session {
     }
 }
 
+/// Feeds the controller what the sending side sees (bytes the socket took, audio waiting)
+/// and applies its decision, if any.
+fn abr_update(s: &mut Session, hub: &StreamHub, cursor: &ondes_core::Cursor) {
+    let backlog = hub.backlog_frames(cursor) + s.pending.len() as u64;
+    let backlog_us = backlog.saturating_sub(s.batch - 1) * hub.spec.duration.as_us() as u64;
+    let now = s.now();
+    let written = s.written_bytes;
+    if let Some(a) = s.abr.as_mut() {
+        a.handle_send_state(SendState { written_bytes: written, backlog_us }, now);
+    }
+    s.poll_abr();
+}
+
 async fn session(
     socket: WebSocket,
     app: SharedState,
@@ -445,7 +458,8 @@ async fn session(
             sub.frames = hub.group_watch(group);
         }
         // send what is queued
-        for m in s.out.drain(..) {
+        let queued: Vec<Message> = s.out.drain(..).collect();
+        for m in queued {
             let (frames, bytes_len) = match &m {
                 Message::Binary(b) if b.len() > 2 => (b[2] as u64, b.len() as u64),
                 _ => (0, 0),
@@ -459,6 +473,10 @@ async fn session(
                 send_timer.record(t0.elapsed());
             }
             s.written_bytes += bytes_len;
+            if frames > 0 && s.abr.is_some() {
+                // a slow link keeps this loop busy sending: feed the controller here too
+                abr_update(&mut s, &hub, &cursor);
+            }
         }
         if s.control.ended.is_some() {
             let _ = tx.send(Message::Close(None)).await;
@@ -517,16 +535,7 @@ async fn session(
                 control_dirty = true;
             }
             _ = shutdown.changed() => {},
-            _ = abr_tick.tick(), if s.abr.is_some() => {
-                let backlog = hub.backlog_frames(&cursor) + s.pending.len() as u64;
-                let backlog_us = backlog.saturating_sub(s.batch - 1) * hub.spec.duration.as_us() as u64;
-                let now = s.now();
-                let written = s.written_bytes;
-                if let Some(a) = s.abr.as_mut() {
-                    a.handle_send_state(SendState { written_bytes: written, backlog_us }, now);
-                }
-                s.poll_abr();
-            }
+            _ = abr_tick.tick(), if s.abr.is_some() => abr_update(&mut s, &hub, &cursor),
             _ = abr_ping.tick(), if s.abr.is_some() => {
                 s.out.push(Message::Ping(Bytes::copy_from_slice(&s.now().to_le_bytes())));
             }

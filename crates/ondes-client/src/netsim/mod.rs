@@ -97,9 +97,23 @@ struct Conn {
     stats: Arc<NetsimStats>,
 }
 
+/// Connects upstream with a small receive window. A real bottleneck holds the sender back
+/// within a round trip; a large (autotuned, megabytes on loopback) receive buffer in front of
+/// the model would instead soak up seconds of audio before the server felt any backpressure.
+async fn connect_small_window(upstream: &str) -> std::io::Result<TcpStream> {
+    let addr = tokio::net::lookup_host(upstream)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("{upstream} does not resolve")))?;
+    let sock =
+        if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    sock.set_recv_buffer_size(16 * 1024)?;
+    sock.connect(addr).await
+}
+
 impl Conn {
     async fn run(self, client: TcpStream, peer: SocketAddr) {
-        let upstream = match TcpStream::connect(&self.opts.upstream).await {
+        let upstream = match connect_small_window(&self.opts.upstream).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(%peer, upstream = %self.opts.upstream, "netsim: cannot connect upstream: {e}");

@@ -44,6 +44,10 @@ pub struct AdaptiveArgs {
     /// Print JSON (one object per scenario, one per line) instead of the table.
     #[arg(long)]
     json: bool,
+    /// Run through real sockets instead: an in-process server, the `ondes netsim` proxy with
+    /// the scenario's link, and `ondes listen` (takes --duration of real time per side).
+    #[arg(long)]
+    real: bool,
 }
 
 #[derive(clap::Args)]
@@ -97,6 +101,16 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
 }
 
 fn adaptive(args: AdaptiveArgs) -> anyhow::Result<()> {
+    if args.real {
+        return super::adaptive_real::run(
+            &args.scenario,
+            args.script.as_deref(),
+            &args.profile,
+            args.seed,
+            args.duration,
+            args.json,
+        );
+    }
     let opts = AdaptiveOptions {
         scenario: args.scenario,
         script: args.script,

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod adaptive_real;
 pub mod bench;
 pub mod listen;
 pub mod netsim;

@@ -20,17 +20,14 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::{READ_BUF, ReadEnd, RunShared, io_reason};
-use crate::bench::http1::{BodyDecoder, HttpUrl, parse_response_head};
+use super::{ReadEnd, RunShared, StreamReader, open, read_loop};
+use crate::bench::http1::{BodyDecoder, HttpUrl};
 use crate::bench::sse_scan::AudioMeta;
 use crate::bench::stats::{ListenerStats, Window};
 
-/// Largest response head accepted.
-const MAX_HEAD: usize = 16 * 1024;
 /// Granule samples (48 kHz) per counted frame: 20 ms.
 const UNIT: u64 = 960;
 /// Time after the first audio page over which the start lag is measured.
@@ -74,32 +71,8 @@ pub(crate) struct HttpConnection {
 /// Connects, sends the request and reads the response head.
 pub(crate) async fn connect(target: &HttpTarget) -> Result<HttpConnection, String> {
     let sent_at = Instant::now();
-    let mut stream = TcpStream::connect(target.addr).await.map_err(|e| io_reason(&e))?;
-    stream.write_all(&target.request).await.map_err(|e| io_reason(&e))?;
-    let mut head = Vec::with_capacity(1024);
-    let parsed = loop {
-        if head.len() >= MAX_HEAD {
-            return Err("bad_response".into());
-        }
-        head.reserve(1024);
-        let n = stream.read_buf(&mut head).await.map_err(|e| io_reason(&e))?;
-        if n == 0 {
-            return Err("closed_before_response".into());
-        }
-        match parse_response_head(&head) {
-            Ok(Some(parsed)) => break parsed,
-            Ok(None) => {}
-            Err(_) => return Err("bad_response".into()),
-        }
-    };
-    if parsed.status != 200 {
-        return Err(format!("http_{}", parsed.status));
-    }
-    let ogg = parsed.content_type.as_deref().is_some_and(|ct| ct.contains("ogg") || ct.contains("opus"));
-    if !ogg {
-        return Err("not_ogg".into());
-    }
-    let pending = head[parsed.head_len..].to_vec();
+    let (stream, parsed, pending) =
+        open(target.addr, &target.request, |ct| ct.contains("ogg") || ct.contains("opus"), "not_ogg").await?;
     Ok(HttpConnection {
         stream,
         body: BodyDecoder::for_head(&parsed),
@@ -107,6 +80,21 @@ pub(crate) async fn connect(target: &HttpTarget) -> Result<HttpConnection, Strin
         timing: StartTiming::new(sent_at),
         pending,
     })
+}
+
+impl StreamReader for HttpConnection {
+    fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    fn on_bytes(
+        &mut self,
+        bytes: &[u8],
+        shared: &RunShared,
+        stats: &mut ListenerStats,
+    ) -> Result<(), ReadEnd> {
+        HttpConnection::on_bytes(self, bytes, shared, stats)
+    }
 }
 
 impl HttpConnection {
@@ -119,33 +107,7 @@ impl HttpConnection {
     ) -> ReadEnd {
         shared.frame_duration_us.store(20_000, Ordering::Relaxed);
         let pending = std::mem::take(&mut self.pending);
-        if let Err(end) = self.on_bytes(&pending, shared, stats) {
-            return end;
-        }
-        loop {
-            tokio::select! {
-                biased;
-                _ = stop.changed() => return ReadEnd::Stopped,
-                ready = self.stream.readable() => {
-                    if let Err(e) = ready {
-                        return ReadEnd::Failed(io_reason(&e));
-                    }
-                }
-            }
-            let step = READ_BUF.with_borrow_mut(|buf| match self.stream.try_read(buf) {
-                Ok(0) => Some(ReadEnd::Closed),
-                Ok(n) => {
-                    // split borrows: the buffer is the thread's, not the connection's
-                    let data = &buf[..n];
-                    self.on_bytes(data, shared, stats).err()
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
-                Err(e) => Some(ReadEnd::Failed(io_reason(&e))),
-            });
-            if let Some(end) = step {
-                return end;
-            }
-        }
+        read_loop(self, pending, shared, stats, stop).await
     }
 
     fn on_bytes(

@@ -8,8 +8,13 @@ pub(crate) mod ws;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
 use super::histogram::LatencyHistogram;
-use super::stats::Window;
+use super::http1::{ResponseHead, parse_response_head};
+use super::stats::{ListenerStats, Window};
 
 /// Size of the per-thread read buffer.
 pub(crate) const READ_BUF_SIZE: usize = 64 * 1024;
@@ -99,5 +104,92 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
         K::AddrNotAvailable => "addr_not_available".into(),
         K::UnexpectedEof => "closed".into(),
         kind => format!("io: {kind}"),
+    }
+}
+
+/// Longest response head accepted.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// Connects to `addr`, sends `request` and reads the response head: a 200 whose content type
+/// passes `accepts`. Returns the stream, the head and the body bytes that came with it; the
+/// error is the failure reason (`http_503`, `refused`, `wrong_type`, ...).
+pub(crate) async fn open(
+    addr: std::net::SocketAddr,
+    request: &[u8],
+    accepts: impl Fn(&str) -> bool,
+    wrong_type: &str,
+) -> Result<(TcpStream, ResponseHead, Vec<u8>), String> {
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| io_reason(&e))?;
+    // Nagle stays on (the default): the listener only sends its request.
+    stream.write_all(request).await.map_err(|e| io_reason(&e))?;
+    let mut head = Vec::with_capacity(1024);
+    let parsed = loop {
+        if head.len() >= MAX_HEAD {
+            return Err("bad_response".into());
+        }
+        head.reserve(1024);
+        let n = stream.read_buf(&mut head).await.map_err(|e| io_reason(&e))?;
+        if n == 0 {
+            return Err("closed_before_response".into());
+        }
+        match parse_response_head(&head) {
+            Ok(Some(parsed)) => break parsed,
+            Ok(None) => {}
+            Err(_) => return Err("bad_response".into()),
+        }
+    };
+    if parsed.status != 200 {
+        return Err(format!("http_{}", parsed.status));
+    }
+    if !parsed.content_type.as_deref().is_some_and(accepts) {
+        return Err(wrong_type.into());
+    }
+    let pending = head[parsed.head_len..].to_vec();
+    Ok((stream, parsed, pending))
+}
+
+/// A listener that reads a plain TCP stream and decodes what arrives.
+pub(crate) trait StreamReader {
+    fn stream(&self) -> &TcpStream;
+    fn on_bytes(
+        &mut self,
+        bytes: &[u8],
+        shared: &RunShared,
+        stats: &mut ListenerStats,
+    ) -> Result<(), ReadEnd>;
+}
+
+/// Feeds `pending` (bytes that came with the head), then reads into the thread's buffer until
+/// the run is stopped or the connection ends.
+pub(crate) async fn read_loop<R: StreamReader>(
+    r: &mut R,
+    pending: Vec<u8>,
+    shared: &RunShared,
+    stats: &mut ListenerStats,
+    stop: &mut watch::Receiver<bool>,
+) -> ReadEnd {
+    if let Err(end) = r.on_bytes(&pending, shared, stats) {
+        return end;
+    }
+    drop(pending);
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => return ReadEnd::Stopped,
+            ready = r.stream().readable() => {
+                if let Err(e) = ready {
+                    return ReadEnd::Failed(io_reason(&e));
+                }
+            }
+        }
+        let step = READ_BUF.with_borrow_mut(|buf| match r.stream().try_read(buf) {
+            Ok(0) => Some(ReadEnd::Closed),
+            Ok(n) => r.on_bytes(&buf[..n], shared, stats).err(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+            Err(e) => Some(ReadEnd::Failed(io_reason(&e))),
+        });
+        if let Some(end) = step {
+            return end;
+        }
     }
 }

@@ -5,17 +5,13 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::{READ_BUF, ReadEnd, RunShared, io_reason};
-use crate::bench::http1::{BodyDecoder, HttpUrl, parse_response_head};
+use super::{ReadEnd, RunShared, StreamReader, open, read_loop};
+use crate::bench::http1::{BodyDecoder, HttpUrl};
 use crate::bench::sse_scan::{ScanEvent, SseScanner};
 use crate::bench::stats::{ListenerStats, Window};
-
-/// Largest response head accepted.
-const MAX_HEAD: usize = 16 * 1024;
 
 /// Where and what to request; built once per run and shared by all listeners.
 #[derive(Debug)]
@@ -55,37 +51,29 @@ pub(crate) struct SseConnection {
 /// Connects, sends the request and reads the response head. The error is the failure reason
 /// (`http_503`, `refused`, `not_event_stream`, ...).
 pub(crate) async fn connect(target: &SseTarget) -> Result<SseConnection, String> {
-    let mut stream = TcpStream::connect(target.addr).await.map_err(|e| io_reason(&e))?;
-    // Nagle stays on (the default): the listener only sends its request.
-    stream.write_all(&target.request).await.map_err(|e| io_reason(&e))?;
-    let mut head = Vec::with_capacity(1024);
-    let parsed = loop {
-        if head.len() >= MAX_HEAD {
-            return Err("bad_response".into());
-        }
-        head.reserve(1024);
-        let n = stream.read_buf(&mut head).await.map_err(|e| io_reason(&e))?;
-        if n == 0 {
-            return Err("closed_before_response".into());
-        }
-        match parse_response_head(&head) {
-            Ok(Some(parsed)) => break parsed,
-            Ok(None) => {}
-            Err(_) => return Err("bad_response".into()),
-        }
-    };
-    if parsed.status != 200 {
-        return Err(format!("http_{}", parsed.status));
-    }
-    if !parsed.content_type.as_deref().is_some_and(|ct| ct.starts_with("text/event-stream")) {
-        return Err("not_event_stream".into());
-    }
-    let pending = head[parsed.head_len..].to_vec();
+    let (stream, parsed, pending) =
+        open(target.addr, &target.request, |ct| ct.starts_with("text/event-stream"), "not_event_stream")
+            .await?;
     Ok(SseConnection {
         stream,
         decoder: SseDecoder { body: BodyDecoder::for_head(&parsed), scanner: SseScanner::new() },
         pending,
     })
+}
+
+impl StreamReader for SseConnection {
+    fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    fn on_bytes(
+        &mut self,
+        bytes: &[u8],
+        shared: &RunShared,
+        stats: &mut ListenerStats,
+    ) -> Result<(), ReadEnd> {
+        self.decoder.on_bytes(bytes, shared, stats)
+    }
 }
 
 impl SseConnection {
@@ -97,34 +85,10 @@ impl SseConnection {
         stop: &mut watch::Receiver<bool>,
     ) -> ReadEnd {
         let pending = std::mem::take(&mut self.pending);
-        if let Err(end) = self.decoder.on_bytes(&pending, shared, stats) {
-            return end;
-        }
-        drop(pending);
-        loop {
-            tokio::select! {
-                biased;
-                _ = stop.changed() => return ReadEnd::Stopped,
-                ready = self.stream.readable() => {
-                    if let Err(e) = ready {
-                        return ReadEnd::Failed(io_reason(&e));
-                    }
-                }
-            }
-            let step = READ_BUF.with_borrow_mut(|buf| match self.stream.try_read(buf) {
-                Ok(0) => Some(ReadEnd::Closed),
-                Ok(n) => self.decoder.on_bytes(&buf[..n], shared, stats).err(),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
-                Err(e) => Some(ReadEnd::Failed(io_reason(&e))),
-            });
-            if let Some(end) = step {
-                return end;
-            }
-        }
+        read_loop(self, pending, shared, stats, stop).await
     }
 }
 
-/// Body decoding and event scanning of one connection.
 #[derive(Debug)]
 struct SseDecoder {
     body: BodyDecoder,

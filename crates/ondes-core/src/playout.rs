@@ -45,14 +45,19 @@ pub enum Pop<T> {
 }
 
 /// Counters of the publisher stage.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PlayoutStats {
     pub frames_accepted: u64,
     pub frames_played: u64,
+    /// Frames the publisher never sent (gaps in its sequence numbers).
     pub gap_frames: u64,
+    /// Frames refused because they came after a later one.
     pub out_of_order_frames: u64,
+    /// Silence played while a publisher was connected but had nothing queued.
     pub underrun_frames: u64,
+    /// Silence played with no publisher connected (not a loss; listeners see `source-lost`).
     pub idle_frames: u64,
+    /// Times the queue became full (each a backpressure episode).
     pub full_events: u64,
 }
 

@@ -288,7 +288,12 @@ impl Metrics {
             let (source, queue, underrun, idle) = match app.publisher(id) {
                 Ok(p) => {
                     let s = p.stats();
-                    (s.gap_frames, s.out_of_order_frames, s.underrun_frames, s.idle_frames)
+                    (
+                        s.queue.gap_frames,
+                        s.queue.out_of_order_frames,
+                        s.queue.underrun_frames,
+                        s.queue.idle_frames,
+                    )
                 }
                 Err(_) => (0, 0, 0, 0),
             };

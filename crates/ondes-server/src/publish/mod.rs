@@ -51,16 +51,9 @@ pub struct PublisherStats {
     pub queue_frames: usize,
     pub queue_ms: f64,
     pub max_queue_ms: f64,
-    pub frames_accepted: u64,
-    pub frames_played: u64,
-    /// Frames the publisher never sent (gaps in its sequence numbers).
-    pub gap_frames: u64,
-    /// Frames refused because they came after a later one.
-    pub out_of_order_frames: u64,
-    /// Silence played while a publisher was connected but had nothing queued.
-    pub underrun_frames: u64,
-    /// Silence played with no publisher connected (not a loss; listeners see `source-lost`).
-    pub idle_frames: u64,
+    /// The playout queue's own counters (accepted, played, gaps, out of order, underrun, idle).
+    #[serde(flatten)]
+    pub queue: PlayoutStats,
     pub backpressure_events: u64,
     pub decode_errors: u64,
     pub rejected_messages: u64,
@@ -167,12 +160,7 @@ impl Publisher {
             queue_frames: len,
             queue_ms: ms(len),
             max_queue_ms: ms(cap),
-            frames_accepted: q.frames_accepted,
-            frames_played: q.frames_played,
-            gap_frames: q.gap_frames,
-            out_of_order_frames: q.out_of_order_frames,
-            underrun_frames: q.underrun_frames,
-            idle_frames: q.idle_frames,
+            queue: q,
             backpressure_events: self.backpressure_events.load(Ordering::Relaxed),
             decode_errors: self.decode_errors.load(Ordering::Relaxed),
             rejected_messages: self.rejected_messages.load(Ordering::Relaxed),

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::{ReadEnd, RunShared, StreamReader, open, read_loop};
+use super::{ReadEnd, RunShared, StreamReader, get_request, open, read_loop};
 use crate::bench::http1::{BodyDecoder, HttpUrl};
 use crate::bench::sse_scan::AudioMeta;
 use crate::bench::stats::{ListenerStats, Window};
@@ -42,19 +42,7 @@ pub(crate) struct HttpTarget {
 
 impl HttpTarget {
     pub fn new(addr: SocketAddr, url: &HttpUrl, path_and_query: &str, token: Option<&str>) -> Self {
-        let mut req = format!(
-            "GET {path_and_query} HTTP/1.1\r\nHost: {}\r\nAccept: */*\r\nIcy-MetaData: 0\r\n\
-             Connection: keep-alive\r\nUser-Agent: ondes-bench/{}\r\n",
-            url.host_header,
-            env!("CARGO_PKG_VERSION")
-        );
-        if let Some(token) = token {
-            req.push_str("Authorization: Bearer ");
-            req.push_str(token);
-            req.push_str("\r\n");
-        }
-        req.push_str("\r\n");
-        Self { addr, request: req.into_bytes().into_boxed_slice() }
+        Self { addr, request: get_request(url, path_and_query, "Accept: */*\r\nIcy-MetaData: 0\r\n", token) }
     }
 }
 

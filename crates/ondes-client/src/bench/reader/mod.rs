@@ -107,6 +107,29 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// A `GET` request for the load generator: `accept_headers` are the transport's own lines
+/// (each ending in CRLF); the bearer token, if any, is added.
+pub(crate) fn get_request(
+    url: &super::http1::HttpUrl,
+    path_and_query: &str,
+    accept_headers: &str,
+    token: Option<&str>,
+) -> Box<[u8]> {
+    let mut req = format!(
+        "GET {path_and_query} HTTP/1.1\r\nHost: {}\r\n{accept_headers}Connection: keep-alive\r\n\
+         User-Agent: ondes-bench/{}\r\n",
+        url.host_header,
+        env!("CARGO_PKG_VERSION")
+    );
+    if let Some(token) = token {
+        req.push_str("Authorization: Bearer ");
+        req.push_str(token);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    req.into_bytes().into_boxed_slice()
+}
+
 /// Longest response head accepted.
 const MAX_HEAD: usize = 16 * 1024;
 

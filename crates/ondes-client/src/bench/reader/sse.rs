@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::{ReadEnd, RunShared, StreamReader, open, read_loop};
+use super::{ReadEnd, RunShared, StreamReader, get_request, open, read_loop};
 use crate::bench::http1::{BodyDecoder, HttpUrl};
 use crate::bench::sse_scan::{ScanEvent, SseScanner};
 use crate::bench::stats::{ListenerStats, Window};
@@ -23,19 +23,15 @@ pub(crate) struct SseTarget {
 impl SseTarget {
     /// `path_and_query` must be non-empty (the caller substitutes the default route).
     pub fn new(addr: SocketAddr, url: &HttpUrl, path_and_query: &str, token: Option<&str>) -> Self {
-        let mut req = format!(
-            "GET {path_and_query} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\
-             Cache-Control: no-cache\r\nConnection: keep-alive\r\nUser-Agent: ondes-bench/{}\r\n",
-            url.host_header,
-            env!("CARGO_PKG_VERSION")
-        );
-        if let Some(token) = token {
-            req.push_str("Authorization: Bearer ");
-            req.push_str(token);
-            req.push_str("\r\n");
+        Self {
+            addr,
+            request: get_request(
+                url,
+                path_and_query,
+                "Accept: text/event-stream\r\nCache-Control: no-cache\r\n",
+                token,
+            ),
         }
-        req.push_str("\r\n");
-        Self { addr, request: req.into_bytes().into_boxed_slice() }
     }
 }
 

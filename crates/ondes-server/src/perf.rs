@@ -8,9 +8,12 @@
 //!
 //! Hot paths use the built-in ids, which are constants:
 //!
-//! ```ignore
-//! let _t = app.perf.measure_id(DefaultOp::Fanout.id());   // recorded when dropped
-//! app.perf.record_id(DefaultOp::Send.id(), elapsed, ok);  // or explicitly
+//! ```
+//! # use ondes_server::perf::{DefaultOp, ServerPerf, PerfSection};
+//! # let perf = ServerPerf::new(&PerfSection::default()).unwrap();
+//! # let elapsed = std::time::Duration::from_micros(120);
+//! let _t = perf.measure_id(DefaultOp::Fanout.id()); // recorded when dropped
+//! perf.record_id(DefaultOp::Send.id(), elapsed, true); // or explicitly
 //! ```
 //!
 //! Timestamps (`now_us`) are µs since the Unix epoch, the clock clients' spans use.

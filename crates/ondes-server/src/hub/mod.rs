@@ -42,6 +42,66 @@ pub struct ControlState {
     pub source_lost: bool,
 }
 
+/// A change of [`ControlState`] that listeners are told about, whatever their transport.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// The stream ended for good (the reason).
+    Ended(String),
+    Paused,
+    Resumed,
+    SourceLost,
+    SourceRestored,
+    /// The quality cap changed.
+    Quality(f32),
+}
+
+impl Notice {
+    /// The JSON body of the `status` notice (transports add their own framing and fields).
+    pub fn status(&self) -> serde_json::Value {
+        match self {
+            Notice::Ended(reason) => serde_json::json!({"status": "ended", "message": reason}),
+            Notice::Paused => serde_json::json!({"status": "paused"}),
+            Notice::Resumed => serde_json::json!({"status": "resumed"}),
+            Notice::SourceLost => serde_json::json!({"status": "source-lost"}),
+            Notice::SourceRestored => serde_json::json!({"status": "source-restored"}),
+            Notice::Quality(q) => serde_json::json!({"status": "quality", "quality": q}),
+        }
+    }
+}
+
+impl ControlState {
+    /// What changed since `old`, in the order listeners should hear it. An ended stream
+    /// reports only that.
+    pub fn notices_since(&self, old: &ControlState) -> Vec<Notice> {
+        if let Some(reason) = &self.ended {
+            return if old.ended.is_none() { vec![Notice::Ended(reason.clone())] } else { vec![] };
+        }
+        let mut v = Vec::new();
+        if self.paused != old.paused {
+            v.push(if self.paused { Notice::Paused } else { Notice::Resumed });
+        }
+        if self.source_lost != old.source_lost {
+            v.push(if self.source_lost { Notice::SourceLost } else { Notice::SourceRestored });
+        }
+        if self.quality != old.quality {
+            v.push(Notice::Quality(self.quality));
+        }
+        v
+    }
+
+    /// The notices a listener joining now needs (why it hears nothing).
+    pub fn notices_on_join(&self) -> Vec<Notice> {
+        let mut v = Vec::new();
+        if self.paused {
+            v.push(Notice::Paused);
+        }
+        if self.source_lost {
+            v.push(Notice::SourceLost);
+        }
+        v
+    }
+}
+
 /// One item read for a listener.
 pub enum HubRead {
     Frame(Arc<HubFrame>),

@@ -29,7 +29,7 @@ use super::{QueryMap, StreamId};
 use crate::clock::{now_ms, now_us};
 use crate::connections::ConnectionGuard;
 use crate::error::ApiError;
-use crate::hub::{ControlState, EventKey, HubFrame, HubRead, Subscription};
+use crate::hub::{ControlState, EventKey, HubFrame, HubRead, Notice, Subscription};
 use crate::serialize::{SseFormat, audio_event, sse_event};
 use crate::state::SharedState;
 
@@ -116,11 +116,8 @@ pub async fn stream(
     };
     // tell a listener joining a paused or source-less stream why it hears nothing
     let mut listener = listener;
-    if listener.control.paused {
-        listener.status(json!({"status": "paused"}));
-    }
-    if listener.control.source_lost {
-        listener.status(json!({"status": "source-lost"}));
+    for notice in listener.control.notices_on_join() {
+        listener.status(notice.status());
     }
     Ok(sse_response(listener))
 }
@@ -179,26 +176,24 @@ impl Listener {
             return;
         }
         let old = std::mem::replace(&mut self.control, c.clone());
-        if let Some(reason) = &c.ended {
-            self.finish(&format!("stream ended: {reason}"));
-            return;
-        }
-        if c.paused && !old.paused {
-            self.flush_group();
-            self.status(json!({"status": "paused"}));
-        }
-        if !c.paused && old.paused {
-            let jumped = self.sub.hub.jump_to_live(&mut self.cursor);
-            self.status(json!({"status": "resumed", "skipped_while_paused": jumped}));
-        }
-        if c.source_lost != old.source_lost {
-            let status = if c.source_lost { "source-lost" } else { "source-restored" };
-            self.status(json!({"status": status}));
-        }
-        if c.quality != old.quality {
-            let factor = self.sub.hub.quality_factor(c.quality) * self.opts.format.extra_factor();
-            self.status(json!({"status": "quality", "quality": c.quality,
-                "sample_rate": self.sub.hub.spec.sample_rate / factor as u32}));
+        for notice in c.notices_since(&old) {
+            let mut body = notice.status();
+            match notice {
+                Notice::Ended(reason) => {
+                    self.finish(&format!("stream ended: {reason}"));
+                    return;
+                }
+                Notice::Paused => self.flush_group(),
+                Notice::Resumed => {
+                    body["skipped_while_paused"] = self.sub.hub.jump_to_live(&mut self.cursor).into();
+                }
+                Notice::Quality(q) => {
+                    let factor = self.sub.hub.quality_factor(q) * self.opts.format.extra_factor();
+                    body["sample_rate"] = (self.sub.hub.spec.sample_rate / factor as u32).into();
+                }
+                Notice::SourceLost | Notice::SourceRestored => {}
+            }
+            self.status(body);
         }
     }
 

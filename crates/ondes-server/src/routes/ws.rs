@@ -24,7 +24,7 @@ use super::admission::{Admission, admit_listener};
 use super::{QueryMap, StreamId};
 use crate::clock::now_us;
 use crate::error::ApiError;
-use crate::hub::{ControlState, EventKey, HubFrame, HubRead, StreamHub};
+use crate::hub::{ControlState, EventKey, HubFrame, HubRead, Notice, StreamHub};
 use crate::state::SharedState;
 use ondes_core::abr::{AbrConfig, ClientReport, Controller, Direction, ProfileRequest, SendState};
 
@@ -292,17 +292,24 @@ impl Session {
             return;
         }
         let old = std::mem::replace(&mut self.control, c.clone());
-        if let Some(reason) = &c.ended {
-            self.flush();
-            self.text(json!({"type": "error", "error": "stream_ended", "message": format!("stream ended: {reason}")}));
-            return;
-        }
-        if c.paused != old.paused {
-            self.flush();
-            self.text(json!({"type": "status", "status": if c.paused { "paused" } else { "resumed" }}));
-        }
-        if c.source_lost != old.source_lost {
-            self.text(json!({"type": "status", "status": if c.source_lost { "source-lost" } else { "source-restored" }}));
+        for notice in c.notices_since(&old) {
+            match notice {
+                Notice::Ended(reason) => {
+                    self.flush();
+                    self.text(json!({"type": "error", "error": "stream_ended", "message": format!("stream ended: {reason}")}));
+                    return;
+                }
+                // the new rung (below) is this listener's answer to a quality change
+                Notice::Quality(_) => {}
+                n => {
+                    if matches!(n, Notice::Paused | Notice::Resumed) {
+                        self.flush();
+                    }
+                    let mut body = n.status();
+                    body["type"] = "status".into();
+                    self.text(body);
+                }
+            }
         }
         let rung = if c.quality != old.quality && self.abr.is_some() {
             let before = self.rung;
@@ -443,6 +450,11 @@ async fn session(
     let (mut tx, mut rx) = socket.split();
     let info = s.info();
     s.text(info);
+    for notice in s.control.notices_on_join() {
+        let mut body = notice.status();
+        body["type"] = "status".into();
+        s.text(body);
+    }
     let mut shutdown = app.shutdown.clone();
     let mut ping = tokio::time::interval(Duration::from_secs(app.config.server.heartbeat_secs));
     ping.tick().await;

@@ -12,13 +12,14 @@
 //! arrives and is counted lost whatever the buffer. One server is shared by all tests (one
 //! demo source instead of five competing for the CPU).
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use ondes_client::listener::{ListenOptions, ListenReport, listen};
-use ondes_server::Config;
 
 /// The demo server, started once on its own runtime thread for the whole test binary.
 fn server() -> SocketAddr {
@@ -32,10 +33,7 @@ fn server() -> SocketAddr {
                 .build()
                 .expect("server runtime");
             runtime.block_on(async move {
-                let mut config = Config::from_toml_and_env("", &[]).expect("test config");
-                config.server.bind = "127.0.0.1:0".into();
-                config.add_demo_stream();
-                let server = ondes_server::start(config).await.expect("server starts");
+                let server = common::start("[[stream]]\nid = \"main\"\nsource = \"tone:demo\"\n").await;
                 tx.send(server.addr).expect("test waiting");
                 std::future::pending::<()>().await;
             });
@@ -140,18 +138,7 @@ async fn websocket_opus_64_plays_without_loss_and_reports_to_the_server() {
     // watch the server's view of this connection while listening
     let watcher = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(2_500)).await;
-        let v: serde_json::Value = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap()
-            .get(format!("http://{addr}/api/audio/stats"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v
+        common::get_json(&format!("http://{addr}/api/audio/stats")).await
     });
     let r = listen_for(url, 3.5, &out).await;
     assert_eq!((r.transport.as_str(), r.codec.as_str(), r.rung.as_str()), ("ws", "opus", "64"));

@@ -1,6 +1,8 @@
 //! `ondes probe` fault injection, end to end over loopback: each fault must be attributed
 //! to the right stage, within ±2 percentage points, with no other stage blamed for > 1%.
 
+mod common;
+
 use std::time::Duration;
 
 use futures_util::SinkExt;
@@ -10,11 +12,7 @@ use ondes_server::auth::Permission;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-async fn start(toml: &str) -> ondes_server::RunningServer {
-    let mut c = ondes_server::Config::from_toml_and_env(toml, &[]).unwrap();
-    c.server.bind = "127.0.0.1:0".into();
-    ondes_server::start(c).await.unwrap()
-}
+use common::start;
 
 fn loss(r: &ProbeReport, stage: &str) -> f64 {
     r.attribution.iter().find(|a| a.stage == stage).unwrap().loss_percent

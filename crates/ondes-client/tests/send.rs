@@ -1,6 +1,8 @@
 //! `ondes_client::publisher` against a real in-process server over loopback: pacing,
 //! backpressure, TTS latency, reconnects, HTTP ingest.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -8,8 +10,8 @@ use futures_util::StreamExt;
 use ondes_client::publisher::{self, Pacing, SendCodec, SendError, SendOptions, SendReport};
 use ondes_core::dsp::rms;
 use ondes_core::wire::{Codec, decode_audio};
+use ondes_server::RunningServer;
 use ondes_server::auth::Permission;
-use ondes_server::{Config, RunningServer};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -23,9 +25,7 @@ fn toml(rate: u32, queue_ms: u32) -> String {
 }
 
 async fn start(toml: &str, bind: &str) -> RunningServer {
-    let mut config = Config::from_toml_and_env(toml, &[]).expect("test config");
-    config.server.bind = bind.into();
-    ondes_server::start(config).await.expect("server starts")
+    common::start_on(toml, bind).await
 }
 
 fn now_secs() -> u64 {
@@ -43,18 +43,7 @@ fn options(source: &str, addr: SocketAddr, token: &str) -> SendOptions {
 }
 
 async fn publisher_stats(addr: SocketAddr) -> Value {
-    let v: Value = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(format!("http://{addr}/api/streams/voice/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["publisher"].clone()
+    common::get_json(&format!("http://{addr}/api/streams/voice/stats")).await["publisher"].clone()
 }
 
 /// Every frame sent was acknowledged, nothing is unaccounted for, the server saw no loss.

@@ -71,7 +71,12 @@ pub fn attribute(c: &ProbeCounters) -> Vec<StageAttribution> {
     let shortfall = if shortfall <= 2.0 { 0.0 } else { shortfall };
     let source_loss = shortfall + c.publisher_underruns as f64;
     let publisher_loss = (c.publisher_gaps + c.publisher_out_of_order) as f64;
-    let network = c.probe_gaps.saturating_sub(c.hub_skipped) as f64;
+    // A gap at the probe is either a hub skip or a loss on the way (TCP loses nothing, so a
+    // reconnect): the server's skip count bounds the hub's share. It is read after the probe
+    // has caught up with its window, so it may include skips of frames just past the window,
+    // which the probe did not count as gaps — hence the bound.
+    let hub_skipped = c.hub_skipped.min(c.probe_gaps);
+    let network = c.probe_gaps.saturating_sub(hub_skipped) as f64;
     let network_delay = (c.probe_latency_p50_ms - c.server_latency_ms).max(0.0);
     let mut v = vec![
         StageAttribution {
@@ -111,13 +116,13 @@ pub fn attribute(c: &ProbeCounters) -> Vec<StageAttribution> {
         },
         StageAttribution {
             stage: "hub",
-            loss_percent: pct(c.hub_skipped as f64),
+            loss_percent: pct(hub_skipped as f64),
             delay_ms: 0.0,
-            cause: if c.hub_skipped > 0 {
+            cause: if hub_skipped > 0 {
                 format!(
                     "this listener read too slowly and the hub skipped {} frames to keep it live: a slow link or \
                      a busy client (use a lower rung, format=lightweight, max_fps, or batch)",
-                    c.hub_skipped
+                    hub_skipped
                 )
             } else {
                 "the hub skipped nothing for this listener".into()
@@ -233,6 +238,11 @@ mod tests {
         let v = attribute(&ProbeCounters { hub_skipped: 75, probe_gaps: 75, received: 425, ..base() });
         assert_eq!(loss(&v, "hub"), 15.0);
         assert_eq!(loss(&v, "network"), 0.0, "gaps explained by the hub are not the network's");
+
+        // skips of frames just past the window are not this window's loss
+        let v = attribute(&ProbeCounters { hub_skipped: 90, probe_gaps: 75, received: 425, ..base() });
+        assert_eq!(loss(&v, "hub"), 15.0);
+        assert_eq!(loss(&v, "network"), 0.0);
 
         let v = attribute(&ProbeCounters { probe_gaps: 10, ..base() });
         assert_eq!(loss(&v, "network"), 2.0);

@@ -184,6 +184,9 @@ pub async fn run_probe(opts: ProbeOptions, progress: Option<ProgressBar>) -> Res
         }
         _ => None,
     };
+    // frames of the window may be skipped for this listener after the wall-clock window
+    // (its cursor trails live): read this connection's skip count once it has caught up
+    let caught_up = server::get_json(&stats_url, opts.token.as_deref()).await.ok();
     reader.abort();
     let (lo, hi) = seq_range.unwrap_or((0, u64::MAX));
     let mut next_seq: Option<u64> = None;
@@ -223,7 +226,11 @@ pub async fn run_probe(opts: ProbeOptions, progress: Option<ProgressBar>) -> Res
     }
     let (b, a) = match (&before, &after) {
         (Some(b), Some(a)) => {
-            (server::counters(b, conn_id.as_deref()), server::counters(a, conn_id.as_deref()))
+            let mut a = server::counters(a, conn_id.as_deref());
+            if let Some(c) = &caught_up {
+                a.conn_skipped = server::counters(c, conn_id.as_deref()).conn_skipped;
+            }
+            (server::counters(b, conn_id.as_deref()), a)
         }
         _ => Default::default(),
     };

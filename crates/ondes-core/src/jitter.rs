@@ -272,6 +272,20 @@ impl<T> JitterBuffer<T> {
         &self.cfg
     }
 
+    /// New bounds of the target delay (the server asked for a deeper or shallower floor).
+    ///
+    /// The buffer keeps its frames and its clock: a raised floor raises the target at the next
+    /// poll and the buffer stretches ([`Playout::Stretch`]) until the delay is there; a
+    /// lowered one lets the target decay as usual. Bounds are checked as in [`Self::new`].
+    pub fn set_bounds(&mut self, min_delay_us: u64, max_delay_us: u64) -> Result<(), JitterConfigError> {
+        let cfg = JitterConfig { min_delay_us, max_delay_us, ..self.cfg.clone() };
+        cfg.validate()?;
+        // validate() bounds both well inside i64
+        self.estimator.set_bounds(min_delay_us as i64, max_delay_us as i64);
+        self.cfg = cfg;
+        Ok(())
+    }
+
     /// Offers frame `seq`, captured at `capture_us` (sender's clock; it anchors the media
     /// clock at the first frame), received at `arrival_us` (the clock `poll` is driven by).
     pub fn insert(&mut self, seq: u64, capture_us: i64, payload: T, arrival_us: i64) -> Inserted {

@@ -64,7 +64,7 @@ impl Default for AdaptiveOptions {
 }
 
 /// The scenarios `opts` names, with their schedules.
-fn scenarios(opts: &AdaptiveOptions) -> Result<Vec<(String, Schedule)>, AdaptiveBenchError> {
+pub fn scenarios(opts: &AdaptiveOptions) -> Result<Vec<(String, Schedule)>, AdaptiveBenchError> {
     if let Some(path) = &opts.script {
         let text = std::fs::read_to_string(path)
             .map_err(|source| AdaptiveBenchError::Script { path: path.clone(), source })?;

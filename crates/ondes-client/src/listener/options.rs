@@ -6,6 +6,9 @@ use std::time::Duration;
 use ondes_core::jitter::JitterConfig;
 use tokio::sync::watch;
 
+/// Ceiling of the jitter target when neither the user nor the server sets one, µs.
+const DEFAULT_MAX_JITTER_US: u64 = 1_000_000;
+
 /// Options of one listen.
 #[derive(Debug, Clone)]
 pub struct ListenOptions {
@@ -20,10 +23,11 @@ pub struct ListenOptions {
     pub token: Option<String>,
     /// Write what is played to this file: `.wav` (16-bit PCM) or `.ogg`/`.opus` (Ogg/Opus).
     pub out: Option<PathBuf>,
-    /// Lower bound of the jitter buffer's target delay.
+    /// Lower bound of the jitter buffer's target delay, on top of the server's advice.
     pub min_jitter: Duration,
-    /// Upper bound of the jitter buffer's target delay.
-    pub max_jitter: Duration,
+    /// Upper bound of the jitter buffer's target delay; `None`: the server's advice
+    /// (WebSocket `info`/`rung` messages), or 1 s when there is none (SSE).
+    pub max_jitter: Option<Duration>,
     /// Bitrate of the Opus encoder for `.ogg` output, bit/s.
     pub ogg_bitrate_bps: u32,
     /// How long to wait for the connection and for the first audio.
@@ -33,7 +37,7 @@ pub struct ListenOptions {
 }
 
 impl ListenOptions {
-    /// Defaults: no time limit, no output, jitter target within [0, 1 s].
+    /// Defaults: no time limit, no output, jitter bounds as the server advises (else [0, 1 s]).
     pub fn new(url: impl Into<String>) -> Self {
         ListenOptions {
             url: url.into(),
@@ -41,19 +45,26 @@ impl ListenOptions {
             token: None,
             out: None,
             min_jitter: Duration::ZERO,
-            max_jitter: Duration::from_secs(1),
+            max_jitter: None,
             ogg_bitrate_bps: 96_000,
             connect_timeout: Duration::from_secs(10),
             stop: None,
         }
     }
 
-    /// The jitter buffer's settings for frames of `frame_us`.
-    pub(crate) fn jitter_config(&self, frame_us: u64) -> JitterConfig {
-        JitterConfig {
-            min_delay_us: self.min_jitter.as_micros() as u64,
-            max_delay_us: self.max_jitter.as_micros() as u64,
-            ..JitterConfig::for_frame(frame_us)
-        }
+    /// The jitter buffer's bounds, µs: the server's advice `(min, max)` if any (see
+    /// [`ondes_core::abr::JitterAdvice::bounds_us`]), raised to `min_jitter`, with
+    /// `max_jitter` as the ceiling when given.
+    pub(crate) fn jitter_bounds_us(&self, advised: Option<(u64, u64)>) -> (u64, u64) {
+        let (adv_min, adv_max) = advised.unwrap_or((0, DEFAULT_MAX_JITTER_US));
+        let min = adv_min.max(self.min_jitter.as_micros() as u64);
+        let max = self.max_jitter.map_or(adv_max, |m| m.as_micros() as u64);
+        (min.min(max), max)
+    }
+
+    /// The jitter buffer's settings for frames of `frame_us` and bounds from
+    /// [`Self::jitter_bounds_us`].
+    pub(crate) fn jitter_config(&self, frame_us: u64, (min, max): (u64, u64)) -> JitterConfig {
+        JitterConfig { min_delay_us: min, max_delay_us: max, ..JitterConfig::for_frame(frame_us) }
     }
 }

@@ -28,6 +28,8 @@ pub struct Player {
     buf: Vec<f32>,
     /// Frame periods played (and written) since playback started.
     pub periods: u64,
+    /// Coded audio received (Opus packets, or 2 bytes per PCM sample as sent).
+    pub payload_bytes: u64,
 }
 
 impl Player {
@@ -41,6 +43,7 @@ impl Player {
             network: LatencyHistogram::new(),
             buf: Vec::new(),
             periods: 0,
+            payload_bytes: 0,
         })
     }
 
@@ -48,6 +51,10 @@ impl Player {
     pub fn insert(&mut self, frame: RxFrame, arrival_us: i64) {
         // negative only with a skewed clock between machines: counted as 0
         self.network.record_us((arrival_us - frame.capture_us).max(0) as u64);
+        self.payload_bytes += match &frame.data {
+            FrameData::Opus(p) => p.len() as u64,
+            FrameData::Pcm(s) => 2 * s.len() as u64,
+        };
         self.jb.insert(
             frame.seq,
             frame.capture_us,

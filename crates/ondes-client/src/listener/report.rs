@@ -93,9 +93,16 @@ pub struct ListenReport {
     pub buffer_target_history: Vec<TargetPoint>,
     /// Median round trip of the WebSocket pings.
     pub rtt_ms: Option<f64>,
+    /// Round trip of the WebSocket handshake (the jitter floor starts from it).
+    pub handshake_rtt_ms: Option<f64>,
+    /// The jitter buffer's bounds at the end `[min, max]`, ms (the server's advice, the
+    /// options).
+    pub jitter_bounds_ms: [f64; 2],
     /// Bytes of audio and control messages received (WebSocket payloads, SSE body bytes).
     pub bytes_received: u64,
     pub messages_received: u64,
+    /// Coded audio in what arrived (Opus packets; PCM at 2 bytes per sample).
+    pub audio_payload_bytes: u64,
     /// Status notices from the server (`paused`, `lagged`, …), in order.
     pub server_notices: Vec<String>,
     /// Frames the server said it skipped for us (`lagged`, `resumed` after a pause).
@@ -156,7 +163,8 @@ impl ListenReport {
                 ),
             ),
             ("target over time", sparkline(&targets, 60)),
-            ("rtt", ms(self.rtt_ms)),
+            ("rtt (pings / handshake)", format!("{} / {}", ms(self.rtt_ms), ms(self.handshake_rtt_ms))),
+            ("jitter bounds", format!("{:.0}–{:.0} ms", self.jitter_bounds_ms[0], self.jitter_bounds_ms[1])),
             ("received", format!("{} messages, {} bytes", self.messages_received, self.bytes_received)),
         ];
         if !self.server_notices.is_empty() {

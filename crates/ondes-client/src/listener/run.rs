@@ -7,6 +7,8 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 
+use ondes_core::abr::JitterAdvice;
+
 use super::endpoint::Endpoint;
 use super::player::Player;
 use super::report::{ListenReport, Percentiles, TargetPoint, TargetRange};
@@ -60,6 +62,8 @@ struct Notes {
     pings: u64,
     /// Frames per message the server announced.
     batch: Option<u32>,
+    /// The server's latest jitter-buffer advice.
+    advice: Option<JitterAdvice>,
 }
 
 /// Listens to `opts.url` until the duration is up, the stream ends or `opts.stop` fires;
@@ -69,10 +73,12 @@ pub async fn listen(
     progress: &mut dyn FnMut(&ListenProgress),
 ) -> Result<ListenReport, ListenError> {
     let endpoint = Endpoint::parse(&opts.url)?;
-    if opts.min_jitter > opts.max_jitter {
+    if let Some(max) = opts.max_jitter
+        && opts.min_jitter > max
+    {
         return Err(ListenError::Options(format!(
-            "min jitter {:?} is above max jitter {:?}",
-            opts.min_jitter, opts.max_jitter
+            "min jitter {:?} is above max jitter {max:?}",
+            opts.min_jitter
         )));
     }
     let started = Instant::now();
@@ -110,7 +116,8 @@ pub async fn listen(
                     let arrival = clock.now();
                     if player.is_none() {
                         let batch = notes.batch.unwrap_or(frames.len() as u32);
-                        let (p, i) = start_playout(&opts, layout, batch)?;
+                        let advised = advised_bounds(&notes, &conn, layout.frame_us, batch);
+                        let (p, i) = start_playout(&opts, layout, batch, advised)?;
                         player = Some(p);
                         playout = Some(i);
                     }
@@ -123,8 +130,16 @@ pub async fn listen(
                         p.insert(f, arrival);
                     }
                 }
-                Ok(Some(Incoming::Rung { rung, batch })) if !rung.is_empty() => {
-                    notes.batch = notes.batch.or(batch);
+                Ok(Some(Incoming::Rung { rung, batch, jitter })) if !rung.is_empty() => {
+                    notes.batch = batch.or(notes.batch);
+                    if jitter.is_some() {
+                        notes.advice = jitter;
+                        if let Some(p) = player.as_mut() {
+                            let batch = notes.batch.unwrap_or(1);
+                            let bounds = opts.jitter_bounds_us(advised_bounds(&notes, &conn, p.layout.frame_us, batch));
+                            p.jb.set_bounds(bounds.0, bounds.1).map_err(|e| ListenError::Options(e.to_string()))?;
+                        }
+                    }
                     if !notes.rung.is_empty() && notes.rung != rung {
                         notes.notices.push(format!("rung {} → {rung}", notes.rung));
                     }
@@ -162,6 +177,7 @@ fn start_playout(
     opts: &ListenOptions,
     layout: AudioLayout,
     batch: u32,
+    advised: Option<(u64, u64)>,
 ) -> Result<(Player, Interval), ListenError> {
     if layout.frame_us == 0 || layout.sample_rate == 0 {
         return Err(ListenError::Protocol(format!("unusable layout {layout:?}")));
@@ -172,7 +188,7 @@ fn start_playout(
         }
         None => None,
     };
-    let mut cfg = opts.jitter_config(u64::from(layout.frame_us));
+    let mut cfg = opts.jitter_config(u64::from(layout.frame_us), opts.jitter_bounds_us(advised));
     let packing = u64::from(batch.max(1)) * u64::from(layout.frame_us);
     cfg.min_delay_us = cfg.min_delay_us.max(packing).min(cfg.max_delay_us);
     let player = Player::new(layout, cfg, sink)?;
@@ -182,6 +198,13 @@ fn start_playout(
     let mut clock = interval_at(Instant::now() + period, period);
     clock.set_missed_tick_behavior(MissedTickBehavior::Burst);
     Ok((player, clock))
+}
+
+/// The jitter bounds the server's advice asks for, µs, given the handshake's round trip and
+/// `batch` frames of `frame_us` per message (`None` without advice).
+fn advised_bounds(notes: &Notes, conn: &Connection, frame_us: u32, batch: u32) -> Option<(u64, u64)> {
+    let rtt = conn.handshake_rtt()?.as_micros() as u64;
+    Some(notes.advice?.bounds_us(u64::from(batch.max(1)) * u64::from(frame_us), rtt))
 }
 
 async fn tick(playout: &mut Option<Interval>) -> Instant {
@@ -274,6 +297,7 @@ fn report(
         end_reason,
         duration_secs: started.elapsed().as_secs_f64(),
         rtt_ms: rtts.get(rtts.len() / 2).copied(),
+        handshake_rtt_ms: conn.handshake_rtt().map(|d| d.as_secs_f64() * 1000.0),
         bytes_received,
         messages_received,
         server_notices: notes.notices,
@@ -290,6 +314,7 @@ fn report(
     r.sample_rate = p.layout.sample_rate;
     r.channels = p.layout.channels;
     r.frame_ms = frame_ms;
+    r.audio_payload_bytes = p.payload_bytes;
     r.played_secs = p.periods as f64 * frame_ms / 1000.0;
     r.frames_received = s.received;
     r.frames_played = s.played;
@@ -305,6 +330,8 @@ fn report(
     r.concealed_ms = p.jb.concealed_us() as f64 / 1000.0;
     r.latency_ms = Percentiles::from(p.e2e.summary());
     r.network_latency_ms = Percentiles::from(p.network.summary());
+    let cfg = p.jb.config();
+    r.jitter_bounds_ms = [cfg.min_delay_us as f64 / 1000.0, cfg.max_delay_us as f64 / 1000.0];
     r.buffer_target_ms = TargetRange { min: ms(lo), max: ms(hi), last: ms(p.jb.target_us()) };
     r.buffer_target_history =
         p.jb.history()

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use ondes_core::abr::JitterAdvice;
 use serde_json::Value;
 
 use super::ListenError;
@@ -40,8 +41,8 @@ pub enum Incoming {
     /// Frames of one message (`codec` names how they travelled).
     Audio { layout: AudioLayout, codec: &'static str, frames: Vec<RxFrame> },
     /// The stream's description (WebSocket `info`: rung and frames per message) or a rung
-    /// change.
-    Rung { rung: String, batch: Option<u32> },
+    /// change, with the server's jitter-buffer advice when the client should take it.
+    Rung { rung: String, batch: Option<u32>, jitter: Option<JitterAdvice> },
     /// A status notice; `skipped` frames the server jumped over for us.
     Notice { text: String, skipped: u64 },
     /// Answer to our ping sent at `client_ts_us`.
@@ -91,6 +92,14 @@ impl Connection {
         match self {
             Connection::Ws(_) => "ws",
             Connection::Sse(_) => "sse",
+        }
+    }
+
+    /// The round trip of the connection's handshake (WebSocket only).
+    pub fn handshake_rtt(&self) -> Option<Duration> {
+        match self {
+            Connection::Ws(c) => Some(c.handshake_rtt()),
+            Connection::Sse(_) => None,
         }
     }
 

@@ -5,15 +5,18 @@ use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use ondes_core::abr::JitterAdvice;
 use ondes_core::wire::{Codec, decode_audio};
 use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::ListenError;
 use super::transport::{AudioLayout, FrameData, Incoming, RxFrame, notice};
 
-type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type WsStream = tokio_tungstenite::WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 pub struct WsConnection {
     tx: SplitSink<WsStream, Message>,
@@ -21,6 +24,25 @@ pub struct WsConnection {
     last_seq: Option<u64>,
     bytes: u64,
     messages: u64,
+    handshake_rtt: Duration,
+}
+
+/// Connects to the request's host. TCP_NODELAY: the report and the ping go out back to back
+/// each second; with Nagle's algorithm the ping would wait for the report's (delayed) ACK
+/// and the measured round trip would include up to 40 ms of it.
+async fn connect_tcp(req: &tungstenite::handshake::client::Request) -> Result<TcpStream, ListenError> {
+    let uri = req.uri();
+    if uri.scheme_str() != Some("ws") {
+        return Err(ListenError::InvalidUrl {
+            url: uri.to_string(),
+            reason: "only ws:// is supported (put a TLS terminator in front for wss://)".into(),
+        });
+    }
+    let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    let tcp = TcpStream::connect((host, port)).await.map_err(|e| ListenError::Connect(e.to_string()))?;
+    tcp.set_nodelay(true).map_err(|e| ListenError::Connect(e.to_string()))?;
+    Ok(tcp)
 }
 
 impl WsConnection {
@@ -32,12 +54,18 @@ impl WsConnection {
             let value = format!("Bearer {t}").parse().map_err(|_| ListenError::BadToken)?;
             req.headers_mut().insert("authorization", value);
         }
-        // TCP_NODELAY: the report and the ping go out back to back each second; with Nagle's
-        // algorithm the ping would wait for the report's (delayed) ACK and the measured
-        // round trip would include up to 40 ms of it.
-        let connect = tokio_tungstenite::connect_async_with_config(req, None, true);
-        let (ws, _) = match tokio::time::timeout(timeout, connect).await {
-            Err(_) => return Err(ListenError::Connect(format!("no WebSocket handshake within {timeout:?}"))),
+        let deadline = tokio::time::Instant::now() + timeout;
+        let late = || ListenError::Connect(format!("no WebSocket handshake within {timeout:?}"));
+        let tcp = match tokio::time::timeout_at(deadline, connect_tcp(&req)).await {
+            Err(_) => return Err(late()),
+            Ok(r) => r?,
+        };
+        // The handshake (upgrade request up, 101 down) is one round trip on the path the audio
+        // takes: the jitter floor starts from it (see `ondes_core::abr::JitterAdvice`).
+        let asked = std::time::Instant::now();
+        let handshake = tokio_tungstenite::client_async_with_config(req, MaybeTlsStream::Plain(tcp), None);
+        let (ws, _) = match tokio::time::timeout_at(deadline, handshake).await {
+            Err(_) => return Err(late()),
             Ok(Ok(ok)) => ok,
             Ok(Err(tungstenite::Error::Http(resp))) => {
                 let body = resp.body().as_deref().unwrap_or_default();
@@ -45,8 +73,14 @@ impl WsConnection {
             }
             Ok(Err(e)) => return Err(ListenError::Connect(e.to_string())),
         };
+        let handshake_rtt = asked.elapsed();
         let (tx, rx) = ws.split();
-        Ok(WsConnection { tx, rx, last_seq: None, bytes: 0, messages: 0 })
+        Ok(WsConnection { tx, rx, last_seq: None, bytes: 0, messages: 0, handshake_rtt })
+    }
+
+    /// The round trip of the WebSocket handshake.
+    pub fn handshake_rtt(&self) -> Duration {
+        self.handshake_rtt
     }
 
     pub async fn next(&mut self) -> Result<Option<Incoming>, ListenError> {
@@ -117,6 +151,8 @@ fn text(t: &str) -> Incoming {
         Some("info") | Some("rung") => Incoming::Rung {
             rung: v["rung"].as_str().unwrap_or("").to_string(),
             batch: v["batch"].as_u64().and_then(|b| u32::try_from(b).ok()),
+            // absent or malformed advice: the client keeps its own bounds
+            jitter: serde_json::from_value::<JitterAdvice>(v["jitter"].clone()).ok(),
         },
         Some("status") => notice(&v),
         Some("pong") => match v["client_ts_us"].as_i64() {

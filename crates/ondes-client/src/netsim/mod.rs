@@ -97,9 +97,14 @@ struct Conn {
     stats: Arc<NetsimStats>,
 }
 
-/// Connects upstream with a small receive window. A real bottleneck holds the sender back
-/// within a round trip; a large (autotuned, megabytes on loopback) receive buffer in front of
-/// the model would instead soak up seconds of audio before the server felt any backpressure.
+/// Requested receive buffer of the upstream socket (the kernel's minimum applies).
+const UPSTREAM_RCVBUF: u32 = 2 * 1024;
+
+/// Connects upstream with the smallest receive window the kernel allows. A real bottleneck
+/// holds the sender back within a round trip; a receive buffer in front of the model would
+/// instead soak up audio out of the sender's sight — megabytes when autotuned on loopback,
+/// and even 16 KB is two seconds at 64 kbit/s, which the link model does not have. Linux
+/// raises the request to its minimum (about 4.5 KB of buffer, a window of half that).
 async fn connect_small_window(upstream: &str) -> std::io::Result<TcpStream> {
     let addr = tokio::net::lookup_host(upstream)
         .await?
@@ -107,7 +112,7 @@ async fn connect_small_window(upstream: &str) -> std::io::Result<TcpStream> {
         .ok_or_else(|| std::io::Error::other(format!("{upstream} does not resolve")))?;
     let sock =
         if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-    sock.set_recv_buffer_size(16 * 1024)?;
+    sock.set_recv_buffer_size(UPSTREAM_RCVBUF)?;
     sock.connect(addr).await
 }
 

@@ -6,6 +6,7 @@
 //! See docs/adaptive.md for the design and docs/abr-integration.md for how the server
 //! drives a [`Controller`].
 
+mod advice;
 mod config;
 mod controller;
 pub mod cost;
@@ -14,10 +15,13 @@ mod profile;
 mod reason;
 pub mod sim;
 
+pub use advice::JitterAdvice;
 pub use config::AbrConfig;
 pub use controller::{AbrError, AbrStats, ClientReport, Controller, SendState};
 pub use estimator::{RateSample, RttFilter, ThroughputEstimator};
-pub use profile::{ProfileName, ProfileRequest, RungPolicy, StreamingProfile, UnknownProfile};
+pub use profile::{
+    ProfileName, ProfileRequest, RungPolicy, StreamingProfile, UnknownProfile, jitter_floor_us,
+};
 pub use reason::{Decision, Direction, Reason};
 
 /// The default Opus ladder of the benchmark and tests, kbit/s.

@@ -147,7 +147,7 @@ impl StreamingProfile {
     /// another 2.5 RTT), see [`crate::abr::Reason::LateFrames`].
     pub fn jitter_floor_us(&self, rtt_us: u64, stream_frame_us: u32, rtts: u32) -> u64 {
         let message = self.batch_for(stream_frame_us) as u64 * stream_frame_us as u64;
-        (self.jitter_target_ms as u64 * 1000).max(message + rtts as u64 * rtt_us)
+        jitter_floor_us(self.jitter_target_ms as u64 * 1000, message, rtts, rtt_us)
     }
 
     /// Indices of the rungs this profile allows on an ascending ladder (never empty for a
@@ -160,6 +160,14 @@ impl StreamingProfile {
             RungPolicy::AtLeast(k) => ladder_kbps.iter().position(|r| *r >= k).unwrap_or(top)..=top,
         }
     }
+}
+
+/// A TCP client's jitter-buffer floor, µs: `target_us` (what the server asks for), but at
+/// least one message of `message_us` plus `rtts` round trips of `rtt_us` (see
+/// [`StreamingProfile::jitter_floor_us`]). The server sends the first three (`info` and
+/// `rung` messages, docs/protocol.md); the client measures the round trip.
+pub fn jitter_floor_us(target_us: u64, message_us: u64, rtts: u32, rtt_us: u64) -> u64 {
+    target_us.max(message_us + rtts as u64 * rtt_us)
 }
 
 /// What a listener asks for: a profile, a scenario (which names a profile), or `auto`.

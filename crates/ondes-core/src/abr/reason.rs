@@ -113,3 +113,13 @@ pub struct Decision {
     pub jitter_target_ms: u32,
     pub reason: Reason,
 }
+
+impl Decision {
+    /// Whether the client should take [`Decision::jitter_target_ms`] as its new floor: when
+    /// the profile changes or the controller deepens or relaxes the floor on purpose — not
+    /// for every rung change, whose target only follows the wobble of the measured round
+    /// trip (a new floor costs a rebuffer).
+    pub fn retargets_jitter(&self) -> bool {
+        self.profile_changed || matches!(self.reason, Reason::LateFrames { .. } | Reason::Calm { .. })
+    }
+}

@@ -141,6 +141,12 @@ impl DelayEstimator {
         self.jitter_us
     }
 
+    /// New bounds of the target; it is clamped into them at the next [`Self::advance`].
+    pub(super) fn set_bounds(&mut self, min_us: i64, max_us: i64) {
+        self.min_us = min_us;
+        self.max_us = max_us;
+    }
+
     /// Forgets everything (the stream restarted, perhaps on another clock).
     pub(super) fn reset(&mut self) {
         self.samples.clear();

@@ -26,7 +26,9 @@ use crate::clock::now_us;
 use crate::error::ApiError;
 use crate::hub::{ControlState, EventKey, HubFrame, HubRead, Notice, StreamHub};
 use crate::state::SharedState;
-use ondes_core::abr::{AbrConfig, ClientReport, Controller, Direction, ProfileRequest, SendState};
+use ondes_core::abr::{
+    AbrConfig, ClientReport, Controller, Direction, JitterAdvice, ProfileRequest, SendState,
+};
 
 /// Cache keys of WebSocket messages (SSE formats use 0..=2).
 const KEY_WS_PCM16: u8 = 10;
@@ -227,9 +229,15 @@ impl Session {
         self.metrics.bitrate_switches.with_label_values(&[&self.hub.id, dir]).inc();
         tracing::info!(stream = %self.hub.id, conn = self.admission.guard.info.id, to_kbps = d.kbps,
             reason = d.reason.code(), "abr: {}", d.reason);
-        self.text(json!({"type": "rung", "rung": d.kbps.to_string(), "profile": d.profile,
+        let mut msg = json!({"type": "rung", "rung": d.kbps.to_string(), "profile": d.profile,
             "batch": self.batch, "jitter_target_ms": d.jitter_target_ms, "direction": dir,
-            "code": d.reason.code(), "reason": d.reason.to_string()}));
+            "code": d.reason.code(), "reason": d.reason.to_string()});
+        if d.retargets_jitter()
+            && let Some(a) = &self.abr
+        {
+            msg["jitter"] = json!(JitterAdvice::after(&d, a.profile(), a.config().jitter_rtts));
+        }
+        self.text(msg);
     }
 
     fn text(&mut self, v: Value) {
@@ -250,7 +258,19 @@ impl Session {
             "paused": self.control.paused, "source_lost": self.control.source_lost,
             "adaptive": self.abr.is_some(),
             "profile": self.abr.as_ref().map(|a| a.profile().name),
+            "jitter": self.jitter_advice(),
         })
+    }
+
+    /// The jitter-buffer advice for this listener: its controller's profile, or for a fixed
+    /// rung the profile it asked for (balanced by default).
+    fn jitter_advice(&self) -> JitterAdvice {
+        match &self.abr {
+            Some(a) => JitterAdvice::for_profile(a.profile(), a.config().jitter_rtts),
+            None => {
+                JitterAdvice::for_profile(&self.profile.initial().params(), AbrConfig::default().jitter_rtts)
+            }
+        }
     }
 
     /// Queues the current batch as one shared binary message.

@@ -1,33 +1,53 @@
 //! `ondes bench adaptive --real`: the same comparison as the simulation, through real
 //! sockets — an in-process `ondes serve`, the `ondes netsim` proxy applying the scenario's
-//! link, and the real `ondes listen` client — to show that the simulation holds.
+//! link, and the real `ondes listen` client — printed next to the simulation of the same
+//! scenario, seed and duration, to show whether the simulation holds.
 //!
 //! Legacy listens at the top rung with batch 4 (balanced, no adaptation); adaptive listens
 //! at `rung=auto`. Both run one after the other through a fresh proxy with the same seed.
+//! Both clients take the server's jitter advice (docs/protocol.md), as the simulated one does.
 
 use std::time::Duration;
 
-use anyhow::Context;
+use ondes_client::adaptive_bench::{AdaptiveOptions, run_adaptive_bench, scenarios};
 use ondes_client::listener::{ListenOptions, ListenReport, listen};
 use ondes_client::netsim::{NetsimOptions, NetsimProxy};
-use ondes_core::netmodel::{Schedule, parse_script, schedule_by_name};
-use serde_json::json;
+use ondes_core::abr::sim::SimResult;
+use ondes_core::netmodel::Schedule;
+use serde_json::{Value, json};
 
 /// The ladder the simulation uses.
 const RUNGS: &str = "16,32,64,96,128";
 
-fn side(r: &ListenReport, switches: f64) -> serde_json::Value {
+/// The figures both worlds measure, under the same keys.
+fn real_side(r: &ListenReport, switches: f64) -> Value {
     let secs = r.duration_secs.max(1e-3);
     json!({
-        "underruns_per_minute": r.underruns as f64 * 60.0 / secs,
+        "underruns": r.underruns,
         "stalled_ms": r.underrun_ms,
         "concealed_ms": r.concealed_ms,
-        "frames_lost": r.frames_lost,
+        "skipped_frames": r.server_skipped_frames,
         "latency_ms": {"p50": r.latency_ms.p50, "p99": r.latency_ms.p99},
-        "avg_bitrate_kbps": r.bytes_received as f64 * 8.0 / secs / 1000.0,
-        "final_rung": r.rung,
+        "avg_bitrate_kbps": r.audio_payload_bytes as f64 * 8.0 / secs / 1000.0,
+        "final_kbps": r.rung.parse::<u32>().ok(),
         "switches": switches,
+        "jitter_floor_ms": r.jitter_bounds_ms[0],
+        "handshake_rtt_ms": r.handshake_rtt_ms,
         "duration_secs": secs,
+    })
+}
+
+fn sim_side(r: &SimResult) -> Value {
+    json!({
+        "underruns": r.underruns,
+        "stalled_ms": r.stalled_ms,
+        "concealed_ms": r.concealed_ms,
+        "skipped_frames": r.skipped_frames,
+        "latency_ms": {"p50": r.latency_ms.p50, "p95": r.latency_ms.p95},
+        "avg_bitrate_kbps": r.avg_bitrate_kbps,
+        "final_kbps": r.final_kbps,
+        "switches": r.switches,
+        "duration_secs": r.duration_s,
     })
 }
 
@@ -60,54 +80,68 @@ async fn one_side(
     Ok((report, switches(server) - before))
 }
 
-pub fn run(
-    scenario: &str,
-    script: Option<&str>,
-    profile: &str,
-    seed: u64,
-    duration: Duration,
-    json_out: bool,
-) -> anyhow::Result<()> {
-    let schedule = match script {
-        Some(path) => {
-            parse_script(&std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?)?
-        }
-        None => schedule_by_name(scenario)?,
-    };
+/// Runs every scenario of `opts` in simulation and for real; prints the comparison.
+pub fn run(opts: &AdaptiveOptions, json_out: bool) -> anyhow::Result<()> {
+    let sims = run_adaptive_bench(opts)?;
+    let duration = Duration::from_micros(opts.duration_us);
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let toml = format!("[[stream]]\nid = \"main\"\nsource = \"tone:demo\"\nrungs = \"{RUNGS}\"\n");
         let mut config = ondes_server::Config::from_toml_and_env(&toml, &[])?;
         config.server.bind = "127.0.0.1:0".into();
         let server = ondes_server::start(config).await?;
-        if !json_out {
-            eprintln!("real run: {scenario}, {} s per side (legacy, then adaptive)…", duration.as_secs());
-        }
-        let (legacy, ls) = one_side(&server, &schedule, seed, "rung=128&batch=4", duration).await?;
-        let (adaptive, a_s) = one_side(&server, &schedule, seed, &format!("rung=auto&profile={profile}"), duration).await?;
-        server.shutdown().await;
-        let out = json!({"scenario": scenario, "mode": "real", "legacy": side(&legacy, ls), "adaptive": side(&adaptive, a_s)});
-        if json_out {
-            println!("{out}");
-        } else {
-            println!("ondes bench adaptive --real ({scenario}, seed {seed}: in-process server → ondes netsim → ondes listen)");
-            println!("{:<28} {:>12} {:>12}", "", "legacy", "adaptive");
-            for (label, key, unit) in [
-                ("underruns per minute", "underruns_per_minute", ""),
-                ("stalled", "stalled_ms", " ms"),
-                ("concealed", "concealed_ms", " ms"),
-                ("frames lost", "frames_lost", ""),
-                ("average bitrate", "avg_bitrate_kbps", " kbit/s"),
-                ("switches", "switches", ""),
-            ] {
-                let f = |v: &serde_json::Value| format!("{:.1}{unit}", v[key].as_f64().unwrap_or(0.0));
-                println!("{label:<28} {:>12} {:>12}", f(&out["legacy"]), f(&out["adaptive"]));
+        for ((name, schedule), sim) in scenarios(opts)?.into_iter().zip(&sims) {
+            if !json_out {
+                eprintln!("real run: {name}, {} s per side (legacy, then adaptive)…", duration.as_secs());
             }
-            let lat = |v: &serde_json::Value| {
-                format!("{:.0}/{:.0} ms", v["latency_ms"]["p50"].as_f64().unwrap_or(0.0), v["latency_ms"]["p99"].as_f64().unwrap_or(0.0))
-            };
-            println!("{:<28} {:>12} {:>12}", "latency p50/p99", lat(&out["legacy"]), lat(&out["adaptive"]));
+            let (legacy, ls) = one_side(&server, &schedule, opts.seed, "rung=128&batch=4", duration).await?;
+            let query = format!("rung=auto&profile={}", opts.profile);
+            let (adaptive, a_s) = one_side(&server, &schedule, opts.seed, &query, duration).await?;
+            let out = json!({
+                "scenario": name, "mode": "real", "seed": opts.seed, "profile": opts.profile,
+                "legacy": {"sim": sim_side(&sim.legacy.result), "real": real_side(&legacy, ls)},
+                "adaptive": {"sim": sim_side(&sim.adaptive.result), "real": real_side(&adaptive, a_s)},
+            });
+            if json_out {
+                println!("{out}");
+            } else {
+                print!("{}", table(&out));
+            }
         }
+        server.shutdown().await;
         anyhow::Ok(())
     })
+}
+
+/// The human table: for each side, the simulation's figure next to the real one.
+fn table(out: &Value) -> String {
+    let mut s = format!(
+        "\nondes bench adaptive --real ({}, seed {}: in-process server → ondes netsim → ondes listen)\n",
+        out["scenario"].as_str().unwrap_or(""),
+        out["seed"]
+    );
+    s += &format!("{:<24} {:>10} {:>10}   {:>10} {:>10}\n", "", "legacy sim", "real", "adapt. sim", "real");
+    let num = |v: &Value| v.as_f64().map_or_else(|| "-".to_string(), |x| format!("{x:.1}"));
+    let rows: [(&str, fn(&Value) -> &Value); 9] = [
+        ("stalled, ms", |v| &v["stalled_ms"]),
+        ("underruns", |v| &v["underruns"]),
+        ("concealed, ms", |v| &v["concealed_ms"]),
+        ("skipped by server", |v| &v["skipped_frames"]),
+        ("payload kbit/s", |v| &v["avg_bitrate_kbps"]),
+        ("switches", |v| &v["switches"]),
+        ("final rung, kbit/s", |v| &v["final_kbps"]),
+        ("latency p50, ms", |v| &v["latency_ms"]["p50"]),
+        ("jitter floor, ms", |v| &v["jitter_floor_ms"]),
+    ];
+    for (label, get) in rows {
+        let cell = |side: &str, world: &str| num(get(&out[side][world]));
+        s += &format!(
+            "{label:<24} {:>10} {:>10}   {:>10} {:>10}\n",
+            cell("legacy", "sim"),
+            cell("legacy", "real"),
+            cell("adaptive", "sim"),
+            cell("adaptive", "real")
+        );
+    }
+    s
 }

@@ -101,16 +101,6 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
 }
 
 fn adaptive(args: AdaptiveArgs) -> anyhow::Result<()> {
-    if args.real {
-        return super::adaptive_real::run(
-            &args.scenario,
-            args.script.as_deref(),
-            &args.profile,
-            args.seed,
-            args.duration,
-            args.json,
-        );
-    }
     let opts = AdaptiveOptions {
         scenario: args.scenario,
         script: args.script,
@@ -119,6 +109,9 @@ fn adaptive(args: AdaptiveArgs) -> anyhow::Result<()> {
         profile: args.profile,
         socket_lowat: args.socket_lowat,
     };
+    if args.real {
+        return super::adaptive_real::run(&opts, args.json);
+    }
     let reports = run_adaptive_bench(&opts)?;
     if !args.json {
         println!("ondes bench adaptive (simulated time; legacy = balanced profile, top rung, no adaptation)");

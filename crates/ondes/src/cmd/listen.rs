@@ -25,12 +25,14 @@ pub struct ListenArgs {
     /// Bearer token, when the server requires one for listening.
     #[arg(long, env = "ONDES_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Lower bound of the jitter buffer's target delay.
+    /// Lower bound of the jitter buffer's target delay, on top of the server's advice (over
+    /// WebSocket the server advises a floor from the listener's profile and the handshake's
+    /// round trip).
     #[arg(long, default_value = "0ms", value_parser = parse_duration)]
     min_jitter: Duration,
-    /// Upper bound of the jitter buffer's target delay.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
-    max_jitter: Duration,
+    /// Upper bound of the jitter buffer's target delay [default: the server's advice, else 1s].
+    #[arg(long, value_parser = parse_duration)]
+    max_jitter: Option<Duration>,
     /// Opus bitrate of .ogg output, kbit/s.
     #[arg(long, default_value_t = 96)]
     ogg_bitrate: u32,

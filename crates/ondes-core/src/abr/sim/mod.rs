@@ -21,8 +21,8 @@ mod server;
 use std::collections::VecDeque;
 
 use crate::abr::{
-    AbrConfig, ClientReport, Controller, DEFAULT_LADDER_KBPS, Decision, Direction, ProfileName,
-    ProfileRequest, Reason, SendState,
+    AbrConfig, ClientReport, Controller, DEFAULT_LADDER_KBPS, Decision, Direction, JitterAdvice, ProfileName,
+    ProfileRequest, SendState,
 };
 use crate::netmodel::{Link, Mode, Outcome, Schedule, TCP_IP_OVERHEAD};
 
@@ -131,8 +131,9 @@ pub fn run(cfg: &SimConfig) -> SimResult {
     let mut pipe = TcpPipe::new(Link::new(cfg.schedule.clone(), Mode::Stream, cfg.seed));
     let mut reverse = Link::new(cfg.schedule.clone(), Mode::Stream, cfg.seed ^ 0x5EED_0FBA_C4C4);
     let rtt = handshake_rtt(cfg);
-    let floor = profile.jitter_floor_us(rtt, cfg.frame_us, cfg.abr.jitter_rtts);
-    let mut client = Client::new(frame_us, floor, (profile.max_delay_ms as u64 * 1000).max(floor));
+    let (min, max) =
+        JitterAdvice::for_profile(&profile, cfg.abr.jitter_rtts).bounds_us(batch as u64 * frame_us, rtt);
+    let mut client = Client::new(frame_us, min, max);
 
     let mut messages: VecDeque<SentMessage> = VecDeque::new();
     let mut pings: VecDeque<(u64, u64)> = VecDeque::new();
@@ -202,15 +203,11 @@ pub fn run(cfg: &SimConfig) -> SimResult {
                 if let Some(d) = c.poll(now) {
                     server.kbps = d.kbps;
                     server.batch = c.batch();
-                    // The `rung` message tells the client its jitter target. It takes it when the
-                    // profile or the depth changes (not for every wobble of the measured round
-                    // trip: a new floor costs a rebuffer), never below its own measurement.
-                    let deeper = matches!(d.reason, Reason::LateFrames { .. } | Reason::Calm { .. });
-                    if d.profile_changed || deeper {
-                        let p = c.profile();
-                        let own = p.jitter_floor_us(rtt, cfg.frame_us, cfg.abr.jitter_rtts);
-                        let floor = (d.jitter_target_ms as u64 * 1000).max(own);
-                        client.set_bounds(floor, (p.max_delay_ms as u64 * 1000).max(floor));
+                    // the `rung` message carries the new advice when the client should take it
+                    if d.retargets_jitter() {
+                        let advice = JitterAdvice::after(&d, c.profile(), cfg.abr.jitter_rtts);
+                        let (min, max) = advice.bounds_us(c.batch() as u64 * frame_us, rtt);
+                        client.set_bounds(min, max);
                     }
                     decisions.push(d);
                 }

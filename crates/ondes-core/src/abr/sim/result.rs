@@ -7,6 +7,7 @@ use crate::abr::{Decision, ProfileName};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct LatencyMs {
     pub mean: f64,
+    pub p50: f64,
     pub p95: f64,
 }
 
@@ -82,6 +83,6 @@ pub(crate) fn latency(mut v: Vec<u64>) -> LatencyMs {
     }
     v.sort_unstable();
     let mean = v.iter().sum::<u64>() as f64 / v.len() as f64 / 1000.0;
-    let p95 = v[(v.len() * 95 / 100).min(v.len() - 1)] as f64 / 1000.0;
-    LatencyMs { mean, p95 }
+    let at = |pct: usize| v[(v.len() * pct / 100).min(v.len() - 1)] as f64 / 1000.0;
+    LatencyMs { mean, p50: at(50), p95: at(95) }
 }

@@ -537,7 +537,10 @@ async fn session(
         if !s.control.paused {
             sub.frames.borrow_and_update();
             reads.clear();
-            hub.read(&mut cursor, 64, &mut reads);
+            // One message's worth per turn: the sends above may block on a slow socket, and the
+            // lag check happens at each read — reading further ahead would let a slow listener
+            // fall behind by the sending time of everything read, not `max_listener_lag_ms`.
+            hub.read(&mut cursor, s.batch as usize, &mut reads);
             for r in reads.drain(..) {
                 match r {
                     HubRead::Frame(f) => {

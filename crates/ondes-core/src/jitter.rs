@@ -228,6 +228,10 @@ pub struct JitterBuffer<T> {
     newest: Option<u64>,
     estimator: DelayEstimator,
     in_underrun: bool,
+    /// The sender said it skipped frames: the next gap is a jump, whatever its length.
+    expect_jump: bool,
+    /// First frame after a jump the sender announced; playout moves to it at once.
+    jump_to: Option<u64>,
     /// When the delay last grew or shrank: shrinking waits `frame / shrink_rate` after
     /// either, so a frame waited for in an underrun is not dropped the moment it arrives.
     last_resize_us: Option<i64>,
@@ -259,6 +263,8 @@ impl<T> JitterBuffer<T> {
             newest: None,
             estimator,
             in_underrun: false,
+            expect_jump: false,
+            jump_to: None,
             last_resize_us: None,
             outcomes: VecDeque::new(),
             history: TargetHistory::new(us(cfg.history_interval_us), cfg.history_len),
@@ -284,6 +290,15 @@ impl<T> JitterBuffer<T> {
         self.estimator.set_bounds(min_delay_us as i64, max_delay_us as i64);
         self.cfg = cfg;
         Ok(())
+    }
+
+    /// The sender says it skipped frames (a listener that fell behind moved to live: the
+    /// server's `lagged` notice, which comes before the frames after the skip). The next gap
+    /// in sequence numbers is then a jump, however short: the buffer moves past it at once
+    /// and re-anchors, counting it as `skipped` — rather than concealing up to `max_delay`
+    /// of frames that will never come, and keeping the delay that made the sender skip.
+    pub fn sender_skipped(&mut self) {
+        self.expect_jump = true;
     }
 
     /// Offers frame `seq`, captured at `capture_us` (sender's clock; it anchors the media
@@ -325,9 +340,18 @@ impl<T> JitterBuffer<T> {
             State::Playing => {}
         }
         self.stats.received += 1;
+        let announced = self.expect_jump && self.newest.is_some_and(|newest| seq > newest);
+        if announced {
+            self.expect_jump = false;
+        }
         let jumped = self.newest.is_some_and(|newest| {
-            seq > newest && (seq - newest - 1).saturating_mul(self.cfg.frame_us) > self.cfg.max_delay_us
+            let gap = seq.saturating_sub(newest + 1);
+            seq > newest
+                && (gap.saturating_mul(self.cfg.frame_us) > self.cfg.max_delay_us || announced && gap > 0)
         });
+        if jumped && announced {
+            self.jump_to = Some(seq);
+        }
         if jumped || self.anchor.is_none() {
             // a first frame, or the sender skipped ahead (a lagging listener moved to live):
             // anchor the media clock here; the transits before a jump describe another regime
@@ -378,7 +402,8 @@ impl<T> JitterBuffer<T> {
         };
         if first > self.next_seq {
             let gap = first - self.next_seq;
-            if gap.saturating_mul(self.cfg.frame_us) > self.cfg.max_delay_us {
+            let announced = self.jump_to.take_if(|j| first >= *j).is_some();
+            if announced || gap.saturating_mul(self.cfg.frame_us) > self.cfg.max_delay_us {
                 self.stats.skipped += gap;
                 self.next_seq = first;
                 self.outcomes.clear();
@@ -453,6 +478,8 @@ impl<T> JitterBuffer<T> {
         self.newest = None;
         self.outcomes.clear();
         self.in_underrun = false;
+        self.expect_jump = false;
+        self.jump_to = None;
         self.estimator.reset();
     }
 

@@ -148,6 +148,12 @@ pub async fn listen(
                 Ok(Some(Incoming::Notice { text, skipped })) => {
                     notes.notices.push(text);
                     notes.server_skipped += skipped;
+                    if skipped > 0
+                        && let Some(p) = player.as_mut()
+                    {
+                        // the frames after this notice continue from live: jump, don't conceal
+                        p.jb.sender_skipped();
+                    }
                 }
                 Ok(Some(Incoming::Pong { client_ts_us })) => {
                     notes.rtts_ms.push((clock.now() - client_ts_us) as f64 / 1000.0);

@@ -473,3 +473,57 @@ fn bad_configs_are_rejected() {
         assert!(JitterBuffer::<()>::new(c.clone()).is_err(), "{c:?} accepted");
     }
 }
+
+/// Frames 0..500 with 30 ms transit, except 200..250 which the sender skipped; the skip is
+/// announced (as the server's `lagged` notice does) when `announce`.
+fn skip_run(announce: bool) -> (JitterStats, Vec<u64>) {
+    let mut jb = JitterBuffer::new(cfg()).unwrap();
+    let mut played = Vec::new();
+    let mut now = RX0 + 7_300;
+    for seq in (0..500u64).filter(|s| !(200..250).contains(s)) {
+        let at = RX0 + seq as i64 * FRAME + 30_000;
+        while now < at {
+            if let Playout::Frame(s) = jb.poll(now) {
+                played.push(s);
+            }
+            now += FRAME;
+        }
+        if seq == 250 && announce {
+            jb.sender_skipped();
+        }
+        jb.insert(seq, CAPTURE0 + seq as i64 * FRAME, seq, at);
+    }
+    (jb.stats(), played)
+}
+
+#[test]
+fn an_announced_skip_is_jumped_over_not_concealed() {
+    // 50 frames = 1 s, not above the 1 s maximum delay: unannounced, it looks like loss, and
+    // after waiting a second for frame 200 (an underrun) the buffer conceals 50 more frames
+    let (quiet, _) = skip_run(false);
+    assert_eq!((quiet.lost, quiet.skipped), (50, 0), "{quiet:?}");
+    let (s, played) = skip_run(true);
+    assert_eq!((s.lost, s.skipped), (0, 50), "{s:?}");
+    let i = played.iter().position(|&p| p == 199).unwrap();
+    assert_eq!(played[i + 1], 250, "playout goes on with the first frame after the skip");
+    assert_eq!(s.underrun_frames, quiet.underrun_frames, "the same wait for the first frame after the skip");
+    assert!(s.concealed + 50 <= quiet.concealed, "a second less concealment: {s:?} vs {quiet:?}");
+}
+
+#[test]
+fn raised_bounds_grow_the_delay_by_stretching_and_lowered_ones_let_it_decay() {
+    let frames = stream(3_000, |_| Some(30_000), |s| s);
+    let mut sim = Sim::new(cfg(), frames);
+    sim.run_until(10 * SECOND, |_, _| {});
+    assert!(sim.jb.delay_us(sim.now).unwrap() < 3 * FRAME);
+    assert!(sim.jb.set_bounds(2_000_000, 1_000_000).is_err(), "min above max is refused");
+    sim.jb.set_bounds(300_000, 1_000_000).unwrap();
+    sim.run_until(20 * SECOND, |_, _| {});
+    let s = sim.jb.stats();
+    assert!(sim.jb.delay_us(sim.now).unwrap() >= 290_000, "{:?}", sim.jb.delay_us(sim.now));
+    assert!(s.stretched >= 13 && s.underruns == 0, "{s:?}");
+    sim.jb.set_bounds(0, 1_000_000).unwrap();
+    sim.run_until(59 * SECOND, |_, _| {});
+    assert!(sim.jb.delay_us(sim.now).unwrap() < 150_000, "{:?}", sim.jb.delay_us(sim.now));
+    assert_eq!(sim.jb.stats().underruns, 0);
+}

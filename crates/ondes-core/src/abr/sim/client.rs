@@ -46,6 +46,9 @@ impl Client {
 
     /// A complete message arrived at `at_us`.
     pub fn receive(&mut self, m: &SentMessage, at_us: u64) {
+        if m.after_skip {
+            self.jb.sender_skipped();
+        }
         for i in 0..m.count as u64 {
             let seq = m.first_seq + i;
             let capture = seq * self.frame_us;

@@ -15,6 +15,9 @@ pub(crate) struct SentMessage {
     pub first_seq: u64,
     pub count: usize,
     pub frame_bytes: usize,
+    /// Frames were skipped just before this message (the server's `lagged` notice, which
+    /// travels right before it).
+    pub after_skip: bool,
 }
 
 #[derive(Debug)]
@@ -27,6 +30,8 @@ pub(crate) struct Server {
     pub skipped_frames: u64,
     pub payload_bytes: u64,
     pub message_bytes: u64,
+    /// A skip not yet announced to the client.
+    skip_unannounced: bool,
 }
 
 impl Server {
@@ -39,6 +44,7 @@ impl Server {
             skipped_frames: 0,
             payload_bytes: 0,
             message_bytes: 0,
+            skip_unannounced: false,
         }
     }
 
@@ -53,6 +59,7 @@ impl Server {
         let drop = self.pending.len() - keep;
         self.pending.drain(..drop);
         self.skipped_frames += drop as u64;
+        self.skip_unannounced |= drop > 0;
     }
 
     /// Takes the next full batch as a message of `bytes`, if one is pending.
@@ -66,7 +73,8 @@ impl Server {
         let bytes = message_bytes(fb, self.batch);
         self.payload_bytes += (fb * self.batch) as u64;
         self.message_bytes += bytes as u64;
-        Some((SentMessage { end: 0, first_seq, count: self.batch, frame_bytes: fb }, bytes))
+        let after_skip = std::mem::take(&mut self.skip_unannounced);
+        Some((SentMessage { end: 0, first_seq, count: self.batch, frame_bytes: fb, after_skip }, bytes))
     }
 
     /// Audio in complete batches that is still waiting (the socket would not take it), µs.

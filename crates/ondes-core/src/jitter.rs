@@ -40,7 +40,14 @@
 //!   `max_delay`, where it drops at once down to the target (a flood after a stall);
 //! * an **underrun** (nothing buffered when a frame is due) plays concealment and does not
 //!   advance, so the delay grows by the stalled time; the frame that was waited for is
-//!   counted late but still played. One underrun counts once however long it lasts.
+//!   counted late but still played. One underrun counts once however long it lasts;
+//! * **rebuffers on repeats**: an underrun that starts within `rebuffer_window` (2 s) of the
+//!   previous one's end means arrivals run slower than real time (a link that just lost half
+//!   its rate). Resuming with each frame that trickles in would stall again a few frames
+//!   later, a dozen break-ups a second; instead the buffer waits until its delay is the target
+//!   plus the stalled time of the cluster so far, so each repeat is about as long as all
+//!   before it together: a few longer stalls instead of many short ones (what video players
+//!   do), while the sender's adaptation catches up.
 //!
 //! # Counters
 //!
@@ -65,6 +72,9 @@ use serde::Serialize;
 use delay::DelayEstimator;
 use history::TargetHistory;
 pub use history::TargetSample;
+
+/// Over how long the arrival rate is measured when the buffer runs dry, µs.
+const RATE_WINDOW_US: i64 = 500_000;
 
 /// How many past slots are remembered to tell a duplicate from a late frame. A frame older
 /// than that is taken as the start of a new stream (a restarted server).
@@ -91,6 +101,9 @@ pub struct JitterConfig {
     pub history_interval_us: u64,
     /// Points kept in the target history.
     pub history_len: usize,
+    /// An underrun that starts within this long after the previous one ended is a *repeat*:
+    /// the buffer then rebuffers before it resumes (see the module documentation), µs.
+    pub rebuffer_window_us: u64,
 }
 
 impl JitterConfig {
@@ -107,6 +120,7 @@ impl JitterConfig {
             shrink_rate: 0.02,
             history_interval_us: 1_000_000,
             history_len: 512,
+            rebuffer_window_us: 2_000_000,
         }
     }
 
@@ -123,6 +137,9 @@ impl JitterConfig {
         if self.window_us < self.frame_us || self.window_us > 60_000_000 {
             return Err(JitterConfigError::Window(self.window_us));
         }
+        if self.rebuffer_window_us > 60_000_000 {
+            return Err(JitterConfigError::RebufferWindow(self.rebuffer_window_us));
+        }
         if !(self.shrink_rate > 0.0 && self.shrink_rate < 1.0) {
             return Err(JitterConfigError::ShrinkRate(self.shrink_rate));
         }
@@ -137,6 +154,8 @@ pub enum JitterConfigError {
     FrameUs(u64),
     #[error("jitter delay bounds [{min_us}, {max_us}] µs: min must not exceed max, max at most 60 s")]
     Bounds { min_us: u64, max_us: u64 },
+    #[error("rebuffer window {0} µs must be at most 60 s")]
+    RebufferWindow(u64),
     #[error("quantile {0} must be in (0, 1]")]
     Quantile(f64),
     #[error("jitter window {0} µs must be between one frame and 60 s")]
@@ -228,6 +247,15 @@ pub struct JitterBuffer<T> {
     newest: Option<u64>,
     estimator: DelayEstimator,
     in_underrun: bool,
+    /// When the current underrun began.
+    stall_started_us: i64,
+    /// When the last underrun ended, and the stalled time of the cluster of repeats it
+    /// belonged to.
+    last_stall_end_us: Option<i64>,
+    cluster_stall_us: i64,
+    /// Delay above the target this underrun waits for before resuming (0: resume with the
+    /// next frame).
+    resume_extra_us: i64,
     /// The sender said it skipped frames: the next gap is a jump, whatever its length.
     expect_jump: bool,
     /// First frame after a jump the sender announced; playout moves to it at once.
@@ -263,6 +291,10 @@ impl<T> JitterBuffer<T> {
             newest: None,
             estimator,
             in_underrun: false,
+            stall_started_us: 0,
+            last_stall_end_us: None,
+            cluster_stall_us: 0,
+            resume_extra_us: 0,
             expect_jump: false,
             jump_to: None,
             last_resize_us: None,
@@ -390,10 +422,13 @@ impl<T> JitterBuffer<T> {
         let (lo, hi) = self.target_range_us.unwrap_or((target, target));
         self.target_range_us = Some((lo.min(target), hi.max(target)));
 
-        let Some(&first) = self.frames.keys().next() else {
+        let rebuffering = self.in_underrun && {
+            let extra = self.rebuffer_extra_us(now_us);
+            extra > 0 && self.delay_us(now_us).is_some_and(|d| d < target + extra)
+        };
+        let Some(&first) = self.frames.keys().next().filter(|_| !rebuffering) else {
             if !self.in_underrun {
-                self.in_underrun = true;
-                self.stats.underruns += 1;
+                self.start_underrun(now_us);
             }
             self.stats.underrun_frames += 1;
             self.stats.concealed += 1;
@@ -409,14 +444,14 @@ impl<T> JitterBuffer<T> {
                 self.outcomes.clear();
             } else {
                 let seq = self.next_seq;
-                self.in_underrun = false;
+                self.end_underrun(now_us);
                 self.advance(false);
                 self.stats.lost += 1;
                 self.stats.concealed += 1;
                 return Playout::Missing { seq };
             }
         }
-        self.in_underrun = false;
+        self.end_underrun(now_us);
         // the next frame is here: adjust the delay towards the target, then play it
         let delay = self.delay_us(now_us).unwrap_or(target);
         if delay < target - self.frame_us / 2 {
@@ -434,6 +469,44 @@ impl<T> JitterBuffer<T> {
             }
             // shrink() only drops a frame when the one after it is buffered
             None => Playout::Underrun,
+        }
+    }
+
+    /// The buffer ran dry. A repeat (within `rebuffer_window` of the last underrun's end)
+    /// will wait for at least twice the cluster's stalled time so far before resuming.
+    fn start_underrun(&mut self, now_us: i64) {
+        self.in_underrun = true;
+        self.stats.underruns += 1;
+        self.stall_started_us = now_us;
+        let repeat =
+            self.last_stall_end_us.is_some_and(|end| now_us - end <= self.cfg.rebuffer_window_us as i64);
+        if !repeat {
+            self.cluster_stall_us = 0;
+        }
+        self.resume_extra_us = if repeat { 2 * self.cluster_stall_us } else { 0 };
+    }
+
+    /// While in an underrun: how far above the target the delay must be before playout
+    /// resumes. When frames keep arriving slower than real time — a share `r` < 0.9 of the
+    /// last [`RATE_WINDOW_US`] — the link has lost rate: resuming with each frame that
+    /// trickles in would stall again a few frames later, so the buffer waits until it can
+    /// play `rebuffer_window × (1 − r)` longer at that rate. A late packet (a TCP
+    /// retransmission) is different: nothing arrives, then everything at once, the share is
+    /// back near 1 and playout resumes at once.
+    fn rebuffer_extra_us(&self, now_us: i64) -> i64 {
+        let received = self.estimator.arrivals_since(now_us - RATE_WINDOW_US) as i64 * self.frame_us;
+        let rate = (received as f64 / RATE_WINDOW_US as f64).min(1.0);
+        let starving =
+            if rate < 0.9 { (self.cfg.rebuffer_window_us as f64 * (1.0 - rate)) as i64 } else { 0 };
+        starving.max(self.resume_extra_us)
+    }
+
+    /// Playout resumes (a frame, or a lost one to conceal, is due).
+    fn end_underrun(&mut self, now_us: i64) {
+        if std::mem::take(&mut self.in_underrun) {
+            self.cluster_stall_us += now_us - self.stall_started_us;
+            self.last_stall_end_us = Some(now_us);
+            self.resume_extra_us = 0;
         }
     }
 
@@ -478,6 +551,7 @@ impl<T> JitterBuffer<T> {
         self.newest = None;
         self.outcomes.clear();
         self.in_underrun = false;
+        self.last_stall_end_us = None;
         self.expect_jump = false;
         self.jump_to = None;
         self.estimator.reset();

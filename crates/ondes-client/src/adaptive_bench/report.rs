@@ -24,6 +24,8 @@ pub struct Side {
     #[serde(flatten)]
     pub result: SimResult,
     pub switch_log: Vec<SwitchLog>,
+    /// When each underrun episode began, ms.
+    pub underrun_at_ms: Vec<u64>,
 }
 
 impl Side {
@@ -40,7 +42,8 @@ impl Side {
                 code: d.reason.code(),
             })
             .collect();
-        Side { result: r.clone(), switch_log }
+        let underrun_at_ms = r.underrun_at_us.iter().map(|t| t / 1000).collect();
+        Side { result: r.clone(), switch_log, underrun_at_ms }
     }
 }
 
@@ -80,12 +83,8 @@ impl AdaptiveReport {
             self.scenario, self.seed, self.duration_s, self.profile, self.socket_lowat
         );
         let rows: Vec<(&str, String, String)> = vec![
-            ("efficiency (payload ÷ link bytes)", pct(l.efficiency_percent), pct(a.efficiency_percent)),
-            (
-                "  ÷ WebSocket message bytes",
-                pct(l.message_efficiency_percent),
-                pct(a.message_efficiency_percent),
-            ),
+            ("efficiency (payload ÷ wire bytes)", pct(l.efficiency_percent), pct(a.efficiency_percent)),
+            ("  ÷ link bytes (+ TCP/IP)", pct(l.link_efficiency_percent), pct(a.link_efficiency_percent)),
             ("latency mean / p95 (ms)", lat(l), lat(a)),
             (
                 "underruns per minute (after 5 s)",

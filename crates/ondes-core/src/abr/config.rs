@@ -59,7 +59,7 @@ impl Default for AbrConfig {
             headroom: 0.9,
             growth_per_s: 0.15,
             hold_us: 15_000_000,
-            jitter_rtts: 2,
+            jitter_rtts: 3,
             max_jitter_rtts: 8,
             late_calm_us: 60_000_000,
             start_kbps: 64,

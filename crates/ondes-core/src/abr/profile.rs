@@ -134,15 +134,17 @@ impl StreamingProfile {
     }
 
     /// The floor a client over TCP should give its jitter buffer, µs: the profile's target,
-    /// but at least one message plus two round trips — about 1.25 RTT for a lost segment's
+    /// but at least one message plus three round trips — about 1.25 RTT for a lost segment's
     /// retransmission (see [`crate::netmodel::LinkParams::retransmit_penalty_us`]) and the
-    /// rest for a burst of losses, whose retransmissions queue behind each other. Below
+    /// rest for a burst of losses, whose retransmissions queue behind each other (on the
+    /// `3g` link two round trips left 5 of 20 one-minute runs with one 120–200 ms underrun;
+    /// three leave 2 with a 20 ms one, for one round trip more of latency). Below
     /// that, every loss is an underrun: the buffer's quantile estimator only learns of late
     /// packets after they happened, and on a link that loses a segment every half minute it
     /// forgets them in between. The client knows an RTT from the moment it connects (the
     /// WebSocket handshake) and refines it with pings.
     ///
-    /// `rtts` is that multiplier (2 by default); the controller doubles it for a listener
+    /// `rtts` is that multiplier (3 by default); the controller doubles it for a listener
     /// whose packets keep arriving later than that (a retransmission lost again costs
     /// another 2.5 RTT), see [`crate::abr::Reason::LateFrames`].
     pub fn jitter_floor_us(&self, rtt_us: u64, stream_frame_us: u32, rtts: u32) -> u64 {

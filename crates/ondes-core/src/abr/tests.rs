@@ -124,9 +124,9 @@ fn late_packets_deepen_the_buffer_and_keep_the_rung() {
     }
     let d = f.decisions.iter().find(|d| d.reason.code() == "late_frames").expect("no deeper buffer");
     assert_eq!(d.kbps, 64);
-    // 80 ms message + 4 × 100 ms round trip
-    assert_eq!(d.jitter_target_ms, 480);
-    assert_eq!(d.reason, Reason::LateFrames { rtts: 4 });
+    // 80 ms message + 6 × 100 ms round trip (the default 3, doubled)
+    assert_eq!(d.jitter_target_ms, 680);
+    assert_eq!(d.reason, Reason::LateFrames { rtts: 6 });
 }
 
 #[test]

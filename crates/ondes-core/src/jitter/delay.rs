@@ -131,6 +131,11 @@ impl DelayEstimator {
         }
     }
 
+    /// Frames that arrived at or after `since_us` (within the window).
+    pub(super) fn arrivals_since(&self, since_us: i64) -> usize {
+        self.samples.iter().rev().take_while(|&&(arrival, _)| arrival >= since_us).count()
+    }
+
     /// Smallest transit in the window (or the last one known).
     pub(super) fn base_us(&self) -> Option<i64> {
         self.base_us

@@ -228,8 +228,8 @@ pub fn run(cfg: &SimConfig) -> SimResult {
     });
     let underruns_after = client.underrun_at_us.iter().filter(|t| **t >= cfg.settle_us).count();
     SimResult {
-        efficiency_percent: 100.0 * server.payload_bytes as f64 / pipe.wire_bytes.max(1) as f64,
-        message_efficiency_percent: 100.0 * server.payload_bytes as f64
+        link_efficiency_percent: 100.0 * server.payload_bytes as f64 / pipe.wire_bytes.max(1) as f64,
+        efficiency_percent: 100.0 * server.payload_bytes as f64
             / (server.message_bytes + pings_bytes).max(1) as f64,
         latency_ms: result::latency(std::mem::take(&mut client.latencies_us)),
         underruns_per_minute: if settled_min > 0.0 { underruns_after as f64 / settled_min } else { 0.0 },

@@ -46,6 +46,18 @@
  * A jump far backwards (server restarted) restarts the sequence. `markIdle()` tells the
  * buffer that the source stopped on purpose (stream paused): draining then is not an
  * underrun; `resync()` after the pause: the frames skipped meanwhile are not lost.
+ *
+ * Skips, as in ondes-core's `jitter.rs`: a gap longer than `maxTargetMs`, or any gap after
+ * {@link JitterBuffer.senderSkipped} (the server's `lagged` notice: a listener that fell
+ * behind was moved to live), is a *jump*: counted in `framesSkipped`, not `framesMissing`,
+ * and the timing history starts over after it (the transits before it describe another
+ * regime, and the target they built — the delay that made the server skip — is dropped).
+ * The frames buffered before the gap still play, then the first frame after it: the
+ * timeline has no hole to conceal here, which is what `jump_to` achieves in the Rust buffer.
+ *
+ * The server may move the target's bounds (`jitter` advice in its `info`/`rung` messages):
+ * {@link JitterBuffer.setBounds}. Not ported from the Rust buffer: its rebuffering when
+ * arrivals run slower than real time (here an underrun waits for the target, plus a frame).
  */
 
 /**
@@ -94,8 +106,11 @@
  * @property {number} framesPushed   frames accepted
  * @property {number} framesLate     frames dropped because they came after their turn
  * @property {number} framesMissing  frames never received (sequence gaps)
+ * @property {number} framesSkipped  frames the sender skipped (jumped over, see {@link JitterBuffer.senderSkipped})
  * @property {number} framesDropped  frames dropped because the buffer was over capacity
  * @property {number|null} playingCaptureMs  capture time of the sample being played
+ * @property {number} minTargetMs    the target's lower bound (see {@link JitterBuffer.setBounds})
+ * @property {number} maxTargetMs    its upper bound
  */
 
 /** Linear-interpolation helper: the `q` quantile of an ascending array. */
@@ -131,6 +146,8 @@ export class JitterBuffer {
         /** @type {Float32Array[]} */
         this.store = [];
         for (let c = 0; c < this.channels; c++) this.store.push(new Float32Array(this.capacity));
+        // the sender said it skipped frames: the next gap is a jump (see senderSkipped)
+        this.expectJump = false;
         // concealment source: the last 10 ms played, per channel
         this.concealLen = Math.max(1, Math.round(this.sampleRate * 0.01));
         /** @type {Float32Array[]} */
@@ -143,6 +160,7 @@ export class JitterBuffer {
         this.framesPushed = 0;
         this.framesLate = 0;
         this.framesMissing = 0;
+        this.framesSkipped = 0;
         this.framesDropped = 0;
         this.reset();
     }
@@ -155,11 +173,9 @@ export class JitterBuffer {
         this.state = 'buffering';
         this.idleRequested = false;
         /** @type {{t: number, transit: number}[]} */
-        this.arrivals = [];
         this.jitterQ = 0;
-        this.targetDelay = this.initialTargetMs; // ms, as a buffer level (D + F)
-        this.historySince = /** @type {number|null} */ (null); // first arrival of the jitter history
-        this.lastTargetUpdate = /** @type {number|null} */ (null);
+        this.forgetTiming();
+        this.expectJump = false;
         this.measuredDelay = /** @type {number|null} */ (null);
         this.rate = 1;
         this.nextSeq = /** @type {number|null} */ (null);
@@ -169,6 +185,73 @@ export class JitterBuffer {
         this.concealPhase = 0; // samples of concealment produced in the current gap
         this.concealing = false; // between an underrun and the return of audio
         this.fadeIn = 0; // samples of fade-in left
+    }
+
+    /**
+     * Starts the timing history over, and the target from where a new buffer starts (within
+     * the bounds): after a reset, and after a jump, whose earlier transits would inflate it.
+     */
+    forgetTiming() {
+        /** @type {{t: number, transit: number}[]} */
+        this.arrivals = [];
+        this.targetDelay = Math.min(this.maxTargetMs, Math.max(this.minTargetMs, this.initialTargetMs)); // ms, as a buffer level (D + F)
+        this.historySince = /** @type {number|null} */ (null); // first arrival of the jitter history
+        this.lastTargetUpdate = /** @type {number|null} */ (null);
+    }
+
+    /**
+     * New bounds of the target (ms): the server asked for a deeper or shallower floor (the
+     * `jitter` advice of its `info` and `rung` messages, combined with the round trip and
+     * the audio per message by the Player). As `JitterBuffer::set_bounds` of ondes-core, the
+     * buffer keeps its audio and its timing history: a raised floor raises the target at
+     * once and the buffer stretches to it — here by playing slower (at most `maxRateAdjust`,
+     * inaudibly, rather than inserting concealment), or at once at the next underrun, which
+     * buffers up to the target; a lowered floor lets the target decay as usual
+     * (`shrinkTauMs`); a lowered ceiling clamps it at once. The storage grows if the new
+     * ceiling needs it. Bounds must satisfy 0 ≤ min ≤ max ≤ 60 s (the Rust buffer's check).
+     * @param {number} minMs
+     * @param {number} maxMs
+     */
+    setBounds(minMs, maxMs) {
+        if (!(Number.isFinite(minMs) && Number.isFinite(maxMs) && minMs >= 0 && minMs <= maxMs && maxMs <= 60000)) {
+            throw new RangeError(`jitter bounds [${minMs}, ${maxMs}] ms: min must not exceed max, max at most 60 s`);
+        }
+        this.minTargetMs = minMs;
+        this.maxTargetMs = maxMs;
+        this.growCapacity(maxMs + 4 * this.frameMs);
+        this.targetDelay = Math.min(maxMs, Math.max(minMs, this.targetDelay));
+        this.updateRate();
+    }
+
+    /**
+     * Makes the storage hold at least `capacityMs`, keeping the audio queued (a larger
+     * ceiling from {@link setBounds}: the buffer may then hold more than before).
+     * @param {number} capacityMs
+     */
+    growCapacity(capacityMs) {
+        const cap = Math.ceil((capacityMs / 1000) * this.sampleRate);
+        if (cap <= this.capacity) return;
+        const old = this.capacity;
+        // everything still readable: from the sample before the read position (interpolation)
+        const from = Math.max(0, this.wpos - old, Math.floor(this.rpos) - 1);
+        this.store = this.store.map((src) => {
+            const dst = new Float32Array(cap);
+            for (let p = from; p < this.wpos; p++) dst[p % cap] = src[p % old];
+            return dst;
+        });
+        this.capacity = cap;
+    }
+
+    /**
+     * The sender says it skipped frames (the server's `lagged` notice, which comes before
+     * the frames after the skip; or `resumed` with frames skipped while paused). As
+     * `JitterBuffer::sender_skipped` of ondes-core: the next gap in sequence numbers is then
+     * a jump, however short — counted in `framesSkipped`, not `framesMissing`, and the timing
+     * history and the target start over after it, rather than keeping the delay that made
+     * the sender skip. The notice is used up by the next frame past the newest, gap or not.
+     */
+    senderSkipped() {
+        this.expectJump = true;
     }
 
     /** The stream stopped on purpose (paused): let the buffer drain without counting it. */
@@ -209,12 +292,24 @@ export class JitterBuffer {
                     outcome = 'restart';
                     this.arrivals = [];
                     this.historySince = null;
+                    this.expectJump = false;
                 } else {
                     this.framesLate++;
                     return 'late';
                 }
-            } else if (frame.seq > this.nextSeq) {
-                this.framesMissing += frame.seq - this.nextSeq;
+            } else {
+                // the first frame past the newest uses up the sender's notice, gap or not
+                const announced = this.expectJump;
+                this.expectJump = false;
+                const gap = frame.seq - this.nextSeq;
+                if (gap > 0 && (announced || gap * this.frameMs > this.maxTargetMs)) {
+                    // the sender skipped ahead (a lagging listener moved to live): jump, and
+                    // start the timing over — the transits before describe another regime
+                    this.framesSkipped += gap;
+                    this.forgetTiming();
+                } else if (gap > 0) {
+                    this.framesMissing += gap;
+                }
             }
         }
         this.nextSeq = frame.seq + 1;
@@ -440,8 +535,11 @@ export class JitterBuffer {
             framesPushed: this.framesPushed,
             framesLate: this.framesLate,
             framesMissing: this.framesMissing,
+            framesSkipped: this.framesSkipped,
             framesDropped: this.framesDropped,
             playingCaptureMs: this.playingCaptureMs,
+            minTargetMs: this.minTargetMs,
+            maxTargetMs: this.maxTargetMs,
         };
     }
 }

@@ -5,7 +5,9 @@
  * (`currentFrame`), so irregular pulls by the audio device count as jitter as well.
  *
  * Messages in:  {type:'frame', seq, captureMs, samples: Float32Array[]} | {type:'idle'} | {type:'resync'} |
- *               {type:'reset'} | {type:'stop'}
+ *               {type:'skip'} | {type:'bounds', minMs, maxMs} | {type:'reset'} | {type:'stop'}
+ *               `skip`: the server skipped frames before the next one (`JitterBuffer.senderSkipped`);
+ *               `bounds`: the target's bounds from the server's jitter advice (`JitterBuffer.setBounds`).
  * Messages out: {type:'stats', ...JitterBufferStats, at: Date.now()} four times a second;
  *               with `processorOptions.measureLatency`, also `outputs: [{seq, captureMs, outputMs}]`:
  *               when the first sample of each frame was output (wall clock, ms) since the
@@ -42,6 +44,16 @@ class OndesPlayerProcessor extends AudioWorkletProcessor {
                 break;
             case 'resync':
                 this.jb.resync();
+                break;
+            case 'skip':
+                this.jb.senderSkipped();
+                break;
+            case 'bounds':
+                try {
+                    this.jb.setBounds(m.minMs, m.maxMs);
+                } catch {
+                    // unusable bounds: keep the current ones
+                }
                 break;
             case 'reset':
                 this.jb.reset();

@@ -38,6 +38,9 @@ pub struct ConnectionInfo {
     /// The client's latest report (WebSocket listeners send one about every second).
     pub client_report: Mutex<Option<serde_json::Value>>,
     pub reports_received: AtomicU64,
+    /// The adaptation controller's state (WebSocket `rung=auto` listeners), refreshed about
+    /// once a second and at each decision.
+    pub abr: Mutex<Option<serde_json::Value>>,
 }
 
 impl ConnectionInfo {
@@ -74,6 +77,7 @@ impl ConnectionInfo {
             latency_ms: self.latency_ewma_us.load(Ordering::Relaxed) as f64 / 1000.0,
             client_report: self.client_report.lock().clone(),
             reports_received: self.reports_received.load(Ordering::Relaxed),
+            abr: self.abr.lock().clone(),
         }
     }
 }
@@ -100,6 +104,9 @@ pub struct ConnectionSnapshot {
     /// Latest client report (buffer, underruns, loss, RTT), if the transport carries them.
     pub client_report: Option<serde_json::Value>,
     pub reports_received: u64,
+    /// Adaptation state: profile, rung, batch, estimates, jitter floor, switch counts, the
+    /// last decision and its reason (`null` for listeners without adaptation).
+    pub abr: Option<serde_json::Value>,
 }
 
 #[derive(Default)]
@@ -207,6 +214,7 @@ impl Connections {
             latency_ewma_us: AtomicU64::new(0),
             client_report: Mutex::new(None),
             reports_received: AtomicU64::new(0),
+            abr: Mutex::new(None),
         });
         inner.map.insert(info.id, info.clone());
         *inner.per_ip.entry(c.ip).or_default() += 1;

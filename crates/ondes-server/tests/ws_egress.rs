@@ -227,6 +227,10 @@ async fn slow_auto_listener_is_switched_down() {
     let (mut ws, _) = tokio_tungstenite::client_async(url.as_str(), tcp).await.unwrap();
     let info = next_text(&mut ws).await;
     assert_eq!(info["adaptive"], true, "{info}");
+    // the jitter advice of the balanced profile (docs/protocol.md)
+    assert_eq!(info["jitter"]["target_ms"], 60, "{info}");
+    assert_eq!(info["jitter"]["max_ms"], 2000, "{info}");
+    assert!(info["jitter"]["rtts"].as_u64().unwrap() >= 1, "{info}");
     let start_rung = info["rung"].as_str().unwrap().parse::<u32>().unwrap();
     // read at ~2.5 KB/s (20 kbit/s): below every rung but the lowest (16 kbit/s)
     let t0 = tokio::time::Instant::now();
@@ -260,6 +264,17 @@ async fn slow_auto_listener_is_switched_down() {
         .find(|l| l.starts_with("ondes_bitrate_switches_total") && l.contains("direction=\"down\""))
         .unwrap();
     assert!(down.ends_with(" 1") || down.rsplit(' ').next().unwrap().parse::<f64>().unwrap() >= 1.0);
+    // the connection's adaptation state is in /debug/connections, with the last decision
+    let debug = token(&s, &[ondes_server::auth::Permission::DebugAccess]);
+    let (st, dbg) = get_json(&format!("{}/api/audio/debug/connections", s.url()), Some(&debug)).await;
+    assert_eq!(st, 200, "{dbg}");
+    let conns = dbg["connections"].as_array().unwrap_or_else(|| panic!("{dbg}"));
+    let abr = conns.iter().find_map(|c| c["abr"].as_object().cloned()).unwrap_or_else(|| panic!("{dbg}"));
+    assert_eq!(abr["profile"], "balanced", "{abr:?}");
+    assert!(abr["switches_down"].as_u64().unwrap() >= 1, "{abr:?}");
+    assert_eq!(abr["last_decision"]["direction"], "down", "{abr:?}");
+    assert!(abr["last_decision"]["code"].as_str().is_some_and(|c| !c.is_empty()), "{abr:?}");
+    assert!(abr["rung_kbps"].as_u64().unwrap() < u64::from(start_rung), "{abr:?}");
     s.shutdown().await;
 }
 

@@ -105,6 +105,8 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
         "frames_sent": c.frames_sent,
         "skipped_frames": c.skipped_frames,
         "warnings": warnings,
+        "client_report": c.client_report,
+        "abr": c.abr,
     })
 }
 

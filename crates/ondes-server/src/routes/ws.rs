@@ -184,6 +184,8 @@ struct Session {
     batch_fixed: bool,
     started: std::time::Instant,
     written_bytes: u64,
+    /// The last adaptation decision, as `/debug/connections` shows it.
+    last_decision: Option<Value>,
 }
 
 impl Session {
@@ -238,6 +240,27 @@ impl Session {
             msg["jitter"] = json!(JitterAdvice::after(&d, a.profile(), a.config().jitter_rtts));
         }
         self.text(msg);
+        self.last_decision = Some(json!({"at_ms": now / 1000, "direction": dir, "kbps": d.kbps,
+            "profile": d.profile, "code": d.reason.code(), "reason": d.reason.to_string()}));
+        self.publish_abr();
+    }
+
+    /// Shows the controller's state in `/debug/connections` and `/stats`.
+    fn publish_abr(&self) {
+        let Some(a) = &self.abr else { return };
+        let stats = a.stats();
+        let now = self.now();
+        let state = json!({
+            "profile": a.profile().name, "rung_kbps": a.kbps(), "batch": self.batch,
+            "estimate_kbps": (a.estimate_bps() / 1000.0).round(),
+            "capacity_kbps": a.capacity_bps().map(|c| (c / 1000.0).round()),
+            "queue_delay_ms": a.queue_delay_us(now) / 1000,
+            "jitter_target_ms": a.jitter_target_us() / 1000,
+            "switches_up": stats.switches_up, "switches_down": stats.switches_down,
+            "profile_changes": stats.profile_changes, "failed_probes": stats.failed_probes,
+            "last_decision": self.last_decision,
+        });
+        *self.admission.guard.info.abr.lock() = Some(state);
     }
 
     fn text(&mut self, v: Value) {
@@ -456,8 +479,10 @@ async fn session(
         batch_fixed: batch.is_some(),
         started: std::time::Instant::now(),
         written_bytes: 0,
+        last_decision: None,
     };
     s.build_abr();
+    s.publish_abr();
     // woken once per batch, not once per frame
     sub.frames = hub.group_watch(s.batch);
     let mut group = s.batch;
@@ -484,6 +509,7 @@ async fn session(
     // adaptation: send state every 100 ms, round trips measured by pings behind the audio
     let mut abr_tick = tokio::time::interval(Duration::from_millis(100));
     let mut abr_ping = tokio::time::interval(Duration::from_millis(250));
+    let mut abr_ticks = 0u64;
     loop {
         if s.batch != group {
             group = s.batch;
@@ -570,7 +596,13 @@ async fn session(
                 control_dirty = true;
             }
             _ = shutdown.changed() => {},
-            _ = abr_tick.tick(), if s.abr.is_some() => abr_update(&mut s, &hub, &cursor),
+            _ = abr_tick.tick(), if s.abr.is_some() => {
+                abr_update(&mut s, &hub, &cursor);
+                abr_ticks += 1;
+                if abr_ticks.is_multiple_of(10) {
+                    s.publish_abr();
+                }
+            }
             _ = abr_ping.tick(), if s.abr.is_some() => {
                 s.out.push(Message::Ping(Bytes::copy_from_slice(&s.now().to_le_bytes())));
             }

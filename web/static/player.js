@@ -38,7 +38,79 @@ import { decodeAudio, pcm16ToPlanar, f32ToPlanar, WireError } from './wire.js';
  * @property {(status: {status: string, [k: string]: unknown}) => void} status
  * @property {(state: string) => void} state     the connection state (client states)
  * @property {(error: {type: string, message: string}) => void} error
+ * @property {(bounds: JitterBounds) => void} [jitterBounds]  the jitter buffer's bounds the
+ *           server's advice asks for (a source that gets advice calls it; see {@link adviceBounds})
  */
+
+/**
+ * Bounds of the jitter buffer's target, ms.
+ * @typedef {object} JitterBounds
+ * @property {number} minMs
+ * @property {number} maxMs
+ */
+
+/**
+ * The server's jitter-buffer advice (`jitter` in the WebSocket `info` and `rung` messages;
+ * ondes-core's `JitterAdvice`).
+ * @typedef {object} JitterAdvice
+ * @property {number} target_ms   the floor the server asks for (its profile's target, or its controller's)
+ * @property {number} max_ms      the profile's ceiling of the buffer delay
+ * @property {number} rtts        round trips of margin the floor must also cover (TCP retransmissions)
+ */
+
+/**
+ * The advice in a server message, or null when it has none (an older server) or it is
+ * unusable.
+ * @param {any} j
+ * @returns {JitterAdvice|null}
+ */
+export function parseAdvice(j) {
+    const ok = (/** @type {unknown} */ v) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+    if (!j || typeof j !== 'object' || !ok(j.target_ms) || !ok(j.max_ms) || !ok(j.rtts)) return null;
+    return { target_ms: j.target_ms, max_ms: j.max_ms, rtts: j.rtts };
+}
+
+/**
+ * Frames the server says it skipped before the frames that follow a status notice:
+ * `lagged` (a listener that fell behind, moved to live) or `resumed` (frames skipped while
+ * paused); 0 for any other notice.
+ * @param {{status: string, [k: string]: unknown}} s
+ */
+export function skippedFrames(s) {
+    const n = s.status === 'lagged' ? s.skipped_frames : s.status === 'resumed' ? s.skipped_while_paused : 0;
+    return typeof n === 'number' && n > 0 ? n : 0;
+}
+
+/**
+ * The bounds the advice asks of a client that receives `messageMs` of audio per message
+ * (batch × frame) and measured a round trip of `rttMs`; as `JitterAdvice::bounds_us` of
+ * ondes-core, so that the browser sets the floor the server's controller plans with. A
+ * batch arrives all at once, so the buffer must hold at least a message, and a TCP
+ * retransmission costs about a round trip: the floor covers both, and the server's target.
+ * @param {JitterAdvice} advice
+ * @param {number} messageMs
+ * @param {number} rttMs
+ * @returns {JitterBounds}
+ */
+export function adviceBounds(advice, messageMs, rttMs) {
+    const minMs = Math.max(advice.target_ms, messageMs + advice.rtts * rttMs);
+    // a floor above the ceiling lifts the ceiling: never an invalid pair
+    return { minMs, maxMs: Math.max(advice.max_ms, minMs) };
+}
+
+/**
+ * The advised bounds with the user's own (`PlayerOptions.jitter.minTargetMs/maxTargetMs`),
+ * as `ondes listen --min-jitter/--max-jitter`: the user's minimum is an extra floor, the
+ * user's maximum replaces the advised one; the floor never exceeds the ceiling.
+ * @param {JitterBounds} advised
+ * @param {{minTargetMs?: number, maxTargetMs?: number}} [user]
+ * @returns {JitterBounds}
+ */
+export function withUserBounds(advised, user = {}) {
+    const maxMs = typeof user.maxTargetMs === 'number' ? user.maxTargetMs : advised.maxMs;
+    const minMs = Math.max(typeof user.minTargetMs === 'number' ? user.minTargetMs : 0, advised.minMs);
+    return { minMs: Math.min(minMs, maxMs), maxMs };
+}
 
 /**
  * A way to get decoded audio frames from the server.
@@ -131,6 +203,12 @@ export class SsePcm16Source {
  */
 
 /**
+ * What waits in the source's queue: a frame, or a status notice that must reach the Player
+ * after the frames that arrived before it.
+ * @typedef {PendingFrame | {notice: {status: string, [k: string]: unknown}}} PendingItem
+ */
+
+/**
  * WebSocket source, protocol v1 (docs/protocol.md): `GET /api/streams/{id}/ws`.
  *
  * - Binary audio messages are parsed by `wire.js`; Opus frames are decoded by a WebCodecs
@@ -145,7 +223,14 @@ export class SsePcm16Source {
  * - Text messages: `info` (codec, rung, layout), `status` (paused, resumed, lagged,
  *   source-lost, source-restored), `rung`, `pong`, `error`. It sends `ping` every second
  *   (RTT, and a clock offset estimate from the lowest-RTT exchange, NTP style) and the
- *   Player's `report` with `rtt_ms` added.
+ *   Player's `report` with `rtt_ms` added. Statuses reach the sink in order with the frames
+ *   (after those still being decoded), so that `lagged` comes right before the first frame
+ *   after the skip and `paused` after the last one.
+ * - Jitter advice (`jitter` in `info`, and in a `rung` message when the client should take
+ *   new bounds; a `rung` without it keeps them): the source turns it into bounds with the
+ *   audio per message (`batch` × `frame_ms`, the batch of the latest `info`/`rung`) and
+ *   the round trip of this connection's first ping ({@link adviceBounds}; 0 until it is
+ *   measured, then the bounds are sent again once) and gives them to `sink.jitterBounds`.
  * - A connection that worked and then closed is reopened with exponential backoff and
  *   jitter (like `AudioStreamClient`); `stream_ended` is final. A first connection that
  *   fails rejects `start()`, so that the Player can fall back to SSE.
@@ -186,7 +271,7 @@ export class WsOpusSource {
         /** @type {AudioDecoder|null} */
         this.decoder = null;
         this.decoderConfig = '';
-        /** @type {PendingFrame[]} in arrival order */
+        /** @type {PendingItem[]} in arrival order */
         this.queue = [];
         /** @type {PendingFrame[]} Opus frames given to the decoder, not yet decoded */
         this.awaiting = [];
@@ -198,6 +283,15 @@ export class WsOpusSource {
         this.pings = new Map();
         this.rttMs = /** @type {number|null} */ (null);
         this.minRttMs = /** @type {number|null} */ (null);
+        /** @type {JitterAdvice|null} the server's latest jitter advice */
+        this.advice = null;
+        /** frames per message, from the latest `info` or `rung` message */
+        this.messageBatch = /** @type {number|null} */ (null);
+        /** the round trip the advice is combined with: this connection's first ping's (the
+         * Rust client uses its handshake's; a ping is the browser's nearest equivalent) */
+        this.adviceRttMs = /** @type {number|null} */ (null);
+        /** @type {JitterBounds|null} the bounds last given to the sink */
+        this.advisedBounds = null;
         this.clockOffsetMs = /** @type {number|null} */ (null);
         this.timers = { ping: /** @type {any} */ (null), connect: /** @type {any} */ (null), reconnect: /** @type {any} */ (null) };
         /** @type {((v: void) => void)|null} */
@@ -213,6 +307,7 @@ export class WsOpusSource {
             decodeErrors: 0,
             invalidMessages: 0,
             reconnects: 0,
+            serverSkippedFrames: 0,
         };
     }
 
@@ -292,7 +387,9 @@ export class WsOpusSource {
         return {
             codec: this.codec,
             rung: this.rungName,
-            batch: this.info?.batch ?? this.batch,
+            batch: this.messageBatch ?? this.info?.batch ?? this.batch,
+            jitterAdvice: this.advice,
+            advisedBoundsMs: this.advisedBounds ? [this.advisedBounds.minMs, this.advisedBounds.maxMs] : null,
             connectionId: this.info?.connection_id ?? null,
             rttMs: this.rttMs,
             minRttMs: this.minRttMs,
@@ -365,12 +462,24 @@ export class WsOpusSource {
                         break;
                 }
                 if (m.status === 'paused' || m.status === 'resumed') this.info = { ...this.info, paused: m.status === 'paused' };
-                this.sink?.status(m);
+                this.counters.serverSkippedFrames += skippedFrames(m);
+                // in order with the frames: after those that arrived before it
+                this.queue.push({ notice: m });
+                this.drain();
                 break;
-            case 'rung':
+            case 'rung': {
                 this.rungName = String(m.rung);
+                if (typeof m.batch === 'number' && m.batch > 0) this.messageBatch = m.batch;
+                // new bounds only when the server sends advice with the rung (a profile
+                // change, or a floor it deepens or relaxes on purpose); without, keep them
+                const advice = parseAdvice(m.jitter);
+                if (advice) {
+                    this.advice = advice;
+                    this.applyAdvice();
+                }
                 this.sink?.status({ status: 'rung', ...m });
                 break;
+            }
             case 'pong':
                 this.onPong(m);
                 break;
@@ -409,6 +518,11 @@ export class WsOpusSource {
         this.everConnected = true;
         this.attempt = 0;
         this.setState(m.paused ? 'paused' : m.source_lost ? 'source-lost' : 'live');
+        // a new connection: its own batch, advice and round trip
+        this.messageBatch = typeof m.batch === 'number' && m.batch > 0 ? m.batch : null;
+        this.advice = parseAdvice(m.jitter);
+        this.adviceRttMs = null;
+        if (this.advice) this.applyAdvice();
         clearInterval(this.timers.ping);
         this.ping();
         this.timers.ping = setInterval(() => this.ping(), this.pingIntervalMs);
@@ -487,6 +601,23 @@ export class WsOpusSource {
             this.clockOffsetMs = this.clockOffsetMs === null || rtt <= (this.minRttMs ?? rtt) ? offset : this.clockOffsetMs + 0.2 * (offset - this.clockOffsetMs);
         }
         this.minRttMs = this.minRttMs === null ? rtt : Math.min(this.minRttMs, rtt);
+        if (this.adviceRttMs === null) {
+            // the bounds so far assumed no round trip: once, now that one is known
+            this.adviceRttMs = rtt;
+            if (this.advice) this.applyAdvice();
+        }
+    }
+
+    /**
+     * Gives the sink the bounds the current advice asks for ({@link adviceBounds}).
+     * @private
+     */
+    applyAdvice() {
+        if (!this.advice) return;
+        const frameMs = typeof this.info?.frame_ms === 'number' && this.info.frame_ms > 0 ? this.info.frame_ms : 20;
+        const batch = Math.max(1, this.messageBatch ?? 1);
+        this.advisedBounds = adviceBounds(this.advice, batch * frameMs, this.adviceRttMs ?? 0);
+        this.sink?.jitterBounds?.(this.advisedBounds);
     }
 
     /**
@@ -626,10 +757,15 @@ export class WsOpusSource {
         this.drain();
     }
 
-    /** Hands on every frame that is ready, in sequence. @private */
+    /** Hands on every frame that is ready, and the notices between them, in sequence. @private */
     drain() {
         while (this.queue.length) {
             const f = this.queue[0];
+            if ('notice' in f) {
+                this.queue.shift();
+                this.sink?.status(f.notice);
+                continue;
+            }
             if (!f.conceal && !f.samples) break;
             this.queue.shift();
             let samples;
@@ -775,12 +911,14 @@ export class LinearResampler {
  * @property {number} framesReceived
  * @property {number} framesLate
  * @property {number} framesMissing
+ * @property {number} framesSkipped    frames the server skipped (lagged, paused), jumped over
  * @property {number} framesDropped
  * @property {number} rate             playback speed correction (1 = none)
  * @property {string|null} codec       what the transport carries (opus, pcm16)
  * @property {string|null} rung        the server's rung (WebSocket)
  * @property {number|null} rttMs       round trip to the server (WebSocket ping/pong)
  * @property {number|null} clockOffsetMs  server clock − this clock, estimated from ping/pong (not applied to latencyMs)
+ * @property {[number, number]|null} jitterBoundsMs  the jitter buffer's target bounds [min, max] (null before the worklet reports)
  */
 
 /**
@@ -825,6 +963,8 @@ export class Player {
         this.latencyRecords = [];
         /** @type {Map<number, {receivedMs: number|null, decodedMs: number|null}>} */
         this.frameTimes = new Map();
+        /** @type {JitterBounds|null} the jitter buffer's bounds from the server's advice (with the user's) */
+        this.jitterBounds = null;
         /** @type {(stats: PlayerStats) => void} */
         this.onStats = () => {};
         /** @type {(error: {type: string, message: string}) => void} */
@@ -916,12 +1056,8 @@ export class Player {
         /** @type {PlayerSink} */
         const sink = {
             frame: (f) => this.handleFrame(f),
-            status: (s) => {
-                // a paused stream drains without counting underruns, and the frames the
-                // server skipped while paused are not lost
-                if (s.status === 'paused') node.port.postMessage({ type: 'idle' });
-                if (s.status === 'resumed') node.port.postMessage({ type: 'resync' });
-            },
+            status: (s) => this.handleStatus(s),
+            jitterBounds: (b) => this.applyJitterBounds(b),
             state: (s) => {
                 this.connection = s;
                 if (s === 'ended' || s === 'failed' || s === 'reconnecting') node.port.postMessage({ type: 'idle' });
@@ -951,6 +1087,36 @@ export class Player {
         if (this.state === 'starting') this.state = 'buffering';
         // with a WebSocket source this reaches the server (docs/protocol.md, `report`)
         this.reportTimer = setInterval(() => this.source?.sendReport?.(this.report()), 1000);
+    }
+
+    /**
+     * A status notice from the source, which hands it on in order with the frames.
+     * @private
+     */
+    handleStatus(/** @type {{status: string, [k: string]: unknown}} */ s) {
+        if (!this.node) return;
+        const port = this.node.port;
+        // a paused stream drains without counting underruns
+        if (s.status === 'paused') port.postMessage({ type: 'idle' });
+        if (skippedFrames(s) > 0) {
+            // the frames after this notice continue from live (or from where the pause
+            // ended): the jitter buffer jumps over the gap instead of counting it lost
+            port.postMessage({ type: 'skip' });
+        } else if (s.status === 'resumed') {
+            // resumed without a count: whatever gap follows is not lost either
+            port.postMessage({ type: 'resync' });
+        }
+    }
+
+    /**
+     * The server's advice, as bounds ({@link adviceBounds}): with the user's own
+     * (`options.jitter.minTargetMs/maxTargetMs`, {@link withUserBounds}) to the jitter buffer.
+     * @private
+     */
+    applyJitterBounds(/** @type {JitterBounds} */ advised) {
+        const b = withUserBounds(advised, /** @type {any} */ (this.options.jitter ?? {}));
+        this.jitterBounds = b;
+        this.node?.port.postMessage({ type: 'bounds', minMs: b.minMs, maxMs: b.maxMs });
     }
 
     /** @private */
@@ -1027,12 +1193,14 @@ export class Player {
             framesReceived: this.framesReceived,
             framesLate: w.framesLate ?? 0,
             framesMissing: (w.framesMissing ?? 0) + (t.lostFrames ?? 0),
+            framesSkipped: w.framesSkipped ?? 0,
             framesDropped: w.framesDropped ?? 0,
             rate: w.rate ?? 1,
             codec: t.codec ?? (this.source?.name === 'sse-pcm16' ? 'pcm16' : null),
             rung: t.rung ?? null,
             rttMs: t.rttMs ?? null,
             clockOffsetMs: t.clockOffsetMs ?? null,
+            jitterBoundsMs: typeof w.minTargetMs === 'number' ? [w.minTargetMs, w.maxTargetMs] : null,
         };
     }
 

@@ -255,3 +255,146 @@ test('trackOutput: each frame reported once, when its first sample is output, at
     simulate(plain, 1000, () => 0);
     assert.equal(plain.takeOutputs().length, 0);
 });
+
+/**
+ * Drives `jb` by hand: `arrivals` ({at, seq, captureMs, before?}) sorted by `at`, pulled in
+ * render quanta until `endMs`; `before(jb)` runs just before its frame is pushed (where the
+ * server's notice would come). Returns the frames output, in order (with `trackOutput`).
+ */
+function drive(jb, arrivals, endMs, onQuantum = () => {}) {
+    const out = [new Float32Array(QUANTUM), new Float32Array(QUANTUM)];
+    const played = [];
+    let k = 0;
+    for (let q = 0; q * QUANTUM_MS < endMs; q++) {
+        const t = q * QUANTUM_MS;
+        while (k < arrivals.length && arrivals[k].at <= t) {
+            const a = arrivals[k++];
+            a.before?.(jb);
+            jb.push(frame(a.seq, a.captureMs), a.at);
+        }
+        jb.pull(out);
+        if (jb.trackOutput) for (const o of jb.takeOutputs()) played.push(o.seq);
+        onQuantum(t, jb, out);
+    }
+    return played;
+}
+
+/**
+ * A listener that falls behind and is moved to live: frames 0–99 on time, 100–149 each
+ * 10 ms later than the one before (a link at two thirds of real time), 150–189 skipped by
+ * the server, then 190 on arriving on time again. `notice` runs before frame 190.
+ */
+function laggingListener(notice) {
+    const arrivals = [];
+    for (let seq = 0; seq < 150; seq++) arrivals.push({ seq, captureMs: seq * FRAME_MS, at: seq * FRAME_MS + 22 + Math.max(0, seq - 100) * 10 });
+    for (let seq = 190; seq < 400; seq++) arrivals.push({ seq, captureMs: seq * FRAME_MS, at: seq * FRAME_MS + 22 });
+    arrivals[150].before = notice;
+    return arrivals;
+}
+
+test('a skip the sender announced is jumped over: counted skipped, not lost; playout continues after the gap', () => {
+    const jb = make({ trackOutput: true });
+    let targetBefore = 0;
+    const arrivals = laggingListener((b) => {
+        targetBefore = b.targetMs;
+        b.senderSkipped();
+    });
+    const played = drive(jb, arrivals, 8000);
+    const s = jb.stats();
+    assert.equal(s.framesSkipped, 40, 'the gap is skipped');
+    assert.equal(s.framesMissing, 0, 'nothing lost');
+    assert.equal(s.framesLate, 0);
+    // every frame before the gap played once, then the first frame after it
+    const i = played.indexOf(149);
+    assert.ok(i > 0, 'the frames before the gap played');
+    assert.equal(played[i + 1], 190, 'then the first frame after the gap');
+    for (let j = 1; j < played.length; j++) if (j !== i + 1) assert.equal(played[j], played[j - 1] + 1);
+    // the lag had inflated the target; the jump starts it over instead of keeping it
+    assert.ok(targetBefore > FRAME_MS + 100, `lagging target ${targetBefore.toFixed(1)} ms`);
+    assert.ok(s.targetMs < FRAME_MS + 45, `target after the jump ${s.targetMs.toFixed(1)} ms`);
+    assert.equal(s.state, 'playing');
+
+    // the same without the notice: a gap shorter than the maximum delay is 40 lost frames
+    const plain = make();
+    drive(plain, laggingListener(() => {}), 8000);
+    assert.equal(plain.stats().framesMissing, 40);
+    assert.equal(plain.stats().framesSkipped, 0);
+});
+
+test('the notice is used up by the next frame; a gap longer than the maximum delay is a jump without one', () => {
+    const jb = make({ maxTargetMs: 200 });
+    jb.push(frame(0, 0), 22);
+    jb.senderSkipped();
+    jb.push(frame(1, 20), 42); // no gap: the notice is used up
+    jb.push(frame(3, 60), 82);
+    assert.equal(jb.stats().framesMissing, 1, 'a later short gap is a loss');
+    assert.equal(jb.stats().framesSkipped, 0);
+    jb.push(frame(20, 400), 422); // 16 frames = 320 ms > 200 ms
+    assert.equal(jb.stats().framesSkipped, 16);
+    assert.equal(jb.stats().framesMissing, 1);
+    jb.senderSkipped();
+    assert.equal(jb.push(frame(21, 420), 442), 'ok');
+    assert.equal(jb.push(frame(22, 440), 462), 'ok');
+    assert.equal(jb.stats().framesSkipped, 16, 'no gap, no skip');
+});
+
+test('setBounds: a raised floor raises the target at once and the delay stretches to it; a lowered one decays', () => {
+    const jb = make();
+    const trace = [];
+    let minRate = 1;
+    let raisedAt = null;
+    let lowered = false;
+    simulate(jb, 60_000, () => 0, (t, b) => {
+        if (raisedAt === null && t >= 15_000) {
+            raisedAt = { t, target: b.targetMs, delay: b.stats().delayMs, level: b.levelMs };
+            b.setBounds(120, 2000);
+            assert.equal(b.targetMs, 120, 'the target is the new floor at once');
+            assert.ok(b.rate < 1, `playing slower at once (rate ${b.rate})`);
+        }
+        if (!lowered && t >= 30_000) {
+            lowered = true;
+            b.setBounds(FRAME_MS, 2000);
+            assert.equal(b.targetMs, 120, 'a lowered floor does not drop the target at once');
+        }
+        if (t > 15_000) minRate = Math.min(minRate, b.rate);
+        if (trace.length === 0 || t - trace.at(-1).t >= 250) trace.push({ t, target: b.targetMs, delay: b.stats().delayMs, level: b.levelMs, rate: b.rate });
+    });
+    const at = (ms) => trace.reduce((best, p) => (Math.abs(p.t - ms) < Math.abs(best.t - ms) ? p : best));
+    assert.ok(raisedAt.target < 50, `a small target before (${raisedAt.target.toFixed(1)})`);
+    assert.ok(minRate >= 1 - 0.02 - 1e-9 && minRate < 0.99, `stretched by playing slower, at most 2 % (${minRate})`);
+    // about 100 ms at ≤ 2 %: some 5 s, then there
+    const there = at(29_000);
+    assert.ok(Math.abs(there.delay - 120) < 8, `delay ${there.delay.toFixed(1)} reached the floor 120`);
+    assert.ok(there.level > 90, `the level grew (${raisedAt.level.toFixed(1)} → ${there.level.toFixed(1)} ms)`);
+    assert.ok(at(20_000).delay > raisedAt.delay + 40, 'gradually, not in one step');
+    const s = jb.stats();
+    assert.equal(s.underruns, 0);
+    assert.equal(s.concealedMs, 0, 'stretched without concealment');
+    // lowered at 30 s: the target decays (time constant 6 s), and the delay follows
+    assert.ok(at(32_000).target > 80, `still high just after (${at(32_000).target.toFixed(1)})`);
+    assert.ok(at(59_000).target < FRAME_MS + 10, `decayed (${at(59_000).target.toFixed(1)})`);
+    assert.ok(at(59_000).delay < 45, `the delay followed (${at(59_000).delay.toFixed(1)})`);
+    assert.deepEqual([s.minTargetMs, s.maxTargetMs], [FRAME_MS, 2000]);
+});
+
+test('setBounds: a higher ceiling grows the storage without losing audio; invalid bounds throw', () => {
+    const jb = make();
+    // an output that stalls while 1.5 s of audio arrive
+    for (let seq = 0; seq < 75; seq++) jb.push(frame(seq, seq * FRAME_MS), seq * FRAME_MS + 22);
+    const level = jb.levelMs;
+    jb.setBounds(100, 5000);
+    assert.ok(jb.capacity >= (5000 + 4 * FRAME_MS) * (RATE / 1000), `capacity ${jb.capacity}`);
+    assert.equal(jb.levelMs, level);
+    const out = [new Float32Array(QUANTUM), new Float32Array(QUANTUM)];
+    const ref = frame(0, 0).samples[0];
+    jb.pull(out);
+    assert.equal(jb.state, 'playing');
+    for (let i = 0; i < QUANTUM; i++) assert.equal(out[0][i], ref[i], 'the queued audio is intact');
+    // with the larger ceiling, 4 s can queue before the oldest is dropped
+    for (let seq = 75; seq < 200; seq++) jb.push(frame(seq, seq * FRAME_MS), seq * FRAME_MS + 22);
+    assert.equal(jb.stats().framesDropped, 0);
+    assert.throws(() => jb.setBounds(300, 200), RangeError);
+    assert.throws(() => jb.setBounds(-1, 200), RangeError);
+    assert.throws(() => jb.setBounds(0, 61_000), RangeError);
+    assert.equal(jb.minTargetMs, 100, 'unchanged after a refusal');
+});

@@ -5,7 +5,7 @@
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeAudio } from '../static/wire.js';
-import { WsOpusSource, WsPcm16Source } from '../static/player.js';
+import { WsOpusSource, WsPcm16Source, Player, adviceBounds, withUserBounds, parseAdvice, skippedFrames } from '../static/player.js';
 
 const RATE = 48000;
 const FRAME = 960; // 20 ms
@@ -134,13 +134,14 @@ function pcm(seq, v) {
 }
 
 function sink() {
-    const s = { frames: [], statuses: [], states: [], errors: [] };
+    const s = { frames: [], statuses: [], states: [], errors: [], bounds: [], events: [] };
     return {
         log: s,
-        frame: (f) => s.frames.push(f),
-        status: (x) => s.statuses.push(x),
+        frame: (f) => (s.frames.push(f), s.events.push(`frame ${f.seq}`)),
+        status: (x) => (s.statuses.push(x), s.events.push(x.status)),
         state: (x) => s.states.push(x),
         error: (e) => s.errors.push(e),
+        jitterBounds: (b) => s.bounds.push(b),
     };
 }
 
@@ -394,4 +395,126 @@ test('isSupported asks WebCodecs, and is false without it', async () => {
     assert.equal(await WsOpusSource.isSupported(48000, 2), true);
     delete globalThis.AudioDecoder;
     assert.equal(await WsOpusSource.isSupported(48000, 2), false);
+});
+
+test('jitter advice: bounds as the Rust client computes them (batch × frame + rtts × RTT), the user\'s as extra floor and ceiling', () => {
+    const advice = parseAdvice({ target_ms: 60, max_ms: 2000, rtts: 2 });
+    assert.deepEqual(advice, { target_ms: 60, max_ms: 2000, rtts: 2 });
+    // the same cases as ondes-core's JitterAdvice::bounds_us
+    assert.deepEqual(adviceBounds(advice, 80, 0), { minMs: 80, maxMs: 2000 });
+    assert.deepEqual(adviceBounds(advice, 80, 100), { minMs: 280, maxMs: 2000 });
+    assert.deepEqual(adviceBounds({ target_ms: 3000, max_ms: 2000, rtts: 8 }, 80, 0), { minMs: 3000, maxMs: 3000 });
+    assert.equal(parseAdvice(undefined), null);
+    assert.equal(parseAdvice({ target_ms: 60, max_ms: 'x', rtts: 3 }), null);
+    // as ondes listen --min-jitter/--max-jitter
+    assert.deepEqual(withUserBounds({ minMs: 80, maxMs: 2000 }), { minMs: 80, maxMs: 2000 });
+    assert.deepEqual(withUserBounds({ minMs: 80, maxMs: 2000 }, { minTargetMs: 150 }), { minMs: 150, maxMs: 2000 });
+    assert.deepEqual(withUserBounds({ minMs: 80, maxMs: 2000 }, { minTargetMs: 50, maxTargetMs: 500 }), { minMs: 80, maxMs: 500 });
+    assert.deepEqual(withUserBounds({ minMs: 280, maxMs: 2000 }, { maxTargetMs: 200 }), { minMs: 200, maxMs: 200 });
+    assert.equal(skippedFrames({ status: 'lagged', skipped_frames: 40 }), 40);
+    assert.equal(skippedFrames({ status: 'resumed', skipped_while_paused: 12 }), 12);
+    assert.equal(skippedFrames({ status: 'resumed' }), 0);
+    assert.equal(skippedFrames({ status: 'source-lost', skipped_frames: 3 }), 0);
+});
+
+test('the WS source takes bounds from info, again at the first pong, and from a rung message only when it carries jitter', async () => {
+    const src = new WsOpusSource('http://h', null, 'main', { batch: 4, pingIntervalMs: 60_000 });
+    const k = sink();
+    const p = src.start(k);
+    const ws = sockets[0];
+    ws.info({ batch: 4, frame_ms: 20, jitter: { target_ms: 60, max_ms: 2000, rtts: 3 } });
+    await p;
+    // no round trip measured yet: 0 (a message of 4 × 20 ms is above the 60 ms target)
+    assert.deepEqual(k.log.bounds, [{ minMs: 80, maxMs: 2000 }]);
+    const ping = ws.sent.find((m) => m.type === 'ping');
+    await sleep(15);
+    ws.text({ type: 'pong', id: ping.id, client_ts_us: ping.client_ts_us, server_ts_us: ping.client_ts_us });
+    const rtt = src.stats().rttMs;
+    assert.ok(rtt >= 10, `rtt ${rtt}`);
+    assert.equal(k.log.bounds.length, 2, 'applied again when the first round trip is known');
+    assert.ok(Math.abs(k.log.bounds[1].minMs - (80 + 3 * rtt)) < 1e-9, `floor ${k.log.bounds[1].minMs} = 80 + 3 × ${rtt}`);
+    assert.equal(k.log.bounds[1].maxMs, 2000);
+    // later round trips do not move the bounds
+    src.ping();
+    const ping2 = ws.sent.filter((m) => m.type === 'ping').at(-1);
+    ws.text({ type: 'pong', id: ping2.id, client_ts_us: ping2.client_ts_us, server_ts_us: ping2.client_ts_us });
+    assert.equal(k.log.bounds.length, 2);
+    // a rung without jitter keeps the bounds (but its batch counts for the next advice)
+    ws.text({ type: 'rung', rung: '32', profile: 'balanced', batch: 2, jitter_target_ms: 184 });
+    assert.equal(k.log.bounds.length, 2, 'no jitter, no new bounds');
+    assert.equal(src.stats().batch, 2);
+    // a rung with jitter: new bounds, with the rung's batch
+    ws.text({ type: 'rung', rung: '32', profile: 'balanced', batch: 2, jitter_target_ms: 184, jitter: { target_ms: 184, max_ms: 2000, rtts: 3 } });
+    assert.equal(k.log.bounds.length, 3);
+    assert.deepEqual(k.log.bounds[2], { minMs: Math.max(184, 40 + 3 * rtt), maxMs: 2000 });
+    ws.text({ type: 'rung', rung: '16', profile: 'robust', batch: 8, jitter: { target_ms: 100, max_ms: 4000, rtts: 3 } });
+    assert.deepEqual(k.log.bounds[3], { minMs: Math.max(100, 160 + 3 * rtt), maxMs: 4000 });
+    assert.deepEqual(src.stats().jitterAdvice, { target_ms: 100, max_ms: 4000, rtts: 3 });
+    assert.deepEqual(src.stats().advisedBoundsMs, [k.log.bounds[3].minMs, 4000]);
+    assert.deepEqual(k.log.statuses.map((s) => s.status), ['rung', 'rung', 'rung'], 'rung messages still reach the sink');
+
+    // an older server: no advice, no bounds
+    const old = new WsOpusSource('http://h', null, 'main');
+    const k2 = sink();
+    const q = old.start(k2);
+    sockets[1].info();
+    await q;
+    sockets[1].text({ type: 'rung', rung: '32', batch: 1 });
+    assert.deepEqual(k2.log.bounds, []);
+    src.stop();
+    old.stop();
+});
+
+test('statuses leave in order with the frames: lagged comes after the frames still in the decoder', async () => {
+    const src = new WsOpusSource('http://h', null, 'main');
+    const k = sink();
+    const p = src.start(k);
+    const ws = sockets[0];
+    ws.info();
+    await p;
+    ws.binary(opus(10, [[10], [20]]));
+    ws.text({ type: 'status', status: 'lagged', skipped_frames: 40 });
+    ws.binary(opus(52, [[30]]));
+    assert.deepEqual(k.log.events, [], 'the notice waits for the frames before it');
+    decoders[0].flush();
+    assert.deepEqual(k.log.events, ['frame 10', 'frame 11', 'lagged', 'frame 52']);
+    assert.equal(src.stats().serverSkippedFrames, 40);
+    // with nothing in flight a notice goes at once
+    ws.text({ type: 'status', status: 'paused' });
+    assert.equal(k.log.events.at(-1), 'paused');
+    src.stop();
+});
+
+test('the Player hands the bounds (with the user\'s) and the skip notices to the worklet', () => {
+    const posted = [];
+    const player = new Player('http://h', { jitter: { minTargetMs: 150 } });
+    player.node = /** @type {any} */ ({ port: { postMessage: (m) => posted.push(m) } });
+    player.applyJitterBounds({ minMs: 80, maxMs: 2000 });
+    player.applyJitterBounds({ minMs: 280, maxMs: 2000 });
+    assert.deepEqual(posted, [
+        { type: 'bounds', minMs: 150, maxMs: 2000 },
+        { type: 'bounds', minMs: 280, maxMs: 2000 },
+    ]);
+    assert.deepEqual(player.jitterBounds, { minMs: 280, maxMs: 2000 });
+    posted.length = 0;
+    player.handleStatus({ status: 'lagged', skipped_frames: 40 });
+    player.handleStatus({ status: 'lagged', skipped_frames: 0 });
+    player.handleStatus({ status: 'paused' });
+    player.handleStatus({ status: 'resumed', skipped_while_paused: 12 });
+    player.handleStatus({ status: 'paused' });
+    player.handleStatus({ status: 'resumed' });
+    player.handleStatus({ status: 'source-lost' });
+    assert.deepEqual(
+        posted.map((m) => m.type),
+        ['skip', 'idle', 'skip', 'idle', 'resync'],
+    );
+    // the worklet's stats reach getStats
+    player.worklet = { framesSkipped: 40, minTargetMs: 280, maxTargetMs: 2000 };
+    const st = player.getStats();
+    assert.equal(st.framesSkipped, 40);
+    assert.deepEqual(st.jitterBoundsMs, [280, 2000]);
+    const plain = new Player('http://h');
+    plain.node = /** @type {any} */ ({ port: { postMessage: (m) => posted.push(m) } });
+    plain.applyJitterBounds({ minMs: 80, maxMs: 2000 });
+    assert.deepEqual(posted.at(-1), { type: 'bounds', minMs: 80, maxMs: 2000 });
 });

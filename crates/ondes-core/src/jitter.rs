@@ -76,6 +76,9 @@ pub use history::TargetSample;
 /// Over how long the arrival rate is measured when the buffer runs dry, µs.
 const RATE_WINDOW_US: i64 = 500_000;
 
+/// Below this share of real time received, the link is short of throughput.
+const STARVING_SHARE: f64 = 0.9;
+
 /// How many past slots are remembered to tell a duplicate from a late frame. A frame older
 /// than that is taken as the start of a new stream (a restarted server).
 const OUTCOMES_KEPT: usize = 1024;
@@ -486,6 +489,12 @@ impl<T> JitterBuffer<T> {
         self.resume_extra_us = if repeat { 2 * self.cluster_stall_us } else { 0 };
     }
 
+    /// Media time received over the last [`RATE_WINDOW_US`] ÷ that window, at most 1.
+    fn received_share(&self, now_us: i64) -> f64 {
+        let received = self.estimator.arrivals_since(now_us - RATE_WINDOW_US) as i64 * self.frame_us;
+        (received as f64 / RATE_WINDOW_US as f64).min(1.0)
+    }
+
     /// While in an underrun: how far above the target the delay must be before playout
     /// resumes. When frames keep arriving slower than real time — a share `r` < 0.9 of the
     /// last [`RATE_WINDOW_US`] — the link has lost rate: resuming with each frame that
@@ -494,10 +503,12 @@ impl<T> JitterBuffer<T> {
     /// retransmission) is different: nothing arrives, then everything at once, the share is
     /// back near 1 and playout resumes at once.
     fn rebuffer_extra_us(&self, now_us: i64) -> i64 {
-        let received = self.estimator.arrivals_since(now_us - RATE_WINDOW_US) as i64 * self.frame_us;
-        let rate = (received as f64 / RATE_WINDOW_US as f64).min(1.0);
-        let starving =
-            if rate < 0.9 { (self.cfg.rebuffer_window_us as f64 * (1.0 - rate)) as i64 } else { 0 };
+        let rate = self.received_share(now_us);
+        let starving = if rate < STARVING_SHARE {
+            (self.cfg.rebuffer_window_us as f64 * (1.0 - rate)) as i64
+        } else {
+            0
+        };
         starving.max(self.resume_extra_us)
     }
 

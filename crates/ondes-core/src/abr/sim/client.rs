@@ -21,6 +21,8 @@ pub(crate) struct Client {
     next_poll_us: u64,
     /// Capture-to-playout latency of every played frame, µs.
     pub latencies_us: Vec<u64>,
+    /// (play time, latency) of every played frame, µs.
+    pub played_at_us: Vec<(u64, u64)>,
     pub played_bytes: u64,
     /// Time of each new underrun episode.
     pub underrun_at_us: Vec<u64>,
@@ -39,6 +41,7 @@ impl Client {
             frame_us,
             next_poll_us: 0,
             latencies_us: Vec::new(),
+            played_at_us: Vec::new(),
             played_bytes: 0,
             underrun_at_us: Vec::new(),
         }
@@ -71,6 +74,7 @@ impl Client {
             let before = self.jb.stats().underruns;
             if let Playout::Frame((capture, bytes)) = self.jb.poll(t as i64) {
                 self.latencies_us.push(t - capture);
+                self.played_at_us.push((t, t - capture));
                 self.played_bytes += bytes as u64;
             }
             if self.jb.stats().underruns > before {

@@ -22,6 +22,9 @@ pub struct SimResult {
     pub link_efficiency_percent: f64,
     /// Capture-to-playout latency of the played frames.
     pub latency_ms: LatencyMs,
+    /// Mean capture-to-playout latency of the frames played in each second of the run, ms
+    /// (0 for a second with none).
+    pub latency_by_second_ms: Vec<f64>,
     /// Underruns per minute after the first `settle_s` seconds (start-up excluded).
     pub underruns_per_minute: f64,
     /// All underrun episodes, start-up included. The jitter buffer counts an episode each time
@@ -86,4 +89,16 @@ pub(crate) fn latency(mut v: Vec<u64>) -> LatencyMs {
     let mean = v.iter().sum::<u64>() as f64 / v.len() as f64 / 1000.0;
     let at = |pct: usize| v[(v.len() * pct / 100).min(v.len() - 1)] as f64 / 1000.0;
     LatencyMs { mean, p50: at(50), p95: at(95) }
+}
+
+/// Mean latency per second of playout, from (play time, latency) pairs in µs.
+pub(crate) fn latency_by_second(played: &[(u64, u64)], duration_us: u64) -> Vec<f64> {
+    let seconds = duration_us.div_ceil(1_000_000) as usize;
+    let mut sum = vec![(0u64, 0u64); seconds.max(1)];
+    for &(t, l) in played {
+        let i = ((t / 1_000_000) as usize).min(sum.len() - 1);
+        sum[i].0 += l;
+        sum[i].1 += 1;
+    }
+    sum.iter().map(|&(s, n)| if n == 0 { 0.0 } else { (s as f64 / n as f64 / 1000.0).round() }).collect()
 }

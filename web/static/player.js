@@ -178,6 +178,9 @@ export class SsePcm16Source {
  * @typedef {object} WsSourceOptions
  * @property {string} [rung]                  `auto` (default: the best Opus rung the stream's quality allows), `pcm16`, or a rung's kbit/s
  * @property {number} [batch]                 frames per message, 1..=32 (default 1: the lowest latency; 4 is the server's default)
+ * @property {string} [profile]               streaming profile or scenario the server plans with (default
+ *                                            `ultra_performance`, like batch 1: live listening, a 20 ms jitter
+ *                                            floor plus round trips; `balanced` asks for 60 ms and 4-frame messages)
  * @property {number} [pingIntervalMs]        RTT measurement period (default 1000)
  * @property {number} [connectTimeoutMs]      no `info` message within this = failure (default 5000)
  * @property {number} [maxReconnectAttempts]  after a connection that worked (default 10)
@@ -248,6 +251,7 @@ export class WsOpusSource {
         this.streamId = streamId;
         this.rung = options.rung ?? 'auto';
         this.batch = options.batch ?? 1;
+        this.profile = options.profile ?? 'ultra_performance';
         this.pingIntervalMs = options.pingIntervalMs ?? 1000;
         this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
         this.maxReconnectAttempts = options.maxReconnectAttempts ?? 10;
@@ -340,6 +344,7 @@ export class WsOpusSource {
         u.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
         u.searchParams.set('rung', this.rung);
         u.searchParams.set('batch', String(this.batch));
+        u.searchParams.set('profile', this.profile);
         if (this.token) u.searchParams.set('access_token', this.token);
         return u.toString();
     }

@@ -159,6 +159,7 @@ test('connects to /ws with rung, batch and token; start() resolves at the info m
     assert.equal(u.pathname, '/api/streams/main/ws');
     assert.equal(u.searchParams.get('rung'), 'auto');
     assert.equal(u.searchParams.get('batch'), '2');
+    assert.equal(u.searchParams.get('profile'), 'ultra_performance', 'the live-listening profile by default');
     assert.equal(u.searchParams.get('access_token'), 'tok en');
     assert.equal(sockets[0].binaryType, 'arraybuffer');
     await sleep(1);
@@ -171,7 +172,7 @@ test('connects to /ws with rung, batch and token; start() resolves at the info m
     assert.deepEqual(decoders[0].config, { codec: 'opus', sampleRate: RATE, numberOfChannels: 2 });
     src.stop();
     assert.equal(sockets[0].readyState, 3);
-    assert.equal(new URL(new WsPcm16Source('https://example.org', null, 'a b').url()).toString(), 'wss://example.org/api/streams/a%20b/ws?rung=pcm16&batch=1');
+    assert.equal(new URL(new WsPcm16Source('https://example.org', null, 'a b').url()).toString(), 'wss://example.org/api/streams/a%20b/ws?rung=pcm16&batch=1&profile=ultra_performance');
 });
 
 test('Opus frames are decoded asynchronously and leave in sequence, also around PCM frames', async () => {

@@ -26,8 +26,8 @@ enum Command {
     /// Benchmarks (load generators that measure a running server).
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
-    /// A TCP proxy that puts a simulated link (3g, wifi, fiber, satellite, a script) between a
-    /// client and a server.
+    /// A TCP (or --udp) proxy that puts a simulated link (3g, wifi, fiber, satellite, a
+    /// script) between a client and a server.
     Netsim(cmd::netsim::NetsimArgs),
 }
 

@@ -9,6 +9,7 @@
 
 mod pipe;
 mod stats;
+pub mod udp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use stats::{NetsimSnapshot, NetsimStats};
+pub use udp::{NetsimUdpError, NetsimUdpOptions, NetsimUdpProxy, NetsimUdpSnapshot, NetsimUdpStats};
 
 use pipe::{Way, pump};
 

@@ -122,19 +122,20 @@ fn table(out: &Value) -> String {
     );
     s += &format!("{:<24} {:>10} {:>10}   {:>10} {:>10}\n", "", "legacy sim", "real", "adapt. sim", "real");
     let num = |v: &Value| v.as_f64().map_or_else(|| "-".to_string(), |x| format!("{x:.1}"));
-    let rows: [(&str, fn(&Value) -> &Value); 9] = [
-        ("stalled, ms", |v| &v["stalled_ms"]),
-        ("underruns", |v| &v["underruns"]),
-        ("concealed, ms", |v| &v["concealed_ms"]),
-        ("skipped by server", |v| &v["skipped_frames"]),
-        ("payload kbit/s", |v| &v["avg_bitrate_kbps"]),
-        ("switches", |v| &v["switches"]),
-        ("final rung, kbit/s", |v| &v["final_kbps"]),
-        ("latency p50, ms", |v| &v["latency_ms"]["p50"]),
-        ("jitter floor, ms", |v| &v["jitter_floor_ms"]),
+    // (label, JSON pointer into one side's figures)
+    let rows = [
+        ("stalled, ms", "/stalled_ms"),
+        ("underruns", "/underruns"),
+        ("concealed, ms", "/concealed_ms"),
+        ("skipped by server", "/skipped_frames"),
+        ("payload kbit/s", "/avg_bitrate_kbps"),
+        ("switches", "/switches"),
+        ("final rung, kbit/s", "/final_kbps"),
+        ("latency p50, ms", "/latency_ms/p50"),
+        ("jitter floor, ms", "/jitter_floor_ms"),
     ];
-    for (label, get) in rows {
-        let cell = |side: &str, world: &str| num(get(&out[side][world]));
+    for (label, path) in rows {
+        let cell = |side: &str, world: &str| num(out[side][world].pointer(path).unwrap_or(&Value::Null));
         s += &format!(
             "{label:<24} {:>10} {:>10}   {:>10} {:>10}\n",
             cell("legacy", "sim"),

@@ -1,11 +1,12 @@
-//! `ondes netsim`: a TCP proxy that puts a simulated link (3G, Wi-Fi, fibre, satellite, or a
-//! script of them) between any client and a real server.
+//! `ondes netsim`: a TCP proxy (or with `--udp`, a UDP one) that puts a simulated link (3G,
+//! Wi-Fi, fibre, satellite, or a script of them) between any client and a real server.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use ondes_client::netsim::{NetsimOptions, NetsimProxy};
+use ondes_client::netsim::{NetsimOptions, NetsimProxy, NetsimUdpOptions, NetsimUdpProxy};
 use ondes_core::netmodel::{LinkParams, Schedule, parse_script, schedule_by_name};
 
 #[derive(clap::Args)]
@@ -35,6 +36,51 @@ pub struct NetsimArgs {
     /// Print the counters (JSON, stderr) every N seconds (0: only when stopped, on stdout).
     #[arg(long, default_value_t = 10)]
     report_secs: u64,
+    /// Proxy UDP instead of TCP: one flow per client address (at most 1024, closed after
+    /// 60 s without a datagram), loss and reordering reach the application.
+    #[arg(long)]
+    udp: bool,
+}
+
+/// The running proxy, either kind.
+enum Proxy {
+    Tcp(NetsimProxy),
+    Udp(NetsimUdpProxy),
+}
+
+impl Proxy {
+    async fn start(args: &NetsimArgs, schedule: Schedule) -> anyhow::Result<Proxy> {
+        let (listen, upstream) = (args.listen.clone(), args.upstream.clone());
+        Ok(if args.udp {
+            let opts = NetsimUdpOptions::new(listen, upstream, schedule, args.seed);
+            Proxy::Udp(NetsimUdpProxy::start(opts).await?)
+        } else {
+            let opts = NetsimOptions { listen, upstream, schedule, seed: args.seed };
+            Proxy::Tcp(NetsimProxy::start(opts).await?)
+        })
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        match self {
+            Proxy::Tcp(p) => p.local_addr,
+            Proxy::Udp(p) => p.local_addr,
+        }
+    }
+
+    /// The counters as one line of JSON.
+    fn report(&self) -> serde_json::Result<String> {
+        match self {
+            Proxy::Tcp(p) => serde_json::to_string(&p.stats.snapshot()),
+            Proxy::Udp(p) => serde_json::to_string(&p.stats.snapshot()),
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            Proxy::Tcp(p) => p.stop().await,
+            Proxy::Udp(p) => p.stop().await,
+        }
+    }
 }
 
 fn schedule(args: &NetsimArgs) -> anyhow::Result<Schedule> {
@@ -61,14 +107,9 @@ pub fn run(args: NetsimArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the tokio runtime")?;
     runtime.block_on(async move {
-        let opts = NetsimOptions {
-            listen: args.listen.clone(),
-            upstream: args.upstream.clone(),
-            schedule: schedule.clone(),
-            seed: args.seed,
-        };
-        let proxy = NetsimProxy::start(opts).await?;
-        eprintln!("ondes netsim: {} → {}", proxy.local_addr, args.upstream);
+        let proxy = Proxy::start(&args, schedule.clone()).await?;
+        let kind = if args.udp { "UDP" } else { "TCP" };
+        eprintln!("ondes netsim ({kind}): {} → {}", proxy.local_addr(), args.upstream);
         for (start, p) in schedule.segments() {
             eprintln!("  from {:>5.1} s: {}", *start as f64 / 1e6, p.describe());
         }
@@ -82,11 +123,11 @@ pub fn run(args: NetsimArgs) -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => break,
                 _ = term.recv() => break,
                 _ = tick.tick(), if args.report_secs > 0 => {
-                    eprintln!("{}", serde_json::to_string(&proxy.stats.snapshot())?);
+                    eprintln!("{}", proxy.report()?);
                 }
             }
         }
-        println!("{}", serde_json::to_string(&proxy.stats.snapshot())?);
+        println!("{}", proxy.report()?);
         proxy.stop().await;
         anyhow::Ok(())
     })

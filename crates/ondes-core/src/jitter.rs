@@ -41,13 +41,15 @@
 //! * an **underrun** (nothing buffered when a frame is due) plays concealment and does not
 //!   advance, so the delay grows by the stalled time; the frame that was waited for is
 //!   counted late but still played. One underrun counts once however long it lasts;
-//! * **rebuffers on repeats**: an underrun that starts within `rebuffer_window` (2 s) of the
-//!   previous one's end means arrivals run slower than real time (a link that just lost half
-//!   its rate). Resuming with each frame that trickles in would stall again a few frames
-//!   later, a dozen break-ups a second; instead the buffer waits until its delay is the target
-//!   plus the stalled time of the cluster so far, so each repeat is about as long as all
-//!   before it together: a few longer stalls instead of many short ones (what video players
-//!   do), while the sender's adaptation catches up.
+//! * **rebuffers when starved**: while it waits, if the frames that trickle in amount to a
+//!   share `r` < 0.9 of real time over the last 500 ms, the link has lost rate; resuming with
+//!   each frame would stall again a few frames later, a dozen break-ups a second. The buffer
+//!   instead waits until its delay is the target plus `rebuffer_window × (1 − r)` (2 s × the
+//!   shortfall): one longer stall instead of many short ones (what video players do), while
+//!   the sender's adaptation catches up. A late packet (a TCP retransmission) looks different
+//!   — nothing, then everything at once — and resumes at once. An underrun that starts within
+//!   `rebuffer_window` of the previous one's end waits at least twice the cluster's stalled
+//!   time so far, at most `rebuffer_window`.
 //!
 //! # Counters
 //!
@@ -486,7 +488,8 @@ impl<T> JitterBuffer<T> {
         if !repeat {
             self.cluster_stall_us = 0;
         }
-        self.resume_extra_us = if repeat { 2 * self.cluster_stall_us } else { 0 };
+        let cap = self.cfg.rebuffer_window_us as i64;
+        self.resume_extra_us = if repeat { (2 * self.cluster_stall_us).min(cap) } else { 0 };
     }
 
     /// Media time received over the last [`RATE_WINDOW_US`] ÷ that window, at most 1.

@@ -130,7 +130,7 @@ pub async fn listen(
                         p.insert(f, arrival);
                     }
                 }
-                Ok(Some(Incoming::Rung { rung, batch, jitter })) if !rung.is_empty() => {
+                Ok(Some(Incoming::Rung { rung, batch, jitter, why })) if !rung.is_empty() => {
                     notes.batch = batch.or(notes.batch);
                     if jitter.is_some() {
                         notes.advice = jitter;
@@ -140,8 +140,13 @@ pub async fn listen(
                             p.jb.set_bounds(bounds.0, bounds.1).map_err(|e| ListenError::Options(e.to_string()))?;
                         }
                     }
-                    if !notes.rung.is_empty() && notes.rung != rung {
-                        notes.notices.push(format!("rung {} → {rung}", notes.rung));
+                    let at = started.elapsed().as_secs_f64();
+                    match why {
+                        Some(why) => notes.notices.push(format!("{at:.1} s: rung {} → {rung} ({why})", notes.rung)),
+                        None if !notes.rung.is_empty() && notes.rung != rung => {
+                            notes.notices.push(format!("{at:.1} s: rung {} → {rung}", notes.rung));
+                        }
+                        None => {}
                     }
                     notes.rung = rung;
                 }

@@ -42,7 +42,8 @@ pub enum Incoming {
     Audio { layout: AudioLayout, codec: &'static str, frames: Vec<RxFrame> },
     /// The stream's description (WebSocket `info`: rung and frames per message) or a rung
     /// change, with the server's jitter-buffer advice when the client should take it.
-    Rung { rung: String, batch: Option<u32>, jitter: Option<JitterAdvice> },
+    /// `why` is the server's reason code for a change (`backlog`, `probe_up`, …).
+    Rung { rung: String, batch: Option<u32>, jitter: Option<JitterAdvice>, why: Option<String> },
     /// A status notice; `skipped` frames the server jumped over for us.
     Notice { text: String, skipped: u64 },
     /// Answer to our ping sent at `client_ts_us`.

@@ -34,6 +34,7 @@ fn real_side(r: &ListenReport, switches: f64) -> Value {
         "jitter_floor_ms": r.jitter_bounds_ms[0],
         "handshake_rtt_ms": r.handshake_rtt_ms,
         "duration_secs": secs,
+        "server_notices": r.server_notices,
     })
 }
 

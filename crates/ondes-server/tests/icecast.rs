@@ -369,3 +369,79 @@ async fn takeover_replaces_the_connected_source_when_configured() {
     let _ = second.kill();
     s.shutdown().await;
 }
+
+/// `secs` of the raw bytes of an HTTP listener at `url`.
+async fn raw_listen(url: &str, secs: f64) -> Vec<u8> {
+    let mut resp = client().get(url).send().await.expect("the listener connects");
+    assert_eq!(resp.status(), 200);
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    while let Ok(Ok(Some(chunk))) =
+        tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), resp.chunk()).await
+    {
+        out.extend_from_slice(&chunk);
+    }
+    out
+}
+
+/// Ogg pages of a byte stream: (sequence number, granule position, the whole page).
+fn pages(bytes: &[u8]) -> Vec<(u32, u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while bytes.len() >= at + 27 && &bytes[at..at + 4] == b"OggS" {
+        let segments = bytes[at + 26] as usize;
+        let Some(lacing) = bytes.get(at + 27..at + 27 + segments) else { break };
+        let len = 27 + segments + lacing.iter().map(|&l| l as usize).sum::<usize>();
+        let Some(page) = bytes.get(at..at + len) else { break };
+        let sequence = u32::from_le_bytes(page[18..22].try_into().unwrap());
+        let granule = u64::from_le_bytes(page[6..14].try_into().unwrap());
+        out.push((sequence, granule, page.to_vec()));
+        at += len;
+    }
+    out
+}
+
+/// A listener joining a running feed gets the stream's own pages — byte for byte the ones an
+/// earlier listener got, not a per-listener copy — behind header pages numbered so that its
+/// stream has no gap in sequence numbers (as libogg-based players require).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_joiners_get_the_shared_pages_behind_renumbered_headers() {
+    let s = start("").await;
+    let url = format!("{}/main.ogg?rung=64", s.url());
+    let first = tokio::spawn({
+        let url = url.clone();
+        async move { raw_listen(&url, 3.0).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let second = raw_listen(&url, 1.5).await;
+    let first = first.await.unwrap();
+    for (name, bytes) in [("first", &first), ("second", &second)] {
+        let mut d = ondes_codec::ogg::OggDemuxer::new();
+        d.feed(bytes);
+        let mut packets = 0;
+        while d.pop().is_some() {
+            packets += 1;
+        }
+        let st = d.stats();
+        assert!(packets > 10, "{name}: {packets} packets");
+        assert_eq!((st.sequence_gaps, st.corrupt_pages), (0, 0), "{name}: {st:?}");
+    }
+    let (a, b) = (pages(&first), pages(&second));
+    assert!(&a[0].2[28..36] == b"OpusHead" && &b[0].2[28..36] == b"OpusHead");
+    // the late joiner's stream does not start at 0: its headers were numbered to fit
+    assert!(b[0].0 > 0, "second listener's first page is {}", b[0].0);
+    assert_eq!(b[2].0, b[0].0 + 2, "headers end right before the first audio page");
+    // every audio page the second listener got that the first also got is the same bytes
+    let shared = b[2..].iter().filter(|p| a.iter().any(|q| q.1 == p.1 && q.2 == p.2)).count();
+    assert!(shared + 1 >= b.len() - 2 && shared > 5, "{shared} of {} audio pages shared", b.len() - 2);
+    // and ffmpeg decodes the late joiner's stream without a complaint
+    let path = std::env::temp_dir().join(format!("ondes-late-joiner-{}.ogg", std::process::id()));
+    std::fs::write(&path, &second).unwrap();
+    let out = ffmpeg().args(["-i", path.to_str().unwrap(), "-f", "f32le", "-ac", "1", "-"]).output().unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+    let seconds = out.stdout.len() as f64 / 4.0 / RATE as f64;
+    assert!(seconds > 1.0, "decoded {seconds:.2} s");
+    s.shutdown().await;
+}

@@ -8,10 +8,11 @@
 //! A listener gets the feed's two header pages (`OpusHead`, `OpusTags`), then shared pages
 //! from where the stream is. Joining mid-stream, it would see a jump in page sequence numbers
 //! after the headers — Icecast sends exactly that, but libogg-based players (VLC, opusfile,
-//! Firefox) report it as lost data — so each listener renumbers its copy of each page with
-//! [`PageRenumberer`](ondes_codec::ogg::PageRenumberer), which updates the CRC in O(log n)
-//! without rereading the page. Granule positions continue from the feed's start, which
-//! players take as a start offset.
+//! Firefox) report it as lost data — so the listener's header pages are numbered to end right
+//! before its first audio page (see `listen.rs`) and the shared pages go out as they are; only
+//! a listener skipped ahead renumbers its copies ([`PageRenumberer`](ondes_codec::ogg::PageRenumberer),
+//! which updates the CRC in O(log n) without rereading the page). Granule positions continue
+//! from the feed's start, which players take as a start offset.
 //!
 //! A feed starts with its first listener and stops [`IDLE_SECS`] after its last one left.
 

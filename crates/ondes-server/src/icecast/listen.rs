@@ -1,8 +1,13 @@
 //! `GET /{mount}` (also `/{mount}.ogg`, `.opus`, `.oga`): Icecast-style listening, Ogg/Opus
 //! at one rung of the stream's ladder, playable by ffmpeg, mpv, VLC and `<audio>`.
 //!
-//! Per listener this is a cursor into the rung's shared [`OggFeed`], a page renumberer and
-//! one write per wake-up of whatever pages are ready. A new listener gets the headers and
+//! Per listener this is a cursor into the rung's shared [`OggFeed`] and one write per
+//! wake-up of whatever pages are ready — the feed's own `Bytes`, not a copy: instead of
+//! renumbering every page for every listener, a listener's two header pages are numbered to
+//! end right before the first audio page it gets (Ogg does not require a stream's first page
+//! to be number 0; libogg, ffmpeg and our demuxer take the BOS page's number as the start).
+//! Only a listener that was skipped ahead (a gap in the shared numbering) renumbers its pages
+//! from then on. A new listener gets the headers and
 //! then `icecast.burst_ms` of the most recent pages (default one page: it starts at most one
 //! page behind live, where Icecast's 64 KB burst starts seconds behind). A listener that
 //! stops reading is not polled by hyper; when it reads again and is more than
@@ -58,7 +63,8 @@ pub async fn listen(
         _sub: sub,
         pages,
         cursor,
-        renumber: PageRenumberer::new(FIRST_AUDIO_PAGE),
+        renumber: None,
+        last_sequence: None,
         guard,
         disconnect_lagging: app.icecast.config.disconnect_lagging,
         headers_sent: false,
@@ -149,7 +155,11 @@ struct Listener {
     _sub: Subscription,
     pages: watch::Receiver<u64>,
     cursor: Cursor,
-    renumber: PageRenumberer,
+    /// Set after a skip: the shared pages' numbers jump there, so this listener renumbers
+    /// its copies to stay gapless.
+    renumber: Option<PageRenumberer>,
+    /// Sequence number of the last page sent.
+    last_sequence: Option<u32>,
     guard: ConnectionGuard,
     disconnect_lagging: bool,
     headers_sent: bool,
@@ -158,24 +168,33 @@ struct Listener {
 }
 
 impl Listener {
-    /// Every page ready now, renumbered, as one chunk (one socket write).
+    /// Every page ready now as one chunk (one socket write): the shared page itself when it
+    /// is the only one, as it is at every wake-up of a listener that keeps up.
     fn take_pages(&mut self) -> Option<Bytes> {
         let feed = self.feed.0.clone();
-        let mut out = Vec::new();
-        if !self.headers_sent {
-            self.headers_sent = true;
-            out.extend_from_slice(&feed.headers);
-        }
         self.reads.clear();
         feed.read(&mut self.cursor, 32, &mut self.reads);
+        let mut chunks: Vec<Bytes> = Vec::new();
         let mut frames = 0u64;
         let mut last_capture = None;
         for r in self.reads.drain(..) {
             match r {
                 FeedRead::Page(p) => {
-                    let at = out.len();
-                    out.extend_from_slice(&p.bytes);
-                    self.renumber.renumber(&mut out[at..]);
+                    let sequence = page_sequence(&p.bytes);
+                    if !self.headers_sent {
+                        self.headers_sent = true;
+                        chunks.push(headers_before(&feed.headers, sequence));
+                    }
+                    let page = match self.renumber.as_mut() {
+                        None => p.bytes.clone(),
+                        Some(r) => {
+                            let mut copy = p.bytes.to_vec();
+                            r.renumber(&mut copy);
+                            Bytes::from(copy)
+                        }
+                    };
+                    self.last_sequence = Some(page_sequence(&page));
+                    chunks.push(page);
                     frames += u64::from(p.frames);
                     last_capture = Some(p.capture_us);
                 }
@@ -191,18 +210,25 @@ impl Listener {
                         self.done = true;
                         break;
                     }
+                    if self.renumber.is_none()
+                        && let Some(last) = self.last_sequence
+                    {
+                        self.renumber = Some(PageRenumberer::new(last.wrapping_add(1)));
+                    }
                 }
             }
         }
-        if out.is_empty() {
-            return None;
-        }
+        let out = match chunks.len() {
+            0 => return None,
+            1 => chunks.pop()?,
+            _ => Bytes::from(chunks.concat()),
+        };
         let stats = &self.mount.hub.stats;
         stats.events_sent.fetch_add(1, Ordering::Relaxed);
         stats.bytes_sent.fetch_add(out.len() as u64, Ordering::Relaxed);
         let latency = last_capture.map(|c| now_us() - c);
         self.guard.info.record_send(frames, out.len() as u64, latency);
-        Some(Bytes::from(out))
+        Some(out)
     }
 
     async fn next_chunk(&mut self) -> Option<Bytes> {
@@ -219,4 +245,20 @@ impl Listener {
             }
         }
     }
+}
+
+/// The page sequence number of an Ogg page (bytes 18..22; 0 for a malformed page, which the
+/// feed never makes).
+fn page_sequence(page: &[u8]) -> u32 {
+    page.get(18..22).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// The feed's `OpusHead` and `OpusTags` pages numbered to end right before page `first_audio`.
+fn headers_before(headers: &Bytes, first_audio: u32) -> Bytes {
+    if first_audio == FIRST_AUDIO_PAGE {
+        return headers.clone();
+    }
+    let mut copy = headers.to_vec();
+    PageRenumberer::new(first_audio.wrapping_sub(FIRST_AUDIO_PAGE)).renumber(&mut copy);
+    Bytes::from(copy)
 }

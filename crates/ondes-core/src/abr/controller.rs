@@ -82,6 +82,11 @@ const PROBE_RTT_WINDOW_US: u64 = 1_000_000;
 const COARSE_SPAN_US: u64 = 100_000;
 /// How long a capacity measured at a switch down bars probes above it.
 const CEILING_MEMORY_US: u64 = 60_000_000;
+/// Calm (no congestion signal) after which that bar is lifted early: a capacity measured
+/// while a lost segment held the connection up (a TCP retransmission stall looks like a link
+/// carrying nearly nothing for a moment) must not pin a listener to the lowest rung for a
+/// minute. A link that really is that slow fails the next probe, which backs off.
+const CEILING_CALM_US: u64 = 15_000_000;
 /// Least time between two switches up, in intervals.
 const UP_SPACING_INTERVALS: u64 = 2;
 /// How long after a switch up, in intervals, round trips alone may reverse it.
@@ -510,6 +515,11 @@ impl Controller {
         // retransmission would otherwise pass for the path's round trip
         let drained = drained.filter(|t| now_us >= t + 2 * RTT_RECENT_US);
         let settled = drained.and_then(|t| self.rtt.min_between(t, now_us.saturating_sub(RTT_RECENT_US)));
+        if self.ceiling.is_some_and(|(t, _)| now_us >= t + CEILING_CALM_US)
+            && now_us >= self.calm_since_us + CEILING_CALM_US
+        {
+            self.ceiling = None;
+        }
         if (now_us < self.hold_until_us || self.ceiling.is_some())
             && let (Some(then), Some(recent)) = (settled, self.rtt.recent_min_us(now_us))
             && (recent as f64) < PATH_CHANGE_RTT_RATIO * then as f64

@@ -1,8 +1,8 @@
 //! The netsim proxy on real loopback traffic: what comes out matches the link it models.
 //!
 //! Delay and loss are measured one way with small timestamped pings (the sender and the
-//! receiver share this process's clock); throughput with a bulk transfer. Each test takes
-//! 10–20 s of wall time and is bounded by a timeout.
+//! receiver share this process's clock); throughput and the loss rate with bulk transfers.
+//! Each test runs 30 s of real traffic (the measure) and is bounded by a timeout.
 
 use std::time::Duration;
 
@@ -63,9 +63,9 @@ async fn netsim_delay_and_loss_penalty_match_the_profile() {
     let params = LinkParams::parse_spec("custom bw=1mbps delay=100ms loss=15%").unwrap();
     let penalty_ms = params.retransmit_penalty_us() as f64 / 1e3; // 1.25 × 200 ms
     assert_eq!(penalty_ms, 250.0);
-    let n = 60;
+    let n = 100; // 30 s
     let (out, retransmitted) =
-        timeout(Duration::from_secs(40), pings(params, n, Duration::from_millis(300))).await.unwrap();
+        timeout(Duration::from_secs(60), pings(params, n, Duration::from_millis(300))).await.unwrap();
     assert_eq!(out.len() as u64, n, "TCP through the proxy lost pings");
 
     // a ping held back behind a late one arrives with it: classify by arrival gaps
@@ -111,9 +111,9 @@ async fn netsim_throughput_matches_the_profile() {
         let mut buf = vec![0u8; 64 * 1024];
         let mut marks = Vec::new(); // (ms, total bytes)
         let mut total = 0u64;
-        // measure until 8 s; what the kernel's loopback buffers still hold then would take
+        // measure until 30 s; what the kernel's loopback buffers still hold then would take
         // minutes to drain at 200 kbit/s
-        let end = origin + Duration::from_millis(8_200);
+        let end = origin + Duration::from_millis(30_200);
         while let Ok(Ok(n)) = tokio::time::timeout_at(end, s.read(&mut buf)).await {
             if n == 0 {
                 break;
@@ -129,12 +129,12 @@ async fn netsim_throughput_matches_the_profile() {
         let chunk = vec![7u8; 16 * 1024];
         while s.write_all(&chunk).await.is_ok() {}
     });
-    let marks = timeout(Duration::from_secs(30), receiver).await.unwrap().unwrap();
+    let marks = timeout(Duration::from_secs(60), receiver).await.unwrap().unwrap();
     sender.abort();
     proxy.stop().await;
-    // steady state: from 2 s (the 500 ms bottleneck buffer has filled) to 8 s
+    // steady state: from 2 s (the 500 ms bottleneck buffer has filled) to 30 s
     let at = |ms: f64| marks.iter().take_while(|m| m.0 <= ms).last().map_or(0, |m| m.1);
-    let rate = (at(8_000.0) - at(2_000.0)) as f64 * 8.0 / 6.0;
+    let rate = (at(30_000.0) - at(2_000.0)) as f64 * 8.0 / 28.0;
     let expected = 200_000.0 * TCP_MSS as f64 / (TCP_MSS + TCP_IP_OVERHEAD) as f64;
     println!("netsim: payload rate {rate:.0} bit/s through 3g (profile payload {expected:.0} bit/s)");
     assert!(
@@ -172,4 +172,43 @@ async fn netsim_keeps_every_byte_in_order_both_ways() {
     assert!(stats.retransmitted > 0, "the profile's loss was not applied: {stats:?}");
     assert_eq!((stats.bytes_up, stats.bytes_down), (data.len() as u64, data.len() as u64));
     proxy.stop().await;
+}
+
+/// The loss rate the proxy applies to real traffic: a 30 s bulk transfer at 5 Mbit/s is
+/// ~12,000 segments, so 15% loss is ~1,800 ± 40 (one binomial σ) and 10% of it is 4.5 σ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn netsim_loss_rate_matches_the_profile() {
+    let params = LinkParams::parse_spec("custom bw=5mbps delay=20ms loss=15%").unwrap();
+    let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = proxy_to(&upstream, params, 5).await;
+    let origin = Instant::now();
+    let receiver = tokio::spawn(async move {
+        let (mut s, _) = upstream.accept().await.unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let end = origin + Duration::from_secs(30);
+        while let Ok(Ok(n)) = tokio::time::timeout_at(end, s.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+        }
+    });
+    let addr = proxy.local_addr;
+    let sender = tokio::spawn(async move {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let chunk = vec![7u8; 16 * 1024];
+        while s.write_all(&chunk).await.is_ok() {}
+    });
+    timeout(Duration::from_secs(60), receiver).await.unwrap().unwrap();
+    sender.abort();
+    let stats = proxy.stats.snapshot();
+    proxy.stop().await;
+    let rate = stats.retransmitted as f64 / stats.segments.max(1) as f64;
+    println!(
+        "netsim: {} of {} segments lost ({:.2}%, profile 15%)",
+        stats.retransmitted,
+        stats.segments,
+        rate * 100.0
+    );
+    assert!(stats.segments > 8_000, "too little traffic to measure: {stats:?}");
+    assert!((rate - 0.15).abs() <= 0.1 * 0.15, "loss {:.2}%, profile 15%", rate * 100.0);
 }

@@ -52,66 +52,89 @@ fn sim_side(r: &SimResult) -> Value {
     })
 }
 
-async fn one_side(
-    server: &ondes_server::RunningServer,
-    schedule: &Schedule,
-    seed: u64,
-    query: &str,
-    duration: Duration,
-) -> anyhow::Result<(ListenReport, f64)> {
-    let switches = |s: &ondes_server::RunningServer| -> f64 {
-        let text = s.state.metrics.render(&s.state);
-        text.lines()
-            .filter(|l| l.starts_with("ondes_bitrate_switches_total{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
-    let before = switches(server);
-    let proxy = NetsimProxy::start(NetsimOptions {
-        listen: "127.0.0.1:0".into(),
-        upstream: server.addr.to_string(),
-        schedule: schedule.clone(),
-        seed,
-    })
-    .await?;
-    let mut opts = ListenOptions::new(format!("ws://{}/api/audio/ws?{query}", proxy.local_addr));
-    opts.duration = Some(duration);
-    let report = listen(opts, &mut |_| {}).await?;
-    proxy.stop().await;
-    Ok((report, switches(server) - before))
+/// The three parts each on a runtime of their own, as the separate processes of `ondes
+/// serve`, `ondes netsim` and `ondes listen` would be: on one shared runtime the proxy's
+/// per-segment timers, the server's sends and the listener's playout clock delay each other,
+/// and a first version of this benchmark measured stalls a separate-process run never shows.
+struct Worlds {
+    server: tokio::runtime::Runtime,
+    proxy: tokio::runtime::Runtime,
+    listener: tokio::runtime::Runtime,
+}
+
+impl Worlds {
+    fn new() -> anyhow::Result<Self> {
+        let rt = |name: &str| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name(name)
+                .enable_all()
+                .build()
+        };
+        Ok(Worlds { server: rt("bench-server")?, proxy: rt("bench-netsim")?, listener: rt("bench-listen")? })
+    }
+
+    /// One listen of `duration` at `query` through a fresh proxy applying `schedule`; returns
+    /// the listener's report and the switches the server counted meanwhile.
+    fn side(
+        &self,
+        server: &ondes_server::RunningServer,
+        schedule: &Schedule,
+        seed: u64,
+        query: &str,
+        duration: Duration,
+    ) -> anyhow::Result<(ListenReport, f64)> {
+        let switches = |s: &ondes_server::RunningServer| -> f64 {
+            let text = s.state.metrics.render(&s.state);
+            text.lines()
+                .filter(|l| l.starts_with("ondes_bitrate_switches_total{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        let before = switches(server);
+        let proxy = self.proxy.block_on(NetsimProxy::start(NetsimOptions {
+            listen: "127.0.0.1:0".into(),
+            upstream: server.addr.to_string(),
+            schedule: schedule.clone(),
+            seed,
+        }))?;
+        let mut opts = ListenOptions::new(format!("ws://{}/api/audio/ws?{query}", proxy.local_addr));
+        opts.duration = Some(duration);
+        let report = self.listener.block_on(listen(opts, &mut |_| {}));
+        self.proxy.block_on(proxy.stop());
+        Ok((report?, switches(server) - before))
+    }
 }
 
 /// Runs every scenario of `opts` in simulation and for real; prints the comparison.
 pub fn run(opts: &AdaptiveOptions, json_out: bool) -> anyhow::Result<()> {
     let sims = run_adaptive_bench(opts)?;
     let duration = Duration::from_micros(opts.duration_us);
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async {
-        let toml = format!("[[stream]]\nid = \"main\"\nsource = \"tone:demo\"\nrungs = \"{RUNGS}\"\n");
-        let mut config = ondes_server::Config::from_toml_and_env(&toml, &[])?;
-        config.server.bind = "127.0.0.1:0".into();
-        let server = ondes_server::start(config).await?;
-        for ((name, schedule), sim) in scenarios(opts)?.into_iter().zip(&sims) {
-            if !json_out {
-                eprintln!("real run: {name}, {} s per side (legacy, then adaptive)…", duration.as_secs());
-            }
-            let (legacy, ls) = one_side(&server, &schedule, opts.seed, "rung=128&batch=4", duration).await?;
-            let query = format!("rung=auto&profile={}", opts.profile);
-            let (adaptive, a_s) = one_side(&server, &schedule, opts.seed, &query, duration).await?;
-            let out = json!({
-                "scenario": name, "mode": "real", "seed": opts.seed, "profile": opts.profile,
-                "legacy": {"sim": sim_side(&sim.legacy.result), "real": real_side(&legacy, ls)},
-                "adaptive": {"sim": sim_side(&sim.adaptive.result), "real": real_side(&adaptive, a_s)},
-            });
-            if json_out {
-                println!("{out}");
-            } else {
-                print!("{}", table(&out));
-            }
+    let worlds = Worlds::new()?;
+    let toml = format!("[[stream]]\nid = \"main\"\nsource = \"tone:demo\"\nrungs = \"{RUNGS}\"\n");
+    let mut config = ondes_server::Config::from_toml_and_env(&toml, &[])?;
+    config.server.bind = "127.0.0.1:0".into();
+    let server = worlds.server.block_on(ondes_server::start(config))?;
+    for ((name, schedule), sim) in scenarios(opts)?.into_iter().zip(&sims) {
+        if !json_out {
+            eprintln!("real run: {name}, {} s per side (legacy, then adaptive)…", duration.as_secs());
         }
-        server.shutdown().await;
-        anyhow::Ok(())
-    })
+        let (legacy, ls) = worlds.side(&server, &schedule, opts.seed, "rung=128&batch=4", duration)?;
+        let query = format!("rung=auto&profile={}", opts.profile);
+        let (adaptive, a_s) = worlds.side(&server, &schedule, opts.seed, &query, duration)?;
+        let out = json!({
+            "scenario": name, "mode": "real", "seed": opts.seed, "profile": opts.profile,
+            "legacy": {"sim": sim_side(&sim.legacy.result), "real": real_side(&legacy, ls)},
+            "adaptive": {"sim": sim_side(&sim.adaptive.result), "real": real_side(&adaptive, a_s)},
+        });
+        if json_out {
+            println!("{out}");
+        } else {
+            print!("{}", table(&out));
+        }
+    }
+    worlds.server.block_on(server.shutdown());
+    Ok(())
 }
 
 /// The human table: for each side, the simulation's figure next to the real one.

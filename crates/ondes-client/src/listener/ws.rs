@@ -153,7 +153,10 @@ fn text(t: &str) -> Incoming {
             batch: v["batch"].as_u64().and_then(|b| u32::try_from(b).ok()),
             // absent or malformed advice: the client keeps its own bounds
             jitter: serde_json::from_value::<JitterAdvice>(v["jitter"].clone()).ok(),
-            why: v["code"].as_str().map(str::to_string),
+            why: v["code"].as_str().map(|code| match v["reason"].as_str() {
+                Some(reason) => format!("{code}: {reason}"),
+                None => code.to_string(),
+            }),
         },
         Some("status") => notice(&v),
         Some("pong") => match v["client_ts_us"].as_i64() {

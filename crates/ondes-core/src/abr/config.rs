@@ -58,7 +58,7 @@ impl Default for AbrConfig {
             queue_delay_us: 60_000,
             headroom: 0.9,
             growth_per_s: 0.15,
-            hold_us: 15_000_000,
+            hold_us: 8_000_000,
             jitter_rtts: 3,
             max_jitter_rtts: 8,
             late_calm_us: 60_000_000,

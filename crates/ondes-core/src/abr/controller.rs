@@ -86,7 +86,7 @@ const CEILING_MEMORY_US: u64 = 60_000_000;
 /// while a lost segment held the connection up (a TCP retransmission stall looks like a link
 /// carrying nearly nothing for a moment) must not pin a listener to the lowest rung for a
 /// minute. A link that really is that slow fails the next probe, which backs off.
-const CEILING_CALM_US: u64 = 15_000_000;
+const CEILING_CALM_US: u64 = 8_000_000;
 /// Least time between two switches up, in intervals.
 const UP_SPACING_INTERVALS: u64 = 2;
 /// How long after a switch up, in intervals, round trips alone may reverse it.
@@ -480,10 +480,15 @@ impl Controller {
             }
             Direction::Down => {
                 self.stats.switches_down += 1;
-                if self.last_up_us.is_some_and(|t| now_us < t + 3 * self.cfg.interval_us) {
+                // the first switch down soon after a switch up fails that probe; a second one
+                // in the same trouble is the same failure (counting it again would double the
+                // hold: after a one-second outage, half a minute pinned to a low rung)
+                let probe = self.last_up_us.filter(|t| now_us < t + 3 * self.cfg.interval_us);
+                let first_down_since = probe.is_some_and(|up| self.last_down_us.is_none_or(|d| d < up));
+                if first_down_since {
                     self.stats.failed_probes += 1;
                     self.failures = (self.failures + 1).min(MAX_BACKOFF_DOUBLINGS + 1);
-                } else {
+                } else if probe.is_none() {
                     self.failures = 0;
                 }
                 self.last_down_us = Some(now_us);

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use ondes_client::netsim::{NetsimOptions, NetsimProxy};
+use ondes_client::netsim::{NetsimOptions, NetsimProxy, NetsimSnapshot};
 use ondes_core::netmodel::{LinkParams, Schedule, TCP_IP_OVERHEAD, TCP_MSS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -100,21 +100,19 @@ async fn netsim_delay_and_loss_penalty_match_the_profile() {
     assert!((late as f64 - 0.15 * n as f64).abs() <= 3.0 * sigma, "{late} late of {n}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn netsim_throughput_matches_the_profile() {
-    let params = LinkParams::profile("3g").unwrap(); // 200 kbit/s
+/// A sender writing as fast as the proxy takes it for `span`: (ms, total bytes received)
+/// after each read, and the proxy's counters. What the kernel's loopback buffers still hold
+/// at the end would take minutes to drain on a slow link, so the receiver just stops.
+async fn bulk(params: LinkParams, seed: u64, span: Duration) -> (Vec<(f64, u64)>, NetsimSnapshot) {
     let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = proxy_to(&upstream, params, 3).await;
+    let proxy = proxy_to(&upstream, params, seed).await;
     let origin = Instant::now();
     let receiver = tokio::spawn(async move {
         let (mut s, _) = upstream.accept().await.unwrap();
         let mut buf = vec![0u8; 64 * 1024];
-        let mut marks = Vec::new(); // (ms, total bytes)
+        let mut marks = Vec::new();
         let mut total = 0u64;
-        // measure until 30 s; what the kernel's loopback buffers still hold then would take
-        // minutes to drain at 200 kbit/s
-        let end = origin + Duration::from_millis(30_200);
-        while let Ok(Ok(n)) = tokio::time::timeout_at(end, s.read(&mut buf)).await {
+        while let Ok(Ok(n)) = tokio::time::timeout_at(origin + span, s.read(&mut buf)).await {
             if n == 0 {
                 break;
             }
@@ -129,9 +127,17 @@ async fn netsim_throughput_matches_the_profile() {
         let chunk = vec![7u8; 16 * 1024];
         while s.write_all(&chunk).await.is_ok() {}
     });
-    let marks = timeout(Duration::from_secs(60), receiver).await.unwrap().unwrap();
+    let marks = timeout(span + Duration::from_secs(30), receiver).await.unwrap().unwrap();
     sender.abort();
+    let stats = proxy.stats.snapshot();
     proxy.stop().await;
+    (marks, stats)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn netsim_throughput_matches_the_profile() {
+    let params = LinkParams::profile("3g").unwrap(); // 200 kbit/s
+    let (marks, _) = bulk(params, 3, Duration::from_millis(30_200)).await;
     // steady state: from 2 s (the 500 ms bottleneck buffer has filled) to 30 s
     let at = |ms: f64| marks.iter().take_while(|m| m.0 <= ms).last().map_or(0, |m| m.1);
     let rate = (at(30_000.0) - at(2_000.0)) as f64 * 8.0 / 28.0;
@@ -179,29 +185,7 @@ async fn netsim_keeps_every_byte_in_order_both_ways() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn netsim_loss_rate_matches_the_profile() {
     let params = LinkParams::parse_spec("custom bw=5mbps delay=20ms loss=15%").unwrap();
-    let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = proxy_to(&upstream, params, 5).await;
-    let origin = Instant::now();
-    let receiver = tokio::spawn(async move {
-        let (mut s, _) = upstream.accept().await.unwrap();
-        let mut buf = vec![0u8; 64 * 1024];
-        let end = origin + Duration::from_secs(30);
-        while let Ok(Ok(n)) = tokio::time::timeout_at(end, s.read(&mut buf)).await {
-            if n == 0 {
-                break;
-            }
-        }
-    });
-    let addr = proxy.local_addr;
-    let sender = tokio::spawn(async move {
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        let chunk = vec![7u8; 16 * 1024];
-        while s.write_all(&chunk).await.is_ok() {}
-    });
-    timeout(Duration::from_secs(60), receiver).await.unwrap().unwrap();
-    sender.abort();
-    let stats = proxy.stats.snapshot();
-    proxy.stop().await;
+    let (_, stats) = bulk(params, 5, Duration::from_secs(30)).await;
     let rate = stats.retransmitted as f64 / stats.segments.max(1) as f64;
     println!(
         "netsim: {} of {} segments lost ({:.2}%, profile 15%)",

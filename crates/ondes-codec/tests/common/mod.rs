@@ -77,15 +77,17 @@ pub fn ffmpeg_decode(input: &Path, rate: u32, channels: u16) -> Vec<f32> {
 /// signal with voiced and unvoiced parts and pauses. Made once per rate.
 pub fn speech(rate: u32) -> Vec<f32> {
     static CACHE: OnceLock<Mutex<HashMap<u32, Vec<f32>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(s) = cache.lock().expect("cache").get(&rate) {
+    // held while the speech is made: two tests asking at once would otherwise both write the
+    // same file, and one ffmpeg would read it half rewritten ("Invalid argument", seen in CI)
+    let mut cache = CACHE.get_or_init(Default::default).lock().expect("cache");
+    if let Some(s) = cache.get(&rate) {
         return s.clone();
     }
     let wav = scratch().join(format!("speech-{rate}.wav"));
     run("espeak-ng", &["-w", path_str(&wav), "Streaming audio to many listeners, in real time."]);
     let mut pcm = ffmpeg_decode(&wav, rate, 1);
     pcm.resize(2 * rate as usize, 0.0);
-    cache.lock().expect("cache").insert(rate, pcm.clone());
+    cache.insert(rate, pcm.clone());
     pcm
 }
 

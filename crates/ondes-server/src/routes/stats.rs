@@ -66,6 +66,50 @@ pub async fn stream_stats(
     })))
 }
 
+/// What the client's own report says went wrong (WebSocket listeners report every second).
+fn client_warnings(report: Option<&Value>) -> Vec<String> {
+    let Some(r) = report else { return Vec::new() };
+    let underruns = r["underruns"].as_u64().unwrap_or(0);
+    if underruns == 0 {
+        return Vec::new();
+    }
+    vec![format!(
+        "the client ran dry {underruns} times ({:.0} ms concealed): its link or its device could not keep up",
+        r["concealed_ms"].as_f64().unwrap_or(0.0)
+    )]
+}
+
+/// What the adaptation controller did about this listener, when it is worth a look.
+fn abr_warnings(abr: Option<&Value>) -> Vec<String> {
+    let Some(a) = abr else { return Vec::new() };
+    let mut out = Vec::new();
+    if a["profile"] == "emergency_fallback" {
+        out.push(format!(
+            "on the emergency profile: the link carries less than the lowest rung (~{} kbit/s estimated)",
+            a["estimate_kbps"]
+        ));
+    }
+    let last = &a["last_decision"];
+    if last["direction"] == "down" {
+        out.push(format!(
+            "switched down to {} kbit/s: {}",
+            last["kbps"],
+            last["reason"].as_str().unwrap_or("")
+        ));
+    }
+    if last["code"] == "late_frames" {
+        out.push(format!(
+            "packets arrive late (TCP retransmissions): jitter floor deepened to {} ms",
+            a["jitter_target_ms"]
+        ));
+    }
+    let failed = a["failed_probes"].as_u64().unwrap_or(0);
+    if failed >= 2 {
+        out.push(format!("{failed} switches up did not hold: the link is close to the next rung's cost"));
+    }
+    out
+}
+
 /// Health of one connection, with what to do about it.
 fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
     let mut warnings = Vec::new();
@@ -89,6 +133,8 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
     if c.errors_count > 0 {
         warnings.push(format!("{} send errors", c.errors_count));
     }
+    warnings.extend(client_warnings(c.client_report.as_ref()));
+    warnings.extend(abr_warnings(c.abr.as_ref()));
     let secs = ((now - c.connected_at).max(1)) as f64 / 1000.0;
     let total = c.frames_sent + c.errors_count;
     json!({
@@ -130,4 +176,29 @@ pub async fn debug_connections(
         "warning": warning,
         "connections": conns,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adaptation_and_client_reports_explain_themselves() {
+        assert!(abr_warnings(None).is_empty());
+        let calm = json!({"profile": "balanced", "failed_probes": 0, "last_decision":
+            {"direction": "up", "code": "probe_up", "kbps": 128, "reason": "estimate clears"}});
+        assert!(abr_warnings(Some(&calm)).is_empty(), "a listener going up is healthy");
+        let rough = json!({"profile": "emergency_fallback", "estimate_kbps": 12, "jitter_target_ms": 680,
+            "failed_probes": 3, "last_decision": {"direction": "down", "code": "late_frames", "kbps": 16,
+            "reason": "late packets need a deeper buffer"}});
+        let w = abr_warnings(Some(&rough));
+        assert_eq!(w.len(), 4, "{w:?}");
+        assert!(w[0].contains("emergency") && w[0].contains("12 kbit/s"), "{w:?}");
+        assert!(w[1].contains("16 kbit/s") && w[1].contains("deeper buffer"), "{w:?}");
+        assert!(w[2].contains("680 ms"), "{w:?}");
+        assert!(w[3].starts_with("3 switches up"), "{w:?}");
+        assert!(client_warnings(Some(&json!({"underruns": 0}))).is_empty());
+        let c = client_warnings(Some(&json!({"underruns": 2, "concealed_ms": 140.0})));
+        assert!(c[0].contains("2 times") && c[0].contains("140 ms"), "{c:?}");
+    }
 }

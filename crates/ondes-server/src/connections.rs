@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use axum::http::StatusCode;
+use ondes_core::abr::{AbrStats, Decision, Direction, ProfileName, Reason};
 use parking_lot::Mutex;
 use serde::Serialize;
 
@@ -39,8 +40,8 @@ pub struct ConnectionInfo {
     pub client_report: Mutex<Option<serde_json::Value>>,
     pub reports_received: AtomicU64,
     /// The adaptation controller's state (WebSocket `rung=auto` listeners), refreshed about
-    /// once a second and at each decision.
-    pub abr: Mutex<Option<serde_json::Value>>,
+    /// once a second and at each decision: plain numbers, turned into JSON only when read.
+    pub abr: Mutex<Option<AbrSnapshot>>,
 }
 
 impl ConnectionInfo {
@@ -77,9 +78,53 @@ impl ConnectionInfo {
             latency_ms: self.latency_ewma_us.load(Ordering::Relaxed) as f64 / 1000.0,
             client_report: self.client_report.lock().clone(),
             reports_received: self.reports_received.load(Ordering::Relaxed),
-            abr: self.abr.lock().clone(),
+            abr: *self.abr.lock(),
         }
     }
+}
+
+/// A listener's adaptation controller as `/stats` and `/debug/connections` show it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct AbrSnapshot {
+    pub profile: ProfileName,
+    pub rung_kbps: u32,
+    pub batch: u64,
+    pub estimate_kbps: u32,
+    pub capacity_kbps: Option<u32>,
+    pub queue_delay_ms: u64,
+    pub jitter_target_ms: u64,
+    #[serde(flatten)]
+    pub stats: AbrStats,
+    pub last_decision: Option<LastDecision>,
+}
+
+/// The last switch: when (ms into the session), where to, and why.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LastDecision {
+    pub at_ms: u64,
+    pub direction: Direction,
+    pub kbps: u32,
+    pub profile: ProfileName,
+    pub code: &'static str,
+    #[serde(serialize_with = "display")]
+    pub reason: Reason,
+}
+
+impl LastDecision {
+    pub fn of(d: &Decision) -> Self {
+        LastDecision {
+            at_ms: d.at_us / 1000,
+            direction: d.direction,
+            kbps: d.kbps,
+            profile: d.profile,
+            code: d.reason.code(),
+            reason: d.reason,
+        }
+    }
+}
+
+fn display<S: serde::Serializer>(r: &Reason, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(r)
 }
 
 /// A connection as `/stats` shows it.
@@ -106,7 +151,7 @@ pub struct ConnectionSnapshot {
     pub reports_received: u64,
     /// Adaptation state: profile, rung, batch, estimates, jitter floor, switch counts, the
     /// last decision and its reason (`null` for listeners without adaptation).
-    pub abr: Option<serde_json::Value>,
+    pub abr: Option<AbrSnapshot>,
 }
 
 #[derive(Default)]

@@ -134,7 +134,8 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
         warnings.push(format!("{} send errors", c.errors_count));
     }
     warnings.extend(client_warnings(c.client_report.as_ref()));
-    warnings.extend(abr_warnings(c.abr.as_ref()));
+    let abr = c.abr.map(|a| json!(a));
+    warnings.extend(abr_warnings(abr.as_ref()));
     let secs = ((now - c.connected_at).max(1)) as f64 / 1000.0;
     let total = c.frames_sent + c.errors_count;
     json!({
@@ -152,7 +153,7 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
         "skipped_frames": c.skipped_frames,
         "warnings": warnings,
         "client_report": c.client_report,
-        "abr": c.abr,
+        "abr": abr,
     })
 }
 

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use super::admission::{Admission, admit_listener};
 use super::{QueryMap, StreamId};
 use crate::clock::now_us;
+use crate::connections::{AbrSnapshot, LastDecision};
 use crate::error::ApiError;
 use crate::hub::{ControlState, EventKey, HubFrame, HubRead, Notice, StreamHub};
 use crate::state::SharedState;
@@ -185,7 +186,7 @@ struct Session {
     started: std::time::Instant,
     written_bytes: u64,
     /// The last adaptation decision, as `/debug/connections` shows it.
-    last_decision: Option<Value>,
+    last_decision: Option<LastDecision>,
 }
 
 impl Session {
@@ -240,26 +241,24 @@ impl Session {
             msg["jitter"] = json!(JitterAdvice::after(&d, a.profile(), a.config().jitter_rtts));
         }
         self.text(msg);
-        self.last_decision = Some(json!({"at_ms": now / 1000, "direction": dir, "kbps": d.kbps,
-            "profile": d.profile, "code": d.reason.code(), "reason": d.reason.to_string()}));
+        self.last_decision = Some(LastDecision::of(&d));
         self.publish_abr();
     }
 
     /// Shows the controller's state in `/debug/connections` and `/stats`.
     fn publish_abr(&self) {
         let Some(a) = &self.abr else { return };
-        let stats = a.stats();
-        let now = self.now();
-        let state = json!({
-            "profile": a.profile().name, "rung_kbps": a.kbps(), "batch": self.batch,
-            "estimate_kbps": (a.estimate_bps() / 1000.0).round(),
-            "capacity_kbps": a.capacity_bps().map(|c| (c / 1000.0).round()),
-            "queue_delay_ms": a.queue_delay_us(now) / 1000,
-            "jitter_target_ms": a.jitter_target_us() / 1000,
-            "switches_up": stats.switches_up, "switches_down": stats.switches_down,
-            "profile_changes": stats.profile_changes, "failed_probes": stats.failed_probes,
-            "last_decision": self.last_decision,
-        });
+        let state = AbrSnapshot {
+            profile: a.profile().name,
+            rung_kbps: a.kbps(),
+            batch: self.batch,
+            estimate_kbps: (a.estimate_bps() / 1000.0).round() as u32,
+            capacity_kbps: a.capacity_bps().map(|c| (c / 1000.0).round() as u32),
+            queue_delay_ms: a.queue_delay_us(self.now()) / 1000,
+            jitter_target_ms: a.jitter_target_us() / 1000,
+            stats: a.stats(),
+            last_decision: self.last_decision,
+        };
         *self.admission.guard.info.abr.lock() = Some(state);
     }
 

@@ -20,7 +20,7 @@ mod renumber;
 
 pub use crc::ogg_crc;
 pub use demux::{DEFAULT_MAX_PACKET_BYTES, MAX_STREAMS, OggDemuxStats, OggDemuxer, OggPacket};
-pub use page::{OggPageWriter, PAGE_HEADER_LEN, page_granule};
+pub use page::{OggPageWriter, PAGE_HEADER_LEN, page_granule, page_sequence};
 pub use renumber::{PageRenumberer, set_page_sequence};
 
 /// Flag bit of a page that starts with the continuation of a packet from the previous page.

@@ -113,6 +113,11 @@ pub fn page_granule(page: &[u8]) -> Option<u64> {
     Some(u64::from_le_bytes(page.get(6..14)?.try_into().ok()?))
 }
 
+/// The page sequence number of a page (`None` if `page` is too short to hold one).
+pub fn page_sequence(page: &[u8]) -> Option<u32> {
+    Some(u32::from_le_bytes(page.get(18..22)?.try_into().ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,7 +73,7 @@ pub fn set_page_sequence(page: &mut [u8], sequence: u32) -> bool {
     if page.len() < PAGE_HEADER_LEN || page.len() >= 1 << 17 {
         return false;
     }
-    let old = u32::from_le_bytes([page[18], page[19], page[20], page[21]]);
+    let old = super::page_sequence(page).unwrap_or(0);
     let diff = (old ^ sequence).to_le_bytes();
     let crc = u32::from_le_bytes([page[22], page[23], page[24], page[25]]);
     let delta = append_zeros(ogg_crc(0, &diff), page.len() - 22);

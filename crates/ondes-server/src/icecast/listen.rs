@@ -24,7 +24,7 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
-use ondes_codec::ogg::PageRenumberer;
+use ondes_codec::ogg::{PageRenumberer, page_sequence};
 use ondes_codec::ogg_opus::FIRST_AUDIO_PAGE;
 use ondes_core::Cursor;
 use tokio::sync::watch;
@@ -70,6 +70,7 @@ pub async fn listen(
         headers_sent: false,
         done: false,
         reads: Vec::new(),
+        chunks: Vec::new(),
     };
     let icy = headers.get("icy-metadata").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == "1");
     Ok(response(&app, &mount, listener, icy))
@@ -165,6 +166,8 @@ struct Listener {
     headers_sent: bool,
     done: bool,
     reads: Vec<FeedRead>,
+    /// What one wake-up sends (kept to reuse its allocation).
+    chunks: Vec<Bytes>,
 }
 
 impl Listener {
@@ -174,16 +177,17 @@ impl Listener {
         let feed = self.feed.0.clone();
         self.reads.clear();
         feed.read(&mut self.cursor, 32, &mut self.reads);
-        let mut chunks: Vec<Bytes> = Vec::new();
+        self.chunks.clear();
         let mut frames = 0u64;
         let mut last_capture = None;
         for r in self.reads.drain(..) {
             match r {
                 FeedRead::Page(p) => {
-                    let sequence = page_sequence(&p.bytes);
+                    // the feed's muxer makes whole pages: the number is there
+                    let sequence = page_sequence(&p.bytes).unwrap_or(FIRST_AUDIO_PAGE);
                     if !self.headers_sent {
                         self.headers_sent = true;
-                        chunks.push(headers_before(&feed.headers, sequence));
+                        self.chunks.push(headers_before(&feed.headers, sequence));
                     }
                     let page = match self.renumber.as_mut() {
                         None => p.bytes.clone(),
@@ -193,8 +197,8 @@ impl Listener {
                             Bytes::from(copy)
                         }
                     };
-                    self.last_sequence = Some(page_sequence(&page));
-                    chunks.push(page);
+                    self.last_sequence = page_sequence(&page);
+                    self.chunks.push(page);
                     frames += u64::from(p.frames);
                     last_capture = Some(p.capture_us);
                 }
@@ -218,10 +222,10 @@ impl Listener {
                 }
             }
         }
-        let out = match chunks.len() {
+        let out = match self.chunks.len() {
             0 => return None,
-            1 => chunks.pop()?,
-            _ => Bytes::from(chunks.concat()),
+            1 => self.chunks.pop()?,
+            _ => Bytes::from(self.chunks.concat()),
         };
         let stats = &self.mount.hub.stats;
         stats.events_sent.fetch_add(1, Ordering::Relaxed);
@@ -245,12 +249,6 @@ impl Listener {
             }
         }
     }
-}
-
-/// The page sequence number of an Ogg page (bytes 18..22; 0 for a malformed page, which the
-/// feed never makes).
-fn page_sequence(page: &[u8]) -> u32 {
-    page.get(18..22).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// The feed's `OpusHead` and `OpusTags` pages numbered to end right before page `first_audio`.

@@ -19,9 +19,7 @@ pub(crate) struct Client {
     jb: JitterBuffer<Payload>,
     frame_us: u64,
     next_poll_us: u64,
-    /// Capture-to-playout latency of every played frame, µs.
-    pub latencies_us: Vec<u64>,
-    /// (play time, latency) of every played frame, µs.
+    /// (play time, capture-to-playout latency) of every played frame, µs.
     pub played_at_us: Vec<(u64, u64)>,
     pub played_bytes: u64,
     /// Time of each new underrun episode.
@@ -40,7 +38,6 @@ impl Client {
             jb: buffer(frame_us, min_delay_us, max_delay_us),
             frame_us,
             next_poll_us: 0,
-            latencies_us: Vec::new(),
             played_at_us: Vec::new(),
             played_bytes: 0,
             underrun_at_us: Vec::new(),
@@ -73,7 +70,6 @@ impl Client {
             let t = self.next_poll_us;
             let before = self.jb.stats().underruns;
             if let Playout::Frame((capture, bytes)) = self.jb.poll(t as i64) {
-                self.latencies_us.push(t - capture);
                 self.played_at_us.push((t, t - capture));
                 self.played_bytes += bytes as u64;
             }

@@ -231,7 +231,7 @@ pub fn run(cfg: &SimConfig) -> SimResult {
         link_efficiency_percent: 100.0 * server.payload_bytes as f64 / pipe.wire_bytes.max(1) as f64,
         efficiency_percent: 100.0 * server.payload_bytes as f64
             / (server.message_bytes + pings_bytes).max(1) as f64,
-        latency_ms: result::latency(std::mem::take(&mut client.latencies_us)),
+        latency_ms: result::latency(client.played_at_us.iter().map(|p| p.1).collect()),
         latency_by_second_ms: result::latency_by_second(&client.played_at_us, cfg.duration_us),
         underruns_per_minute: if settled_min > 0.0 { underruns_after as f64 / settled_min } else { 0.0 },
         underruns: stats.underruns,

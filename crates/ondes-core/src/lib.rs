@@ -9,6 +9,7 @@
 pub mod abr;
 pub mod attribution;
 pub mod dsp;
+pub mod egress;
 pub mod frame;
 pub mod jitter;
 pub mod netmodel;

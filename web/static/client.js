@@ -23,7 +23,11 @@
  * - Frames are normalised: `channel_a` / `channel_b` are always present (decoded from
  *   `pcm16` when needed; mono repeats `channel_a`), plus `received_at` and `latency_ms`.
  * - History is bounded (`historySize` frames).
+ * - Event names, status values and the control command body come from `protocol.js`, which
+ *   also validates each `status` notice before it changes the client's state.
  */
+
+import { SSE_EVENT, STATUS, parseSseStatus, controlCommand } from './protocol.js';
 
 /**
  * @typedef {object} ClientOptions
@@ -320,15 +324,16 @@ export class AudioStreamClient {
         this.firstAfterConnect = true;
         es.addEventListener('message', (e) => {
             if (this.es !== es) return;
-            if (e.data === 'connected') this.handleConnected(e.lastEventId);
+            if (e.data === SSE_EVENT.CONNECTED) this.handleConnected(e.lastEventId);
         });
-        es.addEventListener('audio-frame', (e) => {
+        es.addEventListener(SSE_EVENT.AUDIO_FRAME, (e) => {
             if (this.es === es) this.handleFrame(/** @type {MessageEvent} */ (e));
         });
-        es.addEventListener('status', (e) => {
+        es.addEventListener(SSE_EVENT.STATUS, (e) => {
             if (this.es === es) this.handleStatus(/** @type {MessageEvent} */ (e).data);
         });
-        es.addEventListener('error', (e) => {
+        // both the browser's failure event and the server's `event: error`
+        es.addEventListener(SSE_EVENT.ERROR, (e) => {
             if (this.es !== es) return;
             const data = /** @type {MessageEvent} */ (e).data;
             if (typeof data === 'string') {
@@ -415,41 +420,39 @@ export class AudioStreamClient {
 
     /** @private */
     handleStatus(/** @type {string} */ data) {
-        /** @type {{status: string, [k: string]: any}} */
-        let s;
-        try {
-            s = JSON.parse(data);
-        } catch {
-            s = { status: String(data) };
+        const parsed = parseSseStatus(data);
+        if ('error' in parsed) {
+            this.safe(() => this.onError({ type: 'invalid_status', message: `malformed status notice ignored: ${parsed.error}` }));
+            return;
         }
+        /** @type {{status: string, [k: string]: any}} */
+        const s = parsed.message;
         switch (s.status) {
-            case 'paused':
+            case STATUS.PAUSED:
                 this.paused = true;
                 this.setState('paused');
                 break;
-            case 'resumed':
+            case STATUS.RESUMED:
                 this.paused = false;
                 if (typeof s.skipped_while_paused === 'number') this.counters.skippedWhilePaused += s.skipped_while_paused;
                 // frames skipped while paused are not lost: start counting afresh
                 if (s.skipped_while_paused !== undefined) this.expectedNext = null;
                 if (this.state === 'paused') this.setState('live');
                 break;
-            case 'gap':
+            case STATUS.GAP:
                 // resume failed (frames gone, or a restarted server): continue at live
                 if (s.missed_frames === null || s.missed_frames === undefined) this.expectedNext = null;
                 break;
-            case 'source-lost':
-            case 'source_lost':
+            case STATUS.SOURCE_LOST:
                 this.setState('source-lost');
                 break;
-            case 'source-restored':
-            case 'source_restored':
+            case STATUS.SOURCE_RESTORED:
                 if (this.state === 'source-lost') this.setState(this.paused ? 'paused' : 'live');
                 break;
             default:
                 break;
         }
-        if (s.status === 'resumed' || s.status === 'source-restored') this.armStall();
+        if (s.status === STATUS.RESUMED || s.status === STATUS.SOURCE_RESTORED) this.armStall();
         this.safe(() => this.onStatus(s));
     }
 
@@ -508,7 +511,7 @@ export class AudioStreamClient {
         this.stallTimer = setTimeout(() => {
             if (this.state === 'live') {
                 this.setState('source-lost');
-                this.safe(() => this.onStatus({ status: 'source-lost', message: `no audio for ${this.stallMs / 1000} s`, detected_by: 'client' }));
+                this.safe(() => this.onStatus({ status: STATUS.SOURCE_LOST, message: `no audio for ${this.stallMs / 1000} s`, detected_by: 'client' }));
             }
         }, this.stallMs);
     }
@@ -563,7 +566,8 @@ export class AudioStreamClient {
     }
 
     /**
-     * POSTs a control command (`pause`, `resume`, `adjust_quality` with `{quality}`).
+     * POSTs a control command (`ACTION` of `protocol.js`: `pause`, `resume`,
+     * `adjust_quality` with `{quality}`).
      * Resolves with the server's JSON; rejects with an {@link OndesApiError} carrying the
      * HTTP status (401 without a token, 403 without `stream_control`, 400 for a bad action).
      * @param {string} action
@@ -576,7 +580,7 @@ export class AudioStreamClient {
         const url = `${this.baseUrl}/api/streams/${encodeURIComponent(this.streamId)}/control`;
         let resp;
         try {
-            resp = await this.fetchImpl(url, { method: 'POST', headers, body: JSON.stringify(params ? { action, params } : { action }) });
+            resp = await this.fetchImpl(url, { method: 'POST', headers, body: JSON.stringify(controlCommand(action, params)) });
         } catch (e) {
             const err = new OndesApiError(0, 'network_error', `could not reach ${url}: ${e instanceof Error ? e.message : e}`);
             this.safe(() => this.onError({ type: 'command', message: err.message, error: err }));

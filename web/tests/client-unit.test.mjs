@@ -160,6 +160,32 @@ test('statuses drive the state; frames skipped while paused are not missing', as
     c.disconnect();
 });
 
+test('a malformed status notice is reported and changes nothing', async () => {
+    const c = makeClient();
+    const statuses = [];
+    const errors = [];
+    c.onStatus = (s) => statuses.push(s.status);
+    c.onError = (e) => errors.push(e);
+    const p = c.connect();
+    es().emit('message', 'connected', '1');
+    await p;
+    es().emit('audio-frame', frameJson(1), 'frame-1');
+    es().emit('status', '{"status":"resumed","skipped_while_paused":-4}');
+    es().emit('status', '{"status":null}');
+    assert.equal(c.state, 'live');
+    assert.equal(c.getStats().skippedWhilePaused, 0);
+    assert.deepEqual(statuses, []);
+    assert.deepEqual(errors.map((e) => e.type), ['invalid_status', 'invalid_status']);
+    assert.match(errors[0].message, /skipped_while_paused/);
+    // an older server's spelling and a bare word are still understood
+    es().emit('status', '{"status":"source_lost"}');
+    assert.equal(c.state, 'source-lost');
+    es().emit('status', 'source-restored');
+    assert.equal(c.state, 'live');
+    assert.deepEqual(statuses, ['source-lost', 'source-restored']);
+    c.disconnect();
+});
+
 test('no frame for stallMs while live: source lost (heartbeats do not count), until audio returns', async () => {
     const c = makeClient({ stallMs: 50 });
     const statuses = [];

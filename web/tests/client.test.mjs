@@ -1,6 +1,7 @@
 // AudioStreamClient against a real ondes server, from a page on a DIFFERENT origin (CORS):
-// the page and its copy of client.js come from a plain Node HTTP server, the stream and the
-// control API from ondes on another port, as when an application embeds our client.
+// the page and its copies of client.js and protocol.js (which client.js imports) come from a
+// plain Node HTTP server, the stream and the control API from ondes on another port, as when
+// an application embeds our client.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -18,6 +19,7 @@ before(async () => {
     site = await startStaticServer({
         '/index.html': { type: 'text/html; charset=utf-8', body: '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>an app embedding the ondes client</title><h1>app</h1>' },
         '/client.js': { type: 'text/javascript; charset=utf-8', body: fs.readFileSync(path.join(WEB, 'static', 'client.js')) },
+        '/protocol.js': { type: 'text/javascript; charset=utf-8', body: fs.readFileSync(path.join(WEB, 'static', 'protocol.js')) },
     });
     env = { ONDES_AUTH_SECRET: SECRET, ONDES_CORS_ALLOWED_ORIGINS: site.url };
     ondes = await startOndes({ env });

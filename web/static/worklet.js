@@ -4,17 +4,15 @@
  * through the adaptive {@link JitterBuffer}. Arrival times are taken on the audio clock
  * (`currentFrame`), so irregular pulls by the audio device count as jitter as well.
  *
- * Messages in:  {type:'frame', seq, captureMs, samples: Float32Array[]} | {type:'idle'} | {type:'resync'} |
- *               {type:'skip'} | {type:'bounds', minMs, maxMs} | {type:'reset'} | {type:'stop'}
- *               `skip`: the server skipped frames before the next one (`JitterBuffer.senderSkipped`);
- *               `bounds`: the target's bounds from the server's jitter advice (`JitterBuffer.setBounds`).
- * Messages out: {type:'stats', ...JitterBufferStats, at: Date.now()} four times a second;
- *               with `processorOptions.measureLatency`, also `outputs: [{seq, captureMs, outputMs}]`:
- *               when the first sample of each frame was output (wall clock, ms) since the
- *               last stats message — the glass-to-glass measurement, before the browser's
- *               own output latency (`AudioContext.outputLatency + baseLatency`).
+ * The messages in and out are listed in `worklet-messages.js`. Out: `stats` with the
+ * JitterBufferStats and `at: Date.now()` four times a second; with
+ * `processorOptions.measureLatency`, also `outputs: [{seq, captureMs, outputMs}]`: when the
+ * first sample of each frame was output (wall clock, ms) since the last stats message — the
+ * glass-to-glass measurement, before the browser's own output latency
+ * (`AudioContext.outputLatency + baseLatency`).
  */
 import { JitterBuffer } from './jitter-buffer.js';
+import { PROCESSOR_NAME, WORKLET_MSG } from './worklet-messages.js';
 
 class OndesPlayerProcessor extends AudioWorkletProcessor {
     constructor(options) {
@@ -36,29 +34,29 @@ class OndesPlayerProcessor extends AudioWorkletProcessor {
 
     onMessage(m) {
         switch (m?.type) {
-            case 'frame':
+            case WORKLET_MSG.FRAME:
                 this.jb.push({ seq: m.seq, captureMs: m.captureMs, samples: m.samples }, (currentFrame / sampleRate) * 1000);
                 break;
-            case 'idle':
+            case WORKLET_MSG.IDLE:
                 this.jb.markIdle();
                 break;
-            case 'resync':
+            case WORKLET_MSG.RESYNC:
                 this.jb.resync();
                 break;
-            case 'skip':
+            case WORKLET_MSG.SKIP:
                 this.jb.senderSkipped();
                 break;
-            case 'bounds':
+            case WORKLET_MSG.BOUNDS:
                 try {
                     this.jb.setBounds(m.minMs, m.maxMs);
                 } catch {
                     // unusable bounds: keep the current ones
                 }
                 break;
-            case 'reset':
+            case WORKLET_MSG.RESET:
                 this.jb.reset();
                 break;
-            case 'stop':
+            case WORKLET_MSG.STOP:
                 this.running = false;
                 break;
             default:
@@ -83,7 +81,7 @@ class OndesPlayerProcessor extends AudioWorkletProcessor {
         if (this.sinceStats >= this.statsEvery) {
             this.sinceStats = 0;
             /** @type {Record<string, unknown>} */
-            const m = { type: 'stats', ...this.jb.stats(), at: Date.now() };
+            const m = { type: WORKLET_MSG.STATS, ...this.jb.stats(), at: Date.now() };
             if (this.measure) {
                 m.outputs = this.outputs;
                 m.wallClock = globalThis.performance && globalThis.performance.timeOrigin ? 'performance' : 'Date.now';
@@ -95,4 +93,4 @@ class OndesPlayerProcessor extends AudioWorkletProcessor {
     }
 }
 
-registerProcessor('ondes-player', OndesPlayerProcessor);
+registerProcessor(PROCESSOR_NAME, OndesPlayerProcessor);

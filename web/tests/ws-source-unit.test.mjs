@@ -1,11 +1,14 @@
-// Unit tests of the Player's WebSocket source (WsOpusSource in web/static/player.js) with a
+// Unit tests of the Player's WebSocket source (WsOpusSource in web/static/ws-source.js) with a
 // scripted WebSocket and a scripted WebCodecs AudioDecoder: ordering of asynchronous Opus
 // decoding against PCM, concealment of empty Opus packets, ping/pong RTT, reports,
 // reconnection, and what happens to bad input. The real thing runs in player.test.mjs.
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeAudio } from '../static/wire.js';
-import { WsOpusSource, WsPcm16Source, Player, adviceBounds, withUserBounds, parseAdvice, skippedFrames } from '../static/player.js';
+import { WsOpusSource, WsPcm16Source } from '../static/ws-source.js';
+import { Player } from '../static/player.js';
+import { adviceBounds, withUserBounds } from '../static/jitter-advice.js';
+import { parseJitterAdvice as parseAdvice, skippedFrames } from '../static/protocol.js';
 
 const RATE = 48000;
 const FRAME = 960; // 20 ms

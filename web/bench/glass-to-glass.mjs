@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Glass-to-glass latency in the browser (issue 6's benchmark; a benchmark, not a test).
+// Glass-to-glass latency in the browser (a benchmark, not a test).
 //
 //   node web/bench/glass-to-glass.mjs [--duration 20] [--batch 1] [--compare] [--json]
 //

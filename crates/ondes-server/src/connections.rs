@@ -1,8 +1,12 @@
 //! Registry of streaming connections, with the global and per-IP limits.
 //!
-//! Registration and removal take one short lock; the per-connection counters are atomics
-//! updated on the hot path without it. A [`ConnectionGuard`] removes its entry when the
-//! connection's body stream is dropped, however the connection ended.
+//! Registration and removal take one short lock; the per-connection counters are written
+//! only by the connection's own session (plain stores to its own record: no cache line is
+//! shared between listeners). Totals per stream — events, bytes, frames delivered — are
+//! summed when they are read (`/stats`, `/metrics`, the sampler), over the live connections
+//! and what closed connections delivered ([`Delivered`], added once when a connection ends).
+//! A [`ConnectionGuard`] removes its entry when the connection's session is dropped,
+//! however the connection ended.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -44,19 +48,41 @@ pub struct ConnectionInfo {
     pub abr: Mutex<Option<AbrSnapshot>>,
 }
 
+/// What connections delivered, summed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Delivered {
+    pub frames: u64,
+    pub events: u64,
+    pub bytes: u64,
+    pub skipped_frames: u64,
+}
+
+impl std::ops::AddAssign for Delivered {
+    fn add_assign(&mut self, o: Delivered) {
+        self.frames += o.frames;
+        self.events += o.events;
+        self.bytes += o.bytes;
+        self.skipped_frames += o.skipped_frames;
+    }
+}
+
 impl ConnectionInfo {
-    /// Records a send of `frames` frames in `bytes` bytes, `latency_us` after capture.
-    pub fn record_send(&self, frames: u64, bytes: u64, latency_us: Option<i64>) {
-        self.frames_sent.fetch_add(frames, Ordering::Relaxed);
-        self.events_sent.fetch_add(1, Ordering::Relaxed);
-        self.bytes_sent.fetch_add(bytes, Ordering::Relaxed);
-        self.last_activity_ms.store(now_ms(), Ordering::Relaxed);
-        if let Some(l) = latency_us {
-            let l = l.max(0) as u64;
-            let old = self.latency_ewma_us.load(Ordering::Relaxed);
-            let new = if old == 0 { l } else { (old * 7 + l) / 8 };
-            self.latency_ewma_us.store(new, Ordering::Relaxed);
+    /// What this connection has delivered so far.
+    pub fn delivered(&self) -> Delivered {
+        Delivered {
+            frames: self.frames_sent.load(Ordering::Relaxed),
+            events: self.events_sent.load(Ordering::Relaxed),
+            bytes: self.bytes_sent.load(Ordering::Relaxed),
+            skipped_frames: self.skipped_frames.load(Ordering::Relaxed),
         }
+    }
+
+    /// Folds a sampled delivery latency (hand-off − capture, µs) into the average.
+    pub fn record_latency(&self, latency_us: i64) {
+        let l = latency_us.max(0) as u64;
+        let old = self.latency_ewma_us.load(Ordering::Relaxed);
+        let new = if old == 0 { l } else { (old * 7 + l) / 8 };
+        self.latency_ewma_us.store(new, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> ConnectionSnapshot {
@@ -158,6 +184,8 @@ pub struct ConnectionSnapshot {
 struct Inner {
     map: HashMap<u64, Arc<ConnectionInfo>>,
     per_ip: HashMap<IpAddr, usize>,
+    /// What closed connections delivered, by (stream, transport).
+    retired: HashMap<(String, &'static str), Delivered>,
 }
 
 /// All streaming connections of the server.
@@ -178,8 +206,10 @@ pub struct ConnectionGuard {
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
+        let delivered = self.info.delivered();
         let mut inner = self.conns.inner.lock();
         inner.map.remove(&self.info.id);
+        *inner.retired.entry((self.info.stream_id.clone(), self.info.transport)).or_default() += delivered;
         if let Some(n) = inner.per_ip.get_mut(&self.info.ip) {
             *n -= 1;
             if *n == 0 {
@@ -274,6 +304,25 @@ impl Connections {
             inner.map.values().filter(|c| stream.is_none_or(|s| c.stream_id == s)).cloned().collect();
         v.sort_by_key(|c| c.id);
         v
+    }
+
+    /// What connections of `stream` (all streams: `None`) over `transport` (all: `None`)
+    /// delivered since the server started, the live ones included.
+    pub fn delivered(&self, stream: Option<&str>, transport: Option<&str>) -> Delivered {
+        let inner = self.inner.lock();
+        let mut total = Delivered::default();
+        let matches = |s: &str, t: &str| stream.is_none_or(|x| x == s) && transport.is_none_or(|x| x == t);
+        for ((s, t), d) in &inner.retired {
+            if matches(s, t) {
+                total += *d;
+            }
+        }
+        for c in inner.map.values() {
+            if matches(&c.stream_id, c.transport) {
+                total += c.delivered();
+            }
+        }
+        total
     }
 
     pub fn count(&self) -> usize {

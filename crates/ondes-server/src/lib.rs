@@ -7,6 +7,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod connections;
+pub mod egress;
 pub mod error;
 pub mod hub;
 pub mod icecast;

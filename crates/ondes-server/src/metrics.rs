@@ -109,11 +109,10 @@ impl StageHandle {
     }
 }
 
-/// Per-session handles for delivery counters.
+/// Per-session handle for the sampled delivery latency. Frames and bytes delivered are
+/// not counted per send: `render` sums them from the connections when `/metrics` is read.
 #[derive(Clone)]
 pub struct DeliveryHandles {
-    pub frames: IntCounter,
-    pub bytes: IntCounter,
     pub latency: Histogram,
 }
 
@@ -223,11 +222,7 @@ impl Metrics {
 
     /// Delivery counters for a listener session.
     pub fn delivery(&self, stream: &str, transport: &str) -> DeliveryHandles {
-        DeliveryHandles {
-            frames: self.frames_delivered.with_label_values(&[stream, transport]),
-            bytes: self.bytes_sent.with_label_values(&[stream, transport]),
-            latency: self.latency_seconds.with_label_values(&[stream, transport]),
-        }
+        DeliveryHandles { latency: self.latency_seconds.with_label_values(&[stream, transport]) }
     }
 
     /// Accounts a client report's cumulative counters (deltas against the previous report).
@@ -277,6 +272,11 @@ impl Metrics {
                 for stage in [Stage::Capture, Stage::Decode, Stage::Encode, Stage::Fanout, Stage::Send] {
                     self.stage_seconds.with_label_values(&[stage.name(), id]);
                 }
+            }
+            for transport in ["sse", "ws", "http"] {
+                let d = app.connections.delivered(Some(id), Some(transport));
+                catch_up(self.frames_delivered.with_label_values(&[id, transport]), d.frames);
+                catch_up(self.bytes_sent.with_label_values(&[id, transport]), d.bytes);
             }
             catch_up(
                 self.frames_produced.with_label_values(&[id]),

@@ -226,7 +226,7 @@ async fn sampler(state: SharedState, mut shutdown: watch::Receiver<bool>) {
         last_t = now;
         for (hub, prev) in state.hubs.iter().zip(last.iter_mut()) {
             let frames = hub.stats.total_frames.load(Ordering::Relaxed);
-            let bytes = hub.stats.bytes_sent.load(Ordering::Relaxed);
+            let bytes = state.connections.delivered(Some(&hub.id), None).bytes;
             let fps = (frames - prev.0) as f64 / dt;
             let mbps = (bytes - prev.1) as f64 * 8.0 / dt / 1e6;
             hub.stats.fps_bits.store(fps.to_bits(), Ordering::Relaxed);

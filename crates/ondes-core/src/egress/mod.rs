@@ -31,11 +31,22 @@ mod tests;
 use std::collections::VecDeque;
 
 /// What the machine needs to know of a frame.
-pub trait EgressFrame: Clone {
+pub trait EgressFrame {
     /// Gap-free sequence number.
     fn seq(&self) -> u64;
     /// Capture time, µs (the clock `now_us` is given in).
     fn capture_us(&self) -> i64;
+}
+
+/// Frames shared between listeners are held by reference count.
+impl<T: EgressFrame + ?Sized> EgressFrame for std::sync::Arc<T> {
+    fn seq(&self) -> u64 {
+        (**self).seq()
+    }
+
+    fn capture_us(&self) -> i64 {
+        (**self).capture_us()
+    }
 }
 
 /// Makes the bytes of one audio message from consecutive frames (a transport's framing).

@@ -1,22 +1,14 @@
 //! A frame as the hub holds it: the PCM, the previous frame's PCM (filter history for
-//! decimation), and the cache of its serialisations.
+//! decimation), its Opus packets, and the wire bytes made from it (see [`super::wire`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use ondes_core::Frame;
+use ondes_core::egress::EgressFrame;
 use parking_lot::Mutex;
 
-/// Identifies one serialisation of a frame (or of a group of frames ending at this one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct EventKey {
-    /// Which wire format (e.g. SSE JSON, SSE lightweight, SSE pcm16).
-    pub format: u8,
-    /// Decimation factor applied.
-    pub factor: u8,
-    /// First sequence number of the group this event carries (its own seq when not merged).
-    pub first_seq: u64,
-}
+use super::wire::WireKey;
 
 pub struct HubFrame {
     pub frame: Frame,
@@ -24,12 +16,25 @@ pub struct HubFrame {
     pub prev: Option<Arc<[f32]>>,
     /// Opus packets of this frame: `(rung index, packet)` for every rung active when it was made.
     pub opus: Vec<(u8, Bytes)>,
-    cache: Mutex<Vec<(EventKey, Bytes)>>,
+    /// Messages of the aligned groups ending with this frame, made before it was published.
+    made: OnceLock<Vec<(WireKey, Bytes)>>,
+    /// Messages made later, by the first listener that needed them: `(key, first seq, bytes)`.
+    late: Mutex<Vec<(WireKey, u64, Bytes)>>,
+}
+
+impl EgressFrame for HubFrame {
+    fn seq(&self) -> u64 {
+        self.frame.seq
+    }
+
+    fn capture_us(&self) -> i64 {
+        self.frame.capture_us
+    }
 }
 
 impl HubFrame {
     pub fn new(frame: Frame, prev: Option<Arc<[f32]>>, opus: Vec<(u8, Bytes)>) -> Self {
-        HubFrame { frame, prev, opus, cache: Mutex::new(Vec::new()) }
+        HubFrame { frame, prev, opus, made: OnceLock::new(), late: Mutex::new(Vec::new()) }
     }
 
     /// This frame's packet at rung `idx`, if that rung was encoding.
@@ -37,16 +42,26 @@ impl HubFrame {
         self.opus.iter().find(|(i, _)| *i as usize == idx).map(|(_, p)| p)
     }
 
-    /// The serialisation for `key`, made by `make` the first time only. Returns the bytes
-    /// and whether this call made them. The lock is held while making, so concurrent
-    /// listeners wait for the one encode instead of repeating it.
-    pub fn cached(&self, key: EventKey, make: impl FnOnce() -> Bytes) -> (Bytes, bool) {
-        let mut cache = self.cache.lock();
-        if let Some((_, b)) = cache.iter().find(|(k, _)| *k == key) {
+    /// Stores the messages made at push time (once, before the frame is published).
+    pub(super) fn set_made(&self, made: Vec<(WireKey, Bytes)>) {
+        let _ = self.made.set(made);
+    }
+
+    /// The message of `key` for the group `first_seq..=self.seq`, made by `make` the first
+    /// time only. Returns the bytes and whether this call made them. Aligned groups made at
+    /// push time are read without a lock; the lock is taken only for the rest, and held
+    /// while making, so concurrent listeners wait for the one build instead of repeating it.
+    pub fn wire(&self, key: WireKey, first_seq: u64, make: impl FnOnce() -> Bytes) -> (Bytes, bool) {
+        let aligned = self.frame.seq + 1 - first_seq == key.group;
+        if aligned && let Some((_, b)) = self.made.get().and_then(|m| m.iter().find(|(k, _)| *k == key)) {
+            return (b.clone(), false);
+        }
+        let mut late = self.late.lock();
+        if let Some((_, _, b)) = late.iter().find(|(k, s, _)| *k == key && *s == first_seq) {
             return (b.clone(), false);
         }
         let b = make();
-        cache.push((key, b.clone()));
+        late.push((key, first_seq, b.clone()));
         (b, true)
     }
 }

@@ -39,17 +39,6 @@ pub struct Ladder {
     pub rungs: Vec<Rung>,
 }
 
-/// Keeps a rung active while held.
-pub struct RungGuard<'a> {
-    rung: &'a Rung,
-}
-
-impl Drop for RungGuard<'_> {
-    fn drop(&mut self) {
-        self.rung.listeners.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 impl Ladder {
     /// A ladder for `kbps` (ascending); empty when Opus cannot code this stream's layout.
     pub fn new(spec: FrameSpec, kbps: &[u32]) -> Self {
@@ -80,11 +69,17 @@ impl Ladder {
         self.rungs.iter().position(|r| r.kbps == kbps)
     }
 
-    /// Marks rung `idx` as listened to while the guard lives.
-    pub fn listen(&self, idx: usize) -> Option<RungGuard<'_>> {
-        let rung = self.rungs.get(idx)?;
+    /// Counts a listener of rung `idx` (see [`super::RungUse`]); false when there is no such rung.
+    pub(super) fn add_listener(&self, idx: usize) -> bool {
+        let Some(rung) = self.rungs.get(idx) else { return false };
         rung.listeners.fetch_add(1, Ordering::Relaxed);
-        Some(RungGuard { rung })
+        true
+    }
+
+    pub(super) fn remove_listener(&self, idx: usize) {
+        if let Some(rung) = self.rungs.get(idx) {
+            rung.listeners.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     pub fn listeners(&self, idx: usize) -> usize {

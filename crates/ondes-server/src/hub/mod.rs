@@ -5,13 +5,14 @@
 //! channel. Listeners read through their own [`Cursor`]; a slow one is skipped ahead to
 //! live and its skipped frames are counted in `dropped_frames`.
 //!
-//! Per-frame serialisations (SSE JSON, base64 PCM, decimated variants) are cached on the
-//! frame itself ([`HubFrame::cached`]) and made at most once, by the first listener that
-//! needs them; every other listener gets the same `Bytes`.
+//! Per-frame serialisations (SSE events, WebSocket messages, Ogg pages) are made once per
+//! group of frames, by the producer when it pushes the frame that completes the group, for
+//! every key a listener uses ([`wire`]); every listener gets the same `Bytes`.
 
 mod frame;
 pub mod ladder;
 mod stats;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,9 +25,10 @@ use ondes_core::{Cursor, CursorRead, Frame, FrameSpec, Ring};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
-pub use frame::{EventKey, HubFrame};
+pub use frame::HubFrame;
 pub use ladder::Ladder;
 pub use stats::HubStats;
+pub use wire::{WireBuilder, WireGuard, WireKey, WireKeys};
 
 use crate::clock::now_us;
 
@@ -109,6 +111,18 @@ pub enum HubRead {
     Skipped(u64),
 }
 
+/// Keeps a rung of the stream's ladder encoding while held.
+pub struct RungUse {
+    hub: Arc<StreamHub>,
+    idx: usize,
+}
+
+impl Drop for RungUse {
+    fn drop(&mut self) {
+        self.hub.ladder.remove_listener(self.idx);
+    }
+}
+
 /// The live state of one stream.
 pub struct StreamHub {
     pub id: String,
@@ -123,6 +137,8 @@ pub struct StreamHub {
     pub stats: HubStats,
     /// Opus encoders, one per active rung.
     pub ladder: Ladder,
+    /// The wire formats listeners use now, made once per group at push time.
+    pub wire_keys: Arc<WireKeys>,
     decimators: Mutex<HashMap<usize, Arc<Decimator>>>,
     /// Times the ladder's encoding of each frame (set once the metrics exist).
     pub encode_timer: std::sync::OnceLock<crate::metrics::StageHandle>,
@@ -174,6 +190,7 @@ impl StreamHub {
             .0,
             stats: HubStats::default(),
             ladder: Ladder::new(spec, rungs_kbps),
+            wire_keys: Arc::new(WireKeys::default()),
             decimators: Mutex::new(HashMap::new()),
             encode_timer: std::sync::OnceLock::new(),
             max_lag_frames,
@@ -195,16 +212,33 @@ impl StreamHub {
         {
             t.record(t0.elapsed());
         }
-        let prev = {
+        let mut due = Vec::new();
+        let (seq, prev, mut group) = {
             let ring = self.ring.read();
-            ring.newest_seq().and_then(|s| ring.get(s)).map(|f| f.frame.samples.clone())
-        };
-        let seq = {
-            let mut ring = self.ring.write();
             let seq = ring.next_seq();
-            ring.push(Arc::new(HubFrame::new(Frame { seq, capture_us, samples }, prev, opus)));
-            seq
+            let prev = ring.newest_seq().and_then(|s| ring.get(s)).map(|f| f.frame.samples.clone());
+            self.wire_keys.due(seq, &mut due);
+            // the frames before this one in the longest group due now
+            let longest = due.iter().map(|(k, _)| k.group).max().unwrap_or(1);
+            let from = (seq + 1).saturating_sub(longest).max(ring.oldest_seq());
+            let group: Vec<Arc<HubFrame>> = (from..seq).filter_map(|s| ring.get(s).cloned()).collect();
+            (seq, prev, group)
         };
+        let frame = Arc::new(HubFrame::new(Frame { seq, capture_us, samples }, prev, opus));
+        group.push(frame.clone());
+        if !due.is_empty() {
+            let mut made = Vec::with_capacity(due.len());
+            for (key, builder) in &due {
+                let n = key.group.max(1) as usize;
+                // a group missing its start (the stream just began) is made by listeners
+                if group.len() >= n && group[group.len() - n].frame.seq + n as u64 == seq + 1 {
+                    made.push((*key, builder.build(self, &group[group.len() - n..])));
+                }
+            }
+            self.stats.serializations.fetch_add(made.len() as u64, Ordering::Relaxed);
+            frame.set_made(made);
+        }
+        self.ring.write().push(frame);
         self.stats.total_frames.fetch_add(1, Ordering::Relaxed);
         self.latest.send_replace(seq + 1);
         for (n, tx) in self.group_watches.lock().iter() {
@@ -243,6 +277,28 @@ impl StreamHub {
         let rx = tx.subscribe();
         w.push((n, tx));
         rx
+    }
+
+    /// Keeps rung `idx` encoding while the returned value lives (`None`: no such rung).
+    pub fn use_rung(self: &Arc<Self>, idx: usize) -> Option<RungUse> {
+        self.ladder.add_listener(idx).then(|| RungUse { hub: self.clone(), idx })
+    }
+
+    /// A cursor that starts with the newest `frames` frames already in the ring.
+    pub fn cursor_with_burst(&self, frames: u64) -> Cursor {
+        Cursor::with_burst(&self.ring.read(), self.max_lag_frames, frames)
+    }
+
+    /// Newest sequence number + 1 (the sequence number the next frame will get).
+    pub fn next_seq(&self) -> u64 {
+        self.ring.read().next_seq()
+    }
+
+    /// Moves a lagging listener's cursor to live and counts the frames it skipped.
+    pub fn skip_to_live(&self, cursor: &mut Cursor) -> u64 {
+        let n = cursor.jump_to_live(&self.ring.read());
+        self.stats.dropped_frames.fetch_add(n, Ordering::Relaxed);
+        n
     }
 
     /// A cursor at live.

@@ -12,10 +12,6 @@ pub struct HubStats {
     pub active_subscribers: AtomicUsize,
     /// Serialisations made (each once per frame and format, whatever the listener count).
     pub serializations: AtomicU64,
-    /// Events handed to listeners (one per listener per event).
-    pub events_sent: AtomicU64,
-    /// Bytes handed to listeners.
-    pub bytes_sent: AtomicU64,
     /// Frames lost because a listener's socket failed mid-send.
     pub send_failed_frames: AtomicU64,
     /// Frames the source failed to deliver on time (pacer re-anchors, source errors).

@@ -15,7 +15,6 @@
 pub mod auth;
 pub mod conn;
 pub mod decode;
-pub mod feed;
 pub mod format;
 pub mod listen;
 pub mod mount;

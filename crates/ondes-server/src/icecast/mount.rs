@@ -1,7 +1,6 @@
 //! The Icecast view of the streams: one mount per stream, with its listener counts and Ogg
 //! feeds, and for streams declared `source = "icecast"` the source slot.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -10,7 +9,6 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::{Notify, watch};
 
-use super::feed::{FeedGuard, FeedParams, OggFeed, run_feed};
 use super::format::SourceCodec;
 use crate::config::{Config, IcecastConfig};
 use crate::hub::StreamHub;
@@ -79,7 +77,6 @@ pub struct Mount {
     pub id: String,
     pub hub: Arc<StreamHub>,
     pub source: Option<SourceSlot>,
-    feeds: Mutex<HashMap<usize, Arc<OggFeed>>>,
     /// Icecast-style (HTTP) listeners now, and the most at once.
     pub listeners: AtomicUsize,
     pub listener_peak: AtomicUsize,
@@ -104,57 +101,22 @@ impl Mount {
         self.listener_peak.fetch_max(now, Ordering::AcqRel);
         ListenerCount(self.clone())
     }
-
-    /// Joins the feed of `rung`, starting it if needed.
-    pub fn join_feed(
-        self: &Arc<Self>,
-        rung: usize,
-        params: FeedParams,
-        shutdown: &watch::Receiver<bool>,
-    ) -> FeedGuard {
-        let mut feeds = self.feeds.lock();
-        if let Some(f) = feeds.get(&rung)
-            && !f.is_stopped()
-        {
-            return f.join();
-        }
-        let feed = OggFeed::new(&self.hub, rung, params);
-        let guard = feed.join();
-        feeds.insert(rung, feed.clone());
-        let mount = self.clone();
-        tokio::spawn(run_feed(self.hub.clone(), feed, shutdown.clone(), move |f| mount.retire_feed(f)));
-        guard
-    }
-
-    /// Removes `feed` if nobody listens (or it has stopped); false when a listener joined.
-    fn retire_feed(&self, feed: &Arc<OggFeed>) -> bool {
-        let mut feeds = self.feeds.lock();
-        if feed.listeners() > 0 && !feed.is_stopped() {
-            return false;
-        }
-        feed.stop();
-        if feeds.get(&feed.rung).is_some_and(|f| Arc::ptr_eq(f, feed)) {
-            feeds.remove(&feed.rung);
-        }
-        true
-    }
-
-    /// Feeds running now (for stats).
     pub fn active_feeds(&self) -> Vec<(u32, usize)> {
-        self.feeds.lock().values().map(|f| (f.kbps, f.listeners())).collect()
+        let ladder = &self.hub.ladder;
+        (0..ladder.rungs.len())
+            .map(|i| (ladder.rungs[i].kbps, ladder.listeners(i)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 }
-
-/// Page and burst sizes of a stream, from `[icecast]`.
-pub fn feed_params(cfg: &IcecastConfig, hub: &StreamHub, max_lag_ms: u64) -> (FeedParams, u64) {
+/// Frames per Ogg page (`icecast.page_ms` rounded to whole frames) and the burst a new
+/// listener gets, in pages (`icecast.burst_ms`).
+pub fn frames_per_page(cfg: &IcecastConfig, hub: &StreamHub) -> (u64, u64) {
     let frame_ms = hub.spec.duration.as_ms_f64();
-    let frames_per_page = ((cfg.page_ms as f64 / frame_ms).round() as u32).max(1);
-    let page_ms = f64::from(frames_per_page) * frame_ms;
-    let max_lag_pages = (max_lag_ms as f64 / page_ms).ceil().max(1.0) as u64;
+    let frames_per_page = ((cfg.page_ms as f64 / frame_ms).round() as u64).max(1);
+    let page_ms = frames_per_page as f64 * frame_ms;
     let burst_pages = (cfg.burst_ms as f64 / page_ms).ceil() as u64;
-    let params =
-        FeedParams { frames_per_page, max_lag_pages, ring_pages: (max_lag_pages + burst_pages + 4) as usize };
-    (params, burst_pages)
+    (frames_per_page, burst_pages)
 }
 
 /// Every stream's mount.
@@ -189,7 +151,6 @@ impl IcecastState {
                     id: hub.id.clone(),
                     hub: hub.clone(),
                     source,
-                    feeds: Mutex::new(HashMap::new()),
                     listeners: AtomicUsize::new(0),
                     listener_peak: AtomicUsize::new(0),
                     skipped_frames: AtomicU64::new(0),

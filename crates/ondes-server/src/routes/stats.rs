@@ -30,7 +30,7 @@ pub async fn stream_stats(
         conns.iter().map(|c| c.latency_ms).sum::<f64>() / conns.len() as f64
     };
     let control = hub.control();
-    let events = s.events_sent.load(Ordering::Relaxed);
+    let events = app.connections.delivered(Some(&id), None).events;
     let serializations = s.serializations.load(Ordering::Relaxed);
     Ok(axum::Json(json!({
         "stream": id,

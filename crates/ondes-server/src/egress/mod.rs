@@ -1,0 +1,24 @@
+//! Egress: one listener session for every transport.
+//!
+//! Per listener there is one [`ListenerSession`]: its subscription to the stream, its
+//! cursor in the hub's ring, the control state it has been told, its lag and skip policy,
+//! batching and accounting — the last three in the sans-IO machine
+//! [`ondes_core::egress::ListenerEgress`]. A [`Transport`] only frames: the audio of a
+//! group of frames (shared bytes, made once per key: [`crate::hub::wire`]) and the
+//! notices, in its own protocol. Adding a transport means writing its framing:
+//!
+//! - [`sse`]: Server-Sent Events (`event: audio-frame` in JSON, lightweight or pcm16);
+//! - [`ws`]: binary WebSocket messages (docs/protocol.md), with per-listener adaptation;
+//! - [`ogg`]: Ogg/Opus pages over plain HTTP, Icecast-style.
+//!
+//! The HTTP layer admits a listener (one function for every transport, `routes::admission`),
+//! builds its session and hands it to a writer: [`body`] for responses whose body is a
+//! stream of messages (SSE, Ogg), the WebSocket route's loop for WebSocket.
+
+pub mod body;
+pub mod ogg;
+mod session;
+pub mod sse;
+pub mod ws;
+
+pub use session::{ListenerSession, SessionNotice, SkipAction, Start, Transport};

@@ -1,0 +1,480 @@
+//! WebSocket framing (docs/protocol.md): batches of frames as binary audio messages at the
+//! listener's rung, notices and replies as JSON text; and what a WebSocket listener has that
+//! others do not — its adaptation controller (`rung=auto`) and its reports and pings.
+//!
+//! Batches are aligned on sequence numbers, so every listener with the same rung and batch
+//! shares the same message bytes, made once ([`crate::hub::wire`]).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use ondes_core::abr::{
+    AbrConfig, ClientReport, Controller, Direction, JitterAdvice, ProfileRequest, SendState,
+};
+use ondes_core::egress::Framer;
+use ondes_core::wire::{AudioHeader, Codec, encode_audio};
+use serde_json::{Value, json};
+
+use super::session::{ListenerSession, SessionNotice, Transport};
+use crate::clock::now_us;
+use crate::connections::{AbrSnapshot, ConnectionInfo, LastDecision};
+use crate::hub::{HubFrame, RungUse, StreamHub, WireBuilder, WireGuard, WireKey};
+use crate::metrics::Metrics;
+
+/// The wire format id of WebSocket audio messages ([`WireKey::format`]).
+const WIRE_WS: u8 = 2;
+/// [`WireKey::variant`] of PCM16 messages (Opus rungs use their index).
+const VARIANT_PCM16: u32 = u32::MAX;
+
+/// Which rung a listener asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RungChoice {
+    /// The best Opus rung allowed by the stream's quality cap (PCM when there is no ladder).
+    Auto,
+    Pcm16,
+    /// A fixed Opus rung, by index.
+    Opus(usize),
+}
+
+/// The rung index actually used for `choice` under quality cap `quality`.
+pub fn effective_rung(hub: &StreamHub, choice: RungChoice, quality: f32) -> Option<usize> {
+    let n = hub.ladder.rungs.len();
+    match choice {
+        RungChoice::Pcm16 => None,
+        RungChoice::Opus(i) => Some(i),
+        RungChoice::Auto if n == 0 => None,
+        RungChoice::Auto => Some(((quality as f64 * n as f64).ceil() as usize).clamp(1, n) - 1),
+    }
+}
+
+fn rung_name(hub: &StreamHub, rung: Option<usize>) -> String {
+    match rung {
+        None => "pcm16".into(),
+        Some(i) => hub.ladder.rungs[i].kbps.to_string(),
+    }
+}
+
+/// The binary message for a batch of consecutive frames at `rung` (PCM16 for `None`).
+fn audio_message(hub: &StreamHub, frames: &[Arc<HubFrame>], rung: Option<usize>) -> Bytes {
+    let first = &frames[0].frame;
+    let header = AudioHeader {
+        codec: if rung.is_some() { Codec::Opus } else { Codec::Pcm16 },
+        channels: hub.spec.channels as u8,
+        frame_count: frames.len() as u8,
+        frame_us: hub.spec.duration.as_us(),
+        sample_rate: hub.spec.sample_rate,
+        first_seq: first.seq,
+        capture_us: first.capture_us,
+    };
+    let pcm: Vec<Vec<u8>>;
+    let payloads: Vec<&[u8]> = match rung {
+        Some(i) => frames.iter().map(|f| f.opus_packet(i).map_or(&[][..], |p| &p[..])).collect(),
+        None => {
+            pcm = frames
+                .iter()
+                .map(|f| {
+                    let mut b = Vec::with_capacity(f.frame.samples.len() * 2);
+                    ondes_codec::encode_s16le(&f.frame.samples, &mut b);
+                    b
+                })
+                .collect();
+            pcm.iter().map(|b| &b[..]).collect()
+        }
+    };
+    let mut out = Vec::new();
+    // batches are 1..=32 frames, channels 1..=2, allowed durations are multiples of 0.5 ms,
+    // and a frame is at most 60 ms × 192 kHz × 2 ch × 2 B = 46 KB < 64 KB: encoding cannot fail
+    if let Err(e) = encode_audio(&header, &payloads, &mut out) {
+        tracing::error!(error = %e, "cannot encode audio message");
+    }
+    Bytes::from(out)
+}
+
+struct WsWire {
+    rung: Option<usize>,
+}
+
+impl WireBuilder for WsWire {
+    fn build(&self, hub: &StreamHub, frames: &[Arc<HubFrame>]) -> Bytes {
+        audio_message(hub, frames, self.rung)
+    }
+}
+
+fn wire_key(rung: Option<usize>, batch: u64) -> WireKey {
+    WireKey { format: WIRE_WS, variant: rung.map_or(VARIANT_PCM16, |i| i as u32), group: batch }
+}
+
+/// What a WebSocket listener asked for in its query.
+#[derive(Debug, Clone, Copy)]
+pub struct WsOptions {
+    pub choice: RungChoice,
+    /// `batch=` when the listener fixed it (otherwise the profile decides, default 4).
+    pub batch: Option<u64>,
+    pub profile: ProfileRequest,
+}
+
+/// One WebSocket listener's framing, adaptation and client handling.
+pub struct WsTransport {
+    hub: Arc<StreamHub>,
+    info: Arc<ConnectionInfo>,
+    metrics: Arc<Metrics>,
+    choice: RungChoice,
+    rung: Option<usize>,
+    batch: u64,
+    batch_fixed: bool,
+    quality: f32,
+    wire: WireGuard,
+    /// Per-listener adaptation (`rung=auto` on an Opus ladder), driven in session time.
+    abr: Option<Controller>,
+    profile: ProfileRequest,
+    started: Instant,
+    /// Bytes of audio the socket took (the controller's throughput estimate).
+    pub written_bytes: u64,
+    last_decision: Option<LastDecision>,
+    /// The previous report's cumulative counters, to turn reports into metric deltas.
+    last_underruns: u64,
+    last_concealed_ms: u64,
+    /// Frames without a packet at the listener's rung (the rung was just starting).
+    pub missing_packets: u64,
+    /// Keeps every rung this listener may use encoding while it is connected.
+    _rungs: Vec<RungUse>,
+}
+
+impl WsTransport {
+    pub fn new(
+        hub: Arc<StreamHub>,
+        info: Arc<ConnectionInfo>,
+        metrics: Arc<Metrics>,
+        opts: WsOptions,
+    ) -> Self {
+        let quality = hub.control().quality;
+        let rung = effective_rung(&hub, opts.choice, quality);
+        let batch = opts.batch.unwrap_or(4);
+        let rungs = match opts.choice {
+            RungChoice::Opus(i) => hub.use_rung(i).into_iter().collect(),
+            RungChoice::Auto => (0..hub.ladder.rungs.len()).filter_map(|i| hub.use_rung(i)).collect(),
+            RungChoice::Pcm16 => Vec::new(),
+        };
+        let wire = hub.wire_keys.join(wire_key(rung, batch), || Arc::new(WsWire { rung }));
+        let mut t = WsTransport {
+            hub,
+            info,
+            metrics,
+            choice: opts.choice,
+            rung,
+            batch,
+            batch_fixed: opts.batch.is_some(),
+            quality,
+            wire,
+            abr: None,
+            profile: opts.profile,
+            started: Instant::now(),
+            written_bytes: 0,
+            last_decision: None,
+            last_underruns: 0,
+            last_concealed_ms: 0,
+            missing_packets: 0,
+            _rungs: rungs,
+        };
+        t.build_abr();
+        t.rejoin();
+        t.publish_abr();
+        t
+    }
+
+    /// Frames per message now (the session starts with it).
+    pub fn current_batch(&self) -> u64 {
+        self.batch
+    }
+
+    pub fn is_adaptive(&self) -> bool {
+        self.abr.is_some()
+    }
+
+    /// µs since the session started: the controller's clock.
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_micros() as u64
+    }
+
+    /// Registers the (rung, batch) key this listener sends now.
+    fn rejoin(&mut self) {
+        let key = wire_key(self.rung, self.batch);
+        if key != self.wire.key {
+            let rung = self.rung;
+            self.wire = self.hub.wire_keys.join(key, || Arc::new(WsWire { rung }));
+        }
+    }
+
+    /// A controller for the rungs at or below the quality cap (none for fixed rungs or PCM).
+    fn build_abr(&mut self) {
+        self.abr = None;
+        let (RungChoice::Auto, Some(cap)) =
+            (self.choice, effective_rung(&self.hub, self.choice, self.quality))
+        else {
+            return;
+        };
+        let ladder = self.hub.ladder.kbps()[..=cap].to_vec();
+        let cfg = AbrConfig { stream_frame_us: self.hub.spec.duration.as_us(), ..AbrConfig::default() };
+        if let Ok(c) = Controller::new(cfg, &ladder, self.profile, self.now()) {
+            self.rung = Some(c.rung());
+            if !self.batch_fixed {
+                self.batch = (c.batch() as u64).clamp(1, 32);
+            }
+            self.abr = Some(c);
+        }
+    }
+
+    /// The jitter-buffer advice for this listener: its controller's profile, or for a fixed
+    /// rung the profile it asked for (balanced by default).
+    fn jitter_advice(&self) -> JitterAdvice {
+        match &self.abr {
+            Some(a) => JitterAdvice::for_profile(a.profile(), a.config().jitter_rtts),
+            None => {
+                JitterAdvice::for_profile(&self.profile.initial().params(), AbrConfig::default().jitter_rtts)
+            }
+        }
+    }
+
+    /// Shows the controller's state in `/debug/connections` and `/stats`.
+    pub fn publish_abr(&self) {
+        let Some(a) = &self.abr else { return };
+        let state = AbrSnapshot {
+            profile: a.profile().name,
+            rung_kbps: a.kbps(),
+            batch: self.batch,
+            estimate_kbps: (a.estimate_bps() / 1000.0).round() as u32,
+            capacity_kbps: a.capacity_bps().map(|c| (c / 1000.0).round() as u32),
+            queue_delay_ms: a.queue_delay_us(self.now()) / 1000,
+            jitter_target_ms: a.jitter_target_us() / 1000,
+            stats: a.stats(),
+            last_decision: self.last_decision,
+        };
+        *self.info.abr.lock() = Some(state);
+    }
+
+    /// Feeds the controller a round trip measured by a ping sent at `sent_us` (session time).
+    pub fn handle_pong(&mut self, sent_us: u64) {
+        let now = self.now();
+        if let Some(a) = self.abr.as_mut() {
+            a.handle_rtt(now.saturating_sub(sent_us), now);
+        }
+    }
+
+    /// Session time, µs (the payload of the round-trip pings).
+    pub fn session_time(&self) -> u64 {
+        self.now()
+    }
+
+    /// Handles a text message from the client; returns the reply, if any (pong, error).
+    pub fn client_text(&mut self, text: &str) -> Option<Bytes> {
+        let info = self.info.clone();
+        let v: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                info.errors.fetch_add(1, Ordering::Relaxed);
+                return Some(text_msg(
+                    json!({"type": "error", "error": "bad_json", "message": format!("not JSON: {e}")}),
+                ));
+            }
+        };
+        match v.get("type").and_then(Value::as_str) {
+            Some("report") => {
+                info.reports_received.fetch_add(1, Ordering::Relaxed);
+                let num = |k: &str| v.get(k).and_then(Value::as_f64).filter(|x| x.is_finite() && *x >= 0.0);
+                let underruns = num("underruns").unwrap_or(0.0) as u64;
+                let concealed = num("concealed_ms").unwrap_or(0.0) as u64;
+                self.metrics.client_report(
+                    &self.hub.id,
+                    underruns.saturating_sub(self.last_underruns),
+                    concealed.saturating_sub(self.last_concealed_ms),
+                    num("e2e_latency_ms"),
+                );
+                let now = self.now();
+                if let Some(abr) = self.abr.as_mut() {
+                    let r = ClientReport {
+                        buffer_ms: num("buffer_ms").unwrap_or(0.0),
+                        target_ms: num("target_ms").unwrap_or(0.0),
+                        underruns,
+                        lost_frames: num("lost_frames").unwrap_or(0.0) as u64,
+                        late_frames: num("late_frames").unwrap_or(0.0) as u64,
+                        received_frames: num("received_frames").unwrap_or(0.0) as u64,
+                        rtt_ms: num("rtt_ms"),
+                    };
+                    abr.handle_report(&r, now);
+                }
+                self.last_underruns = self.last_underruns.max(underruns);
+                self.last_concealed_ms = self.last_concealed_ms.max(concealed);
+                *info.client_report.lock() = Some(v);
+                None
+            }
+            Some("ping") => {
+                let id = v.get("id").cloned().unwrap_or(Value::Null);
+                let client_ts = v.get("client_ts_us").cloned().unwrap_or(Value::Null);
+                Some(text_msg(
+                    json!({"type": "pong", "id": id, "client_ts_us": client_ts, "server_ts_us": now_us()}),
+                ))
+            }
+            other => {
+                info.errors.fetch_add(1, Ordering::Relaxed);
+                Some(text_msg(json!({"type": "error", "error": "unknown_message",
+                    "message": format!("unknown message type {other:?}; send report or ping")})))
+            }
+        }
+    }
+
+    /// The reply to a binary message (listeners send only text).
+    pub fn unexpected_binary(&self) -> Bytes {
+        self.info.errors.fetch_add(1, Ordering::Relaxed);
+        text_msg(json!({"type": "error", "error": "unexpected_binary",
+            "message": "listeners send only JSON text messages (report, ping); publish audio at /publish"}))
+    }
+}
+
+fn text_msg(v: Value) -> Bytes {
+    Bytes::from(v.to_string())
+}
+
+impl Framer<Arc<HubFrame>> for WsTransport {
+    type Bytes = Bytes;
+
+    fn audio(&mut self, frames: &[Arc<HubFrame>]) -> Bytes {
+        let (hub, rung) = (&self.hub, self.rung);
+        if let Some(i) = rung {
+            self.missing_packets += frames.iter().filter(|f| f.opus_packet(i).is_none()).count() as u64;
+        }
+        let last = &frames[frames.len() - 1];
+        let (b, made) = last.wire(self.wire.key, frames[0].frame.seq, || audio_message(hub, frames, rung));
+        if made {
+            hub.stats.serializations.fetch_add(1, Ordering::Relaxed);
+        }
+        b
+    }
+}
+
+impl Transport for WsTransport {
+    fn hello(&mut self, hub: &StreamHub, connection_id: u64) -> Option<Bytes> {
+        let mut rungs = vec!["pcm16".to_string()];
+        rungs.extend(hub.ladder.kbps().iter().map(|k| k.to_string()));
+        let control = hub.control();
+        Some(text_msg(json!({
+            "type": "info", "protocol": ondes_core::wire::VERSION, "stream": hub.id,
+            "connection_id": connection_id.to_string(),
+            "codec": if self.rung.is_some() { "opus" } else { "pcm16" },
+            "rung": rung_name(hub, self.rung), "rungs": rungs,
+            "sample_rate": hub.spec.sample_rate, "channels": hub.spec.channels,
+            "frame_ms": hub.spec.duration.as_ms_f64(), "batch": self.batch,
+            "paused": control.paused, "source_lost": control.source_lost,
+            "adaptive": self.abr.is_some(),
+            "profile": self.abr.as_ref().map(|a| a.profile().name),
+            "jitter": self.jitter_advice(),
+        })))
+    }
+
+    fn batch(&self) -> Option<u64> {
+        Some(self.batch)
+    }
+
+    fn notice(&mut self, _hub: &StreamHub, notice: &SessionNotice) -> Option<Bytes> {
+        let status = |s: &str| Some(text_msg(json!({"type": "status", "status": s})));
+        match notice {
+            SessionNotice::Paused => status("paused"),
+            SessionNotice::Resumed { .. } => status("resumed"),
+            SessionNotice::SourceLost => status("source-lost"),
+            SessionNotice::SourceRestored => status("source-restored"),
+            // the new rung (set_quality) is this listener's answer to a quality change
+            SessionNotice::Quality(_) | SessionNotice::ResumeOutcome { .. } => None,
+            SessionNotice::Lagged { skipped_frames } => Some(text_msg(
+                json!({"type": "status", "status": "lagged", "skipped_frames": skipped_frames}),
+            )),
+            SessionNotice::Ended(message) => {
+                Some(text_msg(json!({"type": "error", "error": "stream_ended", "message": message})))
+            }
+            SessionNotice::ShuttingDown => Some(text_msg(
+                json!({"type": "error", "error": "shutting_down", "message": "the server is shutting down"}),
+            )),
+        }
+    }
+
+    fn set_quality(&mut self, hub: &StreamHub, quality: f32) -> Option<Bytes> {
+        if quality == self.quality {
+            return None;
+        }
+        self.quality = quality;
+        let rung = if self.abr.is_some() {
+            let before = self.rung;
+            self.build_abr();
+            std::mem::replace(&mut self.rung, before)
+        } else {
+            effective_rung(hub, self.choice, quality)
+        };
+        if rung == self.rung {
+            self.rejoin();
+            return None;
+        }
+        let direction = match (rung, self.rung) {
+            (Some(a), Some(b)) if a < b => "down",
+            (None, Some(_)) => "down",
+            _ => "up",
+        };
+        self.metrics.bitrate_switches.with_label_values(&[&hub.id, direction]).inc();
+        self.rung = rung;
+        self.rejoin();
+        let name = rung_name(hub, rung);
+        Some(text_msg(
+            json!({"type": "rung", "rung": name, "reason": format!("stream quality set to {quality}")}),
+        ))
+    }
+}
+
+/// Feeds the controller what the sending side sees (bytes the socket took, audio waiting)
+/// and applies its decision, if one is due.
+pub fn abr_update(s: &mut ListenerSession<WsTransport>) {
+    let Some(_) = s.transport.abr else { return };
+    let backlog = s.ring_backlog() + s.egress.waiting_frames();
+    let batch = s.egress.batch();
+    let backlog_us = backlog.saturating_sub(batch - 1) * u64::from(s.hub.spec.duration.as_us());
+    let now = s.transport.now();
+    let written = s.transport.written_bytes;
+    if let Some(a) = s.transport.abr.as_mut() {
+        a.handle_send_state(SendState { written_bytes: written, backlog_us }, now);
+    }
+    poll_abr(s);
+}
+
+/// Applies a controller decision, if one is due: the batch gathered at the old rung goes
+/// first, then the `rung` message, then audio at the new rung.
+fn poll_abr(s: &mut ListenerSession<WsTransport>) {
+    let now = s.transport.now();
+    let Some(d) = s.transport.abr.as_mut().and_then(|a| a.poll(now)) else { return };
+    s.egress.flush(&mut s.transport);
+    let t = &mut s.transport;
+    t.rung = Some(d.rung);
+    if !t.batch_fixed
+        && let Some(a) = &t.abr
+    {
+        t.batch = (a.batch() as u64).clamp(1, 32);
+    }
+    t.rejoin();
+    let dir = match d.direction {
+        Direction::Up => "up",
+        Direction::Down => "down",
+    };
+    t.metrics.bitrate_switches.with_label_values(&[&t.hub.id, dir]).inc();
+    tracing::info!(stream = %t.hub.id, conn = t.info.id, to_kbps = d.kbps,
+        reason = d.reason.code(), "abr: {}", d.reason);
+    let mut msg = json!({"type": "rung", "rung": d.kbps.to_string(), "profile": d.profile,
+        "batch": t.batch, "jitter_target_ms": d.jitter_target_ms, "direction": dir,
+        "code": d.reason.code(), "reason": d.reason.to_string()});
+    if d.retargets_jitter()
+        && let Some(a) = &t.abr
+    {
+        msg["jitter"] = json!(JitterAdvice::after(&d, a.profile(), a.config().jitter_rtts));
+    }
+    t.last_decision = Some(LastDecision::of(&d));
+    t.publish_abr();
+    let msg = text_msg(msg);
+    s.egress.push_control(msg, &mut s.transport);
+    s.sync_batch();
+}

@@ -103,6 +103,7 @@ pub struct OggTransport {
     disconnect_lagging: bool,
     /// Keeps the rung's encoder running while this listener is connected.
     _rung: Option<RungUse>,
+    hub: Arc<StreamHub>,
 }
 
 impl OggTransport {
@@ -141,6 +142,7 @@ impl OggTransport {
             last_sequence: None,
             disconnect_lagging,
             _rung: hub.use_rung(rung),
+            hub: hub.clone(),
         }
     }
 
@@ -156,7 +158,10 @@ impl Framer<Arc<HubFrame>> for OggTransport {
     fn audio(&mut self, frames: &[Arc<HubFrame>]) -> Bytes {
         let last = &frames[frames.len() - 1];
         let pages = self.pages;
-        let (shared, _) = last.wire(self.wire.key, frames[0].frame.seq, || pages.build(frames));
+        let (shared, made) = last.wire(self.wire.key, frames[0].frame.seq, || pages.build(frames));
+        if made {
+            self.hub.stats.serializations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let Some(first) = page_sequence(&shared) else { return shared };
         let mut out = match self.renumber.as_mut() {
             None => shared,

@@ -288,6 +288,8 @@ impl<T: Transport> ListenerSession<T> {
 
     fn skipped(&mut self, ring_skipped: u64) {
         let total = self.egress.skip_to_live(ring_skipped);
+        // the ring's part is counted by the hub as it skips; the queued audio dropped here too
+        self.hub.stats.dropped_frames.fetch_add(total - ring_skipped, Ordering::Relaxed);
         match self.transport.on_skip(total) {
             SkipAction::Continue => self.notify(&SessionNotice::Lagged { skipped_frames: total }),
             SkipAction::Disconnect => self.ending = true,

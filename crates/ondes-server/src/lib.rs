@@ -9,6 +9,7 @@ pub mod config;
 pub mod connections;
 pub mod egress;
 pub mod error;
+pub mod http;
 pub mod hub;
 pub mod icecast;
 pub mod metrics;

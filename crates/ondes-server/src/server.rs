@@ -148,6 +148,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         cpu: CpuMeter::default(),
         perf: perf.clone(),
         metrics,
+        writers: crate::egress::writer::Writers::new(shutdown_rx.clone()),
     });
     tokio::spawn(sampler(state.clone(), shutdown_rx.clone()));
     tokio::spawn(crate::perf::run_logger(perf, state.config.perf.summary_log_secs, shutdown_rx.clone()));
@@ -161,12 +162,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     }
     let lowat = (state.config.server.socket_notsent_lowat_kb * 1024) as u32;
     let mut rx = shutdown_rx;
+    let router_state = state.clone();
     let serve = tokio::spawn(async move {
-        // Icecast source clients send unframed PUT/SOURCE bodies: see crate::icecast::conn
+        // listeners' GETs are taken over for the feed writers (crate::http::accept); Icecast
+        // source clients send unframed PUT/SOURCE bodies (crate::icecast::conn)
         let listener = axum::serve::ListenerExt::tap_io(
-            crate::icecast::SourceAwareListener::new(axum::serve::ListenerExt::tap_io(
-                listener,
-                move |tcp: &mut tokio::net::TcpStream| {
+            crate::http::accept::ConnectionRouter::new(
+                axum::serve::ListenerExt::tap_io(listener, move |tcp: &mut tokio::net::TcpStream| {
                     // audio events are small and latency-bound: never wait for Nagle
                     let _ = tcp.set_nodelay(true);
                     if lowat > 0 {
@@ -174,8 +176,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
                         // to), not in the kernel: the socket is writable only below `lowat`
                         let _ = socket2::SockRef::from(&*tcp).set_tcp_notsent_lowat(lowat);
                     }
-                },
-            )),
+                }),
+                router_state,
+                app.clone(),
+            ),
             |_| {},
         );
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

@@ -31,6 +31,8 @@ pub struct AppState {
     pub cpu: CpuMeter,
     /// The per-stage performance monitor (`/api/perf`).
     pub perf: Arc<crate::perf::ServerPerf>,
+    /// The writers that own long-lived listener sockets, one per feed and core.
+    pub writers: Arc<crate::egress::writer::Writers>,
 }
 
 impl AppState {

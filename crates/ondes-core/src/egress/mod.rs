@@ -131,6 +131,8 @@ pub struct ListenerEgress<F, B> {
     audio_done: u32,
     /// Latency samples since the caller last took them.
     samples: Vec<LatencySample>,
+    /// The last audio message written whole.
+    last_audio: Option<B>,
 }
 
 impl<F: EgressFrame, B: AsRef<[u8]> + Clone> ListenerEgress<F, B> {
@@ -144,6 +146,7 @@ impl<F: EgressFrame, B: AsRef<[u8]> + Clone> ListenerEgress<F, B> {
             stats: EgressStats::default(),
             audio_done: 0,
             samples: Vec::new(),
+            last_audio: None,
         }
     }
 
@@ -186,8 +189,13 @@ impl<F: EgressFrame, B: AsRef<[u8]> + Clone> ListenerEgress<F, B> {
             capture_us: last.capture_us(),
         };
         let bytes = framer.audio(&self.group);
-        self.queued_frames += self.group.len() as u64;
+        let frames = self.group.len() as u64;
         self.group.clear();
+        // a framing with nothing to say (no packet at this rung yet) is not a message
+        if bytes.as_ref().is_empty() {
+            return;
+        }
+        self.queued_frames += frames;
         self.queue.push_back(Outgoing { bytes, kind });
     }
 
@@ -195,13 +203,15 @@ impl<F: EgressFrame, B: AsRef<[u8]> + Clone> ListenerEgress<F, B> {
     /// gathered is sent first).
     pub fn push_control<R: Framer<F, Bytes = B>>(&mut self, bytes: B, framer: &mut R) {
         self.flush(framer);
-        self.queue.push_back(Outgoing { bytes, kind: MessageKind::Control });
+        self.push_control_now(bytes);
     }
 
     /// Queues a control message ahead of the batch being gathered (for messages that do not
     /// describe the audio, such as pongs and heartbeats, which should not wait for a batch).
     pub fn push_control_now(&mut self, bytes: B) {
-        self.queue.push_back(Outgoing { bytes, kind: MessageKind::Control });
+        if !bytes.as_ref().is_empty() {
+            self.queue.push_back(Outgoing { bytes, kind: MessageKind::Control });
+        }
     }
 
     /// Audio frames waiting here (queued and gathered), not yet written whole.
@@ -269,6 +279,18 @@ impl<F: EgressFrame, B: AsRef<[u8]> + Clone> ListenerEgress<F, B> {
         self.queue.front().map(|m| &m.bytes.as_ref()[self.offset..])
     }
 
+    /// Fills `out` with the slices to write next, in order; returns how many (for vectored
+    /// writes without an allocation).
+    pub fn poll_transmit_slices<'a>(&'a self, out: &mut [&'a [u8]]) -> usize {
+        let mut n = 0;
+        for (slot, m) in out.iter_mut().zip(self.queue.iter()) {
+            let b = m.bytes.as_ref();
+            *slot = if n == 0 { &b[self.offset..] } else { b };
+            n += 1;
+        }
+        n
+    }
+
     /// Up to `max` slices to write next, in order (for vectored writes).
     pub fn poll_transmit_vectored<'a>(&'a self, out: &mut Vec<&'a [u8]>, max: usize) {
         for (i, m) in self.queue.iter().take(max).enumerate() {
@@ -298,9 +320,10 @@ impl<F: EgressFrame, B: AsRef<[u8]> + Clone> ListenerEgress<F, B> {
             }
             n -= rest;
             self.offset = 0;
-            let done = self.queue.pop_front().map(|m| m.kind);
+            let Some(done) = self.queue.pop_front() else { return };
             self.stats.messages_sent += 1;
-            if let Some(MessageKind::Audio { frames, capture_us, .. }) = done {
+            if let MessageKind::Audio { frames, capture_us, .. } = done.kind {
+                self.last_audio = Some(done.bytes);
                 self.queued_frames -= u64::from(frames);
                 self.stats.frames_sent += u64::from(frames);
                 if self.audio_done.is_multiple_of(self.cfg.latency_sample_every.max(1)) {
@@ -314,6 +337,11 @@ impl<F: EgressFrame, B: AsRef<[u8]> + Clone> ListenerEgress<F, B> {
                 return;
             }
         }
+    }
+
+    /// The last audio message the socket took whole (e.g. to continue a numbering from it).
+    pub fn last_audio_sent(&self) -> Option<&B> {
+        self.last_audio.as_ref()
     }
 
     /// Latency samples taken since the last call.

@@ -241,3 +241,36 @@ fn whole_message_writers_take_messages_in_order() {
     assert_eq!(m.stats().frames_sent, 4);
     assert_eq!(f.made, 2);
 }
+
+#[test]
+fn slices_fill_a_fixed_array_and_the_last_audio_sent_is_kept() {
+    let mut m = machine(1, 1000);
+    let mut f = TextFramer::default();
+    for s in 0..3 {
+        m.push_frame(frame(s), &mut f);
+    }
+    m.push_control(b"c;".to_vec(), &mut f);
+    m.handle_written(2, 0);
+    let mut out: [&[u8]; 2] = [&[]; 2];
+    assert_eq!(m.poll_transmit_slices(&mut out), 2);
+    assert_eq!(out, [&b"-0;"[..], &b"a1-1;"[..]]);
+    assert_eq!(m.last_audio_sent(), None);
+    drain(&mut m, 0);
+    assert_eq!(m.last_audio_sent().map(Vec::as_slice), Some(&b"a2-2;"[..]));
+}
+
+#[test]
+fn an_empty_framing_is_not_a_message() {
+    struct Nothing;
+    impl Framer<F> for Nothing {
+        type Bytes = Vec<u8>;
+        fn audio(&mut self, _: &[F]) -> Vec<u8> {
+            Vec::new()
+        }
+    }
+    let mut m = machine(1, 1000);
+    m.push_frame(frame(0), &mut Nothing);
+    m.push_control_now(Vec::new());
+    assert!(m.is_idle(), "nothing to write");
+    assert_eq!(m.waiting_frames(), 0);
+}

@@ -12,13 +12,17 @@
 //! - [`ogg`]: Ogg/Opus pages over plain HTTP, Icecast-style.
 //!
 //! The HTTP layer admits a listener (one function for every transport, `routes::admission`),
-//! builds its session and hands it to a writer: [`body`] for responses whose body is a
-//! stream of messages (SSE, Ogg), the WebSocket route's loop for WebSocket.
+//! builds its session and hands it to a writer: [`writer`] — one task per feed and core that
+//! owns its listeners' sockets and writes with non-blocking vectored writes — for SSE and
+//! Ogg listeners whose connection the server took over after the response head; [`body`]
+//! for those that came on a reused keep-alive connection (hyper writes the body); the
+//! WebSocket route's loop for WebSocket.
 
 pub mod body;
 pub mod ogg;
 mod session;
 pub mod sse;
+pub mod writer;
 pub mod ws;
 
 pub use session::{ListenerSession, SessionNotice, SkipAction, Start, Transport};

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use ondes_codec::OggOpusMuxer;
 use ondes_codec::ogg::{OggPageWriter, PageRenumberer, page_sequence};
 use ondes_codec::ogg_opus::FIRST_AUDIO_PAGE;
-use ondes_core::egress::{Framer, MessageKind, Outgoing};
+use ondes_core::egress::Framer;
 
 use super::session::{SessionNotice, SkipAction, Transport};
 use crate::hub::RungUse;
@@ -98,8 +98,6 @@ pub struct OggTransport {
     headers_sent: bool,
     /// Set after a skip: this listener renumbers its copies to stay gapless.
     renumber: Option<PageRenumberer>,
-    /// Number of the last page written.
-    last_sequence: Option<u32>,
     disconnect_lagging: bool,
     /// Keeps the rung's encoder running while this listener is connected.
     _rung: Option<RungUse>,
@@ -139,7 +137,6 @@ impl OggTransport {
             headers,
             headers_sent: false,
             renumber: None,
-            last_sequence: None,
             disconnect_lagging,
             _rung: hub.use_rung(rung),
             hub: hub.clone(),
@@ -186,31 +183,31 @@ impl Transport for OggTransport {
         None
     }
 
-    fn on_sent(&mut self, m: &Outgoing<Bytes>) {
-        if matches!(m.kind, MessageKind::Audio { .. }) {
-            // the number of the last page in the message
-            let mut at = 0;
-            while let Some(seq) = page_sequence(&m.bytes[at..]) {
-                self.last_sequence = Some(seq);
-                match page_len(&m.bytes[at..]) {
-                    Some(len) if len > 0 => at += len,
-                    _ => break,
-                }
-            }
-        }
-    }
-
-    fn on_skip(&mut self, _skipped_frames: u64) -> SkipAction {
+    fn on_skip(&mut self, _skipped_frames: u64, last_sent: Option<&Bytes>) -> SkipAction {
         if self.disconnect_lagging {
             return SkipAction::Disconnect;
         }
-        if self.renumber.is_none()
-            && let Some(last) = self.last_sequence
-        {
+        // continue right after the last page the listener got (after a first skip, the
+        // pages it gets are this listener's renumbered copies: the numbers continue)
+        if let Some(last) = last_sent.and_then(|m| last_page_sequence(m)) {
             self.renumber = Some(PageRenumberer::new(last.wrapping_add(1)));
         }
         SkipAction::Continue
     }
+}
+
+/// The number of the last page in `pages` (one or more whole pages).
+fn last_page_sequence(pages: &[u8]) -> Option<u32> {
+    let mut at = 0;
+    let mut last = None;
+    while let Some(seq) = page_sequence(&pages[at..]) {
+        last = Some(seq);
+        match page_len(&pages[at..]) {
+            Some(len) if len > 0 && at + len <= pages.len() => at += len,
+            _ => break,
+        }
+    }
+    last
 }
 
 /// Length of the complete page at the start of `b`.

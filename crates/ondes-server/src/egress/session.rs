@@ -85,11 +85,9 @@ pub trait Transport: Framer<Arc<HubFrame>, Bytes = Bytes> + Send {
         None
     }
 
-    /// The writer took a message.
-    fn on_sent(&mut self, _m: &Outgoing<Bytes>) {}
-
-    /// The listener was skipped to live past `skipped_frames` frames.
-    fn on_skip(&mut self, _skipped_frames: u64) -> SkipAction {
+    /// The listener was skipped to live past `skipped_frames` frames; `last_sent` is the
+    /// last audio message it got whole.
+    fn on_skip(&mut self, _skipped_frames: u64, _last_sent: Option<&Bytes>) -> SkipAction {
         SkipAction::Continue
     }
 }
@@ -290,10 +288,12 @@ impl<T: Transport> ListenerSession<T> {
         let total = self.egress.skip_to_live(ring_skipped);
         // the ring's part is counted by the hub as it skips; the queued audio dropped here too
         self.hub.stats.dropped_frames.fetch_add(total - ring_skipped, Ordering::Relaxed);
-        match self.transport.on_skip(total) {
+        match self.transport.on_skip(total, self.egress.last_audio_sent()) {
             SkipAction::Continue => self.notify(&SessionNotice::Lagged { skipped_frames: total }),
             SkipAction::Disconnect => self.ending = true,
         }
+        // a listener that is not reading would otherwise show its old count
+        self.publish_counts();
     }
 
     /// Tells the listener what changed in the stream's control state.
@@ -336,9 +336,14 @@ impl<T: Transport> ListenerSession<T> {
     /// The next message for the writer, taken as written.
     pub fn next_message(&mut self) -> Option<Outgoing<Bytes>> {
         let m = self.egress.poll_message(self.now_us)?;
-        self.transport.on_sent(&m);
         self.publish_counts();
         Some(m)
+    }
+
+    /// The socket took `n` more bytes of what the machine offered.
+    pub fn written(&mut self, n: usize) {
+        self.egress.handle_written(n, self.now_us);
+        self.publish_counts();
     }
 
     /// Copies this listener's counters where `/stats`, `/debug/connections` and `/metrics`

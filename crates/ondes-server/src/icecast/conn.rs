@@ -7,8 +7,9 @@
 //! correctly for HTTP/1.1, reads such a request as having an empty body and would then try to
 //! parse the audio as the next request.
 //!
-//! [`SourceAwareListener`] wraps each accepted connection in a [`SourceAwareStream`] that
-//! looks at the first request head of the connection only. When it is `SOURCE`, or a `PUT`
+//! The connection router (`crate::http::accept`) passes every connection that is not a
+//! listener's to hyper as a [`SourceAwareStream`], which looks at the first request head of
+//! the connection only. When it is `SOURCE`, or a `PUT`
 //! with no body framing, it rewrites the head to `PUT … HTTP/1.1` with
 //! `Transfer-Encoding: chunked` (and `x-ondes-source-method: SOURCE` for the legacy method)
 //! and frames the rest of the connection's bytes as chunks, ending with the last chunk when
@@ -20,7 +21,6 @@
 //! request, as every known client does (only the first request of a connection is looked at).
 
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -32,36 +32,6 @@ pub const SOURCE_METHOD_HEADER: &str = "x-ondes-source-method";
 
 /// Longest request head examined; longer heads are passed through untouched.
 const MAX_HEAD: usize = 16 * 1024;
-
-/// A TCP listener (axum's, possibly with `tap_io` socket options) whose connections are
-/// [`SourceAwareStream`]s.
-pub struct SourceAwareListener<L> {
-    inner: L,
-}
-
-impl<L> SourceAwareListener<L> {
-    pub fn new(inner: L) -> Self {
-        SourceAwareListener { inner }
-    }
-}
-
-impl<L> axum::serve::Listener for SourceAwareListener<L>
-where
-    L: axum::serve::Listener<Io = TcpStream, Addr = SocketAddr>,
-{
-    type Io = SourceAwareStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // axum's TcpListener impl retries transient accept errors (EMFILE …) itself
-        let (io, addr) = self.inner.accept().await;
-        (SourceAwareStream::new(io), addr)
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
 
 enum Mode {
     /// Reading the first request head, which may be a source request.
@@ -76,6 +46,26 @@ enum Mode {
     Eof,
 }
 
+impl Mode {
+    /// What to do next with the bytes `seen` so far, given the verdict on them.
+    fn after(seen: Vec<u8>, verdict: Verdict) -> Mode {
+        match verdict {
+            Verdict::NeedMore => Mode::Sniff(seen),
+            Verdict::Pass if seen.is_empty() => Mode::Pass,
+            Verdict::Pass => Mode::Replay { out: seen, pos: 0, then: Box::new(Mode::Pass) },
+            Verdict::Rewrite { mut head, body_at, chunked } => {
+                if chunked {
+                    push_chunk(&mut head, &seen[body_at..]);
+                } else {
+                    head.extend_from_slice(&seen[body_at..]);
+                }
+                let then = if chunked { Mode::Chunk } else { Mode::Pass };
+                Mode::Replay { out: head, pos: 0, then: Box::new(then) }
+            }
+        }
+    }
+}
+
 /// A connection that turns unframed source bodies into chunked ones (see the module docs).
 pub struct SourceAwareStream {
     inner: TcpStream,
@@ -85,6 +75,12 @@ pub struct SourceAwareStream {
 impl SourceAwareStream {
     pub fn new(inner: TcpStream) -> Self {
         SourceAwareStream { inner, mode: Mode::Sniff(Vec::new()) }
+    }
+
+    /// A connection whose first bytes, `seen`, were already read (by the connection router).
+    pub fn with_prefix(inner: TcpStream, seen: Vec<u8>) -> Self {
+        let verdict = if seen.is_empty() { Verdict::NeedMore } else { examine(&seen) };
+        SourceAwareStream { inner, mode: Mode::after(seen, verdict) }
     }
 
     /// The TCP stream (e.g. to set socket options).
@@ -203,20 +199,7 @@ impl AsyncRead for SourceAwareStream {
                     seen.extend_from_slice(got);
                     let verdict = if eof { Verdict::Pass } else { examine(seen) };
                     let seen = std::mem::take(seen);
-                    this.mode = match verdict {
-                        Verdict::NeedMore => Mode::Sniff(seen),
-                        Verdict::Pass if seen.is_empty() => Mode::Pass,
-                        Verdict::Pass => Mode::Replay { out: seen, pos: 0, then: Box::new(Mode::Pass) },
-                        Verdict::Rewrite { mut head, body_at, chunked } => {
-                            if chunked {
-                                push_chunk(&mut head, &seen[body_at..]);
-                            } else {
-                                head.extend_from_slice(&seen[body_at..]);
-                            }
-                            let then = if chunked { Mode::Chunk } else { Mode::Pass };
-                            Mode::Replay { out: head, pos: 0, then: Box::new(then) }
-                        }
-                    };
+                    this.mode = Mode::after(seen, verdict);
                 }
                 Mode::Chunk => {
                     let mut tmp = vec![0u8; buf.remaining().clamp(64, 16 * 1024)];

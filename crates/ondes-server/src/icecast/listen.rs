@@ -13,16 +13,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
-use ondes_core::egress::{Framer, Outgoing};
+use ondes_core::egress::Framer;
 
 use super::mount::{ListenerCount, Mount, frames_per_page};
 use crate::egress::body::{Heartbeat, body_stream};
 use crate::egress::ogg::OggTransport;
+use crate::egress::writer::{Driven, Taken, Takeover};
 use crate::egress::{ListenerSession, SessionNotice, SkipAction, Start, Transport};
 use crate::error::ApiError;
 use crate::hub::{HubFrame, StreamHub};
@@ -35,6 +37,7 @@ pub async fn listen(
     Path(segment): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    takeover: Option<Extension<Takeover>>,
     q: QueryMap,
 ) -> Result<Response, ApiError> {
     let mount = app.icecast.mount(&segment).cloned().ok_or_else(|| {
@@ -54,9 +57,16 @@ pub async fn listen(
         _count: mount.count_listener(),
         connection: guard.info.id,
     };
-    let session = ListenerSession::new(&app, hub, guard, transport, fpp, Start::Burst(burst));
+    let session = ListenerSession::new(&app, hub.clone(), guard, transport, fpp, Start::Burst(burst));
     let icy = headers.get("icy-metadata").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == "1");
-    Ok(response(&app, &mount, kbps, Body::from_stream(body_stream(session, None)), icy))
+    let body = match takeover {
+        Some(Extension(t)) => {
+            t.put(Taken { hub, batch: fpp, session: Box::new(Driven::new(session, None)) });
+            Body::empty()
+        }
+        None => Body::from_stream(body_stream(session, None)),
+    };
+    Ok(response(&app, &mount, kbps, body, icy))
 }
 
 /// The Ogg framing, plus the mount's own counts (status-json.xsl).
@@ -80,13 +90,9 @@ impl Transport for MountListener {
         self.ogg.notice(hub, notice)
     }
 
-    fn on_sent(&mut self, m: &Outgoing<Bytes>) {
-        self.ogg.on_sent(m)
-    }
-
-    fn on_skip(&mut self, skipped_frames: u64) -> SkipAction {
+    fn on_skip(&mut self, skipped_frames: u64, last_sent: Option<&Bytes>) -> SkipAction {
         self.mount.skipped_frames.fetch_add(skipped_frames, Ordering::Relaxed);
-        let action = self.ogg.on_skip(skipped_frames);
+        let action = self.ogg.on_skip(skipped_frames, last_sent);
         if action == SkipAction::Disconnect {
             self.mount.lagging_disconnects.fetch_add(1, Ordering::Relaxed);
             tracing::info!(mount = %self.mount.id, connection = self.connection,

@@ -8,7 +8,8 @@
 //!   `source = "icecast"`. Its Ogg/Opus, Ogg/Vorbis, Ogg/FLAC, MP3 or FLAC body is decoded to
 //!   the stream's PCM frames and goes through the same playout queue as WebSocket and HTTP
 //!   publishers, so every transport gets it, paced, with backpressure and `source-lost`.
-//! - [`listen`], [`feed`]: `GET /{mount}` — Ogg/Opus pages made once per rung and shared.
+//! - [`listen`]: `GET /{mount}` — Ogg/Opus pages made once per rung and shared (the framing
+//!   is `crate::egress::ogg`).
 //! - [`status`]: `GET /status-json.xsl`.
 //! - [`mount`]: the per-stream state behind all of it.
 
@@ -24,5 +25,4 @@ pub mod source;
 pub mod status;
 pub mod symphonia_stream;
 
-pub use conn::SourceAwareListener;
 pub use mount::IcecastState;

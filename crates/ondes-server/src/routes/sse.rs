@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -14,6 +15,7 @@ use super::admission::{Admission, admit_listener};
 use super::{QueryMap, StreamId};
 use crate::egress::body::body_stream;
 use crate::egress::sse::SseTransport;
+use crate::egress::writer::{Driven, Taken, Takeover};
 use crate::egress::{ListenerSession, Start};
 use crate::error::ApiError;
 use crate::serialize::SseFormat;
@@ -51,15 +53,24 @@ pub async fn stream(
     StreamId(id): StreamId,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    takeover: Option<Extension<Takeover>>,
     q: QueryMap,
 ) -> Result<Response, ApiError> {
     let opts = parse_options(&q, app.hub(&id)?.spec.frames_per_second())?;
     let Admission { hub, guard } = admit_listener(&app, &id, peer, &headers, &q, "sse")?;
     let start = last_event_frame(&headers, &q).map_or(Start::Live, Start::ResumeAfter);
     let transport = SseTransport::new(hub.clone(), opts.format, opts.group);
-    let session = ListenerSession::new(&app, hub, guard, transport, opts.group, start);
+    let session = ListenerSession::new(&app, hub.clone(), guard, transport, opts.group, start);
     let heartbeat = std::time::Duration::from_secs(app.config.server.heartbeat_secs);
-    let mut resp = Response::new(Body::from_stream(body_stream(session, Some(heartbeat))));
+    let body = match takeover {
+        Some(Extension(t)) => {
+            let session = Box::new(Driven::new(session, Some(heartbeat)));
+            t.put(Taken { hub, batch: opts.group, session });
+            Body::empty()
+        }
+        None => Body::from_stream(body_stream(session, Some(heartbeat))),
+    };
+    let mut resp = Response::new(body);
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));

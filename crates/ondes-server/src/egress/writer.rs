@@ -1,0 +1,269 @@
+//! One writer per feed: a task that owns the sockets of many listeners and writes the
+//! shared bytes to each with non-blocking writes.
+//!
+//! Listeners whose connection was handed over by the HTTP layer (their response head is
+//! written; the rest of the connection is a stream of messages) join the writer of their
+//! feed — stream and batch, so that every listener of a writer wakes at the same frames —
+//! and shard (one per core). On each wake-up (a group of frames completed, the stream's
+//! control changed, a tick) the writer brings every session up to date and writes what it
+//! has: one vectored non-blocking write per listener, resumed at its offset next time when
+//! the socket took only part (the session's machine keeps the offset). A listener whose
+//! socket would block keeps its place; its session skips it to live once it is more than
+//! `max_listener_lag_ms` behind, at a message boundary, and counts it. Nothing per listener
+//! wakes a task, and a slow listener costs the others one failed write per wake-up.
+//!
+//! Once a second the writer checks each socket for a closed peer (a read that returns 0);
+//! listeners send nothing after their request, so anything they send is read and dropped.
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, IoSlice};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+use super::body::Heartbeat;
+use super::session::{ListenerSession, Transport};
+use crate::hub::StreamHub;
+
+/// Most slices one write hands the kernel.
+pub const MAX_SLICES: usize = 16;
+
+/// A session as a writer drives it, whatever its transport.
+pub trait WriterSession: Send {
+    fn update(&mut self);
+    /// Fills `out` with the slices to write next; returns how many.
+    fn transmit<'a>(&'a self, out: &mut [&'a [u8]; MAX_SLICES]) -> usize;
+    fn written(&mut self, n: usize);
+    fn is_finished(&self) -> bool;
+    /// Queues a heartbeat when one is due at `now` (a transport without one ignores it).
+    fn tick(&mut self, now: tokio::time::Instant);
+}
+
+/// A [`ListenerSession`] with its heartbeat schedule.
+pub struct Driven<T: Transport + Heartbeat> {
+    pub session: ListenerSession<T>,
+    heartbeat: Option<(Duration, tokio::time::Instant)>,
+}
+
+impl<T: Transport + Heartbeat> Driven<T> {
+    pub fn new(session: ListenerSession<T>, heartbeat: Option<Duration>) -> Self {
+        Driven { session, heartbeat: heartbeat.map(|p| (p, tokio::time::Instant::now() + p)) }
+    }
+}
+
+impl<T: Transport + Heartbeat + 'static> WriterSession for Driven<T> {
+    fn update(&mut self) {
+        self.session.update();
+    }
+
+    fn transmit<'a>(&'a self, out: &mut [&'a [u8]; MAX_SLICES]) -> usize {
+        self.session.egress.poll_transmit_slices(out)
+    }
+
+    fn written(&mut self, n: usize) {
+        self.session.written(n);
+    }
+
+    fn is_finished(&self) -> bool {
+        self.session.is_finished()
+    }
+
+    fn tick(&mut self, now: tokio::time::Instant) {
+        if let Some((period, due)) = &mut self.heartbeat
+            && now >= *due
+        {
+            *due = now + *period;
+            self.session
+                .guard
+                .info
+                .last_heartbeat_ms
+                .store(crate::clock::now_ms(), std::sync::atomic::Ordering::Relaxed);
+            let hb = self.session.transport.heartbeat();
+            self.session.egress.push_control_now(hb);
+        }
+    }
+}
+
+/// A listener handed to a writer: its socket (response head written) and its session.
+pub struct Handover {
+    pub tcp: TcpStream,
+    pub session: Box<dyn WriterSession>,
+}
+
+/// The slot through which a listener route hands its session to the connection layer,
+/// which then writes the response head and gives the socket and session to a writer.
+/// Requests that came through hyper (a reused keep-alive connection) have no slot, and
+/// their session is written as the response body instead.
+#[derive(Clone, Default)]
+pub struct Takeover(Arc<Mutex<Option<Taken>>>);
+
+/// A session waiting for its socket.
+pub struct Taken {
+    pub hub: Arc<StreamHub>,
+    pub batch: u64,
+    pub session: Box<dyn WriterSession>,
+}
+
+impl Takeover {
+    pub fn put(&self, t: Taken) {
+        *self.0.lock() = Some(t);
+    }
+
+    pub fn take(&self) -> Option<Taken> {
+        self.0.lock().take()
+    }
+}
+
+/// Which writer a listener joins.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FeedId {
+    stream: String,
+    batch: u64,
+    shard: usize,
+}
+
+/// The writers of the server, by feed and shard.
+pub struct Writers {
+    shards: usize,
+    map: Mutex<HashMap<FeedId, mpsc::UnboundedSender<Handover>>>,
+    next_shard: std::sync::atomic::AtomicUsize,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Writers {
+    pub fn new(shutdown: watch::Receiver<bool>) -> Arc<Self> {
+        let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Arc::new(Writers {
+            shards,
+            map: Mutex::new(HashMap::new()),
+            next_shard: std::sync::atomic::AtomicUsize::new(0),
+            shutdown,
+        })
+    }
+
+    /// Hands a listener of `hub` (messages of `batch` frames) to its feed's writer.
+    pub fn hand_over(self: &Arc<Self>, hub: &Arc<StreamHub>, batch: u64, h: Handover) {
+        let shard = self.next_shard.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.shards;
+        let id = FeedId { stream: hub.id.clone(), batch, shard };
+        let mut map = self.map.lock();
+        let mut h = Some(h);
+        if let Some(tx) = map.get(&id)
+            && let Some(handover) = h.take()
+            && let Err(mpsc::error::SendError(back)) = tx.send(handover)
+        {
+            h = Some(back); // that writer just stopped: start a new one
+        }
+        let Some(h) = h else { return };
+        let (tx, rx) = mpsc::unbounded_channel();
+        // the receiver is alive: it was made just above
+        let _ = tx.send(h);
+        let writers = self.clone();
+        let me = tx.clone();
+        map.insert(id.clone(), tx);
+        tokio::spawn(run(hub.clone(), batch, rx, self.shutdown.clone(), move || writers.retire(&id, &me)));
+    }
+
+    /// Forgets a writer that found itself without listeners: no listener is handed to it
+    /// after this returns (the caller then takes what was handed before).
+    fn retire(&self, id: &FeedId, tx: &mpsc::UnboundedSender<Handover>) {
+        let mut map = self.map.lock();
+        if map.get(id).is_some_and(|t| t.same_channel(tx)) {
+            map.remove(id);
+        }
+    }
+}
+
+struct Listener {
+    tcp: TcpStream,
+    session: Box<dyn WriterSession>,
+}
+
+/// Writes one listener's pending bytes; false when its connection is gone.
+fn write(l: &mut Listener) -> bool {
+    loop {
+        let mut parts: [&[u8]; MAX_SLICES] = [&[]; MAX_SLICES];
+        let n = l.session.transmit(&mut parts);
+        if n == 0 {
+            return true;
+        }
+        let mut io = [IoSlice::new(&[]); MAX_SLICES];
+        for (slot, p) in io.iter_mut().zip(&parts[..n]) {
+            *slot = IoSlice::new(p);
+        }
+        match l.tcp.try_write_vectored(&io[..n]) {
+            Ok(0) => return false,
+            Ok(n) => l.session.written(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Whether a listener's peer closed (reads and drops anything it sent).
+fn peer_closed(tcp: &TcpStream) -> bool {
+    let mut buf = [0u8; 512];
+    loop {
+        match tcp.try_read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+async fn run(
+    hub: Arc<StreamHub>,
+    batch: u64,
+    mut joins: mpsc::UnboundedReceiver<Handover>,
+    mut shutdown: watch::Receiver<bool>,
+    retire: impl Fn(),
+) {
+    let mut frames = hub.group_watch(batch);
+    let mut control = hub.subscribe().control.clone();
+    let mut listeners: Vec<Listener> = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut idle_ticks = 0u32;
+    loop {
+        let mut check_peers = false;
+        tokio::select! {
+            // the writer holds the hub, so its senders outlive these receivers
+            _ = frames.changed() => {}
+            _ = control.changed() => {}
+            _ = shutdown.changed() => {}
+            Some(h) = joins.recv() => listeners.push(Listener { tcp: h.tcp, session: h.session }),
+            now = tick.tick() => {
+                check_peers = true;
+                for l in &mut listeners {
+                    l.session.tick(now);
+                }
+                if listeners.is_empty() {
+                    idle_ticks += 1;
+                    if idle_ticks >= 2 {
+                        retire();
+                        // what was handed over before the retirement is in the channel
+                        while let Ok(h) = joins.try_recv() {
+                            listeners.push(Listener { tcp: h.tcp, session: h.session });
+                        }
+                        if listeners.is_empty() {
+                            return;
+                        }
+                    }
+                } else {
+                    idle_ticks = 0;
+                }
+            }
+        }
+        listeners.retain_mut(|l| {
+            if check_peers && peer_closed(&l.tcp) {
+                return false;
+            }
+            l.session.update();
+            write(l) && !l.session.is_finished()
+        });
+    }
+}

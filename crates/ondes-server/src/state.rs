@@ -10,20 +10,20 @@ use crate::config::Config;
 use crate::connections::Connections;
 use crate::error::ApiError;
 use crate::hub::StreamHub;
-use crate::publish::Publisher;
+use crate::icecast::mount::Mount;
+use crate::publish::{PublishSession, Publisher};
+use crate::stream::{PublisherKind, Stream, Streams};
 use crate::sysinfo::CpuMeter;
 
 pub struct AppState {
     pub config: Config,
-    /// Hubs in declaration order.
-    pub hubs: Vec<Arc<StreamHub>>,
-    /// The publish side of streams declared with `source = "publish"`.
-    pub publishers: Vec<Arc<Publisher>>,
+    /// The streams now: declared ones, and those created on demand by publishers.
+    pub streams: Streams,
     pub auth: Authenticator,
     pub connections: Arc<Connections>,
     /// Prometheus metrics (`/metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// Icecast mounts: sources, HTTP listeners' Ogg feeds, status (`crate::icecast`).
+    /// Icecast settings (`crate::icecast`); the mounts are the streams'.
     pub icecast: crate::icecast::IcecastState,
     /// Becomes `true` when the server starts shutting down.
     pub shutdown: watch::Receiver<bool>,
@@ -34,25 +34,33 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The hub for a stream id, or a 404 listing the ids that exist.
-    pub fn hub(&self, id: &str) -> Result<&Arc<StreamHub>, ApiError> {
-        self.hubs.iter().find(|h| h.id == id).ok_or_else(|| {
-            let ids: Vec<&str> = self.hubs.iter().map(|h| h.id.as_str()).collect();
-            ApiError::not_found(format!("no stream '{id}'; streams on this server: {}", ids.join(", ")))
-        })
+    /// The stream `id`: 400 for an id that cannot be one, 404 saying that an on-demand stream
+    /// is not live, or 404 listing the ids that exist.
+    pub fn stream(&self, id: &str) -> Result<Arc<Stream>, ApiError> {
+        Ok(self.streams.get(id)?)
     }
-}
 
-impl AppState {
+    /// The hub for a stream id (errors as [`stream`](Self::stream)).
+    pub fn hub(&self, id: &str) -> Result<Arc<StreamHub>, ApiError> {
+        Ok(self.stream(id)?.hub.clone())
+    }
+
+    /// The Icecast mount a path segment names (`id`, or `id.ogg` and the like).
+    pub fn mount(&self, segment: &str) -> Result<Arc<Mount>, ApiError> {
+        Ok(self.stream(self.streams.mount_id(segment))?.mount.clone())
+    }
+
     /// The publisher slot of a stream, or 409 when the stream is not a publish stream.
     pub fn publisher(&self, id: &str) -> Result<Arc<Publisher>, ApiError> {
-        self.publishers.iter().find(|p| p.stream_id == id).cloned().ok_or_else(|| {
-            ApiError::new(
-                axum::http::StatusCode::CONFLICT,
-                "not_a_publish_stream",
-                format!("stream '{id}' is not fed by publishers; declare it with source = \"publish\" in [[stream]]"),
-            )
-        })
+        let stream = self.stream(id)?;
+        stream.publisher.clone().ok_or_else(|| crate::stream::ClaimError::NotPublish(id.to_string()).into())
+    }
+
+    /// Takes the publisher slot of stream `id` for a WebSocket or HTTP publisher, creating
+    /// the stream from its template when the id matches one: 400 bad id, 404 unknown, 409 not
+    /// a publish stream or busy, 503 too many streams.
+    pub fn claim_publisher(&self, id: &str) -> Result<(Arc<Stream>, PublishSession), ApiError> {
+        Ok(self.streams.claim(id, PublisherKind::Publish)?)
     }
 }
 

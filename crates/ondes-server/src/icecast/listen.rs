@@ -46,9 +46,7 @@ pub async fn listen(
     headers: HeaderMap,
     q: QueryMap,
 ) -> Result<Response, ApiError> {
-    let mount = app.icecast.mount(&segment).cloned().ok_or_else(|| {
-        ApiError::not_found(format!("no mount /{segment}; mounts are the stream ids of /api/streams"))
-    })?;
+    let mount = app.mount(&segment)?;
     let rung = pick_rung(&mount, &q)?;
     let Admission { hub, guard } = admit_listener(&app, &mount.id, peer, &headers, &q, "http")?;
     let (params, burst_pages) = feed_params(&app.icecast.config, &hub, app.config.server.max_listener_lag_ms);

@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::routes::admission::authorize_publisher;
 use crate::routes::{QueryMap, StreamId};
 use crate::state::SharedState;
+use crate::stream::ClaimError;
 
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
@@ -41,12 +42,25 @@ pub async fn ingest(
     q: QueryMap,
     body: Body,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let hub = app.hub(&id)?.clone();
+    app.streams.check_publishable(&id)?;
     let user = authorize_publisher(&app, &id, &headers, &q)?;
-    let publisher = app.publisher(&id)?;
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mut parser = IngestParser::new(ct, hub.spec)?;
-    let session = publisher.begin()?;
+    // the stream's layout is known without creating it (from its template) …
+    let spec = match app.streams.get(&id) {
+        Ok(s) if s.publisher.is_some() => s.hub.spec,
+        Ok(_) => return Err(ClaimError::NotPublish(id).into()),
+        Err(_) => app
+            .streams
+            .template(&id)
+            .and_then(|t| t.config.frame_spec().ok())
+            .ok_or_else(|| ApiError::not_found(format!("no stream '{id}'")))?,
+    };
+    let mut parser = IngestParser::new(ct, spec)?;
+    // … so that a body we cannot read creates nothing; this creates the stream when its id
+    // matches a template
+    let (stream, session) = app.claim_publisher(&id)?;
+    let hub = stream.hub.clone();
+    let publisher = session.publisher.clone();
     tracing::info!(stream = %id, %user, content_type = ct, "HTTP ingest started");
     let mut seq = 0u64;
     let mut bytes_in = 0u64;

@@ -553,6 +553,24 @@ mod tests {
     }
 
     #[test]
+    fn the_examples_are_valid() {
+        for (name, text) in [
+            ("ondes.toml", include_str!("../../../examples/ondes.toml")),
+            ("publish.toml", include_str!("../../../examples/publish.toml")),
+            ("stdin.toml", include_str!("../../../examples/stdin.toml")),
+            ("on-demand.toml", include_str!("../../../examples/on-demand.toml")),
+        ] {
+            if let Err(e) = Config::from_toml_and_env(text, &[]) {
+                panic!("examples/{name}: {e}");
+            }
+        }
+        let c = Config::from_toml_and_env(include_str!("../../../examples/on-demand.toml"), &[]).unwrap();
+        let templates: Vec<&str> =
+            c.streams.iter().map(|s| s.id.as_str()).filter(|id| IdPattern::is_pattern(id)).collect();
+        assert_eq!(templates, ["live-*", "radio-*"]);
+    }
+
+    #[test]
     fn demo_is_added_only_when_missing() {
         let mut c = Config::from_toml_and_env("[[stream]]\nid = \"x\"\n", &[]).unwrap();
         c.add_demo_stream();

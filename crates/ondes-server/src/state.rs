@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use ondes_core::FrameSpec;
 use tokio::sync::watch;
 
 use crate::auth::Authenticator;
@@ -10,9 +11,10 @@ use crate::config::Config;
 use crate::connections::Connections;
 use crate::error::ApiError;
 use crate::hub::StreamHub;
+use crate::hub::registry::RegistryError;
 use crate::icecast::mount::Mount;
-use crate::publish::{PublishSession, Publisher};
-use crate::stream::{PublisherKind, Stream, Streams};
+use crate::publish::PublishSession;
+use crate::stream::{ClaimError, PublisherKind, Stream, Streams};
 use crate::sysinfo::CpuMeter;
 
 pub struct AppState {
@@ -50,10 +52,22 @@ impl AppState {
         Ok(self.stream(self.streams.mount_id(segment))?.mount.clone())
     }
 
-    /// The publisher slot of a stream, or 409 when the stream is not a publish stream.
-    pub fn publisher(&self, id: &str) -> Result<Arc<Publisher>, ApiError> {
-        let stream = self.stream(id)?;
-        stream.publisher.clone().ok_or_else(|| crate::stream::ClaimError::NotPublish(id.to_string()).into())
+    /// The layout of the stream a publisher asks for — a publish stream that exists, or the
+    /// template it would be created from — without creating anything: 400 bad id, 404
+    /// unknown, 409 a stream not fed by publishers. Call it after the token check.
+    pub fn publish_layout(&self, id: &str) -> Result<FrameSpec, ApiError> {
+        match self.streams.get(id) {
+            Ok(s) if s.publisher.is_some() => Ok(s.hub.spec),
+            Ok(_) => Err(ClaimError::NotPublish(id.to_string()).into()),
+            Err(RegistryError::NotLive { id, template }) => {
+                match self.streams.template(&id).map(|t| t.config.frame_spec()) {
+                    Some(Ok(spec)) => Ok(spec),
+                    // templates were validated at start
+                    _ => Err(RegistryError::NotLive { id, template }.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Takes the publisher slot of stream `id` for a WebSocket or HTTP publisher, creating

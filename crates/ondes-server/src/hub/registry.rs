@@ -53,6 +53,7 @@ pub fn validate_id(id: &str) -> Result<(), IdError> {
         return Err(IdError::BadChar { id: shorten(id), ch });
     }
     if id.len() > MAX_ID_LEN {
+        // every character is ASCII (checked above), so any byte index is a character boundary
         return Err(IdError::TooLong { shown: id[..MAX_ID_LEN].to_string(), len: id.len() });
     }
     if id == "." || id == ".." {

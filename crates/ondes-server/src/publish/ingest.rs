@@ -17,7 +17,6 @@ use crate::error::ApiError;
 use crate::routes::admission::authorize_publisher;
 use crate::routes::{QueryMap, StreamId};
 use crate::state::SharedState;
-use crate::stream::ClaimError;
 
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
@@ -46,15 +45,7 @@ pub async fn ingest(
     let user = authorize_publisher(&app, &id, &headers, &q)?;
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     // the stream's layout is known without creating it (from its template) …
-    let spec = match app.streams.get(&id) {
-        Ok(s) if s.publisher.is_some() => s.hub.spec,
-        Ok(_) => return Err(ClaimError::NotPublish(id).into()),
-        Err(_) => app
-            .streams
-            .template(&id)
-            .and_then(|t| t.config.frame_spec().ok())
-            .ok_or_else(|| ApiError::not_found(format!("no stream '{id}'")))?,
-    };
+    let spec = app.publish_layout(&id)?;
     let mut parser = IngestParser::new(ct, spec)?;
     // … so that a body we cannot read creates nothing; this creates the stream when its id
     // matches a template

@@ -1,5 +1,6 @@
-//! Publishing: audio pushed into a stream declared with `source = "publish"`, over
-//! WebSocket (`/publish`) or a chunked HTTP body (`/ingest`).
+//! Publishing: audio pushed into a stream declared with `source = "publish"` (or created on
+//! demand from such a template, see [`crate::stream`]), over WebSocket (`/publish`) or a
+//! chunked HTTP body (`/ingest`).
 //!
 //! Each publish stream has one [`Publisher`]: a bounded playout queue
 //! ([`ondes_core::playout::PlayoutQueue`]) and a playout task that pops one frame per

@@ -29,6 +29,7 @@ pub async fn publish(
     // a bad or unknown id is told before the token is checked, as on every route
     app.streams.check_publishable(&id)?;
     let user = authorize_publisher(&app, &id, &headers, &q)?;
+    app.publish_layout(&id)?;
     let upgrade = upgrade.map_err(|e| {
         ApiError::bad_request("not_websocket", format!("this endpoint speaks WebSocket (ws://…): {e}"))
     })?;

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use ondes_core::{FrameDuration, FrameSpec};
 use serde::{Deserialize, Serialize};
 
+use crate::hub::registry::{IdPattern, validate_id};
 use crate::source::SourceSpec;
 
 /// Why the configuration cannot be used.
@@ -73,6 +74,12 @@ pub struct ServerConfig {
     /// Playout queue per publisher, in milliseconds of audio (200–2000). A publisher may
     /// burst this far ahead of real time before it gets backpressure.
     pub publish_queue_ms: u64,
+    /// Streams created on demand (from a `[[stream]]` template whose id has a `*`) that may
+    /// exist at once; a publisher beyond gets 503. Declared streams do not count.
+    pub max_streams: usize,
+    /// Seconds an on-demand stream stays after its publisher left (and its queue played
+    /// out): a publisher reconnecting within it finds its stream, listeners keep theirs.
+    pub on_demand_linger_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -94,6 +101,10 @@ pub struct CorsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StreamConfig {
+    /// The stream id (`[A-Za-z0-9._-]`, 1–64 characters), or a template such as `live-*`: a
+    /// stream is created from it when a publisher appears on an id it matches (`*` stands for
+    /// one or more characters) and removed after `server.on_demand_linger_secs` once that
+    /// publisher has left. Templates need `source = "publish"` or `"icecast"`.
     pub id: String,
     /// Where the audio comes from, e.g. `tone:demo`, `file:music.flac?loop=true`, `stdin:s16le`.
     pub source: String,
@@ -158,6 +169,8 @@ impl Default for ServerConfig {
             publish_queue_ms: 1_000,
             socket_send_buffer_kb: 256,
             socket_notsent_lowat_kb: 4,
+            max_streams: 100,
+            on_demand_linger_secs: 10,
         }
     }
 }
@@ -287,14 +300,29 @@ impl Config {
                 ));
             }
         }
+        if self.server.max_streams == 0 {
+            return Err(invalid("server.max_streams", "must be at least 1"));
+        }
+        if self.server.on_demand_linger_secs > 86_400 {
+            return Err(invalid("server.on_demand_linger_secs", "must be at most 86400 (a day)"));
+        }
         let mut seen = HashSet::new();
         for (i, s) in self.streams.iter().enumerate() {
             let key = |k: &str| format!("stream[{i}].{k}");
-            if s.id.is_empty() || !s.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(invalid(
-                    key("id"),
-                    format!("'{}' must be non-empty and use only a-z, 0-9, - and _", s.id),
-                ));
+            if IdPattern::is_pattern(&s.id) {
+                IdPattern::parse(&s.id).map_err(|e| invalid(key("id"), e.to_string()))?;
+                if !matches!(s.source.trim(), "publish" | "icecast") {
+                    return Err(invalid(
+                        key("source"),
+                        format!(
+                            "'{}' is a template (its id has a '*'): streams are created from it when a publisher \
+                             connects, so its source must be \"publish\" or \"icecast\", not '{}'",
+                            s.id, s.source
+                        ),
+                    ));
+                }
+            } else {
+                validate_id(&s.id).map_err(|e| invalid(key("id"), e.to_string()))?;
             }
             if !seen.insert(s.id.as_str()) {
                 return Err(invalid(key("id"), format!("stream id '{}' is declared twice", s.id)));
@@ -489,6 +517,57 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("declared twice"), "{e}");
+    }
+
+    #[test]
+    fn templates_are_checked_at_start() {
+        let c = Config::from_toml_and_env(
+            "[server]\nmax_streams = 5\non_demand_linger_secs = 3\n\
+             [[stream]]\nid = \"live-*\"\nsource = \"publish\"\n\
+             [[stream]]\nid = \"radio-*\"\nsource = \"icecast\"\nsource_password = \"p\"\n\
+             [[stream]]\nid = \"a.b_C-1\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.server.max_streams, 5);
+        assert_eq!(c.server.on_demand_linger_secs, 3);
+        let err = |toml: &str| Config::from_toml_and_env(toml, &[]).unwrap_err().to_string();
+        let e = err("[[stream]]\nid = \"live-**\"\nsource = \"publish\"\n");
+        assert!(e.contains("stream[0].id") && e.contains("one '*'"), "{e}");
+        let e = err("[[stream]]\nid = \"live/*\"\nsource = \"publish\"\n");
+        assert!(e.contains("stream[0].id") && e.contains("'/'"), "{e}");
+        let e = err("[[stream]]\nid = \"main\"\n[[stream]]\nid = \"live-*\"\n");
+        assert!(e.contains("stream[1].source") && e.contains("template"), "{e}");
+        let e = err("[[stream]]\nid = \"radio-*\"\nsource = \"icecast\"\n");
+        assert!(e.contains("stream[0].source_password"), "{e}");
+        let e = err("[[stream]]\nid = \"a b\"\n");
+        assert!(e.contains("stream[0].id"), "{e}");
+        let e = err(&format!("[[stream]]\nid = \"{}\"\n", "a".repeat(65)));
+        assert!(e.contains("stream[0].id") && e.contains("64"), "{e}");
+        let e = err("[server]\nmax_streams = 0\n");
+        assert!(e.contains("server.max_streams"), "{e}");
+        let e = Config::from_toml_and_env("", &env(&[("ONDES_SERVER_ON_DEMAND_LINGER_SECS", "soon")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ONDES_SERVER_ON_DEMAND_LINGER_SECS"), "{e}");
+    }
+
+    #[test]
+    fn the_examples_are_valid() {
+        for (name, text) in [
+            ("ondes.toml", include_str!("../../../examples/ondes.toml")),
+            ("publish.toml", include_str!("../../../examples/publish.toml")),
+            ("stdin.toml", include_str!("../../../examples/stdin.toml")),
+            ("on-demand.toml", include_str!("../../../examples/on-demand.toml")),
+        ] {
+            if let Err(e) = Config::from_toml_and_env(text, &[]) {
+                panic!("examples/{name}: {e}");
+            }
+        }
+        let c = Config::from_toml_and_env(include_str!("../../../examples/on-demand.toml"), &[]).unwrap();
+        let templates: Vec<&str> =
+            c.streams.iter().map(|s| s.id.as_str()).filter(|id| IdPattern::is_pattern(id)).collect();
+        assert_eq!(templates, ["live-*", "radio-*"]);
     }
 
     #[test]

@@ -48,6 +48,38 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::hub::registry::RegistryError> for ApiError {
+    fn from(e: crate::hub::registry::RegistryError) -> Self {
+        use crate::hub::registry::RegistryError as R;
+        let message = e.to_string();
+        match e {
+            R::BadId(_) => ApiError::bad_request("bad_stream_id", message),
+            R::NotLive { .. } => ApiError::new(StatusCode::NOT_FOUND, "stream_not_live", message),
+            R::Unknown { .. } => ApiError::not_found(message),
+            R::Full { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too_many_streams", message)
+                .with_retry_after(10),
+            R::Exists(_) => ApiError::new(StatusCode::CONFLICT, "stream_exists", message),
+        }
+    }
+}
+
+impl From<crate::stream::ClaimError> for ApiError {
+    fn from(e: crate::stream::ClaimError) -> Self {
+        use crate::stream::ClaimError as C;
+        let message = e.to_string();
+        match e {
+            C::Registry(r) => r.into(),
+            C::NotPublish(_) => ApiError::new(StatusCode::CONFLICT, "not_a_publish_stream", message),
+            C::NotIcecast(_) => ApiError::new(StatusCode::CONFLICT, "not_an_icecast_mount", message),
+            C::Busy(_) => ApiError::new(StatusCode::CONFLICT, "publisher_busy", message),
+            C::Build { .. } => {
+                tracing::error!(error = %message, "creating a stream on demand failed");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "stream_not_created", message)
+            }
+        }
+    }
+}
+
 /// Fallback for unknown routes: a JSON 404 like every other error.
 pub async fn not_found_fallback(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!(

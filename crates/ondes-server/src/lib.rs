@@ -20,6 +20,7 @@ pub mod serialize;
 pub mod server;
 pub mod source;
 pub mod state;
+pub mod stream;
 pub mod sysinfo;
 
 pub use config::Config;

@@ -68,7 +68,21 @@ pub struct Metrics {
     connections_rejected: IntCounter,
     perf: Arc<ServerPerf>,
     stages_enabled: bool,
+    /// Serialises rendering and forgetting a removed stream.
+    render_lock: parking_lot::Mutex<()>,
 }
+
+/// Listener transports, as connections name them.
+const TRANSPORTS: [&str; 3] = ["sse", "ws", "http"];
+const STAGES: [Stage; 5] = [Stage::Capture, Stage::Decode, Stage::Encode, Stage::Fanout, Stage::Send];
+/// Stages where frames are lost (`ondes_frames_dropped_total{stage}`).
+const DROP_HUB_LAG: &str = "hub_lag";
+const DROP_SEND: &str = "send";
+const DROP_SOURCE: &str = "source";
+const DROP_PUBLISHER_QUEUE: &str = "publisher_queue";
+/// Why a publish stream played silence (`ondes_silence_frames_total{reason}`).
+const SILENCE_UNDERRUN: &str = "underrun";
+const SILENCE_IDLE: &str = "idle";
 
 /// Latency buckets: 1 ms … 10 s.
 const LATENCY_BUCKETS: [f64; 14] =
@@ -208,6 +222,7 @@ impl Metrics {
             registry: r,
             perf,
             stages_enabled,
+            render_lock: parking_lot::Mutex::new(()),
         }
     }
 
@@ -240,6 +255,35 @@ impl Metrics {
         }
     }
 
+    /// Drops every series of a stream that was removed, so that a server creating and
+    /// removing streams on demand does not accumulate them.
+    pub fn forget_stream(&self, id: &str) {
+        let _render = self.render_lock.lock();
+        // `remove_label_values` fails only for a series that was never created: nothing to do
+        for stage in STAGES {
+            let _ = self.stage_seconds.remove_label_values(&[stage.name(), id]);
+        }
+        for transport in TRANSPORTS {
+            let _ = self.latency_seconds.remove_label_values(&[id, transport]);
+            let _ = self.frames_delivered.remove_label_values(&[id, transport]);
+            let _ = self.bytes_sent.remove_label_values(&[id, transport]);
+            let _ = self.sessions.remove_label_values(&[id, transport]);
+        }
+        for stage in [DROP_HUB_LAG, DROP_SEND, DROP_SOURCE, DROP_PUBLISHER_QUEUE] {
+            let _ = self.frames_dropped.remove_label_values(&[id, stage]);
+        }
+        for reason in [SILENCE_UNDERRUN, SILENCE_IDLE] {
+            let _ = self.silence_frames.remove_label_values(&[id, reason]);
+        }
+        for direction in ["up", "down"] {
+            let _ = self.bitrate_switches.remove_label_values(&[id, direction]);
+        }
+        let _ = self.e2e_latency_seconds.remove_label_values(&[id]);
+        let _ = self.frames_produced.remove_label_values(&[id]);
+        let _ = self.client_underruns.remove_label_values(&[id]);
+        let _ = self.client_concealed_ms.remove_label_values(&[id]);
+    }
+
     /// Copies the server's atomics into counters and renders the text exposition.
     pub fn render(&self, app: &AppState) -> String {
         let catch_up = |c: IntCounter, value: u64| {
@@ -248,28 +292,33 @@ impl Metrics {
                 c.inc_by(value - have);
             }
         };
+        // one render at a time, and never beside `forget_stream`: a stream removed while this
+        // runs is forgotten after it, not brought back by it
+        let _render = self.render_lock.lock();
         let conns = app.connections.list(None);
-        for hub in &app.hubs {
-            for transport in ["sse", "ws", "http"] {
-                let n = conns.iter().filter(|c| c.stream_id == hub.id && c.transport == transport).count();
-                self.sessions.with_label_values(&[&hub.id, transport]).set(n as i64);
+        let streams = app.streams.list();
+        for s in &streams {
+            for transport in TRANSPORTS {
+                let n = conns.iter().filter(|c| c.stream_id == s.id && c.transport == transport).count();
+                self.sessions.with_label_values(&[&s.id, transport]).set(n as i64);
             }
         }
-        for hub in &app.hubs {
-            let id = hub.id.as_str();
+        for s in &streams {
+            let hub = &s.entry.hub;
+            let id = s.id.as_str();
             // make every family visible from the start, at zero
             self.client_underruns.with_label_values(&[id]);
             self.client_concealed_ms.with_label_values(&[id]);
             self.bitrate_switches.with_label_values(&[id, "up"]);
             self.bitrate_switches.with_label_values(&[id, "down"]);
             self.e2e_latency_seconds.with_label_values(&[id]);
-            for transport in ["sse", "ws", "http"] {
+            for transport in TRANSPORTS {
                 self.frames_delivered.with_label_values(&[id, transport]);
                 self.bytes_sent.with_label_values(&[id, transport]);
                 self.latency_seconds.with_label_values(&[id, transport]);
             }
             if self.stages_enabled {
-                for stage in [Stage::Capture, Stage::Decode, Stage::Encode, Stage::Fanout, Stage::Send] {
+                for stage in STAGES {
                     self.stage_seconds.with_label_values(&[stage.name(), id]);
                 }
             }
@@ -283,10 +332,10 @@ impl Metrics {
                 hub.stats.total_frames.load(Ordering::Relaxed),
             );
             let dropped = |stage: &str| self.frames_dropped.with_label_values(&[id, stage]);
-            catch_up(dropped("hub_lag"), hub.stats.dropped_frames.load(Ordering::Relaxed));
-            catch_up(dropped("send"), hub.stats.send_failed_frames.load(Ordering::Relaxed));
-            let (source, queue, underrun, idle) = match app.publisher(id) {
-                Ok(p) => {
+            catch_up(dropped(DROP_HUB_LAG), hub.stats.dropped_frames.load(Ordering::Relaxed));
+            catch_up(dropped(DROP_SEND), hub.stats.send_failed_frames.load(Ordering::Relaxed));
+            let (source, queue, underrun, idle) = match &s.entry.publisher {
+                Some(p) => {
                     let s = p.stats();
                     (
                         s.queue.gap_frames,
@@ -295,12 +344,12 @@ impl Metrics {
                         s.queue.idle_frames,
                     )
                 }
-                Err(_) => (0, 0, 0, 0),
+                None => (0, 0, 0, 0),
             };
-            catch_up(dropped("source"), source);
-            catch_up(dropped("publisher_queue"), queue);
-            catch_up(self.silence_frames.with_label_values(&[id, "underrun"]), underrun);
-            catch_up(self.silence_frames.with_label_values(&[id, "idle"]), idle);
+            catch_up(dropped(DROP_SOURCE), source);
+            catch_up(dropped(DROP_PUBLISHER_QUEUE), queue);
+            catch_up(self.silence_frames.with_label_values(&[id, SILENCE_UNDERRUN]), underrun);
+            catch_up(self.silence_frames.with_label_values(&[id, SILENCE_IDLE]), idle);
         }
         catch_up(self.connections_rejected.clone(), app.connections.rejected());
         let mut buf = Vec::new();

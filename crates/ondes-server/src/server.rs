@@ -1,5 +1,6 @@
 //! Starting and stopping the server: hubs, source threads, the sampler, HTTP.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,11 +13,10 @@ use tokio::task::JoinHandle;
 use crate::auth::{Authenticator, Permission};
 use crate::config::Config;
 use crate::connections::Connections;
-use crate::hub::StreamHub;
-use crate::publish::Publisher;
-use crate::publish::playout::run_playout;
-use crate::source::{SourceError, SourceSpec, open_source, spawn_source};
+use crate::hub::registry::IdPattern;
+use crate::source::{SourceError, SourceSpec};
 use crate::state::{AppState, SharedState};
+use crate::stream::{Built, StreamBuilder, Streams, run_reaper};
 use crate::sysinfo::CpuMeter;
 
 /// Why the server could not start.
@@ -49,15 +49,14 @@ pub struct RunningServer {
 /// Opens every source (failing on a bad one), binds, and starts serving.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let stop_sources = Arc::new(AtomicBool::new(false));
-    let mut hubs = Vec::new();
-    let mut sources = Vec::new();
-    let mut publishers = Vec::new();
-    let mut playouts = Vec::new();
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let perf = Arc::new(crate::perf::ServerPerf::new(&config.perf)?);
+    let metrics = Arc::new(crate::metrics::Metrics::new(perf.clone(), config.perf.stages));
+    let builder = StreamBuilder::new(&config, metrics.clone(), shutdown_rx.clone(), stop_sources.clone());
+    let streams = Streams::new(&config, builder);
+    let mut to_start = Vec::new();
     let mut stdin_used = false;
-    for s in &config.streams {
-        let spec = s
-            .frame_spec()
-            .map_err(|e| StartError::Stream { stream: s.id.clone(), message: e.to_string() })?;
+    for s in config.streams.iter().filter(|s| !IdPattern::is_pattern(&s.id)) {
         let source_spec = SourceSpec::parse(&s.source)
             .map_err(|e| StartError::Source { stream: s.id.clone(), source: e.into() })?;
         if matches!(source_spec, SourceSpec::Stdin { .. }) {
@@ -69,34 +68,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             }
             stdin_used = true;
         }
-        let rungs = s.rung_list().map_err(|message| StartError::Stream { stream: s.id.clone(), message })?;
-        let hub =
-            StreamHub::new(&s.id, spec, config.server.ring_secs, config.server.max_listener_lag_ms, &rungs);
-        if matches!(source_spec, SourceSpec::Publish | SourceSpec::Icecast) {
-            let publisher = if source_spec == SourceSpec::Icecast {
-                let buffer = config.icecast.source_buffer_ms;
-                Publisher::with_prebuffer(
-                    &s.id,
-                    spec.duration.as_us(),
-                    config.server.publish_queue_ms,
-                    buffer,
-                )
-            } else {
-                Publisher::new(&s.id, spec.duration.as_us(), config.server.publish_queue_ms)
-            };
-            hub.set_source_description(if source_spec == SourceSpec::Icecast {
-                format!("icecast (source clients PUT /{})", s.id)
-            } else {
-                "publish (WebSocket /publish or HTTP /ingest)".into()
-            });
-            playouts.push((hub.clone(), publisher.clone()));
-            publishers.push(publisher);
-        } else {
-            let source = open_source(&source_spec, &spec)
-                .map_err(|e| StartError::Source { stream: s.id.clone(), source: e })?;
-            sources.push((hub.clone(), source));
-        }
-        hubs.push(hub);
+        let Built { stream, source } = streams.builder().build(&s.id, s)?;
+        to_start.push((streams.insert_declared(stream)?, source));
     }
 
     let (secret, generated) = if config.auth.secret.is_empty() {
@@ -110,14 +83,6 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let generated_admin_token =
         generated.then(|| auth.mint("admin", &[Permission::Admin], 86_400, unix_secs()));
 
-    let perf = Arc::new(crate::perf::ServerPerf::new(&config.perf)?);
-    let metrics = Arc::new(crate::metrics::Metrics::new(perf.clone(), config.perf.stages));
-    for hub in &hubs {
-        let _ = hub.encode_timer.set(metrics.stage(crate::metrics::Stage::Encode, &hub.id));
-    }
-    let capture_timers: Vec<_> =
-        hubs.iter().map(|h| metrics.stage(crate::metrics::Stage::Capture, &h.id)).collect();
-
     let listener = tokio::net::TcpListener::bind(&config.server.bind)
         .await
         .map_err(|e| StartError::Bind { addr: config.server.bind.clone(), source: e })?;
@@ -125,23 +90,21 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .local_addr()
         .map_err(|e| StartError::Bind { addr: config.server.bind.clone(), source: e })?;
 
-    for (hub, source) in sources {
-        let timer = hubs.iter().position(|h| Arc::ptr_eq(h, &hub)).map(|i| capture_timers[i].clone());
-        spawn_source(hub, source, stop_sources.clone(), timer).map_err(StartError::Thread)?;
+    for (stream, source) in to_start {
+        if let Err(e) = streams.builder().start(&stream, source) {
+            stop_sources.store(true, Ordering::Relaxed);
+            return Err(e);
+        }
     }
 
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    for (hub, publisher) in playouts {
-        tokio::spawn(run_playout(hub, publisher, shutdown_rx.clone()));
-    }
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
-    let icecast = crate::icecast::IcecastState::new(&config, &hubs, &publishers);
+    let icecast = crate::icecast::IcecastState::new(&config);
+    let on_demand = !streams.templates().is_empty();
     let state = Arc::new(AppState {
         icecast,
         connections: Connections::new(config.server.max_connections, config.server.max_connections_per_ip),
         config,
-        hubs,
-        publishers,
+        streams,
         auth,
         shutdown: shutdown_rx.clone(),
         started: Instant::now(),
@@ -151,6 +114,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         writers: crate::egress::writer::Writers::new(shutdown_rx.clone()),
     });
     tokio::spawn(sampler(state.clone(), shutdown_rx.clone()));
+    if on_demand {
+        tokio::spawn(run_reaper(state.clone(), shutdown_rx.clone()));
+    }
     tokio::spawn(crate::perf::run_logger(perf, state.config.perf.summary_log_secs, shutdown_rx.clone()));
 
     let app = crate::routes::app(state.clone());
@@ -188,7 +154,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             })
             .await
     });
-    tracing::info!(%addr, streams = state.hubs.len(), "ondes listening");
+    tracing::info!(%addr, streams = state.streams.counts().0, templates = state.streams.templates().len(), "ondes listening");
     Ok(RunningServer { addr, state, generated_admin_token, shutdown_tx, stop_sources, serve, grace })
 }
 
@@ -209,16 +175,19 @@ impl RunningServer {
             abort.abort();
         }
         self.stop_sources.store(true, Ordering::Relaxed);
-        for hub in &self.state.hubs {
-            hub.end("the server stopped");
+        for s in self.state.streams.list() {
+            s.entry.hub.end("the server stopped");
         }
     }
 }
 
-/// Once a second: frames/s and bandwidth per stream, process CPU.
+/// Once a second: frames/s and bandwidth per stream, process CPU. Streams are taken from the
+/// registry at every tick, so added ones are sampled and removed ones forgotten.
 async fn sampler(state: SharedState, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut last: Vec<(u64, u64)> = vec![(0, 0); state.hubs.len()];
+    // previous (frames, bytes) per hub, keyed by the hub's address: a stream removed and
+    // created again under the same id starts afresh
+    let mut last: HashMap<usize, (u64, u64)> = HashMap::new();
     let mut last_t = Instant::now();
     loop {
         tokio::select! {
@@ -228,15 +197,20 @@ async fn sampler(state: SharedState, mut shutdown: watch::Receiver<bool>) {
         let now = Instant::now();
         let dt = now.duration_since(last_t).as_secs_f64().max(1e-3);
         last_t = now;
-        for (hub, prev) in state.hubs.iter().zip(last.iter_mut()) {
+        let mut next = HashMap::with_capacity(last.len());
+        for s in state.streams.list() {
+            let hub = &s.entry.hub;
+            let key = Arc::as_ptr(hub) as usize;
             let frames = hub.stats.total_frames.load(Ordering::Relaxed);
             let bytes = state.connections.delivered(Some(&hub.id), None).bytes;
-            let fps = (frames - prev.0) as f64 / dt;
-            let mbps = (bytes - prev.1) as f64 * 8.0 / dt / 1e6;
+            let prev = last.get(&key).copied().unwrap_or((0, 0));
+            let fps = frames.saturating_sub(prev.0) as f64 / dt;
+            let mbps = bytes.saturating_sub(prev.1) as f64 * 8.0 / dt / 1e6;
             hub.stats.fps_bits.store(fps.to_bits(), Ordering::Relaxed);
             hub.stats.mbps_bits.store(mbps.to_bits(), Ordering::Relaxed);
-            *prev = (frames, bytes);
+            next.insert(key, (frames, bytes));
         }
+        last = next;
         state.cpu.sample();
     }
 }

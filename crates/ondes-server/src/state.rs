@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use ondes_core::FrameSpec;
 use tokio::sync::watch;
 
 use crate::auth::Authenticator;
@@ -10,20 +11,21 @@ use crate::config::Config;
 use crate::connections::Connections;
 use crate::error::ApiError;
 use crate::hub::StreamHub;
-use crate::publish::Publisher;
+use crate::hub::registry::RegistryError;
+use crate::icecast::mount::Mount;
+use crate::publish::PublishSession;
+use crate::stream::{ClaimError, PublisherKind, Stream, Streams};
 use crate::sysinfo::CpuMeter;
 
 pub struct AppState {
     pub config: Config,
-    /// Hubs in declaration order.
-    pub hubs: Vec<Arc<StreamHub>>,
-    /// The publish side of streams declared with `source = "publish"`.
-    pub publishers: Vec<Arc<Publisher>>,
+    /// The streams now: declared ones, and those created on demand by publishers.
+    pub streams: Streams,
     pub auth: Authenticator,
     pub connections: Arc<Connections>,
     /// Prometheus metrics (`/metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// Icecast mounts: sources, HTTP listeners' Ogg feeds, status (`crate::icecast`).
+    /// Icecast settings (`crate::icecast`); the mounts are the streams'.
     pub icecast: crate::icecast::IcecastState,
     /// Becomes `true` when the server starts shutting down.
     pub shutdown: watch::Receiver<bool>,
@@ -36,25 +38,45 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The hub for a stream id, or a 404 listing the ids that exist.
-    pub fn hub(&self, id: &str) -> Result<&Arc<StreamHub>, ApiError> {
-        self.hubs.iter().find(|h| h.id == id).ok_or_else(|| {
-            let ids: Vec<&str> = self.hubs.iter().map(|h| h.id.as_str()).collect();
-            ApiError::not_found(format!("no stream '{id}'; streams on this server: {}", ids.join(", ")))
-        })
+    /// The stream `id`: 400 for an id that cannot be one, 404 saying that an on-demand stream
+    /// is not live, or 404 listing the ids that exist.
+    pub fn stream(&self, id: &str) -> Result<Arc<Stream>, ApiError> {
+        Ok(self.streams.get(id)?)
     }
-}
 
-impl AppState {
-    /// The publisher slot of a stream, or 409 when the stream is not a publish stream.
-    pub fn publisher(&self, id: &str) -> Result<Arc<Publisher>, ApiError> {
-        self.publishers.iter().find(|p| p.stream_id == id).cloned().ok_or_else(|| {
-            ApiError::new(
-                axum::http::StatusCode::CONFLICT,
-                "not_a_publish_stream",
-                format!("stream '{id}' is not fed by publishers; declare it with source = \"publish\" in [[stream]]"),
-            )
-        })
+    /// The hub for a stream id (errors as [`stream`](Self::stream)).
+    pub fn hub(&self, id: &str) -> Result<Arc<StreamHub>, ApiError> {
+        Ok(self.stream(id)?.hub.clone())
+    }
+
+    /// The Icecast mount a path segment names (`id`, or `id.ogg` and the like).
+    pub fn mount(&self, segment: &str) -> Result<Arc<Mount>, ApiError> {
+        Ok(self.stream(self.streams.mount_id(segment))?.mount.clone())
+    }
+
+    /// The layout of the stream a publisher asks for — a publish stream that exists, or the
+    /// template it would be created from — without creating anything: 400 bad id, 404
+    /// unknown, 409 a stream not fed by publishers. Call it after the token check.
+    pub fn publish_layout(&self, id: &str) -> Result<FrameSpec, ApiError> {
+        match self.streams.get(id) {
+            Ok(s) if s.publisher.is_some() => Ok(s.hub.spec),
+            Ok(_) => Err(ClaimError::NotPublish(id.to_string()).into()),
+            Err(RegistryError::NotLive { id, template }) => {
+                match self.streams.template(&id).map(|t| t.config.frame_spec()) {
+                    Some(Ok(spec)) => Ok(spec),
+                    // templates were validated at start
+                    _ => Err(RegistryError::NotLive { id, template }.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Takes the publisher slot of stream `id` for a WebSocket or HTTP publisher, creating
+    /// the stream from its template when the id matches one: 400 bad id, 404 unknown, 409 not
+    /// a publish stream or busy, 503 too many streams.
+    pub fn claim_publisher(&self, id: &str) -> Result<(Arc<Stream>, PublishSession), ApiError> {
+        Ok(self.streams.claim(id, PublisherKind::Publish)?)
     }
 }
 

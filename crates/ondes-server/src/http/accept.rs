@@ -119,7 +119,7 @@ fn listener_request(buf: &[u8], app: &SharedState) -> Option<Request<axum::body:
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let is_listener = match segments.as_slice() {
         ["api", "audio", "stream"] | ["api", "streams", _, "stream"] => true,
-        [mount] => app.icecast.mount(mount).is_some(),
+        [mount] => app.mount(mount).is_ok(),
         _ => false,
     };
     if !is_listener || req.headers.iter().any(|h| h.name.eq_ignore_ascii_case("upgrade")) {

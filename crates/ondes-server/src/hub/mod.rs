@@ -11,6 +11,7 @@
 
 mod frame;
 pub mod ladder;
+pub mod registry;
 mod stats;
 pub mod wire;
 
@@ -343,6 +344,17 @@ impl StreamHub {
 
     pub fn control(&self) -> ControlState {
         self.control.borrow().clone()
+    }
+
+    /// Changes of the control state, for the stream's own tasks (not a listener: the
+    /// subscriber count is left alone).
+    pub fn watch_control(&self) -> watch::Receiver<ControlState> {
+        self.control.subscribe()
+    }
+
+    /// Whether the stream has ended for good.
+    pub fn is_ended(&self) -> bool {
+        self.control.borrow().ended.is_some()
     }
 
     /// Stops delivering frames to listeners (the source keeps running; sequence numbers stay gap-free).

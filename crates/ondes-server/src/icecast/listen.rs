@@ -40,9 +40,7 @@ pub async fn listen(
     takeover: Option<Extension<Takeover>>,
     q: QueryMap,
 ) -> Result<Response, ApiError> {
-    let mount = app.icecast.mount(&segment).cloned().ok_or_else(|| {
-        ApiError::not_found(format!("no mount /{segment}; mounts are the stream ids of /api/streams"))
-    })?;
+    let mount = app.mount(&segment)?;
     let rung = pick_rung(&mount, &q)?;
     let Admission { hub, guard } = admit_listener(&app, &mount.id, peer, &headers, &q, "http")?;
     let cfg = &app.icecast.config;

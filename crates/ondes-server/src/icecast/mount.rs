@@ -1,5 +1,4 @@
-//! The Icecast view of the streams: one mount per stream, with its listener counts and Ogg
-//! feeds, and for streams declared `source = "icecast"` the source slot.
+//! The Icecast view of the streams: one mount per stream, with its listener counts, and for streams declared `source = "icecast"` the source slot.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -53,6 +52,20 @@ pub struct SourceSlot {
 }
 
 impl SourceSlot {
+    /// The source side of a mount fed into `publisher`; clients log in with `password`.
+    pub fn new(publisher: Arc<Publisher>, password: String) -> Self {
+        SourceSlot {
+            publisher,
+            password,
+            info: Mutex::new(None),
+            last_error: Mutex::new(None),
+            kick: Mutex::new(None),
+            session_ended: Notify::new(),
+            bytes_received: AtomicU64::new(0),
+            sessions_refused: AtomicU64::new(0),
+        }
+    }
+
     pub fn password(&self) -> &str {
         &self.password
     }
@@ -95,6 +108,19 @@ impl Drop for ListenerCount {
 }
 
 impl Mount {
+    /// The mount of `hub`; `source` for a stream fed by Icecast source clients.
+    pub fn new(hub: Arc<StreamHub>, source: Option<SourceSlot>) -> Arc<Self> {
+        Arc::new(Mount {
+            id: hub.id.clone(),
+            hub,
+            source,
+            listeners: AtomicUsize::new(0),
+            listener_peak: AtomicUsize::new(0),
+            skipped_frames: AtomicU64::new(0),
+            lagging_disconnects: AtomicU64::new(0),
+        })
+    }
+
     /// Counts a new listener (and the peak).
     pub fn count_listener(self: &Arc<Self>) -> ListenerCount {
         let now = self.listeners.fetch_add(1, Ordering::AcqRel) + 1;
@@ -119,56 +145,15 @@ pub fn frames_per_page(cfg: &IcecastConfig, hub: &StreamHub) -> (u64, u64) {
     (frames_per_page, burst_pages)
 }
 
-/// Every stream's mount.
+/// Icecast settings shared by every mount. The mounts themselves are the streams of the
+/// registry ([`crate::stream::Stream::mount`]): they come and go with their streams.
 pub struct IcecastState {
     pub config: IcecastConfig,
-    pub mounts: Vec<Arc<Mount>>,
 }
 
 impl IcecastState {
-    /// Mounts for `hubs`; streams declared `source = "icecast"` get a source slot fed into
-    /// their publisher (from `publishers`).
-    pub fn new(config: &Config, hubs: &[Arc<StreamHub>], publishers: &[Arc<Publisher>]) -> Self {
-        let mounts = hubs
-            .iter()
-            .map(|hub| {
-                let decl = config.streams.iter().find(|s| s.id == hub.id);
-                let is_icecast = decl.is_some_and(|s| s.source.trim() == "icecast");
-                let source = is_icecast
-                    .then(|| publishers.iter().find(|p| p.stream_id == hub.id))
-                    .flatten()
-                    .map(|p| SourceSlot {
-                        publisher: p.clone(),
-                        password: decl.map(|s| s.source_password.clone()).unwrap_or_default(),
-                        info: Mutex::new(None),
-                        last_error: Mutex::new(None),
-                        kick: Mutex::new(None),
-                        session_ended: Notify::new(),
-                        bytes_received: AtomicU64::new(0),
-                        sessions_refused: AtomicU64::new(0),
-                    });
-                Arc::new(Mount {
-                    id: hub.id.clone(),
-                    hub: hub.clone(),
-                    source,
-                    listeners: AtomicUsize::new(0),
-                    listener_peak: AtomicUsize::new(0),
-                    skipped_frames: AtomicU64::new(0),
-                    lagging_disconnects: AtomicU64::new(0),
-                })
-            })
-            .collect();
-        IcecastState { config: config.icecast.clone(), mounts }
-    }
-
-    /// The mount for a request path's segment: `id`, or `id` with an `.ogg`/`.opus`/`.oga`
-    /// (or, for sources, `.mp3`/`.flac`) extension.
-    pub fn mount(&self, segment: &str) -> Option<&Arc<Mount>> {
-        let id = match segment.rsplit_once('.') {
-            Some((id, "ogg" | "opus" | "oga" | "mp3" | "flac")) => id,
-            _ => segment,
-        };
-        self.mounts.iter().find(|m| m.id == id)
+    pub fn new(config: &Config) -> Self {
+        IcecastState { config: config.icecast.clone() }
     }
 
     /// How long a source may send nothing before it is dropped.

@@ -1,9 +1,12 @@
 //! `PUT /{mount}` (and the legacy `SOURCE /{mount}`, rewritten to `PUT` by
-//! [`super::conn`]): an Icecast source client feeding a stream declared `source = "icecast"`.
+//! [`super::conn`]): an Icecast source client feeding a stream declared `source = "icecast"`,
+//! or creating one from a template with `source = "icecast"` whose id the mount matches (the
+//! mount's `.ogg`-like extension is not part of the id).
 //!
-//! The checks answer before any audio is read, so a client sees its error at once: unknown
-//! mount 404, not an Icecast mount 409, bad credentials 401, a body we cannot decode 415, a
-//! mount that already has a source 403 (unless `icecast.takeover`). Then the session runs in
+//! The checks answer before any audio is read, so a client sees its error at once: bad mount
+//! name 400, unknown mount 404, not an Icecast mount 409, bad credentials 401, a body we
+//! cannot decode 415, a mount that already has a source 403 (unless `icecast.takeover`), too
+//! many streams created on demand 503. Nothing is created before these pass. Then the session runs in
 //! its own task ([`super::session`]) and the response is a `200` whose body is a one-line
 //! JSON summary written when the session ends (source clients do not read it; it is there for
 //! `curl -T`).
@@ -14,6 +17,7 @@
 //! (libshout-era clients do), so it gets the `200` at once.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -25,12 +29,14 @@ use futures_util::StreamExt;
 use super::auth::check_source_auth;
 use super::conn::SOURCE_METHOD_HEADER;
 use super::format::{BodyFormat, SUPPORTED};
-use super::mount::{Mount, SourceInfo, SourceSlot};
+use super::mount::{SourceInfo, SourceSlot};
 use super::session::{SessionStart, run_session};
 use crate::clock::now_ms;
 use crate::error::ApiError;
+use crate::hub::registry::RegistryError;
 use crate::publish::PublishSession;
 use crate::state::SharedState;
+use crate::stream::{ClaimError, PublisherKind, Stream};
 
 /// How long a taking-over source waits for the old session to let go.
 const TAKEOVER_WAIT: Duration = Duration::from_secs(3);
@@ -42,33 +48,51 @@ pub async fn source(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Some(mount) = app.icecast.mount(&segment).cloned() else {
-        return ApiError::not_found(format!(
-            "no mount /{segment}; mounts are the stream ids of /api/streams"
-        ))
-        .into_response();
+    let id = app.streams.mount_id(&segment).to_string();
+    // the password and refusal counter of the mount, or of the template it would be made from
+    let existing = app.streams.get(&id);
+    let password = match &existing {
+        Ok(stream) => match &stream.mount.source {
+            Some(slot) => slot.password().to_string(),
+            None => return ApiError::from(ClaimError::NotIcecast(not_icecast(&id))).into_response(),
+        },
+        Err(RegistryError::NotLive { .. }) => match app.streams.template(&id) {
+            Some(t) if t.config.source.trim() == "icecast" => t.config.source_password.clone(),
+            Some(t) => {
+                return ApiError::from(ClaimError::NotIcecast(format!(
+                    "mount /{id} would be created from template '{}', which is fed by WebSocket or HTTP \
+                     publishers, not Icecast sources; declare a template with source = \"icecast\"",
+                    t.pattern
+                )))
+                .into_response();
+            }
+            None => return ApiError::not_found(format!("no mount /{id}")).into_response(),
+        },
+        Err(RegistryError::Unknown { .. }) => {
+            return ApiError::not_found(format!(
+                "no mount /{segment}; mounts are the stream ids of /api/streams"
+            ))
+            .into_response();
+        }
+        Err(e) => return ApiError::from(e.clone()).into_response(),
     };
-    let Some(slot) = &mount.source else {
-        return ApiError::new(
-            StatusCode::CONFLICT,
-            "not_an_icecast_mount",
-            format!(
-                "stream '{}' is not fed by Icecast sources; declare it with source = \"icecast\" and a source_password",
-                mount.id
-            ),
-        )
-        .into_response();
+    let refused = || {
+        if let Ok(stream) = &existing
+            && let Some(slot) = &stream.mount.source
+        {
+            slot.sessions_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     };
-    if let Err(e) = check_source_auth(&headers, slot.password()) {
-        slot.sessions_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::warn!(mount = %mount.id, %peer, reason = %e, "Icecast source refused");
+    if let Err(e) = check_source_auth(&headers, &password) {
+        refused();
+        tracing::warn!(mount = %id, %peer, reason = %e, "Icecast source refused");
         return e.into_response();
     }
     let content_type = header_str(&headers, header::CONTENT_TYPE);
     let format = match BodyFormat::from_content_type(content_type.as_deref()) {
         Ok(f) => f,
         Err(mime) => {
-            tracing::warn!(mount = %mount.id, %peer, content_type = %mime, "Icecast source refused: codec");
+            tracing::warn!(mount = %id, %peer, content_type = %mime, "Icecast source refused: codec");
             return ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
@@ -77,9 +101,16 @@ pub async fn source(
             .into_response();
         }
     };
-    let session = match begin(&app, &mount, slot).await {
+    drop(existing);
+    // creates the stream when its id matches an Icecast template
+    let (claimed, session) = match begin(&app, &id).await {
         Ok(s) => s,
         Err(e) => return e.into_response(),
+    };
+    let mount = claimed.mount.clone();
+    let Some(slot) = &mount.source else {
+        // `begin` claims only mounts with a source slot
+        return ApiError::from(ClaimError::NotIcecast(not_icecast(&id))).into_response();
     };
     let method = if headers.contains_key(SOURCE_METHOD_HEADER) { "SOURCE" } else { "PUT" };
     let info = source_info(&headers, peer, method, content_type);
@@ -118,37 +149,53 @@ pub async fn source(
     resp
 }
 
-/// Takes the mount's publisher slot: 403 when busy, unless takeover is configured, in which
-/// case the connected source is kicked out and its slot awaited.
-async fn begin(app: &SharedState, mount: &Mount, slot: &SourceSlot) -> Result<PublishSession, ApiError> {
-    if let Ok(s) = slot.publisher.begin() {
-        return Ok(s);
-    }
+fn not_icecast(id: &str) -> String {
+    format!(
+        "stream '{id}' is not fed by Icecast sources; declare it with source = \"icecast\" and a source_password"
+    )
+}
+
+/// Takes the mount's publisher slot (creating the stream from its template if need be): 403
+/// when busy, unless takeover is configured, in which case the connected source is kicked out
+/// and its slot awaited.
+async fn begin(app: &SharedState, id: &str) -> Result<(Arc<Stream>, PublishSession), ApiError> {
+    let stream = match app.streams.claim(id, PublisherKind::Icecast) {
+        Ok(claimed) => return Ok(claimed),
+        Err(ClaimError::Busy(_)) => app.stream(id)?,
+        Err(e) => return Err(e.into()),
+    };
+    let Some(slot) = &stream.mount.source else {
+        return Err(ClaimError::NotIcecast(not_icecast(id)).into());
+    };
     let busy = || {
         ApiError::new(
             StatusCode::FORBIDDEN,
             "mount_busy",
-            format!(
-                "mount /{} already has a source; disconnect it first (or set icecast.takeover = true)",
-                mount.id
-            ),
+            format!("mount /{id} already has a source; disconnect it first (or set icecast.takeover = true)"),
         )
     };
     if !app.icecast.config.takeover {
         slot.sessions_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::warn!(mount = %mount.id, "Icecast source refused: the mount is busy");
+        tracing::warn!(mount = %id, "Icecast source refused: the mount is busy");
         return Err(busy());
     }
-    tracing::info!(mount = %mount.id, "Icecast source takes over the mount");
+    tracing::info!(mount = %id, "Icecast source takes over the mount");
     let deadline = tokio::time::Instant::now() + TAKEOVER_WAIT;
+    // the old source's slot is taken under the registry's lock: should the stream be removed
+    // meanwhile (its linger ran out), the claim fails instead of feeding a removed stream
+    let claim = || match app.streams.claim_existing(id, PublisherKind::Icecast) {
+        Ok(c) => Ok(Some(c)),
+        Err(ClaimError::Busy(_)) => Ok(None),
+        Err(e) => Err(ApiError::from(e)),
+    };
     loop {
         let ended = slot.session_ended.notified();
         slot.kick();
-        if let Ok(s) = slot.publisher.begin() {
-            return Ok(s);
+        if let Some(c) = claim()? {
+            return Ok(c);
         }
         if tokio::time::timeout_at(deadline, ended).await.is_err() {
-            return slot.publisher.begin().map_err(|_| busy());
+            return claim()?.ok_or_else(busy);
         }
     }
 }

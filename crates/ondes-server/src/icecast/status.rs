@@ -23,8 +23,9 @@ pub async fn status_json(State(app): State<SharedState>, headers: HeaderMap) -> 
         .map(str::to_string)
         .unwrap_or_else(|| app.config.server.bind.clone());
     let started_ms = crate::clock::now_ms() - app.started.elapsed().as_millis() as i64;
+    // the streams at the time of the request, created on demand ones included
     let mut sources: Vec<Value> =
-        app.icecast.mounts.iter().filter_map(|m| source_entry(&app, m, &host)).collect();
+        app.streams.list().iter().filter_map(|s| source_entry(&app, &s.entry.mount, &host)).collect();
     let mut stats = json!({
         "admin": "",
         "host": host.split(':').next().unwrap_or(&host),

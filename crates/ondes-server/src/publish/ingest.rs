@@ -41,12 +41,17 @@ pub async fn ingest(
     q: QueryMap,
     body: Body,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let hub = app.hub(&id)?.clone();
+    app.streams.check_publishable(&id)?;
     let user = authorize_publisher(&app, &id, &headers, &q)?;
-    let publisher = app.publisher(&id)?;
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mut parser = IngestParser::new(ct, hub.spec)?;
-    let session = publisher.begin()?;
+    // the stream's layout is known without creating it (from its template) …
+    let spec = app.publish_layout(&id)?;
+    let mut parser = IngestParser::new(ct, spec)?;
+    // … so that a body we cannot read creates nothing; this creates the stream when its id
+    // matches a template
+    let (stream, session) = app.claim_publisher(&id)?;
+    let hub = stream.hub.clone();
+    let publisher = session.publisher.clone();
     tracing::info!(stream = %id, %user, content_type = ct, "HTTP ingest started");
     let mut seq = 0u64;
     let mut bytes_in = 0u64;

@@ -1,5 +1,6 @@
-//! Publishing: audio pushed into a stream declared with `source = "publish"`, over
-//! WebSocket (`/publish`) or a chunked HTTP body (`/ingest`).
+//! Publishing: audio pushed into a stream declared with `source = "publish"` (or created on
+//! demand from such a template, see [`crate::stream`]), over WebSocket (`/publish`) or a
+//! chunked HTTP body (`/ingest`).
 //!
 //! Each publish stream has one [`Publisher`]: a bounded playout queue
 //! ([`ondes_core::playout::PlayoutQueue`]) and a playout task that pops one frame per
@@ -21,8 +22,6 @@ use ondes_core::playout::{PlayoutQueue, PlayoutStats, Push};
 use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::Notify;
-
-use crate::error::ApiError;
 
 /// A frame waiting in the playout queue.
 pub struct QueuedFrame {
@@ -107,21 +106,19 @@ impl Publisher {
         })
     }
 
-    /// Takes the publisher slot, or 409 when another publisher holds it.
-    pub fn begin(self: &Arc<Self>) -> Result<PublishSession, ApiError> {
+    /// Takes the publisher slot, or `None` when another publisher holds it.
+    pub fn try_begin(self: &Arc<Self>) -> Option<PublishSession> {
         if self.busy.swap(true, Ordering::AcqRel) {
-            return Err(ApiError::new(
-                axum::http::StatusCode::CONFLICT,
-                "publisher_busy",
-                format!(
-                    "stream '{}' already has a publisher; only one may publish at a time",
-                    self.stream_id
-                ),
-            ));
+            return None;
         }
         self.queue.lock().connect();
         self.sessions.fetch_add(1, Ordering::Relaxed);
-        Ok(PublishSession { publisher: self.clone() })
+        Some(PublishSession { publisher: self.clone() })
+    }
+
+    /// Whether no publisher holds the slot and nothing is left to play.
+    pub fn is_idle(&self) -> bool {
+        !self.busy.load(Ordering::Acquire) && self.queue.lock().is_empty()
     }
 
     /// Offers frame `seq` to the queue (see [`Push`]).

@@ -11,10 +11,12 @@ use super::Publisher;
 use crate::clock::now_us;
 use crate::hub::StreamHub;
 
-/// Feeds `hub` from `publisher` at real time until `stop` becomes true. Silence fills the
-/// stream while nothing is queued, so sequence numbers and listener timing never stop; the
-/// hub is told `source_lost` while no publisher is connected and its queue is empty.
+/// Feeds `hub` from `publisher` at real time until `stop` becomes true or the stream ends
+/// (e.g. it was removed from the registry). Silence fills the stream while nothing is queued,
+/// so sequence numbers and listener timing never stop; the hub is told `source_lost` while no
+/// publisher is connected and its queue is empty.
 pub async fn run_playout(hub: Arc<StreamHub>, publisher: Arc<Publisher>, mut stop: watch::Receiver<bool>) {
+    let mut control = hub.watch_control();
     let clock = Instant::now();
     let origin = tokio::time::Instant::from_std(clock);
     let mut pacer = Pacer::new(0, hub.spec.duration.as_us());
@@ -27,10 +29,11 @@ pub async fn run_playout(hub: Arc<StreamHub>, publisher: Arc<Publisher>, mut sto
                 tokio::select! {
                     _ = tokio::time::sleep_until(origin + std::time::Duration::from_micros(until_us)) => {}
                     _ = stop.changed() => return,
+                    r = control.changed() => if r.is_err() { return },
                 }
             }
             PacerPoll::Due { .. } => {
-                if *stop.borrow() {
+                if *stop.borrow() || hub.is_ended() {
                     return;
                 }
                 let samples = match publisher.pop() {

@@ -26,13 +26,16 @@ pub async fn publish(
     q: QueryMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let hub = app.hub(&id)?.clone();
+    // a bad or unknown id is told before the token is checked, as on every route
+    app.streams.check_publishable(&id)?;
     let user = authorize_publisher(&app, &id, &headers, &q)?;
-    let publisher = app.publisher(&id)?;
+    app.publish_layout(&id)?;
     let upgrade = upgrade.map_err(|e| {
         ApiError::bad_request("not_websocket", format!("this endpoint speaks WebSocket (ws://…): {e}"))
     })?;
-    let session = publisher.begin()?;
+    // creates the stream when its id matches a template
+    let (stream, session) = app.claim_publisher(&id)?;
+    let hub = stream.hub.clone();
     tracing::info!(stream = %id, %user, "publisher connected");
     let decode_timer = app.metrics.stage(crate::metrics::Stage::Decode, &id);
     Ok(upgrade.on_upgrade(move |socket| run(socket, hub, session, decode_timer)))

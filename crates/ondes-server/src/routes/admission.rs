@@ -31,7 +31,7 @@ pub fn admit_listener(
     q: &QueryMap,
     transport: &'static str,
 ) -> Result<Admission, ApiError> {
-    let hub = app.hub(id)?.clone();
+    let hub = app.hub(id)?;
     let required = app.config.auth.required_for_stream;
     let has_token = headers.contains_key(header::AUTHORIZATION) || q.0.contains_key("access_token");
     let user_id = if required || has_token {

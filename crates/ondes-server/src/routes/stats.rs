@@ -18,7 +18,8 @@ pub async fn stream_stats(
     State(app): State<SharedState>,
     StreamId(id): StreamId,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let hub = app.hub(&id)?;
+    let stream = app.stream(&id)?;
+    let hub = &stream.hub;
     let s = &hub.stats;
     let conns: Vec<ConnectionSnapshot> =
         app.connections.list(Some(&id)).iter().map(|c| c.snapshot()).collect();
@@ -51,8 +52,8 @@ pub async fn stream_stats(
         "ended": control.ended,
         "source": hub.source_description(),
         "source_lost": control.source_lost,
-        "publisher": app.publisher(&id).ok().map(|p| p.stats()),
-        "icecast": app.icecast.mount(&id).map(|m| crate::icecast::status::mount_details(&app, m)),
+        "publisher": stream.publisher.as_ref().map(|p| p.stats()),
+        "icecast": crate::icecast::status::mount_details(&app, &stream.mount),
         "source_late_events": s.source_late.load(Ordering::Relaxed),
         "sample_rate": hub.spec.sample_rate,
         "channels": hub.spec.channels,

@@ -1,21 +1,33 @@
-//! `GET /api/streams`: the streams on this server and their URLs.
+//! `GET /api/streams`: the streams on this server now, their URLs, and the templates from
+//! which publishers create streams on demand.
 
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
 use serde_json::{Value, json};
 
+use crate::hub::registry::Origin;
 use crate::state::SharedState;
 
 pub async fn list(State(app): State<SharedState>) -> axum::Json<Value> {
     let streams: Vec<Value> = app
-        .hubs
+        .streams
+        .list()
         .iter()
-        .map(|h| {
+        .map(|s| {
+            let h = &s.entry.hub;
             let c = h.control();
-            let base = format!("/api/streams/{}", h.id);
+            let base = format!("/api/streams/{}", s.id);
+            let template = match &s.origin {
+                Origin::Declared => None,
+                Origin::OnDemand { template } => Some(template.as_str()),
+            };
+            let publisher = s.entry.publisher.as_ref().map(|p| p.stats());
             json!({
-                "id": h.id,
+                "id": s.id,
+                "origin": if template.is_some() { "on_demand" } else { "declared" },
+                "on_demand": template.is_some(),
+                "template": template,
                 "source": h.source_description(),
                 "sample_rate": h.spec.sample_rate,
                 "channels": h.spec.channels,
@@ -25,8 +37,13 @@ pub async fn list(State(app): State<SharedState>) -> axum::Json<Value> {
                 "paused": c.paused,
                 "quality": c.quality,
                 "ended": c.ended,
+                "source_lost": c.source_lost,
+                "publisher_connected": publisher.map(|p| p.connected),
+                "uptime_seconds": h.uptime_secs(),
                 "urls": {
                     "stream": format!("{base}/stream"),
+                    "ws": format!("{base}/ws"),
+                    "ogg": format!("/{}", s.id),
                     "stats": format!("{base}/stats"),
                     "control": format!("{base}/control"),
                     "debug_connections": format!("{base}/debug/connections"),
@@ -34,5 +51,29 @@ pub async fn list(State(app): State<SharedState>) -> axum::Json<Value> {
             })
         })
         .collect();
-    axum::Json(json!({ "streams": streams }))
+    let templates: Vec<Value> = app
+        .streams
+        .templates()
+        .iter()
+        .map(|t| {
+            json!({
+                "id": t.pattern.as_str(),
+                "source": t.config.source.trim(),
+                "sample_rate": t.config.sample_rate,
+                "channels": t.config.channels,
+                "frame_ms": t.config.frame_ms,
+                "rungs": t.config.rung_list().unwrap_or_default(),
+            })
+        })
+        .collect();
+    let (_, on_demand) = app.streams.counts();
+    axum::Json(json!({
+        "streams": streams,
+        "on_demand": {
+            "templates": templates,
+            "streams": on_demand,
+            "max_streams": app.streams.max_on_demand(),
+            "linger_secs": app.streams.linger().as_secs(),
+        },
+    }))
 }

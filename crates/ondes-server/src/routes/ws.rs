@@ -71,7 +71,7 @@ pub async fn ws(
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let hub = app.hub(&id)?;
-    let choice = parse_rung(hub, &q)?;
+    let choice = parse_rung(&hub, &q)?;
     let batch = parse_batch(&q)?;
     let profile = ProfileRequest::parse(q.0.get("profile").map_or("auto", String::as_str)).map_err(|e| {
         ApiError::bad_request(

@@ -15,7 +15,8 @@ use super::{Fill, PcmSource};
 use crate::clock::now_us;
 use crate::hub::StreamHub;
 
-/// Starts `source` feeding `hub` at real time until it ends or `stop` is set.
+/// Starts `source` feeding `hub` at real time until it ends, `stop` is set or the stream
+/// ends (e.g. it was removed from the registry).
 pub fn spawn_source(
     hub: Arc<StreamHub>,
     mut source: Box<dyn PcmSource>,
@@ -30,7 +31,7 @@ pub fn spawn_source(
         let mut next: Option<Vec<f32>> = None;
         let mut last_frame = false;
         let mut reanchors = 0;
-        while !stop.load(Ordering::Relaxed) {
+        while !stop.load(Ordering::Relaxed) && !hub.is_ended() {
             if next.is_none() {
                 if last_frame {
                     tracing::info!(stream = %hub.id, "source reached the end of its input");

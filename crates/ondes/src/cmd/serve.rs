@@ -49,13 +49,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let server = ondes_server::start(config).await?;
         let url = server.url();
         eprintln!("ondes is serving on {url}");
-        for hub in &server.state.hubs {
+        for s in server.state.streams.list() {
             eprintln!(
                 "  stream {:<10} {}/api/streams/{}/stream   ({})",
-                hub.id,
+                s.id,
                 url,
-                hub.id,
-                hub.source_description()
+                s.id,
+                s.entry.hub.source_description()
+            );
+        }
+        for t in server.state.streams.templates() {
+            eprintln!(
+                "  on demand {:<7} created when a publisher connects ({}), e.g. {}/api/streams/{}/publish",
+                t.pattern.as_str(),
+                t.config.source.trim(),
+                url.replacen("http", "ws", 1),
+                t.pattern.as_str().replace('*', "name")
             );
         }
         eprintln!("  try: curl -N '{url}/api/audio/stream?max_fps=1'");

@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::clock::now_ms;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// One live connection and its counters.
 #[derive(Debug)]

@@ -3,20 +3,18 @@
 //! [`app`] builds the router (so tests can drive it), [`server::start`] binds and runs it
 //! with the sources and the background sampler, and shuts everything down gracefully.
 
+pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod egress;
-pub mod error;
 pub mod http;
 pub mod hub;
 pub mod icecast;
+pub mod ingest;
 pub mod metrics;
 pub mod perf;
-pub mod publish;
-pub mod routes;
-pub mod serialize;
 pub mod server;
 pub mod source;
 pub mod state;
@@ -24,5 +22,5 @@ pub mod stream;
 pub mod sysinfo;
 
 pub use config::Config;
-pub use routes::app;
+pub use http::app;
 pub use server::{RunningServer, StartError, start};

@@ -119,7 +119,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     }
     tokio::spawn(crate::perf::run_logger(perf, state.config.perf.summary_log_secs, shutdown_rx.clone()));
 
-    let app = crate::routes::app(state.clone());
+    let app = crate::http::app(state.clone());
     let sndbuf = state.config.server.socket_send_buffer_kb * 1024;
     if sndbuf > 0 {
         // accepted sockets inherit the listening socket's buffer size (Linux); best effort:

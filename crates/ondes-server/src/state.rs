@@ -9,11 +9,11 @@ use tokio::sync::watch;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::connections::Connections;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::hub::StreamHub;
 use crate::hub::registry::RegistryError;
 use crate::icecast::mount::Mount;
-use crate::publish::PublishSession;
+use crate::ingest::PublishSession;
 use crate::stream::{ClaimError, PublisherKind, Stream, Streams};
 use crate::sysinfo::CpuMeter;
 

@@ -20,9 +20,9 @@ use crate::hub::registry::{
     IdPattern, Listed, RegistryEntry, RegistryError, StreamRegistry, Template, validate_id,
 };
 use crate::icecast::mount::{Mount, SourceSlot};
+use crate::ingest::playout::run_playout;
+use crate::ingest::{PublishSession, Publisher};
 use crate::metrics::{Metrics, Stage};
-use crate::publish::playout::run_playout;
-use crate::publish::{PublishSession, Publisher};
 use crate::server::StartError;
 use crate::source::{PcmSource, SourceSpec, open_source, spawn_source};
 

@@ -13,9 +13,9 @@ use ondes_core::egress::MessageKind;
 use ondes_server::connections::NewConnection;
 use ondes_server::egress::ogg::OggTransport;
 use ondes_server::egress::sse::SseTransport;
+use ondes_server::egress::sse_event::SseFormat;
 use ondes_server::egress::ws::{RungChoice, WsOptions, WsTransport};
 use ondes_server::egress::{ListenerSession, Start, Transport};
-use ondes_server::serialize::SseFormat;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

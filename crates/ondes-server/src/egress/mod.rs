@@ -11,7 +11,7 @@
 //! - [`ws`]: binary WebSocket messages (docs/protocol.md), with per-listener adaptation;
 //! - [`ogg`]: Ogg/Opus pages over plain HTTP, Icecast-style.
 //!
-//! The HTTP layer admits a listener (one function for every transport, `routes::admission`),
+//! The HTTP layer admits a listener (one function for every transport, `crate::http::admission`),
 //! builds its session and hands it to a writer: [`writer`] — one task per feed and core that
 //! owns its listeners' sockets and writes with non-blocking vectored writes — for SSE and
 //! Ogg listeners whose connection the server took over after the response head; [`body`]
@@ -22,6 +22,7 @@ pub mod body;
 pub mod ogg;
 mod session;
 pub mod sse;
+pub mod sse_event;
 pub mod writer;
 pub mod ws;
 

@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::body::Heartbeat;
 use super::session::{SessionNotice, Transport};
+use crate::egress::sse_event::{SseFormat, audio_event, sse_event};
 use crate::hub::{HubFrame, StreamHub, WireBuilder, WireGuard, WireKey};
-use crate::serialize::{SseFormat, audio_event, sse_event};
 
 /// The wire format id of SSE audio events ([`WireKey::format`]).
 const WIRE_SSE: u8 = 1;

@@ -26,10 +26,10 @@ use crate::egress::body::{Heartbeat, body_stream};
 use crate::egress::ogg::OggTransport;
 use crate::egress::writer::{Driven, Taken, Takeover};
 use crate::egress::{ListenerSession, SessionNotice, SkipAction, Start, Transport};
-use crate::error::ApiError;
+use crate::http::QueryMap;
+use crate::http::admission::{Admission, admit_listener};
+use crate::http::error::ApiError;
 use crate::hub::{HubFrame, StreamHub};
-use crate::routes::QueryMap;
-use crate::routes::admission::{Admission, admit_listener};
 use crate::state::SharedState;
 
 pub async fn listen(

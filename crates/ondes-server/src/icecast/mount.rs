@@ -11,7 +11,7 @@ use tokio::sync::{Notify, watch};
 use super::format::SourceCodec;
 use crate::config::{Config, IcecastConfig};
 use crate::hub::StreamHub;
-use crate::publish::Publisher;
+use crate::ingest::Publisher;
 
 /// What the connected source said about itself (`ice-*` / `icy-*` headers) and sends.
 #[derive(Debug, Clone, Default, Serialize)]

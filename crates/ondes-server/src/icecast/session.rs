@@ -3,7 +3,7 @@
 //! Three stages, each waiting only on the next: the body task reads the request body (with a
 //! read timeout) into a bounded [`pipe`](super::pipe); the decoder thread turns it into frames
 //! of the stream's layout ([`super::decode`]); the frame task offers them to the stream's
-//! [`Publisher`](crate::publish::Publisher), waiting while its playout queue is full. A full
+//! [`Publisher`](crate::ingest::Publisher), waiting while its playout queue is full. A full
 //! queue therefore stops the socket reads, and TCP flow control holds the source client back;
 //! nothing is dropped. When the session ends the publisher slot is released, and once the
 //! queue has drained the hub tells every listener `source-lost`, until a source returns.
@@ -21,7 +21,7 @@ use super::decode::{self, DecodeReport, SourceFormat};
 use super::format::BodyFormat;
 use super::mount::Mount;
 use super::pipe::pipe;
-use crate::publish::{Enqueue, PublishSession, QueuedFrame};
+use crate::ingest::{Enqueue, PublishSession, QueuedFrame};
 use crate::state::SharedState;
 
 /// Decoded frames in flight between the decoder thread and the playout queue.

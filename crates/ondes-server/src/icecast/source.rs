@@ -32,9 +32,9 @@ use super::format::{BodyFormat, SUPPORTED};
 use super::mount::{SourceInfo, SourceSlot};
 use super::session::{SessionStart, run_session};
 use crate::clock::now_ms;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::hub::registry::RegistryError;
-use crate::publish::PublishSession;
+use crate::ingest::PublishSession;
 use crate::state::SharedState;
 use crate::stream::{ClaimError, PublisherKind, Stream};
 

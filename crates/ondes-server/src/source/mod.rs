@@ -10,7 +10,7 @@
 //! | `tone:noise?amp=0.2&seed=1` | white noise |
 //! | `file:music.flac?loop=true` | WAV, FLAC, MP3 or Ogg Vorbis, resampled and remixed to the stream's layout |
 //! | `stdin:s16le?rate=44100&channels=1` | raw PCM on standard input (`s16le` or `f32le`; rate and channels default to the stream's) |
-//! | `publish` | pushed by a publisher (WebSocket `/publish` or HTTP `/ingest`); see [`crate::publish`] |
+//! | `publish` | pushed by a publisher (WebSocket `/publish` or HTTP `/ingest`); see [`crate::ingest`] |
 //!
 //! Every source is a pull source ([`PcmSource`]) driven by the [`runner`], which paces it by
 //! absolute deadlines.

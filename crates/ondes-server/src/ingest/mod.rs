@@ -10,8 +10,8 @@
 //! is counted at the stage where it was lost (see [`PublisherStats`]).
 
 pub mod decode;
-pub mod ingest;
-pub mod ingest_format;
+pub mod format;
+pub mod http;
 pub mod playout;
 pub mod ws;
 

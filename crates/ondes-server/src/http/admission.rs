@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use super::QueryMap;
 use crate::auth::{AuthError, Permission};
 use crate::connections::{ConnectionGuard, NewConnection};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::hub::StreamHub;
 use crate::state::AppState;
 

@@ -17,11 +17,11 @@ use futures_util::{SinkExt, StreamExt};
 use ondes_core::abr::ProfileRequest;
 use ondes_core::egress::MessageKind;
 
-use super::admission::{Admission, admit_listener};
-use super::{QueryMap, StreamId};
 use crate::egress::ws::{RungChoice, WsOptions, WsTransport, abr_update};
 use crate::egress::{ListenerSession, Start};
-use crate::error::ApiError;
+use crate::http::admission::{Admission, admit_listener};
+use crate::http::error::ApiError;
+use crate::http::{QueryMap, StreamId};
 use crate::hub::StreamHub;
 use crate::state::SharedState;
 

@@ -4,17 +4,6 @@
 //! JSON endpoints are gzip-compressed when the client accepts it; the SSE endpoint never is
 //! (compression would buffer events and add latency).
 
-pub(crate) mod admission;
-mod control;
-mod metrics;
-mod perf;
-mod query;
-mod sse;
-mod stats;
-mod streams;
-mod web;
-mod ws;
-
 use axum::Router;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
@@ -25,10 +14,8 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::Config;
-use crate::error::{ApiError, not_found_fallback};
+use crate::http::error::{ApiError, not_found_fallback};
 use crate::state::SharedState;
-
-pub use query::QueryMap;
 
 /// The stream a request is about: the `{id}` path segment, or `main` on `/api/audio/*`.
 pub struct StreamId(pub String);
@@ -46,39 +33,39 @@ impl<S: Send + Sync> FromRequestParts<S> for StreamId {
 /// The whole HTTP API.
 pub fn app(state: SharedState) -> Router {
     let json = Router::new()
-        .route("/api/streams", get(streams::list))
+        .route("/api/streams", get(crate::api::streams::list))
         .route(
             "/api/time",
             get(|| async { axum::Json(serde_json::json!({"server_time_us": crate::clock::now_us()})) }),
         )
-        .route("/api/streams/{id}/stats", get(stats::stream_stats))
-        .route("/api/audio/stats", get(stats::stream_stats))
-        .route("/api/streams/{id}/control", post(control::control))
-        .route("/api/audio/control", post(control::control))
-        .route("/api/streams/{id}/debug/connections", get(stats::debug_connections))
-        .route("/api/audio/debug/connections", get(stats::debug_connections))
-        .route("/api/perf", get(perf::report))
+        .route("/api/streams/{id}/stats", get(crate::api::stats::stream_stats))
+        .route("/api/audio/stats", get(crate::api::stats::stream_stats))
+        .route("/api/streams/{id}/control", post(crate::api::control::control))
+        .route("/api/audio/control", post(crate::api::control::control))
+        .route("/api/streams/{id}/debug/connections", get(crate::api::stats::debug_connections))
+        .route("/api/audio/debug/connections", get(crate::api::stats::debug_connections))
+        .route("/api/perf", get(crate::api::perf::report))
         .route("/status-json.xsl", get(crate::icecast::status::status_json))
-        .route("/api/perf/summary", get(perf::summary))
-        .route("/api/perf/spans", post(perf::post_spans))
+        .route("/api/perf/summary", get(crate::api::perf::summary))
+        .route("/api/perf/spans", post(crate::api::perf::post_spans))
         .layer(CompressionLayer::new());
     let streaming = Router::new()
-        .route("/api/streams/{id}/stream", get(sse::stream))
-        .route("/api/audio/stream", get(sse::stream))
-        .route("/api/streams/{id}/ws", get(ws::ws))
-        .route("/api/audio/ws", get(ws::ws))
-        .route("/api/streams/{id}/publish", get(crate::publish::ws::publish))
-        .route("/api/audio/publish", get(crate::publish::ws::publish))
-        .route("/api/streams/{id}/ingest", post(crate::publish::ingest::ingest))
-        .route("/api/audio/ingest", post(crate::publish::ingest::ingest))
+        .route("/api/streams/{id}/stream", get(crate::api::sse::stream))
+        .route("/api/audio/stream", get(crate::api::sse::stream))
+        .route("/api/streams/{id}/ws", get(crate::api::ws::ws))
+        .route("/api/audio/ws", get(crate::api::ws::ws))
+        .route("/api/streams/{id}/publish", get(crate::ingest::ws::publish))
+        .route("/api/audio/publish", get(crate::ingest::ws::publish))
+        .route("/api/streams/{id}/ingest", post(crate::ingest::http::ingest))
+        .route("/api/audio/ingest", post(crate::ingest::http::ingest))
         // Icecast mounts at the root: static routes (`/`, `/metrics`, the dashboard's files)
         // take precedence over the parameter, and unknown mounts answer a JSON 404
         .route("/{mount}", get(crate::icecast::listen::listen).put(crate::icecast::source::source));
     let mut router = Router::new()
         .merge(json)
         .merge(streaming)
-        .route("/metrics", get(metrics::metrics))
-        .merge(web::router())
+        .route("/metrics", get(crate::api::metrics::metrics))
+        .merge(crate::api::web::router())
         .fallback(not_found_fallback)
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -6,11 +6,11 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use super::{QueryMap, StreamId};
 use crate::auth::Permission;
 use crate::clock::now_ms;
 use crate::connections::ConnectionSnapshot;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::{QueryMap, StreamId};
 use crate::state::SharedState;
 use crate::sysinfo::memory_usage;
 

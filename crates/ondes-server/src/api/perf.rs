@@ -15,10 +15,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::QueryMap;
 use super::control::read_body;
 use crate::auth::Permission;
-use crate::error::ApiError;
+use crate::http::QueryMap;
+use crate::http::error::ApiError;
 use crate::perf::{SpanError, parse_batch};
 use crate::state::SharedState;
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// All query parameters (last value wins).
 pub struct QueryMap(pub HashMap<String, String>);

@@ -11,11 +11,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use super::ingest_format::{IngestError, IngestParser};
+use super::format::{IngestError, IngestParser};
 use super::{Enqueue, QueuedFrame};
-use crate::error::ApiError;
-use crate::routes::admission::authorize_publisher;
-use crate::routes::{QueryMap, StreamId};
+use crate::http::admission::authorize_publisher;
+use crate::http::error::ApiError;
+use crate::http::{QueryMap, StreamId};
 use crate::state::SharedState;
 
 impl From<IngestError> for ApiError {

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use base64::Engine;
 use bytes::Bytes;
 
-use crate::error::ApiError;
 use crate::hub::{HubFrame, StreamHub};
 
 /// The `format` query parameter of the SSE endpoint.
@@ -26,15 +25,13 @@ pub enum SseFormat {
 }
 
 impl SseFormat {
-    pub fn parse(s: &str) -> Result<Self, ApiError> {
+    /// The format named `s` (`json`, `lightweight`, `pcm16`).
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
-            "json" => Ok(SseFormat::Json),
-            "lightweight" => Ok(SseFormat::Lightweight),
-            "pcm16" => Ok(SseFormat::Pcm16),
-            _ => Err(ApiError::bad_request(
-                "bad_format",
-                format!("format '{s}' is not supported; use json, lightweight or pcm16"),
-            )),
+            "json" => Some(SseFormat::Json),
+            "lightweight" => Some(SseFormat::Lightweight),
+            "pcm16" => Some(SseFormat::Pcm16),
+            _ => None,
         }
     }
 

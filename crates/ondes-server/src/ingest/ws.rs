@@ -12,10 +12,10 @@ use serde_json::json;
 
 use super::decode::MessageDecoder;
 use super::{PublishSession, QueuedFrame};
-use crate::error::ApiError;
+use crate::http::admission::authorize_publisher;
+use crate::http::error::ApiError;
+use crate::http::{QueryMap, StreamId};
 use crate::hub::StreamHub;
-use crate::routes::admission::authorize_publisher;
-use crate::routes::{QueryMap, StreamId};
 use crate::state::SharedState;
 use ondes_core::playout::Push;
 

@@ -20,7 +20,7 @@ use axum::routing::get;
 use rust_embed::Embed;
 use tower_http::compression::CompressionLayer;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::state::SharedState;
 
 #[derive(Embed)]

@@ -6,10 +6,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::{QueryMap, StreamId};
 use crate::auth::Permission;
 use crate::clock::now_ms;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::{QueryMap, StreamId};
 use crate::state::SharedState;
 
 /// Reads a request body up to the configured limit; over it is a JSON 413.

@@ -11,14 +11,14 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 
-use super::admission::{Admission, admit_listener};
-use super::{QueryMap, StreamId};
 use crate::egress::body::body_stream;
 use crate::egress::sse::SseTransport;
+use crate::egress::sse_event::SseFormat;
 use crate::egress::writer::{Driven, Taken, Takeover};
 use crate::egress::{ListenerSession, Start};
-use crate::error::ApiError;
-use crate::serialize::SseFormat;
+use crate::http::admission::{Admission, admit_listener};
+use crate::http::error::ApiError;
+use crate::http::{QueryMap, StreamId};
 use crate::state::SharedState;
 
 /// Listener options from the query string.
@@ -29,7 +29,13 @@ struct Options {
 }
 
 fn parse_options(q: &QueryMap, fps: f64) -> Result<Options, ApiError> {
-    let format = SseFormat::parse(q.0.get("format").map(String::as_str).unwrap_or("json"))?;
+    let name = q.0.get("format").map(String::as_str).unwrap_or("json");
+    let format = SseFormat::parse(name).ok_or_else(|| {
+        ApiError::bad_request(
+            "bad_format",
+            format!("format '{name}' is not supported; use json, lightweight or pcm16"),
+        )
+    })?;
     let group = match q.positive_f64("max_fps")? {
         Some(m) => (fps / m).ceil().max(1.0) as u64,
         None => 1,

@@ -1,0 +1,13 @@
+//! The HTTP API's handlers: listening (SSE, WebSocket), stream control, stats and
+//! connection health, streams, performance, Prometheus metrics and the web dashboard.
+//! Each parses its request, calls into the domain (hubs, egress, ingest, perf) and shapes
+//! the answer.
+
+pub mod control;
+pub mod metrics;
+pub mod perf;
+pub mod sse;
+pub mod stats;
+pub mod streams;
+pub mod web;
+pub mod ws;

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use ondes_client::netsim::{NetsimOptions, NetsimProxy, NetsimSnapshot};
-use ondes_core::netmodel::{LinkParams, Schedule, TCP_IP_OVERHEAD, TCP_MSS};
+use ondes_sim::netmodel::{LinkParams, Schedule, TCP_IP_OVERHEAD, TCP_MSS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, timeout};

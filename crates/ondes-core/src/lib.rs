@@ -7,11 +7,9 @@
 //! quinn-proto.
 
 pub mod abr;
-pub mod attribution;
 pub mod dsp;
 pub mod frame;
 pub mod jitter;
-pub mod netmodel;
 pub mod pacer;
 pub mod perf;
 pub mod playout;

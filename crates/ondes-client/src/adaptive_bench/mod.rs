@@ -1,7 +1,7 @@
 //! `ondes bench adaptive`: one stream through a simulated link, twice — the legacy setting
 //! (balanced profile, top rung, no adaptation) and the adaptation controller — side by side.
 //!
-//! Everything runs in simulated time in this process ([`ondes_core::abr::sim`]): the link
+//! Everything runs in simulated time in this process ([`ondes_sim::abr`]): the link
 //! model, the server's per-listener send loop, TCP, the controller and the client's jitter
 //! buffer. A minute of streaming takes milliseconds and the same seed gives the same table,
 //! so the figures measure the algorithms, not this machine's load. What the simulation
@@ -9,9 +9,9 @@
 
 mod report;
 
-use ondes_core::abr::sim::{Adaptation, SimConfig, run};
 use ondes_core::abr::{ProfileRequest, UnknownProfile};
-use ondes_core::netmodel::{
+use ondes_sim::abr::{Adaptation, SimConfig, run};
+use ondes_sim::netmodel::{
     LinkParams, NetmodelError, SCENARIO_NAMES, Schedule, parse_script, schedule_by_name,
 };
 

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use ondes_core::abr::sim::SimResult;
+use ondes_sim::abr::SimResult;
 use serde::Serialize;
 
 use super::AdaptiveOptions;

@@ -1,4 +1,4 @@
-//! `ondes netsim`: a TCP proxy that applies the link model ([`ondes_core::netmodel`]) to real
+//! `ondes netsim`: a TCP proxy that applies the link model ([`ondes_sim::netmodel`]) to real
 //! traffic in both directions, so any client — ours, a browser, ffmpeg — can be tried on a
 //! 3G, Wi-Fi, fibre or satellite link, or on a scripted mix of them, on one machine.
 //!
@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use ondes_core::netmodel::{Link, Mode, Schedule};
+use ondes_sim::netmodel::{Link, Mode, Schedule};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

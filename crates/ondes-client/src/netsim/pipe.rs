@@ -6,7 +6,7 @@
 //! when each arrives. The writer sleeps until then and writes the bytes, in order (the model
 //! is in stream mode: arrivals never go backwards, a late segment holds back the ones
 //! behind it). TCP cannot lose bytes, so a loss in the model is a late arrival: the
-//! retransmission penalty of [`ondes_core::netmodel::LinkParams::retransmit_penalty_us`].
+//! retransmission penalty of [`ondes_sim::netmodel::LinkParams::retransmit_penalty_us`].
 //!
 //! The model counts TCP/IP headers ([`TCP_IP_OVERHEAD`] per segment) against the link's
 //! rate, so the payload throughput through the proxy is the profile's rate × 1448/1500.
@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ondes_core::netmodel::{Link, Outcome, TCP_IP_OVERHEAD, TCP_MSS};
+use ondes_sim::netmodel::{Link, Outcome, TCP_IP_OVERHEAD, TCP_MSS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;

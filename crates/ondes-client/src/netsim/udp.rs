@@ -7,7 +7,7 @@
 //! datagram-mode [`Link`]s, one per direction, seeded from the proxy's seed and the flow
 //! number as the TCP proxy seeds per connection. Their schedule's clock starts when the
 //! proxy starts. Each datagram is charged its payload plus
-//! [`UDP_IP_OVERHEAD`](ondes_core::netmodel::UDP_IP_OVERHEAD) (28 bytes) against the
+//! [`UDP_IP_OVERHEAD`](ondes_sim::netmodel::UDP_IP_OVERHEAD) (28 bytes) against the
 //! link's rate and buffer; `udp/lane.rs` holds it until its arrival time.
 //!
 //! Bounds: at most [`NetsimUdpOptions::max_flows`] flows (datagrams from further addresses
@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use bytes::Bytes;
-use ondes_core::netmodel::{Link, Mode, Schedule};
+use ondes_sim::netmodel::{Link, Mode, Schedule};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;

@@ -1,6 +1,6 @@
 //! `ondes probe`: a diagnostic listener that measures loss, delay and jitter, pulls the
 //! server's per-stage counters over the same window, and attributes every lost frame and
-//! millisecond to the stage where it went (see [`ondes_core::attribution`]).
+//! millisecond to the stage where it went (see [`ondes_sim::attribution`]).
 
 mod arrivals;
 pub mod plot;
@@ -9,7 +9,7 @@ mod server;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use ondes_core::attribution::{JitterEstimator, ProbeCounters, attribute, total_loss_percent};
+use ondes_sim::attribution::{JitterEstimator, ProbeCounters, attribute, total_loss_percent};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -257,7 +257,7 @@ pub async fn run_probe(opts: ProbeOptions, progress: Option<ProgressBar>) -> Res
         url: opts.url,
         transport: if ws { "ws" } else { "sse" },
         duration_secs: elapsed,
-        frames_expected: ondes_core::attribution::expected_frames(&counters),
+        frames_expected: ondes_sim::attribution::expected_frames(&counters),
         frames_received: received,
         gaps,
         loss_percent: total_loss_percent(&attribution),

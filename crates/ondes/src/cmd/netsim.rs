@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ondes_client::netsim::{NetsimOptions, NetsimProxy, NetsimUdpOptions, NetsimUdpProxy};
-use ondes_core::netmodel::{LinkParams, Schedule, parse_script, schedule_by_name};
+use ondes_sim::netmodel::{LinkParams, Schedule, parse_script, schedule_by_name};
 
 #[derive(clap::Args)]
 pub struct NetsimArgs {

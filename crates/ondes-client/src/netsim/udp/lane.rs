@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
-use ondes_core::netmodel::{DropReason, Link, Outcome, UDP_IP_OVERHEAD};
+use ondes_sim::netmodel::{DropReason, Link, Outcome, UDP_IP_OVERHEAD};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::{Duration, Instant, sleep_until};

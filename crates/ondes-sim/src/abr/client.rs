@@ -1,13 +1,13 @@
 //! The listener's side: messages reassembled from the byte stream, frames into the real
-//! client jitter buffer ([`crate::jitter::JitterBuffer`]), a playout clock polling it once
+//! client jitter buffer ([`ondes_core::jitter::JitterBuffer`]), a playout clock polling it once
 //! per frame, and what the listener experienced (latency of each played frame, underruns).
 //!
 //! When the server moves the listener to another jitter floor, the client sets the buffer's
 //! new bounds ([`JitterBuffer::set_bounds`]), as `ondes listen` does: a raised floor is
 //! reached by stretching (a deliberate pause, not an underrun).
 
-use crate::abr::ClientReport;
-use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
+use ondes_core::abr::ClientReport;
+use ondes_core::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
 
 use super::server::SentMessage;
 

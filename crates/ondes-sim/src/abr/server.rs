@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use crate::abr::cost::{frame_bytes, message_bytes};
+use ondes_core::abr::cost::{frame_bytes, message_bytes};
 
 /// A message written to the socket, for the client to reassemble.
 #[derive(Debug, Clone, Copy)]

@@ -7,9 +7,9 @@
 //! real time the buffer rebuffers instead of resuming with each frame that trickles in (see
 //! `ondes_core::jitter`), so a drop in link rate is one underrun, not a dozen short ones.
 
-use ondes_core::abr::sim::{Adaptation, SimConfig, SimResult, run};
 use ondes_core::abr::{AbrConfig, DEFAULT_LADDER_KBPS, Direction, ProfileRequest};
-use ondes_core::netmodel::{SCENARIO_NAMES, schedule_by_name};
+use ondes_sim::abr::{Adaptation, SimConfig, SimResult, run};
+use ondes_sim::netmodel::{SCENARIO_NAMES, schedule_by_name};
 
 const SETTLE_US: u64 = 5_000_000;
 const DROP_AT_US: u64 = 20_000_000;
@@ -203,7 +203,7 @@ fn a_short_outage_does_not_pin_the_listener_low() {
     let mut on_top_soon = 0;
     for seed in 1..=5 {
         let mut cfg = SimConfig::new(
-            ondes_core::netmodel::parse_script(script).unwrap(),
+            ondes_sim::netmodel::parse_script(script).unwrap(),
             Adaptation::Adaptive(ProfileRequest::Auto),
         );
         cfg.seed = seed;

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::abr::{Decision, ProfileName};
+use ondes_core::abr::{Decision, ProfileName};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct LatencyMs {

@@ -9,7 +9,7 @@
 //! same model with the wall clock on real sockets.
 //!
 //! ```
-//! use ondes_core::netmodel::{Link, LinkParams, Mode, Outcome};
+//! use ondes_sim::netmodel::{Link, LinkParams, Mode, Outcome};
 //! let mut link = Link::new(LinkParams::profile("wifi").unwrap(), Mode::Datagram, 42);
 //! match link.send(1200, 0) {
 //!     Outcome::Delivered(d) => assert!(d.at_us >= 20_000), // 20 ms base delay

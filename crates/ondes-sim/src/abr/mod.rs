@@ -14,17 +14,18 @@
 //! come back over a reverse link with the same profile).
 
 mod client;
+pub mod link_cost;
 mod pipe;
 mod result;
 mod server;
 
 use std::collections::VecDeque;
 
-use crate::abr::{
+use crate::netmodel::{Link, Mode, Outcome, Schedule, TCP_IP_OVERHEAD};
+use ondes_core::abr::{
     AbrConfig, ClientReport, Controller, DEFAULT_LADDER_KBPS, Decision, Direction, JitterAdvice, ProfileName,
     ProfileRequest, SendState,
 };
-use crate::netmodel::{Link, Mode, Outcome, Schedule, TCP_IP_OVERHEAD};
 
 pub use result::{LatencyMs, STALL_MERGE_US, SimResult, stall_events};
 

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use ondes_client::netsim::{NetsimOptions, NetsimProxy, NetsimSnapshot};
 use ondes_sim::netmodel::{LinkParams, Schedule, TCP_IP_OVERHEAD, TCP_MSS};
+use ondes_tools::netsim::{NetsimOptions, NetsimProxy, NetsimSnapshot};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, timeout};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ondes_client::bench::fanout::{FanoutOptions, FanoutPhase, Transport, run_fanout};
+use ondes_tools::bench::fanout::{FanoutOptions, FanoutPhase, Transport, run_fanout};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, watch};

@@ -12,9 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::histogram::LatencyHistogram;
 use super::http1::{ResponseHead, parse_response_head};
 use super::stats::{ListenerStats, Window};
+use ondes_client::histogram::LatencyHistogram;
 
 /// Size of the per-thread read buffer.
 pub(crate) const READ_BUF_SIZE: usize = 64 * 1024;

@@ -31,10 +31,10 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
-use super::histogram::LatencySummary;
 use super::reader::{ReadEnd, RunShared, http, sse, ws};
 use super::stats::{Counters, ListenerStats, Window};
 use super::{BenchError, http1, proc_stats};
+use ondes_client::histogram::LatencySummary;
 
 /// Open files kept in reserve beyond one per listener (runtime, stdio, /proc reads).
 const FD_RESERVE: u64 = 64;

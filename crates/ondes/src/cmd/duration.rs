@@ -1,50 +1,23 @@
-//! Load generators that measure a running ondes server.
-//!
-//! - [`fanout`]: many concurrent listeners on one runtime (`ondes bench fanout`).
-//! - [`proc_stats`]: CPU, RSS and socket-owner lookups from `/proc`.
-//! - [`sse_scan`]: a lean incremental SSE scanner that reads only the metadata of audio events.
-//! - [`http1`]: the minimal HTTP/1.1 client pieces the listeners need (URL, response head,
-//!   chunked transfer decoding).
-//! - [`histogram`]: a lock-free latency histogram shared by all listeners.
-
-pub mod fanout;
-pub mod histogram;
-pub mod http1;
-pub mod proc_stats;
-pub mod sse_scan;
-
-mod reader;
-mod stats;
+//! Durations on the command line (`--duration 20s`, `--min-jitter 80ms`): argument parsing,
+//! so it lives with the subcommands rather than in a library.
 
 use std::time::Duration;
 
-/// Errors of the load generators.
-#[derive(Debug, thiserror::Error)]
-pub enum BenchError {
-    #[error("invalid URL {url:?}: {reason}")]
-    InvalidUrl { url: String, reason: String },
-    #[error("invalid duration {0:?}: expected e.g. 20s, 500ms, 2m or a number of seconds")]
-    InvalidDuration(String),
-    #[error("unknown transport {0:?} (supported: sse, http)")]
-    UnknownTransport(String),
-    #[error("invalid option: {0}")]
-    InvalidOption(String),
-    #[error("cannot resolve {host}: {source}")]
-    Resolve {
-        host: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(
-        "{listeners} listeners need more open files than the limit allows ({limit}); \
-         raise the hard limit (`ulimit -Hn`, /etc/security/limits.conf or LimitNOFILE=)"
-    )]
-    FileLimit { listeners: usize, limit: u64 },
+/// A duration argument that is not one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidDuration(String);
+
+impl std::fmt::Display for InvalidDuration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid duration {:?}: expected e.g. 20s, 500ms, 2m or a number of seconds", self.0)
+    }
 }
 
+impl std::error::Error for InvalidDuration {}
+
 /// Parses a human duration: `20s`, `500ms`, `2m`, `1h`, `1.5s`; a plain number means seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, BenchError> {
-    let invalid = || BenchError::InvalidDuration(text.to_string());
+pub fn parse_duration(text: &str) -> Result<Duration, InvalidDuration> {
+    let invalid = || InvalidDuration(text.to_string());
     let t = text.trim();
     let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);

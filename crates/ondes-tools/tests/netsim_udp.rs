@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ondes_client::netsim::{NetsimUdpOptions, NetsimUdpProxy};
 use ondes_sim::netmodel::{LinkParams, Schedule, UDP_IP_OVERHEAD};
+use ondes_tools::netsim::{NetsimUdpOptions, NetsimUdpProxy};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout, timeout_at};

@@ -13,9 +13,8 @@ pub mod jitter;
 pub mod pacer;
 pub mod perf;
 pub mod playout;
+pub mod proto;
 pub mod ring;
-pub mod sse;
-pub mod wire;
 
 pub use frame::{Frame, FrameDuration, FrameSpec, SpecError};
 pub use pacer::{Pacer, PacerPoll};

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use futures_util::SinkExt;
-use ondes_core::wire::{AudioHeader, Codec, encode_audio};
+use ondes_core::proto::audio::{AudioHeader, Codec, encode_audio};
 use ondes_server::auth::Permission;
 use ondes_tools::probe::{ProbeOptions, ProbeReport, run_probe};
 use tokio_tungstenite::tungstenite::Message;

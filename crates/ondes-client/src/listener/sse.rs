@@ -6,7 +6,7 @@ use std::time::Duration;
 use base64::Engine;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use ondes_core::sse::{SseEvent, SseParser};
+use ondes_core::proto::sse::{SseEvent, SseParser};
 use serde::Deserialize;
 
 use super::ListenError;

@@ -1,4 +1,4 @@
-//! The WebSocket transport: binary audio messages (`ondes_core::wire`) and JSON text
+//! The WebSocket transport: binary audio messages (`ondes_core::proto::audio`) and JSON text
 //! messages both ways.
 
 use std::time::Duration;
@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use ondes_core::abr::JitterAdvice;
-use ondes_core::wire::{Codec, decode_audio};
+use ondes_core::proto::audio::{Codec, decode_audio};
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_tungstenite::MaybeTlsStream;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use indicatif::ProgressBar;
-use ondes_core::wire::{Codec, extend_seq};
+use ondes_core::proto::audio::{Codec, extend_seq};
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;

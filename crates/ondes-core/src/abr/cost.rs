@@ -6,7 +6,7 @@
 //! the link is a matter for the link model (`ondes_sim::abr::link_cost`): the controller
 //! never sees those bytes.
 
-use crate::wire::HEADER_LEN;
+use crate::proto::audio::HEADER_LEN;
 
 /// Opus payload bytes of one frame at `kbps` (constant bitrate).
 pub fn frame_bytes(kbps: u32, frame_us: u32) -> usize {
@@ -43,7 +43,7 @@ mod tests {
         // docs/protocol.md: 64 kbit/s, 20 ms, batch 4 → 95.2% of the message is payload
         let payload = 4 * frame_bytes(64, 20_000);
         let eff = payload as f64 / message_bytes(160, 4) as f64;
-        assert!((eff - crate::wire::efficiency(160, 4)).abs() < 1e-9);
+        assert!((eff - crate::proto::audio::efficiency(160, 4)).abs() < 1e-9);
         assert_eq!(frame_bytes(128, 20_000), 320);
         // 128 kbit/s in 80 ms messages: 1312 socket bytes → 131.2 kbit/s
         assert!((socket_bps(128, 20_000, 4) - 131_200.0).abs() < 1.0);

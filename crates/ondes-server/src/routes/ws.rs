@@ -17,7 +17,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use ondes_core::wire::{AudioHeader, Codec, encode_audio};
+use ondes_core::proto::audio::{AudioHeader, Codec, encode_audio};
 use serde_json::{Value, json};
 
 use super::admission::{Admission, admit_listener};
@@ -271,7 +271,7 @@ impl Session {
         let mut rungs = vec!["pcm16".to_string()];
         rungs.extend(hub.ladder.kbps().iter().map(|k| k.to_string()));
         json!({
-            "type": "info", "protocol": ondes_core::wire::VERSION, "stream": hub.id,
+            "type": "info", "protocol": ondes_core::proto::audio::VERSION, "stream": hub.id,
             "connection_id": self.admission.guard.info.id.to_string(),
             "codec": if self.rung.is_some() { "opus" } else { "pcm16" },
             "rung": rung_name(hub, self.rung), "rungs": rungs,

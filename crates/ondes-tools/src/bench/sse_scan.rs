@@ -1,6 +1,6 @@
 //! A lean incremental Server-Sent Events scanner for the load generator.
 //!
-//! [`ondes_core::sse::SseParser`] builds a `String` per event, which is right for a client
+//! [`ondes_core::proto::sse::SseParser`] builds a `String` per event, which is right for a client
 //! that uses the audio. A load generator with a thousand listeners sharing two cores with the
 //! server cannot afford that for ~20 KB events at 50 events/s each, so this scanner:
 //!

@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use base64_free::parse_u64_field;
 use futures_util::StreamExt;
-use ondes_core::sse::SseParser;
-use ondes_core::wire::decode_audio;
+use ondes_core::proto::audio::decode_audio;
+use ondes_core::proto::sse::SseParser;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -165,7 +165,11 @@ fn feed(
 }
 
 /// Turns one SSE event into a probe event; false when the stream is over.
-fn dispatch(e: &ondes_core::sse::SseEvent, arrival_us: i64, tx: &mpsc::UnboundedSender<Event>) -> bool {
+fn dispatch(
+    e: &ondes_core::proto::sse::SseEvent,
+    arrival_us: i64,
+    tx: &mpsc::UnboundedSender<Event>,
+) -> bool {
     match e.event.as_deref() {
         None if e.data == "connected" => {
             let _ = tx.send(Event::Hello(Hello { connection_id: e.id.clone() }));

@@ -1,11 +1,11 @@
 //! WebSocket listeners: binary audio messages per docs/protocol.md, decoded with the one
-//! wire decoder in `ondes_core::wire`. Only the header is needed for the counts.
+//! wire decoder in `ondes_core::proto::audio`. Only the header is needed for the counts.
 
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
-use ondes_core::wire::decode_audio;
+use ondes_core::proto::audio::decode_audio;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

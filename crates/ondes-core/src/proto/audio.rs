@@ -24,8 +24,10 @@ pub const HEADER_LEN: usize = 20;
 /// Current version.
 pub const VERSION: u8 = 1;
 
-/// How the frames of a message are coded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the frames of a message are coded. In JSON (the listener's `info` message) by its
+/// [`Codec::name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Codec {
     /// Interleaved signed 16-bit little-endian PCM.
     Pcm16 = 0,

@@ -43,6 +43,8 @@ pub use to_publisher::{Ack, Backpressure, PublisherInfo, Resume, ToPublisher};
 
 /// `error`, in both protocols: `error` is a stable code (`bad_json`, `unknown_message`,
 /// `out_of_order`, `stream_ended`, …), `message` says what went wrong and how to fix it.
+/// Without `type` it is also the body of every HTTP error response of the API, so a client
+/// reads a refused handshake with the same type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorMessage {
     pub error: String,

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use base64_free::parse_u64_field;
 use futures_util::StreamExt;
 use ondes_core::proto::audio::decode_audio;
+use ondes_core::proto::control::ToListener;
 use ondes_core::proto::sse::SseParser;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -238,20 +239,19 @@ pub async fn read_ws(
                     return Ok(());
                 }
             }
-            Message::Text(t) => {
-                let v: serde_json::Value = serde_json::from_str(&t).unwrap_or_default();
-                match v["type"].as_str() {
-                    Some("info") => {
-                        let id = v["connection_id"].as_str().map(str::to_string);
-                        let _ = tx.send(Event::Hello(Hello { connection_id: id }));
-                    }
-                    Some("error") => {
-                        let _ = tx.send(Event::Ended(v["message"].as_str().unwrap_or("error").to_string()));
-                        return Ok(());
-                    }
-                    _ => {}
+            Message::Text(t) => match serde_json::from_str::<ToListener>(&t) {
+                Ok(ToListener::Info(info)) => {
+                    let id = Some(info.connection_id).filter(|id| !id.is_empty());
+                    let _ = tx.send(Event::Hello(Hello { connection_id: id }));
                 }
-            }
+                Ok(ToListener::Error(e)) => {
+                    let why = if e.message.is_empty() { e.error } else { e.message };
+                    let _ = tx.send(Event::Ended(why));
+                    return Ok(());
+                }
+                // status, rung, pong, or a message the probe does not know
+                _ => {}
+            },
             Message::Close(_) => break,
             _ => {}
         }

@@ -6,6 +6,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use ondes_core::proto::audio::decode_audio;
+use ondes_core::proto::control::ToListener;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -108,13 +109,12 @@ impl WsConnection {
                         shared.frame_duration_us.store(u64::from(h.frame_us), Ordering::Relaxed);
                     }
                 }
-                Message::Text(t) => {
-                    if t.contains("\"status\"") {
-                        stats.counters.status_events += 1;
-                    } else if t.contains("\"error\"") {
-                        stats.counters.error_events += 1;
-                    }
-                }
+                Message::Text(t) => match serde_json::from_str::<ToListener>(&t) {
+                    Ok(ToListener::Status(_)) => stats.counters.status_events += 1,
+                    Ok(ToListener::Error(_)) => stats.counters.error_events += 1,
+                    // info, rung, pong, or a message this load generator does not know
+                    _ => {}
+                },
                 Message::Close(_) => return ReadEnd::Closed,
                 _ => {}
             }

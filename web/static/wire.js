@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * The binary WebSocket audio message of protocol v1 (docs/protocol.md): the JS mirror of
- * `crates/ondes-core/src/wire.rs`. Pure functions over bytes: runs in the browser and in
+ * `crates/ondes-core/src/proto/audio.rs`. Pure functions over bytes: runs in the browser and in
  * Node (`tests/wire.test.mjs` checks it against the byte layouts of the protocol document).
  *
  * ```text
@@ -62,7 +62,7 @@ export class WireError extends Error {
 
 /**
  * Extends a 32-bit sequence number to the value closest to `last` (the last full sequence
- * number seen), so that the wrap every 2³² frames is invisible (`wire::extend_seq`).
+ * number seen), so that the wrap every 2³² frames is invisible (`proto::audio::extend_seq`).
  * @param {number} seq32
  * @param {number|null|undefined} last
  */

@@ -1,5 +1,5 @@
 // Unit tests of the JS wire decoder (web/static/wire.js) against the byte layout of
-// docs/protocol.md (the same cases as crates/ondes-core/src/wire.rs's tests).
+// docs/protocol.md (the same cases as crates/ondes-core/src/proto/audio.rs's tests).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeAudio, encodeAudio, extendSeq, pcm16ToPlanar, f32ToPlanar, HEADER_LEN, WireError } from '../static/wire.js';
@@ -112,7 +112,7 @@ test('rejects malformed messages with the rule they break', () => {
     assert.throws(() => encodeAudio(h, [new Uint8Array(65536)]), { code: 'frame_too_large' });
 });
 
-test('sequence numbers extend across the 32-bit wrap like wire::extend_seq', () => {
+test('sequence numbers extend across the 32-bit wrap like proto::audio::extend_seq', () => {
     const TWO32 = 2 ** 32;
     assert.equal(extendSeq(5, null), 5);
     assert.equal(extendSeq(6, 5), 6);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use ondes_client::publisher::{self, Pacing, SendCodec, SendError, SendOptions, SendReport};
 use ondes_core::dsp::rms;
-use ondes_core::wire::{Codec, decode_audio};
+use ondes_core::proto::audio::{Codec, decode_audio};
 use ondes_server::RunningServer;
 use ondes_server::auth::Permission;
 use serde_json::Value;

@@ -7,18 +7,15 @@
 //! quinn-proto.
 
 pub mod abr;
-pub mod attribution;
 pub mod dsp;
 pub mod egress;
 pub mod frame;
 pub mod jitter;
-pub mod netmodel;
 pub mod pacer;
 pub mod perf;
 pub mod playout;
+pub mod proto;
 pub mod ring;
-pub mod sse;
-pub mod wire;
 
 pub use frame::{Frame, FrameDuration, FrameSpec, SpecError};
 pub use pacer::{Pacer, PacerPoll};

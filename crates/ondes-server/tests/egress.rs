@@ -370,7 +370,7 @@ async fn ws_slow_listener_is_skipped_while_a_thousand_lose_nothing() {
                 if let tokio_tungstenite::tungstenite::Message::Binary(b) = m {
                     seen.longest_gap_ms = seen.longest_gap_ms.max(last.elapsed().as_millis());
                     last = std::time::Instant::now();
-                    let msg = ondes_core::wire::decode_audio(&b, seen.seqs.last().copied()).unwrap();
+                    let msg = ondes_core::proto::audio::decode_audio(&b, seen.seqs.last().copied()).unwrap();
                     let h = msg.header;
                     let latency = now_us() - h.capture_us - (i64::from(h.frame_count) - 1) * 20_000;
                     seen.worst_latency_us = seen.worst_latency_us.max(latency);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use ondes_core::wire::{AudioHeader, Codec, encode_audio};
+use ondes_core::proto::audio::{AudioHeader, Codec, encode_audio};
 use ondes_server::RunningServer;
 use ondes_server::auth::Permission;
 use serde_json::Value;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use ondes_core::dsp::rms;
-use ondes_core::wire::{Codec, decode_audio};
+use ondes_core::proto::audio::{Codec, decode_audio};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 

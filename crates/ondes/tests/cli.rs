@@ -7,15 +7,15 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{BIN, serve, tmp};
-use ondes_core::sse::SseParser;
+use ondes_core::proto::sse::SseParser;
 use ondes_server::auth::{Authenticator, Permission};
 
 /// Reads SSE from `url` until `stop` returns true or `secs` pass; returns the events seen.
 fn read_sse(
     url: &str,
     secs: u64,
-    mut stop: impl FnMut(&ondes_core::sse::SseEvent) -> bool,
-) -> Vec<ondes_core::sse::SseEvent> {
+    mut stop: impl FnMut(&ondes_core::proto::sse::SseEvent) -> bool,
+) -> Vec<ondes_core::proto::sse::SseEvent> {
     use std::io::Read;
     let addr = url.trim_start_matches("http://").split('/').next().unwrap().to_string();
     let path = format!("/{}", url.trim_start_matches("http://").split_once('/').map(|x| x.1).unwrap_or(""));

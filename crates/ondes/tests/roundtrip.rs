@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{BIN, serve, tmp};
 use futures_util::StreamExt;
 use ondes_codec::{FileDecoder, OpusDecoder, SampleFormat, decode_interleaved, encode_s16le};
-use ondes_core::wire::{Codec, decode_audio};
+use ondes_core::proto::audio::{Codec, decode_audio};
 use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;

@@ -34,6 +34,8 @@ mod ws;
 
 use std::time::Duration;
 
+use ondes_core::proto::control::ErrorMessage;
+
 pub use endpoint::Endpoint;
 pub use options::ListenOptions;
 pub use report::{ListenReport, Percentiles, TargetPoint, TargetRange, sparkline};
@@ -67,14 +69,14 @@ pub enum ListenError {
 impl ListenError {
     /// A refused handshake or request, from its status and JSON error body.
     fn refused(status: u16, body: &[u8]) -> Self {
-        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-        ListenError::Refused {
-            status,
-            code: v["error"].as_str().unwrap_or("").to_string(),
-            message: v["message"]
-                .as_str()
-                .unwrap_or_else(|| std::str::from_utf8(body).unwrap_or(""))
-                .to_string(),
+        match serde_json::from_slice::<ErrorMessage>(body) {
+            Ok(e) => ListenError::Refused { status, code: e.error, message: e.message },
+            // not the server's JSON (a proxy's page, say): its text is the message
+            Err(_) => ListenError::Refused {
+                status,
+                code: String::new(),
+                message: String::from_utf8_lossy(body).into_owned(),
+            },
         }
     }
 }

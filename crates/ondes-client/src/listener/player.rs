@@ -7,7 +7,7 @@ use super::ListenError;
 use super::decode::FrameDecoder;
 use super::sink::AudioSink;
 use super::transport::{AudioLayout, FrameData, RxFrame};
-use crate::bench::histogram::LatencyHistogram;
+use crate::histogram::LatencyHistogram;
 
 /// What the jitter buffer holds per frame.
 #[derive(Debug)]

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bench::histogram::LatencySummary;
+use crate::histogram::LatencySummary;
 
 /// Percentiles of a latency distribution in milliseconds (`None` without samples).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]

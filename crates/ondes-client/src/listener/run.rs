@@ -3,11 +3,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 
 use ondes_core::abr::JitterAdvice;
+use ondes_core::proto::control::{FromListener, Ping, Report};
 
 use super::endpoint::Endpoint;
 use super::player::Player;
@@ -253,21 +253,21 @@ async fn send_report(
 ) -> Result<(), ListenError> {
     if let Some(p) = player {
         let s = p.jb.stats();
-        let report = json!({
-            "type": "report",
-            "buffer_ms": p.jb.buffer_us() as f64 / 1000.0,
-            "target_ms": p.jb.target_us() as f64 / 1000.0,
-            "underruns": s.underruns,
-            "concealed_ms": p.jb.concealed_us() as f64 / 1000.0,
-            "late_frames": s.late,
-            "lost_frames": s.lost,
-            "received_frames": s.received,
-            "rtt_ms": notes.rtts_ms.last(),
-        });
-        conn.send_json(&report).await?;
+        let report = Report {
+            buffer_ms: p.jb.buffer_us() as f64 / 1000.0,
+            target_ms: p.jb.target_us() as f64 / 1000.0,
+            underruns: s.underruns,
+            concealed_ms: p.jb.concealed_us() as f64 / 1000.0,
+            late_frames: s.late,
+            lost_frames: s.lost,
+            received_frames: s.received,
+            rtt_ms: notes.rtts_ms.last().copied(),
+            e2e_latency_ms: None,
+        };
+        conn.send(&FromListener::Report(report)).await?;
     }
     notes.pings += 1;
-    conn.send_json(&json!({"type": "ping", "id": notes.pings, "client_ts_us": clock.now()})).await
+    conn.send(&FromListener::Ping(Ping { id: Some(notes.pings), client_ts_us: Some(clock.now()) })).await
 }
 
 fn snapshot(player: Option<&Player>, started: Instant) -> ListenProgress {

@@ -6,7 +6,8 @@ use std::time::Duration;
 use base64::Engine;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use ondes_core::sse::{SseEvent, SseParser};
+use ondes_core::proto::control::Status;
+use ondes_core::proto::sse::{SseEvent, SseParser};
 use serde::Deserialize;
 
 use super::ListenError;
@@ -87,14 +88,17 @@ impl SseConnection {
 }
 
 fn incoming(event: &SseEvent) -> Result<Incoming, ListenError> {
-    let json = || serde_json::from_str::<serde_json::Value>(&event.data).unwrap_or_default();
     Ok(match event.event.as_deref() {
         Some("audio-frame") => {
             let a: AudioEvent = serde_json::from_str(&event.data)
                 .map_err(|e| ListenError::Protocol(format!("audio-frame event: {e}")))?;
             audio(a)?
         }
-        Some("status") => notice(&json()),
+        Some("status") => match serde_json::from_str::<Status>(&event.data) {
+            Ok(s) => notice(&s),
+            // a status this client does not know: pass its words on
+            Err(_) => Incoming::Notice { text: format!("status {}", event.data), skipped: 0 },
+        },
         Some("error") => Incoming::Ended(event.data.trim_start_matches("error:").trim().to_string()),
         _ => Incoming::Nothing,
     })

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use ondes_core::abr::JitterAdvice;
-use serde_json::Value;
+use ondes_core::proto::control::{FromListener, Status};
 
 use super::ListenError;
 use super::endpoint::Endpoint;
@@ -81,10 +81,10 @@ impl Connection {
         }
     }
 
-    /// Sends a JSON text message (reports, pings); SSE has no way back and ignores it.
-    pub async fn send_json(&mut self, v: &Value) -> Result<(), ListenError> {
+    /// Sends a text message (reports, pings); SSE has no way back and ignores it.
+    pub async fn send(&mut self, m: &FromListener) -> Result<(), ListenError> {
         match self {
-            Connection::Ws(c) => c.send_json(v).await,
+            Connection::Ws(c) => c.send(m).await,
             Connection::Sse(_) => Ok(()),
         }
     }
@@ -114,9 +114,9 @@ impl Connection {
 }
 
 /// A status notice's text and the frames it says were skipped.
-pub(super) fn notice(v: &Value) -> Incoming {
-    let status = v["status"].as_str().unwrap_or("unknown");
-    let skipped = v["skipped_frames"].as_u64().or_else(|| v["skipped_while_paused"].as_u64()).unwrap_or(0);
+pub(super) fn notice(s: &Status) -> Incoming {
+    let status = s.name();
+    let skipped = s.skipped_frames();
     let text = if skipped > 0 { format!("{status} ({skipped} frames skipped)") } else { status.to_string() };
     Incoming::Notice { text, skipped }
 }

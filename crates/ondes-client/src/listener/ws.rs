@@ -1,13 +1,13 @@
-//! The WebSocket transport: binary audio messages (`ondes_core::wire`) and JSON text
-//! messages both ways.
+//! The WebSocket transport: binary audio messages (`ondes_core::proto::audio`) and JSON text
+//! messages both ways (`ondes_core::proto::control`).
 
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use ondes_core::abr::JitterAdvice;
-use ondes_core::wire::{Codec, decode_audio};
-use serde_json::Value;
+use ondes_core::proto::audio::{Codec, decode_audio};
+use ondes_core::proto::control::{FromListener, ToListener};
+use serde::de::IgnoredAny;
 use tokio::net::TcpStream;
 use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -130,11 +130,9 @@ impl WsConnection {
         Ok(Incoming::Audio { layout, codec: h.codec.name(), frames })
     }
 
-    pub async fn send_json(&mut self, v: &Value) -> Result<(), ListenError> {
-        self.tx
-            .send(Message::Text(v.to_string().into()))
-            .await
-            .map_err(|e| ListenError::Connection(e.to_string()))
+    pub async fn send(&mut self, m: &FromListener) -> Result<(), ListenError> {
+        let text = serde_json::to_string(m).map_err(|e| ListenError::Protocol(e.to_string()))?;
+        self.tx.send(Message::Text(text.into())).await.map_err(|e| ListenError::Connection(e.to_string()))
     }
 
     pub fn received(&self) -> (u64, u64) {
@@ -144,34 +142,81 @@ impl WsConnection {
 
 /// A JSON text message from the server.
 fn text(t: &str) -> Incoming {
-    let Ok(v) = serde_json::from_str::<Value>(t) else {
-        return Incoming::Notice { text: format!("unreadable server message: {t}"), skipped: 0 };
+    let m = match serde_json::from_str::<ToListener>(t) {
+        Ok(m) => m,
+        // JSON this client does not know (a newer server's message): not for us
+        Err(_) if serde_json::from_str::<IgnoredAny>(t).is_ok() => return Incoming::Nothing,
+        Err(_) => return Incoming::Notice { text: format!("unreadable server message: {t}"), skipped: 0 },
     };
-    match v["type"].as_str() {
-        Some("info") | Some("rung") => Incoming::Rung {
-            rung: v["rung"].as_str().unwrap_or("").to_string(),
-            batch: v["batch"].as_u64().and_then(|b| u32::try_from(b).ok()),
-            // absent or malformed advice: the client keeps its own bounds
-            jitter: serde_json::from_value::<JitterAdvice>(v["jitter"].clone()).ok(),
-            why: v["code"].as_str().map(|code| match v["reason"].as_str() {
-                Some(reason) => format!("{code}: {reason}"),
-                None => code.to_string(),
-            }),
+    match m {
+        ToListener::Info(i) => {
+            Incoming::Rung { rung: i.rung, batch: Some(i.batch), jitter: i.jitter, why: None }
+        }
+        ToListener::Rung(r) => Incoming::Rung {
+            rung: r.rung,
+            batch: r.batch,
+            jitter: r.jitter,
+            why: r.code.map(|code| if r.reason.is_empty() { code } else { format!("{code}: {}", r.reason) }),
         },
-        Some("status") => notice(&v),
-        Some("pong") => match v["client_ts_us"].as_i64() {
+        ToListener::Status(s) => notice(&s),
+        ToListener::Pong(p) => match p.client_ts_us {
             Some(ts) => Incoming::Pong { client_ts_us: ts },
             None => Incoming::Nothing,
         },
-        Some("error") => {
-            let code = v["error"].as_str().unwrap_or("error");
-            let message = v["message"].as_str().unwrap_or("");
-            if code == "stream_ended" || code == "shutting_down" {
-                Incoming::Ended(format!("{code}: {message}"))
-            } else {
-                Incoming::Notice { text: format!("server error {code}: {message}"), skipped: 0 }
-            }
+        ToListener::Error(e) if e.ends_stream() => Incoming::Ended(format!("{}: {}", e.error, e.message)),
+        ToListener::Error(e) => {
+            Incoming::Notice { text: format!("server error {}: {}", e.error, e.message), skipped: 0 }
         }
-        _ => Incoming::Nothing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_messages_become_events() {
+        let info = text(
+            r#"{"type":"info","protocol":1,"stream":"main","connection_id":"17","codec":"opus","rung":"64","rungs":["pcm16","64"],"sample_rate":48000,"channels":2,"frame_ms":20.0,"batch":4,"paused":false,"source_lost":false,"adaptive":true,"profile":"balanced","jitter":{"target_ms":60,"max_ms":2000,"rtts":3}}"#,
+        );
+        let advice = ondes_core::abr::JitterAdvice { target_ms: 60, max_ms: 2000, rtts: 3 };
+        assert_eq!(
+            info,
+            Incoming::Rung { rung: "64".into(), batch: Some(4), jitter: Some(advice), why: None }
+        );
+        assert_eq!(
+            text(
+                r#"{"type":"rung","rung":"32","batch":4,"direction":"down","code":"backlog","reason":"800 ms waiting"}"#
+            ),
+            Incoming::Rung {
+                rung: "32".into(),
+                batch: Some(4),
+                jitter: None,
+                why: Some("backlog: 800 ms waiting".into())
+            }
+        );
+        assert_eq!(
+            text(r#"{"type":"rung","rung":"pcm16","reason":"stream quality set to 0.5"}"#),
+            Incoming::Rung { rung: "pcm16".into(), batch: None, jitter: None, why: None }
+        );
+        assert_eq!(
+            text(r#"{"type":"status","status":"lagged","skipped_frames":40}"#),
+            Incoming::Notice { text: "lagged (40 frames skipped)".into(), skipped: 40 }
+        );
+        assert_eq!(
+            text(r#"{"type":"pong","id":3,"client_ts_us":1234,"server_ts_us":5678}"#),
+            Incoming::Pong { client_ts_us: 1234 }
+        );
+        assert_eq!(
+            text(r#"{"type":"error","error":"stream_ended","message":"stream ended: eof"}"#),
+            Incoming::Ended("stream_ended: stream ended: eof".into())
+        );
+        assert_eq!(
+            text(r#"{"type":"error","error":"bad_json","message":"not JSON"}"#),
+            Incoming::Notice { text: "server error bad_json: not JSON".into(), skipped: 0 }
+        );
+        // a newer server's message is not for us; something that is not JSON is worth a word
+        assert_eq!(text(r#"{"type":"stats","listeners":3}"#), Incoming::Nothing);
+        assert!(matches!(text("garbage"), Incoming::Notice { skipped: 0, .. }));
     }
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use ondes_core::proto::control::{ErrorMessage, ToPublisher};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 
@@ -16,6 +16,10 @@ use super::source::Layout;
 
 pub type WsStream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The playout queue a server's `info` implies when it does not say (`server.publish_queue_ms`'s
+/// default).
+const DEFAULT_MAX_QUEUE_MS: f64 = 1000.0;
 
 /// What the server's `info` message says.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,12 +37,12 @@ pub enum ConnectError {
     Fatal(String),
 }
 
-/// The JSON error body of a refused handshake, as "code: message".
+/// The JSON error body of a refused handshake, as (code, message); empty when there is none.
 fn error_body(body: Option<&Vec<u8>>) -> (String, String) {
-    let v: Value = body.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
-    let code = v["error"].as_str().unwrap_or("").to_string();
-    let message = v["message"].as_str().unwrap_or("").to_string();
-    (code, message)
+    match body.and_then(|b| serde_json::from_slice::<ErrorMessage>(b).ok()) {
+        Some(e) => (e.error, e.message),
+        None => (String::new(), String::new()),
+    }
 }
 
 /// Connects to `url` with `token` and waits for `info` (each step bounded by `timeout`).
@@ -90,25 +94,20 @@ pub async fn connect(
 }
 
 fn parse_info(text: &str) -> Result<ServerInfo, ConnectError> {
-    let v: Value = serde_json::from_str(text)
-        .map_err(|_| ConnectError::Fatal(format!("expected the server's info message, got {text:.200}")))?;
-    if v["type"] == "error" {
-        return Err(ConnectError::Fatal(format!("{}: {}", v["error"], v["message"])));
+    match serde_json::from_str::<ToPublisher>(text) {
+        Ok(ToPublisher::Info(i)) => Ok(ServerInfo {
+            layout: Layout {
+                sample_rate: i.sample_rate,
+                channels: i.channels,
+                frame_us: (i.frame_ms * 1000.0).round() as u32,
+            },
+            max_queue_ms: i.max_queue_ms.unwrap_or(DEFAULT_MAX_QUEUE_MS),
+        }),
+        Ok(ToPublisher::Error(e)) => Err(ConnectError::Fatal(format!("{}: {}", e.error, e.message))),
+        Ok(_) | Err(_) => Err(ConnectError::Fatal(format!(
+            "expected the server's info message with the stream layout, got {text:.200}"
+        ))),
     }
-    let rate = v["sample_rate"].as_u64();
-    let channels = v["channels"].as_u64();
-    let frame_ms = v["frame_ms"].as_f64();
-    let (Some(rate), Some(channels), Some(frame_ms)) = (rate, channels, frame_ms) else {
-        return Err(ConnectError::Fatal(format!("the info message lacks the stream layout: {text:.200}")));
-    };
-    Ok(ServerInfo {
-        layout: Layout {
-            sample_rate: rate as u32,
-            channels: channels as u16,
-            frame_us: (frame_ms * 1000.0).round() as u32,
-        },
-        max_queue_ms: v["max_queue_ms"].as_f64().unwrap_or(1000.0),
-    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! binary message (`docs/protocol.md`).
 
 use ondes_codec::{OpusConfig, OpusEncoder, encode_s16le};
-use ondes_core::wire::{AudioHeader, Codec, WireError, encode_audio};
+use ondes_core::proto::audio::{AudioHeader, Codec, WireError, encode_audio};
 
 use super::source::Layout;
 
@@ -110,7 +110,7 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ondes_core::wire::decode_audio;
+    use ondes_core::proto::audio::decode_audio;
 
     #[test]
     fn a_batch_is_one_decodable_message() {

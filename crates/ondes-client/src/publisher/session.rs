@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use indicatif::ProgressBar;
-use ondes_core::wire::{Codec, extend_seq};
-use serde_json::Value;
+use ondes_core::proto::audio::{Codec, extend_seq};
+use ondes_core::proto::control::ToPublisher;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -132,31 +132,31 @@ async fn read(
     }
 }
 
-/// Applies one server text message; returns how the session ends if it does.
+/// Applies one server text message; returns how the session ends if it does. A message this
+/// client does not know (or cannot read) changes nothing.
 fn handle_text(text: &str, s: &mut Shared, clock: Clock) -> Option<SessionEnd> {
-    let v: Value = serde_json::from_str(text).ok()?;
-    match v["type"].as_str() {
-        Some("ack") => {
-            let seq = v["seq"].as_u64()?;
+    match serde_json::from_str::<ToPublisher>(text).ok()? {
+        ToPublisher::Ack(ack) => {
             // the server's 64-bit sequence restarts from the 32-bit wire value each session
-            let seq = extend_seq(seq as u32, s.flow.sent().checked_sub(1));
+            let seq = extend_seq(ack.seq as u32, s.flow.sent().checked_sub(1));
             s.flow.on_ack(seq);
             s.acks_this_session += 1;
             if s.report.time_to_first_ack_ms.is_none() {
                 s.report.time_to_first_ack_ms = Some(clock.now_us() as f64 / 1000.0);
             }
         }
-        Some("backpressure") => s.flow.on_backpressure(clock.now_us()),
-        Some("resume") => s.flow.on_resume(clock.now_us()),
-        Some("error") => {
-            let code = v["error"].as_str().unwrap_or("unknown").to_string();
-            let message = v["message"].as_str().unwrap_or("").to_string();
-            *s.report.server_errors.entry(code.clone()).or_default() += 1;
+        ToPublisher::Backpressure(_) => s.flow.on_backpressure(clock.now_us()),
+        ToPublisher::Resume(_) => s.flow.on_resume(clock.now_us()),
+        ToPublisher::Error(e) => {
+            *s.report.server_errors.entry(e.error.clone()).or_default() += 1;
             // every error a publish endpoint sends is about our messages, which would all
             // be refused the same way: stop rather than send audio that is thrown away
-            return Some(SessionEnd::Fatal(format!("the server refused our audio: {code}: {message}")));
+            return Some(SessionEnd::Fatal(format!(
+                "the server refused our audio: {}: {}",
+                e.error, e.message
+            )));
         }
-        _ => {}
+        ToPublisher::Info(_) => {}
     }
     None
 }

@@ -73,7 +73,7 @@ const DELAY_STRIKES: u32 = 2;
 const DELAY_QUIET_US: u64 = 3_000_000;
 /// An underrun within this long after a switch down may be the switch's own drain.
 const LATE_SETTLE_US: u64 = 5_000_000;
-/// Underruns closer than this are one stall event (see `sim::STALL_MERGE_US`).
+/// Underruns closer than this are one stall event (as `ondes_sim::abr::STALL_MERGE_US` counts them).
 const LATE_MERGE_US: u64 = 2_000_000;
 /// Window of the round-trip minimum that validates a probe: shorter than the general one,
 /// since a false alarm there only reverts a probe.

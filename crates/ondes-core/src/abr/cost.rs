@@ -1,12 +1,12 @@
 //! What a rung costs on the wire: the bytes of our audio messages (protocol v1 header,
-//! length prefixes, the server's WebSocket frame header) and, below them, TCP/IP headers.
+//! length prefixes, the server's WebSocket frame header).
 //!
 //! The controller compares rungs with the throughput the server's socket achieves, so its
-//! costs are in *socket* bytes (message bytes; the kernel adds TCP/IP). The benchmark's
-//! efficiency adds TCP/IP per segment on top, since those bytes use the link too.
+//! costs are in *socket* bytes (message bytes; the kernel adds TCP/IP). What TCP/IP adds on
+//! the link is a matter for the link model (`ondes_sim::abr::link_cost`): the controller
+//! never sees those bytes.
 
-use crate::netmodel::{TCP_IP_OVERHEAD, TCP_MSS};
-use crate::wire::HEADER_LEN;
+use crate::proto::audio::HEADER_LEN;
 
 /// Opus payload bytes of one frame at `kbps` (constant bitrate).
 pub fn frame_bytes(kbps: u32, frame_us: u32) -> usize {
@@ -28,20 +28,9 @@ pub fn message_bytes(frame_bytes: usize, batch: usize) -> usize {
     message + ws_header_len(message)
 }
 
-/// Bytes on the link for `socket_bytes` written in one go: TCP/IP headers per MSS segment.
-pub fn link_bytes(socket_bytes: usize) -> usize {
-    socket_bytes + socket_bytes.div_ceil(TCP_MSS).max(1) * TCP_IP_OVERHEAD
-}
-
 /// Socket bit rate (bit/s) of a rung sent in messages of `batch` frames of `frame_us`.
 pub fn socket_bps(kbps: u32, frame_us: u32, batch: usize) -> f64 {
     let bytes = message_bytes(frame_bytes(kbps, frame_us), batch);
-    bytes as f64 * 8.0 * 1e6 / (frame_us as f64 * batch as f64)
-}
-
-/// Link bit rate (bit/s) of the same, with TCP/IP headers.
-pub fn link_bps(kbps: u32, frame_us: u32, batch: usize) -> f64 {
-    let bytes = link_bytes(message_bytes(frame_bytes(kbps, frame_us), batch));
     bytes as f64 * 8.0 * 1e6 / (frame_us as f64 * batch as f64)
 }
 
@@ -54,11 +43,9 @@ mod tests {
         // docs/protocol.md: 64 kbit/s, 20 ms, batch 4 → 95.2% of the message is payload
         let payload = 4 * frame_bytes(64, 20_000);
         let eff = payload as f64 / message_bytes(160, 4) as f64;
-        assert!((eff - crate::wire::efficiency(160, 4)).abs() < 1e-9);
+        assert!((eff - crate::proto::audio::efficiency(160, 4)).abs() < 1e-9);
         assert_eq!(frame_bytes(128, 20_000), 320);
-        // 128 kbit/s in 80 ms messages: 1312 socket bytes → 131.2 kbit/s, one segment → 136.4
+        // 128 kbit/s in 80 ms messages: 1312 socket bytes → 131.2 kbit/s
         assert!((socket_bps(128, 20_000, 4) - 131_200.0).abs() < 1.0);
-        assert!((link_bps(128, 20_000, 4) - 136_400.0).abs() < 1.0);
-        assert_eq!(link_bytes(3000), 3000 + 3 * 52);
     }
 }

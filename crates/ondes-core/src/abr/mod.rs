@@ -1,7 +1,6 @@
 //! Adaptive streaming: the streaming profiles, a per-listener adaptation controller and the
-//! throughput estimator it relies on, plus a simulation ([`sim`]) that runs a stream
-//! through the [`crate::netmodel`] link model to measure them. All sans-IO: time is an
-//! argument, and a seed fixes every random choice.
+//! throughput estimator it relies on. All sans-IO: time is an argument. The simulation that
+//! runs a stream through a link model to measure them is in the `ondes-sim` crate.
 //!
 //! See docs/adaptive.md for the design and docs/abr-integration.md for how the server
 //! drives a [`Controller`].
@@ -13,7 +12,6 @@ pub mod cost;
 mod estimator;
 mod profile;
 mod reason;
-pub mod sim;
 
 pub use advice::JitterAdvice;
 pub use config::AbrConfig;

@@ -3,10 +3,10 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A streaming profile's name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProfileName {
     UltraPerformance,
@@ -135,7 +135,7 @@ impl StreamingProfile {
 
     /// The floor a client over TCP should give its jitter buffer, µs: the profile's target,
     /// but at least one message plus three round trips — about 1.25 RTT for a lost segment's
-    /// retransmission (see [`crate::netmodel::LinkParams::retransmit_penalty_us`]) and the
+    /// retransmission (see `ondes_sim::netmodel::LinkParams::retransmit_penalty_us`) and the
     /// rest for a burst of losses, whose retransmissions queue behind each other (on the
     /// `3g` link two round trips left 5 of 20 one-minute runs with one 120–200 ms underrun;
     /// three leave 2 with a 20 ms one, for one round trip more of latency). Below

@@ -14,7 +14,7 @@ use ondes_core::abr::{
     AbrConfig, ClientReport, Controller, Direction, JitterAdvice, ProfileRequest, SendState,
 };
 use ondes_core::egress::Framer;
-use ondes_core::wire::{AudioHeader, Codec, encode_audio};
+use ondes_core::proto::audio::{AudioHeader, Codec, encode_audio};
 use serde_json::{Value, json};
 
 use super::session::{ListenerSession, SessionNotice, Transport};
@@ -359,7 +359,7 @@ impl Transport for WsTransport {
         rungs.extend(hub.ladder.kbps().iter().map(|k| k.to_string()));
         let control = hub.control();
         Some(text_msg(json!({
-            "type": "info", "protocol": ondes_core::wire::VERSION, "stream": hub.id,
+            "type": "info", "protocol": ondes_core::proto::audio::VERSION, "stream": hub.id,
             "connection_id": connection_id.to_string(),
             "codec": if self.rung.is_some() { "opus" } else { "pcm16" },
             "rung": rung_name(hub, self.rung), "rungs": rungs,

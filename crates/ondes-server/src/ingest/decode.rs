@@ -2,13 +2,13 @@
 
 use ondes_codec::OpusDecoder;
 use ondes_core::FrameSpec;
-use ondes_core::wire::{Codec, decode_audio};
+use ondes_core::proto::audio::{Codec, decode_audio};
 
 /// Why a publisher's message was refused. The message names what to fix.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PublishError {
     #[error("malformed audio message: {0}")]
-    Wire(#[from] ondes_core::wire::WireError),
+    Wire(#[from] ondes_core::proto::audio::WireError),
     #[error(
         "this stream is {want} Hz; the message is {got} Hz (resample before publishing, or declare the stream with sample_rate = {got})"
     )]

@@ -50,7 +50,7 @@ async fn run(
     let publisher = session.publisher.clone();
     let (mut tx, mut rx) = socket.split();
     let info = json!({
-        "type": "info", "protocol": ondes_core::wire::VERSION, "stream": hub.id,
+        "type": "info", "protocol": ondes_core::proto::audio::VERSION, "stream": hub.id,
         "sample_rate": hub.spec.sample_rate, "channels": hub.spec.channels,
         "frame_ms": hub.spec.duration.as_ms_f64(),
         "max_queue_ms": publisher.stats().max_queue_ms,

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use ondes_core::sse::{SseEvent, SseParser};
+use ondes_core::proto::sse::{SseEvent, SseParser};
 use ondes_server::auth::Permission;
 use ondes_server::{Config, RunningServer};
 use serde_json::Value;

@@ -9,11 +9,11 @@
 
 use std::time::Duration;
 
-use ondes_client::adaptive_bench::{AdaptiveOptions, run_adaptive_bench, scenarios};
 use ondes_client::listener::{ListenOptions, ListenReport, listen};
-use ondes_client::netsim::{NetsimOptions, NetsimProxy};
-use ondes_core::abr::sim::SimResult;
-use ondes_core::netmodel::Schedule;
+use ondes_sim::abr::SimResult;
+use ondes_sim::netmodel::Schedule;
+use ondes_tools::adaptive_bench::{AdaptiveOptions, run_adaptive_bench, scenarios};
+use ondes_tools::netsim::{NetsimOptions, NetsimProxy};
 use serde_json::{Value, json};
 
 /// The ladder the simulation uses.

@@ -3,11 +3,11 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
+use super::duration::parse_duration;
 use anyhow::Context;
 use indicatif::ProgressBar;
-use ondes_client::adaptive_bench::{AdaptiveOptions, run_adaptive_bench};
-use ondes_client::bench::fanout::{FanoutOptions, Transport, run_fanout};
-use ondes_client::bench::parse_duration;
+use ondes_tools::adaptive_bench::{AdaptiveOptions, run_adaptive_bench};
+use ondes_tools::bench::fanout::{FanoutOptions, Transport, run_fanout};
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {

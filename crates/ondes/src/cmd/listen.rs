@@ -5,10 +5,10 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::duration::parse_duration;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use ondes_client::bench::parse_duration;
 use ondes_client::listener::{self, ListenOptions, ListenProgress};
 
 #[derive(Args)]

@@ -1,7 +1,8 @@
-//! One module per subcommand.
+//! One module per subcommand, and the argument parsing they share ([`duration`]).
 
 pub mod adaptive_real;
 pub mod bench;
+pub mod duration;
 pub mod listen;
 pub mod netsim;
 pub mod probe;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use ondes_client::netsim::{NetsimOptions, NetsimProxy, NetsimUdpOptions, NetsimUdpProxy};
-use ondes_core::netmodel::{LinkParams, Schedule, parse_script, schedule_by_name};
+use ondes_sim::netmodel::{LinkParams, Schedule, parse_script, schedule_by_name};
+use ondes_tools::netsim::{NetsimOptions, NetsimProxy, NetsimUdpOptions, NetsimUdpProxy};
 
 #[derive(clap::Args)]
 pub struct NetsimArgs {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use ondes_client::probe::{ProbeOptions, plot, run_probe};
+use ondes_tools::probe::{ProbeOptions, plot, run_probe};
 
 #[derive(Args)]
 pub struct ProbeArgs {

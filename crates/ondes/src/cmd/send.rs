@@ -4,10 +4,10 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
+use super::duration::parse_duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
-use ondes_client::bench::parse_duration;
 use ondes_client::publisher::{self, Layout, Pacing, SendCodec, SendError, SendOptions, SendReport};
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -1,0 +1,40 @@
+//! Load generators that measure a running ondes server.
+//!
+//! - [`fanout`]: many concurrent listeners on one runtime (`ondes bench fanout`).
+//! - [`proc_stats`]: CPU, RSS and socket-owner lookups from `/proc`.
+//! - [`sse_scan`]: a lean incremental SSE scanner that reads only the metadata of audio events.
+//! - [`http1`]: the minimal HTTP/1.1 client pieces the listeners need (URL, response head,
+//!   chunked transfer decoding).
+//!
+//! Latencies go into [`ondes_client::histogram::LatencyHistogram`], the one the client
+//! library's listener uses too.
+
+pub mod fanout;
+pub mod http1;
+pub mod proc_stats;
+pub mod sse_scan;
+
+mod reader;
+mod stats;
+
+/// Errors of the load generators.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("unknown transport {0:?} (supported: sse, http)")]
+    UnknownTransport(String),
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{listeners} listeners need more open files than the limit allows ({limit}); \
+         raise the hard limit (`ulimit -Hn`, /etc/security/limits.conf or LimitNOFILE=)"
+    )]
+    FileLimit { listeners: usize, limit: u64 },
+}

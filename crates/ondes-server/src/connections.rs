@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use axum::http::StatusCode;
 use ondes_core::abr::{AbrStats, Decision, Direction, ProfileName, Reason};
+use ondes_core::proto::control::Report;
 use parking_lot::Mutex;
 use serde::Serialize;
 
@@ -40,8 +41,9 @@ pub struct ConnectionInfo {
     pub skipped_frames: AtomicU64,
     /// Exponentially weighted average of (hand-off time − capture time), in µs.
     pub latency_ewma_us: AtomicU64,
-    /// The client's latest report (WebSocket listeners send one about every second).
-    pub client_report: Mutex<Option<serde_json::Value>>,
+    /// The client's latest report (WebSocket listeners send one about every second), in
+    /// its fixed schema: numbers only, whatever the client sent.
+    pub client_report: Mutex<Option<Report>>,
     pub reports_received: AtomicU64,
     /// The adaptation controller's state (WebSocket `rung=auto` listeners), refreshed about
     /// once a second and at each decision: plain numbers, turned into JSON only when read.
@@ -102,7 +104,7 @@ impl ConnectionInfo {
             errors_count: self.errors.load(Ordering::Relaxed),
             skipped_frames: self.skipped_frames.load(Ordering::Relaxed),
             latency_ms: self.latency_ewma_us.load(Ordering::Relaxed) as f64 / 1000.0,
-            client_report: self.client_report.lock().clone(),
+            client_report: *self.client_report.lock(),
             reports_received: self.reports_received.load(Ordering::Relaxed),
             abr: *self.abr.lock(),
         }
@@ -173,7 +175,7 @@ pub struct ConnectionSnapshot {
     pub skipped_frames: u64,
     pub latency_ms: f64,
     /// Latest client report (buffer, underruns, loss, RTT), if the transport carries them.
-    pub client_report: Option<serde_json::Value>,
+    pub client_report: Option<Report>,
     pub reports_received: u64,
     /// Adaptation state: profile, rung, batch, estimates, jitter floor, switch counts, the
     /// last decision and its reason (`null` for listeners without adaptation).

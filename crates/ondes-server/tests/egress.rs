@@ -127,7 +127,7 @@ async fn every_listener_of_a_key_gets_the_same_bytes() {
 /// A light stream (8 kHz mono) so that a thousand listeners are cheap for the test itself.
 const LIGHT: &str = r#"
 [server]
-max_listener_lag_ms = 1000
+max_listener_lag_ms = 2000
 max_connections = 5000
 socket_send_buffer_kb = 8
 

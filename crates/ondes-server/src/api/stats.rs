@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
+use ondes_core::proto::control::Report;
 use serde_json::{Value, json};
 
 use crate::auth::Permission;
@@ -68,15 +69,14 @@ pub async fn stream_stats(
 }
 
 /// What the client's own report says went wrong (WebSocket listeners report every second).
-fn client_warnings(report: Option<&Value>) -> Vec<String> {
+fn client_warnings(report: Option<&Report>) -> Vec<String> {
     let Some(r) = report else { return Vec::new() };
-    let underruns = r["underruns"].as_u64().unwrap_or(0);
-    if underruns == 0 {
+    if r.underruns == 0 {
         return Vec::new();
     }
     vec![format!(
-        "the client ran dry {underruns} times ({:.0} ms concealed): its link or its device could not keep up",
-        r["concealed_ms"].as_f64().unwrap_or(0.0)
+        "the client ran dry {} times ({:.0} ms concealed): its link or its device could not keep up",
+        r.underruns, r.concealed_ms
     )]
 }
 
@@ -199,8 +199,9 @@ mod tests {
         assert!(w[1].contains("16 kbit/s") && w[1].contains("deeper buffer"), "{w:?}");
         assert!(w[2].contains("680 ms"), "{w:?}");
         assert!(w[3].starts_with("3 switches up"), "{w:?}");
-        assert!(client_warnings(Some(&json!({"underruns": 0}))).is_empty());
-        let c = client_warnings(Some(&json!({"underruns": 2, "concealed_ms": 140.0})));
+        let report = |v: Value| serde_json::from_value::<Report>(v).unwrap();
+        assert!(client_warnings(Some(&report(json!({"underruns": 0})))).is_empty());
+        let c = client_warnings(Some(&report(json!({"underruns": 2, "concealed_ms": 140.0}))));
         assert!(c[0].contains("2 times") && c[0].contains("140 ms"), "{c:?}");
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use ondes_core::egress::Framer;
+use ondes_core::proto::control::Status;
 use ondes_core::ring::Resume;
-use serde_json::json;
 
 use super::body::Heartbeat;
 use super::session::{SessionNotice, Transport};
@@ -45,10 +45,6 @@ impl SseTransport {
         let wire = join(&hub, format, factor, group);
         SseTransport { hub, format, group, factor, wire, heartbeats: 0 }
     }
-
-    fn status(&self, body: serde_json::Value) -> Bytes {
-        sse_event(Some("status"), None, &body.to_string())
-    }
 }
 
 fn join(hub: &Arc<StreamHub>, format: SseFormat, factor: usize, group: u64) -> WireGuard {
@@ -78,30 +74,49 @@ impl Transport for SseTransport {
     }
 
     fn notice(&mut self, hub: &StreamHub, notice: &SessionNotice) -> Option<Bytes> {
-        Some(match notice {
-            SessionNotice::Paused => self.status(json!({"status": "paused"})),
-            SessionNotice::Resumed { skipped_while_paused } => {
-                self.status(json!({"status": "resumed", "skipped_while_paused": skipped_while_paused}))
-            }
-            SessionNotice::SourceLost => self.status(json!({"status": "source-lost"})),
-            SessionNotice::SourceRestored => self.status(json!({"status": "source-restored"})),
+        let status = match notice {
+            SessionNotice::Paused => Status::Paused,
+            SessionNotice::Resumed { skipped_while_paused } => Status::Resumed {
+                skipped_while_paused: Some(*skipped_while_paused),
+                from_frame: None,
+                missed_frames: None,
+            },
+            SessionNotice::SourceLost => Status::SourceLost,
+            SessionNotice::SourceRestored => Status::SourceRestored,
             SessionNotice::Quality(q) => {
                 let factor = hub.quality_factor(*q) * self.format.extra_factor();
-                self.status(json!({"status": "quality", "quality": q,
-                    "sample_rate": hub.spec.sample_rate / factor as u32}))
+                Status::Quality { quality: *q, sample_rate: Some(hub.spec.sample_rate / factor as u32) }
             }
-            SessionNotice::Lagged { skipped_frames } => self.status(json!({"status": "lagged",
-                "skipped_frames": skipped_frames, "message": "this listener fell behind and was moved to live"})),
-            SessionNotice::ResumeOutcome { last_seen, outcome } => self.status(match outcome {
-                Resume::Exact => json!({"status": "resumed", "from_frame": last_seen + 1, "missed_frames": 0}),
-                Resume::Gap { missed } => json!({"status": "gap", "from_frame": last_seen + 1, "missed_frames": missed,
-                    "message": "the requested frames are no longer in the ring; continuing at live"}),
-                Resume::Unknown => json!({"status": "gap", "from_frame": last_seen + 1, "missed_frames": null,
-                    "message": "unknown Last-Event-ID (from before a restart?); continuing at live"}),
-            }),
-            SessionNotice::Ended(message) => sse_event(Some("error"), None, &format!("error: {message}")),
-            SessionNotice::ShuttingDown => sse_event(Some("error"), None, "error: the server is shutting down"),
-        })
+            SessionNotice::Lagged { skipped_frames } => Status::Lagged {
+                skipped_frames: *skipped_frames,
+                message: Some("this listener fell behind and was moved to live".into()),
+            },
+            SessionNotice::ResumeOutcome { last_seen, outcome } => match outcome {
+                Resume::Exact => Status::Resumed {
+                    skipped_while_paused: None,
+                    from_frame: Some(last_seen + 1),
+                    missed_frames: Some(0),
+                },
+                Resume::Gap { missed } => Status::Gap {
+                    from_frame: last_seen + 1,
+                    missed_frames: Some(*missed),
+                    message: "the requested frames are no longer in the ring; continuing at live".into(),
+                },
+                Resume::Unknown => Status::Gap {
+                    from_frame: last_seen + 1,
+                    missed_frames: None,
+                    message: "unknown Last-Event-ID (from before a restart?); continuing at live".into(),
+                },
+            },
+            SessionNotice::Ended(message) => {
+                return Some(sse_event(Some("error"), None, &format!("error: {message}")));
+            }
+            SessionNotice::ShuttingDown => {
+                return Some(sse_event(Some("error"), None, "error: the server is shutting down"));
+            }
+        };
+        // serialising our own type cannot fail
+        Some(sse_event(Some("status"), None, &serde_json::to_string(&status).unwrap_or_default()))
     }
 
     fn set_quality(&mut self, hub: &StreamHub, quality: f32) -> Option<Bytes> {

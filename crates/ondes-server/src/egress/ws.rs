@@ -10,12 +10,12 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
-use ondes_core::abr::{
-    AbrConfig, ClientReport, Controller, Direction, JitterAdvice, ProfileRequest, SendState,
-};
+use ondes_core::abr::{AbrConfig, Controller, Direction, JitterAdvice, ProfileRequest, SendState};
 use ondes_core::egress::Framer;
 use ondes_core::proto::audio::{AudioHeader, Codec, encode_audio};
-use serde_json::{Value, json};
+use ondes_core::proto::control::{
+    ErrorMessage, FromListener, ListenerInfo, Rung as RungMessage, Status, ToListener,
+};
 
 use super::session::{ListenerSession, SessionNotice, Transport};
 use crate::clock::now_us;
@@ -266,74 +266,56 @@ impl WsTransport {
     pub fn session_time(&self) -> u64 {
         self.now()
     }
-
     /// Handles a text message from the client; returns the reply, if any (pong, error).
+    /// Reports are read in their fixed schema ([`ondes_core::proto::control::Report`]):
+    /// nothing else a client sends is kept.
     pub fn client_text(&mut self, text: &str) -> Option<Bytes> {
         let info = self.info.clone();
-        let v: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
+        let msg = match serde_json::from_str::<FromListener>(text) {
+            Ok(m) => m,
             Err(e) => {
                 info.errors.fetch_add(1, Ordering::Relaxed);
-                return Some(text_msg(
-                    json!({"type": "error", "error": "bad_json", "message": format!("not JSON: {e}")}),
-                ));
+                let (code, message) = match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                    Err(_) => ("bad_json", format!("not JSON: {e}")),
+                    Ok(_) => ("unknown_message", format!("{e}; send report or ping")),
+                };
+                return Some(to_bytes(&ToListener::Error(ErrorMessage::new(code, message))));
             }
         };
-        match v.get("type").and_then(Value::as_str) {
-            Some("report") => {
+        match msg {
+            FromListener::Report(r) => {
                 info.reports_received.fetch_add(1, Ordering::Relaxed);
-                let num = |k: &str| v.get(k).and_then(Value::as_f64).filter(|x| x.is_finite() && *x >= 0.0);
-                let underruns = num("underruns").unwrap_or(0.0) as u64;
-                let concealed = num("concealed_ms").unwrap_or(0.0) as u64;
+                let concealed = r.concealed_ms as u64;
                 self.metrics.client_report(
                     &self.hub.id,
-                    underruns.saturating_sub(self.last_underruns),
+                    r.underruns.saturating_sub(self.last_underruns),
                     concealed.saturating_sub(self.last_concealed_ms),
-                    num("e2e_latency_ms"),
+                    r.e2e_latency_ms,
                 );
                 let now = self.now();
                 if let Some(abr) = self.abr.as_mut() {
-                    let r = ClientReport {
-                        buffer_ms: num("buffer_ms").unwrap_or(0.0),
-                        target_ms: num("target_ms").unwrap_or(0.0),
-                        underruns,
-                        lost_frames: num("lost_frames").unwrap_or(0.0) as u64,
-                        late_frames: num("late_frames").unwrap_or(0.0) as u64,
-                        received_frames: num("received_frames").unwrap_or(0.0) as u64,
-                        rtt_ms: num("rtt_ms"),
-                    };
-                    abr.handle_report(&r, now);
+                    abr.handle_report(&r.client_report(), now);
                 }
-                self.last_underruns = self.last_underruns.max(underruns);
+                self.last_underruns = self.last_underruns.max(r.underruns);
                 self.last_concealed_ms = self.last_concealed_ms.max(concealed);
-                *info.client_report.lock() = Some(v);
+                *info.client_report.lock() = Some(r);
                 None
             }
-            Some("ping") => {
-                let id = v.get("id").cloned().unwrap_or(Value::Null);
-                let client_ts = v.get("client_ts_us").cloned().unwrap_or(Value::Null);
-                Some(text_msg(
-                    json!({"type": "pong", "id": id, "client_ts_us": client_ts, "server_ts_us": now_us()}),
-                ))
-            }
-            other => {
-                info.errors.fetch_add(1, Ordering::Relaxed);
-                Some(text_msg(json!({"type": "error", "error": "unknown_message",
-                    "message": format!("unknown message type {other:?}; send report or ping")})))
-            }
+            FromListener::Ping(p) => Some(to_bytes(&ToListener::Pong(p.pong(now_us())))),
         }
     }
-
     /// The reply to a binary message (listeners send only text).
     pub fn unexpected_binary(&self) -> Bytes {
         self.info.errors.fetch_add(1, Ordering::Relaxed);
-        text_msg(json!({"type": "error", "error": "unexpected_binary",
-            "message": "listeners send only JSON text messages (report, ping); publish audio at /publish"}))
+        to_bytes(&ToListener::Error(ErrorMessage::new(
+            "unexpected_binary",
+            "listeners send only JSON text messages (report, ping); publish audio at /publish",
+        )))
     }
 }
-
-fn text_msg(v: Value) -> Bytes {
-    Bytes::from(v.to_string())
+/// A message's JSON text (serialising our own types cannot fail).
+fn to_bytes(m: &ToListener) -> Bytes {
+    Bytes::from(serde_json::to_vec(m).unwrap_or_default())
 }
 
 impl Framer<Arc<HubFrame>> for WsTransport {
@@ -352,49 +334,57 @@ impl Framer<Arc<HubFrame>> for WsTransport {
         b
     }
 }
-
 impl Transport for WsTransport {
     fn hello(&mut self, hub: &StreamHub, connection_id: u64) -> Option<Bytes> {
         let mut rungs = vec!["pcm16".to_string()];
         rungs.extend(hub.ladder.kbps().iter().map(|k| k.to_string()));
         let control = hub.control();
-        Some(text_msg(json!({
-            "type": "info", "protocol": ondes_core::proto::audio::VERSION, "stream": hub.id,
-            "connection_id": connection_id.to_string(),
-            "codec": if self.rung.is_some() { "opus" } else { "pcm16" },
-            "rung": rung_name(hub, self.rung), "rungs": rungs,
-            "sample_rate": hub.spec.sample_rate, "channels": hub.spec.channels,
-            "frame_ms": hub.spec.duration.as_ms_f64(), "batch": self.batch,
-            "paused": control.paused, "source_lost": control.source_lost,
-            "adaptive": self.abr.is_some(),
-            "profile": self.abr.as_ref().map(|a| a.profile().name),
-            "jitter": self.jitter_advice(),
+        Some(to_bytes(&ToListener::Info(ListenerInfo {
+            protocol: ondes_core::proto::audio::VERSION,
+            stream: hub.id.clone(),
+            connection_id: connection_id.to_string(),
+            codec: if self.rung.is_some() { Codec::Opus } else { Codec::Pcm16 },
+            rung: rung_name(hub, self.rung),
+            rungs,
+            sample_rate: hub.spec.sample_rate,
+            channels: hub.spec.channels,
+            frame_ms: hub.spec.duration.as_ms_f64(),
+            batch: self.batch as u32,
+            paused: control.paused,
+            source_lost: control.source_lost,
+            adaptive: self.abr.is_some(),
+            profile: self.abr.as_ref().map(|a| a.profile().name),
+            jitter: Some(self.jitter_advice()),
         })))
     }
 
     fn batch(&self) -> Option<u64> {
         Some(self.batch)
     }
-
     fn notice(&mut self, _hub: &StreamHub, notice: &SessionNotice) -> Option<Bytes> {
-        let status = |s: &str| Some(text_msg(json!({"type": "status", "status": s})));
-        match notice {
-            SessionNotice::Paused => status("paused"),
-            SessionNotice::Resumed { .. } => status("resumed"),
-            SessionNotice::SourceLost => status("source-lost"),
-            SessionNotice::SourceRestored => status("source-restored"),
+        let m = match notice {
+            SessionNotice::Paused => ToListener::Status(Status::Paused),
+            SessionNotice::Resumed { .. } => ToListener::Status(Status::Resumed {
+                skipped_while_paused: None,
+                from_frame: None,
+                missed_frames: None,
+            }),
+            SessionNotice::SourceLost => ToListener::Status(Status::SourceLost),
+            SessionNotice::SourceRestored => ToListener::Status(Status::SourceRestored),
             // the new rung (set_quality) is this listener's answer to a quality change
-            SessionNotice::Quality(_) | SessionNotice::ResumeOutcome { .. } => None,
-            SessionNotice::Lagged { skipped_frames } => Some(text_msg(
-                json!({"type": "status", "status": "lagged", "skipped_frames": skipped_frames}),
-            )),
-            SessionNotice::Ended(message) => {
-                Some(text_msg(json!({"type": "error", "error": "stream_ended", "message": message})))
+            SessionNotice::Quality(_) | SessionNotice::ResumeOutcome { .. } => return None,
+            SessionNotice::Lagged { skipped_frames } => {
+                ToListener::Status(Status::Lagged { skipped_frames: *skipped_frames, message: None })
             }
-            SessionNotice::ShuttingDown => Some(text_msg(
-                json!({"type": "error", "error": "shutting_down", "message": "the server is shutting down"}),
+            SessionNotice::Ended(message) => {
+                ToListener::Error(ErrorMessage::new(ErrorMessage::STREAM_ENDED, message.clone()))
+            }
+            SessionNotice::ShuttingDown => ToListener::Error(ErrorMessage::new(
+                ErrorMessage::SHUTTING_DOWN,
+                "the server is shutting down",
             )),
-        }
+        };
+        Some(to_bytes(&m))
     }
 
     fn set_quality(&mut self, hub: &StreamHub, quality: f32) -> Option<Bytes> {
@@ -421,10 +411,16 @@ impl Transport for WsTransport {
         self.metrics.bitrate_switches.with_label_values(&[&hub.id, direction]).inc();
         self.rung = rung;
         self.rejoin();
-        let name = rung_name(hub, rung);
-        Some(text_msg(
-            json!({"type": "rung", "rung": name, "reason": format!("stream quality set to {quality}")}),
-        ))
+        Some(to_bytes(&ToListener::Rung(RungMessage {
+            rung: rung_name(hub, rung),
+            profile: None,
+            batch: None,
+            jitter_target_ms: None,
+            jitter: None,
+            direction: None,
+            code: None,
+            reason: format!("stream quality set to {quality}"),
+        })))
     }
 }
 
@@ -464,17 +460,22 @@ fn poll_abr(s: &mut ListenerSession<WsTransport>) {
     t.metrics.bitrate_switches.with_label_values(&[&t.hub.id, dir]).inc();
     tracing::info!(stream = %t.hub.id, conn = t.info.id, to_kbps = d.kbps,
         reason = d.reason.code(), "abr: {}", d.reason);
-    let mut msg = json!({"type": "rung", "rung": d.kbps.to_string(), "profile": d.profile,
-        "batch": t.batch, "jitter_target_ms": d.jitter_target_ms, "direction": dir,
-        "code": d.reason.code(), "reason": d.reason.to_string()});
-    if d.retargets_jitter()
-        && let Some(a) = &t.abr
-    {
-        msg["jitter"] = json!(JitterAdvice::after(&d, a.profile(), a.config().jitter_rtts));
-    }
+    let jitter = match &t.abr {
+        Some(a) if d.retargets_jitter() => Some(JitterAdvice::after(&d, a.profile(), a.config().jitter_rtts)),
+        _ => None,
+    };
+    let msg = to_bytes(&ToListener::Rung(RungMessage {
+        rung: d.kbps.to_string(),
+        profile: Some(d.profile),
+        batch: Some(t.batch as u32),
+        jitter_target_ms: Some(d.jitter_target_ms),
+        jitter,
+        direction: Some(d.direction),
+        code: Some(d.reason.code().to_string()),
+        reason: d.reason.to_string(),
+    }));
     t.last_decision = Some(LastDecision::of(&d));
     t.publish_abr();
-    let msg = text_msg(msg);
     s.egress.push_control(msg, &mut s.transport);
     s.sync_batch();
 }

@@ -233,7 +233,12 @@ async fn read_body(
 /// The slow one: reads its response head, then nothing for 5 s, then drains what is there
 /// and returns it.
 async fn stall_then_drain(addr: std::net::SocketAddr, path: &str) -> (Vec<u8>, TcpStream) {
-    let (mut tcp, mut seen) = http_get(addr, path, "slow", Some(4096)).await;
+    let (tcp, seen) = http_get(addr, path, "slow", Some(4096)).await;
+    stall_then_read(tcp, seen).await
+}
+
+/// Reads nothing for 5 s, then for up to 3 s what arrives; returns it after `seen`.
+async fn stall_then_read(mut tcp: TcpStream, mut seen: Vec<u8>) -> (Vec<u8>, TcpStream) {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let mut chunk = vec![0u8; 64 * 1024];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
@@ -409,15 +414,5 @@ async fn stall_then_drain_ws(addr: std::net::SocketAddr) -> (Vec<u8>, TcpStream)
     let mut head = [0u8; 1024];
     let n = tcp.read(&mut head).await.unwrap();
     assert!(head[..n].starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head[..n]));
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let mut seen = Vec::new();
-    let mut chunk = vec![0u8; 64 * 1024];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, tcp.read(&mut chunk)).await {
-        if n == 0 {
-            break;
-        }
-        seen.extend_from_slice(&chunk[..n]);
-    }
-    (seen, tcp)
+    stall_then_read(tcp, Vec::new()).await
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use axum::http::StatusCode;
 use ondes_core::abr::{AbrStats, Decision, Direction, ProfileName, Reason};
-use ondes_core::proto::control::Report;
+use ondes_core::proto::control::{FromListener, Report};
 use parking_lot::Mutex;
 use serde::Serialize;
 
@@ -104,7 +104,7 @@ impl ConnectionInfo {
             errors_count: self.errors.load(Ordering::Relaxed),
             skipped_frames: self.skipped_frames.load(Ordering::Relaxed),
             latency_ms: self.latency_ewma_us.load(Ordering::Relaxed) as f64 / 1000.0,
-            client_report: *self.client_report.lock(),
+            client_report: self.client_report.lock().map(FromListener::Report),
             reports_received: self.reports_received.load(Ordering::Relaxed),
             abr: *self.abr.lock(),
         }
@@ -175,7 +175,8 @@ pub struct ConnectionSnapshot {
     pub skipped_frames: u64,
     pub latency_ms: f64,
     /// Latest client report (buffer, underruns, loss, RTT), if the transport carries them.
-    pub client_report: Option<Report>,
+    /// As the client sent it (`"type": "report"`), in its fixed schema.
+    pub client_report: Option<FromListener>,
     pub reports_received: u64,
     /// Adaptation state: profile, rung, batch, estimates, jitter floor, switch counts, the
     /// last decision and its reason (`null` for listeners without adaptation).

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use ondes_core::proto::control::Report;
+use ondes_core::proto::control::{FromListener, Report};
 use serde_json::{Value, json};
 
 use crate::auth::Permission;
@@ -134,7 +134,10 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
     if c.errors_count > 0 {
         warnings.push(format!("{} send errors", c.errors_count));
     }
-    warnings.extend(client_warnings(c.client_report.as_ref()));
+    warnings.extend(client_warnings(match &c.client_report {
+        Some(FromListener::Report(r)) => Some(r),
+        _ => None,
+    }));
     let abr = c.abr.map(|a| json!(a));
     warnings.extend(abr_warnings(abr.as_ref()));
     let secs = ((now - c.connected_at).max(1)) as f64 / 1000.0;

@@ -1,6 +1,8 @@
 //! Load generators that measure a running ondes server.
 //!
 //! - [`fanout`]: many concurrent listeners on one runtime (`ondes bench fanout`).
+//! - [`floor`]: the least a server can do to fan a stream out, measured beside ondes
+//!   (`ondes bench floor`).
 //! - [`proc_stats`]: CPU, RSS and socket-owner lookups from `/proc`.
 //! - [`sse_scan`]: a lean incremental SSE scanner that reads only the metadata of audio events.
 //! - [`http1`]: the minimal HTTP/1.1 client pieces the listeners need (URL, response head,
@@ -8,6 +10,7 @@
 //! - [`histogram`]: a lock-free latency histogram shared by all listeners.
 
 pub mod fanout;
+pub mod floor;
 pub mod histogram;
 pub mod http1;
 pub mod proc_stats;

@@ -93,6 +93,23 @@ fn read_request_head(mut stream: &TcpStream) -> std::io::Result<()> {
     }
 }
 
+/// Queue of connections waiting for `accept`, as tokio's listeners (ondes's) have: std's 128
+/// would drop the SYNs of a load client that opens hundreds at once, and the retries (1 s and
+/// more) would show in time to first byte as the floor's, not as the kernel's.
+pub const BACKLOG: i32 = 1024;
+
+/// Calls `listen` again with [`BACKLOG`] (Linux updates the queue of a listening socket);
+/// best effort: std's queue stays if it fails.
+#[cfg(unix)]
+pub fn widen_backlog(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is a bound, listening socket owned by `listener`.
+    let _ = unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) };
+}
+
+#[cfg(not(unix))]
+pub fn widen_backlog(_listener: &TcpListener) {}
+
 /// Sets `SO_SNDBUF` (the kernel doubles it and enforces a minimum).
 #[cfg(unix)]
 fn set_send_buffer(stream: &TcpStream, bytes: usize) -> std::io::Result<()> {

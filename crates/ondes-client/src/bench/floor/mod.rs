@@ -105,6 +105,7 @@ impl FloorServer {
         let listener = TcpListener::bind(opts.listen)
             .map_err(|source| FloorError::Bind { addr: opts.listen, source })?;
         let addr = listener.local_addr().map_err(|source| FloorError::Bind { addr: opts.listen, source })?;
+        accept::widen_backlog(&listener);
         let stats = Arc::new(FloorStats::default());
         let headers: Arc<[u8]> = source.headers().into();
         // made before anyone can join, so that a writer always has a page to start a listener on

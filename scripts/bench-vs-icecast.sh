@@ -21,7 +21,8 @@
 # target/bench-vs-icecast), ONDES (binary, default target/release/ondes, built if missing),
 # FLOOR_THREADS (the floor's writer threads, default: one per core), ONDES_PORT, ICE_PORT,
 # FLOOR_PORT.
-# Writes $OUT/results.md (the side-by-side table) and one JSON report per run.
+# Writes $OUT/results.md (the side-by-side table), one JSON report per run and the floor's
+# counters every 5 s ($OUT/N-floor.log).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -212,10 +213,10 @@ for n in $N_LIST; do
     wait_http "http://127.0.0.1:$ICE_PORT/status-json.xsl" || { cat "$WORK/icecast.out" "$WORK"/icelog/* >&2; exit 1; }
     ICE_PID=$(ss -Hltnp "sport = :$ICE_PORT" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
     "$ONDES" bench floor --listen "127.0.0.1:$FLOOR_PORT" --page-ms "$PAGE_MS" --threads "$FLOOR_THREADS" \
-        --report-secs 0 >"$WORK/floor.log" 2>&1 &
+        --report-secs 5 >"$OUT/$n-floor.log" 2>&1 &
     FLOOR_PID=$!
     PIDS+=("$FLOOR_PID")
-    wait_listening "$FLOOR_PORT" || { cat "$WORK/floor.log" >&2; exit 1; }
+    wait_listening "$FLOOR_PORT" || { cat "$OUT/$n-floor.log" >&2; exit 1; }
     source_to "icecast://source:$PASSWORD@127.0.0.1:$ONDES_PORT/live"
     source_to "icecast://source:$PASSWORD@127.0.0.1:$ICE_PORT/live"
     source_to "icecast://source:$PASSWORD@127.0.0.1:$ICE_PORT/live0"

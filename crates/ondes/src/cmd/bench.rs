@@ -25,7 +25,8 @@ pub enum BenchCommand {
     /// 48 kHz, a tone encoded once at start by ondes's Opus encoder, pages numbered
     /// consecutively with continuous granule positions), and each writer writes those same
     /// bytes to each of its sockets with one non-blocking write. A socket that cannot take a
-    /// page finishes it at the next one or has that page left out; a failed one is dropped.
+    /// page finishes it at the next one or has that page left out; a failed one is dropped;
+    /// a writer that falls behind sends the pages that piled up in one write per socket.
     /// Any request gets `HTTP/1.0 200 OK`, `Content-Type: audio/ogg`, the header pages, the
     /// latest page at once, then every page. Its CPU per listener-second is the kernel's cost
     /// of one write per listener per page: divide a server's by it.

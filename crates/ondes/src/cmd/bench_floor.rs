@@ -60,7 +60,7 @@ pub fn run(args: FloorArgs) -> anyhow::Result<()> {
         if args.report_secs > 0 {
             let s = floor.stats();
             eprintln!(
-                "floor: {:.0} s, {} listeners ({} accepted, {} refused, {} closed), {} pages, {} sends skipped, {:.1} MB written",
+                "floor: {:.0} s, {} listeners ({} accepted, {} refused, {} closed), {} pages, {} skipped, {} coalesced, {:.1} MB written",
                 started.elapsed().as_secs_f64(),
                 s.listeners,
                 s.accepted,
@@ -68,6 +68,7 @@ pub fn run(args: FloorArgs) -> anyhow::Result<()> {
                 s.closed,
                 s.pages,
                 s.skipped,
+                s.coalesced,
                 s.bytes as f64 / 1e6
             );
         }

@@ -16,6 +16,8 @@
 //!   same page bytes to each of its sockets with one non-blocking `write`; a socket that
 //!   cannot take a whole page finishes it at the next page, or has that page left out (a
 //!   gap for that listener alone); a socket that fails is dropped.
+//!   When a pass over the sockets outlasts a page interval, the pages that came meanwhile
+//!   go out together, in one write per listener.
 //!
 //! A listener gets `HTTP/1.0 200 OK` with `Content-Type: audio/ogg`, the `OpusHead` and
 //! `OpusTags` pages numbered to end right before its first audio page, then the latest page

@@ -12,6 +12,7 @@ pub struct FloorStats {
     closed: AtomicU64,
     pages: AtomicU64,
     skipped: AtomicU64,
+    coalesced: AtomicU64,
     bytes: AtomicU64,
 }
 
@@ -31,6 +32,9 @@ pub struct FloorSnapshot {
     /// Page sends left out because the listener's socket still held the previous one: each
     /// is a gap for that listener.
     pub skipped: u64,
+    /// Pages that a writer sent in one write with the page after them, because its pass over
+    /// its sockets took longer than a page interval; summed over the writers.
+    pub coalesced: u64,
     /// Bytes written to listeners.
     pub bytes: u64,
 }
@@ -63,6 +67,12 @@ impl FloorStats {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    pub(crate) fn on_coalesced(&self, pages: u64) {
+        if pages > 0 {
+            self.coalesced.fetch_add(pages, Ordering::Relaxed);
+        }
+    }
+
     /// The counters now.
     pub fn snapshot(&self) -> FloorSnapshot {
         FloorSnapshot {
@@ -72,6 +82,7 @@ impl FloorStats {
             closed: self.closed.load(Ordering::Relaxed),
             pages: self.pages.load(Ordering::Relaxed),
             skipped: self.skipped.load(Ordering::Relaxed),
+            coalesced: self.coalesced.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
         }
     }

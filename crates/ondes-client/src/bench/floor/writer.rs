@@ -1,5 +1,5 @@
 //! One writer thread: owns a share of the listeners' sockets and, for each page, writes it to
-//! each of them with one non-blocking `write`.
+//! each of them with one non-blocking `write` (see [`run`] for a writer that falls behind).
 //!
 //! Nothing else happens per listener and page: no task, no poll, no copy, no buffer. A socket
 //! whose kernel buffer cannot take the whole page keeps a reference to the page and the
@@ -29,26 +29,45 @@ pub enum ToWriter {
 
 /// Runs until every sender is dropped. `first` is the page made before any listener could
 /// join, so a joining listener always has a page to start with.
+///
+/// When a pass over the sockets takes longer than a page interval (the machine cannot keep
+/// up), the pages that came meanwhile go out together, one write per listener for all of
+/// them: still the least work, and what any server that keeps up with no gaps does then.
+/// Listeners that joined meanwhile start on the latest of them.
 pub fn run(rx: Receiver<ToWriter>, headers: Arc<[u8]>, first: Page, stats: Arc<FloorStats>) {
     let mut listeners: Vec<Listener> = Vec::new();
     let mut current = first;
+    let mut fresh: Vec<Page> = Vec::new();
+    let mut joins: Vec<TcpStream> = Vec::new();
     while let Ok(message) = rx.recv() {
-        match message {
-            ToWriter::Page(page) => {
-                let mut pass = Pass::default();
-                listeners.retain_mut(|l| l.send(&page.bytes, &mut pass));
-                stats.on_pass(0, pass.closed, pass.skipped, pass.bytes);
-                current = page;
+        let mut next = Some(message);
+        while let Some(m) = next.take().or_else(|| rx.try_recv().ok()) {
+            match m {
+                ToWriter::Page(page) => fresh.push(page),
+                ToWriter::Join(stream) => joins.push(stream),
             }
-            ToWriter::Join(stream) => {
-                let mut listener = Listener::join(stream, &headers, &current);
-                let mut pass = Pass::default();
-                if listener.flush(&mut pass) != Flush::Closed {
-                    listeners.push(listener);
-                    stats.on_pass(1, 0, 0, pass.bytes);
-                } else {
-                    stats.on_pass(1, 1, 0, pass.bytes);
-                }
+        }
+        if let Some(last) = fresh.last().cloned() {
+            let bytes: Arc<[u8]> = if fresh.len() == 1 {
+                Arc::clone(&last.bytes)
+            } else {
+                fresh.iter().flat_map(|p| p.bytes.iter().copied()).collect()
+            };
+            let mut pass = Pass { pages: fresh.len() as u64, ..Pass::default() };
+            listeners.retain_mut(|l| l.send(&bytes, &mut pass));
+            stats.on_pass(0, pass.closed, pass.skipped, pass.bytes);
+            stats.on_coalesced(pass.pages - 1);
+            current = last;
+            fresh.clear();
+        }
+        for stream in joins.drain(..) {
+            let mut listener = Listener::join(stream, &headers, &current);
+            let mut pass = Pass::default();
+            if listener.flush(&mut pass) != Flush::Closed {
+                listeners.push(listener);
+                stats.on_pass(1, 0, 0, pass.bytes);
+            } else {
+                stats.on_pass(1, 1, 0, pass.bytes);
             }
         }
     }
@@ -57,6 +76,8 @@ pub fn run(rx: Receiver<ToWriter>, headers: Arc<[u8]>, first: Page, stats: Arc<F
 /// What one pass over the listeners did.
 #[derive(Debug, Default)]
 struct Pass {
+    /// Pages in the bytes offered (more than one when the writer fell behind).
+    pages: u64,
     closed: u64,
     skipped: u64,
     bytes: u64,
@@ -92,12 +113,13 @@ impl Listener {
         Listener { stream, own, own_sent: 0, rest: None }
     }
 
-    /// Offers `page`; returns false when the listener is to be dropped.
+    /// Offers `page` (the bytes of `pass.pages` pages); returns false when the listener is to
+    /// be dropped.
     fn send(&mut self, page: &Arc<[u8]>, pass: &mut Pass) -> bool {
         match self.flush(pass) {
             Flush::Done => {}
             Flush::Blocked => {
-                pass.skipped += 1;
+                pass.skipped += pass.pages;
                 return true;
             }
             Flush::Closed => {
@@ -115,7 +137,7 @@ impl Listener {
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 // nothing of this page went out: leave it out whole
-                pass.skipped += 1;
+                pass.skipped += pass.pages;
                 true
             }
             Err(_) => {

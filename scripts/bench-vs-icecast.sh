@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fan-out measured side by side: ondes against Icecast 2 (default burst, and burst 0), on this
-# machine, in one run, with the same source and the same load client.
+# Fan-out measured side by side: ondes against Icecast 2 (default burst, and burst 0) and the
+# floor (`ondes bench floor`), on this machine, in one run, with the same load client.
 #
 #   bash scripts/bench-vs-icecast.sh                 # N = 100 1000 5000 10000
 #   N_LIST="100 1000" DURATION=10s bash scripts/bench-vs-icecast.sh
@@ -9,12 +9,20 @@
 # Ogg/Opus 64 kbit/s stream into each mount with ffmpeg (-re, Icecast protocol; one ffmpeg per
 # mount, same deterministic signal and encoder settings, so the same bytes), then run
 # `ondes bench fanout --transport http` against ondes's /live, Icecast's /live (default 64 KB
-# burst) and Icecast's /live0 (burst 0), one after the other, and stop everything.
+# burst), Icecast's /live0 (burst 0) and the floor, one after the other, and stop everything.
+#
+# The floor is the least a server can do: one non-blocking write of the same page per listener
+# per page, from one writer thread per core, with the same Ogg/Opus 64 kbit/s stereo pages of
+# PAGE_MS (made by ondes's own encoder and muxer, no source). Its CPU per listener-second is
+# the kernel's cost of the fan-out; the table gives every server's as a multiple of it.
 #
 # Environment: N_LIST, DURATION (measured window, default 20s), PAGE_MS (Ogg page duration of
 # the source and of ondes's egress, default 100), OUT (results directory, default
-# target/bench-vs-icecast), ONDES (binary, default target/release/ondes, built if missing).
-# Writes $OUT/results.md (the side-by-side table) and one JSON report per run.
+# target/bench-vs-icecast), ONDES (binary, default target/release/ondes, built if missing),
+# FLOOR_THREADS (the floor's writer threads, default: one per core), ONDES_PORT, ICE_PORT,
+# FLOOR_PORT.
+# Writes $OUT/results.md (the side-by-side table), one JSON report per run and the floor's
+# counters every 5 s ($OUT/N-floor.log).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -26,6 +34,8 @@ ONDES=${ONDES:-target/release/ondes}
 PASSWORD=bench-source
 ONDES_PORT=${ONDES_PORT:-28080}
 ICE_PORT=${ICE_PORT:-28000}
+FLOOR_PORT=${FLOOR_PORT:-28090}
+FLOOR_THREADS=${FLOOR_THREADS:-$(nproc)}
 
 say() { printf '\n== %s\n' "$*" >&2; }
 
@@ -51,7 +61,7 @@ fi
 # --- limits: one socket per listener on each side, same process tree ---------------------
 max_n=0
 for n in $N_LIST; do ((n > max_n)) && max_n=$n; done
-need=$((max_n + 1024)) # per process: the load client, ondes and Icecast each hold N sockets
+need=$((max_n + 1024)) # per process: the load client and each server hold N sockets
 if (($(ulimit -Hn) < need)) && [[ $(id -u) -eq 0 ]]; then ulimit -Hn "$need"; fi
 ulimit -n "$(ulimit -Hn)"
 if (($(ulimit -n) < need)); then
@@ -59,9 +69,9 @@ if (($(ulimit -n) < need)); then
     exit 1
 fi
 
-for port in "$ONDES_PORT" "$ICE_PORT"; do
+for port in "$ONDES_PORT" "$ICE_PORT" "$FLOOR_PORT"; do
     if [[ -n $(ss -Hltn "sport = :$port") ]]; then
-        echo "port $port is in use; set ONDES_PORT / ICE_PORT" >&2
+        echo "port $port is in use; set ONDES_PORT / ICE_PORT / FLOOR_PORT" >&2
         exit 1
     fi
 done
@@ -159,23 +169,35 @@ wait_http() { # url
     return 1
 }
 
+wait_listening() { # port (the floor answers every request with its endless stream)
+    for _ in $(seq 100); do
+        [[ -n $(ss -Hltn "sport = :$1") ]] && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on port $1" >&2
+    return 1
+}
+
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 run_bench() { # name url n
     local name=$1 url=$2 n=$3 pid=$4
-    local base
+    local base load_before load_after
     base=$(rss_kb "$pid")
-    say "N=$n $name: $url"
+    load_before=$(cut -d' ' -f1 /proc/loadavg)
+    say "N=$n $name: $url (load average $load_before)"
     "$ONDES" bench fanout --url "$url" --transport http --listeners "$n" --duration "$DURATION" \
         --server-pid "$pid" --json >"$OUT/$n-$name.json" || true
-    python3 - "$OUT/$n-$name.json" "$base" <<'PY'
+    load_after=$(cut -d' ' -f1 /proc/loadavg)
+    python3 - "$OUT/$n-$name.json" "$base" "$load_before" "$load_after" <<'PY'
 import json, sys
-path, base = sys.argv[1], int(sys.argv[2])
+path, base, before, after = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 try:
     r = json.load(open(path))
 except Exception:
     sys.exit(0)
 r["server_rss_baseline_kb"] = base
+r["load_average_before"], r["load_average_after"] = before, after
 json.dump(r, open(path, "w"))
 PY
 }
@@ -190,6 +212,11 @@ for n in $N_LIST; do
     wait_http "http://127.0.0.1:$ONDES_PORT/status-json.xsl" || { cat "$WORK/ondes.log" >&2; exit 1; }
     wait_http "http://127.0.0.1:$ICE_PORT/status-json.xsl" || { cat "$WORK/icecast.out" "$WORK"/icelog/* >&2; exit 1; }
     ICE_PID=$(ss -Hltnp "sport = :$ICE_PORT" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+    "$ONDES" bench floor --listen "127.0.0.1:$FLOOR_PORT" --page-ms "$PAGE_MS" --threads "$FLOOR_THREADS" \
+        --report-secs 5 >"$OUT/$n-floor.log" 2>&1 &
+    FLOOR_PID=$!
+    PIDS+=("$FLOOR_PID")
+    wait_listening "$FLOOR_PORT" || { cat "$OUT/$n-floor.log" >&2; exit 1; }
     source_to "icecast://source:$PASSWORD@127.0.0.1:$ONDES_PORT/live"
     source_to "icecast://source:$PASSWORD@127.0.0.1:$ICE_PORT/live"
     source_to "icecast://source:$PASSWORD@127.0.0.1:$ICE_PORT/live0"
@@ -197,30 +224,10 @@ for n in $N_LIST; do
     run_bench ondes "http://127.0.0.1:$ONDES_PORT/live" "$n" "$ONDES_PID"
     run_bench icecast "http://127.0.0.1:$ICE_PORT/live" "$n" "$ICE_PID"
     run_bench icecast-burst0 "http://127.0.0.1:$ICE_PORT/live0" "$n" "$ICE_PID"
+    run_bench floor "http://127.0.0.1:$FLOOR_PORT/live" "$n" "$FLOOR_PID"
     cleanup
     sleep 1
 done
 
-python3 - "$OUT" "$N_LIST" "$DURATION" "$PAGE_MS" >"$OUT/results.md" <<'PY'
-import json, os, sys
-out, ns, duration, page_ms = sys.argv[1], sys.argv[2].split(), sys.argv[3], sys.argv[4]
-def f(v, d=0):
-    return "-" if v is None else f"{v:,.{d}f}"
-print(f"Fan-out over HTTP (Ogg/Opus 64 kbit/s, {page_ms} ms pages), {duration} window per run.\n")
-print("| N | server | connected / alive | gaps | stalls > 500 ms | server CPU µs per listener-s | RSS KB per listener | first byte p50 / p99 ms | behind live at start p50 / p99 ms |")
-print("|---|---|---|---|---|---|---|---|---|")
-for n in ns:
-    for name in ["ondes", "icecast", "icecast-burst0"]:
-        p = os.path.join(out, f"{n}-{name}.json")
-        if not os.path.exists(p) or os.path.getsize(p) == 0:
-            print(f"| {n} | {name} | run failed | | | | | | |")
-            continue
-        r = json.load(open(p))
-        rss = r.get("server_rss_kb")
-        per = None if rss is None else (rss - r.get("server_rss_baseline_kb", 0)) / max(r["listeners_connected"], 1)
-        t, s = r["time_to_first_byte_ms"], r["start_behind_live_ms"]
-        print(f"| {int(n):,} | {name} | {r['listeners_connected']:,} / {r['listeners_alive']:,} | {r['gaps']:,} | {r['stalls']:,} "
-              f"| {f(r.get('server_cpu_us_per_listener_second'), 1)} | {f(per, 1)} "
-              f"| {f(t['p50'], 1)} / {f(t['p99'], 1)} | {f(s['p50'])} / {f(s['p99'])} |")
-PY
+python3 scripts/fanout-table.py "$OUT" "$N_LIST" "$DURATION" "$PAGE_MS" >"$OUT/results.md"
 cat "$OUT/results.md"

@@ -1,6 +1,8 @@
 //! Load generators that measure a running ondes server.
 //!
 //! - [`fanout`]: many concurrent listeners on one runtime (`ondes bench fanout`).
+//! - [`floor`]: the least a server can do to fan a stream out, measured beside ondes
+//!   (`ondes bench floor`).
 //! - [`proc_stats`]: CPU, RSS and socket-owner lookups from `/proc`.
 //! - [`sse_scan`]: a lean incremental SSE scanner that reads only the metadata of audio events.
 //! - [`http1`]: the minimal HTTP/1.1 client pieces the listeners need (URL, response head,
@@ -10,6 +12,7 @@
 //! library's listener uses too.
 
 pub mod fanout;
+pub mod floor;
 pub mod http1;
 pub mod proc_stats;
 pub mod sse_scan;

@@ -17,6 +17,20 @@ pub enum BenchCommand {
     /// One stream through a simulated link (in-process, simulated time), with the legacy
     /// setting and with adaptation, side by side.
     Adaptive(AdaptiveArgs),
+    /// Serve the floor: the least a server can do to fan a live Ogg/Opus stream out over HTTP,
+    /// to run beside ondes and Icecast under the same `bench fanout --transport http`.
+    ///
+    /// One accept thread reads each request and hands the socket to one of --threads writer
+    /// threads; every --page-ms a clock thread makes one real Ogg/Opus page (64 kbit/s stereo
+    /// 48 kHz, a tone encoded once at start by ondes's Opus encoder, pages numbered
+    /// consecutively with continuous granule positions), and each writer writes those same
+    /// bytes to each of its sockets with one non-blocking write. A socket that cannot take a
+    /// page finishes it at the next one or has that page left out; a failed one is dropped;
+    /// a writer that falls behind sends the pages that piled up in one write per socket.
+    /// Any request gets `HTTP/1.0 200 OK`, `Content-Type: audio/ogg`, the header pages, the
+    /// latest page at once, then every page. Its CPU per listener-second is the kernel's cost
+    /// of one write per listener per page: divide a server's by it.
+    Floor(super::bench_floor::FloorArgs),
 }
 
 #[derive(clap::Args)]
@@ -97,6 +111,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Fanout(args) => fanout(args),
         BenchCommand::Adaptive(args) => adaptive(args),
+        BenchCommand::Floor(args) => super::bench_floor::run(args),
     }
 }
 

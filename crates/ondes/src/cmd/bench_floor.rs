@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use ondes_tools::bench::floor::{FloorOptions, FloorServer};
 use super::duration::parse_duration;
+use ondes_tools::bench::floor::{FloorOptions, FloorServer};
 use ondes_tools::bench::proc_stats::raise_nofile_limit;
 
 #[derive(clap::Args)]

@@ -152,6 +152,39 @@ async fn reports_pings_and_bad_messages() {
     s.shutdown().await;
 }
 
+/// A listener that sends a huge message (an 8 MB "report") is closed; the server keeps no
+/// copy of it and every other listener plays on.
+#[tokio::test]
+async fn an_oversized_listener_message_closes_only_that_connection() {
+    let s = start("").await;
+    let mut other = connect(&ws_url(&s, "rung=pcm16")).await;
+    next_text(&mut other).await;
+    let mut big = connect(&ws_url(&s, "rung=pcm16")).await;
+    next_text(&mut big).await;
+    let padding = "x".repeat(8 << 20);
+    let _ = big.send(Message::Text(format!(r#"{{"type":"report","pad":"{padding}"}}"#).into())).await;
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match big.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return true,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    assert!(closed, "the connection that sent 8 MB is closed");
+    for _ in 0..10 {
+        next_binary(&mut other).await;
+    }
+    let (_, stats) = get_json(&format!("{}/api/audio/stats", s.url()), None).await;
+    assert!(
+        stats["connections"].as_array().unwrap().iter().all(|c| c["client_report"].is_null()),
+        "nothing of the oversized message is kept"
+    );
+    s.shutdown().await;
+}
+
 #[tokio::test]
 async fn bad_parameters_get_json_errors() {
     let s = start("").await;

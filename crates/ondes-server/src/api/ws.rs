@@ -25,6 +25,9 @@ use crate::http::{QueryMap, StreamId};
 use crate::hub::StreamHub;
 use crate::state::SharedState;
 
+/// Largest text message a listener may send (reports are a few hundred bytes).
+pub const MAX_LISTENER_MESSAGE: usize = 64 * 1024;
+
 fn parse_rung(hub: &StreamHub, q: &QueryMap) -> Result<RungChoice, ApiError> {
     let kbps = hub.ladder.kbps();
     let names = || {
@@ -83,8 +86,14 @@ pub async fn ws(
         ApiError::bad_request("not_websocket", format!("this endpoint speaks WebSocket (ws://…): {e}"))
     })?;
     let admission = admit_listener(&app, &id, peer, &headers, &q, "ws")?;
-    // small buffers: thousands of listeners; messages are a few hundred bytes to a few KB
-    let upgrade = upgrade.read_buffer_size(4 * 1024).write_buffer_size(0);
+    // small buffers: thousands of listeners; messages are a few hundred bytes to a few KB.
+    // A listener sends only small JSON (reports, pings): anything larger than 64 KB closes
+    // its connection instead of being buffered
+    let upgrade = upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(MAX_LISTENER_MESSAGE)
+        .max_frame_size(MAX_LISTENER_MESSAGE);
     let opts = WsOptions { choice, batch, profile };
     Ok(upgrade.on_upgrade(move |socket| run(socket, app, admission, opts)))
 }

@@ -14,9 +14,6 @@ use ondes_server::RunningServer;
 use ondes_server::auth::Permission;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A demo stream, a publish stream and two templates (16 kHz mono publish, 48 kHz mono Icecast).
 fn config(linger_secs: u64, max_streams: usize) -> String {
@@ -30,15 +27,7 @@ fn config(linger_secs: u64, max_streams: usize) -> String {
 }
 
 async fn publisher(s: &RunningServer, id: &str, token: Option<&str>) -> Result<Ws, u16> {
-    let mut req = format!("ws://{}/api/streams/{id}/publish", s.addr).into_client_request().unwrap();
-    if let Some(t) = token {
-        req.headers_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
-    }
-    match tokio_tungstenite::connect_async(req).await {
-        Ok((ws, _)) => Ok(ws),
-        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
-        Err(e) => panic!("{e}"),
-    }
+    common::ws_publisher(&format!("ws://{}/api/streams/{id}/publish", s.addr), token).await
 }
 
 /// `n` frames of a 16 kHz mono 500 Hz tone from `first`, as one pcm16 message.

@@ -11,23 +11,12 @@ use ondes_core::proto::audio::{AudioHeader, Codec, encode_audio};
 use ondes_server::auth::Permission;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const PUBLISH_STREAM: &str =
     "[[stream]]\nid = \"main\"\nsource = \"publish\"\nsample_rate = 16000\nchannels = 1\n";
 
 async fn publisher(s: &ondes_server::RunningServer, token: Option<&str>) -> Result<Ws, u16> {
-    let mut req = format!("ws://{}/api/audio/publish", s.addr).into_client_request().unwrap();
-    if let Some(t) = token {
-        req.headers_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
-    }
-    match tokio_tungstenite::connect_async(req).await {
-        Ok((ws, _)) => Ok(ws),
-        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
-        Err(e) => panic!("{e}"),
-    }
+    common::ws_publisher(&format!("ws://{}/api/audio/publish", s.addr), token).await
 }
 
 /// A 16 kHz mono frame of a 500 Hz tone, as pcm16 bytes.

@@ -136,3 +136,19 @@ pub async fn post_json(url: &str, token: Option<&str>, body: &str) -> (reqwest::
     let status = resp.status();
     (status, resp.json().await.unwrap_or(Value::Null))
 }
+
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket publisher on `url` (with a bearer token), or the HTTP status that refused it.
+pub async fn ws_publisher(url: &str, token: Option<&str>) -> Result<Ws, u16> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = url.into_client_request().unwrap();
+    if let Some(t) = token {
+        req.headers_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
+        Err(e) => panic!("{e}"),
+    }
+}

@@ -5,11 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # --- system packages -------------------------------------------------------------------
-# tool -> Debian package
-declare -A PKG=([ffmpeg]=ffmpeg [sox]=sox [espeak-ng]=espeak-ng [opusenc]=opus-tools)
+# Every Debian package any test needs, installed in one apt-get run (one `apt-get update`).
+PACKAGES=(ffmpeg sox espeak-ng opus-tools chromium)
 missing=()
-for tool in "${!PKG[@]}"; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("${PKG[$tool]}")
+for pkg in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
@@ -34,16 +34,6 @@ cargo test --workspace --locked
 # Node unit tests (jitter buffer, client logic) and browser tests in Debian's Chromium driven
 # by playwright-core; the browser tests start target/debug/ondes themselves (ephemeral ports).
 # Screenshots go to artifacts/ (gitignored).
-if ! command -v chromium >/dev/null 2>&1; then
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-        echo "==> installing chromium"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
-    else
-        echo "error: the web tests need Debian's chromium (apt-get install -y chromium; run as root)" >&2
-        exit 1
-    fi
-fi
 if ! command -v node >/dev/null 2>&1 || (($(node -p 'process.versions.node.split(".")[0]') < 20)); then
     echo "error: the web tests need Node.js >= 20 (node and npm on PATH)" >&2
     exit 1

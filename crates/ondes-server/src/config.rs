@@ -40,8 +40,55 @@ pub struct Config {
     pub perf: crate::perf::PerfSection,
     /// Icecast compatibility (`[icecast]`, see docs/icecast.md).
     pub icecast: IcecastConfig,
+    /// Adaptive streaming (`[abr]`, see docs/adaptive.md).
+    pub abr: AbrSection,
     #[serde(rename = "stream")]
     pub streams: Vec<StreamConfig>,
+}
+
+/// Adaptive streaming (`[abr]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AbrSection {
+    /// The most audio a WebSocket listener of each profile may have waiting at the server
+    /// before it is skipped to live (`[abr.latency_budget_ms]`); it replaces
+    /// `server.max_listener_lag_ms` for those listeners.
+    pub latency_budget_ms: LatencyBudgets,
+}
+
+/// Latency budget per streaming profile, ms.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LatencyBudgets {
+    pub ultra_performance: u64,
+    pub balanced: u64,
+    pub high_throughput: u64,
+    pub emergency_fallback: u64,
+}
+
+impl Default for LatencyBudgets {
+    fn default() -> Self {
+        // a conversation cannot carry more than ~150 ms; a radio listener a few seconds
+        LatencyBudgets {
+            ultra_performance: 150,
+            balanced: 400,
+            high_throughput: 3_000,
+            emergency_fallback: 3_000,
+        }
+    }
+}
+
+impl LatencyBudgets {
+    /// The budget of `profile`, ms.
+    pub fn of(&self, profile: ondes_core::abr::ProfileName) -> u64 {
+        use ondes_core::abr::ProfileName as P;
+        match profile {
+            P::UltraPerformance => self.ultra_performance,
+            P::Balanced => self.balanced,
+            P::HighThroughput => self.high_throughput,
+            P::EmergencyFallback => self.emergency_fallback,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -282,6 +329,17 @@ impl Config {
         }
         if !(200..=2_000).contains(&self.server.publish_queue_ms) {
             return Err(invalid("server.publish_queue_ms", "must be between 200 and 2000"));
+        }
+        let b = &self.abr.latency_budget_ms;
+        for (key, ms) in [
+            ("abr.latency_budget_ms.ultra_performance", b.ultra_performance),
+            ("abr.latency_budget_ms.balanced", b.balanced),
+            ("abr.latency_budget_ms.high_throughput", b.high_throughput),
+            ("abr.latency_budget_ms.emergency_fallback", b.emergency_fallback),
+        ] {
+            if ms < 100 {
+                return Err(invalid(key, "must be at least 100 (a listener needs a message on its way)"));
+            }
         }
         if self.server.max_listener_lag_ms < 100 {
             return Err(invalid("server.max_listener_lag_ms", "must be at least 100"));

@@ -13,6 +13,7 @@ pub mod http;
 pub mod hub;
 pub mod icecast;
 pub mod ingest;
+pub mod log_limit;
 pub mod metrics;
 pub mod perf;
 pub mod server;

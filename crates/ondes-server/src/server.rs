@@ -98,6 +98,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     }
 
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let config_pending = config.server.max_pending_connections;
     let icecast = crate::icecast::IcecastState::new(&config);
     let on_demand = !streams.templates().is_empty();
     let state = Arc::new(AppState {
@@ -112,6 +113,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         perf: perf.clone(),
         metrics,
         writers: crate::egress::writer::Writers::new(shutdown_rx.clone()),
+        pending: crate::http::pending::Pending::new(config_pending),
     });
     tokio::spawn(sampler(state.clone(), shutdown_rx.clone()));
     if on_demand {
@@ -127,33 +129,18 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         let _ = socket2::SockRef::from(&listener).set_send_buffer_size(sndbuf);
     }
     let lowat = (state.config.server.socket_notsent_lowat_kb * 1024) as u32;
-    let mut rx = shutdown_rx;
-    let router_state = state.clone();
-    let serve = tokio::spawn(async move {
-        // listeners' GETs are taken over for the feed writers (crate::http::accept); Icecast
-        // source clients send unframed PUT/SOURCE bodies (crate::icecast::conn)
-        let listener = axum::serve::ListenerExt::tap_io(
-            crate::http::accept::ConnectionRouter::new(
-                axum::serve::ListenerExt::tap_io(listener, move |tcp: &mut tokio::net::TcpStream| {
-                    // audio events are small and latency-bound: never wait for Nagle
-                    let _ = tcp.set_nodelay(true);
-                    if lowat > 0 {
-                        // keep unsent audio in the hub (where lag is seen, skipped and adapted
-                        // to), not in the kernel: the socket is writable only below `lowat`
-                        let _ = socket2::SockRef::from(&*tcp).set_tcp_notsent_lowat(lowat);
-                    }
-                }),
-                router_state,
-                app.clone(),
-            ),
-            |_| {},
-        );
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|v| *v).await;
-            })
-            .await
-    });
+    let tune = move |tcp: &tokio::net::TcpStream| {
+        // audio events are small and latency-bound: never wait for Nagle
+        let _ = tcp.set_nodelay(true);
+        if lowat > 0 {
+            // keep unsent audio in the hub (where lag is seen, skipped and adapted to), not
+            // in the kernel: the socket is writable only below `lowat`
+            let _ = socket2::SockRef::from(tcp).set_tcp_notsent_lowat(lowat);
+        }
+    };
+    // listeners' GETs are taken over for the feed writers, the rest served by hyper; Icecast
+    // source clients send unframed PUT/SOURCE bodies (crate::icecast::conn)
+    let serve = tokio::spawn(crate::http::accept::serve(listener, state.clone(), app, tune, shutdown_rx));
     tracing::info!(%addr, streams = state.streams.counts().0, templates = state.streams.templates().len(), "ondes listening");
     Ok(RunningServer { addr, state, generated_admin_token, shutdown_tx, stop_sources, serve, grace })
 }

@@ -35,6 +35,8 @@ pub struct AppState {
     pub perf: Arc<crate::perf::ServerPerf>,
     /// The writers that own long-lived listener sockets, one per feed and core.
     pub writers: Arc<crate::egress::writer::Writers>,
+    /// Connections that have not sent a whole request head yet (bounded).
+    pub pending: Arc<crate::http::pending::Pending>,
 }
 
 impl AppState {

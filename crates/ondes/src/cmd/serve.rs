@@ -24,7 +24,12 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let filter = std::env::var("RUST_LOG").unwrap_or(args.log.clone());
+    let mut filter = std::env::var("RUST_LOG").unwrap_or(args.log.clone());
+    if !filter.contains("symphonia") {
+        // the decoders log a warning per bad frame of a source (a flood from one bad
+        // stream); the server counts them in the mount's decode_errors instead
+        filter.push_str(",symphonia=error");
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).context("bad --log filter")?)
         .with_writer(std::io::stderr)

@@ -24,4 +24,4 @@ pub mod sysinfo;
 
 pub use config::Config;
 pub use http::app;
-pub use server::{RunningServer, StartError, start};
+pub use server::{RunningServer, StartError, check, start};

@@ -46,6 +46,31 @@ pub struct RunningServer {
     grace: Duration,
 }
 
+/// Checks a configuration without starting anything: the values, every declared stream's
+/// source (files must exist and be readable), and the stream templates. Returns one line
+/// per stream for the operator. Used by `ondes serve --check-config`, e.g. before a
+/// process manager restarts the server with an edited file.
+pub fn check(config: &Config) -> Result<Vec<String>, StartError> {
+    config.validate()?;
+    let mut lines = Vec::new();
+    for s in &config.streams {
+        if IdPattern::is_pattern(&s.id) {
+            lines.push(format!("template {}: created on demand ({})", s.id, s.source.trim()));
+            continue;
+        }
+        let spec = SourceSpec::parse(&s.source)
+            .map_err(|e| StartError::Source { stream: s.id.clone(), source: e.into() })?;
+        if let SourceSpec::File { path, .. } = &spec {
+            std::fs::File::open(path).map_err(|e| StartError::Stream {
+                stream: s.id.clone(),
+                message: format!("cannot open {}: {e}", path.display()),
+            })?;
+        }
+        lines.push(format!("stream {}: {}", s.id, s.source.trim()));
+    }
+    Ok(lines)
+}
+
 /// Opens every source (failing on a bad one), binds, and starts serving.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let stop_sources = Arc::new(AtomicBool::new(false));

@@ -104,6 +104,29 @@ fn bad_config_fails_at_start_naming_the_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("ONDES_SERVER_MAX_CONNECTIONS"));
 }
 
+#[test]
+fn check_config_says_whether_the_server_would_start_without_starting_it() {
+    let good = tmp("check-good.toml");
+    // the port is taken by nothing: --check-config binds nothing, so a port in use is fine too
+    std::fs::write(
+        &good,
+        "[server]\nbind = \"127.0.0.1:1\"\n[[stream]]\nid = \"main\"\nsource = \"tone:demo\"\n\
+         [[stream]]\nid = \"room-*\"\nsource = \"publish\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN).args(["serve", "--check-config", "--config"]).arg(&good).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("configuration OK") && text.contains("stream main") && text.contains("room-*"), "{text}");
+
+    let missing = tmp("check-missing.toml");
+    std::fs::write(&missing, "[[stream]]\nid = \"music\"\nsource = \"file:/nonexistent/ondes-check.flac\"\n").unwrap();
+    let out = Command::new(BIN).args(["serve", "--check-config", "--config"]).arg(&missing).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("music") && err.contains("/nonexistent/ondes-check.flac"), "{err}");
+}
+
 /// Raw PCM piped into `stdin:` comes out of the SSE endpoint; SIGTERM ends the stream
 /// with an `error` event and the process exits cleanly.
 #[test]

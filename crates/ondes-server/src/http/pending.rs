@@ -8,19 +8,28 @@
 //! when a new one arrives at the limit, the **oldest** is closed to make room. New clients
 //! therefore always get in (an attacker has to outpace every new client to keep its
 //! connections), and the attacker's connections are the ones that go.
+//!
+//! Only a connection that has been half-open for [`MIN_AGE`] is closed to make room: a
+//! burst of real clients (a thousand listeners joining at once) is briefly over the limit
+//! while their heads are read, and none of them is cut for it. A slowloris' connections
+//! are old by the time they matter.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+/// How long a connection must have been half-open before it may be closed to make room.
+pub const MIN_AGE: Duration = Duration::from_secs(1);
+
 /// The half-open connections of a server.
 pub struct Pending {
     max: usize,
-    /// By arrival (ids grow): the sender closes that connection.
-    open: Mutex<BTreeMap<u64, oneshot::Sender<()>>>,
+    /// By arrival (ids grow): when it arrived, and the sender that closes it.
+    open: Mutex<BTreeMap<u64, (Instant, oneshot::Sender<()>)>>,
     next: AtomicU64,
     evicted: AtomicU64,
     timed_out: AtomicU64,
@@ -53,16 +62,25 @@ impl Pending {
 
     /// Counts a new connection in, closing the oldest when at the limit.
     pub fn enter(self: &Arc<Self>) -> PendingGuard {
+        self.enter_at(Instant::now())
+    }
+
+    /// [`enter`](Self::enter) at an explicit time, for tests.
+    pub fn enter_at(self: &Arc<Self>, now: Instant) -> PendingGuard {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         let mut open = self.open.lock();
         while open.len() >= self.max {
-            let Some((_, oldest)) = open.pop_first() else { break };
+            let Some(entry) = open.first_entry() else { break };
+            if now.saturating_duration_since(entry.get().0) < MIN_AGE {
+                break; // a burst of new clients: over the limit for a moment
+            }
+            let (_, oldest) = entry.remove();
             // the receiver is gone when that connection is finishing anyway
             let _ = oldest.send(());
             self.evicted.fetch_add(1, Ordering::Relaxed);
         }
-        open.insert(id, tx);
+        open.insert(id, (now, tx));
         PendingGuard { pending: self.clone(), id, evicted: rx }
     }
 
@@ -94,10 +112,16 @@ mod tests {
     #[test]
     fn the_oldest_goes_when_full() {
         let p = Pending::new(2);
-        let mut a = p.enter();
-        let mut b = p.enter();
+        let t0 = Instant::now();
+        let mut a = p.enter_at(t0);
+        let mut b = p.enter_at(t0 + Duration::from_millis(100));
         assert_eq!(p.count(), 2);
-        let mut c = p.enter();
+        // a burst: nobody is old enough to go
+        let burst = p.enter_at(t0 + Duration::from_millis(200));
+        assert_eq!(p.count(), 3);
+        assert!(a.evicted.try_recv().is_err());
+        drop(burst);
+        let mut c = p.enter_at(t0 + MIN_AGE);
         assert_eq!(a.evicted.try_recv(), Ok(()), "the oldest is told to close");
         assert!(b.evicted.try_recv().is_err());
         assert!(c.evicted.try_recv().is_err());

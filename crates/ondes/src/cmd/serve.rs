@@ -18,6 +18,10 @@ pub struct ServeArgs {
     /// JWT secret (overrides auth.secret; prefer the ONDES_AUTH_SECRET variable to keep it out of `ps`).
     #[arg(long)]
     secret: Option<String>,
+    /// Check the configuration (values, sources, files) and exit: 0 when it would start,
+    /// 1 with the reason when it would not. Nothing is bound or started.
+    #[arg(long)]
+    check_config: bool,
     /// Log filter, e.g. `info` or `ondes_server=debug` (RUST_LOG works too).
     #[arg(long, default_value = "info")]
     log: String,
@@ -48,6 +52,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.validate()?;
     if config.streams.is_empty() {
         anyhow::bail!("no streams: declare a [[stream]] in the config file or pass --demo");
+    }
+    if args.check_config {
+        let lines = ondes_server::check(&config)?;
+        println!("configuration OK: would listen on {}", config.server.bind);
+        for l in lines {
+            println!("  {l}");
+        }
+        return Ok(());
     }
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     rt.block_on(async move {

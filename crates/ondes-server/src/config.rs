@@ -67,6 +67,11 @@ pub struct ServerConfig {
     /// connection, and each next one on a kept-alive connection (so an idle kept-alive
     /// connection is closed after this too). Slow or silent connections are closed then.
     pub header_timeout_secs: u64,
+    /// PEM file with the certificate chain (leaf first) for TLS; with `tls_key`, the port
+    /// speaks HTTPS/WSS only. Read again on SIGHUP. Empty: plain HTTP.
+    pub tls_cert: String,
+    /// PEM file with the private key of `tls_cert` (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: String,
     /// Connections accepted that have not yet sent a whole request head, at most; at the
     /// limit a new connection closes the oldest of them (see `http::pending`). Keep it
     /// well below the process's file descriptor limit.
@@ -175,6 +180,8 @@ impl Default for ServerConfig {
             max_listener_lag_ms: 2_000,
             shutdown_grace_secs: 5,
             header_timeout_secs: 10,
+            tls_cert: String::new(),
+            tls_key: String::new(),
             max_pending_connections: 256,
             publish_queue_ms: 1_000,
             socket_send_buffer_kb: 256,
@@ -289,6 +296,12 @@ impl Config {
         }
         if !(1..=300).contains(&self.server.header_timeout_secs) {
             return Err(invalid("server.header_timeout_secs", "must be between 1 and 300"));
+        }
+        if self.server.tls_cert.is_empty() != self.server.tls_key.is_empty() {
+            return Err(invalid(
+                "server.tls_cert",
+                "TLS needs both server.tls_cert and server.tls_key (PEM files), or neither",
+            ));
         }
         if self.server.max_pending_connections == 0 {
             return Err(invalid("server.max_pending_connections", "must be at least 1"));

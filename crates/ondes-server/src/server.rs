@@ -32,6 +32,8 @@ pub enum StartError {
     Thread(std::io::Error),
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Tls(#[from] crate::http::tls::TlsError),
 }
 
 /// A server running in the background of the current tokio runtime.
@@ -53,6 +55,10 @@ pub struct RunningServer {
 pub fn check(config: &Config) -> Result<Vec<String>, StartError> {
     config.validate()?;
     let mut lines = Vec::new();
+    if !config.server.tls_cert.is_empty() {
+        crate::http::tls::Tls::load(config.server.tls_cert.as_ref(), config.server.tls_key.as_ref())?;
+        lines.push(format!("TLS: {} with {}", config.server.tls_cert, config.server.tls_key));
+    }
     for s in &config.streams {
         if IdPattern::is_pattern(&s.id) {
             lines.push(format!("template {}: created on demand ({})", s.id, s.source.trim()));
@@ -124,6 +130,19 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let config_pending = config.server.max_pending_connections;
+    let tls = if config.server.tls_cert.is_empty() {
+        None
+    } else {
+        let tls =
+            crate::http::tls::Tls::load(config.server.tls_cert.as_ref(), config.server.tls_key.as_ref());
+        match tls {
+            Ok(t) => Some(Arc::new(t)),
+            Err(e) => {
+                stop_sources.store(true, Ordering::Relaxed);
+                return Err(e.into());
+            }
+        }
+    };
     let icecast = crate::icecast::IcecastState::new(&config);
     let on_demand = !streams.templates().is_empty();
     let state = Arc::new(AppState {
@@ -139,6 +158,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         metrics,
         writers: crate::egress::writer::Writers::new(shutdown_rx.clone()),
         pending: crate::http::pending::Pending::new(config_pending),
+        tls,
     });
     tokio::spawn(sampler(state.clone(), shutdown_rx.clone()));
     if on_demand {
@@ -171,9 +191,19 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 }
 
 impl RunningServer {
-    /// Base URL, e.g. `http://127.0.0.1:8080`.
+    /// Base URL, e.g. `http://127.0.0.1:8080` (`https://` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.state.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Reads the TLS certificate and key again (what SIGHUP does): new connections get
+    /// them, open ones keep theirs. Without TLS there is nothing to do.
+    pub fn reload_tls(&self) -> Result<bool, crate::http::tls::TlsError> {
+        match &self.state.tls {
+            Some(t) => t.reload().map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// Stops accepting, tells every listener with an SSE `error` event, closes connections

@@ -37,6 +37,8 @@ pub struct AppState {
     pub writers: Arc<crate::egress::writer::Writers>,
     /// Connections that have not sent a whole request head yet (bounded).
     pub pending: Arc<crate::http::pending::Pending>,
+    /// TLS, when `server.tls_cert`/`tls_key` are set (every connection then speaks TLS).
+    pub tls: Option<Arc<crate::http::tls::Tls>>,
 }
 
 impl AppState {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, Response, StatusCode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower::ServiceExt;
@@ -87,11 +87,58 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(self, mut tcp: TcpStream, addr: SocketAddr, mut pending: PendingGuard) {
-        let timeout = Duration::from_secs(self.app.config.server.header_timeout_secs);
+    async fn run(self, tcp: TcpStream, addr: SocketAddr, mut pending: PendingGuard) {
+        // the handshake and the first head share one deadline: a slow TLS client is as
+        // half-open as a slow plain one
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_secs(self.app.config.server.header_timeout_secs);
+        let Some(tls) = self.app.tls.clone() else {
+            let mut tcp = tcp;
+            let mut buf = Vec::with_capacity(1024);
+            if !self.first_head(&mut tcp, &mut buf, pending, deadline).await {
+                return;
+            }
+            if let Some(req) = listener_request(&buf, &self.app) {
+                return take_over(tcp, addr, req, self.app, self.router).await;
+            }
+            return self.hyper(SourceAwareStream::with_prefix(tcp, buf), addr).await;
+        };
+        let handshake = tokio::select! {
+            r = tokio::time::timeout_at(deadline, tls.acceptor.accept(tcp)) => r,
+            _ = &mut pending.evicted => return,
+        };
+        let mut io = match handshake {
+            Ok(Ok(io)) => io,
+            Ok(Err(e)) => {
+                static LIMIT: crate::log_limit::WarnLimit = crate::log_limit::WarnLimit::per_secs(10);
+                if let Some(suppressed) = LIMIT.check() {
+                    tracing::info!(%addr, error = %e, suppressed, "TLS handshake failed");
+                }
+                return;
+            }
+            Err(_) => {
+                self.app.pending.timed_out();
+                return;
+            }
+        };
         let mut buf = Vec::with_capacity(1024);
+        if self.first_head(&mut io, &mut buf, pending, deadline).await {
+            // listeners too: the writers write plain sockets, so over TLS hyper streams them
+            self.hyper(SourceAwareStream::with_prefix(io, buf), addr).await;
+        }
+    }
+
+    /// Reads the first request head by `deadline` and answers a bad one; true when the
+    /// request is to be served.
+    async fn first_head<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        io: &mut S,
+        buf: &mut Vec<u8>,
+        mut pending: PendingGuard,
+        deadline: tokio::time::Instant,
+    ) -> bool {
         let head = tokio::select! {
-            r = tokio::time::timeout(timeout, read_head(&mut tcp, &mut buf)) => match r {
+            r = tokio::time::timeout_at(deadline, read_head(io, buf)) => match r {
                 Ok(r) => r,
                 Err(_) => {
                     self.app.pending.timed_out();
@@ -101,31 +148,31 @@ impl Connection {
             _ = &mut pending.evicted => Err(HeadError::Gone),
         };
         drop(pending);
-        match head {
-            Ok(()) => {}
-            Err(HeadError::Gone) => return,
-            Err(HeadError::TooLarge) => {
-                let e = ApiError::new(
-                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                    "headers_too_large",
-                    format!("the request head is over {} KB; send fewer or shorter headers", MAX_HEAD / 1024),
-                );
-                return reply_and_close(tcp, e).await;
+        let verdict = match head {
+            Ok(()) => check_head(buf),
+            Err(HeadError::Gone) => return false,
+            Err(HeadError::TooLarge) => Err(ApiError::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                format!("the request head is over {} KB; send fewer or shorter headers", MAX_HEAD / 1024),
+            )),
+        };
+        match verdict {
+            Ok(()) => true,
+            Err(e) => {
+                reply_and_close(io, e).await;
+                false
             }
-        }
-        if let Err(e) = check_head(&buf) {
-            return reply_and_close(tcp, e).await;
-        }
-        if let Some(req) = listener_request(&buf, &self.app) {
-            take_over(tcp, addr, req, self.app, self.router).await;
-        } else {
-            self.hyper(SourceAwareStream::with_prefix(tcp, buf), addr).await;
         }
     }
 
     /// Serves the rest of the connection with hyper (HTTP/1.1, upgrades for WebSocket),
     /// with the head timeout on every later request.
-    async fn hyper(self, io: SourceAwareStream, addr: SocketAddr) {
+    async fn hyper<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+        self,
+        io: SourceAwareStream<S>,
+        addr: SocketAddr,
+    ) {
         let router = self.router;
         let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ConnectInfo(addr));
@@ -154,9 +201,9 @@ impl Connection {
 }
 
 /// Reads the first request head into `buf` (it may hold the start of a body too).
-async fn read_head(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), HeadError> {
+async fn read_head<S: AsyncRead + Unpin>(io: &mut S, buf: &mut Vec<u8>) -> Result<(), HeadError> {
     loop {
-        match tcp.read_buf(buf).await {
+        match io.read_buf(buf).await {
             Ok(0) | Err(_) => return Err(HeadError::Gone),
             Ok(_) => {}
         }
@@ -205,7 +252,7 @@ fn check_head(buf: &[u8]) -> Result<(), ApiError> {
 }
 
 /// Writes an error response and closes the connection.
-async fn reply_and_close(mut tcp: TcpStream, e: ApiError) {
+async fn reply_and_close<S: AsyncWrite + Unpin>(tcp: &mut S, e: ApiError) {
     let body = serde_json::json!({"error": e.code, "message": e.message}).to_string();
     let head = format!(
         "HTTP/1.1 {}\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",

@@ -17,6 +17,7 @@ pub mod error;
 pub mod pending;
 pub mod query;
 pub mod router;
+pub mod tls;
 
 pub use query::QueryMap;
 pub use router::{MountName, StreamId, app};

@@ -91,6 +91,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             );
             eprintln!("  {token}");
         }
+        #[cfg(unix)]
+        if server.state.tls.is_some() {
+            // SIGHUP: read the certificate and key again (e.g. after a renewal); open
+            // connections keep theirs
+            if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                let tls = server.state.tls.clone();
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        match tls.as_ref().map(|t| t.reload()) {
+                            Some(Ok(())) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+                            Some(Err(e)) => {
+                                tracing::error!(error = %e, "SIGHUP: TLS reload failed; the previous certificate stays")
+                            }
+                            None => {}
+                        }
+                    }
+                });
+            }
+        }
         shutdown_signal().await;
         server.shutdown().await;
         anyhow::Ok(())

@@ -157,7 +157,7 @@ async fn a_client_that_does_not_trust_the_ca_is_refused_with_a_clear_error() {
     let (cert, key, _) = ca.leaf("ondes test server");
     let s = start_tls(&scratch("wrong-ca"), &cert, &key).await;
     let stranger = Ca::new("some other CA");
-    let err = connect(&stranger, &s).await.err().expect("the handshake fails");
+    let Err(err) = connect(&stranger, &s).await else { panic!("the handshake must fail") };
     let text = err.to_string();
     assert!(text.contains("invalid peer certificate") && text.contains("UnknownIssuer"), "{text}");
     // a plain HTTP request to the TLS port gets nothing served, and the server goes on

@@ -444,3 +444,52 @@ async fn raw_http_garbage_gets_json_errors() {
     }
     s.shutdown().await;
 }
+
+/// How long the server keeps `tcp` open while it sends nothing (reads until the close).
+async fn open_for(tcp: &mut tokio::net::TcpStream) -> Duration {
+    let t0 = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return t0.elapsed(),
+            Ok(Ok(_)) => {}
+            Err(_) => panic!("still open after 10 s"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn silent_and_idle_kept_alive_connections_are_closed_at_the_head_timeout() {
+    let s = start("[server]\nheader_timeout_secs = 2\n").await;
+    // sends nothing at all
+    let mut silent = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let kept = open_for(&mut silent).await;
+    assert!(kept >= Duration::from_millis(1500) && kept < Duration::from_secs(4), "{kept:?}");
+    // one request answered on a kept-alive connection, then nothing
+    let mut idle = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    idle.write_all(b"GET /api/time HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 4096];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let kept = open_for(&mut idle).await;
+    assert!(kept >= Duration::from_millis(1500) && kept < Duration::from_secs(4), "{kept:?}");
+    // a second head sent a byte at a time, too slowly, on a kept-alive connection
+    let mut slow = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    slow.write_all(b"GET /api/time HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let _ = slow.read(&mut buf).await.unwrap();
+    let t0 = std::time::Instant::now();
+    for b in b"GET /api/time HTTP/1.1\r\n" {
+        if slow.write_all(&[*b]).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if t0.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+    }
+    let kept = t0.elapsed() + open_for(&mut slow).await;
+    assert!(kept < Duration::from_secs(6), "{kept:?}");
+    let (_, stats) = get_json(&format!("{}/api/audio/stats", s.url()), None).await;
+    assert!(stats["pending_timed_out_total"].as_u64().unwrap() >= 1, "{stats}");
+    s.shutdown().await;
+}

@@ -117,10 +117,14 @@ fn check_config_says_whether_the_server_would_start_without_starting_it() {
     let out = Command::new(BIN).args(["serve", "--check-config", "--config"]).arg(&good).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("configuration OK") && text.contains("stream main") && text.contains("room-*"), "{text}");
+    assert!(
+        text.contains("configuration OK") && text.contains("stream main") && text.contains("room-*"),
+        "{text}"
+    );
 
     let missing = tmp("check-missing.toml");
-    std::fs::write(&missing, "[[stream]]\nid = \"music\"\nsource = \"file:/nonexistent/ondes-check.flac\"\n").unwrap();
+    std::fs::write(&missing, "[[stream]]\nid = \"music\"\nsource = \"file:/nonexistent/ondes-check.flac\"\n")
+        .unwrap();
     let out = Command::new(BIN).args(["serve", "--check-config", "--config"]).arg(&missing).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -154,7 +158,11 @@ fn tls_files_are_checked_and_reloaded_on_sighup() {
     .unwrap();
     let out = Command::new(BIN).args(["serve", "--check-config", "--config"]).arg(&cfg).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("server.tls_key"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("server.tls_key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::write(&key, &k1).unwrap();
     let out = Command::new(BIN).args(["serve", "--check-config", "--config"]).arg(&cfg).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

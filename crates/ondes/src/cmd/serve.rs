@@ -91,10 +91,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             );
             eprintln!("  {token}");
         }
+        // SIGHUP: read the certificate and key again (e.g. after a renewal); open connections
+        // keep theirs. Handled without TLS too, where the default action would stop the server.
         #[cfg(unix)]
-        if server.state.tls.is_some() {
-            // SIGHUP: read the certificate and key again (e.g. after a renewal); open
-            // connections keep theirs
+        {
             if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
                 let tls = server.state.tls.clone();
                 tokio::spawn(async move {
@@ -104,7 +104,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                             Some(Err(e)) => {
                                 tracing::error!(error = %e, "SIGHUP: TLS reload failed; the previous certificate stays")
                             }
-                            None => {}
+                            None => tracing::info!("SIGHUP: no TLS configured; nothing to reload"),
                         }
                     }
                 });

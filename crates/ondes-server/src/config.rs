@@ -110,6 +110,19 @@ pub struct ServerConfig {
     pub max_listener_lag_ms: u64,
     /// Seconds to wait for connections to close on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Seconds a connection has to send a whole request head — the first on a new
+    /// connection, and each next one on a kept-alive connection (so an idle kept-alive
+    /// connection is closed after this too). Slow or silent connections are closed then.
+    pub header_timeout_secs: u64,
+    /// PEM file with the certificate chain (leaf first) for TLS; with `tls_key`, the port
+    /// speaks HTTPS/WSS only. Read again on SIGHUP. Empty: plain HTTP.
+    pub tls_cert: String,
+    /// PEM file with the private key of `tls_cert` (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: String,
+    /// Connections accepted that have not yet sent a whole request head, at most; at the
+    /// limit a new connection closes the oldest of them (see `http::pending`). Keep it
+    /// well below the process's file descriptor limit.
+    pub max_pending_connections: usize,
     /// Kernel send buffer per connection, in KiB (0 = the system's autotuning). A bounded
     /// buffer keeps a slow listener's backlog in the hub, where it is skipped to live and
     /// counted, instead of hiding seconds of latency in the kernel.
@@ -213,6 +226,10 @@ impl Default for ServerConfig {
             ring_secs: 12,
             max_listener_lag_ms: 2_000,
             shutdown_grace_secs: 5,
+            header_timeout_secs: 10,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            max_pending_connections: 256,
             publish_queue_ms: 1_000,
             socket_send_buffer_kb: 256,
             socket_notsent_lowat_kb: 4,
@@ -323,6 +340,18 @@ impl Config {
         }
         if self.server.max_connections == 0 {
             return Err(invalid("server.max_connections", "must be at least 1"));
+        }
+        if !(1..=300).contains(&self.server.header_timeout_secs) {
+            return Err(invalid("server.header_timeout_secs", "must be between 1 and 300"));
+        }
+        if self.server.tls_cert.is_empty() != self.server.tls_key.is_empty() {
+            return Err(invalid(
+                "server.tls_cert",
+                "TLS needs both server.tls_cert and server.tls_key (PEM files), or neither",
+            ));
+        }
+        if self.server.max_pending_connections == 0 {
+            return Err(invalid("server.max_pending_connections", "must be at least 1"));
         }
         if !(1..=600).contains(&self.server.ring_secs) {
             return Err(invalid("server.ring_secs", "must be between 1 and 600"));

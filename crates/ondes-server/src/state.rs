@@ -35,6 +35,10 @@ pub struct AppState {
     pub perf: Arc<crate::perf::ServerPerf>,
     /// The writers that own long-lived listener sockets, one per feed and core.
     pub writers: Arc<crate::egress::writer::Writers>,
+    /// Connections that have not sent a whole request head yet (bounded).
+    pub pending: Arc<crate::http::pending::Pending>,
+    /// TLS, when `server.tls_cert`/`tls_key` are set (every connection then speaks TLS).
+    pub tls: Option<Arc<crate::http::tls::Tls>>,
 }
 
 impl AppState {

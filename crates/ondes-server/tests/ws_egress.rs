@@ -143,7 +143,9 @@ async fn reports_pings_and_bad_messages() {
     assert_eq!(err["error"], "bad_json");
     // still streaming after bad input
     next_binary(&mut ws).await;
-    let (_, stats) = get_json(&format!("{}/api/audio/stats", s.url()), None).await;
+    // the report is the listener's own words: shown to debug_access only
+    let debug = token(&s, &[ondes_server::auth::Permission::DebugAccess]);
+    let (_, stats) = get_json(&format!("{}/api/audio/stats", s.url()), Some(&debug)).await;
     let c = &stats["connections"][0];
     assert_eq!(c["transport"], "ws");
     assert_eq!(c["client_report"]["underruns"], 1);

@@ -35,6 +35,8 @@ pub struct AppState {
     pub perf: Arc<crate::perf::ServerPerf>,
     /// The writers that own long-lived listener sockets, one per feed and core.
     pub writers: Arc<crate::egress::writer::Writers>,
+    /// WHEP/WHIP sessions (`None` when the WebRTC UDP port could not be bound).
+    pub webrtc: Option<crate::webrtc::WebRtc>,
 }
 
 impl AppState {

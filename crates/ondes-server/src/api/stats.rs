@@ -140,6 +140,15 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
     }));
     let abr = c.abr.map(|a| json!(a));
     warnings.extend(abr_warnings(abr.as_ref()));
+    if let Some(w) = &c.webrtc
+        && let Some(loss) = w.loss
+        && loss > 0.02
+    {
+        warnings.push(format!(
+            "{:.0}% of RTP packets lost on the way to the listener (its receiver reports): its network drops packets",
+            loss * 100.0
+        ));
+    }
     let secs = ((now - c.connected_at).max(1)) as f64 / 1000.0;
     let total = c.frames_sent + c.errors_count;
     json!({
@@ -158,6 +167,7 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
         "warnings": warnings,
         "client_report": c.client_report,
         "abr": abr,
+        "webrtc": c.webrtc,
     })
 }
 

@@ -1,0 +1,112 @@
+//! WHEP and WHIP with real peers over loopback: aiortc (an independent WebRTC stack, run
+//! from Python) listens and publishes; error cases over real HTTP.
+//!
+//! The Python interpreter with aiortc is `$ONDES_PYTHON` (scripts/test.sh makes a virtual
+//! environment from scripts/webrtc/requirements.txt), else `python3`; a missing aiortc fails
+//! the test with what to install.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{client, start, token};
+use ondes_server::auth::Permission;
+use serde_json::Value;
+
+/// Loopback candidates only, on an ephemeral UDP port.
+const RTC: &str = "[webrtc]\nudp_port = 0\nips = [\"127.0.0.1\"]\n";
+
+fn python() -> String {
+    std::env::var("ONDES_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// Runs the aiortc peer with `args`; returns its JSON line.
+async fn aiortc(args: &[&str]) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/webrtc/aiortc_peer.py");
+    let out =
+        tokio::process::Command::new(python()).arg(script).args(args).output().await.unwrap_or_else(|e| {
+            panic!("cannot run {} ({e}): set ONDES_PYTHON or run scripts/test.sh", python())
+        });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named"),
+        "aiortc is missing: pip install -r scripts/webrtc/requirements.txt (or run scripts/test.sh)\n{stderr}"
+    );
+    let line = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(line).unwrap_or_else(|_| panic!("aiortc peer failed: {stdout}\n{stderr}"))
+}
+
+async fn post_offer(url: &str, content_type: &str, body: &str, token: Option<&str>) -> (u16, Value) {
+    let mut req = client().post(url).header("content-type", content_type).body(body.to_string());
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aiortc_listens_over_whep_and_hears_the_tone() {
+    let server = start(&format!(
+        "{RTC}[[stream]]\nid = \"tone\"\nsource = \"tone:sine?freq=440&amp=0.5\"\nsample_rate = 48000\nchannels = 1\n"
+    ))
+    .await;
+    let url = format!("http://{}/api/streams/tone/whep", server.addr);
+    let r = aiortc(&["whep", &url, "--seconds", "3", "--freq", "440", "--datachannel"]).await;
+    assert!(r["samples"].as_u64().is_some_and(|n| n >= 48_000 * 2), "received audio: {r}");
+    let corr = r["correlation"].as_f64().unwrap();
+    assert!(corr >= 0.9, "the received audio is the 440 Hz tone (correlation {corr}): {r}");
+    assert_eq!(r["delete_status"], 200, "DELETE ends the session: {r}");
+    // the session is gone: a second DELETE is 404, and the connection left /stats
+    let loc = format!(
+        "http://{}{}",
+        server.addr,
+        r["location"].as_str().unwrap().split_once("/api/").map(|(_, p)| format!("/api/{p}")).unwrap()
+    );
+    let resp = client().delete(&loc).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "unknown_session");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offers_that_cannot_be_answered_get_clear_errors() {
+    let server = start(&format!("{RTC}[auth]\nsecret = \"s\"\n")).await;
+    let base = format!("http://{}/api/streams", server.addr);
+    let audio = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let (s, b) = post_offer(&format!("{base}/main/whep"), "application/sdp", audio, None).await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("no_opus")), "{b}");
+    let video = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n";
+    let (s, b) = post_offer(&format!("{base}/main/whep"), "application/sdp", video, None).await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("no_audio")), "{b}");
+    let (s, b) = post_offer(&format!("{base}/main/whep"), "application/sdp", "hello", None).await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("bad_sdp")), "{b}");
+    let (s, b) = post_offer(&format!("{base}/main/whep"), "application/json", "{}", None).await;
+    assert_eq!((s, b["error"].as_str()), (415, Some("not_sdp")), "{b}");
+    let (s, b) = post_offer(&format!("{base}/nope/whep"), "application/sdp", audio, None).await;
+    assert_eq!(s, 404, "{b}");
+    let r = client().delete(format!("{base}/main/whep/0123")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = client()
+        .patch(format!("{base}/main/whep/0123"))
+        .header("content-type", "application/trickle-ice-sdpfrag")
+        .body("a=candidate:1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let r = client().request(reqwest::Method::OPTIONS, format!("{base}/main/whep")).send().await.unwrap();
+    assert_eq!(r.headers()["accept-post"], "application/sdp");
+    // WHIP needs a publish token
+    let (s, _) = post_offer(&format!("{base}/main/whip"), "application/sdp", audio, None).await;
+    assert_eq!(s, 401);
+    let listen_only = token(&server, &[Permission::Subscribe]);
+    let (s, _) = post_offer(&format!("{base}/main/whip"), "application/sdp", audio, Some(&listen_only)).await;
+    assert_eq!(s, 403);
+    // the server still serves: the stats answer
+    let (s, _) = common::get_json(&format!("{base}/main/stats"), None).await;
+    assert_eq!(s, 200);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}

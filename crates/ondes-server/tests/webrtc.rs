@@ -110,3 +110,64 @@ async fn offers_that_cannot_be_answered_get_clear_errors() {
     assert_eq!(s, 200);
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+/// Correlation of `x` with the best-fitting sine of `freq` Hz at `rate` (least squares on
+/// sin, cos and a constant).
+fn sine_correlation(x: &[f32], freq: f64, rate: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / rate;
+    let (mut ss, mut sc, mut cc, mut xs, mut xc) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let mean = x.iter().map(|v| *v as f64).sum::<f64>() / x.len() as f64;
+    for (i, v) in x.iter().enumerate() {
+        let (s, c, v) = ((w * i as f64).sin(), (w * i as f64).cos(), *v as f64 - mean);
+        ss += s * s;
+        sc += s * c;
+        cc += c * c;
+        xs += v * s;
+        xc += v * c;
+    }
+    let det = ss * cc - sc * sc;
+    let (a, b) = ((xs * cc - xc * sc) / det, (xc * ss - xs * sc) / det);
+    let fit: Vec<f64> = (0..x.len()).map(|i| a * (w * i as f64).sin() + b * (w * i as f64).cos()).collect();
+    let xv: Vec<f64> = x.iter().map(|v| *v as f64 - mean).collect();
+    let dot: f64 = xv.iter().zip(&fit).map(|(p, q)| p * q).sum();
+    let nx: f64 = xv.iter().map(|p| p * p).sum::<f64>().sqrt();
+    let nf: f64 = fit.iter().map(|q| q * q).sum::<f64>().sqrt();
+    if nx == 0.0 || nf == 0.0 { 0.0 } else { dot / (nx * nf) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aiortc_publishes_over_whip_into_the_stream_and_a_second_publisher_gets_409() {
+    let server = start(&format!(
+        "{RTC}[auth]\nsecret = \"s\"\n[[stream]]\nid = \"live\"\nsource = \"publish\"\nsample_rate = 48000\nchannels = 1\n"
+    ))
+    .await;
+    let publish = token(&server, &[Permission::Publish]);
+    let url = format!("http://{}/api/streams/live/whip", server.addr);
+    let peer = {
+        let (url, publish) = (url.clone(), publish.clone());
+        tokio::spawn(async move { aiortc(&["whip", &url, "--seconds", "4", "--freq", "440", "--token", &publish]).await })
+    };
+    // wait until the publisher is connected and its audio plays (source-lost cleared)
+    let mut sse = common::Sse::open(&format!("http://{}/api/streams/live/stream", server.addr), &[]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    let mut heard = Vec::new();
+    while heard.len() < 48_000 && tokio::time::Instant::now() < deadline {
+        let f = sse.next_audio().await;
+        let s = common::samples(&f, "channel_a");
+        let rms = (s.iter().map(|v| v * v).sum::<f32>() / s.len() as f32).sqrt();
+        if rms > 0.1 || !heard.is_empty() {
+            heard.extend(s);
+        }
+    }
+    assert!(heard.len() >= 48_000, "one second of the publisher's audio reached the stream ({} samples)", heard.len());
+    // a second publisher while the first holds the stream
+    let audio = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\na=sendonly\r\n";
+    let (s, b) = post_offer(&url, "application/sdp", audio, Some(&publish)).await;
+    assert_eq!(s, 409, "{b}");
+    let corr = sine_correlation(&heard[4_800..48_000], 440.0, 48_000.0);
+    assert!(corr >= 0.9, "the stream carries the publisher's 440 Hz tone (correlation {corr})");
+    let r = peer.await.unwrap();
+    assert_eq!(r["delete_status"], 200, "{r}");
+    let (_, stats) = common::get_json(&format!("http://{}/api/streams/live/stats", server.addr), None).await;
+    assert!(stats.to_string().contains("publisher"), "{stats}");
+}

@@ -8,6 +8,10 @@
   aiortc_peer.py whip URL --seconds S --freq F --token T
       Publishes a sine of F Hz over WHIP for S seconds (then DELETE), prints one JSON line.
 
+  --loss P puts a UDP relay between the peer and the server that drops a fraction P of the
+  RTP packets (not STUN, DTLS or RTCP) on the media's way: server → peer for WHEP,
+  peer → server for WHIP. The answer's candidate is rewritten to the relay's port.
+
 Candidates are loopback only (127.0.0.1): the tests never send to another address of the
 machine.
 """
@@ -17,6 +21,8 @@ import asyncio
 import fractions
 import json
 import math
+import random
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -38,7 +44,50 @@ def http(method, url, body=None, headers=None):
         return e.code, dict(e.headers), e.read().decode()
 
 
-async def exchange(pc, url, token=None):
+def is_rtp(data):
+    """RTP (not RTCP, STUN or DTLS): version 2 and a payload type outside RTCP's 192..223."""
+    return len(data) > 1 and 128 <= data[0] <= 191 and not 64 <= (data[1] & 0x7F) <= 95
+
+
+class LossyRelay:
+    """127.0.0.1 relay: peer ⇄ relay ⇄ server, dropping RTP one way."""
+
+    def __init__(self, loss, drop_down):
+        self.loss, self.drop_down, self.rng = loss, drop_down, random.Random(7)
+        self.peer = self.server = None
+        self.forwarded = self.dropped = 0
+
+    async def start(self, server):
+        loop = asyncio.get_event_loop()
+        relay = self
+
+        class Front(asyncio.DatagramProtocol):
+            def datagram_received(self, data, addr):
+                relay.peer = addr
+                relay.forward(data, relay.back, relay.server, not relay.drop_down)
+
+        class Back(asyncio.DatagramProtocol):
+            def datagram_received(self, data, addr):
+                if relay.peer:
+                    relay.forward(data, relay.front, relay.peer, relay.drop_down)
+
+        self.server = server
+        self.front, _ = await loop.create_datagram_endpoint(Front, local_addr=("127.0.0.1", 0))
+        self.back, _ = await loop.create_datagram_endpoint(Back, local_addr=("127.0.0.1", 0))
+        return self.front.get_extra_info("sockname")[1]
+
+    def forward(self, data, transport, to, lossy):
+        if lossy and is_rtp(data) and self.rng.random() < self.loss:
+            self.dropped += 1
+            return
+        self.forwarded += 1
+        transport.sendto(data, to)
+
+
+RELAY = None
+
+
+async def exchange(pc, url, token=None, loss=0.0, drop_down=True):
     offer = await pc.createOffer()
     await pc.setLocalDescription(offer)  # aiortc gathers every candidate here
     headers = {"Content-Type": "application/sdp"}
@@ -48,6 +97,12 @@ async def exchange(pc, url, token=None):
     if status != 201:
         print(json.dumps({"error": f"POST {status}", "body": body}))
         sys.exit(2)
+    if loss > 0:
+        global RELAY
+        m = re.search(r"a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 (\d+) typ host", body)
+        RELAY = LossyRelay(loss, drop_down)
+        port = await RELAY.start(("127.0.0.1", int(m.group(1))))
+        body = body.replace(f"127.0.0.1 {m.group(1)} typ host", f"127.0.0.1 {port} typ host")
     await pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
     base = url.split("/api/")[0]
     return base + h.get("Location", h.get("location", ""))
@@ -73,7 +128,7 @@ async def whep(args):
         ch.on("message", lambda m: notices.append(m if isinstance(m, str) else m.decode()))
     got = asyncio.get_event_loop().create_future()
     pc.on("track", lambda track: got.done() or got.set_result(track))
-    location = await exchange(pc, args.url)
+    location = await exchange(pc, args.url, loss=args.loss, drop_down=True)
     track = await asyncio.wait_for(got, 10)
     chunks, rate = [], 48000
     loop = asyncio.get_event_loop()
@@ -94,11 +149,9 @@ async def whep(args):
         "correlation": sine_fit(tail[: rate * 2], args.freq, rate) if len(tail) else 0.0,
         "notices": notices,
         "location": location,
+        "relay_dropped": RELAY.dropped if RELAY else 0,
+        "relay_forwarded": RELAY.forwarded if RELAY else 0,
     }
-    if args.pause_url:
-        # the test pauses the stream meanwhile; wait for the notice
-        await asyncio.sleep(1.0)
-        result["notices"] = notices
     status, _, _ = await asyncio.to_thread(http, "DELETE", location)
     result["delete_status"] = status
     await pc.close()
@@ -132,7 +185,7 @@ class Sine(MediaStreamTrack):
 async def whip(args):
     pc = RTCPeerConnection()
     pc.addTransceiver(Sine(args.freq), direction="sendonly")
-    location = await exchange(pc, args.url, args.token)
+    location = await exchange(pc, args.url, args.token, loss=args.loss, drop_down=False)
     connected = asyncio.get_event_loop().create_future()
 
     @pc.on("connectionstatechange")
@@ -144,7 +197,8 @@ async def whip(args):
     await asyncio.sleep(args.seconds)
     status, _, _ = await asyncio.to_thread(http, "DELETE", location, None, {"Authorization": f"Bearer {args.token}"})
     await pc.close()
-    print(json.dumps({"location": location, "delete_status": status}))
+    print(json.dumps({"location": location, "delete_status": status,
+                      "relay_dropped": RELAY.dropped if RELAY else 0}))
 
 
 def main():
@@ -155,7 +209,7 @@ def main():
     p.add_argument("--freq", type=float, default=440.0)
     p.add_argument("--token")
     p.add_argument("--datachannel", action="store_true")
-    p.add_argument("--pause-url")
+    p.add_argument("--loss", type=float, default=0.0)
     args = p.parse_args()
     asyncio.run(whep(args) if args.mode == "whep" else whip(args))
 

@@ -145,7 +145,9 @@ async fn aiortc_publishes_over_whip_into_the_stream_and_a_second_publisher_gets_
     let url = format!("http://{}/api/streams/live/whip", server.addr);
     let peer = {
         let (url, publish) = (url.clone(), publish.clone());
-        tokio::spawn(async move { aiortc(&["whip", &url, "--seconds", "4", "--freq", "440", "--token", &publish]).await })
+        tokio::spawn(async move {
+            aiortc(&["whip", &url, "--seconds", "4", "--freq", "440", "--token", &publish]).await
+        })
     };
     // wait until the publisher is connected and its audio plays (source-lost cleared)
     let mut sse = common::Sse::open(&format!("http://{}/api/streams/live/stream", server.addr), &[]).await;
@@ -159,7 +161,11 @@ async fn aiortc_publishes_over_whip_into_the_stream_and_a_second_publisher_gets_
             heard.extend(s);
         }
     }
-    assert!(heard.len() >= 48_000, "one second of the publisher's audio reached the stream ({} samples)", heard.len());
+    assert!(
+        heard.len() >= 48_000,
+        "one second of the publisher's audio reached the stream ({} samples)",
+        heard.len()
+    );
     // a second publisher while the first holds the stream
     let audio = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\na=sendonly\r\n";
     let (s, b) = post_offer(&url, "application/sdp", audio, Some(&publish)).await;
@@ -170,4 +176,69 @@ async fn aiortc_publishes_over_whip_into_the_stream_and_a_second_publisher_gets_
     assert_eq!(r["delete_status"], 200, "{r}");
     let (_, stats) = common::get_json(&format!("http://{}/api/streams/live/stats", server.addr), None).await;
     assert!(stats.to_string().contains("publisher"), "{stats}");
+}
+
+/// 20% of a WHIP publisher's RTP packets dropped on the way in (a UDP relay in the peer):
+/// every lost packet-length is concealed or recovered, counted at the publisher stage, and
+/// the stream's audio goes on at real time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lossy_whip_publisher_is_concealed_and_its_loss_counted() {
+    let server = start(&format!(
+        "{RTC}[auth]\nsecret = \"s\"\n[[stream]]\nid = \"live\"\nsource = \"publish\"\nsample_rate = 48000\nchannels = 1\n"
+    ))
+    .await;
+    let publish = token(&server, &[Permission::Publish]);
+    let url = format!("http://{}/api/streams/live/whip", server.addr);
+    let r = aiortc(&["whip", &url, "--seconds", "4", "--freq", "440", "--token", &publish, "--loss", "0.2"])
+        .await;
+    let dropped = r["relay_dropped"].as_u64().unwrap_or(0);
+    assert!(dropped >= 20, "the relay dropped about 20% of ~200 packets: {r}");
+    let (_, stats) = common::get_json(&format!("http://{}/api/streams/live/stats", server.addr), None).await;
+    let p = &stats["publisher"];
+    let lost = p["concealed_frames"].as_u64().unwrap() + p["fec_recovered"].as_u64().unwrap();
+    // the last packets before the publisher left may be lost with nothing after them to
+    // show the gap: those are not counted
+    assert!(
+        lost + 5 >= dropped && lost <= dropped,
+        "every dropped packet was concealed or recovered: dropped {dropped}, counted {p}"
+    );
+}
+
+/// 20% of a WHEP listener's RTP packets dropped on the way out: its RTCP receiver reports
+/// show the loss per connection in /debug/connections (the listener's link, not the hub).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lossy_whep_listener_link_shows_in_its_receiver_reports() {
+    let server = start(&format!(
+        "{RTC}[auth]\nsecret = \"s\"\n[[stream]]\nid = \"tone\"\nsource = \"tone:sine?freq=440&amp=0.5\"\nsample_rate = 48000\nchannels = 1\n"
+    ))
+    .await;
+    let debug = token(&server, &[Permission::DebugAccess]);
+    let url = format!("http://{}/api/streams/tone/whep", server.addr);
+    let peer = tokio::spawn(async move { aiortc(&["whep", &url, "--seconds", "6", "--loss", "0.2"]).await });
+    let mut seen = Value::Null;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let (_, d) = common::get_json(
+            &format!("http://{}/api/streams/tone/debug/connections", server.addr),
+            Some(&debug),
+        )
+        .await;
+        if let Some(c) = d["connections"].as_array().and_then(|v| {
+            v.iter().find(|c| c["webrtc"]["packets_lost"].as_u64().is_some_and(|n| n > 0)).cloned()
+        }) {
+            seen = c;
+            break;
+        }
+    }
+    let r = peer.await.unwrap();
+    assert!(r["relay_dropped"].as_u64().unwrap() > 0, "{r}");
+    assert!(
+        seen["webrtc"]["packets_lost"].as_u64().is_some_and(|n| n > 0),
+        "receiver reports show the loss: {seen}"
+    );
+    assert_eq!(seen["transport"], "whep");
+    assert!(
+        seen["warnings"].to_string().contains("lost on the way to the listener"),
+        "the connection's health names the listener's network: {seen}"
+    );
 }

@@ -141,7 +141,7 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
     let abr = c.abr.map(|a| json!(a));
     warnings.extend(abr_warnings(abr.as_ref()));
     if let Some(w) = &c.webrtc
-        && let Some(loss) = w.loss
+        && let loss = w.loss.unwrap_or(0.0).max(w.packets_lost as f32 / w.packets_sent.max(1) as f32)
         && loss > 0.02
     {
         warnings.push(format!(

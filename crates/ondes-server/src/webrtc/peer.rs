@@ -33,7 +33,6 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct Listener {
     pub pending: Option<(Admission, WhepTransport)>,
     pub session: Option<ListenerSession<WhepTransport>>,
-    pub hub: Arc<StreamHub>,
     mid: Option<Mid>,
     pt: Option<Pt>,
     channel: Option<ChannelId>,
@@ -47,10 +46,11 @@ pub struct Listener {
 
 /// A WHIP publisher feeding its stream's playout queue.
 pub struct Publisher {
-    pub hub: Arc<StreamHub>,
     pub session: PublishSession,
     pub receiver: OpusReceiver,
     next_seq: u64,
+    /// The receiver's counters already added to the publisher's.
+    reported: super::receive::ReceiveStats,
     /// Frames refused by a full playout queue (a publisher sending faster than real time).
     pub overflow_frames: u64,
 }
@@ -75,12 +75,10 @@ pub struct Peer {
 
 impl Listener {
     pub fn new(admission: Admission, transport: WhepTransport) -> Self {
-        let hub = admission.hub.clone();
-        let frame_ticks = u64::from(hub.spec.duration.as_us()) * 48 / 1000;
+        let frame_ticks = u64::from(admission.hub.spec.duration.as_us()) * 48 / 1000;
         Listener {
             pending: Some((admission, transport)),
             session: None,
-            hub,
             mid: None,
             pt: None,
             channel: None,
@@ -95,10 +93,22 @@ impl Publisher {
     pub fn new(hub: Arc<StreamHub>, session: PublishSession) -> Result<Self, ondes_codec::CodecError> {
         // a 60 ms reorder window at 20 ms packets
         let receiver = OpusReceiver::new(hub.spec, 3)?;
-        Ok(Publisher { hub, session, receiver, next_seq: 0, overflow_frames: 0 })
+        Ok(Publisher { session, receiver, next_seq: 0, reported: Default::default(), overflow_frames: 0 })
+    }
+
+    /// Adds what the receiver concealed and failed to decode since last time to the
+    /// publisher's counters (`/stats`).
+    fn report(&mut self) {
+        let (s, r) = (self.receiver.stats, self.reported);
+        let p = &self.session.publisher;
+        p.concealed_frames.fetch_add(s.concealed_packets - r.concealed_packets, Ordering::Relaxed);
+        p.fec_recovered.fetch_add(s.fec_recovered - r.fec_recovered, Ordering::Relaxed);
+        p.decode_errors.fetch_add(s.decode_errors - r.decode_errors, Ordering::Relaxed);
+        self.reported = s;
     }
 
     fn offer_frames(&mut self, frames: Vec<Vec<f32>>) {
+        self.report();
         for pcm in frames {
             let seq = self.next_seq;
             self.next_seq += 1;
@@ -114,9 +124,6 @@ impl Publisher {
         let mut out = Vec::new();
         self.receiver.flush(&mut out);
         self.offer_frames(out);
-        let s = &self.receiver.stats;
-        self.session.publisher.concealed_frames.fetch_add(s.concealed_packets, Ordering::Relaxed);
-        self.session.publisher.decode_errors.fetch_add(s.decode_errors, Ordering::Relaxed);
     }
 }
 

@@ -114,12 +114,13 @@ impl OpusReceiver {
             let samples = self.ticks_to_samples(ticks);
             self.scratch.clear();
             let last = i + 1 == lost;
-            let r = match (&fec_packet, last) {
-                (Some(p), true) => self.decoder.decode_fec(p, samples, &mut self.scratch),
-                _ => self.decoder.conceal(samples, &mut self.scratch),
+            let fec = fec_packet.as_ref().filter(|p| last && has_fec(p));
+            let r = match fec {
+                Some(p) => self.decoder.decode_fec(p, samples, &mut self.scratch),
+                None => self.decoder.conceal(samples, &mut self.scratch),
             };
             match r {
-                Ok(_) if last && fec_packet.is_some() => self.stats.fec_recovered += 1,
+                Ok(_) if fec.is_some() => self.stats.fec_recovered += 1,
                 Ok(_) => self.stats.concealed_packets += 1,
                 Err(_) => {
                     self.stats.decode_errors += 1;
@@ -156,6 +157,35 @@ impl OpusReceiver {
         }
         self.pcm.drain(..start);
     }
+}
+
+/// Whether an Opus packet carries in-band FEC (LBRR) for the frame before it, read as
+/// libopus's `opus_packet_has_lbrr` does: SILK or hybrid mode, and the LBRR flag of the
+/// first SILK frame (the bit after the VAD flags, in the first payload byte). Packets with
+/// several Opus frames of different sizes are read as having none.
+pub fn has_fec(packet: &[u8]) -> bool {
+    let Some(&toc) = packet.first() else { return false };
+    let config = toc >> 3;
+    if config >= 16 {
+        return false; // CELT only
+    }
+    let stereo = toc & 0x04 != 0;
+    let payload = match toc & 0x03 {
+        0 | 1 => packet.get(1),
+        _ => None,
+    };
+    let Some(&b) = payload else { return false };
+    // SILK frames per Opus frame: 10 and 20 ms → 1, 40 ms → 2, 60 ms → 3
+    let silk_frames: u8 = match config & 0x03 {
+        2 => 2,
+        3 => 3,
+        _ => 1,
+    };
+    let mut lbrr = (b >> (7 - silk_frames)) & 1;
+    if stereo {
+        lbrr |= (b >> (6 - 2 * silk_frames)) & 1;
+    }
+    lbrr == 1
 }
 
 #[cfg(test)]
@@ -198,6 +228,14 @@ mod tests {
     }
 
     #[test]
+    fn packets_without_fec_are_concealed_not_counted_as_recovered() {
+        // a CELT-only packet (config 31) and a SILK packet whose LBRR flag is clear
+        assert!(!has_fec(&[31 << 3, 0xff]));
+        assert!(!has_fec(&[1 << 3, 0b1000_0000]));
+        assert!(has_fec(&[1 << 3, 0b1100_0000]));
+    }
+
+    #[test]
     fn reordered_packets_come_out_in_order_and_whole() {
         let p = packets();
         let mut r = OpusReceiver::new(spec(), 3).unwrap();
@@ -230,6 +268,7 @@ mod tests {
         let lost = 10 + 2; // k%5==2 below 50 (10, one of them, 32, inside the run) + the run's 3
         assert_eq!(r.stats.concealed_packets + r.stats.fec_recovered, lost as u64);
         assert!(r.stats.fec_recovered >= 9, "each gap's last frame comes from FEC: {:?}", r.stats);
+        assert!(p.iter().skip(1).all(|pk| has_fec(pk)), "every packet after the first carries FEC");
         // a duplicate and a late packet are dropped and counted
         r.push(10 * 960, p[10].clone(), &mut out);
         assert_eq!(r.stats.late_packets, 1);

@@ -14,10 +14,15 @@
 //!
 //! Once a second the writer checks each socket for a closed peer (a read that returns 0);
 //! listeners send nothing after their request, so anything they send is read and dropped.
+//!
+//! Writers run on their own threads (one small runtime, a thread per core, shared by every
+//! server in the process), not on the workers that accept connections and answer requests:
+//! a writer going over thousands of sockets must not delay the next listener's handshake,
+//! and the operating system shares the cores between the two fairly.
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, IoSlice};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -125,6 +130,23 @@ struct FeedId {
     shard: usize,
 }
 
+/// The runtime the writers run on: started at the first listener, kept for the life of the
+/// process (a runtime cannot be dropped from async code, and it costs nothing while idle).
+fn writer_runtime(threads: usize) -> &'static tokio::runtime::Handle {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .thread_name("ondes-writer")
+                .enable_time()
+                .build()
+                // creating threads fails only when the process is out of resources at start
+                .expect("cannot start the listener writer threads")
+        })
+        .handle()
+}
+
 /// The writers of the server, by feed and shard.
 pub struct Writers {
     shards: usize,
@@ -163,7 +185,8 @@ impl Writers {
         let writers = self.clone();
         let me = tx.clone();
         map.insert(id.clone(), tx);
-        tokio::spawn(run(hub.clone(), batch, rx, self.shutdown.clone(), move || writers.retire(&id, &me)));
+        writer_runtime(self.shards)
+            .spawn(run(hub.clone(), batch, rx, self.shutdown.clone(), move || writers.retire(&id, &me)));
     }
 
     /// Forgets a writer that found itself without listeners: no listener is handed to it
@@ -228,13 +251,16 @@ async fn run(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut idle_ticks = 0u32;
+    let mut stopping = false;
     loop {
         let mut check_peers = false;
         tokio::select! {
             // the writer holds the hub, so its senders outlive these receivers
             _ = frames.changed() => {}
             _ = control.changed() => {}
-            _ = shutdown.changed() => {}
+            // on shutdown the streams end and the sessions say so and finish; a server that is
+            // gone altogether (its runtime too) leaves nothing to write to
+            r = shutdown.changed() => stopping = r.is_err(),
             Some(h) = joins.recv() => listeners.push(Listener { tcp: h.tcp, session: h.session }),
             now = tick.tick() => {
                 check_peers = true;
@@ -265,5 +291,9 @@ async fn run(
             l.session.update();
             write(l) && !l.session.is_finished()
         });
+        if stopping {
+            retire();
+            return;
+        }
     }
 }

@@ -107,12 +107,12 @@ impl Publisher {
         self.reported = s;
     }
 
-    fn offer_frames(&mut self, frames: Vec<Vec<f32>>) {
+    fn offer_frames(&mut self, frames: Vec<(Vec<f32>, crate::hub::SourceOpus)>) {
         self.report();
-        for pcm in frames {
+        for (pcm, opus) in frames {
             let seq = self.next_seq;
             self.next_seq += 1;
-            match self.session.publisher.offer(seq, QueuedFrame { pcm }) {
+            match self.session.publisher.offer(seq, QueuedFrame { pcm, opus }) {
                 ondes_core::playout::Push::Accepted => {}
                 _ => self.overflow_frames += 1,
             }

@@ -7,12 +7,19 @@
 //! and its last packet-length is recovered from the in-band FEC of the packet after it
 //! when that packet carries FEC. Decoded PCM is cut into frames of the stream's duration,
 //! so publishers may send any Opus packet duration.
+//!
+//! When a packet is exactly one stream frame, on a frame boundary, with the stream's channel
+//! count, the frame keeps it ([`SourceOpus::Packet`]) for Opus passthrough: the rung nearest
+//! the publisher's bitrate carries the publisher's packets unchanged. A frame that was lost
+//! is [`SourceOpus::Lost`] (that rung's listeners conceal it, with the next packet's FEC).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use ondes_codec::OpusDecoder;
 use ondes_core::FrameSpec;
+
+use crate::hub::SourceOpus;
 
 /// RTP clock of Opus (RFC 7587): always 48 kHz.
 const OPUS_CLOCK: u64 = 48_000;
@@ -47,6 +54,9 @@ pub struct OpusReceiver {
     pending: BTreeMap<u64, Bytes>,
     /// Decoded samples (interleaved, stream rate) not yet cut into a frame.
     pcm: Vec<f32>,
+    /// What each whole frame in `pcm` has for passthrough, while `pcm` holds whole frames
+    /// each made of one packet (cleared when a packet does not fit that).
+    marks: VecDeque<SourceOpus>,
     scratch: Vec<f32>,
     pub stats: ReceiveStats,
 }
@@ -63,13 +73,14 @@ impl OpusReceiver {
             last_ticks: 960,
             pending: BTreeMap::new(),
             pcm: Vec::new(),
+            marks: VecDeque::new(),
             scratch: Vec::new(),
             stats: ReceiveStats::default(),
         })
     }
 
     /// Takes the packet with RTP time `ts`; appends every frame now complete to `out`.
-    pub fn push(&mut self, ts: u64, packet: Bytes, out: &mut Vec<Vec<f32>>) {
+    pub fn push(&mut self, ts: u64, packet: Bytes, out: &mut Vec<(Vec<f32>, SourceOpus)>) {
         self.stats.packets += 1;
         if self.next_ts.is_some_and(|n| ts < n) || self.pending.contains_key(&ts) {
             self.stats.late_packets += 1;
@@ -81,7 +92,7 @@ impl OpusReceiver {
     }
 
     /// Plays out what waits behind a gap (the publisher left): conceals nothing more.
-    pub fn flush(&mut self, out: &mut Vec<Vec<f32>>) {
+    pub fn flush(&mut self, out: &mut Vec<(Vec<f32>, SourceOpus)>) {
         self.drain(true);
         self.cut(out);
     }
@@ -131,19 +142,36 @@ impl OpusReceiver {
                     self.scratch.resize(samples * self.spec.channels as usize, 0.0);
                 }
             }
-            self.pcm.extend_from_slice(&self.scratch);
+            self.append(SourceOpus::Lost);
         }
     }
 
-    fn decode(&mut self, packet: &[u8]) {
+    fn decode(&mut self, packet: &Bytes) {
         self.scratch.clear();
         match self.decoder.decode(packet, &mut self.scratch) {
             Ok(n) => {
                 self.last_ticks = n as u64 * OPUS_CLOCK / u64::from(self.spec.sample_rate);
-                self.pcm.extend_from_slice(&self.scratch);
+                let stereo = packet.first().is_some_and(|toc| toc & 0x04 != 0);
+                let mark = if stereo == (self.spec.channels == 2) {
+                    SourceOpus::Packet(packet.clone())
+                } else {
+                    SourceOpus::None
+                };
+                self.append(mark);
             }
             Err(_) => self.stats.decode_errors += 1,
         }
+    }
+
+    /// Appends `scratch` to the PCM, with its passthrough mark when it is one whole frame.
+    fn append(&mut self, mark: SourceOpus) {
+        let n = self.spec.samples_per_frame();
+        if self.scratch.len() == n && self.marks.len() * n == self.pcm.len() {
+            self.marks.push_back(mark);
+        } else {
+            self.marks.clear();
+        }
+        self.pcm.extend_from_slice(&self.scratch);
     }
 
     /// Samples per channel at the stream's rate for `ticks` of the 48 kHz RTP clock.
@@ -151,11 +179,12 @@ impl OpusReceiver {
         (ticks * u64::from(self.spec.sample_rate) / OPUS_CLOCK) as usize
     }
 
-    fn cut(&mut self, out: &mut Vec<Vec<f32>>) {
+    fn cut(&mut self, out: &mut Vec<(Vec<f32>, SourceOpus)>) {
         let n = self.spec.samples_per_frame();
         let mut start = 0;
         while self.pcm.len() - start >= n {
-            out.push(self.pcm[start..start + n].to_vec());
+            let mark = self.marks.pop_front().unwrap_or(SourceOpus::None);
+            out.push((self.pcm[start..start + n].to_vec(), mark));
             start += n;
             self.stats.frames += 1;
         }
@@ -251,6 +280,7 @@ mod tests {
         }
         r.flush(&mut out);
         assert_eq!(out.len(), 50);
+        assert!(out.iter().all(|(_, m)| matches!(m, SourceOpus::Packet(_))), "every frame keeps its packet");
         assert_eq!(r.stats.concealed_packets + r.stats.fec_recovered, 0);
         assert_eq!(r.stats.late_packets, 0);
     }
@@ -269,6 +299,8 @@ mod tests {
         }
         r.flush(&mut out);
         assert_eq!(out.len(), 50, "every frame is there, decoded, recovered or concealed");
+        let lost_marks = out.iter().filter(|(_, m)| *m == SourceOpus::Lost).count();
+        assert_eq!(lost_marks, 12, "lost frames are passed through as lost");
         let lost = 10 + 2; // k%5==2 below 50 (10, one of them, 32, inside the run) + the run's 3
         assert_eq!(r.stats.concealed_packets + r.stats.fec_recovered, lost as u64);
         assert!(r.stats.fec_recovered >= 9, "each gap's last frame comes from FEC: {:?}", r.stats);

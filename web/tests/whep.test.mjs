@@ -64,12 +64,14 @@ test('Chromium plays a WHEP stream: the tone in an AnalyserNode, no packet lost,
             packetsReceived: inbound?.packetsReceived ?? 0,
             packetsLost: inbound?.packetsLost ?? -1,
             location: s.location,
+            red: /red\/48000/i.test(s.pc.remoteDescription?.sdp ?? ''),
         };
     });
     assert.ok(Math.abs(r.peakHz - 440) < 10, `the strongest frequency is the 440 Hz tone: ${JSON.stringify(r)}`);
     assert.ok(r.peakDb > -40, `the tone is loud: ${JSON.stringify(r)}`);
     assert.ok(r.packetsReceived >= 100, `packets received: ${JSON.stringify(r)}`);
     assert.equal(r.packetsLost, 0, `no packet lost on loopback: ${JSON.stringify(r)}`);
+    assert.ok(r.red, 'Chromium offers RED: the answer sends Opus in RED');
 
     // a pause reaches the listener on its data channel
     const token = mintToken(SECRET, ['stream_control']);

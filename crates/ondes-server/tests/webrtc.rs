@@ -242,3 +242,46 @@ async fn a_lossy_whep_listener_link_shows_in_its_receiver_reports() {
         "the connection's health names the listener's network: {seen}"
     );
 }
+
+/// A real offer (aiortc's, recorded): str0m answers it; nobody connects.
+const RECORDED_OFFER: &str = "v=0\r\no=- 4005427795 4005427795 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\na=msid-semantic:WMS *\r\nm=audio 33783 UDP/TLS/RTP/SAVPF 96 9 0 8\r\nc=IN IP4 127.0.0.1\r\na=recvonly\r\na=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=extmap:2 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=mid:0\r\na=msid:437f0c2f-59ea-450b-84ce-e5110adeee14 71d526ae-8bdd-467e-b630-f4d2854eb882\r\na=rtcp:9 IN IP4 0.0.0.0\r\na=rtcp-mux\r\na=ssrc:1251631772 cname:9f8073f0-bd3a-46d4-b066-8466195b201c\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:9 G722/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=candidate:16572de626da4e5384a0ce2d0d93678a 1 udp 2130706431 127.0.0.1 33783 typ host\r\na=end-of-candidates\r\na=ice-ufrag:3JJf\r\na=ice-pwd:gc3gmQX8w7s0I9mfmRb7VV\r\na=fingerprint:sha-256 2B:EE:C3:A4:EA:1E:F2:FC:AD:C9:9F:54:EC:F9:56:AC:CF:C0:EC:34:15:13:23:94:95:FD:47:D6:47:71:C3:C3\r\na=setup:actpass\r\nm=application 45905 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 127.0.0.1\r\na=mid:1\r\na=sctp-port:5000\r\na=max-message-size:262144\r\na=candidate:16572de626da4e5384a0ce2d0d93678a 1 udp 2130706431 127.0.0.1 45905 typ host\r\na=end-of-candidates\r\na=ice-ufrag:3JJf\r\na=ice-pwd:gc3gmQX8w7s0I9mfmRb7VV\r\na=fingerprint:sha-256 2B:EE:C3:A4:EA:1E:F2:FC:AD:C9:9F:54:EC:F9:56:AC:CF:C0:EC:34:15:13:23:94:95:FD:47:D6:47:71:C3:C3\r\na=setup:actpass\r\n";
+
+/// More offers than `max_sessions`: 503 with Retry-After for the extra ones, and the stream's
+/// other listeners notice nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_offers_over_the_limit_gets_503_and_disturbs_nobody() {
+    let server = start("[webrtc]\nudp_port = 0\nips = [\"127.0.0.1\"]\nmax_sessions = 3\n").await;
+    let url = format!("http://{}/api/streams/main/whep", server.addr);
+    let mut sse = common::Sse::open(&format!("http://{}/api/streams/main/stream", server.addr), &[]).await;
+    let first = sse.next_audio().await["frame_number"].as_u64().unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let r = client()
+            .post(&url)
+            .header("content-type", "application/sdp")
+            .body(RECORDED_OFFER)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        if status == 503 {
+            assert!(r.headers().contains_key("retry-after"));
+            let b: Value = r.json().await.unwrap();
+            assert_eq!(b["error"], "too_many_sessions", "{b}");
+        } else {
+            assert_eq!(status, 201);
+            assert!(r.headers()["location"].to_str().unwrap().starts_with("/api/streams/main/whep/"));
+            assert!(r.text().await.unwrap().contains("opus/48000/2"));
+        }
+        statuses.push(status);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 3, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 503).count(), 5, "{statuses:?}");
+    // the SSE listener went on without a gap
+    let mut last = first;
+    for _ in 0..10 {
+        let n = sse.next_audio().await["frame_number"].as_u64().unwrap();
+        assert_eq!(n, last + 1, "no frame lost by the other listener");
+        last = n;
+    }
+}

@@ -202,6 +202,14 @@ async fn a_lossy_whip_publisher_is_concealed_and_its_loss_counted() {
         lost + 5 >= dropped && lost <= dropped,
         "every dropped packet was concealed or recovered: dropped {dropped}, counted {p}"
     );
+    let metrics =
+        client().get(format!("http://{}/metrics", server.addr)).send().await.unwrap().text().await.unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("ondes_webrtc_packets_lost_total") && l.contains("where=\"publisher\""))
+        .unwrap_or_else(|| panic!("no publisher loss in /metrics:\n{metrics}"));
+    let n: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert_eq!(n as u64, lost, "/metrics counts the publisher's loss: {line}");
 }
 
 /// 20% of a WHEP listener's RTP packets dropped on the way out: its RTCP receiver reports

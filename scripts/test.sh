@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # --- system packages -------------------------------------------------------------------
 # Every Debian package any test needs, installed in one apt-get run (one `apt-get update`).
-PACKAGES=(ffmpeg sox espeak-ng opus-tools chromium)
+PACKAGES=(ffmpeg sox espeak-ng opus-tools chromium python3-venv)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
@@ -21,6 +21,15 @@ if ((${#missing[@]})); then
         exit 1
     fi
 fi
+
+# --- Python: aiortc, the independent WebRTC peer of the WHEP/WHIP tests ----------------------
+VENV="${ONDES_VENV:-$PWD/target/py-webrtc}"
+if ! "$VENV/bin/python" -c 'import aiortc, numpy' 2>/dev/null; then
+    echo "==> python: aiortc into $VENV (scripts/webrtc/requirements.txt)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q -r scripts/webrtc/requirements.txt
+fi
+export ONDES_PYTHON="$VENV/bin/python"
 
 # --- Rust ------------------------------------------------------------------------------
 echo "==> cargo fmt --check"

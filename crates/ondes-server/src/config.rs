@@ -42,6 +42,8 @@ pub struct Config {
     pub icecast: IcecastConfig,
     /// Adaptive streaming (`[abr]`, see docs/adaptive.md).
     pub abr: AbrSection,
+    /// WebRTC listening (WHEP) and publishing (WHIP) (`[webrtc]`, see docs/webrtc.md).
+    pub webrtc: WebRtcConfig,
     #[serde(rename = "stream")]
     pub streams: Vec<StreamConfig>,
 }
@@ -201,6 +203,28 @@ pub struct IcecastConfig {
     pub source_buffer_ms: u64,
 }
 
+/// WebRTC: every session (WHEP listeners, WHIP publishers) shares one UDP port.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebRtcConfig {
+    /// The UDP port of every WebRTC session (0: any free port).
+    pub udp_port: u16,
+    /// Addresses advertised to peers as host candidates (the socket is bound on all
+    /// interfaces when more than one is given or any is public, else on the one given).
+    /// Empty: loopback plus the machine's outbound address.
+    pub ips: Vec<String>,
+    /// WebRTC sessions (listeners and publishers) before new offers get 503.
+    pub max_sessions: usize,
+    /// Opus in RED (redundant audio, RFC 2198) to listeners whose offer has it.
+    pub red: bool,
+}
+
+impl Default for WebRtcConfig {
+    fn default() -> Self {
+        WebRtcConfig { udp_port: 8189, ips: Vec::new(), max_sessions: 5_000, red: true }
+    }
+}
+
 impl Default for IcecastConfig {
     fn default() -> Self {
         IcecastConfig {
@@ -329,6 +353,14 @@ impl Config {
     /// Checks values that parse but make no sense, naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.perf.to_core()?;
+        for ip in &self.webrtc.ips {
+            ip.parse::<std::net::IpAddr>().map_err(|e| {
+                invalid(
+                    "webrtc.ips",
+                    format!("'{ip}' is not an IP address ({e}); give addresses like \"127.0.0.1\""),
+                )
+            })?;
+        }
         self.server.bind.parse::<SocketAddr>().map_err(|e| {
             invalid(
                 "server.bind",
@@ -473,7 +505,10 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), Co
             }
             matched = true;
         }
-        if !matched && ["server_", "auth_", "cors_", "perf_", "icecast_"].iter().any(|p| rest.starts_with(p))
+        if !matched
+            && ["server_", "auth_", "cors_", "perf_", "icecast_", "webrtc_"]
+                .iter()
+                .any(|p| rest.starts_with(p))
         {
             return Err(ConfigError::Env { var: var.clone(), message: "no such configuration key".into() });
         }

@@ -65,6 +65,7 @@ pub struct Metrics {
     client_underruns: IntCounterVec,
     client_concealed_ms: IntCounterVec,
     pub bitrate_switches: IntCounterVec,
+    webrtc_lost: IntCounterVec,
     connections_rejected: IntCounter,
     perf: Arc<ServerPerf>,
     stages_enabled: bool,
@@ -73,7 +74,7 @@ pub struct Metrics {
 }
 
 /// Listener transports, as connections name them.
-const TRANSPORTS: [&str; 3] = ["sse", "ws", "http"];
+const TRANSPORTS: [&str; 4] = ["sse", "ws", "http", "whep"];
 const STAGES: [Stage; 5] = [Stage::Capture, Stage::Decode, Stage::Encode, Stage::Fanout, Stage::Send];
 /// Stages where frames are lost (`ondes_frames_dropped_total{stage}`).
 const DROP_HUB_LAG: &str = "hub_lag";
@@ -207,6 +208,14 @@ impl Metrics {
                 "Milliseconds of audio concealed by clients (loss or underrun).",
                 &["stream"],
             ),
+            webrtc_lost: counter(
+                &r,
+                "ondes_webrtc_packets_lost_total",
+                "WebRTC packets lost, by where: publisher (on a WHIP publisher's way in; concealed or \
+                 recovered from FEC), fec_recovered (the part of those rebuilt from in-band FEC), \
+                 listener (on WHEP listeners' way out, from their RTCP receiver reports, live sessions).",
+                &["stream", "where"],
+            ),
             bitrate_switches: counter(
                 &r,
                 "ondes_bitrate_switches_total",
@@ -272,6 +281,9 @@ impl Metrics {
         for stage in [DROP_HUB_LAG, DROP_SEND, DROP_SOURCE, DROP_PUBLISHER_QUEUE] {
             let _ = self.frames_dropped.remove_label_values(&[id, stage]);
         }
+        for w in ["publisher", "fec_recovered", "listener"] {
+            let _ = self.webrtc_lost.remove_label_values(&[id, w]);
+        }
         for reason in [SILENCE_UNDERRUN, SILENCE_IDLE] {
             let _ = self.silence_frames.remove_label_values(&[id, reason]);
         }
@@ -322,7 +334,7 @@ impl Metrics {
                     self.stage_seconds.with_label_values(&[stage.name(), id]);
                 }
             }
-            for transport in ["sse", "ws", "http"] {
+            for transport in TRANSPORTS {
                 let d = app.connections.delivered(Some(id), Some(transport));
                 catch_up(self.frames_delivered.with_label_values(&[id, transport]), d.frames);
                 catch_up(self.bytes_sent.with_label_values(&[id, transport]), d.bytes);
@@ -347,6 +359,19 @@ impl Metrics {
                 None => (0, 0, 0, 0),
             };
             catch_up(dropped(DROP_SOURCE), source);
+            let (concealed, fec) = s.entry.publisher.as_ref().map_or((0, 0), |p| {
+                let st = p.stats();
+                (st.concealed_frames, st.fec_recovered)
+            });
+            let lost = |w: &str| self.webrtc_lost.with_label_values(&[id, w]);
+            catch_up(lost("publisher"), concealed + fec);
+            catch_up(lost("fec_recovered"), fec);
+            let to_listeners: u64 = conns
+                .iter()
+                .filter(|c| c.stream_id == s.id && c.transport == "whep")
+                .filter_map(|c| c.webrtc.lock().map(|w| w.packets_lost))
+                .sum();
+            catch_up(lost("listener"), to_listeners);
             catch_up(dropped(DROP_PUBLISHER_QUEUE), queue);
             catch_up(self.silence_frames.with_label_values(&[id, SILENCE_UNDERRUN]), underrun);
             catch_up(self.silence_frames.with_label_values(&[id, SILENCE_IDLE]), idle);

@@ -164,6 +164,15 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
     }));
     let abr = c.abr.map(|a| json!(a));
     warnings.extend(abr_warnings(abr.as_ref()));
+    if let Some(w) = &c.webrtc
+        && let loss = w.loss.unwrap_or(0.0).max(w.packets_lost as f32 / w.packets_sent.max(1) as f32)
+        && loss > 0.02
+    {
+        warnings.push(format!(
+            "{:.0}% of RTP packets lost on the way to the listener (its receiver reports): its network drops packets",
+            loss * 100.0
+        ));
+    }
     let secs = ((now - c.connected_at).max(1)) as f64 / 1000.0;
     let total = c.frames_sent + c.errors_count;
     json!({
@@ -182,6 +191,7 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
         "warnings": warnings,
         "client_report": c.client_report,
         "abr": abr,
+        "webrtc": c.webrtc,
     })
 }
 

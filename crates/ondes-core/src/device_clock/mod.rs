@@ -21,13 +21,18 @@
 //!   ±1,000 ppm, so timestamps never jump and consecutive frames' timestamps never differ
 //!   from the nominal frame duration by more than 0.1 %.
 //!
+//! The anchor is the first callback's time, refined once at the end of the first second to
+//! that second's lower envelope (the only step the timestamps ever take, and only if the
+//! first callback was late).
+//!
 //! Listeners therefore see frames `duration_ms` of audio apart whose timestamps stay within a
 //! millisecond or so of the wall clock, however long the stream runs (the simulated-time test
 //! runs an hour at ±100 ppm and checks one frame as the bound).
 //!
-//! **Lost samples are never hidden.** When the callback's wall time runs further ahead of the
-//! model than the device buffer can hold (an overrun: the reader stalled, the device dropped
-//! data), the samples that were lost are counted and returned as a gap, which the caller fills
+//! **Lost samples are never hidden.** When the callbacks' wall time runs further ahead of the
+//! model than the device buffer can hold, for several periods in a row (an overrun: the reader
+//! stalled, the device dropped data; one late callback is only the scheduler), the samples
+//! that were lost are counted and returned as a gap, which the caller fills
 //! with silence and reports, so that the timeline stays true: the samples after the gap carry
 //! the timestamps they were captured at. Samples dropped on purpose by the caller (a full
 //! ring) are reported with [`DeviceClock::handle_dropped`] and handled the same way.
@@ -56,6 +61,10 @@ pub struct DeviceClockConfig {
     pub phase_time_constant_us: u64,
     /// Bound of the phase correction, as a fraction of the nominal rate.
     pub max_correction: f64,
+    /// How long (wall time) every callback must stay later than the buffer allows before
+    /// samples are declared lost. A reader that was only late drains its backlog in a burst of
+    /// back-to-back callbacks, each less late than the one before, within far less than this.
+    pub confirm_us: u64,
 }
 
 impl DeviceClockConfig {
@@ -68,6 +77,7 @@ impl DeviceClockConfig {
             history_windows: 120,
             phase_time_constant_us: 5_000_000,
             max_correction: 1e-3,
+            confirm_us: 60_000,
         }
     }
 }
@@ -123,6 +133,11 @@ pub struct DeviceClock {
     /// Wall time minus nominal device time at the anchor, to keep regression numbers small.
     raw_origin: f64,
     drift: f64,
+    /// Since when (wall µs) callbacks have been later than the buffer allows, and the least
+    /// late of them.
+    suspect: Option<(i64, f64)>,
+    /// Envelope windows completed since the anchor (the first one calibrates the anchor).
+    windows: u64,
     stats: DeviceClockStats,
 }
 
@@ -143,6 +158,8 @@ impl DeviceClock {
             history: VecDeque::new(),
             raw_origin: 0.0,
             drift: 0.0,
+            suspect: None,
+            windows: 0,
             stats: DeviceClockStats::default(),
         }
     }
@@ -164,21 +181,36 @@ impl DeviceClock {
         }
         let end = self.next_sample + frames;
         let lag = now_us as f64 - self.timestamp_f(end);
-        let mut gap = 0;
+        let offset = self.stats.offset_us.max(0.0);
         let slack_us = (self.cfg.buffer_frames + frames) as f64 * self.nominal_us;
-        if lag > slack_us + self.stats.offset_us.max(0.0) {
-            // later than the device could have held these samples: the ones in between are lost
-            let lost_us = lag - self.stats.offset_us.max(0.0);
-            gap = (lost_us / self.slope_us).round() as u64;
-            if gap > 0 {
-                self.stats.gaps += 1;
-                self.stats.gap_samples += gap;
+        let mut gap = 0;
+        if lag > slack_us + offset {
+            // later than the device could have held these samples. One late callback may
+            // only be the scheduler (the backlog then drains in a burst); samples were lost
+            // only if every callback of the confirmation run stays that late
+            let (since, min) = self.suspect.unwrap_or((now_us, f64::INFINITY));
+            let min = min.min(lag);
+            if (now_us - since) as u64 >= self.cfg.confirm_us {
+                self.suspect = None;
+                gap = ((min - offset) / self.slope_us).round() as u64;
+                if gap > 0 {
+                    self.stats.gaps += 1;
+                    self.stats.gap_samples += gap;
+                }
+            } else {
+                self.suspect = Some((since, min));
+                let first = self.next_sample;
+                self.next_sample = end;
+                return PeriodTiming { gap_before: 0, first_sample: first };
             }
-        } else if lag < -slack_us {
-            // the device ran ahead of the wall clock by more than a buffer: the system clock
-            // stepped, or the device restarted without telling; start the model again
-            self.stats.reanchors += 1;
-            self.anchor_at(self.next_sample, frames, now_us);
+        } else {
+            self.suspect = None;
+            if lag < -slack_us {
+                // the device ran ahead of the wall clock by more than a buffer: the system
+                // clock stepped, or the device restarted without telling; start the model again
+                self.stats.reanchors += 1;
+                self.anchor_at(self.next_sample, frames, now_us);
+            }
         }
         let first = self.next_sample + gap;
         self.next_sample = first + frames;
@@ -262,6 +294,8 @@ impl DeviceClock {
         self.history.clear();
         self.raw_origin = now_us as f64 - (first + frames) as f64 * self.nominal_us;
         self.stats.offset_us = 0.0;
+        self.suspect = None;
+        self.windows = 0;
     }
 
     /// Feeds the lower envelope with the period that ended at `self.next_sample`; once a
@@ -286,6 +320,15 @@ impl DeviceClock {
         }
         self.window_start = now_us;
         self.window_min = f64::INFINITY;
+        self.windows += 1;
+        if self.windows == 1 {
+            // the anchor was one callback, possibly a late one: the first window's lower
+            // envelope is the better origin. Move to it once, before the drift is known
+            self.base_ts = self.timestamp_f(end) + phase;
+            self.base_n = end;
+            self.stats.offset_us = 0.0;
+            return;
+        }
         self.stats.offset_us = phase;
         if let Some(slope) = regression_slope(&self.history) {
             // µs of wall time per second of nominal device time, minus the nominal 1e6

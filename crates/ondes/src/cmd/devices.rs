@@ -1,7 +1,7 @@
 //! `ondes devices`: the input devices a `capture:` source can read, with what they support.
 
 use clap::Args;
-use ondes_server::source::capture::{ConfigRange, DeviceInfo, list_devices};
+use ondes_server::source::capture::{DeviceInfo, fold_ranges, list_devices};
 
 #[derive(Args)]
 pub struct DevicesArgs {
@@ -20,51 +20,13 @@ pub fn run(args: DevicesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `1–8, 10` for a sorted list of channel counts.
-fn compact(channels: &[u16]) -> String {
-    let mut parts = Vec::new();
-    let mut i = 0;
-    while i < channels.len() {
-        let mut j = i;
-        while j + 1 < channels.len() && channels[j + 1] == channels[j] + 1 {
-            j += 1;
-        }
-        parts.push(if i == j { channels[i].to_string() } else { format!("{}–{}", channels[i], channels[j]) });
-        i = j + 1;
-    }
-    parts.join(", ")
-}
-
-/// A device's ranges folded for reading: channels that share a rate range and format are
-/// one line (`1–32 ch, 1–384000 Hz: f32, i16`).
-fn folded(configs: &[ConfigRange]) -> Vec<String> {
-    use std::collections::BTreeMap;
-    let mut by_format: BTreeMap<(u32, u32, &str), Vec<u16>> = BTreeMap::new();
-    for c in configs {
-        by_format.entry((c.min_rate, c.max_rate, c.format.as_str())).or_default().push(c.channels);
-    }
-    let mut lines: BTreeMap<(String, u32, u32), Vec<&str>> = BTreeMap::new();
-    for ((min, max, format), mut ch) in by_format {
-        ch.sort_unstable();
-        ch.dedup();
-        lines.entry((compact(&ch), min, max)).or_default().push(format);
-    }
-    lines
-        .into_iter()
-        .map(|((ch, min, max), formats)| {
-            let rates = if min == max { format!("{min} Hz") } else { format!("{min}–{max} Hz") };
-            format!("{ch} ch, {rates}: {}", formats.join(", "))
-        })
-        .collect()
-}
-
 /// A table for people: one row per device and folded configuration range.
 fn table(devices: &[DeviceInfo]) -> String {
     let width = devices.iter().map(|d| d.name.len()).max().unwrap_or(6).max(6);
     let mut out = format!("{:width$}  {:<40}  supports\n", "device", "description");
     for d in devices {
         let desc: String = d.description.chars().take(40).collect();
-        let lines = folded(&d.configs);
+        let lines = fold_ranges(&d.configs);
         let first = match (&d.error, lines.first()) {
             (Some(e), _) => format!("cannot open: {e}"),
             (None, None) => "no configuration".into(),
@@ -82,6 +44,7 @@ fn table(devices: &[DeviceInfo]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ondes_server::source::capture::ConfigRange;
 
     #[test]
     fn table_lists_every_range_and_errors() {

@@ -116,3 +116,45 @@ pub fn error_callback(signals: Arc<Signals>, runner: std::thread::Thread) -> imp
         runner.unpark();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cpal::{InputStreamTimestamp, StreamInstant};
+    use rtrb::RingBuffer;
+
+    fn info() -> InputCallbackInfo {
+        let t = StreamInstant::new(1, 0);
+        InputCallbackInfo::new(InputStreamTimestamp { callback: t, capture: t })
+    }
+
+    /// The reader stalls: the callback fills the rings, then drops whole periods without
+    /// waiting, and the first period that gets through again carries the exact count.
+    #[test]
+    fn a_stalled_reader_costs_whole_counted_periods_never_a_wait() {
+        let (sp, mut sc) = RingBuffer::<f32>::new(4 * 96 * 2);
+        let (pp, mut pc) = RingBuffer::<Period>::new(16);
+        let signals = Arc::new(Signals::default());
+        let rings = CallbackRings { samples: sp, periods: pp, channels: 2, runner: std::thread::current() };
+        let mut cb = data_callback::<i16>(rings, signals.clone());
+        let period: Vec<i16> = (0..96 * 2).map(|i| i as i16 * 100).collect();
+        for _ in 0..10 {
+            cb(&period, &info()); // room for 4 periods; 6 are dropped
+        }
+        assert_eq!(pc.slots(), 4);
+        let first = pc.pop().unwrap();
+        assert_eq!((first.frames, first.dropped_before), (96, 0));
+        // converted to f32 in the ring
+        let chunk = sc.read_chunk(4 * 96 * 2).unwrap();
+        assert!((chunk.as_slices().0[1] - 100.0 / 32768.0).abs() < 1e-6);
+        chunk.commit_all();
+        while pc.pop().is_ok() {}
+        // the reader is back: the next period says what was lost before it
+        cb(&period, &info());
+        let p = pc.pop().unwrap();
+        assert_eq!(p.dropped_before, 6 * 96);
+        cb(&period, &info());
+        assert_eq!(pc.pop().unwrap().dropped_before, 0);
+        assert_ne!(signals.realtime.load(Ordering::Relaxed), 0, "the callback asked for real-time scheduling");
+    }
+}

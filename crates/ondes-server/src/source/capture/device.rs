@@ -106,20 +106,21 @@ pub fn choose(
 }
 
 fn describe(configs: &[cpal::SupportedStreamConfigRange]) -> String {
-    let usable: Vec<String> = configs
+    let usable: Vec<ConfigRange> = configs
         .iter()
         .filter(|c| FORMATS.contains(&c.sample_format()))
-        .map(|c| {
-            ConfigRange {
-                channels: c.channels(),
-                min_rate: c.min_sample_rate(),
-                max_rate: c.max_sample_rate(),
-                format: c.sample_format().to_string(),
-            }
-            .to_string()
+        .map(|c| ConfigRange {
+            channels: c.channels(),
+            min_rate: c.min_sample_rate(),
+            max_rate: c.max_sample_rate(),
+            format: c.sample_format().to_string(),
         })
         .collect();
-    if usable.is_empty() { "no format ondes can read (f32, i32, i16, u16, f64)".into() } else { usable.join("; ") }
+    if usable.is_empty() {
+        "no format ondes can read (f32, i32, i16, u16, f64)".into()
+    } else {
+        super::fold_ranges(&usable).join("; ")
+    }
 }
 
 /// Every input device with its configurations (`default` first).

@@ -83,6 +83,44 @@ impl std::fmt::Display for ConfigRange {
     }
 }
 
+/// Ranges folded for reading: channel counts that share a rate range and format make one
+/// entry (`1–32 ch, 1–384000 Hz: f32, i16`).
+pub fn fold_ranges(configs: &[ConfigRange]) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let mut by_format: BTreeMap<(u32, u32, &str), Vec<u16>> = BTreeMap::new();
+    for c in configs {
+        by_format.entry((c.min_rate, c.max_rate, c.format.as_str())).or_default().push(c.channels);
+    }
+    let mut lines: BTreeMap<(String, u32, u32), Vec<&str>> = BTreeMap::new();
+    for ((min, max, format), mut ch) in by_format {
+        ch.sort_unstable();
+        ch.dedup();
+        lines.entry((compact(&ch), min, max)).or_default().push(format);
+    }
+    lines
+        .into_iter()
+        .map(|((ch, min, max), formats)| {
+            let rates = if min == max { format!("{min} Hz") } else { format!("{min}–{max} Hz") };
+            format!("{ch} ch, {rates}: {}", formats.join(", "))
+        })
+        .collect()
+}
+
+/// `1–8, 10` for a sorted list of channel counts.
+fn compact(channels: &[u16]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < channels.len() {
+        let mut j = i;
+        while j + 1 < channels.len() && channels[j + 1] == channels[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j { channels[i].to_string() } else { format!("{}–{}", channels[i], channels[j]) });
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
 /// Every input device of the system, with what it supports.
 pub fn list_devices() -> Result<Vec<DeviceInfo>, CaptureError> {
     #[cfg(feature = "capture")]

@@ -362,7 +362,17 @@ impl Runner {
     }
 
     fn lose(&mut self, reason: &str) {
-        self.live = None;
+        if let Some(live) = self.live.take() {
+            // closing a device that vanished can block inside the driver (ALSA's PulseAudio
+            // plugin waits for its dead server): close it on a thread of its own, so the
+            // stream keeps going whatever the driver does
+            let closer = std::thread::Builder::new()
+                .name(format!("capture-close-{}", self.hub.id))
+                .spawn(move || drop(live));
+            if let Err(e) = closer {
+                tracing::warn!(stream = %self.hub.id, error = %e, "cannot start a thread to close the lost device");
+            }
+        }
         // the samples captured before the loss are audio: pad the partial frame and send it
         if !self.pending.is_empty() {
             let spf = self.samples_per_frame;

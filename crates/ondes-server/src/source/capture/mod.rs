@@ -137,3 +137,17 @@ pub fn list_devices() -> Result<Vec<DeviceInfo>, CaptureError> {
 pub const fn available() -> bool {
     cfg!(feature = "capture")
 }
+
+#[cfg(all(test, not(feature = "capture")))]
+mod tests {
+    use crate::source::{SourceSpec, open_feed};
+
+    #[test]
+    fn without_the_feature_a_capture_source_says_how_to_build_it() {
+        let spec = SourceSpec::parse("capture:default").unwrap();
+        let frame = ondes_core::FrameSpec::new(48_000, 2, ondes_core::FrameDuration::DEFAULT).unwrap();
+        let e = open_feed(&spec, &frame).err().expect("no capture in this build").to_string();
+        assert!(e.contains("--features capture") && e.contains("libasound2-dev"), "{e}");
+        assert!(super::list_devices().unwrap_err().to_string().contains("--features capture"));
+    }
+}

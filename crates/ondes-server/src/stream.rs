@@ -167,7 +167,9 @@ impl StreamBuilder {
             match source {
                 Feed::Pull(source) => spawn_source(stream.hub.clone(), source, stop, timer),
                 #[cfg(feature = "capture")]
-                Feed::Capture(c) => crate::source::capture::runner::spawn_capture(stream.hub.clone(), c, stop, timer),
+                Feed::Capture(c) => {
+                    crate::source::capture::runner::spawn_capture(stream.hub.clone(), c, stop, timer)
+                }
             }
             .map_err(StartError::Thread)?;
         } else if let Some(p) = &stream.publisher {

@@ -45,8 +45,11 @@ fn signal_file(name: &str, secs: f64) -> (std::path::PathBuf, Vec<f32>, Vec<f32>
 /// `ondes serve` capturing the virtual card with `source`.
 fn serve_capture(pulse: &Pulse, name: &str, source: &str) -> Server {
     let cfg = tmp(&format!("{name}.toml"));
-    std::fs::write(&cfg, format!("[server]\nbind = \"127.0.0.1:0\"\n[[stream]]\nid = \"main\"\nsource = \"{source}\"\n"))
-        .unwrap();
+    std::fs::write(
+        &cfg,
+        format!("[server]\nbind = \"127.0.0.1:0\"\n[[stream]]\nid = \"main\"\nsource = \"{source}\"\n"),
+    )
+    .unwrap();
     let env = pulse.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     serve(&["--config", cfg.to_str().unwrap()], &env, Stdio::null())
@@ -54,7 +57,8 @@ fn serve_capture(pulse: &Pulse, name: &str, source: &str) -> Server {
 
 fn pearson(a: &[f32], b: &[f32]) -> f64 {
     let n = a.len().min(b.len()) as f64;
-    let (ma, mb) = (a.iter().map(|&x| x as f64).sum::<f64>() / n, b.iter().map(|&x| x as f64).sum::<f64>() / n);
+    let (ma, mb) =
+        (a.iter().map(|&x| x as f64).sum::<f64>() / n, b.iter().map(|&x| x as f64).sum::<f64>() / n);
     let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
     for (x, y) in a.iter().zip(b) {
         let (x, y) = (*x as f64 - ma, *y as f64 - mb);
@@ -70,10 +74,13 @@ fn align(probe: &[f32], reference: &[f32]) -> usize {
     let p: Vec<f32> = probe.iter().step_by(8).copied().collect();
     let r: Vec<f32> = reference.iter().step_by(8).copied().collect();
     let score = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
-    let coarse = (0..r.len() - p.len()).max_by(|&i, &j| score(&p, &r[i..]).total_cmp(&score(&p, &r[j..]))).unwrap();
+    let coarse =
+        (0..r.len() - p.len()).max_by(|&i, &j| score(&p, &r[i..]).total_cmp(&score(&p, &r[j..]))).unwrap();
     let lo = (coarse * 8).saturating_sub(16);
     let hi = (coarse * 8 + 16).min(reference.len() - probe.len());
-    (lo..=hi).max_by(|&i, &j| score(probe, &reference[i..]).total_cmp(&score(probe, &reference[j..]))).unwrap()
+    (lo..=hi)
+        .max_by(|&i, &j| score(probe, &reference[i..]).total_cmp(&score(probe, &reference[j..])))
+        .unwrap()
 }
 
 fn samples(v: &serde_json::Value, key: &str) -> Vec<f32> {
@@ -125,7 +132,10 @@ fn a_captured_signal_reaches_an_sse_listener_intact_at_real_time() {
     let n = l.len().min(ref_l.len() - at);
     let cl = pearson(&l[..n], &ref_l[at..at + n]);
     let cr = pearson(&r[..n], &ref_r[at..at + n]);
-    assert!(cl >= 0.99 && cr >= 0.99, "correlation left {cl:.4}, right {cr:.4} over {n} samples at offset {at}");
+    assert!(
+        cl >= 0.99 && cr >= 0.99,
+        "correlation left {cl:.4}, right {cr:.4} over {n} samples at offset {at}"
+    );
     // at real time, timed by the device: the audio received spans the wall time it took, the
     // capture timestamps advance by the audio's duration and sit near the wall clock
     let (first, last) = (frames[0], frames[frames.len() - 1]);
@@ -187,7 +197,11 @@ fn an_overrun_is_a_gap_counted_at_the_source() {
     let metrics = get(&format!("{}/metrics", server.url));
     let line = metrics
         .lines()
-        .find(|l| l.starts_with("ondes_frames_dropped_total") && l.contains("stage=\"source\"") && l.contains("stream=\"main\""))
+        .find(|l| {
+            l.starts_with("ondes_frames_dropped_total")
+                && l.contains("stage=\"source\"")
+                && l.contains("stream=\"main\"")
+        })
         .unwrap_or_else(|| panic!("no source drops in /metrics:\n{metrics}"));
     let counted: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert_eq!(counted as u64, dropped, "{line}");

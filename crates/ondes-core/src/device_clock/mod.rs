@@ -17,13 +17,19 @@
 //!   least-squares line through the lower envelope of (wall time − nominal device time),
 //!   sampled once per second (the lower envelope, because a callback can be delayed by the
 //!   scheduler but never early), over the last two minutes; and
-//! * a **phase correction** that slews the remaining offset away over ~5 s, bounded to
-//!   ±1,000 ppm, so timestamps never jump and consecutive frames' timestamps never differ
-//!   from the nominal frame duration by more than 0.1 %.
+//! * a **phase correction** that slews the remaining offset away over ~5 s, bounded to ±1 %
+//!   (10 ms per second), so timestamps never jump: consecutive frames' timestamps differ from
+//!   the nominal frame duration by at most 1 % while a large offset is being taken up, and by
+//!   a few µs once it has been.
 //!
-//! The anchor is the first callback's time, refined once at the end of the first second to
-//! that second's lower envelope (the only step the timestamps ever take, and only if the
-//! first callback was late).
+//! The drift is used once ten windows are in, and bounded to ±500 ppm: real crystals are
+//! within ±100 ppm, and what looks like more is a driver settling its latency (PulseAudio
+//! drains its start-up buffer faster than real time for a few seconds), not a clock.
+//!
+//! The anchor is the first callback's time; if that one was late, the phase correction takes
+//! the difference up like any other offset (a device that starts by draining a backlog in a
+//! burst, as PulseAudio's does, would make a one-off jump to the first second's envelope
+//! land far from where the callbacks settle).
 //!
 //! Listeners therefore see frames `duration_ms` of audio apart whose timestamps stay within a
 //! millisecond or so of the wall clock, however long the stream runs (the simulated-time test
@@ -76,7 +82,7 @@ impl DeviceClockConfig {
             window_us: 1_000_000,
             history_windows: 120,
             phase_time_constant_us: 5_000_000,
-            max_correction: 1e-3,
+            max_correction: 1e-2,
             confirm_us: 60_000,
         }
     }
@@ -136,8 +142,6 @@ pub struct DeviceClock {
     /// Since when (wall µs) callbacks have been later than the buffer allows, and the least
     /// late of them.
     suspect: Option<(i64, f64)>,
-    /// Envelope windows completed since the anchor (the first one calibrates the anchor).
-    windows: u64,
     stats: DeviceClockStats,
 }
 
@@ -159,7 +163,6 @@ impl DeviceClock {
             raw_origin: 0.0,
             drift: 0.0,
             suspect: None,
-            windows: 0,
             stats: DeviceClockStats::default(),
         }
     }
@@ -295,7 +298,6 @@ impl DeviceClock {
         self.raw_origin = now_us as f64 - (first + frames) as f64 * self.nominal_us;
         self.stats.offset_us = 0.0;
         self.suspect = None;
-        self.windows = 0;
     }
 
     /// Feeds the lower envelope with the period that ended at `self.next_sample`; once a
@@ -320,19 +322,12 @@ impl DeviceClock {
         }
         self.window_start = now_us;
         self.window_min = f64::INFINITY;
-        self.windows += 1;
-        if self.windows == 1 {
-            // the anchor was one callback, possibly a late one: the first window's lower
-            // envelope is the better origin. Move to it once, before the drift is known
-            self.base_ts = self.timestamp_f(end) + phase;
-            self.base_n = end;
-            self.stats.offset_us = 0.0;
-            return;
-        }
         self.stats.offset_us = phase;
-        if let Some(slope) = regression_slope(&self.history) {
+        if self.history.len() >= MIN_DRIFT_WINDOWS
+            && let Some(slope) = regression_slope(&self.history)
+        {
             // µs of wall time per second of nominal device time, minus the nominal 1e6
-            self.drift = slope / 1e6;
+            self.drift = (slope / 1e6).clamp(-MAX_DRIFT, MAX_DRIFT);
         }
         let correction = (phase / self.cfg.phase_time_constant_us as f64)
             .clamp(-self.cfg.max_correction, self.cfg.max_correction);
@@ -342,6 +337,11 @@ impl DeviceClock {
         self.slope_us = self.nominal_us * (1.0 + self.drift + correction);
     }
 }
+
+/// Envelope points needed before the drift is estimated.
+const MIN_DRIFT_WINDOWS: usize = 10;
+/// The largest drift believed (500 ppm).
+const MAX_DRIFT: f64 = 500e-6;
 
 /// Least-squares slope of y over x (None below three points).
 fn regression_slope(points: &VecDeque<(f64, f64)>) -> Option<f64> {

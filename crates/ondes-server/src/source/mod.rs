@@ -95,6 +95,8 @@ pub fn open_source(
         SourceSpec::Stdin { format, rate, channels } => {
             Box::new(stdin::StdinSource::new(std::io::stdin(), *format, *rate, *channels, frame)?)
         }
-        SourceSpec::Publish | SourceSpec::Icecast | SourceSpec::Capture(_) => return Err(SourceError::NotPull),
+        SourceSpec::Publish | SourceSpec::Icecast | SourceSpec::Capture(_) => {
+            return Err(SourceError::NotPull);
+        }
     })
 }

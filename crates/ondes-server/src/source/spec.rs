@@ -202,7 +202,9 @@ impl SourceSpec {
                     return Err(SourceSpecError::MissingDevice);
                 }
                 let rate = match opts.get("rate") {
-                    Some(_) => Some(num(K, &opts, "rate", 48_000u32, 8_000..=192_000, "a sample rate in Hz")?),
+                    Some(_) => {
+                        Some(num(K, &opts, "rate", 48_000u32, 8_000..=192_000, "a sample rate in Hz")?)
+                    }
                     None => None,
                 };
                 let channels = match opts.get("channels") {
@@ -213,9 +215,30 @@ impl SourceSpec {
                     device: device.to_string(),
                     channels,
                     rate,
-                    period_ms: num(K, &opts, "period_ms", 10.0, 1.0..=500.0, "milliseconds per callback, 1 to 500")?,
-                    retry_ms: num(K, &opts, "retry_ms", 1_000u64, 10..=600_000, "milliseconds between reopen attempts")?,
-                    queue_ms: num(K, &opts, "queue_ms", 200u64, 20..=10_000, "milliseconds of audio, 20 to 10000")?,
+                    period_ms: num(
+                        K,
+                        &opts,
+                        "period_ms",
+                        10.0,
+                        1.0..=500.0,
+                        "milliseconds per callback, 1 to 500",
+                    )?,
+                    retry_ms: num(
+                        K,
+                        &opts,
+                        "retry_ms",
+                        1_000u64,
+                        10..=600_000,
+                        "milliseconds between reopen attempts",
+                    )?,
+                    queue_ms: num(
+                        K,
+                        &opts,
+                        "queue_ms",
+                        200u64,
+                        20..=10_000,
+                        "milliseconds of audio, 20 to 10000",
+                    )?,
                 }))
             }
             "publish" if rest.is_empty() => Ok(SourceSpec::Publish),

@@ -63,7 +63,12 @@ mod tests {
                 ],
                 error: None,
             },
-            DeviceInfo { name: "hw:CARD=0,DEV=0".into(), description: String::new(), configs: vec![], error: Some("busy".into()) },
+            DeviceInfo {
+                name: "hw:CARD=0,DEV=0".into(),
+                description: String::new(),
+                configs: vec![],
+                error: Some("busy".into()),
+            },
         ];
         let t = table(&devices);
         assert!(t.contains("pulse") && t.contains("1–3 ch, 8000–192000 Hz: f32, i16"), "{t}");

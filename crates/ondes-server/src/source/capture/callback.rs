@@ -98,7 +98,10 @@ where
 }
 
 /// The error callback: counts overruns, flags a lost device. Atomics only.
-pub fn error_callback(signals: Arc<Signals>, runner: std::thread::Thread) -> impl FnMut(cpal::Error) + Send + 'static {
+pub fn error_callback(
+    signals: Arc<Signals>,
+    runner: std::thread::Thread,
+) -> impl FnMut(cpal::Error) + Send + 'static {
     move |e: cpal::Error| {
         match e.kind() {
             cpal::ErrorKind::Xrun => {
@@ -155,6 +158,10 @@ mod tests {
         assert_eq!(p.dropped_before, 6 * 96);
         cb(&period, &info());
         assert_eq!(pc.pop().unwrap().dropped_before, 0);
-        assert_ne!(signals.realtime.load(Ordering::Relaxed), 0, "the callback asked for real-time scheduling");
+        assert_ne!(
+            signals.realtime.load(Ordering::Relaxed),
+            0,
+            "the callback asked for real-time scheduling"
+        );
     }
 }

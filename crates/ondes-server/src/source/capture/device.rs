@@ -27,10 +27,8 @@ pub fn find(host: &cpal::Host, name: &str) -> Result<cpal::Device, CaptureError>
     if name == "default" {
         return host.default_input_device().ok_or_else(|| unknown(host, name));
     }
-    let devices: Vec<cpal::Device> = host
-        .input_devices()
-        .map_err(|e| CaptureError::Host(e.to_string()))?
-        .collect();
+    let devices: Vec<cpal::Device> =
+        host.input_devices().map_err(|e| CaptureError::Host(e.to_string()))?.collect();
     if let Some(d) = devices.iter().find(|d| d.id().is_ok_and(|id| id.id() == name)) {
         return Ok(d.clone());
     }

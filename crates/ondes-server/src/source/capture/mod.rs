@@ -115,7 +115,11 @@ fn compact(channels: &[u16]) -> String {
         while j + 1 < channels.len() && channels[j + 1] == channels[j] + 1 {
             j += 1;
         }
-        parts.push(if i == j { channels[i].to_string() } else { format!("{}–{}", channels[i], channels[j]) });
+        parts.push(if i == j {
+            channels[i].to_string()
+        } else {
+            format!("{}–{}", channels[i], channels[j])
+        });
         i = j + 1;
     }
     parts.join(", ")

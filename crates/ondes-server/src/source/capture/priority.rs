@@ -19,6 +19,8 @@ pub fn promote_current_thread(priority: i32) -> Result<(), i32> {
     let param = libc::sched_param { sched_priority: priority };
     // SAFETY: pthread_self() is always the calling thread's valid handle, and `param` lives
     // for the duration of the call
-    let r = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO | SCHED_RESET_ON_FORK, &param) };
+    let r = unsafe {
+        libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO | SCHED_RESET_ON_FORK, &param)
+    };
     if r == 0 { Ok(()) } else { Err(r) }
 }

@@ -184,11 +184,17 @@ impl Runner {
     /// Opens the device's stream with a fresh pair of rings.
     fn open(&mut self) -> Result<Live, CaptureError> {
         let spec = &self.src.spec;
-        let chosen =
-            device::choose(&device::host(), &spec.device, self.src.channels, self.src.rate, self.src.period_frames)?;
+        let chosen = device::choose(
+            &device::host(),
+            &spec.device,
+            self.src.channels,
+            self.src.rate,
+            self.src.period_frames,
+        )?;
         let channels = self.src.channels as usize;
         let queue_frames = (self.src.rate as u64 * spec.queue_ms / 1000) as usize;
-        let (sp, sc) = RingBuffer::<f32>::new(queue_frames.max(self.src.period_frames as usize * 2) * channels);
+        let (sp, sc) =
+            RingBuffer::<f32>::new(queue_frames.max(self.src.period_frames as usize * 2) * channels);
         let period_slots = (queue_frames / self.src.period_frames.max(1) as usize).max(4) * 2;
         let (pp, pc) = RingBuffer::<Period>::new(period_slots);
         let signals = Arc::new(Signals::default());
@@ -276,8 +282,9 @@ impl Runner {
     /// Silence for `device_samples` lost samples: counted, reported, pushed.
     fn insert_gap(&mut self, device_samples: u64) {
         let out_channels = self.src.frame.channels as usize;
-        let stream_samples =
-            (device_samples as f64 * self.src.frame.sample_rate as f64 / self.src.rate as f64).round() as usize;
+        let stream_samples = (device_samples as f64 * self.src.frame.sample_rate as f64
+            / self.src.rate as f64)
+            .round() as usize;
         let spc = self.samples_per_frame / out_channels;
         let frames = stream_samples.div_ceil(spc.max(1)) as u64;
         let from_frame = self.hub.next_seq() + (self.pending.len() / self.samples_per_frame) as u64;
@@ -348,7 +355,8 @@ impl Runner {
         let quiet = live.last_period.elapsed();
         let period = Duration::from_secs_f64(self.src.period_frames as f64 / self.src.rate as f64);
         // a device may take a moment to deliver its first period (PulseAudio's does)
-        let watchdog = if live.started { (period * 20).max(Duration::from_secs(1)) } else { Duration::from_secs(3) };
+        let watchdog =
+            if live.started { (period * 20).max(Duration::from_secs(1)) } else { Duration::from_secs(3) };
         let reason = if fault == FAULT_DEVICE_GONE {
             "the device went away".to_string()
         } else if fault != FAULT_NONE {

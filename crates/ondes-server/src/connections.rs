@@ -13,14 +13,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use axum::http::StatusCode;
 use ondes_core::abr::{AbrStats, Decision, Direction, ProfileName, Reason};
 use ondes_core::proto::control::{FromListener, Report};
 use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::clock::now_ms;
-use crate::http::error::ApiError;
 
 /// One live connection and its counters.
 #[derive(Debug)]
@@ -191,6 +189,19 @@ struct Inner {
     retired: HashMap<(String, &'static str), Delivered>,
 }
 
+/// Why a streaming connection was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RegisterError {
+    #[error(
+        "the server is at its limit of {limit} streaming connections (server.max_connections); retry later"
+    )]
+    ServerFull { limit: usize },
+    #[error(
+        "{ip} already has {count} streaming connections, the limit per IP (server.max_connections_per_ip); close one or retry later"
+    )]
+    TooManyFromIp { ip: IpAddr, count: usize },
+}
+
 /// All streaming connections of the server.
 pub struct Connections {
     inner: Mutex<Inner>,
@@ -244,34 +255,17 @@ impl Connections {
         })
     }
 
-    /// Registers a connection, or refuses it: 503 when the server is full, 429 when this
-    /// IP has too many. Both carry `Retry-After`.
-    pub fn register(self: &Arc<Self>, c: NewConnection) -> Result<ConnectionGuard, ApiError> {
+    /// Registers a connection, or refuses it when the server or this IP is at its limit.
+    pub fn register(self: &Arc<Self>, c: NewConnection) -> Result<ConnectionGuard, RegisterError> {
         let mut inner = self.inner.lock();
         if inner.map.len() >= self.max_total {
             self.rejected.fetch_add(1, Ordering::Relaxed);
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "server_full",
-                format!(
-                    "the server is at its limit of {} streaming connections (server.max_connections); retry later",
-                    self.max_total
-                ),
-            )
-            .with_retry_after(5));
+            return Err(RegisterError::ServerFull { limit: self.max_total });
         }
         let from_ip = inner.per_ip.get(&c.ip).copied().unwrap_or(0);
         if self.max_per_ip > 0 && from_ip >= self.max_per_ip {
             self.rejected.fetch_add(1, Ordering::Relaxed);
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_connections",
-                format!(
-                    "{} already has {} streaming connections, the limit per IP (server.max_connections_per_ip); close one or retry later",
-                    c.ip, from_ip
-                ),
-            )
-            .with_retry_after(5));
+            return Err(RegisterError::TooManyFromIp { ip: c.ip, count: from_ip });
         }
         let now = now_ms();
         let info = Arc::new(ConnectionInfo {
@@ -357,13 +351,16 @@ mod tests {
 
     #[test]
     fn limits_and_cleanup() {
+        // the refusals as the HTTP layer answers them
+        use crate::http::error::ApiError;
+        use axum::http::StatusCode;
         let c = Connections::new(3, 2);
         let a = c.register(conn("10.0.0.1")).unwrap();
         let _b = c.register(conn("10.0.0.1")).unwrap();
-        let e = c.register(conn("10.0.0.1")).err().unwrap();
+        let e = ApiError::from(c.register(conn("10.0.0.1")).err().unwrap());
         assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
         let _d = c.register(conn("10.0.0.2")).unwrap();
-        let e = c.register(conn("10.0.0.3")).err().unwrap();
+        let e = ApiError::from(c.register(conn("10.0.0.3")).err().unwrap());
         assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(e.retry_after, Some(5));
         drop(a);

@@ -64,6 +64,7 @@ pub async fn stream_stats(
         "channels": hub.spec.channels,
         "frame_ms": hub.spec.duration.as_ms_f64(),
         "ring_frames": hub.ring_len(),
+        "ladder": ladder_stats(hub),
         // serialisation is shared: this grows with frames × formats, not with listeners
         "serializations_total": serializations,
         "events_sent_total": events,
@@ -82,6 +83,12 @@ fn levels_json(hub: &crate::hub::StreamHub) -> Value {
 }
 
 /// What the client's own report says went wrong (WebSocket listeners report every second).
+/// The Opus rungs: listeners, frames encoded or passed through from the source's own Opus.
+fn ladder_stats(hub: &crate::hub::StreamHub) -> Value {
+    let (rungs, source_kbps) = hub.ladder.stats();
+    json!({"rungs": rungs, "source_opus_kbps": source_kbps})
+}
+
 fn client_warnings(report: Option<&Report>) -> Vec<String> {
     let Some(r) = report else { return Vec::new() };
     if r.underruns == 0 {

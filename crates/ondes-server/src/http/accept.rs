@@ -102,8 +102,8 @@ fn head_end(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
 }
 
-/// The request, when it is a listener's `GET` of an SSE stream or an Ogg mount (and
-/// nothing follows its head: a pipelined request stays with hyper).
+/// The request, when it is a listener's `GET` of an SSE stream, an Ogg mount or a WebSocket
+/// (and nothing follows its head: a pipelined request stays with hyper).
 fn listener_request(buf: &[u8], app: &SharedState) -> Option<Request<axum::body::Body>> {
     let end = head_end(buf)?;
     if end != buf.len() {
@@ -117,12 +117,16 @@ fn listener_request(buf: &[u8], app: &SharedState) -> Option<Request<axum::body:
     let target = req.path?;
     let path = target.split('?').next()?;
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let is_listener = match segments.as_slice() {
-        ["api", "audio", "stream"] | ["api", "streams", _, "stream"] => true,
-        [mount] => app.mount(mount).is_ok(),
-        _ => false,
-    };
-    if !is_listener || req.headers.iter().any(|h| h.name.eq_ignore_ascii_case("upgrade")) {
+    let is_websocket = matches!(segments.as_slice(), ["api", "audio", "ws"] | ["api", "streams", _, "ws"]);
+    let is_listener = is_websocket
+        || match segments.as_slice() {
+            ["api", "audio", "stream"] | ["api", "streams", _, "stream"] => true,
+            [mount] => app.mount(mount).is_ok(),
+            _ => false,
+        };
+    // a WebSocket route without an upgrade (an error answer), or an upgrade elsewhere: hyper's
+    let upgrade = req.headers.iter().any(|h| h.name.eq_ignore_ascii_case("upgrade"));
+    if !is_listener || upgrade != is_websocket {
         return None;
     }
     let mut builder = Request::builder().method("GET").uri(target);
@@ -162,8 +166,11 @@ async fn take_over(
     }
     match slot.take() {
         Some(taken) => {
-            // the body is the rest of the connection
-            head.push_str("connection: close\r\n\r\n");
+            // the body is the rest of the connection (a WebSocket's answer says `upgrade`)
+            if parts.status != axum::http::StatusCode::SWITCHING_PROTOCOLS {
+                head.push_str("connection: close\r\n");
+            }
+            head.push_str("\r\n");
             if tcp.write_all(head.as_bytes()).await.is_ok() {
                 app.writers.hand_over(&taken.hub, taken.batch, Handover { tcp, session: taken.session });
             }

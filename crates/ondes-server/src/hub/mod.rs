@@ -11,6 +11,7 @@
 
 mod frame;
 pub mod ladder;
+pub mod passthrough;
 pub mod registry;
 mod stats;
 pub mod wire;
@@ -28,6 +29,7 @@ use tokio::sync::watch;
 
 pub use frame::HubFrame;
 pub use ladder::Ladder;
+pub use passthrough::SourceOpus;
 pub use stats::HubStats;
 pub use wire::{WireBuilder, WireGuard, WireKey, WireKeys};
 
@@ -232,9 +234,15 @@ impl StreamHub {
     /// A stream has a single producer (its source thread or publisher playout task), so
     /// reading the previous frame and pushing need not be one critical section.
     pub fn push(&self, samples: Arc<[f32]>, capture_us: i64) -> u64 {
-        let t0 = Instant::now();
+        self.push_with_opus(samples, capture_us, &SourceOpus::None)
+    }
+
+    /// [`push`](Self::push) for a source that sent this frame as Opus: the rung nearest the
+    /// source's bitrate carries `source`'s packet instead of a re-encoding.
+    pub fn push_with_opus(&self, samples: Arc<[f32]>, capture_us: i64, source: &SourceOpus) -> u64 {
         self.levels.lock().push(&samples);
-        let opus = self.ladder.encode(&samples);
+        let t0 = Instant::now();
+        let opus = self.ladder.encode(&samples, source);
         if !opus.is_empty()
             && let Some(t) = self.encode_timer.get()
         {

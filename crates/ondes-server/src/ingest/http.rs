@@ -58,7 +58,7 @@ pub async fn ingest(
     let mut stream = body.into_data_stream();
     let push_all = async |parser: &mut IngestParser, seq: &mut u64, last: bool| {
         while let Some(pcm) = if last { parser.finish() } else { parser.pop_frame() } {
-            if let Enqueue::Accepted = session.publisher.enqueue(*seq, QueuedFrame { pcm }).await {
+            if let Enqueue::Accepted = session.publisher.enqueue(*seq, QueuedFrame::pcm(pcm)).await {
                 *seq += 1;
             }
         }

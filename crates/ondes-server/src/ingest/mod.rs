@@ -23,9 +23,17 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::Notify;
 
-/// A frame waiting in the playout queue.
+/// A frame waiting in the playout queue: its PCM and, from a source that sent Opus, its packet.
 pub struct QueuedFrame {
     pub pcm: Vec<f32>,
+    pub opus: crate::hub::SourceOpus,
+}
+
+impl QueuedFrame {
+    /// A frame from a source that does not send Opus.
+    pub fn pcm(pcm: Vec<f32>) -> Self {
+        QueuedFrame { pcm, opus: crate::hub::SourceOpus::None }
+    }
 }
 
 /// The publish side of one stream.

@@ -95,7 +95,7 @@ async fn run(
                 publisher.concealed_frames.fetch_add(1, Ordering::Relaxed);
             }
             let seq = f.seq;
-            let mut frame = QueuedFrame { pcm: f.pcm };
+            let mut frame = QueuedFrame { pcm: f.pcm, opus: f.opus };
             loop {
                 match publisher.offer(seq, frame) {
                     Push::Accepted => {

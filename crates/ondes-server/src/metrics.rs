@@ -84,6 +84,7 @@ const DROP_PUBLISHER_QUEUE: &str = "publisher_queue";
 /// Why a publish stream played silence (`ondes_silence_frames_total{reason}`).
 const SILENCE_UNDERRUN: &str = "underrun";
 const SILENCE_IDLE: &str = "idle";
+const SILENCE_DEVICE_LOST: &str = "device_lost";
 
 /// Latency buckets: 1 ms … 10 s.
 const LATENCY_BUCKETS: [f64; 14] =
@@ -178,7 +179,7 @@ impl Metrics {
             silence_frames: counter(
                 &r,
                 "ondes_silence_frames_total",
-                "Silence played by a publish stream: underrun (publisher slower than real time) or idle (no publisher).",
+                "Silence played in place of audio: underrun (publisher slower than real time), idle (no publisher), device_lost (capture device gone).",
                 &["stream", "reason"],
             ),
             bytes_sent: counter(
@@ -284,7 +285,7 @@ impl Metrics {
         for w in ["publisher", "fec_recovered", "listener"] {
             let _ = self.webrtc_lost.remove_label_values(&[id, w]);
         }
-        for reason in [SILENCE_UNDERRUN, SILENCE_IDLE] {
+        for reason in [SILENCE_UNDERRUN, SILENCE_IDLE, SILENCE_DEVICE_LOST] {
             let _ = self.silence_frames.remove_label_values(&[id, reason]);
         }
         for direction in ["up", "down"] {
@@ -358,6 +359,14 @@ impl Metrics {
                 }
                 None => (0, 0, 0, 0),
             };
+            // a capture source's overruns are frames lost at the source too
+            let (source, device_lost) = match &s.entry.capture {
+                Some(c) => {
+                    let c = c.snapshot();
+                    (source + c.dropped_frames, c.lost_frames)
+                }
+                None => (source, 0),
+            };
             catch_up(dropped(DROP_SOURCE), source);
             let (concealed, fec) = s.entry.publisher.as_ref().map_or((0, 0), |p| {
                 let st = p.stats();
@@ -375,6 +384,9 @@ impl Metrics {
             catch_up(dropped(DROP_PUBLISHER_QUEUE), queue);
             catch_up(self.silence_frames.with_label_values(&[id, SILENCE_UNDERRUN]), underrun);
             catch_up(self.silence_frames.with_label_values(&[id, SILENCE_IDLE]), idle);
+            if s.entry.capture.is_some() {
+                catch_up(self.silence_frames.with_label_values(&[id, SILENCE_DEVICE_LOST]), device_lost);
+            }
         }
         catch_up(self.connections_rejected.clone(), app.connections.rejected());
         let mut buf = Vec::new();

@@ -69,6 +69,10 @@ pub async fn stream_stats(
         "publisher": stream.publisher.as_ref().map(|p| p.stats()),
         "icecast": crate::icecast::status::mount_details(&app, &stream.mount),
         "source_late_events": s.source_late.load(Ordering::Relaxed),
+        // acquisition figures of the stream's samples, per channel, over the last second
+        "levels": levels_json(hub),
+        // the capture device's clock, overruns and state (capture: sources only)
+        "capture": stream.capture.as_ref().map(|c| c.snapshot()),
         "sample_rate": hub.spec.sample_rate,
         "channels": hub.spec.channels,
         "frame_ms": hub.spec.duration.as_ms_f64(),
@@ -84,6 +88,15 @@ pub async fn stream_stats(
         "pending_timed_out_total": app.pending.timed_out_total(),
         "pending_evicted_total": app.pending.evicted_total(),
     })))
+}
+
+fn levels_json(hub: &crate::hub::StreamHub) -> Value {
+    let (channels, window) = hub.levels();
+    json!({
+        "window_ms": window as f64 * 1000.0 / hub.spec.sample_rate as f64,
+        "clip_level": ondes_core::dsp::meter::CLIP_LEVEL,
+        "channels": channels,
+    })
 }
 
 /// What the client's own report says went wrong (WebSocket listeners report every second).

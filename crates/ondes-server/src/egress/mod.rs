@@ -33,3 +33,6 @@ pub mod ws_frame;
 pub mod ws_session;
 
 pub use session::{ListenerSession, SessionNotice, SkipAction, Start, Transport};
+
+/// What a `gap` status says when the source itself lost audio (SSE and WebSocket alike).
+pub const SOURCE_GAP_MESSAGE: &str = "the source lost audio (a capture overrun); the missing frames are silence, counted as dropped at the source";

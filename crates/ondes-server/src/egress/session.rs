@@ -36,6 +36,11 @@ pub enum SessionNotice {
     },
     SourceLost,
     SourceRestored,
+    /// The source lost audio and filled it with silence (a capture overrun).
+    SourceGap {
+        from_frame: u64,
+        missed_frames: u64,
+    },
     /// The stream's quality cap changed.
     Quality(f32),
     /// This listener fell behind and was moved to live.
@@ -330,6 +335,9 @@ impl<T: Transport> ListenerSession<T> {
                 }
                 Notice::SourceLost => SessionNotice::SourceLost,
                 Notice::SourceRestored => SessionNotice::SourceRestored,
+                Notice::SourceGap(g) => {
+                    SessionNotice::SourceGap { from_frame: g.from_frame, missed_frames: g.frames }
+                }
                 Notice::Quality(q) => {
                     self.notify(&SessionNotice::Quality(q));
                     self.egress.flush(&mut self.transport);

@@ -416,6 +416,11 @@ impl Transport for WsTransport {
             }),
             SessionNotice::SourceLost => ToListener::Status(Status::SourceLost),
             SessionNotice::SourceRestored => ToListener::Status(Status::SourceRestored),
+            SessionNotice::SourceGap { from_frame, missed_frames } => ToListener::Status(Status::Gap {
+                from_frame: *from_frame,
+                missed_frames: Some(*missed_frames),
+                message: crate::egress::SOURCE_GAP_MESSAGE.into(),
+            }),
             // the new rung (set_quality) is this listener's answer to a quality change
             SessionNotice::Quality(_) | SessionNotice::ResumeOutcome { .. } => return None,
             SessionNotice::Lagged { skipped_frames } => {

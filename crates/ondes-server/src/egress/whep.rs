@@ -116,6 +116,11 @@ impl Transport for WhepTransport {
             }),
             SessionNotice::SourceLost => ToListener::Status(Status::SourceLost),
             SessionNotice::SourceRestored => ToListener::Status(Status::SourceRestored),
+            SessionNotice::SourceGap { from_frame, missed_frames } => ToListener::Status(Status::Gap {
+                from_frame: *from_frame,
+                missed_frames: Some(*missed_frames),
+                message: crate::egress::SOURCE_GAP_MESSAGE.into(),
+            }),
             SessionNotice::Quality(_) | SessionNotice::ResumeOutcome { .. } => return None,
             SessionNotice::Lagged { skipped_frames } => {
                 ToListener::Status(Status::Lagged { skipped_frames: *skipped_frames, message: None })

@@ -14,6 +14,7 @@ mod config;
 mod decoder;
 mod encoder;
 mod engine;
+pub mod fuzz;
 #[cfg(feature = "libopus")]
 mod libopus;
 #[cfg(feature = "opus-rs")]

@@ -35,7 +35,12 @@ fn main() {
         println!("cargo:rerun-if-changed=libopus/{mk}");
     }
     let list = |name: &str| -> Vec<PathBuf> {
-        lists.get(name).unwrap_or_else(|| panic!("{name} missing from libopus's .mk files")).iter().map(|f| root.join(f)).collect()
+        lists
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing from libopus's .mk files"))
+            .iter()
+            .map(|f| root.join(f))
+            .collect()
     };
     let x86_64 = std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64");
 
@@ -75,7 +80,9 @@ fn main() {
         files.extend(list(name));
     }
     if x86_64 {
-        for name in ["CELT_SOURCES_X86_RTCD", "SILK_SOURCES_X86_RTCD", "CELT_SOURCES_SSE", "CELT_SOURCES_SSE2"] {
+        for name in
+            ["CELT_SOURCES_X86_RTCD", "SILK_SOURCES_X86_RTCD", "CELT_SOURCES_SSE", "CELT_SOURCES_SSE2"]
+        {
             files.extend(list(name));
         }
         let mut sse41 = base();
@@ -83,7 +90,9 @@ fn main() {
         objects.extend(sse41.compile_intermediates());
         let mut avx2 = base();
         avx2.flag("-mavx").flag("-mfma").flag("-mavx2");
-        avx2.files(list("CELT_SOURCES_AVX2")).files(list("SILK_SOURCES_AVX2")).files(list("SILK_SOURCES_FLOAT_AVX2"));
+        avx2.files(list("CELT_SOURCES_AVX2"))
+            .files(list("SILK_SOURCES_AVX2"))
+            .files(list("SILK_SOURCES_FLOAT_AVX2"));
         objects.extend(avx2.compile_intermediates());
     }
     // One archive with every object, so the dispatch tables find the SIMD kernels whatever

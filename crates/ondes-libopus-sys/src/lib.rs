@@ -45,7 +45,12 @@ pub const OPUS_RESET_STATE: c_int = 4028;
 pub const OPUS_GET_IN_DTX_REQUEST: c_int = 4049;
 
 unsafe extern "C" {
-    pub fn opus_encoder_create(fs: opus_int32, channels: c_int, application: c_int, error: *mut c_int) -> *mut OpusEncoder;
+    pub fn opus_encoder_create(
+        fs: opus_int32,
+        channels: c_int,
+        application: c_int,
+        error: *mut c_int,
+    ) -> *mut OpusEncoder;
     pub fn opus_encode_float(
         st: *mut OpusEncoder,
         pcm: *const f32,

@@ -164,7 +164,7 @@ async function refreshStats() {
     if (!id) return;
     let res;
     try {
-        res = await fetchStreamStats(id);
+        res = await fetchStreamStats(id, controls.token || null);
     } catch {
         stats.unreachable();
         return;

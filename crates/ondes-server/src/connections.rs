@@ -111,8 +111,8 @@ impl ConnectionInfo {
             stream: self.stream_id.clone(),
             transport: self.transport,
             user_id: self.user_id.clone(),
-            ip_address: self.ip.to_string(),
-            user_agent: self.user_agent.clone(),
+            ip_address: Some(self.ip.to_string()),
+            user_agent: Some(self.user_agent.clone()),
             connected_at: self.connected_at_ms,
             last_heartbeat: self.last_heartbeat_ms.load(Ordering::Relaxed),
             last_activity: self.last_activity_ms.load(Ordering::Relaxed),
@@ -180,9 +180,10 @@ pub struct ConnectionSnapshot {
     pub id: String,
     pub stream: String,
     pub transport: &'static str,
+    /// Identity fields: who the listener is. `None` in public replies ([`Self::redacted`]).
     pub user_id: Option<String>,
-    pub ip_address: String,
-    pub user_agent: String,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
     /// ms since the epoch
     pub connected_at: i64,
     pub last_heartbeat: i64,
@@ -202,6 +203,15 @@ pub struct ConnectionSnapshot {
     pub abr: Option<AbrSnapshot>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webrtc: Option<RtcSnapshot>,
+}
+
+impl ConnectionSnapshot {
+    /// The snapshot without what identifies the listener (token subject, address, user
+    /// agent) or what the listener itself wrote (its report): what a caller without
+    /// `debug_access` may see. The counters stay.
+    pub fn redacted(self) -> Self {
+        ConnectionSnapshot { user_id: None, ip_address: None, user_agent: None, client_report: None, ..self }
+    }
 }
 
 #[derive(Default)]

@@ -37,6 +37,10 @@ pub struct AppState {
     pub writers: Arc<crate::egress::writer::Writers>,
     /// WHEP/WHIP sessions (`None` when the WebRTC UDP port could not be bound).
     pub webrtc: Option<crate::webrtc::WebRtc>,
+    /// Connections that have not sent a whole request head yet (bounded).
+    pub pending: Arc<crate::http::pending::Pending>,
+    /// TLS, when `server.tls_cert`/`tls_key` are set (every connection then speaks TLS).
+    pub tls: Option<Arc<crate::http::tls::Tls>>,
 }
 
 impl AppState {

@@ -15,15 +15,28 @@ use crate::http::{QueryMap, StreamId};
 use crate::state::SharedState;
 use crate::sysinfo::memory_usage;
 
+/// Public stats of a stream. When listening needs a token (`auth.required_for_stream`), so
+/// do its stats. Who the listeners are (token subject, address, user agent, their reports)
+/// is shown only to a token with `debug_access`; everyone else sees those fields `null`.
 pub async fn stream_stats(
     State(app): State<SharedState>,
     StreamId(id): StreamId,
+    headers: HeaderMap,
+    q: QueryMap,
 ) -> Result<axum::Json<Value>, ApiError> {
     let stream = app.stream(&id)?;
+    let identities = app.auth.authorize(&headers, &q.0, Permission::DebugAccess, Some(&id)).is_ok();
+    if app.config.auth.required_for_stream && !identities {
+        app.auth.authorize(&headers, &q.0, Permission::Subscribe, Some(&id))?;
+    }
     let hub = &stream.hub;
     let s = &hub.stats;
-    let conns: Vec<ConnectionSnapshot> =
-        app.connections.list(Some(&id)).iter().map(|c| c.snapshot()).collect();
+    let conns: Vec<ConnectionSnapshot> = app
+        .connections
+        .list(Some(&id))
+        .iter()
+        .map(|c| if identities { c.snapshot() } else { c.snapshot().redacted() })
+        .collect();
     let frames_sent: u64 = conns.iter().map(|c| c.frames_sent).sum();
     let errors: u64 = conns.iter().map(|c| c.errors_count).sum();
     let avg_latency = if conns.is_empty() {
@@ -66,6 +79,10 @@ pub async fn stream_stats(
         "events_sent_total": events,
         "server_connections_total": app.connections.count(),
         "connections_rejected_total": app.connections.rejected(),
+        // connections that have not sent a whole request head (slow or silent clients)
+        "pending_connections": app.pending.count(),
+        "pending_timed_out_total": app.pending.timed_out_total(),
+        "pending_evicted_total": app.pending.evicted_total(),
     })))
 }
 

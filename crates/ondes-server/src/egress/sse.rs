@@ -94,16 +94,16 @@ impl Transport for SseTransport {
             SessionNotice::ResumeOutcome { last_seen, outcome } => match outcome {
                 Resume::Exact => Status::Resumed {
                     skipped_while_paused: None,
-                    from_frame: Some(last_seen + 1),
+                    from_frame: Some(last_seen.saturating_add(1)),
                     missed_frames: Some(0),
                 },
                 Resume::Gap { missed } => Status::Gap {
-                    from_frame: last_seen + 1,
+                    from_frame: last_seen.saturating_add(1),
                     missed_frames: Some(*missed),
                     message: "the requested frames are no longer in the ring; continuing at live".into(),
                 },
                 Resume::Unknown => Status::Gap {
-                    from_frame: last_seen + 1,
+                    from_frame: last_seen.saturating_add(1),
                     missed_frames: None,
                     message: "unknown Last-Event-ID (from before a restart?); continuing at live".into(),
                 },

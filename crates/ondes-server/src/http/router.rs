@@ -5,7 +5,7 @@
 //! (compression would buffer events and add latency).
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{FromRequestParts, MatchedPath, Path};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::{delete, get, post};
@@ -18,16 +18,48 @@ use crate::http::error::{ApiError, not_found_fallback};
 use crate::state::SharedState;
 
 /// The stream a request is about: the `{id}` path segment, or `main` on `/api/audio/*`.
+///
+/// A segment that cannot be decoded (percent-encoded bytes that are not UTF-8) is a 400:
+/// it must never fall back to `main`, or a request meant for one stream would act on another.
 pub struct StreamId(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for StreamId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let params: Path<HashMap<String, String>> =
-            Path::from_request_parts(parts, state).await.unwrap_or_else(|_| Path(HashMap::new()));
-        Ok(StreamId(params.0.get("id").cloned().unwrap_or_else(|| "main".into())))
+        let has_id = parts.extensions.get::<MatchedPath>().is_some_and(|m| m.as_str().contains("{id}"));
+        if !has_id {
+            return Ok(StreamId("main".into()));
+        }
+        Ok(StreamId(path_param(parts, state, "id").await?))
     }
+}
+
+/// The Icecast mount a request is about: the `{mount}` path segment (same rule as
+/// [`StreamId`] for segments that are not UTF-8).
+pub struct MountName(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for MountName {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(MountName(path_param(parts, state, "mount").await?))
+    }
+}
+
+/// One named path parameter, or a JSON 400 naming what is wrong with it.
+async fn path_param<S: Send + Sync>(parts: &mut Parts, state: &S, name: &str) -> Result<String, ApiError> {
+    let bad = |detail: String| {
+        ApiError::bad_request(
+            "bad_stream_id",
+            format!(
+                "the stream id in the path cannot be read ({detail}); ids are UTF-8 text like 'main' or 'room-1'"
+            ),
+        )
+    };
+    let params: Path<HashMap<String, String>> =
+        Path::from_request_parts(parts, state).await.map_err(|e| bad(e.body_text()))?;
+    params.0.get(name).cloned().ok_or_else(|| bad(format!("no '{name}' segment")))
 }
 
 /// The whole HTTP API.

@@ -250,11 +250,14 @@ impl StreamHub {
         self.ring.write().push(frame);
         self.stats.total_frames.fetch_add(1, Ordering::Relaxed);
         self.latest.send_replace(seq + 1);
-        for (n, tx) in self.group_watches.lock().iter() {
+        // a group size nobody watches any more is forgotten here, so that listeners coming
+        // and going with many sizes leave nothing behind
+        self.group_watches.lock().retain(|(n, tx)| {
             if (seq + 1).is_multiple_of(*n) {
                 tx.send_replace(seq + 1);
             }
-        }
+            tx.receiver_count() > 0
+        });
         seq
     }
 
@@ -286,6 +289,12 @@ impl StreamHub {
         let rx = tx.subscribe();
         w.push((n, tx));
         rx
+    }
+
+    /// Group sizes with a wake-up channel now (listeners' `max_fps` merging, WebSocket
+    /// batches); sizes no one watches are dropped at the next frame.
+    pub fn group_watch_count(&self) -> usize {
+        self.group_watches.lock().len()
     }
 
     /// Keeps rung `idx` encoding while the returned value lives (`None`: no such rung).

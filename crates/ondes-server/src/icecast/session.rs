@@ -109,8 +109,14 @@ pub async fn run_session(app: SharedState, start: SessionStart, stream: BodyData
     let info = slot.info.lock().take();
     let bytes = slot.bytes_received.load(Ordering::Relaxed);
     match &error {
-        Some(e) => tracing::warn!(mount = %mount.id, ended = %end.describe(), error = %e, frames = accepted,
-            "Icecast source session failed; listeners hear silence (source-lost) until a source returns"),
+        Some(e) => {
+            // a source sending garbage can reconnect as fast as it likes
+            static LIMIT: crate::log_limit::WarnLimit = crate::log_limit::WarnLimit::per_secs(10);
+            if let Some(suppressed) = LIMIT.check() {
+                tracing::warn!(mount = %mount.id, ended = %end.describe(), error = %e, frames = accepted, suppressed,
+                    "Icecast source session failed; listeners hear silence (source-lost) until a source returns")
+            }
+        }
         None => tracing::info!(mount = %mount.id, ended = %end.describe(), frames = accepted,
             "Icecast source disconnected; listeners get source-lost once the queue drains"),
     }

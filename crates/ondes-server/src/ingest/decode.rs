@@ -20,8 +20,8 @@ pub enum PublishError {
     Channels { want: u16, got: u8 },
     #[error("this stream uses {want_ms} ms frames; the message has {got_ms} ms frames")]
     FrameDuration { want_ms: f64, got_ms: f64 },
-    #[error("frame {index} is {got} bytes; a {codec} frame of this stream is {want} bytes")]
-    FrameSize { index: usize, codec: &'static str, got: usize, want: usize },
+    #[error("frame {index} is {got} {unit}; a {codec} frame of this stream is {want} {unit}")]
+    FrameSize { index: usize, codec: &'static str, got: usize, want: usize, unit: &'static str },
     #[error("frame {index}: Opus decoding failed: {reason}")]
     Opus { index: usize, reason: String },
 }
@@ -95,6 +95,7 @@ impl MessageDecoder {
                             codec: h.codec.name(),
                             got: f.len(),
                             want: n * width,
+                            unit: "bytes",
                         });
                     }
                     let mut pcm = Vec::with_capacity(n);
@@ -105,6 +106,7 @@ impl MessageDecoder {
                             codec: h.codec.name(),
                             got: f.len(),
                             want: n * width,
+                            unit: "bytes",
                         }
                     })?;
                     (pcm, false, SourceOpus::None)
@@ -126,7 +128,14 @@ impl MessageDecoder {
                     let got = if concealed { dec.conceal(spc, &mut pcm) } else { dec.decode(f, &mut pcm) }
                         .map_err(|e| PublishError::Opus { index, reason: e.to_string() })?;
                     if got != spc {
-                        return Err(PublishError::FrameSize { index, codec: "opus", got, want: spc });
+                        // what the decoder produced, not what was sent: samples, not bytes
+                        return Err(PublishError::FrameSize {
+                            index,
+                            codec: "opus",
+                            got,
+                            want: spc,
+                            unit: "samples per channel once decoded",
+                        });
                     }
                     let opus = if concealed {
                         SourceOpus::Lost

@@ -114,7 +114,12 @@ fn cases() -> Vec<Case> {
             }
         }
         for k in SPEECH.iter().chain(&MUSIC[1..]) {
-            cases.push(Case { engine, name: format!("{engine} rung {k}k c5"), kbps: vec![*k], complexity: 5 });
+            cases.push(Case {
+                engine,
+                name: format!("{engine} rung {k}k c5"),
+                kbps: vec![*k],
+                complexity: 5,
+            });
         }
     }
     cases

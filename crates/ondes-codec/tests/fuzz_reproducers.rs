@@ -27,7 +27,9 @@ fn every_fuzz_target_has_an_engine_and_a_reproducer_directory() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/fuzz_targets");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path().file_stem().expect("a file name").to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("dir entry").path().file_stem().expect("a file name").to_string_lossy().into_owned()
+        })
         .collect();
     names.sort();
     let mut known: Vec<String> = TARGETS.iter().map(|(t, _)| (*t).to_owned()).collect();

@@ -25,8 +25,13 @@ const streamPath = (/** @type {string} */ id) => `/api/streams/${encodeURICompon
 /** `GET /api/streams`: every stream with its source, format, listeners and state. */
 export const fetchStreams = () => getJson('/api/streams');
 
-/** `GET /api/streams/{id}/stats`: counters, rates, server load and the connections. */
-export const fetchStreamStats = (/** @type {string} */ id) => getJson(`${streamPath(id)}/stats`);
+/**
+ * `GET /api/streams/{id}/stats`: counters, rates, server load and the connections. With a
+ * token: who each listener is (address, user agent, report) when it has `debug_access`,
+ * and the stats at all when the server requires a token to listen.
+ */
+export const fetchStreamStats = (/** @type {string} */ id, /** @type {string | null | undefined} */ token = null) =>
+    getJson(`${streamPath(id)}/stats`, token ? { headers: { Authorization: `Bearer ${token}` } } : {});
 
 /** `GET /api/streams/{id}/debug/connections`: each connection's health; needs `debug_access`. */
 export const fetchConnectionHealth = (/** @type {string} */ id, /** @type {string} */ token) =>

@@ -22,6 +22,9 @@ use std::time::Duration;
 use ondes_client::listener::{ListenOptions, ListenReport, listen};
 
 /// The demo server, started once on its own runtime thread for the whole test binary.
+/// The test server's token secret (listeners' reports are shown to `debug_access` only).
+const SECRET: &str = "listen-test-secret";
+
 fn server() -> SocketAddr {
     static ADDR: OnceLock<SocketAddr> = OnceLock::new();
     *ADDR.get_or_init(|| {
@@ -33,7 +36,10 @@ fn server() -> SocketAddr {
                 .build()
                 .expect("server runtime");
             runtime.block_on(async move {
-                let server = common::start("[[stream]]\nid = \"main\"\nsource = \"tone:demo\"\n").await;
+                let server = common::start(&format!(
+                    "[auth]\nsecret = \"{SECRET}\"\n[[stream]]\nid = \"main\"\nsource = \"tone:demo\"\n"
+                ))
+                .await;
                 tx.send(server.addr).expect("test waiting");
                 std::future::pending::<()>().await;
             });
@@ -138,7 +144,14 @@ async fn websocket_opus_64_plays_without_loss_and_reports_to_the_server() {
     // watch the server's view of this connection while listening
     let watcher = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(2_500)).await;
-        common::get_json(&format!("http://{addr}/api/audio/stats")).await
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let debug = ondes_server::auth::Authenticator::new(SECRET.as_bytes()).mint(
+            "listen-test",
+            &[ondes_server::auth::Permission::DebugAccess],
+            600,
+            now,
+        );
+        common::get_json(&format!("http://{addr}/api/audio/stats?access_token={debug}")).await
     });
     let r = listen_for(url, 3.5, &out).await;
     assert_eq!((r.transport.as_str(), r.codec.as_str(), r.rung.as_str()), ("ws", "opus", "64"));

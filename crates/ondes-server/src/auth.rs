@@ -59,6 +59,9 @@ pub struct Claims {
     /// Permission names; unknown names are ignored (forward compatibility).
     #[serde(default)]
     pub permissions: Vec<String>,
+    /// Not before, seconds since the epoch: the token is refused until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     /// Stream ids this token is limited to; absent = all streams.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streams: Option<Vec<String>>,
@@ -87,8 +90,10 @@ pub enum AuthError {
         "the token's signature does not match this server's secret (forged, or minted with another secret)"
     )]
     BadSignature,
-    #[error("the token is not a valid JWT: {0}")]
-    Malformed(String),
+    #[error("the token is not valid yet (its 'nbf' claim is in the future); check the clocks or wait")]
+    NotYetValid,
+    #[error("the token is not valid: {0}; mint one with 'ondes token'")]
+    Malformed(&'static str),
     #[error("the token lacks permission '{0}'")]
     Forbidden(&'static str),
     #[error("the token does not allow stream '{0}'")]
@@ -100,6 +105,7 @@ impl From<AuthError> for ApiError {
         let (status, code) = match &e {
             AuthError::Missing => (StatusCode::UNAUTHORIZED, "missing_token"),
             AuthError::Expired => (StatusCode::UNAUTHORIZED, "token_expired"),
+            AuthError::NotYetValid => (StatusCode::UNAUTHORIZED, "token_not_yet_valid"),
             AuthError::BadSignature => (StatusCode::UNAUTHORIZED, "invalid_signature"),
             AuthError::Malformed(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
             AuthError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
@@ -108,6 +114,9 @@ impl From<AuthError> for ApiError {
         ApiError::new(status, code, e.to_string())
     }
 }
+
+/// Tolerance, in seconds, on a token's `exp` and `nbf` for clocks that differ.
+pub const LEEWAY_SECS: u64 = 5;
 
 /// Verifies and mints tokens with one secret.
 #[derive(Clone)]
@@ -126,7 +135,10 @@ impl std::fmt::Debug for Authenticator {
 impl Authenticator {
     pub fn new(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
+        // clocks of the minting and the checking host may differ a little: `exp` and `nbf`
+        // are checked with LEEWAY_SECS of tolerance (documented in the README)
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Authenticator {
             decoding: DecodingKey::from_secret(secret),
@@ -141,6 +153,7 @@ impl Authenticator {
             sub: sub.into(),
             exp: now_secs + ttl_secs,
             iat: Some(now_secs),
+            nbf: None,
             permissions: permissions.iter().map(|p| p.name().to_string()).collect(),
             streams: None,
         };
@@ -159,7 +172,22 @@ impl Authenticator {
             |e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::InvalidSignature => AuthError::BadSignature,
-                other => AuthError::Malformed(format!("{other:?}")),
+                ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+                // what is wrong, in words: the library's own error names mean nothing to a
+                // client and tell a stranger what the server runs
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                    AuthError::Malformed("it is not signed with HS256")
+                }
+                ErrorKind::MissingRequiredClaim(_) => {
+                    AuthError::Malformed("it lacks a required claim ('sub' and 'exp' are required)")
+                }
+                ErrorKind::Json(_) | ErrorKind::InvalidClaimFormat(_) => {
+                    AuthError::Malformed("its header or claims are not the expected JSON")
+                }
+                ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
+                    AuthError::Malformed("a part of it is not base64url-encoded JSON")
+                }
+                _ => AuthError::Malformed("it is not a JWT of three base64url parts"),
             },
         )
     }
@@ -185,6 +213,12 @@ impl Authenticator {
         }
         Ok(claims)
     }
+}
+
+/// Whether the request carries a bearer token (header or `access_token` query). Other
+/// `Authorization` schemes (a player sending Basic credentials) are not a token.
+pub fn has_bearer(headers: &HeaderMap, query: &HashMap<String, String>) -> bool {
+    bearer(headers).is_some() || query.contains_key("access_token")
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {

@@ -13,14 +13,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use axum::http::StatusCode;
 use ondes_core::abr::{AbrStats, Decision, Direction, ProfileName, Reason};
 use ondes_core::proto::control::{FromListener, Report};
 use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::clock::now_ms;
-use crate::http::error::ApiError;
 
 /// One live connection and its counters.
 #[derive(Debug)]
@@ -48,6 +46,26 @@ pub struct ConnectionInfo {
     /// The adaptation controller's state (WebSocket `rung=auto` listeners), refreshed about
     /// once a second and at each decision: plain numbers, turned into JSON only when read.
     pub abr: Mutex<Option<AbrSnapshot>>,
+    /// A WebRTC listener's RTP view of its link (receiver reports, NACKs, bandwidth
+    /// estimate), refreshed about once a second.
+    pub webrtc: Mutex<Option<RtcSnapshot>>,
+}
+
+/// What RTCP says about a WebRTC listener's link.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct RtcSnapshot {
+    pub packets_sent: u64,
+    /// Cumulative packets the listener reported lost (RTCP receiver reports).
+    pub packets_lost: u64,
+    /// Fraction lost in the last reports, 0..1.
+    pub loss: Option<f32>,
+    /// Interarrival jitter the listener reported, ms.
+    pub jitter_ms: f64,
+    pub rtt_ms: Option<f64>,
+    /// Retransmission requests received.
+    pub nacks: u64,
+    /// The send-side bandwidth estimate, when estimation runs.
+    pub bwe_kbps: Option<u64>,
 }
 
 /// What connections delivered, summed.
@@ -93,8 +111,8 @@ impl ConnectionInfo {
             stream: self.stream_id.clone(),
             transport: self.transport,
             user_id: self.user_id.clone(),
-            ip_address: self.ip.to_string(),
-            user_agent: self.user_agent.clone(),
+            ip_address: Some(self.ip.to_string()),
+            user_agent: Some(self.user_agent.clone()),
             connected_at: self.connected_at_ms,
             last_heartbeat: self.last_heartbeat_ms.load(Ordering::Relaxed),
             last_activity: self.last_activity_ms.load(Ordering::Relaxed),
@@ -107,6 +125,7 @@ impl ConnectionInfo {
             client_report: self.client_report.lock().map(FromListener::Report),
             reports_received: self.reports_received.load(Ordering::Relaxed),
             abr: *self.abr.lock(),
+            webrtc: *self.webrtc.lock(),
         }
     }
 }
@@ -161,9 +180,10 @@ pub struct ConnectionSnapshot {
     pub id: String,
     pub stream: String,
     pub transport: &'static str,
+    /// Identity fields: who the listener is. `None` in public replies ([`Self::redacted`]).
     pub user_id: Option<String>,
-    pub ip_address: String,
-    pub user_agent: String,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
     /// ms since the epoch
     pub connected_at: i64,
     pub last_heartbeat: i64,
@@ -181,6 +201,17 @@ pub struct ConnectionSnapshot {
     /// Adaptation state: profile, rung, batch, estimates, jitter floor, switch counts, the
     /// last decision and its reason (`null` for listeners without adaptation).
     pub abr: Option<AbrSnapshot>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webrtc: Option<RtcSnapshot>,
+}
+
+impl ConnectionSnapshot {
+    /// The snapshot without what identifies the listener (token subject, address, user
+    /// agent) or what the listener itself wrote (its report): what a caller without
+    /// `debug_access` may see. The counters stay.
+    pub fn redacted(self) -> Self {
+        ConnectionSnapshot { user_id: None, ip_address: None, user_agent: None, client_report: None, ..self }
+    }
 }
 
 #[derive(Default)]
@@ -189,6 +220,19 @@ struct Inner {
     per_ip: HashMap<IpAddr, usize>,
     /// What closed connections delivered, by (stream, transport).
     retired: HashMap<(String, &'static str), Delivered>,
+}
+
+/// Why a streaming connection was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RegisterError {
+    #[error(
+        "the server is at its limit of {limit} streaming connections (server.max_connections); retry later"
+    )]
+    ServerFull { limit: usize },
+    #[error(
+        "{ip} already has {count} streaming connections, the limit per IP (server.max_connections_per_ip); close one or retry later"
+    )]
+    TooManyFromIp { ip: IpAddr, count: usize },
 }
 
 /// All streaming connections of the server.
@@ -244,34 +288,17 @@ impl Connections {
         })
     }
 
-    /// Registers a connection, or refuses it: 503 when the server is full, 429 when this
-    /// IP has too many. Both carry `Retry-After`.
-    pub fn register(self: &Arc<Self>, c: NewConnection) -> Result<ConnectionGuard, ApiError> {
+    /// Registers a connection, or refuses it when the server or this IP is at its limit.
+    pub fn register(self: &Arc<Self>, c: NewConnection) -> Result<ConnectionGuard, RegisterError> {
         let mut inner = self.inner.lock();
         if inner.map.len() >= self.max_total {
             self.rejected.fetch_add(1, Ordering::Relaxed);
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "server_full",
-                format!(
-                    "the server is at its limit of {} streaming connections (server.max_connections); retry later",
-                    self.max_total
-                ),
-            )
-            .with_retry_after(5));
+            return Err(RegisterError::ServerFull { limit: self.max_total });
         }
         let from_ip = inner.per_ip.get(&c.ip).copied().unwrap_or(0);
         if self.max_per_ip > 0 && from_ip >= self.max_per_ip {
             self.rejected.fetch_add(1, Ordering::Relaxed);
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_connections",
-                format!(
-                    "{} already has {} streaming connections, the limit per IP (server.max_connections_per_ip); close one or retry later",
-                    c.ip, from_ip
-                ),
-            )
-            .with_retry_after(5));
+            return Err(RegisterError::TooManyFromIp { ip: c.ip, count: from_ip });
         }
         let now = now_ms();
         let info = Arc::new(ConnectionInfo {
@@ -293,6 +320,7 @@ impl Connections {
             client_report: Mutex::new(None),
             reports_received: AtomicU64::new(0),
             abr: Mutex::new(None),
+            webrtc: Mutex::new(None),
         });
         inner.map.insert(info.id, info.clone());
         *inner.per_ip.entry(c.ip).or_default() += 1;
@@ -357,13 +385,16 @@ mod tests {
 
     #[test]
     fn limits_and_cleanup() {
+        // the refusals as the HTTP layer answers them
+        use crate::http::error::ApiError;
+        use axum::http::StatusCode;
         let c = Connections::new(3, 2);
         let a = c.register(conn("10.0.0.1")).unwrap();
         let _b = c.register(conn("10.0.0.1")).unwrap();
-        let e = c.register(conn("10.0.0.1")).err().unwrap();
+        let e = ApiError::from(c.register(conn("10.0.0.1")).err().unwrap());
         assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
         let _d = c.register(conn("10.0.0.2")).unwrap();
-        let e = c.register(conn("10.0.0.3")).err().unwrap();
+        let e = ApiError::from(c.register(conn("10.0.0.3")).err().unwrap());
         assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(e.retry_after, Some(5));
         drop(a);

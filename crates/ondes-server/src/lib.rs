@@ -13,6 +13,7 @@ pub mod http;
 pub mod hub;
 pub mod icecast;
 pub mod ingest;
+pub mod log_limit;
 pub mod metrics;
 pub mod perf;
 pub mod server;
@@ -20,7 +21,8 @@ pub mod source;
 pub mod state;
 pub mod stream;
 pub mod sysinfo;
+pub mod webrtc;
 
 pub use config::Config;
 pub use http::app;
-pub use server::{RunningServer, StartError, start};
+pub use server::{RunningServer, StartError, check, start};

@@ -41,6 +41,28 @@ pub struct ServerPerf {
     config: PerfConfig,
     announcer: Mutex<Announcer>,
     max_spans: usize,
+    /// Operation names added by clients' spans, with the client (token subject) that added
+    /// each: one client may add at most `max_per_client`.
+    client_ops: Mutex<ClientOps>,
+    max_per_client: usize,
+    idle_us: u64,
+}
+
+#[derive(Default)]
+struct ClientOps {
+    owner: std::collections::HashMap<std::sync::Arc<str>, String>,
+    per_client: std::collections::HashMap<String, usize>,
+}
+
+/// Why a client's span was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum SpanRefused {
+    #[error(transparent)]
+    Monitor(#[from] PerfError),
+    #[error(
+        "'{name}' was not recorded: this client already added {max} operation names (perf.max_operations_per_client); reuse names"
+    )]
+    ClientLimit { name: String, max: usize },
 }
 
 fn now_us() -> u64 {
@@ -60,6 +82,9 @@ impl ServerPerf {
             config,
             announcer: Mutex::new(Announcer::default()),
             max_spans: section.max_spans_per_request,
+            client_ops: Mutex::new(ClientOps::default()),
+            max_per_client: section.max_operations_per_client,
+            idle_us: section.operation_idle_secs.saturating_mul(1_000_000),
         })
     }
 
@@ -102,15 +127,44 @@ impl ServerPerf {
         self.monitor.lock().record(name, duration_us, ok, now_us)
     }
 
-    /// Records a client's span, filed at its end time (never later than `now_us`).
-    pub fn record_span(&self, span: &Span, now_us: u64) -> Result<OpId, PerfError> {
+    /// Records a span of `client` (a token subject), filed at its end time (never later
+    /// than `now_us`). A name new to the monitor counts against the client's share of
+    /// names; when the table is full, the operation idle longest (past
+    /// `perf.operation_idle_secs`) gives its slot.
+    pub fn record_span(&self, span: &Span, client: &str, now_us: u64) -> Result<OpId, SpanRefused> {
         let outcome = match (span.ok, span.timeout) {
             (_, true) => Outcome::TimedOut,
             (true, false) => Outcome::Ok,
             (false, false) => Outcome::Failed,
         };
         let mut m = self.monitor.lock();
-        let id = m.intern(&span.name)?;
+        let id = match m.id(&span.name) {
+            Some(id) => id,
+            None => {
+                let mut owners = self.client_ops.lock();
+                let mine = owners.per_client.get(client).copied().unwrap_or(0);
+                if mine >= self.max_per_client {
+                    return Err(SpanRefused::ClientLimit {
+                        name: span.name.clone(),
+                        max: self.max_per_client,
+                    });
+                }
+                let (id, forgotten) =
+                    m.intern_or_replace_idle(&span.name, now_us.saturating_sub(self.idle_us))?;
+                if let Some(old) = forgotten
+                    && let Some(c) = owners.owner.remove(&old)
+                    && let Some(n) = owners.per_client.get_mut(&c)
+                {
+                    *n -= 1;
+                    if *n == 0 {
+                        owners.per_client.remove(&c);
+                    }
+                }
+                owners.owner.insert(span.name.as_str().into(), client.to_string());
+                *owners.per_client.entry(client.to_string()).or_default() += 1;
+                id
+            }
+        };
         m.record_outcome(id, span.duration_us, outcome, span.end_us(now_us));
         Ok(id)
     }

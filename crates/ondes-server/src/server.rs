@@ -32,6 +32,8 @@ pub enum StartError {
     Thread(std::io::Error),
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Tls(#[from] crate::http::tls::TlsError),
 }
 
 /// A server running in the background of the current tokio runtime.
@@ -44,6 +46,35 @@ pub struct RunningServer {
     stop_sources: Arc<AtomicBool>,
     serve: JoinHandle<std::io::Result<()>>,
     grace: Duration,
+}
+
+/// Checks a configuration without starting anything: the values, every declared stream's
+/// source (files must exist and be readable), and the stream templates. Returns one line
+/// per stream for the operator. Used by `ondes serve --check-config`, e.g. before a
+/// process manager restarts the server with an edited file.
+pub fn check(config: &Config) -> Result<Vec<String>, StartError> {
+    config.validate()?;
+    let mut lines = Vec::new();
+    if !config.server.tls_cert.is_empty() {
+        crate::http::tls::Tls::load(config.server.tls_cert.as_ref(), config.server.tls_key.as_ref())?;
+        lines.push(format!("TLS: {} with {}", config.server.tls_cert, config.server.tls_key));
+    }
+    for s in &config.streams {
+        if IdPattern::is_pattern(&s.id) {
+            lines.push(format!("template {}: created on demand ({})", s.id, s.source.trim()));
+            continue;
+        }
+        let spec = SourceSpec::parse(&s.source)
+            .map_err(|e| StartError::Source { stream: s.id.clone(), source: e.into() })?;
+        if let SourceSpec::File { path, .. } = &spec {
+            std::fs::File::open(path).map_err(|e| StartError::Stream {
+                stream: s.id.clone(),
+                message: format!("cannot open {}: {e}", path.display()),
+            })?;
+        }
+        lines.push(format!("stream {}: {}", s.id, s.source.trim()));
+    }
+    Ok(lines)
 }
 
 /// Opens every source (failing on a bad one), binds, and starts serving.
@@ -97,7 +128,34 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         }
     }
 
+    // WebRTC shares one UDP port; a server whose port is taken runs without it (WHEP/WHIP
+    // answer 503 saying so) rather than not at all
+    let (webrtc, rtc_engine) = match crate::webrtc::bind(&config.webrtc).await {
+        Ok((w, e)) => {
+            tracing::info!(candidates = ?w.candidates, "WebRTC (WHEP/WHIP) on UDP");
+            (Some(w), Some(e))
+        }
+        Err(e) => {
+            tracing::warn!(port = config.webrtc.udp_port, error = %e, "cannot bind the WebRTC UDP port: WHEP and WHIP are off");
+            (None, None)
+        }
+    };
+
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let config_pending = config.server.max_pending_connections;
+    let tls = if config.server.tls_cert.is_empty() {
+        None
+    } else {
+        let tls =
+            crate::http::tls::Tls::load(config.server.tls_cert.as_ref(), config.server.tls_key.as_ref());
+        match tls {
+            Ok(t) => Some(Arc::new(t)),
+            Err(e) => {
+                stop_sources.store(true, Ordering::Relaxed);
+                return Err(e.into());
+            }
+        }
+    };
     let icecast = crate::icecast::IcecastState::new(&config);
     let on_demand = !streams.templates().is_empty();
     let state = Arc::new(AppState {
@@ -112,7 +170,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         perf: perf.clone(),
         metrics,
         writers: crate::egress::writer::Writers::new(shutdown_rx.clone()),
+        pending: crate::http::pending::Pending::new(config_pending),
+        tls,
+        webrtc,
     });
+    if let Some(e) = rtc_engine {
+        tokio::spawn(e.run(state.clone()));
+    }
     tokio::spawn(sampler(state.clone(), shutdown_rx.clone()));
     if on_demand {
         tokio::spawn(run_reaper(state.clone(), shutdown_rx.clone()));
@@ -127,41 +191,36 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         let _ = socket2::SockRef::from(&listener).set_send_buffer_size(sndbuf);
     }
     let lowat = (state.config.server.socket_notsent_lowat_kb * 1024) as u32;
-    let mut rx = shutdown_rx;
-    let router_state = state.clone();
-    let serve = tokio::spawn(async move {
-        // listeners' GETs are taken over for the feed writers (crate::http::accept); Icecast
-        // source clients send unframed PUT/SOURCE bodies (crate::icecast::conn)
-        let listener = axum::serve::ListenerExt::tap_io(
-            crate::http::accept::ConnectionRouter::new(
-                axum::serve::ListenerExt::tap_io(listener, move |tcp: &mut tokio::net::TcpStream| {
-                    // audio events are small and latency-bound: never wait for Nagle
-                    let _ = tcp.set_nodelay(true);
-                    if lowat > 0 {
-                        // keep unsent audio in the hub (where lag is seen, skipped and adapted
-                        // to), not in the kernel: the socket is writable only below `lowat`
-                        let _ = socket2::SockRef::from(&*tcp).set_tcp_notsent_lowat(lowat);
-                    }
-                }),
-                router_state,
-                app.clone(),
-            ),
-            |_| {},
-        );
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|v| *v).await;
-            })
-            .await
-    });
+    let tune = move |tcp: &tokio::net::TcpStream| {
+        // audio events are small and latency-bound: never wait for Nagle
+        let _ = tcp.set_nodelay(true);
+        if lowat > 0 {
+            // keep unsent audio in the hub (where lag is seen, skipped and adapted to), not
+            // in the kernel: the socket is writable only below `lowat`
+            let _ = socket2::SockRef::from(tcp).set_tcp_notsent_lowat(lowat);
+        }
+    };
+    // listeners' GETs are taken over for the feed writers, the rest served by hyper; Icecast
+    // source clients send unframed PUT/SOURCE bodies (crate::icecast::conn)
+    let serve = tokio::spawn(crate::http::accept::serve(listener, state.clone(), app, tune, shutdown_rx));
     tracing::info!(%addr, streams = state.streams.counts().0, templates = state.streams.templates().len(), "ondes listening");
     Ok(RunningServer { addr, state, generated_admin_token, shutdown_tx, stop_sources, serve, grace })
 }
 
 impl RunningServer {
-    /// Base URL, e.g. `http://127.0.0.1:8080`.
+    /// Base URL, e.g. `http://127.0.0.1:8080` (`https://` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.state.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Reads the TLS certificate and key again (what SIGHUP does): new connections get
+    /// them, open ones keep theirs. Without TLS there is nothing to do.
+    pub fn reload_tls(&self) -> Result<bool, crate::http::tls::TlsError> {
+        match &self.state.tls {
+            Some(t) => t.reload().map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// Stops accepting, tells every listener with an SSE `error` event, closes connections

@@ -145,7 +145,12 @@ async fn listening_can_require_a_token() {
     let mut sse = Sse::open(&format!("{url}?access_token={sub}"), &[]).await;
     assert_eq!(sse.status, 200);
     sse.next_audio().await;
-    let (_, stats) = get_json(&format!("{}/api/audio/stats", s.url()), None).await;
+    // stats need a token too when listening does; who listens is for debug_access only
+    let (st, _) = get_json(&format!("{}/api/audio/stats", s.url()), None).await;
+    assert_eq!(st, 401);
+    let (_, stats) = get_json(&format!("{}/api/audio/stats", s.url()), Some(&sub)).await;
+    assert!(stats["connections"][0]["user_id"].is_null(), "{stats}");
+    let (_, stats) = get_json(&format!("{}/api/audio/stats", s.url()), Some(&wrong)).await;
     assert_eq!(stats["connections"][0]["user_id"], "tester");
     s.shutdown().await;
 }
@@ -245,7 +250,9 @@ async fn stats_have_every_field() {
     for _ in 0..60 {
         sse.next_audio().await;
     }
-    let (st, v) = get_json(&format!("{}/api/audio/stats", s.url()), None).await;
+    // identity fields are shown to debug_access (the public reply has them null)
+    let debug = token(&s, &[Permission::DebugAccess]);
+    let (st, v) = get_json(&format!("{}/api/audio/stats", s.url()), Some(&debug)).await;
     assert_eq!(st, 200);
     for k in [
         "total_frames",

@@ -42,10 +42,34 @@ fn ffmpeg() -> Command {
 
 /// ffmpeg pushing `secs` of the chirp to `mount` as an Icecast source.
 fn push(addr: std::net::SocketAddr, mount: &str, codec: &str, secs: u32, password: &str) -> Child {
+    push_at(addr, mount, codec, "96k", secs, password)
+}
+
+/// [`push`] at an Opus bitrate of ffmpeg's `-b:a` form (constant bitrate: libopus's VBR
+/// spends up to half as much again on this pure chirp).
+fn push_at(
+    addr: std::net::SocketAddr,
+    mount: &str,
+    codec: &str,
+    opus_rate: &str,
+    secs: u32,
+    password: &str,
+) -> Child {
     let mut c = ffmpeg();
     c.args(["-re", "-f", "lavfi", "-i", &format!("{CHIRP}{secs}")]);
     match codec {
-        "opus" => c.args(["-c:a", "libopus", "-b:a", "96k", "-f", "ogg", "-content_type", "audio/ogg"]),
+        "opus" => c.args([
+            "-c:a",
+            "libopus",
+            "-b:a",
+            opus_rate,
+            "-vbr",
+            "off",
+            "-f",
+            "ogg",
+            "-content_type",
+            "audio/ogg",
+        ]),
         "mp3" => c.args(["-c:a", "libmp3lame", "-b:a", "192k", "-f", "mp3", "-content_type", "audio/mpeg"]),
         other => panic!("no codec {other}"),
     };
@@ -209,6 +233,37 @@ async fn mp3_source_plays_back_through_ffmpeg() {
 }
 
 /// A raw source request; returns the status and the JSON body.
+/// An Ogg/Opus source at the rung's bitrate and the stream's layout: the rung carries the
+/// source's packets (no decode and re-encode), and listeners hear the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ogg_opus_source_packets_pass_through_to_the_matching_rung() {
+    let s = start(&icecast_streams(&["radio"])).await;
+    let source = push_at(s.addr, "radio", "opus", "64k", 8, PASSWORD);
+    wait_for_source(&s.url(), "/radio").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let decoded = play(format!("{}/radio.ogg", s.url()), 3.0).await;
+    let (corr, at) = best_correlation(&decoded, &reference(8));
+    assert!(corr >= 0.9, "decoded audio correlates {corr:.3} with the source (best at {at:.3} s)");
+    // while the source plays, the rung (active for a while after its listener left) carries
+    // the source's packets and encodes nothing (before the first packet, silence was encoded)
+    let rung = |v: &Value| (v["ladder"]["rungs"][0].clone(), v.to_string());
+    let (_, before) = get_json(&format!("{}/api/streams/radio/stats", s.url()), None).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, after) = get_json(&format!("{}/api/streams/radio/stats", s.url()), None).await;
+    let ((a, _), (b, stats)) = (rung(&before), rung(&after));
+    assert_eq!(b["kbps"], 64);
+    assert_eq!(b["passthrough"], true, "{stats}");
+    let count = |r: &Value, k: &str| r[k].as_u64().unwrap();
+    let through = count(&b, "frames_passed_through") - count(&a, "frames_passed_through");
+    let encoded = count(&b, "frames_encoded") - count(&a, "frames_encoded");
+    assert!(through >= 40, "a second is 50 frames; {through} passed through: {stats}");
+    assert_eq!(encoded, 0, "the rung was not re-encoded: {stats}");
+    assert_eq!(after["ladder"]["source_opus_kbps"], 64.0, "{stats}");
+    let ended = tokio::task::spawn_blocking(move || source.wait_with_output()).await.unwrap().unwrap();
+    assert!(ended.status.success(), "the source failed: {}", String::from_utf8_lossy(&ended.stderr));
+    s.shutdown().await;
+}
+
 async fn raw_put(addr: std::net::SocketAddr, head: &str) -> (u16, Value) {
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     tcp.write_all(head.as_bytes()).await.unwrap();

@@ -295,3 +295,99 @@ async fn http_ingest_of_l16_wav_and_ogg_opus() {
     }
     s.shutdown().await;
 }
+
+/// A publisher that sends Opus at about a rung's bitrate: that rung carries the publisher's
+/// packets byte for byte (no decode and re-encode), the other rungs are encoded as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opus_publisher_packets_pass_through_to_the_matching_rung() {
+    use ondes_codec::{OpusConfig, OpusEncoder};
+    let s = start(
+        "[[stream]]\nid = \"main\"\nsource = \"publish\"\nsample_rate = 48000\nchannels = 1\nrungs = \"16,64\"\n",
+    )
+    .await;
+    let listen = |rung: &str| {
+        let url = format!("ws://{}/api/audio/ws?rung={rung}&batch=1", s.addr);
+        async move { tokio_tungstenite::connect_async(url).await.expect("listener connects").0 }
+    };
+    let mut on_64 = listen("64").await;
+    let mut on_16 = listen("16").await;
+    let publ = token(&s, &[Permission::Publish]);
+    let mut ws = publisher(&s, Some(&publ)).await.unwrap();
+    assert_eq!(next_text(&mut ws).await["type"], "info");
+
+    // 4 s of a 440 Hz tone, Opus 64 kbit/s, 20 ms frames, sent at real time in messages of 5
+    let mut enc = OpusEncoder::new(OpusConfig {
+        sample_rate: 48_000,
+        channels: 1,
+        bitrate_bps: 64_000,
+        ..OpusConfig::default()
+    })
+    .unwrap();
+    let mut sent: Vec<Vec<u8>> = Vec::new();
+    for seq in 0..200u64 {
+        let pcm: Vec<f32> = (0..960u64)
+            .map(|i| 0.4 * (2.0 * std::f32::consts::PI * 440.0 * (seq * 960 + i) as f32 / 48_000.0).sin())
+            .collect();
+        let mut packet = Vec::new();
+        enc.encode(&pcm, &mut packet).unwrap();
+        sent.push(packet);
+    }
+    let (mut sink, _acks) = ws.split();
+    let frames = sent.clone();
+    let writer = tokio::spawn(async move {
+        for b in 0..40u64 {
+            let h = AudioHeader {
+                codec: Codec::Opus,
+                channels: 1,
+                frame_count: 5,
+                frame_us: 20_000,
+                sample_rate: 48_000,
+                first_seq: b * 5,
+                capture_us: 0,
+            };
+            let refs: Vec<&[u8]> =
+                frames[b as usize * 5..b as usize * 5 + 5].iter().map(|f| &f[..]).collect();
+            let mut msg = Vec::new();
+            encode_audio(&h, &refs, &mut msg).unwrap();
+            sink.send(Message::Binary(msg.into())).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        sink
+    });
+
+    // the 64 kbit/s listener receives the publisher's packets, in order, unchanged
+    let mut received: Vec<Vec<u8>> = Vec::new();
+    let mut from_16 = 0usize;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while received.len() < 100 {
+        assert!(std::time::Instant::now() < deadline, "100 passed-through frames within 15 s");
+        tokio::select! {
+            m = on_64.next() => if let Message::Binary(b) = m.unwrap().unwrap() {
+                let m = ondes_core::proto::audio::decode_audio(&b, None).unwrap();
+                received.extend(m.frames.iter().filter(|f| !f.is_empty()).map(|f| f.to_vec()));
+            },
+            m = on_16.next() => if let Message::Binary(b) = m.unwrap().unwrap() {
+                let m = ondes_core::proto::audio::decode_audio(&b, None).unwrap();
+                from_16 += m.frames.iter().filter(|f| !f.is_empty() && !sent.contains(&f.to_vec())).count();
+            },
+        }
+    }
+    // skip the silence the stream carried before the publisher connected (encoded packets)
+    let first =
+        received.iter().position(|p| sent.contains(p)).expect("a published packet reaches the listener");
+    let at = sent.iter().position(|p| *p == received[first]).unwrap();
+    let run = received[first..].iter().zip(&sent[at..]).take_while(|(a, b)| a == b).count();
+    assert!(run >= 50, "the rung carries the publisher's packets in order: {run} in a row from frame {at}");
+    assert!(from_16 > 0, "the 16 kbit/s rung is encoded from the decoded audio");
+    drop(writer.await.unwrap());
+
+    let (_, stats) = get_json(&format!("{}/api/streams/main/stats", s.url()), None).await;
+    let rungs = &stats["ladder"]["rungs"];
+    assert_eq!(rungs[1]["kbps"], 64);
+    assert_eq!(rungs[1]["passthrough"], true, "{stats}");
+    assert!(rungs[1]["frames_passed_through"].as_u64().unwrap() >= 100, "{stats}");
+    assert!(rungs[0]["frames_encoded"].as_u64().unwrap() >= 100, "{stats}");
+    let kbps = stats["ladder"]["source_opus_kbps"].as_f64().unwrap();
+    assert!((40.0..100.0).contains(&kbps), "the source's bitrate is measured: {kbps}");
+    s.shutdown().await;
+}

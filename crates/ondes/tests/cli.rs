@@ -104,6 +104,105 @@ fn bad_config_fails_at_start_naming_the_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("ONDES_SERVER_MAX_CONNECTIONS"));
 }
 
+#[test]
+fn check_config_says_whether_the_server_would_start_without_starting_it() {
+    let good = tmp("check-good.toml");
+    // the port is taken by nothing: --check-config binds nothing, so a port in use is fine too
+    std::fs::write(
+        &good,
+        "[server]\nbind = \"127.0.0.1:1\"\n[[stream]]\nid = \"main\"\nsource = \"tone:demo\"\n\
+         [[stream]]\nid = \"room-*\"\nsource = \"publish\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN).args(["serve", "--check-config", "--config"]).arg(&good).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains("configuration OK") && text.contains("stream main") && text.contains("room-*"),
+        "{text}"
+    );
+
+    let missing = tmp("check-missing.toml");
+    std::fs::write(&missing, "[[stream]]\nid = \"music\"\nsource = \"file:/nonexistent/ondes-check.flac\"\n")
+        .unwrap();
+    let out = Command::new(BIN).args(["serve", "--check-config", "--config"]).arg(&missing).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("music") && err.contains("/nonexistent/ondes-check.flac"), "{err}");
+}
+
+/// A self-signed certificate for localhost, as (certificate PEM, key PEM).
+fn self_signed(cn: &str) -> (String, String) {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    let key = rcgen::KeyPair::generate().unwrap();
+    (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+}
+
+#[test]
+fn tls_files_are_checked_and_reloaded_on_sighup() {
+    use std::io::BufRead;
+    let (cert, key) = (tmp("tls-cert.pem"), tmp("tls-key.pem"));
+    let (c1, k1) = self_signed("first");
+    std::fs::write(&cert, &c1).unwrap();
+    std::fs::write(&key, "not a key").unwrap();
+    let cfg = tmp("tls.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nbind = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n[[stream]]\nid = \"main\"\nsource = \"tone:demo\"\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN).args(["serve", "--check-config", "--config"]).arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("server.tls_key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&key, &k1).unwrap();
+    let out = Command::new(BIN).args(["serve", "--check-config", "--config"]).arg(&cfg).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("TLS:"));
+
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let wait_for = |what: &str| loop {
+        let l = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("no line with '{what}'"));
+        if l.contains(what) {
+            return l;
+        }
+    };
+    assert!(wait_for("ondes is serving on").contains("https://"));
+    let pid = child.id().to_string();
+    let (c2, k2) = self_signed("second");
+    std::fs::write(&cert, c2).unwrap();
+    std::fs::write(&key, k2).unwrap();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    wait_for("TLS certificate and key reloaded");
+    std::fs::write(&key, "broken").unwrap();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    assert!(wait_for("TLS reload failed").contains("server.tls_key"));
+    assert!(child.try_wait().unwrap().is_none(), "a failed reload does not stop the server");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Raw PCM piped into `stdin:` comes out of the SSE endpoint; SIGTERM ends the stream
 /// with an `error` event and the process exits cleanly.
 #[test]

@@ -154,6 +154,8 @@ pub struct PerfMonitor {
     names: HashMap<Arc<str>, OpId>,
     ops: Vec<OpState>,
     unknown_ids: u64,
+    /// Operations below this index (built-ins and configured ones) are never forgotten.
+    pinned: usize,
 }
 
 impl Default for PerfMonitor {
@@ -172,6 +174,7 @@ impl PerfMonitor {
             names: HashMap::with_capacity(config.max_operations),
             ops: Vec::with_capacity(config.max_operations),
             unknown_ids: 0,
+            pinned: 0,
             config,
         };
         for op in DefaultOp::ALL {
@@ -182,7 +185,54 @@ impl PerfMonitor {
         for (name, t) in extra {
             m.register(&name, t)?;
         }
+        m.pinned = m.ops.len();
         Ok(m)
+    }
+
+    /// The id of `name` like [`intern`](Self::intern), but when the table is full the
+    /// operation that has been idle longest — nothing filed since `idle_before_us`, and
+    /// neither built in nor configured — is forgotten and its slot given to `name`.
+    /// Returns the id and the name forgotten, if one was. Ids of forgotten operations
+    /// then mean the new name: callers that keep ids keep only pinned ones.
+    pub fn intern_or_replace_idle(
+        &mut self,
+        name: &str,
+        idle_before_us: u64,
+    ) -> Result<(OpId, Option<Arc<str>>), PerfError> {
+        match self.intern(name) {
+            Ok(id) => Ok((id, None)),
+            Err(PerfError::TooManyOperations { .. }) => {
+                let victim = (self.pinned..self.ops.len())
+                    .filter(|&i| self.ops[i].last_us() < idle_before_us)
+                    .min_by_key(|&i| self.ops[i].last_us());
+                let Some(i) = victim else {
+                    return Err(PerfError::TooManyOperations {
+                        name: name.into(),
+                        max: self.config.max_operations,
+                    });
+                };
+                let new_name: Arc<str> = name.into();
+                let old = std::mem::replace(
+                    &mut self.ops[i],
+                    OpState::new(
+                        new_name.clone(),
+                        self.config.default_threshold_us,
+                        self.config.timeout_factor,
+                        self.config.window,
+                        self.config.long_window_secs as usize,
+                    ),
+                );
+                self.names.remove(&old.name);
+                self.names.insert(new_name, OpId(i as u32));
+                Ok((OpId(i as u32), Some(old.name)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `id` is a built-in or configured operation (never forgotten).
+    pub fn is_pinned(&self, id: OpId) -> bool {
+        id.index() < self.pinned
     }
 
     pub fn config(&self) -> &PerfConfig {

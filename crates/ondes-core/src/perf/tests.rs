@@ -104,6 +104,24 @@ fn operations_are_bounded() {
 }
 
 #[test]
+fn idle_client_operations_give_their_slot_to_new_names() {
+    let mut m = monitor_with(|c| c.max_operations = 21);
+    m.record("junk_a", 1, true, S).unwrap();
+    m.record("junk_b", 1, true, 2 * S).unwrap();
+    assert!(matches!(m.record("wanted", 1, true, 3 * S), Err(PerfError::TooManyOperations { .. })));
+    // nothing idle since before 1.5 s but junk_a: it goes, the built-ins stay
+    let (id, gone) = m.intern_or_replace_idle("wanted", S + S / 2).unwrap();
+    assert_eq!(gone.as_deref(), Some("junk_a"));
+    assert!(!m.is_pinned(id));
+    assert_eq!(m.id("wanted"), Some(id));
+    assert_eq!(m.id("junk_a"), None);
+    m.record_id(id, 7, true, 4 * S);
+    // junk_b was filed at 2 s: not idle before 1.5 s, so no slot for another name
+    assert!(m.intern_or_replace_idle("another", S + S / 2).is_err());
+    assert!(DefaultOp::ALL.iter().all(|op| m.id(op.name()).is_some_and(|id| m.is_pinned(id))));
+}
+
+#[test]
 fn configured_thresholds_override_and_add() {
     let m = monitor_with(|c| {
         c.thresholds_us.insert("encode".into(), 5 * MS);

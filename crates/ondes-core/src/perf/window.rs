@@ -101,6 +101,11 @@ impl OpState {
         s
     }
 
+    /// When the latest measurement was filed (0: never).
+    pub fn last_us(&self) -> u64 {
+        self.last_us
+    }
+
     pub fn set_threshold(&mut self, threshold_us: u64, timeout_factor: f64) {
         self.threshold_us = threshold_us.max(1);
         self.timeout_us = ((self.threshold_us as f64 * timeout_factor).ceil() as u64).max(1);

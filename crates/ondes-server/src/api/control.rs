@@ -63,7 +63,8 @@ pub async fn control(
         "adjust_quality" => {
             let quality = req.get("params").and_then(|p| p.get("quality")).and_then(Value::as_f64);
             let quality = match quality {
-                Some(x) if x > 0.0 && x <= 1.0 => x as f32,
+                // kept as f32: a value that rounds to 0 there (1e-50) is not in (0, 1]
+                Some(x) if x <= 1.0 && (x as f32) > 0.0 => x as f32,
                 _ => {
                     return Err(ApiError::bad_request(
                         "bad_quality",

@@ -48,8 +48,9 @@ pub async fn post_spans(
     let now = crate::clock::now_us().max(0) as u64;
     let mut rejected = Vec::new();
     for (i, span) in spans.iter().enumerate() {
-        // only a full operation table can refuse a valid span; the others still count
-        if let Err(e) = app.perf.record_span(span, now) {
+        // only a full operation table or the client's share of names can refuse a valid
+        // span; the others still count
+        if let Err(e) = app.perf.record_span(span, &claims.sub, now) {
             rejected.push(json!({"index": i, "message": e.to_string()}));
         }
     }

@@ -28,7 +28,15 @@ struct Options {
     group: u64,
 }
 
-fn parse_options(q: &QueryMap, fps: f64) -> Result<Options, ApiError> {
+/// The lowest `max_fps` a stream merges without loss: one event may hold at most half the
+/// listener's lag budget (`server.max_listener_lag_ms`), or the frames it gathers would
+/// count as lag and the listener would be skipped (audio lost) before its event was due.
+fn min_fps(fps: f64, max_lag_ms: u64) -> f64 {
+    let max_group = (fps * max_lag_ms as f64 / 2000.0).floor().max(1.0);
+    fps / max_group
+}
+
+fn parse_options(q: &QueryMap, fps: f64, max_lag_ms: u64) -> Result<Options, ApiError> {
     let name = q.0.get("format").map(String::as_str).unwrap_or("json");
     let format = SseFormat::parse(name).ok_or_else(|| {
         ApiError::bad_request(
@@ -37,6 +45,18 @@ fn parse_options(q: &QueryMap, fps: f64) -> Result<Options, ApiError> {
         )
     })?;
     let group = match q.positive_f64("max_fps")? {
+        Some(m) if m < min_fps(fps, max_lag_ms) * (1.0 - 1e-9) => {
+            return Err(ApiError::bad_request(
+                "bad_parameter",
+                format!(
+                    "max_fps={m} is below {:.3}, the lowest rate this stream merges without losing audio \
+                     (an event may hold at most half of server.max_listener_lag_ms = {max_lag_ms} ms); \
+                     ask for max_fps >= {:.3}",
+                    min_fps(fps, max_lag_ms),
+                    min_fps(fps, max_lag_ms)
+                ),
+            ));
+        }
         Some(m) => (fps / m).ceil().max(1.0) as u64,
         None => 1,
     };
@@ -62,7 +82,8 @@ pub async fn stream(
     takeover: Option<Extension<Takeover>>,
     q: QueryMap,
 ) -> Result<Response, ApiError> {
-    let opts = parse_options(&q, app.hub(&id)?.spec.frames_per_second())?;
+    let opts =
+        parse_options(&q, app.hub(&id)?.spec.frames_per_second(), app.config.server.max_listener_lag_ms)?;
     let Admission { hub, guard } = admit_listener(&app, &id, peer, &headers, &q, "sse")?;
     let start = last_event_frame(&headers, &q).map_or(Start::Live, Start::ResumeAfter);
     let transport = SseTransport::new(hub.clone(), opts.format, opts.group);

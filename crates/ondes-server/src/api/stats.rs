@@ -15,15 +15,28 @@ use crate::http::{QueryMap, StreamId};
 use crate::state::SharedState;
 use crate::sysinfo::memory_usage;
 
+/// Public stats of a stream. When listening needs a token (`auth.required_for_stream`), so
+/// do its stats. Who the listeners are (token subject, address, user agent, their reports)
+/// is shown only to a token with `debug_access`; everyone else sees those fields `null`.
 pub async fn stream_stats(
     State(app): State<SharedState>,
     StreamId(id): StreamId,
+    headers: HeaderMap,
+    q: QueryMap,
 ) -> Result<axum::Json<Value>, ApiError> {
     let stream = app.stream(&id)?;
+    let identities = app.auth.authorize(&headers, &q.0, Permission::DebugAccess, Some(&id)).is_ok();
+    if app.config.auth.required_for_stream && !identities {
+        app.auth.authorize(&headers, &q.0, Permission::Subscribe, Some(&id))?;
+    }
     let hub = &stream.hub;
     let s = &hub.stats;
-    let conns: Vec<ConnectionSnapshot> =
-        app.connections.list(Some(&id)).iter().map(|c| c.snapshot()).collect();
+    let conns: Vec<ConnectionSnapshot> = app
+        .connections
+        .list(Some(&id))
+        .iter()
+        .map(|c| if identities { c.snapshot() } else { c.snapshot().redacted() })
+        .collect();
     let frames_sent: u64 = conns.iter().map(|c| c.frames_sent).sum();
     let errors: u64 = conns.iter().map(|c| c.errors_count).sum();
     let avg_latency = if conns.is_empty() {
@@ -56,19 +69,43 @@ pub async fn stream_stats(
         "publisher": stream.publisher.as_ref().map(|p| p.stats()),
         "icecast": crate::icecast::status::mount_details(&app, &stream.mount),
         "source_late_events": s.source_late.load(Ordering::Relaxed),
+        // acquisition figures of the stream's samples, per channel, over the last second
+        "levels": levels_json(hub),
+        // the capture device's clock, overruns and state (capture: sources only)
+        "capture": stream.capture.as_ref().map(|c| c.snapshot()),
         "sample_rate": hub.spec.sample_rate,
         "channels": hub.spec.channels,
         "frame_ms": hub.spec.duration.as_ms_f64(),
         "ring_frames": hub.ring_len(),
+        "ladder": ladder_stats(hub),
         // serialisation is shared: this grows with frames × formats, not with listeners
         "serializations_total": serializations,
         "events_sent_total": events,
         "server_connections_total": app.connections.count(),
         "connections_rejected_total": app.connections.rejected(),
+        // connections that have not sent a whole request head (slow or silent clients)
+        "pending_connections": app.pending.count(),
+        "pending_timed_out_total": app.pending.timed_out_total(),
+        "pending_evicted_total": app.pending.evicted_total(),
     })))
 }
 
+fn levels_json(hub: &crate::hub::StreamHub) -> Value {
+    let (channels, window) = hub.levels();
+    json!({
+        "window_ms": window as f64 * 1000.0 / hub.spec.sample_rate as f64,
+        "clip_level": ondes_core::dsp::meter::CLIP_LEVEL,
+        "channels": channels,
+    })
+}
+
 /// What the client's own report says went wrong (WebSocket listeners report every second).
+/// The Opus rungs: listeners, frames encoded or passed through from the source's own Opus.
+fn ladder_stats(hub: &crate::hub::StreamHub) -> Value {
+    let (rungs, source_kbps) = hub.ladder.stats();
+    json!({"rungs": rungs, "source_opus_kbps": source_kbps})
+}
+
 fn client_warnings(report: Option<&Report>) -> Vec<String> {
     let Some(r) = report else { return Vec::new() };
     if r.underruns == 0 {
@@ -140,6 +177,15 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
     }));
     let abr = c.abr.map(|a| json!(a));
     warnings.extend(abr_warnings(abr.as_ref()));
+    if let Some(w) = &c.webrtc
+        && let loss = w.loss.unwrap_or(0.0).max(w.packets_lost as f32 / w.packets_sent.max(1) as f32)
+        && loss > 0.02
+    {
+        warnings.push(format!(
+            "{:.0}% of RTP packets lost on the way to the listener (its receiver reports): its network drops packets",
+            loss * 100.0
+        ));
+    }
     let secs = ((now - c.connected_at).max(1)) as f64 / 1000.0;
     let total = c.frames_sent + c.errors_count;
     json!({
@@ -158,6 +204,7 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
         "warnings": warnings,
         "client_report": c.client_report,
         "abr": abr,
+        "webrtc": c.webrtc,
     })
 }
 

@@ -1,23 +1,28 @@
 //! `GET /api/streams/{id}/ws` (and `/api/audio/ws`): binary audio over WebSocket.
 //!
-//! The handler parses the query and admits the listener; after the upgrade, its session
-//! ([`crate::egress`], framing in [`crate::egress::ws`]) is written by the loop below, which
-//! also reads what the client sends (reports, pings, closes) and drives the adaptation.
+//! The handler parses the query and admits the listener. A connection the server took over
+//! (its first request: see `crate::http::accept`) gets the handshake answer from here and
+//! goes to its feed's writer ([`crate::egress::ws_session`]); one that came through hyper (a
+//! reused keep-alive connection) is upgraded by axum and served by the loop below, which
+//! writes the session's messages and reads what the client sends (reports, pings, closes).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use ondes_core::abr::ProfileRequest;
 use ondes_core::egress::MessageKind;
 
+use crate::egress::writer::{Taken, Takeover};
 use crate::egress::ws::{RungChoice, WsOptions, WsTransport, abr_update};
+use crate::egress::ws_session::WsDriven;
 use crate::egress::{ListenerSession, Start};
 use crate::http::admission::{Admission, admit_listener};
 use crate::http::error::ApiError;
@@ -65,10 +70,30 @@ fn parse_batch(q: &QueryMap) -> Result<Option<u64>, ApiError> {
     }
 }
 
+/// The `Sec-WebSocket-Accept` answer to a handshake, or why the request is not one.
+fn handshake_key(headers: &HeaderMap) -> Result<String, String> {
+    let has = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))))
+    };
+    if !has(header::UPGRADE, "websocket") || !has(header::CONNECTION, "upgrade") {
+        return Err("the request has no `Upgrade: websocket` / `Connection: upgrade`".into());
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).is_none_or(|v| v != "13") {
+        return Err("only WebSocket version 13 is spoken (`Sec-WebSocket-Version: 13`)".into());
+    }
+    let key = headers.get(header::SEC_WEBSOCKET_KEY).ok_or("the request has no `Sec-WebSocket-Key`")?;
+    Ok(tungstenite::handshake::derive_accept_key(key.as_bytes()))
+}
+
+#[allow(clippy::too_many_arguments)] // an axum handler: one argument per extractor
 pub async fn ws(
     State(app): State<SharedState>,
     StreamId(id): StreamId,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    takeover: Option<Extension<Takeover>>,
     headers: HeaderMap,
     q: QueryMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
@@ -82,9 +107,17 @@ pub async fn ws(
             format!("{e}; use auto, ultra_performance, balanced, high_throughput, emergency_fallback, conversation, realtime, presentation or training"),
         )
     })?;
-    let upgrade = upgrade.map_err(|e| {
+    let not_websocket = |e: &dyn std::fmt::Display| {
         ApiError::bad_request("not_websocket", format!("this endpoint speaks WebSocket (ws://…): {e}"))
-    })?;
+    };
+    if let Some(Extension(slot)) = takeover {
+        let accept = handshake_key(&headers).map_err(|e| not_websocket(&e))?;
+        let admission = admit_listener(&app, &id, peer, &headers, &q, "ws")?;
+        let opts =
+            WsOptions { choice, batch, profile, framed: true, budgets: app.config.abr.latency_budget_ms };
+        return Ok(hand_to_writer(&app, admission, opts, &slot, &accept));
+    }
+    let upgrade = upgrade.map_err(|e| not_websocket(&e))?;
     let admission = admit_listener(&app, &id, peer, &headers, &q, "ws")?;
     // small buffers: thousands of listeners; messages are a few hundred bytes to a few KB.
     // A listener sends only small JSON (reports, pings): anything larger than 64 KB closes
@@ -94,8 +127,36 @@ pub async fn ws(
         .write_buffer_size(0)
         .max_message_size(MAX_LISTENER_MESSAGE)
         .max_frame_size(MAX_LISTENER_MESSAGE);
-    let opts = WsOptions { choice, batch, profile };
+    let opts = WsOptions { choice, batch, profile, framed: false, budgets: app.config.abr.latency_budget_ms };
     Ok(upgrade.on_upgrade(move |socket| run(socket, app, admission, opts)))
+}
+
+/// Puts the listener's session in the takeover slot (the connection layer writes the
+/// answer below and hands the socket to the feed's writer) and answers the handshake.
+fn hand_to_writer(
+    app: &SharedState,
+    admission: Admission,
+    opts: WsOptions,
+    slot: &Takeover,
+    accept: &str,
+) -> Response {
+    let Admission { hub, guard } = admission;
+    let transport = WsTransport::new(hub.clone(), guard.info.clone(), app.metrics.clone(), opts);
+    let batch = transport.current_batch();
+    // an adaptive listener changes its batch: its writer wakes at every frame
+    let feed_batch = if transport.is_adaptive() { 1 } else { batch };
+    let session = ListenerSession::new(app, hub.clone(), guard, transport, batch, Start::Live);
+    let heartbeat = Duration::from_secs(app.config.server.heartbeat_secs);
+    let driven = WsDriven::new(session, heartbeat, MAX_LISTENER_MESSAGE);
+    slot.put(Taken { hub, batch: feed_batch, session: Box::new(driven) });
+    let mut resp = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    if let Ok(v) = HeaderValue::from_str(accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    resp
 }
 
 /// Writes the session's messages to the socket and reads the client's, until either ends.

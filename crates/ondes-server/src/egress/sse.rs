@@ -83,6 +83,11 @@ impl Transport for SseTransport {
             },
             SessionNotice::SourceLost => Status::SourceLost,
             SessionNotice::SourceRestored => Status::SourceRestored,
+            SessionNotice::SourceGap { from_frame, missed_frames } => Status::Gap {
+                from_frame: *from_frame,
+                missed_frames: Some(*missed_frames),
+                message: crate::egress::SOURCE_GAP_MESSAGE.into(),
+            },
             SessionNotice::Quality(q) => {
                 let factor = hub.quality_factor(*q) * self.format.extra_factor();
                 Status::Quality { quality: *q, sample_rate: Some(hub.spec.sample_rate / factor as u32) }
@@ -94,16 +99,16 @@ impl Transport for SseTransport {
             SessionNotice::ResumeOutcome { last_seen, outcome } => match outcome {
                 Resume::Exact => Status::Resumed {
                     skipped_while_paused: None,
-                    from_frame: Some(last_seen + 1),
+                    from_frame: Some(last_seen.saturating_add(1)),
                     missed_frames: Some(0),
                 },
                 Resume::Gap { missed } => Status::Gap {
-                    from_frame: last_seen + 1,
+                    from_frame: last_seen.saturating_add(1),
                     missed_frames: Some(*missed),
                     message: "the requested frames are no longer in the ring; continuing at live".into(),
                 },
                 Resume::Unknown => Status::Gap {
-                    from_frame: last_seen + 1,
+                    from_frame: last_seen.saturating_add(1),
                     missed_frames: None,
                     message: "unknown Last-Event-ID (from before a restart?); continuing at live".into(),
                 },

@@ -12,17 +12,26 @@
 //! `max_listener_lag_ms` behind, at a message boundary, and counts it. Nothing per listener
 //! wakes a task, and a slow listener costs the others one failed write per wake-up.
 //!
-//! Once a second the writer checks each socket for a closed peer (a read that returns 0);
-//! listeners send nothing after their request, so anything they send is read and dropped.
+//! What clients send is read when their socket says it has something (readiness from the
+//! reactor, never a read per frame): WebSocket listeners' reports, pings and closes go to
+//! their session; SSE and Ogg listeners send nothing after their request, so anything they
+//! send is dropped, and a read of 0 bytes (the peer closed) ends them.
+//!
+//! Writers run on their own threads (one small runtime, a thread per core, shared by every
+//! server in the process), not on the workers that accept connections and answer requests:
+//! a writer going over thousands of sockets must not delay the next listener's handshake,
+//! and the operating system shares the cores between the two fairly.
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, IoSlice};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::body::Heartbeat;
 use super::session::{ListenerSession, Transport};
@@ -38,9 +47,17 @@ pub trait WriterSession: Send {
     fn transmit<'a>(&'a self, out: &mut [&'a [u8]; MAX_SLICES]) -> usize;
     fn written(&mut self, n: usize);
     fn is_finished(&self) -> bool;
-    /// Queues a heartbeat when one is due at `now` (a transport without one ignores it).
+    /// Queues what is due at `now` (heartbeats, pings); called every [`TICK`].
     fn tick(&mut self, now: tokio::time::Instant);
+    /// Bytes the client sent; false when they end the connection. Listeners of one-way
+    /// transports send nothing that matters: dropped.
+    fn input(&mut self, _bytes: &[u8]) -> bool {
+        true
+    }
 }
+
+/// How often sessions are ticked (their timers are checked).
+pub const TICK: Duration = Duration::from_millis(100);
 
 /// A [`ListenerSession`] with its heartbeat schedule.
 pub struct Driven<T: Transport + Heartbeat> {
@@ -125,6 +142,23 @@ struct FeedId {
     shard: usize,
 }
 
+/// The runtime the writers run on: started at the first listener, kept for the life of the
+/// process (a runtime cannot be dropped from async code, and it costs nothing while idle).
+fn writer_runtime(threads: usize) -> &'static tokio::runtime::Handle {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .thread_name("ondes-writer")
+                .enable_time()
+                .build()
+                // creating threads fails only when the process is out of resources at start
+                .expect("cannot start the listener writer threads")
+        })
+        .handle()
+}
+
 /// The writers of the server, by feed and shard.
 pub struct Writers {
     shards: usize,
@@ -163,7 +197,8 @@ impl Writers {
         let writers = self.clone();
         let me = tx.clone();
         map.insert(id.clone(), tx);
-        tokio::spawn(run(hub.clone(), batch, rx, self.shutdown.clone(), move || writers.retire(&id, &me)));
+        writer_runtime(self.shards)
+            .spawn(run(hub.clone(), batch, rx, self.shutdown.clone(), move || writers.retire(&id, &me)));
     }
 
     /// Forgets a writer that found itself without listeners: no listener is handed to it
@@ -177,8 +212,45 @@ impl Writers {
 }
 
 struct Listener {
-    tcp: TcpStream,
+    id: u64,
+    tcp: Arc<TcpStream>,
     session: Box<dyn WriterSession>,
+    /// Dropped with the listener: ends its readiness watch.
+    _watch: oneshot::Sender<()>,
+}
+
+impl Listener {
+    /// A listener, and what its readiness watch needs ([`readable`]).
+    fn new(id: u64, h: Handover) -> (Self, Arc<TcpStream>, oneshot::Receiver<()>) {
+        let tcp = Arc::new(h.tcp);
+        let (tx, rx) = oneshot::channel();
+        (Listener { id, tcp: tcp.clone(), session: h.session, _watch: tx }, tcp, rx)
+    }
+}
+
+/// Resolves to `id` when `tcp` has something to read or the listener is gone.
+async fn readable(id: u64, tcp: Arc<TcpStream>, gone: oneshot::Receiver<()>) -> u64 {
+    tokio::select! {
+        _ = tcp.readable() => id,
+        _ = gone => id,
+    }
+}
+
+/// Reads what a listener sent; false when its connection is over.
+fn read(l: &mut Listener) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        match l.tcp.try_read(&mut buf) {
+            Ok(0) => return false,
+            Ok(n) => {
+                if !l.session.input(&buf[..n]) {
+                    return false;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+            Err(_) => return false,
+        }
+    }
 }
 
 /// Writes one listener's pending bytes; false when its connection is gone.
@@ -202,19 +274,6 @@ fn write(l: &mut Listener) -> bool {
     }
 }
 
-/// Whether a listener's peer closed (reads and drops anything it sent).
-fn peer_closed(tcp: &TcpStream) -> bool {
-    let mut buf = [0u8; 512];
-    loop {
-        match tcp.try_read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
-            Err(_) => return true,
-        }
-    }
-}
-
 async fn run(
     hub: Arc<StreamHub>,
     batch: u64,
@@ -225,29 +284,50 @@ async fn run(
     let mut frames = hub.group_watch(batch);
     let mut control = hub.subscribe().control.clone();
     let mut listeners: Vec<Listener> = Vec::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut watches = FuturesUnordered::new();
+    let mut next_id = 0u64;
+    let mut join = |h: Handover, listeners: &mut Vec<Listener>| {
+        next_id += 1;
+        let (l, tcp, gone) = Listener::new(next_id, h);
+        listeners.push(l);
+        readable(next_id, tcp, gone)
+    };
+    let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut idle_ticks = 0u32;
+    let mut stopping = false;
     loop {
-        let mut check_peers = false;
         tokio::select! {
             // the writer holds the hub, so its senders outlive these receivers
             _ = frames.changed() => {}
             _ = control.changed() => {}
-            _ = shutdown.changed() => {}
-            Some(h) = joins.recv() => listeners.push(Listener { tcp: h.tcp, session: h.session }),
+            // on shutdown the streams end and the sessions say so and finish; a server that is
+            // gone altogether (its runtime too) leaves nothing to write to
+            r = shutdown.changed() => stopping = r.is_err(),
+            Some(h) = joins.recv() => watches.push(join(h, &mut listeners)),
+            Some(id) = watches.next(), if !watches.is_empty() => {
+                if let Some(i) = listeners.iter().position(|l| l.id == id) {
+                    if read(&mut listeners[i]) {
+                        let l = &listeners[i];
+                        let (tcp, (tx, rx)) = (l.tcp.clone(), oneshot::channel());
+                        listeners[i]._watch = tx;
+                        watches.push(readable(id, tcp, rx));
+                    } else {
+                        listeners.swap_remove(i);
+                    }
+                }
+            }
             now = tick.tick() => {
-                check_peers = true;
                 for l in &mut listeners {
                     l.session.tick(now);
                 }
                 if listeners.is_empty() {
                     idle_ticks += 1;
-                    if idle_ticks >= 2 {
+                    if idle_ticks >= 20 {
                         retire();
                         // what was handed over before the retirement is in the channel
                         while let Ok(h) = joins.try_recv() {
-                            listeners.push(Listener { tcp: h.tcp, session: h.session });
+                            watches.push(join(h, &mut listeners));
                         }
                         if listeners.is_empty() {
                             return;
@@ -259,11 +339,12 @@ async fn run(
             }
         }
         listeners.retain_mut(|l| {
-            if check_peers && peer_closed(&l.tcp) {
-                return false;
-            }
             l.session.update();
             write(l) && !l.session.is_finished()
         });
+        if stopping {
+            retire();
+            return;
+        }
     }
 }

@@ -18,13 +18,17 @@ use ondes_core::proto::control::{
 };
 
 use super::session::{ListenerSession, SessionNotice, Transport};
+use super::ws_frame;
 use crate::clock::now_us;
+use crate::config::LatencyBudgets;
 use crate::connections::{AbrSnapshot, ConnectionInfo, LastDecision};
 use crate::hub::{HubFrame, RungUse, StreamHub, WireBuilder, WireGuard, WireKey};
 use crate::metrics::Metrics;
 
-/// The wire format id of WebSocket audio messages ([`WireKey::format`]).
+/// The wire format id of WebSocket audio messages ([`WireKey::format`]): payloads (framed by
+/// tungstenite), or whole frames (written by the feed writers).
 const WIRE_WS: u8 = 2;
+const WIRE_WS_FRAMED: u8 = 4;
 /// [`WireKey::variant`] of PCM16 messages (Opus rungs use their index).
 const VARIANT_PCM16: u32 = u32::MAX;
 
@@ -94,16 +98,28 @@ fn audio_message(hub: &StreamHub, frames: &[Arc<HubFrame>], rung: Option<usize>)
 
 struct WsWire {
     rung: Option<usize>,
+    framed: bool,
+}
+
+impl WsWire {
+    fn make(&self, hub: &StreamHub, frames: &[Arc<HubFrame>]) -> Bytes {
+        let m = audio_message(hub, frames, self.rung);
+        if self.framed { ws_frame::frame(ws_frame::BINARY, &m) } else { m }
+    }
 }
 
 impl WireBuilder for WsWire {
     fn build(&self, hub: &StreamHub, frames: &[Arc<HubFrame>]) -> Bytes {
-        audio_message(hub, frames, self.rung)
+        self.make(hub, frames)
     }
 }
 
-fn wire_key(rung: Option<usize>, batch: u64) -> WireKey {
-    WireKey { format: WIRE_WS, variant: rung.map_or(VARIANT_PCM16, |i| i as u32), group: batch }
+fn wire_key(rung: Option<usize>, batch: u64, framed: bool) -> WireKey {
+    WireKey {
+        format: if framed { WIRE_WS_FRAMED } else { WIRE_WS },
+        variant: rung.map_or(VARIANT_PCM16, |i| i as u32),
+        group: batch,
+    }
 }
 
 /// What a WebSocket listener asked for in its query.
@@ -113,6 +129,11 @@ pub struct WsOptions {
     /// `batch=` when the listener fixed it (otherwise the profile decides, default 4).
     pub batch: Option<u64>,
     pub profile: ProfileRequest,
+    /// Whether messages are whole WebSocket frames (listeners on the feed writers) or
+    /// payloads that tungstenite frames (connections served by hyper).
+    pub framed: bool,
+    /// The most audio waiting at the server per profile (`[abr.latency_budget_ms]`).
+    pub budgets: LatencyBudgets,
 }
 
 /// One WebSocket listener's framing, adaptation and client handling.
@@ -125,6 +146,8 @@ pub struct WsTransport {
     batch: u64,
     batch_fixed: bool,
     quality: f32,
+    framed: bool,
+    budgets: LatencyBudgets,
     wire: WireGuard,
     /// Per-listener adaptation (`rung=auto` on an Opus ladder), driven in session time.
     abr: Option<Controller>,
@@ -157,7 +180,8 @@ impl WsTransport {
             RungChoice::Auto => (0..hub.ladder.rungs.len()).filter_map(|i| hub.use_rung(i)).collect(),
             RungChoice::Pcm16 => Vec::new(),
         };
-        let wire = hub.wire_keys.join(wire_key(rung, batch), || Arc::new(WsWire { rung }));
+        let framed = opts.framed;
+        let wire = hub.wire_keys.join(wire_key(rung, batch, framed), || Arc::new(WsWire { rung, framed }));
         let mut t = WsTransport {
             hub,
             info,
@@ -167,6 +191,8 @@ impl WsTransport {
             batch,
             batch_fixed: opts.batch.is_some(),
             quality,
+            framed,
+            budgets: opts.budgets,
             wire,
             abr: None,
             profile: opts.profile,
@@ -200,10 +226,10 @@ impl WsTransport {
 
     /// Registers the (rung, batch) key this listener sends now.
     fn rejoin(&mut self) {
-        let key = wire_key(self.rung, self.batch);
+        let key = wire_key(self.rung, self.batch, self.framed);
         if key != self.wire.key {
-            let rung = self.rung;
-            self.wire = self.hub.wire_keys.join(key, || Arc::new(WsWire { rung }));
+            let (rung, framed) = (self.rung, self.framed);
+            self.wire = self.hub.wire_keys.join(key, || Arc::new(WsWire { rung, framed }));
         }
     }
 
@@ -279,7 +305,7 @@ impl WsTransport {
                     Err(_) => ("bad_json", format!("not JSON: {e}")),
                     Ok(_) => ("unknown_message", format!("{e}; send report or ping")),
                 };
-                return Some(to_bytes(&ToListener::Error(ErrorMessage::new(code, message))));
+                return Some(self.text(&ToListener::Error(ErrorMessage::new(code, message))));
             }
         };
         match msg {
@@ -301,21 +327,30 @@ impl WsTransport {
                 *info.client_report.lock() = Some(r);
                 None
             }
-            FromListener::Ping(p) => Some(to_bytes(&ToListener::Pong(p.pong(now_us())))),
+            FromListener::Ping(p) => Some(self.text(&ToListener::Pong(p.pong(now_us())))),
         }
     }
     /// The reply to a binary message (listeners send only text).
     pub fn unexpected_binary(&self) -> Bytes {
         self.info.errors.fetch_add(1, Ordering::Relaxed);
-        to_bytes(&ToListener::Error(ErrorMessage::new(
+        self.text(&ToListener::Error(ErrorMessage::new(
             "unexpected_binary",
             "listeners send only JSON text messages (report, ping); publish audio at /publish",
         )))
     }
 }
-/// A message's JSON text (serialising our own types cannot fail).
-fn to_bytes(m: &ToListener) -> Bytes {
-    Bytes::from(serde_json::to_vec(m).unwrap_or_default())
+impl WsTransport {
+    /// A message as this listener's connection carries it: JSON text, framed when the
+    /// writer writes frames (serialising our own types cannot fail).
+    fn text(&self, m: &ToListener) -> Bytes {
+        let json = serde_json::to_vec(m).unwrap_or_default();
+        if self.framed { ws_frame::frame(ws_frame::TEXT, &json) } else { Bytes::from(json) }
+    }
+
+    /// Whether messages are whole frames (see [`WsOptions::framed`]).
+    pub fn is_framed(&self) -> bool {
+        self.framed
+    }
 }
 
 impl Framer<Arc<HubFrame>> for WsTransport {
@@ -327,7 +362,8 @@ impl Framer<Arc<HubFrame>> for WsTransport {
             self.missing_packets += frames.iter().filter(|f| f.opus_packet(i).is_none()).count() as u64;
         }
         let last = &frames[frames.len() - 1];
-        let (b, made) = last.wire(self.wire.key, frames[0].frame.seq, || audio_message(hub, frames, rung));
+        let wire = WsWire { rung, framed: self.framed };
+        let (b, made) = last.wire(self.wire.key, frames[0].frame.seq, || wire.make(hub, frames));
         if made {
             hub.stats.serializations.fetch_add(1, Ordering::Relaxed);
         }
@@ -339,7 +375,7 @@ impl Transport for WsTransport {
         let mut rungs = vec!["pcm16".to_string()];
         rungs.extend(hub.ladder.kbps().iter().map(|k| k.to_string()));
         let control = hub.control();
-        Some(to_bytes(&ToListener::Info(ListenerInfo {
+        Some(self.text(&ToListener::Info(ListenerInfo {
             protocol: ondes_core::proto::audio::VERSION,
             stream: hub.id.clone(),
             connection_id: connection_id.to_string(),
@@ -361,6 +397,15 @@ impl Transport for WsTransport {
     fn batch(&self) -> Option<u64> {
         Some(self.batch)
     }
+
+    /// The budget of the profile the controller is on (or the one asked for).
+    fn lag_budget_us(&self) -> Option<u64> {
+        let profile = match &self.abr {
+            Some(a) => a.profile().name,
+            None => self.profile.initial(),
+        };
+        Some(self.budgets.of(profile) * 1000)
+    }
     fn notice(&mut self, _hub: &StreamHub, notice: &SessionNotice) -> Option<Bytes> {
         let m = match notice {
             SessionNotice::Paused => ToListener::Status(Status::Paused),
@@ -371,6 +416,11 @@ impl Transport for WsTransport {
             }),
             SessionNotice::SourceLost => ToListener::Status(Status::SourceLost),
             SessionNotice::SourceRestored => ToListener::Status(Status::SourceRestored),
+            SessionNotice::SourceGap { from_frame, missed_frames } => ToListener::Status(Status::Gap {
+                from_frame: *from_frame,
+                missed_frames: Some(*missed_frames),
+                message: crate::egress::SOURCE_GAP_MESSAGE.into(),
+            }),
             // the new rung (set_quality) is this listener's answer to a quality change
             SessionNotice::Quality(_) | SessionNotice::ResumeOutcome { .. } => return None,
             SessionNotice::Lagged { skipped_frames } => {
@@ -384,7 +434,7 @@ impl Transport for WsTransport {
                 "the server is shutting down",
             )),
         };
-        Some(to_bytes(&m))
+        Some(self.text(&m))
     }
 
     fn set_quality(&mut self, hub: &StreamHub, quality: f32) -> Option<Bytes> {
@@ -411,7 +461,7 @@ impl Transport for WsTransport {
         self.metrics.bitrate_switches.with_label_values(&[&hub.id, direction]).inc();
         self.rung = rung;
         self.rejoin();
-        Some(to_bytes(&ToListener::Rung(RungMessage {
+        Some(self.text(&ToListener::Rung(RungMessage {
             rung: rung_name(hub, rung),
             profile: None,
             batch: None,
@@ -464,7 +514,7 @@ fn poll_abr(s: &mut ListenerSession<WsTransport>) {
         Some(a) if d.retargets_jitter() => Some(JitterAdvice::after(&d, a.profile(), a.config().jitter_rtts)),
         _ => None,
     };
-    let msg = to_bytes(&ToListener::Rung(RungMessage {
+    let msg = t.text(&ToListener::Rung(RungMessage {
         rung: d.kbps.to_string(),
         profile: Some(d.profile),
         batch: Some(t.batch as u32),

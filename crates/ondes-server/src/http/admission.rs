@@ -33,7 +33,7 @@ pub fn admit_listener(
 ) -> Result<Admission, ApiError> {
     let hub = app.hub(id)?;
     let required = app.config.auth.required_for_stream;
-    let has_token = headers.contains_key(header::AUTHORIZATION) || q.0.contains_key("access_token");
+    let has_token = crate::auth::has_bearer(headers, &q.0);
     let user_id = if required || has_token {
         match app.auth.authorize(headers, &q.0, Permission::Subscribe, Some(id)) {
             Ok(c) => Some(c.sub),

@@ -63,6 +63,17 @@ impl From<crate::hub::registry::RegistryError> for ApiError {
     }
 }
 
+impl From<crate::connections::RegisterError> for ApiError {
+    fn from(e: crate::connections::RegisterError) -> Self {
+        use crate::connections::RegisterError as R;
+        let (status, code) = match e {
+            R::ServerFull { .. } => (StatusCode::SERVICE_UNAVAILABLE, "server_full"),
+            R::TooManyFromIp { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_connections"),
+        };
+        ApiError::new(status, code, e.to_string()).with_retry_after(5)
+    }
+}
+
 impl From<crate::stream::ClaimError> for ApiError {
     fn from(e: crate::stream::ClaimError) -> Self {
         use crate::stream::ClaimError as C;

@@ -14,8 +14,10 @@
 pub mod accept;
 pub mod admission;
 pub mod error;
+pub mod pending;
 pub mod query;
 pub mod router;
+pub mod tls;
 
 pub use query::QueryMap;
-pub use router::{StreamId, app};
+pub use router::{MountName, StreamId, app};

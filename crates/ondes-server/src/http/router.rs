@@ -5,10 +5,10 @@
 //! (compression would buffer events and add latency).
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{FromRequestParts, MatchedPath, Path};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use std::collections::HashMap;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -18,16 +18,48 @@ use crate::http::error::{ApiError, not_found_fallback};
 use crate::state::SharedState;
 
 /// The stream a request is about: the `{id}` path segment, or `main` on `/api/audio/*`.
+///
+/// A segment that cannot be decoded (percent-encoded bytes that are not UTF-8) is a 400:
+/// it must never fall back to `main`, or a request meant for one stream would act on another.
 pub struct StreamId(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for StreamId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let params: Path<HashMap<String, String>> =
-            Path::from_request_parts(parts, state).await.unwrap_or_else(|_| Path(HashMap::new()));
-        Ok(StreamId(params.0.get("id").cloned().unwrap_or_else(|| "main".into())))
+        let has_id = parts.extensions.get::<MatchedPath>().is_some_and(|m| m.as_str().contains("{id}"));
+        if !has_id {
+            return Ok(StreamId("main".into()));
+        }
+        Ok(StreamId(path_param(parts, state, "id").await?))
     }
+}
+
+/// The Icecast mount a request is about: the `{mount}` path segment (same rule as
+/// [`StreamId`] for segments that are not UTF-8).
+pub struct MountName(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for MountName {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(MountName(path_param(parts, state, "mount").await?))
+    }
+}
+
+/// One named path parameter, or a JSON 400 naming what is wrong with it.
+async fn path_param<S: Send + Sync>(parts: &mut Parts, state: &S, name: &str) -> Result<String, ApiError> {
+    let bad = |detail: String| {
+        ApiError::bad_request(
+            "bad_stream_id",
+            format!(
+                "the stream id in the path cannot be read ({detail}); ids are UTF-8 text like 'main' or 'room-1'"
+            ),
+        )
+    };
+    let params: Path<HashMap<String, String>> =
+        Path::from_request_parts(parts, state).await.map_err(|e| bad(e.body_text()))?;
+    params.0.get(name).cloned().ok_or_else(|| bad(format!("no '{name}' segment")))
 }
 
 /// The whole HTTP API.
@@ -58,6 +90,18 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/audio/publish", get(crate::ingest::ws::publish))
         .route("/api/streams/{id}/ingest", post(crate::ingest::http::ingest))
         .route("/api/audio/ingest", post(crate::ingest::http::ingest))
+        .route("/api/streams/{id}/whep", post(crate::api::whep::post).options(crate::api::whep::options))
+        .route("/api/audio/whep", post(crate::api::whep::post).options(crate::api::whep::options))
+        .route("/api/streams/{id}/whip", post(crate::api::whip::post).options(crate::api::whep::options))
+        .route("/api/audio/whip", post(crate::api::whip::post).options(crate::api::whep::options))
+        .route(
+            "/api/streams/{id}/whep/{session}",
+            delete(crate::api::whep::delete).patch(crate::api::whep::patch),
+        )
+        .route(
+            "/api/streams/{id}/whip/{session}",
+            delete(crate::api::whep::delete).patch(crate::api::whep::patch),
+        )
         // Icecast mounts at the root: static routes (`/`, `/metrics`, the dashboard's files)
         // take precedence over the parameter, and unknown mounts answer a JSON 404
         .route("/{mount}", get(crate::icecast::listen::listen).put(crate::icecast::source::source));
@@ -97,13 +141,14 @@ fn cors_layer(config: &Config) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_credentials(true)
-            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::PATCH, Method::OPTIONS])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 HeaderName::from_static("last-event-id"),
             ])
-            .expose_headers([header::RETRY_AFTER])
+            // WHEP/WHIP clients read the session's Location and ETag
+            .expose_headers([header::RETRY_AFTER, header::LOCATION, header::ETAG])
             .max_age(std::time::Duration::from_secs(600)),
     )
 }

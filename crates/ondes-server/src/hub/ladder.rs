@@ -5,7 +5,8 @@
 //! becomes active when a listener subscribes to it and stops encoding after
 //! [`IDLE_FRAMES`] frames without listeners, so an unused 320 kbit/s rung costs nothing.
 //! Streams whose rate Opus cannot code (e.g. 44.1 kHz) have no Opus rungs; their listeners
-//! get PCM.
+//! get PCM. A source that sends Opus itself fills the rung nearest its bitrate with its own
+//! packets instead of a re-encoding (see [`super::passthrough`]).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -13,6 +14,9 @@ use bytes::Bytes;
 use ondes_codec::{OpusApplication, OpusConfig, OpusEncoder};
 use ondes_core::FrameSpec;
 use parking_lot::Mutex;
+use serde::Serialize;
+
+use super::passthrough::{PassthroughChoice, SourceOpus};
 
 /// Frames a rung keeps encoding after its last listener left (5 s at 20 ms).
 pub const IDLE_FRAMES: u64 = 250;
@@ -28,6 +32,8 @@ pub struct Rung {
     listeners: AtomicUsize,
     /// Frames encoded by this rung since start (for stats).
     pub frames_encoded: AtomicU64,
+    /// Frames that carried the source's own packet (passthrough) instead of an encoding.
+    pub frames_passed_through: AtomicU64,
     /// Encoder failures (the frame then has no packet at this rung; listeners count a loss).
     pub errors: AtomicU64,
     state: Mutex<RungState>,
@@ -37,6 +43,20 @@ pub struct Rung {
 pub struct Ladder {
     spec: FrameSpec,
     pub rungs: Vec<Rung>,
+    /// Which rung a source's own Opus packets fill (only the producer locks it).
+    passthrough: Mutex<PassthroughChoice>,
+}
+
+/// One rung as `/stats` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RungStats {
+    pub kbps: u32,
+    pub listeners: usize,
+    pub frames_encoded: u64,
+    pub frames_passed_through: u64,
+    pub errors: u64,
+    /// Whether this rung carries the source's own Opus packets now.
+    pub passthrough: bool,
 }
 
 impl Ladder {
@@ -49,6 +69,7 @@ impl Ladder {
                     kbps: k,
                     listeners: AtomicUsize::new(0),
                     frames_encoded: AtomicU64::new(0),
+                    frames_passed_through: AtomicU64::new(0),
                     errors: AtomicU64::new(0),
                     state: Mutex::new(RungState { encoder: None, idle_frames: IDLE_FRAMES }),
                 })
@@ -56,7 +77,26 @@ impl Ladder {
         } else {
             Vec::new()
         };
-        Ladder { spec, rungs }
+        Ladder { spec, rungs, passthrough: Mutex::new(PassthroughChoice::default()) }
+    }
+
+    /// Per-rung counters, and the source's bitrate when it sends Opus.
+    pub fn stats(&self) -> (Vec<RungStats>, Option<f64>) {
+        let pt = self.passthrough.lock().clone();
+        let rungs = self
+            .rungs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| RungStats {
+                kbps: r.kbps,
+                listeners: r.listeners.load(Ordering::Relaxed),
+                frames_encoded: r.frames_encoded.load(Ordering::Relaxed),
+                frames_passed_through: r.frames_passed_through.load(Ordering::Relaxed),
+                errors: r.errors.load(Ordering::Relaxed),
+                passthrough: pt.rung() == Some(i),
+            })
+            .collect();
+        (rungs, pt.source_kbps())
     }
 
     /// Rung bitrates, ascending.
@@ -86,9 +126,18 @@ impl Ladder {
         self.rungs.get(idx).map_or(0, |r| r.listeners.load(Ordering::Relaxed))
     }
 
-    /// Encodes one frame at every active rung; returns `(rung index, packet)` pairs.
-    pub fn encode(&self, pcm: &[f32]) -> Vec<(u8, Bytes)> {
+    /// Encodes one frame at every active rung; returns `(rung index, packet)` pairs. The
+    /// rung the source's own packets fill (when `source` has them) is not encoded.
+    pub fn encode(&self, pcm: &[f32], source: &SourceOpus) -> Vec<(u8, Bytes)> {
         let mut out = Vec::new();
+        let passthrough = match source {
+            SourceOpus::None => None,
+            SourceOpus::Packet(p) => {
+                let kbps: Vec<u32> = self.rungs.iter().map(|r| r.kbps).collect();
+                self.passthrough.lock().on_packet(p.len(), self.spec.duration.as_us(), &kbps)
+            }
+            SourceOpus::Lost => self.passthrough.lock().rung(),
+        };
         for (i, rung) in self.rungs.iter().enumerate() {
             let mut st = rung.state.lock();
             if rung.listeners.load(Ordering::Relaxed) > 0 {
@@ -98,6 +147,14 @@ impl Ladder {
             }
             if st.idle_frames >= IDLE_FRAMES {
                 st.encoder = None;
+                continue;
+            }
+            if passthrough == Some(i) {
+                // the source's packet, unchanged; a lost one is left for listeners to conceal
+                if let SourceOpus::Packet(p) = source {
+                    rung.frames_passed_through.fetch_add(1, Ordering::Relaxed);
+                    out.push((i as u8, p.clone()));
+                }
                 continue;
             }
             if st.encoder.is_none() {

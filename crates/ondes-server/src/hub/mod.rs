@@ -11,6 +11,7 @@
 
 mod frame;
 pub mod ladder;
+pub mod passthrough;
 pub mod registry;
 mod stats;
 pub mod wire;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use ondes_core::dsp::Decimator;
+use ondes_core::dsp::{ChannelLevel, Decimator, LevelMeter};
 use ondes_core::ring::Resume;
 use ondes_core::{Cursor, CursorRead, Frame, FrameSpec, Ring};
 use parking_lot::{Mutex, RwLock};
@@ -28,6 +29,7 @@ use tokio::sync::watch;
 
 pub use frame::HubFrame;
 pub use ladder::Ladder;
+pub use passthrough::SourceOpus;
 pub use stats::HubStats;
 pub use wire::{WireBuilder, WireGuard, WireKey, WireKeys};
 
@@ -43,6 +45,18 @@ pub struct ControlState {
     pub ended: Option<String>,
     /// The source (a publisher) is gone; the hub is filling with silence until it returns.
     pub source_lost: bool,
+    /// Gaps the source reported (samples it lost, filled with silence), and the latest one.
+    pub source_gaps: u64,
+    pub last_source_gap: SourceGap,
+}
+
+/// A run of frames the source lost (e.g. a capture overrun) and filled with silence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SourceGap {
+    /// The first frame that carries the silence.
+    pub from_frame: u64,
+    /// Frames of audio lost (rounded up).
+    pub frames: u64,
 }
 
 /// A change of [`ControlState`] that listeners are told about, whatever their transport.
@@ -54,6 +68,8 @@ pub enum Notice {
     Resumed,
     SourceLost,
     SourceRestored,
+    /// The source lost audio (an overrun) and filled it with silence.
+    SourceGap(SourceGap),
     /// The quality cap changed.
     Quality(f32),
 }
@@ -67,6 +83,9 @@ impl Notice {
             Notice::Resumed => serde_json::json!({"status": "resumed"}),
             Notice::SourceLost => serde_json::json!({"status": "source-lost"}),
             Notice::SourceRestored => serde_json::json!({"status": "source-restored"}),
+            Notice::SourceGap(g) => {
+                serde_json::json!({"status": "gap", "from_frame": g.from_frame, "missed_frames": g.frames})
+            }
             Notice::Quality(q) => serde_json::json!({"status": "quality", "quality": q}),
         }
     }
@@ -85,6 +104,9 @@ impl ControlState {
         }
         if self.source_lost != old.source_lost {
             v.push(if self.source_lost { Notice::SourceLost } else { Notice::SourceRestored });
+        }
+        if self.source_gaps != old.source_gaps {
+            v.push(Notice::SourceGap(self.last_source_gap));
         }
         if self.quality != old.quality {
             v.push(Notice::Quality(self.quality));
@@ -141,6 +163,9 @@ pub struct StreamHub {
     /// The wire formats listeners use now, made once per group at push time.
     pub wire_keys: Arc<WireKeys>,
     decimators: Mutex<HashMap<usize, Arc<Decimator>>>,
+    /// Per-channel DC offset, RMS, peak and clipping of the stream's own samples, over one
+    /// second windows (the acquisition figures of `…/stats`). Only the producer writes it.
+    levels: Mutex<LevelMeter>,
     /// Times the ladder's encoding of each frame (set once the metrics exist).
     pub encode_timer: std::sync::OnceLock<crate::metrics::StageHandle>,
     max_lag_frames: u64,
@@ -187,12 +212,15 @@ impl StreamHub {
                 quality: 1.0,
                 ended: None,
                 source_lost: false,
+                source_gaps: 0,
+                last_source_gap: SourceGap::default(),
             })
             .0,
             stats: HubStats::default(),
             ladder: Ladder::new(spec, rungs_kbps),
             wire_keys: Arc::new(WireKeys::default()),
             decimators: Mutex::new(HashMap::new()),
+            levels: Mutex::new(LevelMeter::new(spec.channels as usize, spec.sample_rate as usize)),
             encode_timer: std::sync::OnceLock::new(),
             max_lag_frames,
             started: Instant::now(),
@@ -206,8 +234,15 @@ impl StreamHub {
     /// A stream has a single producer (its source thread or publisher playout task), so
     /// reading the previous frame and pushing need not be one critical section.
     pub fn push(&self, samples: Arc<[f32]>, capture_us: i64) -> u64 {
+        self.push_with_opus(samples, capture_us, &SourceOpus::None)
+    }
+
+    /// [`push`](Self::push) for a source that sent this frame as Opus: the rung nearest the
+    /// source's bitrate carries `source`'s packet instead of a re-encoding.
+    pub fn push_with_opus(&self, samples: Arc<[f32]>, capture_us: i64, source: &SourceOpus) -> u64 {
+        self.levels.lock().push(&samples);
         let t0 = Instant::now();
-        let opus = self.ladder.encode(&samples);
+        let opus = self.ladder.encode(&samples, source);
         if !opus.is_empty()
             && let Some(t) = self.encode_timer.get()
         {
@@ -242,12 +277,21 @@ impl StreamHub {
         self.ring.write().push(frame);
         self.stats.total_frames.fetch_add(1, Ordering::Relaxed);
         self.latest.send_replace(seq + 1);
-        for (n, tx) in self.group_watches.lock().iter() {
+        // a group size nobody watches any more is forgotten here, so that listeners coming
+        // and going with many sizes leave nothing behind
+        self.group_watches.lock().retain(|(n, tx)| {
             if (seq + 1).is_multiple_of(*n) {
                 tx.send_replace(seq + 1);
             }
-        }
+            tx.receiver_count() > 0
+        });
         seq
+    }
+
+    /// Per-channel levels over the last complete second, and the window in samples.
+    pub fn levels(&self) -> (Vec<ChannelLevel>, usize) {
+        let m = self.levels.lock();
+        (m.levels(), m.window())
     }
 
     pub fn set_source_description(&self, s: String) {
@@ -278,6 +322,12 @@ impl StreamHub {
         let rx = tx.subscribe();
         w.push((n, tx));
         rx
+    }
+
+    /// Group sizes with a wake-up channel now (listeners' `max_fps` merging, WebSocket
+    /// batches); sizes no one watches are dropped at the next frame.
+    pub fn group_watch_count(&self) -> usize {
+        self.group_watches.lock().len()
     }
 
     /// Keeps rung `idx` encoding while the returned value lives (`None`: no such rung).
@@ -378,6 +428,15 @@ impl StreamHub {
     /// Marks the source as lost or back (listeners get `source-lost` / `source-restored`).
     pub fn set_source_lost(&self, lost: bool) -> bool {
         self.control.send_if_modified(|c| std::mem::replace(&mut c.source_lost, lost) != lost)
+    }
+
+    /// The source lost `frames` frames of audio, filled with silence from `from_frame` on:
+    /// listeners are told (a `gap` status), never left to guess.
+    pub fn report_source_gap(&self, from_frame: u64, frames: u64) {
+        self.control.send_modify(|c| {
+            c.source_gaps += 1;
+            c.last_source_gap = SourceGap { from_frame, frames };
+        });
     }
 
     /// Ends the stream for good; listeners get an `error` event and close.

@@ -66,25 +66,26 @@ impl Mode {
     }
 }
 
-/// A connection that turns unframed source bodies into chunked ones (see the module docs).
-pub struct SourceAwareStream {
-    inner: TcpStream,
+/// A connection (plain TCP, or TLS over it) that turns unframed source bodies into chunked
+/// ones (see the module docs).
+pub struct SourceAwareStream<S = TcpStream> {
+    inner: S,
     mode: Mode,
 }
 
-impl SourceAwareStream {
-    pub fn new(inner: TcpStream) -> Self {
+impl<S> SourceAwareStream<S> {
+    pub fn new(inner: S) -> Self {
         SourceAwareStream { inner, mode: Mode::Sniff(Vec::new()) }
     }
 
     /// A connection whose first bytes, `seen`, were already read (by the connection router).
-    pub fn with_prefix(inner: TcpStream, seen: Vec<u8>) -> Self {
+    pub fn with_prefix(inner: S, seen: Vec<u8>) -> Self {
         let verdict = if seen.is_empty() { Verdict::NeedMore } else { examine(&seen) };
         SourceAwareStream { inner, mode: Mode::after(seen, verdict) }
     }
 
-    /// The TCP stream (e.g. to set socket options).
-    pub fn tcp(&self) -> &TcpStream {
+    /// The underlying stream (e.g. to set socket options).
+    pub fn get_ref(&self) -> &S {
         &self.inner
     }
 }
@@ -170,7 +171,7 @@ fn push_chunk(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-impl AsyncRead for SourceAwareStream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for SourceAwareStream<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -227,7 +228,7 @@ impl AsyncRead for SourceAwareStream {
     }
 }
 
-impl AsyncWrite for SourceAwareStream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SourceAwareStream<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, data)
     }

@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 
 use axum::Extension;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
@@ -34,7 +34,7 @@ use crate::state::SharedState;
 
 pub async fn listen(
     State(app): State<SharedState>,
-    Path(segment): Path<String>,
+    crate::http::MountName(segment): crate::http::MountName,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     takeover: Option<Extension<Takeover>>,

@@ -70,7 +70,7 @@ pub async fn run_session(app: SharedState, start: SessionStart, stream: BodyData
     let Some(slot) = mount.source.as_ref() else { return };
     let spec = mount.hub.spec;
     let (pipe_tx, pipe_rx) = pipe();
-    let (frame_tx, frame_rx) = mpsc::channel::<Vec<f32>>(FRAME_CHANNEL);
+    let (frame_tx, frame_rx) = mpsc::channel::<QueuedFrame>(FRAME_CHANNEL);
     let format_mount = mount.clone();
     let decoder = tokio::task::spawn_blocking(move || {
         let mut on_format = |f: SourceFormat| {
@@ -109,8 +109,14 @@ pub async fn run_session(app: SharedState, start: SessionStart, stream: BodyData
     let info = slot.info.lock().take();
     let bytes = slot.bytes_received.load(Ordering::Relaxed);
     match &error {
-        Some(e) => tracing::warn!(mount = %mount.id, ended = %end.describe(), error = %e, frames = accepted,
-            "Icecast source session failed; listeners hear silence (source-lost) until a source returns"),
+        Some(e) => {
+            // a source sending garbage can reconnect as fast as it likes
+            static LIMIT: crate::log_limit::WarnLimit = crate::log_limit::WarnLimit::per_secs(10);
+            if let Some(suppressed) = LIMIT.check() {
+                tracing::warn!(mount = %mount.id, ended = %end.describe(), error = %e, frames = accepted, suppressed,
+                    "Icecast source session failed; listeners hear silence (source-lost) until a source returns")
+            }
+        }
         None => tracing::info!(mount = %mount.id, ended = %end.describe(), frames = accepted,
             "Icecast source disconnected; listeners get source-lost once the queue drains"),
     }
@@ -180,18 +186,18 @@ async fn pump_body(
 
 /// Offers decoded frames to the playout queue in order; returns how many it accepted.
 async fn pump_frames(
-    mut frames: mpsc::Receiver<Vec<f32>>,
+    mut frames: mpsc::Receiver<QueuedFrame>,
     session: &PublishSession,
     mut kick: watch::Receiver<bool>,
 ) -> u64 {
     let mut seq = 0u64;
     loop {
-        let pcm = tokio::select! {
+        let frame = tokio::select! {
             biased;
             _ = kick.wait_for(|k| *k) => return seq,
             f = frames.recv() => match f { Some(f) => f, None => return seq },
         };
-        if let Enqueue::Accepted = session.publisher.enqueue(seq, QueuedFrame { pcm }).await {
+        if let Enqueue::Accepted = session.publisher.enqueue(seq, frame).await {
             seq += 1;
         }
     }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -43,7 +43,7 @@ const TAKEOVER_WAIT: Duration = Duration::from_secs(3);
 
 pub async fn source(
     State(app): State<SharedState>,
-    Path(segment): Path<String>,
+    crate::http::MountName(segment): crate::http::MountName,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
@@ -85,14 +85,20 @@ pub async fn source(
     };
     if let Err(e) = check_source_auth(&headers, &password) {
         refused();
-        tracing::warn!(mount = %id, %peer, reason = %e, "Icecast source refused");
+        static LIMIT: crate::log_limit::WarnLimit = crate::log_limit::WarnLimit::per_secs(10);
+        if let Some(suppressed) = LIMIT.check() {
+            tracing::warn!(mount = %id, %peer, reason = %e, suppressed, "Icecast source refused");
+        }
         return e.into_response();
     }
     let content_type = header_str(&headers, header::CONTENT_TYPE);
     let format = match BodyFormat::from_content_type(content_type.as_deref()) {
         Ok(f) => f,
         Err(mime) => {
-            tracing::warn!(mount = %id, %peer, content_type = %mime, "Icecast source refused: codec");
+            static LIMIT: crate::log_limit::WarnLimit = crate::log_limit::WarnLimit::per_secs(10);
+            if let Some(suppressed) = LIMIT.check() {
+                tracing::warn!(mount = %id, %peer, content_type = %mime, suppressed, "Icecast source refused: codec");
+            }
             return ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
@@ -176,7 +182,10 @@ async fn begin(app: &SharedState, id: &str) -> Result<(Arc<Stream>, PublishSessi
     };
     if !app.icecast.config.takeover {
         slot.sessions_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::warn!(mount = %id, "Icecast source refused: the mount is busy");
+        static LIMIT: crate::log_limit::WarnLimit = crate::log_limit::WarnLimit::per_secs(10);
+        if let Some(suppressed) = LIMIT.check() {
+            tracing::warn!(mount = %id, suppressed, "Icecast source refused: the mount is busy");
+        }
         return Err(busy());
     }
     tracing::info!(mount = %id, "Icecast source takes over the mount");

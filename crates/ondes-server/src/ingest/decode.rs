@@ -1,8 +1,11 @@
 //! Turning a publisher's audio messages into PCM frames of the stream's layout.
 
+use bytes::Bytes;
 use ondes_codec::OpusDecoder;
 use ondes_core::FrameSpec;
 use ondes_core::proto::audio::{Codec, decode_audio};
+
+use crate::hub::SourceOpus;
 
 /// Why a publisher's message was refused. The message names what to fix.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -17,8 +20,8 @@ pub enum PublishError {
     Channels { want: u16, got: u8 },
     #[error("this stream uses {want_ms} ms frames; the message has {got_ms} ms frames")]
     FrameDuration { want_ms: f64, got_ms: f64 },
-    #[error("frame {index} is {got} bytes; a {codec} frame of this stream is {want} bytes")]
-    FrameSize { index: usize, codec: &'static str, got: usize, want: usize },
+    #[error("frame {index} is {got} {unit}; a {codec} frame of this stream is {want} {unit}")]
+    FrameSize { index: usize, codec: &'static str, got: usize, want: usize, unit: &'static str },
     #[error("frame {index}: Opus decoding failed: {reason}")]
     Opus { index: usize, reason: String },
 }
@@ -37,12 +40,14 @@ impl PublishError {
     }
 }
 
-/// One decoded frame: the publisher's sequence number, PCM, and whether it was concealed
-/// (an empty Opus packet: the publisher says the frame was lost).
+/// One decoded frame: the publisher's sequence number, PCM, whether it was concealed
+/// (an empty Opus packet: the publisher says the frame was lost), and the publisher's Opus
+/// packet for passthrough.
 pub struct DecodedFrame {
     pub seq: u64,
     pub pcm: Vec<f32>,
     pub concealed: bool,
+    pub opus: SourceOpus,
 }
 
 /// Decodes publisher messages for one stream and publisher session.
@@ -77,7 +82,7 @@ impl MessageDecoder {
         let mut out = Vec::with_capacity(m.frames.len());
         for (index, f) in m.frames.iter().enumerate() {
             let seq = h.first_seq + index as u64;
-            let (pcm, concealed) = match h.codec {
+            let (pcm, concealed, opus) = match h.codec {
                 Codec::Pcm16 | Codec::F32 => {
                     let (fmt, width) = if h.codec == Codec::Pcm16 {
                         (ondes_codec::SampleFormat::S16Le, 2)
@@ -90,6 +95,7 @@ impl MessageDecoder {
                             codec: h.codec.name(),
                             got: f.len(),
                             want: n * width,
+                            unit: "bytes",
                         });
                     }
                     let mut pcm = Vec::with_capacity(n);
@@ -100,9 +106,10 @@ impl MessageDecoder {
                             codec: h.codec.name(),
                             got: f.len(),
                             want: n * width,
+                            unit: "bytes",
                         }
                     })?;
-                    (pcm, false)
+                    (pcm, false, SourceOpus::None)
                 }
                 Codec::Opus => {
                     if self.opus.is_none() {
@@ -121,12 +128,24 @@ impl MessageDecoder {
                     let got = if concealed { dec.conceal(spc, &mut pcm) } else { dec.decode(f, &mut pcm) }
                         .map_err(|e| PublishError::Opus { index, reason: e.to_string() })?;
                     if got != spc {
-                        return Err(PublishError::FrameSize { index, codec: "opus", got, want: spc });
+                        // what the decoder produced, not what was sent: samples, not bytes
+                        return Err(PublishError::FrameSize {
+                            index,
+                            codec: "opus",
+                            got,
+                            want: spc,
+                            unit: "samples per channel once decoded",
+                        });
                     }
-                    (pcm, concealed)
+                    let opus = if concealed {
+                        SourceOpus::Lost
+                    } else {
+                        SourceOpus::Packet(Bytes::copy_from_slice(f))
+                    };
+                    (pcm, concealed, opus)
                 }
             };
-            out.push(DecodedFrame { seq, pcm, concealed });
+            out.push(DecodedFrame { seq, pcm, concealed, opus });
         }
         self.last_seq = Some(h.first_seq + m.frames.len() as u64 - 1);
         Ok(out)

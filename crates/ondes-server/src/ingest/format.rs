@@ -23,7 +23,15 @@ pub enum IngestError {
     Wav(String),
     #[error("Ogg/Opus: {0}")]
     Ogg(String),
+    #[error("Content-Type parameter {name}='{value}' is not valid: {expected}")]
+    Param { name: &'static str, value: String, expected: &'static str },
+    #[error("the body held no audio: {0}")]
+    NoAudio(&'static str),
 }
+
+/// Longest WAV header (every chunk before `data`) read; a header claiming more is refused
+/// before its bytes are buffered.
+const MAX_WAV_HEADER: usize = 1 << 20;
 
 enum Kind {
     L16,
@@ -58,9 +66,24 @@ impl IngestParser {
         let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         let kind = match mime.as_str() {
             "audio/l16" => {
-                let rate =
-                    param(content_type, "rate").and_then(|r| r.parse().ok()).unwrap_or(spec.sample_rate);
-                let ch = param(content_type, "channels").and_then(|c| c.parse().ok()).unwrap_or(1);
+                // an absent parameter takes its default (RFC 2586: one channel); one that is
+                // present must be a number, never silently the default
+                let rate = match param(content_type, "rate") {
+                    None => spec.sample_rate,
+                    Some(v) => v.parse().ok().filter(|r| *r > 0).ok_or(IngestError::Param {
+                        name: "rate",
+                        value: v,
+                        expected: "a sample rate in Hz, e.g. rate=48000",
+                    })?,
+                };
+                let ch = match param(content_type, "channels") {
+                    None => 1,
+                    Some(v) => v.parse().ok().filter(|c| *c > 0).ok_or(IngestError::Param {
+                        name: "channels",
+                        value: v,
+                        expected: "a channel count from 1 to 65535, e.g. channels=2",
+                    })?,
+                };
                 check_layout(rate, ch, &spec)?;
                 Kind::L16
             }
@@ -138,6 +161,12 @@ impl IngestParser {
                     self.buf.drain(..at + 8);
                     break;
                 }
+                if at + 8 + size > MAX_WAV_HEADER {
+                    return Err(IngestError::Wav(format!(
+                        "a '{}' chunk of {size} bytes before the data chunk; the chunks before data may take at most 1 MB",
+                        String::from_utf8_lossy(id).escape_default()
+                    )));
+                }
                 if self.buf.len() < at + 8 + size {
                     return Ok(());
                 }
@@ -154,9 +183,6 @@ impl IngestParser {
                     ));
                 }
                 at += 8 + size + size % 2;
-                if at > 1 << 20 {
-                    return Err(IngestError::Wav("no data chunk in the first megabyte".into()));
-                }
             }
         }
         if let Kind::Wav(WavState::Data { bytes_per_sample, float }) = self.kind {
@@ -186,6 +212,20 @@ impl IngestParser {
         let f = self.pcm[self.read_at..self.read_at + n].to_vec();
         self.read_at += n;
         Some(f)
+    }
+
+    /// At the end of the body, why it was not audio, if it was not: a WAV body that ended
+    /// before its data chunk, an Ogg body in which no Opus stream began.
+    pub fn check_complete(&self) -> Result<(), IngestError> {
+        match &self.kind {
+            Kind::Wav(WavState::Header) => Err(IngestError::NoAudio(
+                "the WAV body ended before its data chunk (send a RIFF/WAVE header, fmt and data chunks)",
+            )),
+            Kind::Ogg(dec) if dec.head().is_none() => Err(IngestError::NoAudio(
+                "no Ogg Opus stream in the body (it must start with an OpusHead page)",
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// At the end of the body: the last partial frame, padded with silence.

@@ -29,6 +29,8 @@ impl From<IngestError> for ApiError {
             IngestError::Layout { .. } => "bad_layout",
             IngestError::Wav(_) => "bad_wav",
             IngestError::Ogg(_) => "bad_ogg",
+            IngestError::Param { .. } => "bad_content_type",
+            IngestError::NoAudio(_) => "no_audio",
         };
         ApiError::new(status, code, e.to_string())
     }
@@ -52,13 +54,15 @@ pub async fn ingest(
     let (stream, session) = app.claim_publisher(&id)?;
     let hub = stream.hub.clone();
     let publisher = session.publisher.clone();
+    // the reply counts this request's body only; the publisher's counters are the stream's
+    let backpressure_before = publisher.stats().backpressure_events;
     tracing::info!(stream = %id, %user, content_type = ct, "HTTP ingest started");
     let mut seq = 0u64;
     let mut bytes_in = 0u64;
     let mut stream = body.into_data_stream();
     let push_all = async |parser: &mut IngestParser, seq: &mut u64, last: bool| {
         while let Some(pcm) = if last { parser.finish() } else { parser.pop_frame() } {
-            if let Enqueue::Accepted = session.publisher.enqueue(*seq, QueuedFrame { pcm }).await {
+            if let Enqueue::Accepted = session.publisher.enqueue(*seq, QueuedFrame::pcm(pcm)).await {
                 *seq += 1;
             }
         }
@@ -73,8 +77,15 @@ pub async fn ingest(
         }
         push_all(&mut parser, &mut seq, false).await;
     }
+    if let Err(e) = parser.check_complete() {
+        publisher.decode_errors.fetch_add(1, Ordering::Relaxed);
+        return Err(e.into());
+    }
     push_all(&mut parser, &mut seq, true).await;
     drop(session);
+    if seq == 0 {
+        return Err(IngestError::NoAudio("not one frame of audio was decoded from it").into());
+    }
     let stats = publisher.stats();
     Ok(axum::Json(json!({
         "success": true,
@@ -82,6 +93,6 @@ pub async fn ingest(
         "duration_ms": seq as f64 * hub.spec.duration.as_ms_f64(),
         "bytes_received": bytes_in,
         "queue_ms": stats.queue_ms,
-        "backpressure_events": stats.backpressure_events,
+        "backpressure_events": stats.backpressure_events.saturating_sub(backpressure_before),
     })))
 }

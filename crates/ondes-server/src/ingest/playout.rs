@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use super::Publisher;
 use crate::clock::now_us;
-use crate::hub::StreamHub;
+use crate::hub::{SourceOpus, StreamHub};
 
 /// Feeds `hub` from `publisher` at real time until `stop` becomes true or the stream ends
 /// (e.g. it was removed from the registry). Silence fills the stream while nothing is queued,
@@ -36,18 +36,20 @@ pub async fn run_playout(hub: Arc<StreamHub>, publisher: Arc<Publisher>, mut sto
                 if *stop.borrow() || hub.is_ended() {
                     return;
                 }
-                let samples = match publisher.pop() {
+                // a frame the publisher did not deliver in time is, for a rung carrying its
+                // packets, a lost packet: the listeners conceal it
+                let (samples, opus) = match publisher.pop() {
                     Pop::Frame(f) => {
                         hub.set_source_lost(false);
-                        f.pcm.into()
+                        (f.pcm.into(), f.opus)
                     }
-                    Pop::Underrun | Pop::Missing => silence.clone(),
+                    Pop::Underrun | Pop::Missing => (silence.clone(), SourceOpus::Lost),
                     Pop::Idle => {
                         hub.set_source_lost(true);
-                        silence.clone()
+                        (silence.clone(), SourceOpus::None)
                     }
                 };
-                hub.push(samples, now_us());
+                hub.push_with_opus(samples, now_us(), &opus);
             }
         }
     }

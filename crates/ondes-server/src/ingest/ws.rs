@@ -38,17 +38,53 @@ pub async fn publish(
     let hub = stream.hub.clone();
     tracing::info!(stream = %id, %user, "publisher connected");
     let decode_timer = app.metrics.stage(crate::metrics::Stage::Decode, &id);
-    Ok(upgrade.on_upgrade(move |socket| run(socket, hub, session, decode_timer)))
+    let shutdown = app.shutdown.clone();
+    Ok(upgrade.on_upgrade(move |socket| run(socket, hub, session, decode_timer, shutdown)))
 }
 
+/// Serves the publisher until it leaves or the server stops. A stopping server closes the
+/// socket with 1001 (going away) at once, even while the publisher is held back by
+/// backpressure, so that it knows to reconnect and the shutdown waits for nothing.
 async fn run(
     socket: WebSocket,
     hub: Arc<StreamHub>,
     session: PublishSession,
     decode_timer: crate::metrics::StageHandle,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let (mut tx, rx) = socket.split();
+    let stopping = tokio::select! {
+        _ = pump(&mut tx, rx, &hub, &session, &decode_timer) => false,
+        _ = async {
+            if shutdown.wait_for(|s| *s).await.is_err() {
+                std::future::pending::<()>().await // no server to stop: serve on
+            }
+        } => true,
+    };
+    if stopping {
+        let close = axum::extract::ws::CloseFrame {
+            code: axum::extract::ws::close_code::AWAY,
+            reason: "the server is shutting down; reconnect in a few seconds".into(),
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), tx.send(Message::Close(Some(close))))
+            .await;
+    }
+    tracing::info!(stream = %hub.id, "publisher disconnected");
+    drop(session);
+}
+
+type WsSink = futures_util::stream::SplitSink<WebSocket, Message>;
+
+/// Reads the publisher's messages into its playout queue, with acks, errors and
+/// backpressure notices, until it leaves.
+async fn pump(
+    tx: &mut WsSink,
+    mut rx: futures_util::stream::SplitStream<WebSocket>,
+    hub: &Arc<StreamHub>,
+    session: &PublishSession,
+    decode_timer: &crate::metrics::StageHandle,
 ) {
     let publisher = session.publisher.clone();
-    let (mut tx, mut rx) = socket.split();
     let info = json!({
         "type": "info", "protocol": ondes_core::proto::audio::VERSION, "stream": hub.id,
         "sample_rate": hub.spec.sample_rate, "channels": hub.spec.channels,
@@ -95,7 +131,7 @@ async fn run(
                 publisher.concealed_frames.fetch_add(1, Ordering::Relaxed);
             }
             let seq = f.seq;
-            let mut frame = QueuedFrame { pcm: f.pcm };
+            let mut frame = QueuedFrame { pcm: f.pcm, opus: f.opus };
             loop {
                 match publisher.offer(seq, frame) {
                     Push::Accepted => {
@@ -137,6 +173,4 @@ async fn run(
             }
         }
     }
-    tracing::info!(stream = %hub.id, "publisher disconnected");
-    drop(session);
 }

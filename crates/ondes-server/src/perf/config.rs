@@ -10,6 +10,8 @@
 //! timeout_factor = 3.0           # a measurement ≥ 3 × its threshold is a timeout
 //! max_operations = 256           # distinct operation names tracked at most
 //! max_spans_per_request = 1000   # POST /api/perf/spans batches above this get 413
+//! max_operations_per_client = 32 # new span names one token subject may add
+//! operation_idle_secs = 600      # a client's operation idle this long gives its slot to a new name
 //!
 //! [perf.thresholds]              # seconds, by operation name; overrides or new operations
 //! tts_synthesis = 0.3
@@ -53,6 +55,12 @@ pub struct PerfSection {
     pub max_operations: usize,
     /// Spans accepted in one `POST /api/perf/spans`.
     pub max_spans_per_request: usize,
+    /// Operation names one client (a token's `sub`) may add through spans: a client cannot
+    /// fill the table for the others.
+    pub max_operations_per_client: usize,
+    /// When the table is full, a client's operation with nothing recorded for this long is
+    /// forgotten and its slot given to a new name.
+    pub operation_idle_secs: u64,
     /// Thresholds in seconds by operation name.
     pub thresholds: BTreeMap<String, f64>,
     /// Percentile objectives checked in every report.
@@ -81,6 +89,8 @@ impl Default for PerfSection {
             timeout_factor: core.timeout_factor,
             max_operations: core.max_operations,
             max_spans_per_request: 1000,
+            max_operations_per_client: 32,
+            operation_idle_secs: 600,
             thresholds: BTreeMap::new(),
             sla: Vec::new(),
         }
@@ -104,6 +114,12 @@ impl PerfSection {
     pub fn to_core(&self) -> Result<PerfConfig, ConfigError> {
         if !(1..=100_000).contains(&self.max_spans_per_request) {
             return Err(invalid("perf.max_spans_per_request", "must be between 1 and 100000"));
+        }
+        if self.max_operations_per_client == 0 {
+            return Err(invalid("perf.max_operations_per_client", "must be at least 1"));
+        }
+        if self.operation_idle_secs == 0 {
+            return Err(invalid("perf.operation_idle_secs", "must be at least 1"));
         }
         let mut c = PerfConfig {
             window: self.window,

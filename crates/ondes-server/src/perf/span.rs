@@ -11,6 +11,10 @@
 use ondes_core::perf::validate_name;
 use serde_json::Value;
 
+/// The longest span accepted, in µs (one hour): one absurd duration would otherwise rank
+/// its stage the worst for as long as it stays in the window.
+pub const MAX_SPAN_US: u64 = 3_600_000_000;
+
 /// A validated span.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Span {
@@ -87,6 +91,12 @@ fn parse_span(index: usize, v: &Value) -> Result<Span, SpanError> {
             d.as_u64().ok_or_else(|| err("duration_us", "must be a non-negative integer (microseconds)"))?
         }
     };
+    if duration_us > MAX_SPAN_US {
+        return Err(err(
+            "duration_us",
+            "must be at most 3600000000 (one hour); a longer span is a clock or unit error",
+        ));
+    }
     let start_us = match o.get("start_us") {
         None | Some(Value::Null) => None,
         Some(s) => Some(s.as_u64().ok_or_else(|| {

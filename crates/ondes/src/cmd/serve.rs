@@ -18,13 +18,22 @@ pub struct ServeArgs {
     /// JWT secret (overrides auth.secret; prefer the ONDES_AUTH_SECRET variable to keep it out of `ps`).
     #[arg(long)]
     secret: Option<String>,
+    /// Check the configuration (values, sources, files) and exit: 0 when it would start,
+    /// 1 with the reason when it would not. Nothing is bound or started.
+    #[arg(long)]
+    check_config: bool,
     /// Log filter, e.g. `info` or `ondes_server=debug` (RUST_LOG works too).
     #[arg(long, default_value = "info")]
     log: String,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let filter = std::env::var("RUST_LOG").unwrap_or(args.log.clone());
+    let mut filter = std::env::var("RUST_LOG").unwrap_or(args.log.clone());
+    if !filter.contains("symphonia") {
+        // the decoders log a warning per bad frame of a source (a flood from one bad
+        // stream); the server counts them in the mount's decode_errors instead
+        filter.push_str(",symphonia=error");
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).context("bad --log filter")?)
         .with_writer(std::io::stderr)
@@ -43,6 +52,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.validate()?;
     if config.streams.is_empty() {
         anyhow::bail!("no streams: declare a [[stream]] in the config file or pass --demo");
+    }
+    if args.check_config {
+        let lines = ondes_server::check(&config)?;
+        println!("configuration OK: would listen on {}", config.server.bind);
+        for l in lines {
+            println!("  {l}");
+        }
+        return Ok(());
     }
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     rt.block_on(async move {
@@ -73,6 +90,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 "  no auth.secret configured: using a random secret for this run; an admin token valid 24 h:"
             );
             eprintln!("  {token}");
+        }
+        // SIGHUP: read the certificate and key again (e.g. after a renewal); open connections
+        // keep theirs. Handled without TLS too, where the default action would stop the server.
+        #[cfg(unix)]
+        {
+            if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                let tls = server.state.tls.clone();
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        match tls.as_ref().map(|t| t.reload()) {
+                            Some(Ok(())) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+                            Some(Err(e)) => {
+                                tracing::error!(error = %e, "SIGHUP: TLS reload failed; the previous certificate stays")
+                            }
+                            None => tracing::info!("SIGHUP: no TLS configured; nothing to reload"),
+                        }
+                    }
+                });
+            }
         }
         shutdown_signal().await;
         server.shutdown().await;

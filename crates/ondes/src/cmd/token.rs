@@ -55,6 +55,7 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
         sub: args.sub,
         exp: now + ttl,
         iat: Some(now),
+        nbf: None,
         permissions: perms.iter().map(|p| p.name().to_string()).collect(),
         streams: (!args.streams.is_empty()).then_some(args.streams),
     };

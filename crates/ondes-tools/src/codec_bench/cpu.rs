@@ -26,6 +26,7 @@ pub struct CpuRow {
 }
 
 /// Times `ladder` on `pcm` (20 ms frames) for at least `seconds` of CPU time per direction.
+#[allow(clippy::too_many_arguments)] // the one call site names each
 pub fn measure(
     engine: OpusEngine,
     name: &str,

@@ -32,10 +32,10 @@ pub fn best_lag(reference: &[f32], test: &[f32], rate: u32, max: isize) -> isize
     let mut best = (f64::MIN, 0);
     for lag in -max..=max {
         let mut xy = 0.0f64;
-        for i in start..start + win {
+        for (i, r) in reference.iter().enumerate().skip(start).take(win) {
             let j = i as isize + lag;
             if j >= 0 && (j as usize) < test.len() {
-                xy += f64::from(reference[i]) * f64::from(test[j as usize]);
+                xy += f64::from(*r) * f64::from(test[j as usize]);
             }
         }
         if xy > best.0 {

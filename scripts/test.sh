@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 # --- system packages -------------------------------------------------------------------
 # Every Debian package any test needs, installed in one apt-get run (one `apt-get update`).
-PACKAGES=(ffmpeg sox espeak-ng opus-tools chromium)
+# The sound-card capture tests: ALSA's headers to build cpal (libasound2-dev, pkg-config), and a
+# private PulseAudio daemon as the paced virtual sound card, read through ALSA's `pulse` device.
+PACKAGES=(ffmpeg sox espeak-ng opus-tools chromium libasound2-dev pkg-config pulseaudio pulseaudio-utils libasound2-plugins python3-venv)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
@@ -22,13 +24,23 @@ if ((${#missing[@]})); then
     fi
 fi
 
+# --- Python: aiortc, the independent WebRTC peer of the WHEP/WHIP tests ----------------------
+VENV="${ONDES_VENV:-$PWD/target/py-webrtc}"
+if ! "$VENV/bin/python" -c 'import aiortc, numpy' 2>/dev/null; then
+    echo "==> python: aiortc into $VENV (scripts/webrtc/requirements.txt)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q -r scripts/webrtc/requirements.txt
+fi
+export ONDES_PYTHON="$VENV/bin/python"
+
 # --- Rust ------------------------------------------------------------------------------
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
+# with sound-card capture built in (the `capture` feature, off by default)
 echo "==> cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked --features ondes/capture -- -D warnings
 echo "==> cargo test"
-cargo test --workspace --locked
+cargo test --workspace --locked --features ondes/capture
 
 # --- web: dashboard and JS client (web/) -------------------------------------------------
 # Node unit tests (jitter buffer, client logic) and browser tests in Debian's Chromium driven
@@ -41,7 +53,7 @@ fi
 echo "==> web: npm ci"
 (cd web && npm ci --no-audit --no-fund --loglevel=error)
 echo "==> web: cargo build -p ondes (the binary the browser tests run)"
-cargo build -p ondes --locked
+cargo build -p ondes --locked --features capture
 echo "==> web: node --test web/tests/"
 (cd web && CHROMIUM_PATH="$(command -v chromium)" node --test --test-concurrency=1 tests/)
 # --- end web ------------------------------------------------------------------------------

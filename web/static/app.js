@@ -3,7 +3,7 @@
  * The ondes dashboard (served at `/`). Plain ES modules, no build step. This file is the
  * page itself: which stream is shown, its SSE connection and state, and the timers; each
  * panel is its own module (`live-view.js`, `listen-panel.js`, `stats-panel.js`,
- * `connections-panel.js`, `perf-panel.js`, `controls-panel.js`), and every read of the HTTP
+ * `connections-panel.js`, `perf-panel.js`, `controls-panel.js`, `acquisition-panel.js`), and every read of the HTTP
  * API is in `dashboard-api.js`.
  *
  * Visual path — a deliberate choice: the waveform, meters and spectrum use SSE with
@@ -24,6 +24,7 @@ import { fetchStreams, fetchStreamStats } from './dashboard-api.js';
 import { LiveView } from './live-view.js';
 import { ListenPanel } from './listen-panel.js';
 import { StatsPanel } from './stats-panel.js';
+import { AcquisitionPanel } from './acquisition-panel.js';
 import { ConnectionsPanel } from './connections-panel.js';
 import { PerfPanel } from './perf-panel.js';
 import { ControlsPanel } from './controls-panel.js';
@@ -50,6 +51,7 @@ const streamInfo = () => app.streams.find((s) => s.id === app.streamId);
 const live = new LiveView({ clientStats: () => app.client?.getStats() ?? null, streamInfo });
 const listen = new ListenPanel({ onPlayer: (p) => (/** @type {any} */ (window).ondes.player = p) });
 const stats = new StatsPanel();
+const acquisition = new AcquisitionPanel();
 const connections = new ConnectionsPanel();
 const perf = new PerfPanel();
 /** @type {ControlsPanel} */
@@ -134,6 +136,7 @@ function openStream(/** @type {string} */ id) {
     app.streamId = id;
     live.clear();
     stats.reset();
+    acquisition.reset();
     const info = streamInfo();
     $('stream-source').textContent = info ? `${info.source} · ${fmt.hz(info.sample_rate)} · ${info.channels === 1 ? 'mono' : 'stereo'}` : '';
     const client = new AudioStreamClient('', controls.token || null, { streamId: id, format: 'lightweight', maxFps: 25, historySize: 50, statsIntervalMs: 0 });
@@ -171,6 +174,7 @@ async function refreshStats() {
     }
     if (id !== app.streamId || !res.ok || !res.body) return;
     stats.show(res.body);
+    acquisition.show(res.body);
     await connections.show(id, res.body.connections ?? [], controls.token);
 }
 

@@ -11,13 +11,15 @@
 //! frame, the fraction of one core it takes (time per frame / 20 ms) and the bitrate actually
 //! produced.
 //!
-//! `cargo bench -p ondes-codec --bench ladder -- --warm-up-time 1 --measurement-time 3`
+//! Every compiled Opus engine is measured (both with `--features opus-rs`):
+//! `cargo bench -p ondes-codec --features opus-rs --bench ladder -- --warm-up-time 1 --measurement-time 3`
+//! (`ondes bench codec` measures decoding, quality, loss recovery and DTX as well).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
-use ondes_codec::opus::{OpusApplication, OpusConfig, OpusEncoder};
+use ondes_codec::opus::{OpusApplication, OpusConfig, OpusEncoder, OpusEngine};
 
 const RATE: u32 = 48_000;
 const CHANNELS: u16 = 2;
@@ -75,9 +77,11 @@ struct Ladder {
 }
 
 impl Ladder {
-    fn new(kbps: &[u32], complexity: u8) -> Ladder {
-        let encoders =
-            kbps.iter().map(|&k| OpusEncoder::new(rung(k, complexity)).expect("valid rung")).collect();
+    fn new(engine: OpusEngine, kbps: &[u32], complexity: u8) -> Ladder {
+        let encoders = kbps
+            .iter()
+            .map(|&k| OpusEncoder::with_engine(rung(k, complexity), engine).expect("valid rung"))
+            .collect();
         Ladder { encoders, packet: Vec::with_capacity(4000), bytes: 0 }
     }
 
@@ -90,6 +94,7 @@ impl Ladder {
 }
 
 struct Case {
+    engine: OpusEngine,
     name: String,
     kbps: Vec<u32>,
     complexity: u8,
@@ -97,17 +102,25 @@ struct Case {
 
 fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
-    for (name, ladder) in [("speech", &SPEECH[..]), ("music", &MUSIC[..])] {
-        for complexity in [5, 10] {
+    for engine in OpusEngine::compiled() {
+        for (name, ladder) in [("speech", &SPEECH[..]), ("music", &MUSIC[..])] {
+            for complexity in [5, 10] {
+                cases.push(Case {
+                    engine,
+                    name: format!("{engine} {name} ladder c{complexity}"),
+                    kbps: ladder.to_vec(),
+                    complexity,
+                });
+            }
+        }
+        for k in SPEECH.iter().chain(&MUSIC[1..]) {
             cases.push(Case {
-                name: format!("{name} ladder c{complexity}"),
-                kbps: ladder.to_vec(),
-                complexity,
+                engine,
+                name: format!("{engine} rung {k}k c5"),
+                kbps: vec![*k],
+                complexity: 5,
             });
         }
-    }
-    for k in SPEECH.iter().chain(&MUSIC[1..]) {
-        cases.push(Case { name: format!("rung {k}k c5"), kbps: vec![*k], complexity: 5 });
     }
     cases
 }
@@ -115,7 +128,7 @@ fn cases() -> Vec<Case> {
 fn bench(c: &mut Criterion, frames: &[Vec<f32>]) {
     let mut group = c.benchmark_group("opus_encode_48k_stereo_20ms_frame");
     for case in cases() {
-        let mut ladder = Ladder::new(&case.kbps, case.complexity);
+        let mut ladder = Ladder::new(case.engine, &case.kbps, case.complexity);
         let mut i = 0;
         group.bench_function(BenchmarkId::from_parameter(&case.name), |b| {
             b.iter(|| {
@@ -133,7 +146,7 @@ fn summary(frames: &[Vec<f32>], seconds: f64) {
     let n = (seconds / FRAME_SECS) as usize;
     let mut rows = Vec::new();
     for case in cases() {
-        let mut ladder = Ladder::new(&case.kbps, case.complexity);
+        let mut ladder = Ladder::new(case.engine, &case.kbps, case.complexity);
         frames.iter().for_each(|f| ladder.encode(f));
         ladder.bytes = 0;
         let start = Instant::now();
@@ -146,7 +159,7 @@ fn summary(frames: &[Vec<f32>], seconds: f64) {
     }
     println!("\nOpus encoding, 48 kHz stereo, 20 ms frames (one core = 20 ms of work per frame)");
     println!(
-        "{:<22} {:>28} {:>12} {:>10} {:>14}",
+        "{:<30} {:>28} {:>12} {:>10} {:>14}",
         "case", "rungs (kbit/s)", "µs/frame", "% core", "kbit/s out"
     );
     let fraction = |d: Duration| d.as_secs_f64() / FRAME_SECS;
@@ -154,7 +167,7 @@ fn summary(frames: &[Vec<f32>], seconds: f64) {
         let rungs = case.kbps.iter().map(u32::to_string).collect::<Vec<_>>().join("/");
         let us = per_frame.as_secs_f64() * 1e6;
         println!(
-            "{:<22} {rungs:>28} {us:>12.1} {:>9.2}% {out:>14.1}",
+            "{:<30} {rungs:>28} {us:>12.1} {:>9.2}% {out:>14.1}",
             case.name,
             100.0 * fraction(*per_frame)
         );

@@ -71,7 +71,7 @@ pub enum CodecError {
     )]
     OpusFrameLength { expected: usize, frame_samples: usize, channels: u16, got: usize },
 
-    /// opus-rs refused to encode or decode (`op` says which); `reason` is its own message.
+    /// The Opus engine refused to encode or decode (`op` says which); `reason` is its message.
     #[error("Opus {op} failed: {reason}")]
     Opus { op: &'static str, reason: &'static str },
 

@@ -8,7 +8,7 @@
 //!   arbitrary chunk sizes.
 //! - [`file`](mod@file): [`FileDecoder`], which turns a WAV/FLAC/MP3/Ogg Vorbis file into audio at the
 //!   stream's rate and channel count.
-//! - [`opus`]: Opus encoding/decoding (opus-rs), with loss concealment, in-band FEC and DTX.
+//! - [`opus`]: Opus encoding/decoding (libopus or opus-rs, one interface), with loss concealment, in-band FEC and DTX.
 //! - [`ogg`]: Ogg pages: a page writer and an incremental, sans-IO demuxer.
 //! - [`ogg_opus`]: Ogg/Opus (RFC 7845) muxing for files and live HTTP, reading and decoding.
 //!
@@ -27,7 +27,7 @@ pub use error::CodecError;
 pub use file::FileDecoder;
 pub use ogg::{OggDemuxer, OggPacket};
 pub use ogg_opus::{OggOpusDecoder, OggOpusMuxer, OggOpusReader};
-pub use opus::{OpusApplication, OpusConfig, OpusDecoder, OpusEncoder, packet_samples};
+pub use opus::{OpusApplication, OpusConfig, OpusDecoder, OpusEncoder, OpusEngine, packet_samples};
 pub use pcm::{PcmError, SampleFormat, decode_interleaved, encode_f32le, encode_interleaved, encode_s16le};
 pub use remix::remix;
 pub use resample::StreamResampler;

@@ -6,19 +6,23 @@
 //!
 //! In both directions the decoded audio must correlate ≥ 0.9 with the source and line up
 //! with it (pre-skip applied: lag ≈ 0), and have its length (end trimming applied).
-//! ffmpeg, ffprobe, opusinfo, opusenc and espeak-ng are required.
+//! Every compiled Opus engine runs both directions. ffmpeg, ffprobe, opusinfo, opusenc and
+//! espeak-ng are required.
 
+#[macro_use]
 mod common;
 
 use std::path::{Path, PathBuf};
 
 use common::{
-    channel, decode_ogg, encode_all, encode_ogg, ffmpeg_decode, multichannel_correlation, path_str, run,
-    scratch, source,
+    channel, decode_ogg_with, encode_all, encode_ogg_with, ffmpeg_decode, multichannel_correlation, path_str,
+    run, scratch, source,
 };
 use ondes_codec::ogg::PageRenumberer;
 use ondes_codec::ogg_opus::{FIRST_AUDIO_PAGE, OggOpusEvent, OggOpusReader, VENDOR};
-use ondes_codec::opus::{OpusApplication, OpusConfig, OpusEncoder};
+use ondes_codec::opus::{OpusApplication, OpusConfig, OpusEncoder, OpusEngine};
+
+engine_tests!(ffmpeg_decodes_our_ogg_opus_files, we_decode_ffmpeg_libopus_files, we_decode_opusenc_files);
 use ondes_codec::{OggOpusMuxer, encode_f32le};
 
 fn write(name: &str, bytes: &[u8]) -> PathBuf {
@@ -61,8 +65,7 @@ fn probe_duration(probe: &str) -> f64 {
         .unwrap_or_else(|| panic!("no duration in ffprobe output: {probe}"))
 }
 
-#[test]
-fn ffmpeg_decodes_our_ogg_opus_files() {
+fn ffmpeg_decodes_our_ogg_opus_files(engine: OpusEngine) {
     let cases = [
         // (rate, channels, frame_us, bitrate, application)
         (48_000, 2, 20_000, 96_000, OpusApplication::Audio),
@@ -82,13 +85,16 @@ fn ffmpeg_decodes_our_ogg_opus_files() {
             ..OpusConfig::default()
         };
         let pcm = source(rate, channels);
-        let path = write(&format!("ours-{i}.opus"), &encode_ogg(&cfg, &pcm, 0x0DE5_0000 + i as u32));
+        let path = write(
+            &format!("ours-{engine}-{i}.opus"),
+            &encode_ogg_with(engine, &cfg, &pcm, 0x0DE5_0000 + i as u32),
+        );
 
         let decoded = ffmpeg_decode(&path, rate, channels);
         let ch = usize::from(channels);
         let (corr, lag) = multichannel_correlation(&pcm, &decoded, ch, rate);
         println!(
-            "{cfg:?}: ffmpeg corr {corr:.3}, lag {lag}, {} of {} samples",
+            "{engine} {cfg:?}: ffmpeg corr {corr:.3}, lag {lag}, {} of {} samples",
             decoded.len() / ch,
             pcm.len() / ch
         );
@@ -186,12 +192,15 @@ fn several_packets_per_page_and_comments_are_valid_too() {
 
 /// Writes the source as a 16-bit WAV for the reference encoders.
 fn source_wav(rate: u32, channels: u16) -> (Vec<f32>, PathBuf) {
+    // a file of its own per call: tests (one per engine) run in parallel
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let pcm = source(rate, channels);
-    let raw = scratch().join(format!("src-{rate}-{channels}.f32"));
+    let raw = scratch().join(format!("src-{rate}-{channels}-{n}.f32"));
     let mut bytes = Vec::new();
     encode_f32le(&pcm, &mut bytes);
     std::fs::write(&raw, bytes).expect("write raw");
-    let wav = scratch().join(format!("src-{rate}-{channels}.wav"));
+    let wav = scratch().join(format!("src-{rate}-{channels}-{n}.wav"));
     let (r, c) = (rate.to_string(), channels.to_string());
     run(
         "ffmpeg",
@@ -215,8 +224,17 @@ fn source_wav(rate: u32, channels: u16) -> (Vec<f32>, PathBuf) {
     (pcm, wav)
 }
 
-fn check_ours_decodes(label: &str, file: &[u8], reference: &[f32], rate: u32, channels: u16, pre_skip: u16) {
-    let (decoded, dec) = decode_ogg(file, rate, None);
+fn check_ours_decodes(
+    engine: OpusEngine,
+    label: &str,
+    file: &[u8],
+    reference: &[f32],
+    rate: u32,
+    channels: u16,
+    pre_skip: u16,
+) {
+    let label = format!("{engine}: {label}");
+    let (decoded, dec) = decode_ogg_with(engine, file, rate, None);
     let head = dec.head().expect("an OpusHead was read");
     assert_eq!(head.channels, channels as u8, "{label}");
     assert_eq!(head.pre_skip, pre_skip, "{label}");
@@ -252,15 +270,14 @@ fn check_ours_decodes(label: &str, file: &[u8], reference: &[f32], rate: u32, ch
     }
 }
 
-#[test]
-fn we_decode_ffmpeg_libopus_files() {
+fn we_decode_ffmpeg_libopus_files(engine: OpusEngine) {
     for (rate, channels, bitrate, frame_ms, app) in [
         (48_000, 2, "96k", "20", "audio"),
         (48_000, 1, "32k", "60", "voip"),
         (48_000, 2, "128k", "10", "lowdelay"),
     ] {
         let (pcm, wav) = source_wav(rate, channels);
-        let out = scratch().join(format!("ffmpeg-{channels}-{bitrate}-{frame_ms}.opus"));
+        let out = scratch().join(format!("ffmpeg-{engine}-{channels}-{bitrate}-{frame_ms}.opus"));
         run(
             "ffmpeg",
             &[
@@ -283,6 +300,7 @@ fn we_decode_ffmpeg_libopus_files() {
         let pre_skip = if app == "lowdelay" { 120 } else { 312 };
         let bytes = std::fs::read(&out).expect("read");
         check_ours_decodes(
+            engine,
             &format!("ffmpeg {bitrate} {frame_ms} ms {app}"),
             &bytes,
             &pcm,
@@ -293,20 +311,27 @@ fn we_decode_ffmpeg_libopus_files() {
     }
 }
 
-#[test]
-fn we_decode_opusenc_files() {
+fn we_decode_opusenc_files(engine: OpusEngine) {
     for (channels, bitrate) in [(2, "96"), (1, "24")] {
         let (pcm, wav) = source_wav(48_000, channels);
-        let out = scratch().join(format!("opusenc-{channels}.opus"));
+        let out = scratch().join(format!("opusenc-{engine}-{channels}.opus"));
         run("opusenc", &["--quiet", "--bitrate", bitrate, path_str(&wav), path_str(&out)]);
         let bytes = std::fs::read(&out).expect("read");
-        check_ours_decodes(&format!("opusenc {bitrate}k {channels} ch"), &bytes, &pcm, 48_000, channels, 312);
+        check_ours_decodes(
+            engine,
+            &format!("opusenc {bitrate}k {channels} ch"),
+            &bytes,
+            &pcm,
+            48_000,
+            channels,
+            312,
+        );
     }
     // A 16 kHz input: opusenc resamples it to 48 kHz and records the original rate in OpusHead.
     let (_, wav) = source_wav(16_000, 1);
-    let out = scratch().join("opusenc-16k.opus");
+    let out = scratch().join(format!("opusenc-{engine}-16k.opus"));
     run("opusenc", &["--quiet", path_str(&wav), path_str(&out)]);
-    let (decoded, dec) = decode_ogg(&std::fs::read(&out).expect("read"), 16_000, None);
+    let (decoded, dec) = decode_ogg_with(engine, &std::fs::read(&out).expect("read"), 16_000, None);
     assert_eq!(dec.head().map(|h| h.input_sample_rate), Some(16_000));
     let (corr, _) = multichannel_correlation(&source(16_000, 1), &decoded, 1, 16_000);
     assert!(corr >= 0.9, "opusenc from 16 kHz decoded at 16 kHz: {corr:.3}");

@@ -40,8 +40,57 @@ pub struct Config {
     pub perf: crate::perf::PerfSection,
     /// Icecast compatibility (`[icecast]`, see docs/icecast.md).
     pub icecast: IcecastConfig,
+    /// Adaptive streaming (`[abr]`, see docs/adaptive.md).
+    pub abr: AbrSection,
+    /// WebRTC listening (WHEP) and publishing (WHIP) (`[webrtc]`, see docs/webrtc.md).
+    pub webrtc: WebRtcConfig,
     #[serde(rename = "stream")]
     pub streams: Vec<StreamConfig>,
+}
+
+/// Adaptive streaming (`[abr]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AbrSection {
+    /// The most audio a WebSocket listener of each profile may have waiting at the server
+    /// before it is skipped to live (`[abr.latency_budget_ms]`); it replaces
+    /// `server.max_listener_lag_ms` for those listeners.
+    pub latency_budget_ms: LatencyBudgets,
+}
+
+/// Latency budget per streaming profile, ms.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LatencyBudgets {
+    pub ultra_performance: u64,
+    pub balanced: u64,
+    pub high_throughput: u64,
+    pub emergency_fallback: u64,
+}
+
+impl Default for LatencyBudgets {
+    fn default() -> Self {
+        // a conversation cannot carry more than ~150 ms; a radio listener a few seconds
+        LatencyBudgets {
+            ultra_performance: 150,
+            balanced: 400,
+            high_throughput: 3_000,
+            emergency_fallback: 3_000,
+        }
+    }
+}
+
+impl LatencyBudgets {
+    /// The budget of `profile`, ms.
+    pub fn of(&self, profile: ondes_core::abr::ProfileName) -> u64 {
+        use ondes_core::abr::ProfileName as P;
+        match profile {
+            P::UltraPerformance => self.ultra_performance,
+            P::Balanced => self.balanced,
+            P::HighThroughput => self.high_throughput,
+            P::EmergencyFallback => self.emergency_fallback,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -152,6 +201,28 @@ pub struct IcecastConfig {
     /// Audio queued from a source before it plays (and again after it ran dry), in ms. Source
     /// clients send in bursts: ffmpeg sends one Ogg page per second.
     pub source_buffer_ms: u64,
+}
+
+/// WebRTC: every session (WHEP listeners, WHIP publishers) shares one UDP port.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebRtcConfig {
+    /// The UDP port of every WebRTC session (0: any free port).
+    pub udp_port: u16,
+    /// Addresses advertised to peers as host candidates (the socket is bound on all
+    /// interfaces when more than one is given or any is public, else on the one given).
+    /// Empty: loopback plus the machine's outbound address.
+    pub ips: Vec<String>,
+    /// WebRTC sessions (listeners and publishers) before new offers get 503.
+    pub max_sessions: usize,
+    /// Opus in RED (redundant audio, RFC 2198) to listeners whose offer has it.
+    pub red: bool,
+}
+
+impl Default for WebRtcConfig {
+    fn default() -> Self {
+        WebRtcConfig { udp_port: 8189, ips: Vec::new(), max_sessions: 5_000, red: true }
+    }
 }
 
 impl Default for IcecastConfig {
@@ -282,6 +353,14 @@ impl Config {
     /// Checks values that parse but make no sense, naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.perf.to_core()?;
+        for ip in &self.webrtc.ips {
+            ip.parse::<std::net::IpAddr>().map_err(|e| {
+                invalid(
+                    "webrtc.ips",
+                    format!("'{ip}' is not an IP address ({e}); give addresses like \"127.0.0.1\""),
+                )
+            })?;
+        }
         self.server.bind.parse::<SocketAddr>().map_err(|e| {
             invalid(
                 "server.bind",
@@ -311,6 +390,17 @@ impl Config {
         }
         if !(200..=2_000).contains(&self.server.publish_queue_ms) {
             return Err(invalid("server.publish_queue_ms", "must be between 200 and 2000"));
+        }
+        let b = &self.abr.latency_budget_ms;
+        for (key, ms) in [
+            ("abr.latency_budget_ms.ultra_performance", b.ultra_performance),
+            ("abr.latency_budget_ms.balanced", b.balanced),
+            ("abr.latency_budget_ms.high_throughput", b.high_throughput),
+            ("abr.latency_budget_ms.emergency_fallback", b.emergency_fallback),
+        ] {
+            if ms < 100 {
+                return Err(invalid(key, "must be at least 100 (a listener needs a message on its way)"));
+            }
         }
         if self.server.max_listener_lag_ms < 100 {
             return Err(invalid("server.max_listener_lag_ms", "must be at least 100"));
@@ -415,7 +505,10 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), Co
             }
             matched = true;
         }
-        if !matched && ["server_", "auth_", "cors_", "perf_", "icecast_"].iter().any(|p| rest.starts_with(p))
+        if !matched
+            && ["server_", "auth_", "cors_", "perf_", "icecast_", "webrtc_"]
+                .iter()
+                .any(|p| rest.starts_with(p))
         {
             return Err(ConfigError::Env { var: var.clone(), message: "no such configuration key".into() });
         }

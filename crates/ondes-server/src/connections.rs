@@ -46,6 +46,26 @@ pub struct ConnectionInfo {
     /// The adaptation controller's state (WebSocket `rung=auto` listeners), refreshed about
     /// once a second and at each decision: plain numbers, turned into JSON only when read.
     pub abr: Mutex<Option<AbrSnapshot>>,
+    /// A WebRTC listener's RTP view of its link (receiver reports, NACKs, bandwidth
+    /// estimate), refreshed about once a second.
+    pub webrtc: Mutex<Option<RtcSnapshot>>,
+}
+
+/// What RTCP says about a WebRTC listener's link.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct RtcSnapshot {
+    pub packets_sent: u64,
+    /// Cumulative packets the listener reported lost (RTCP receiver reports).
+    pub packets_lost: u64,
+    /// Fraction lost in the last reports, 0..1.
+    pub loss: Option<f32>,
+    /// Interarrival jitter the listener reported, ms.
+    pub jitter_ms: f64,
+    pub rtt_ms: Option<f64>,
+    /// Retransmission requests received.
+    pub nacks: u64,
+    /// The send-side bandwidth estimate, when estimation runs.
+    pub bwe_kbps: Option<u64>,
 }
 
 /// What connections delivered, summed.
@@ -105,6 +125,7 @@ impl ConnectionInfo {
             client_report: self.client_report.lock().map(FromListener::Report),
             reports_received: self.reports_received.load(Ordering::Relaxed),
             abr: *self.abr.lock(),
+            webrtc: *self.webrtc.lock(),
         }
     }
 }
@@ -180,6 +201,8 @@ pub struct ConnectionSnapshot {
     /// Adaptation state: profile, rung, batch, estimates, jitter floor, switch counts, the
     /// last decision and its reason (`null` for listeners without adaptation).
     pub abr: Option<AbrSnapshot>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webrtc: Option<RtcSnapshot>,
 }
 
 impl ConnectionSnapshot {
@@ -297,6 +320,7 @@ impl Connections {
             client_report: Mutex::new(None),
             reports_received: AtomicU64::new(0),
             abr: Mutex::new(None),
+            webrtc: Mutex::new(None),
         });
         inner.map.insert(info.id, info.clone());
         *inner.per_ip.entry(c.ip).or_default() += 1;

@@ -65,6 +65,7 @@ pub struct Metrics {
     client_underruns: IntCounterVec,
     client_concealed_ms: IntCounterVec,
     pub bitrate_switches: IntCounterVec,
+    webrtc_lost: IntCounterVec,
     connections_rejected: IntCounter,
     perf: Arc<ServerPerf>,
     stages_enabled: bool,
@@ -73,7 +74,7 @@ pub struct Metrics {
 }
 
 /// Listener transports, as connections name them.
-const TRANSPORTS: [&str; 3] = ["sse", "ws", "http"];
+const TRANSPORTS: [&str; 4] = ["sse", "ws", "http", "whep"];
 const STAGES: [Stage; 5] = [Stage::Capture, Stage::Decode, Stage::Encode, Stage::Fanout, Stage::Send];
 /// Stages where frames are lost (`ondes_frames_dropped_total{stage}`).
 const DROP_HUB_LAG: &str = "hub_lag";
@@ -83,6 +84,7 @@ const DROP_PUBLISHER_QUEUE: &str = "publisher_queue";
 /// Why a publish stream played silence (`ondes_silence_frames_total{reason}`).
 const SILENCE_UNDERRUN: &str = "underrun";
 const SILENCE_IDLE: &str = "idle";
+const SILENCE_DEVICE_LOST: &str = "device_lost";
 
 /// Latency buckets: 1 ms … 10 s.
 const LATENCY_BUCKETS: [f64; 14] =
@@ -177,7 +179,7 @@ impl Metrics {
             silence_frames: counter(
                 &r,
                 "ondes_silence_frames_total",
-                "Silence played by a publish stream: underrun (publisher slower than real time) or idle (no publisher).",
+                "Silence played in place of audio: underrun (publisher slower than real time), idle (no publisher), device_lost (capture device gone).",
                 &["stream", "reason"],
             ),
             bytes_sent: counter(
@@ -206,6 +208,14 @@ impl Metrics {
                 "ondes_client_concealed_ms_total",
                 "Milliseconds of audio concealed by clients (loss or underrun).",
                 &["stream"],
+            ),
+            webrtc_lost: counter(
+                &r,
+                "ondes_webrtc_packets_lost_total",
+                "WebRTC packets lost, by where: publisher (on a WHIP publisher's way in; concealed or \
+                 recovered from FEC), fec_recovered (the part of those rebuilt from in-band FEC), \
+                 listener (on WHEP listeners' way out, from their RTCP receiver reports, live sessions).",
+                &["stream", "where"],
             ),
             bitrate_switches: counter(
                 &r,
@@ -272,7 +282,10 @@ impl Metrics {
         for stage in [DROP_HUB_LAG, DROP_SEND, DROP_SOURCE, DROP_PUBLISHER_QUEUE] {
             let _ = self.frames_dropped.remove_label_values(&[id, stage]);
         }
-        for reason in [SILENCE_UNDERRUN, SILENCE_IDLE] {
+        for w in ["publisher", "fec_recovered", "listener"] {
+            let _ = self.webrtc_lost.remove_label_values(&[id, w]);
+        }
+        for reason in [SILENCE_UNDERRUN, SILENCE_IDLE, SILENCE_DEVICE_LOST] {
             let _ = self.silence_frames.remove_label_values(&[id, reason]);
         }
         for direction in ["up", "down"] {
@@ -322,7 +335,7 @@ impl Metrics {
                     self.stage_seconds.with_label_values(&[stage.name(), id]);
                 }
             }
-            for transport in ["sse", "ws", "http"] {
+            for transport in TRANSPORTS {
                 let d = app.connections.delivered(Some(id), Some(transport));
                 catch_up(self.frames_delivered.with_label_values(&[id, transport]), d.frames);
                 catch_up(self.bytes_sent.with_label_values(&[id, transport]), d.bytes);
@@ -346,10 +359,34 @@ impl Metrics {
                 }
                 None => (0, 0, 0, 0),
             };
+            // a capture source's overruns are frames lost at the source too
+            let (source, device_lost) = match &s.entry.capture {
+                Some(c) => {
+                    let c = c.snapshot();
+                    (source + c.dropped_frames, c.lost_frames)
+                }
+                None => (source, 0),
+            };
             catch_up(dropped(DROP_SOURCE), source);
+            let (concealed, fec) = s.entry.publisher.as_ref().map_or((0, 0), |p| {
+                let st = p.stats();
+                (st.concealed_frames, st.fec_recovered)
+            });
+            let lost = |w: &str| self.webrtc_lost.with_label_values(&[id, w]);
+            catch_up(lost("publisher"), concealed + fec);
+            catch_up(lost("fec_recovered"), fec);
+            let to_listeners: u64 = conns
+                .iter()
+                .filter(|c| c.stream_id == s.id && c.transport == "whep")
+                .filter_map(|c| c.webrtc.lock().map(|w| w.packets_lost))
+                .sum();
+            catch_up(lost("listener"), to_listeners);
             catch_up(dropped(DROP_PUBLISHER_QUEUE), queue);
             catch_up(self.silence_frames.with_label_values(&[id, SILENCE_UNDERRUN]), underrun);
             catch_up(self.silence_frames.with_label_values(&[id, SILENCE_IDLE]), idle);
+            if s.entry.capture.is_some() {
+                catch_up(self.silence_frames.with_label_values(&[id, SILENCE_DEVICE_LOST]), device_lost);
+            }
         }
         catch_up(self.connections_rejected.clone(), app.connections.rejected());
         let mut buf = Vec::new();

@@ -128,6 +128,19 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         }
     }
 
+    // WebRTC shares one UDP port; a server whose port is taken runs without it (WHEP/WHIP
+    // answer 503 saying so) rather than not at all
+    let (webrtc, rtc_engine) = match crate::webrtc::bind(&config.webrtc).await {
+        Ok((w, e)) => {
+            tracing::info!(candidates = ?w.candidates, "WebRTC (WHEP/WHIP) on UDP");
+            (Some(w), Some(e))
+        }
+        Err(e) => {
+            tracing::warn!(port = config.webrtc.udp_port, error = %e, "cannot bind the WebRTC UDP port: WHEP and WHIP are off");
+            (None, None)
+        }
+    };
+
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let config_pending = config.server.max_pending_connections;
     let tls = if config.server.tls_cert.is_empty() {
@@ -159,7 +172,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         writers: crate::egress::writer::Writers::new(shutdown_rx.clone()),
         pending: crate::http::pending::Pending::new(config_pending),
         tls,
+        webrtc,
     });
+    if let Some(e) = rtc_engine {
+        tokio::spawn(e.run(state.clone()));
+    }
     tokio::spawn(sampler(state.clone(), shutdown_rx.clone()));
     if on_demand {
         tokio::spawn(run_reaper(state.clone(), shutdown_rx.clone()));

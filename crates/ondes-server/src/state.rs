@@ -39,6 +39,8 @@ pub struct AppState {
     pub pending: Arc<crate::http::pending::Pending>,
     /// TLS, when `server.tls_cert`/`tls_key` are set (every connection then speaks TLS).
     pub tls: Option<Arc<crate::http::tls::Tls>>,
+    /// WHEP/WHIP sessions (`None` when the WebRTC UDP port could not be bound).
+    pub webrtc: Option<crate::webrtc::WebRtc>,
 }
 
 impl AppState {

@@ -24,7 +24,8 @@ use crate::ingest::playout::run_playout;
 use crate::ingest::{PublishSession, Publisher};
 use crate::metrics::{Metrics, Stage};
 use crate::server::StartError;
-use crate::source::{PcmSource, SourceSpec, open_source, spawn_source};
+use crate::source::capture::CaptureStatus;
+use crate::source::{Feed, SourceSpec, open_feed, spawn_source};
 
 /// One stream of the server.
 pub struct Stream {
@@ -34,6 +35,8 @@ pub struct Stream {
     pub publisher: Option<Arc<Publisher>>,
     /// The stream as an Icecast mount (`/{id}`).
     pub mount: Arc<Mount>,
+    /// The device's state and counters, for a `capture:` stream.
+    pub capture: Option<Arc<CaptureStatus>>,
 }
 
 impl RegistryEntry for Stream {
@@ -82,10 +85,10 @@ pub struct StreamBuilder {
     stop_sources: Arc<AtomicBool>,
 }
 
-/// A built stream and, for a pull source, the source its thread will run.
+/// A built stream and, for a pull or capture source, what its thread will run.
 pub struct Built {
     pub stream: Stream,
-    pub source: Option<Box<dyn PcmSource>>,
+    pub source: Option<Feed>,
 }
 
 fn is_icecast(cfg: &StreamConfig) -> bool {
@@ -136,27 +139,39 @@ impl StreamBuilder {
                 (Some(Publisher::new(id, spec.duration.as_us(), self.server.publish_queue_ms)), None)
             }
             pull => {
-                let source = open_source(&pull, &spec)
+                let source = open_feed(&pull, &spec)
                     .map_err(|e| StartError::Source { stream: id.to_string(), source: e })?;
                 (None, Some(source))
             }
+        };
+        let capture = match &source {
+            #[cfg(feature = "capture")]
+            Some(Feed::Capture(c)) => Some(c.status()),
+            _ => None,
         };
         let slot = publisher
             .as_ref()
             .filter(|_| is_icecast(cfg))
             .map(|p| SourceSlot::new(p.clone(), cfg.source_password.clone()));
         let mount = Mount::new(hub.clone(), slot);
-        Ok(Built { stream: Stream { id: id.to_string(), hub, publisher, mount }, source })
+        Ok(Built { stream: Stream { id: id.to_string(), hub, publisher, mount, capture }, source })
     }
 
     /// Starts what feeds `stream`: the source thread of a pull source, or the playout task of
     /// a publish stream (which must run inside the tokio runtime). Both stop when the stream
     /// ends (removed, or the server stopping).
-    pub fn start(&self, stream: &Stream, source: Option<Box<dyn PcmSource>>) -> Result<(), StartError> {
+    pub fn start(&self, stream: &Stream, source: Option<Feed>) -> Result<(), StartError> {
         if let Some(source) = source {
-            let timer = self.metrics.stage(Stage::Capture, &stream.id);
-            spawn_source(stream.hub.clone(), source, self.stop_sources.clone(), Some(timer))
-                .map_err(StartError::Thread)?;
+            let timer = Some(self.metrics.stage(Stage::Capture, &stream.id));
+            let stop = self.stop_sources.clone();
+            match source {
+                Feed::Pull(source) => spawn_source(stream.hub.clone(), source, stop, timer),
+                #[cfg(feature = "capture")]
+                Feed::Capture(c) => {
+                    crate::source::capture::runner::spawn_capture(stream.hub.clone(), c, stop, timer)
+                }
+            }
+            .map_err(StartError::Thread)?;
         } else if let Some(p) = &stream.publisher {
             tokio::spawn(run_playout(stream.hub.clone(), p.clone(), self.shutdown.clone()));
         }

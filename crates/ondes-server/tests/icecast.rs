@@ -238,11 +238,12 @@ async fn mp3_source_plays_back_through_ffmpeg() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ogg_opus_source_packets_pass_through_to_the_matching_rung() {
     let s = start(&icecast_streams(&["radio"])).await;
-    let source = push_at(s.addr, "radio", "opus", "64k", 8, PASSWORD);
+    // long enough to outlast a slow start of the player on a loaded machine; stopped at the end
+    let mut source = push_at(s.addr, "radio", "opus", "64k", 30, PASSWORD);
     wait_for_source(&s.url(), "/radio").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let decoded = play(format!("{}/radio.ogg", s.url()), 3.0).await;
-    let (corr, at) = best_correlation(&decoded, &reference(8));
+    let (corr, at) = best_correlation(&decoded, &reference(30));
     assert!(corr >= 0.9, "decoded audio correlates {corr:.3} with the source (best at {at:.3} s)");
     // while the source plays, the rung (active for a while after its listener left) carries
     // the source's packets and encodes nothing (before the first packet, silence was encoded)
@@ -259,8 +260,9 @@ async fn ogg_opus_source_packets_pass_through_to_the_matching_rung() {
     assert!(through >= 40, "a second is 50 frames; {through} passed through: {stats}");
     assert_eq!(encoded, 0, "the rung was not re-encoded: {stats}");
     assert_eq!(after["ladder"]["source_opus_kbps"], 64.0, "{stats}");
-    let ended = tokio::task::spawn_blocking(move || source.wait_with_output()).await.unwrap().unwrap();
-    assert!(ended.status.success(), "the source failed: {}", String::from_utf8_lossy(&ended.stderr));
+    assert!(source.try_wait().unwrap().is_none(), "the source was still playing while measured");
+    source.kill().unwrap();
+    let _ = source.wait();
     s.shutdown().await;
 }
 

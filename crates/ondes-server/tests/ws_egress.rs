@@ -321,3 +321,35 @@ async fn unknown_profile_is_rejected() {
     assert_eq!(b["error"], "bad_profile");
     s.shutdown().await;
 }
+
+/// A listener's profile sets how far behind it may fall: a conversation listener
+/// (`ultra_performance`, 150 ms by default) that stops reading is skipped to live and told,
+/// although the server-wide `max_listener_lag_ms` (10 s here) is far from reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_profile_budget_skips_a_stalled_listener_early() {
+    let s = start("[server]\nmax_listener_lag_ms = 10000\n").await;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let tcp = sock.connect(s.addr).await.unwrap();
+    let url = ws_url(&s, "rung=pcm16&batch=1&profile=ultra_performance");
+    let tcp = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
+    let (mut ws, _) = tokio_tungstenite::client_async(url.as_str(), tcp).await.unwrap();
+    assert_eq!(next_text(&mut ws).await["type"], "info");
+    // 3 s without reading: 576 KB of pcm16, more than the sockets' buffers hold
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let lagged = loop {
+        assert!(tokio::time::Instant::now() < deadline, "no lagged notice within 10 s");
+        if let Message::Text(t) = next_msg(&mut ws).await {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["status"] == "lagged" {
+                break v;
+            }
+        }
+    };
+    let skipped = lagged["skipped_frames"].as_u64().unwrap();
+    assert!(skipped >= 5, "skipped to live past the 150 ms budget: {lagged}");
+    let (_, stats) = get_json(&format!("{}/api/audio/stats", s.url()), None).await;
+    assert!(stats["dropped_frames"].as_u64().unwrap() >= skipped, "{stats}");
+    s.shutdown().await;
+}

@@ -15,6 +15,8 @@ struct Cli {
 enum Command {
     /// Run the streaming server.
     Serve(cmd::serve::ServeArgs),
+    /// List the input devices a `capture:` source can read (rates, channels, formats).
+    Devices(cmd::devices::DevicesArgs),
     /// Mint a JWT for the server's API.
     Token(cmd::token::TokenArgs),
     /// Publish audio (a file, a tone, raw PCM, or speech) to a stream declared with source = "publish".
@@ -35,6 +37,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Devices(args) => cmd::devices::run(args),
         Command::Token(args) => cmd::token::run(args),
         Command::Send(args) => cmd::send::run(args),
         Command::Listen(args) => cmd::listen::run(args),

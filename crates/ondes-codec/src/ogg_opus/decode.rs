@@ -4,7 +4,7 @@ use super::head::OpusHead;
 use super::reader::{OggOpusEvent, OggOpusReader};
 use crate::CodecError;
 use crate::ogg::OggDemuxStats;
-use crate::opus::{OpusDecoder, packet_samples};
+use crate::opus::{OpusDecoder, OpusEngine, packet_samples};
 
 /// Decodes an Ogg/Opus stream fed in arbitrary chunks (a file, an HTTP ingest body) to
 /// interleaved `f32` at a chosen rate.
@@ -18,6 +18,7 @@ use crate::opus::{OpusDecoder, packet_samples};
 #[derive(Debug)]
 pub struct OggOpusDecoder {
     reader: OggOpusReader,
+    engine: OpusEngine,
     rate: u32,
     forced_channels: Option<u16>,
     decoder: Option<OpusDecoder>,
@@ -39,9 +40,19 @@ impl OggOpusDecoder {
     /// Decodes to `sample_rate` (8/12/16/24/48 kHz); `channels` forces 1 or 2 output channels,
     /// `None` takes the stream's.
     pub fn new(sample_rate: u32, channels: Option<u16>) -> Result<Self, CodecError> {
-        // Checks the rate and channel count now rather than at the first header.
-        OpusDecoder::new(sample_rate, channels.unwrap_or(1))?;
+        Self::with_engine(sample_rate, channels, OpusEngine::DEFAULT)
+    }
+
+    /// The same with the Opus decoder of `engine`.
+    pub fn with_engine(
+        sample_rate: u32,
+        channels: Option<u16>,
+        engine: OpusEngine,
+    ) -> Result<Self, CodecError> {
+        // Checks the engine, rate and channel count now rather than at the first header.
+        OpusDecoder::with_engine(sample_rate, channels.unwrap_or(1), engine)?;
         Ok(OggOpusDecoder {
+            engine,
             reader: OggOpusReader::new(),
             rate: sample_rate,
             forced_channels: channels,
@@ -109,7 +120,7 @@ impl OggOpusDecoder {
     fn start_stream(&mut self, head: &OpusHead) -> Result<(), CodecError> {
         let channels = self.channels().unwrap_or(u16::from(head.channels).min(2));
         // A fresh decoder per chained stream: its state belongs to the previous encoder.
-        self.decoder = Some(OpusDecoder::new(self.rate, channels)?);
+        self.decoder = Some(OpusDecoder::with_engine(self.rate, channels, self.engine)?);
         self.gain = head.gain_factor();
         self.to_skip = self.to_output_rate(u64::from(head.pre_skip));
         self.decoded_48k = 0;

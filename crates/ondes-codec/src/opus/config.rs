@@ -1,8 +1,8 @@
 //! [`OpusConfig`]: every encoder setting in one plain struct, checked up front.
 //!
 //! The encoder is built from a config file or an HTTP request, so a bad value must be rejected
-//! with a message that names the field and its valid range before anything is encoded; opus-rs
-//! itself silently clamps most of them.
+//! with a message that names the field and its valid range before anything is encoded; the
+//! engines silently clamp most of them.
 
 use crate::CodecError;
 
@@ -55,8 +55,8 @@ pub struct OpusConfig {
     /// Variable bitrate (better quality per bit) or constant (every packet the same size,
     /// which hides speech activity from an observer of packet sizes).
     pub vbr: bool,
-    /// 0 (cheapest) to 10 (best quality per bit). Lowered for frames under 10 ms, where
-    /// opus-rs's higher complexities damage the audio (see `opus::workarounds`).
+    /// 0 (cheapest) to 10 (best quality per bit). The opus-rs engine lowers it for frames
+    /// under 10 ms, where its higher complexities damage the audio.
     pub complexity: u8,
     /// Code in-band forward error correction (SILK LBRR): each packet also carries a coarse
     /// copy of the previous frame, which the decoder uses when that frame was lost.
@@ -95,10 +95,10 @@ fn invalid(field: &'static str, reason: String) -> CodecError {
 impl OpusConfig {
     /// Checks every field, returning the first one out of range.
     ///
-    /// Besides the ranges, three combinations are rejected. Two because FEC could never be
-    /// sent: in-band FEC lives in the SILK layer, which neither [`OpusApplication::LowDelay`]
-    /// nor frames shorter than 10 ms ever use. And 2.5 ms stereo, which opus-rs encodes
-    /// badly (see the message).
+    /// Besides the ranges, two combinations are rejected because FEC could never be sent:
+    /// in-band FEC lives in the SILK layer, which neither [`OpusApplication::LowDelay`] nor
+    /// frames shorter than 10 ms ever use. An engine may refuse more (the opus-rs engine
+    /// refuses 2.5 ms stereo) when the encoder is built.
     pub fn validate(&self) -> Result<(), CodecError> {
         if !SAMPLE_RATES.contains(&self.sample_rate) {
             return Err(invalid(
@@ -134,15 +134,6 @@ impl OpusConfig {
             return Err(invalid(
                 "expected_loss_percent",
                 format!("{} % is outside 0..=100", self.expected_loss_percent),
-            ));
-        }
-        if self.frame_us == 2_500 && self.channels == 2 {
-            return Err(invalid(
-                "frame_us",
-                "2500 µs stereo is not supported: opus-rs's 2.5 ms stereo CELT encoder is defective \
-                 (ffmpeg/libopus decodes its output at a waveform correlation of 0.2-0.5, against 0.99 \
-                 for libopus's own encoder); use 5000 µs, or mono"
-                    .to_owned(),
             ));
         }
         if self.fec && self.application == OpusApplication::LowDelay {

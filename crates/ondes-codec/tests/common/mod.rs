@@ -2,7 +2,7 @@
 //! a missing tool fails the test with an install hint, never skips it), test signals, and
 //! waveform comparison.
 
-#![allow(dead_code)] // each test binary uses a different subset
+#![allow(dead_code, unused_macros)] // each test binary uses a different subset
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,28 @@ use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
 
 use ondes_codec::ogg_opus::OggOpusDecoder;
-use ondes_codec::opus::{OpusConfig, OpusDecoder, OpusEncoder};
+use ondes_codec::opus::{OpusConfig, OpusDecoder, OpusEncoder, OpusEngine};
+
+/// Runs each named test function (`fn name(engine: OpusEngine)`) once per compiled Opus
+/// engine, as `libopus::name` and `opus_rs::name`: both engines pass the same suite.
+macro_rules! engine_tests {
+    ($($name:ident),* $(,)?) => {
+        #[cfg(feature = "libopus")]
+        mod libopus {
+            $(#[test]
+            fn $name() {
+                super::$name(ondes_codec::opus::OpusEngine::Libopus)
+            })*
+        }
+        #[cfg(feature = "opus-rs")]
+        mod opus_rs {
+            $(#[test]
+            fn $name() {
+                super::$name(ondes_codec::opus::OpusEngine::OpusRs)
+            })*
+        }
+    };
+}
 use ondes_codec::{OggOpusMuxer, SampleFormat, decode_interleaved};
 
 /// The Debian package providing each external tool.
@@ -172,7 +193,12 @@ pub fn multichannel_correlation(reference: &[f32], test: &[f32], channels: usize
 /// Encodes `pcm` (whole frames; a partial last frame is zero-padded) with `cfg`, returning
 /// the packets.
 pub fn encode_all(cfg: &OpusConfig, pcm: &[f32]) -> Vec<Vec<u8>> {
-    let mut enc = OpusEncoder::new(cfg.clone()).expect("valid config");
+    encode_all_with(OpusEngine::DEFAULT, cfg, pcm)
+}
+
+/// [`encode_all`] with the encoder of `engine`.
+pub fn encode_all_with(engine: OpusEngine, cfg: &OpusConfig, pcm: &[f32]) -> Vec<Vec<u8>> {
+    let mut enc = OpusEncoder::with_engine(cfg.clone(), engine).expect("valid config");
     let frame = enc.frame_samples() * usize::from(cfg.channels);
     pcm.chunks(frame)
         .map(|chunk| {
@@ -188,7 +214,12 @@ pub fn encode_all(cfg: &OpusConfig, pcm: &[f32]) -> Vec<Vec<u8>> {
 
 /// Decodes packets with our decoder at `rate`/`channels`.
 pub fn decode_all(packets: &[Vec<u8>], rate: u32, channels: u16) -> Vec<f32> {
-    let mut dec = OpusDecoder::new(rate, channels).expect("decoder");
+    decode_all_with(OpusEngine::DEFAULT, packets, rate, channels)
+}
+
+/// [`decode_all`] with the decoder of `engine`.
+pub fn decode_all_with(engine: OpusEngine, packets: &[Vec<u8>], rate: u32, channels: u16) -> Vec<f32> {
+    let mut dec = OpusDecoder::with_engine(rate, channels, engine).expect("decoder");
     let mut out = Vec::new();
     for p in packets {
         dec.decode(p, &mut out).expect("decode");
@@ -200,7 +231,12 @@ pub fn decode_all(packets: &[Vec<u8>], rate: u32, channels: u16) -> Vec<f32> {
 /// should: zeros appended to flush the encoder's look-ahead, the end trimmed by the last
 /// granule position, so the file decodes to exactly `pcm`.
 pub fn encode_ogg(cfg: &OpusConfig, pcm: &[f32], serial: u32) -> Vec<u8> {
-    let enc = OpusEncoder::new(cfg.clone()).expect("valid config");
+    encode_ogg_with(OpusEngine::DEFAULT, cfg, pcm, serial)
+}
+
+/// [`encode_ogg`] with the encoder of `engine`.
+pub fn encode_ogg_with(engine: OpusEngine, cfg: &OpusConfig, pcm: &[f32], serial: u32) -> Vec<u8> {
+    let enc = OpusEncoder::with_engine(cfg.clone(), engine).expect("valid config");
     let ch = usize::from(cfg.channels);
     let mut mux =
         OggOpusMuxer::new(serial, cfg.channels, cfg.sample_rate, enc.pre_skip_48k()).expect("muxer");
@@ -208,7 +244,7 @@ pub fn encode_ogg(cfg: &OpusConfig, pcm: &[f32], serial: u32) -> Vec<u8> {
     let frame_48k = (u64::from(cfg.frame_us) * 48 / 1000) as u32;
     let mut padded = pcm.to_vec();
     padded.resize(pcm.len() + enc.lookahead() * ch, 0.0);
-    let packets = encode_all(cfg, &padded);
+    let packets = encode_all_with(engine, cfg, &padded);
     let (last, body) = packets.split_last().expect("at least one packet");
     for p in body {
         file.extend(mux.push(p, frame_48k));
@@ -222,7 +258,17 @@ pub fn encode_ogg(cfg: &OpusConfig, pcm: &[f32], serial: u32) -> Vec<u8> {
 
 /// Decodes a whole Ogg/Opus byte stream with our demuxer and decoder.
 pub fn decode_ogg(bytes: &[u8], rate: u32, channels: Option<u16>) -> (Vec<f32>, OggOpusDecoder) {
-    let mut dec = OggOpusDecoder::new(rate, channels).expect("decoder");
+    decode_ogg_with(OpusEngine::DEFAULT, bytes, rate, channels)
+}
+
+/// [`decode_ogg`] with the decoder of `engine`.
+pub fn decode_ogg_with(
+    engine: OpusEngine,
+    bytes: &[u8],
+    rate: u32,
+    channels: Option<u16>,
+) -> (Vec<f32>, OggOpusDecoder) {
+    let mut dec = OggOpusDecoder::with_engine(rate, channels, engine).expect("decoder");
     let mut pcm = Vec::new();
     // Feed in uneven chunks, as a network would.
     for chunk in bytes.chunks(1777) {

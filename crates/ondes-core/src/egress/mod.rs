@@ -164,6 +164,12 @@ impl<F: EgressFrame, B: AsRef<[u8]> + Clone> ListenerEgress<F, B> {
         self.cfg.batch = batch.max(1);
     }
 
+    /// Changes how far behind the listener may fall before it is skipped to live (its
+    /// profile's latency budget); takes effect at the next [`is_lagging`](Self::is_lagging).
+    pub fn set_max_lag_us(&mut self, max_lag_us: u64) {
+        self.cfg.max_lag_us = max_lag_us;
+    }
+
     /// Adds the next frame. A batch is closed when its last aligned frame arrives, or
     /// early when this frame does not follow the previous one (a gap).
     pub fn push_frame<R: Framer<F, Bytes = B>>(&mut self, frame: F, framer: &mut R) {

@@ -274,3 +274,15 @@ fn an_empty_framing_is_not_a_message() {
     assert!(m.is_idle(), "nothing to write");
     assert_eq!(m.waiting_frames(), 0);
 }
+
+#[test]
+fn a_tighter_lag_budget_takes_effect_at_once() {
+    // 20 ms frames, a 2 s budget: 30 frames in the ring (600 ms) are fine...
+    let mut m = machine(1, 2_000);
+    assert!(!m.is_lagging(30));
+    // ...until the listener's profile allows only 150 ms behind live
+    m.set_max_lag_us(150_000);
+    assert!(m.is_lagging(30));
+    assert!(!m.is_lagging(7), "140 ms is within 150 ms");
+    assert!(m.is_lagging(8), "160 ms is not");
+}

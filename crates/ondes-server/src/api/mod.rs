@@ -1,4 +1,4 @@
-//! The HTTP API's handlers: listening (SSE, WebSocket), stream control, stats and
+//! The HTTP API's handlers: listening (SSE, WebSocket, WHEP), WHIP publishing, stream control, stats and
 //! connection health, streams, performance, Prometheus metrics and the web dashboard.
 //! Each parses its request, calls into the domain (hubs, egress, ingest, perf) and shapes
 //! the answer.
@@ -10,4 +10,6 @@ pub mod sse;
 pub mod stats;
 pub mod streams;
 pub mod web;
+pub mod whep;
+pub mod whip;
 pub mod ws;

@@ -69,6 +69,10 @@ pub async fn stream_stats(
         "publisher": stream.publisher.as_ref().map(|p| p.stats()),
         "icecast": crate::icecast::status::mount_details(&app, &stream.mount),
         "source_late_events": s.source_late.load(Ordering::Relaxed),
+        // acquisition figures of the stream's samples, per channel, over the last second
+        "levels": levels_json(hub),
+        // the capture device's clock, overruns and state (capture: sources only)
+        "capture": stream.capture.as_ref().map(|c| c.snapshot()),
         "sample_rate": hub.spec.sample_rate,
         "channels": hub.spec.channels,
         "frame_ms": hub.spec.duration.as_ms_f64(),
@@ -84,6 +88,15 @@ pub async fn stream_stats(
         "pending_timed_out_total": app.pending.timed_out_total(),
         "pending_evicted_total": app.pending.evicted_total(),
     })))
+}
+
+fn levels_json(hub: &crate::hub::StreamHub) -> Value {
+    let (channels, window) = hub.levels();
+    json!({
+        "window_ms": window as f64 * 1000.0 / hub.spec.sample_rate as f64,
+        "clip_level": ondes_core::dsp::meter::CLIP_LEVEL,
+        "channels": channels,
+    })
 }
 
 /// What the client's own report says went wrong (WebSocket listeners report every second).
@@ -164,6 +177,15 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
     }));
     let abr = c.abr.map(|a| json!(a));
     warnings.extend(abr_warnings(abr.as_ref()));
+    if let Some(w) = &c.webrtc
+        && let loss = w.loss.unwrap_or(0.0).max(w.packets_lost as f32 / w.packets_sent.max(1) as f32)
+        && loss > 0.02
+    {
+        warnings.push(format!(
+            "{:.0}% of RTP packets lost on the way to the listener (its receiver reports): its network drops packets",
+            loss * 100.0
+        ));
+    }
     let secs = ((now - c.connected_at).max(1)) as f64 / 1000.0;
     let total = c.frames_sent + c.errors_count;
     json!({
@@ -182,6 +204,7 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
         "warnings": warnings,
         "client_report": c.client_report,
         "abr": abr,
+        "webrtc": c.webrtc,
     })
 }
 

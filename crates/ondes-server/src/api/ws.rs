@@ -113,7 +113,8 @@ pub async fn ws(
     if let Some(Extension(slot)) = takeover {
         let accept = handshake_key(&headers).map_err(|e| not_websocket(&e))?;
         let admission = admit_listener(&app, &id, peer, &headers, &q, "ws")?;
-        let opts = WsOptions { choice, batch, profile, framed: true };
+        let opts =
+            WsOptions { choice, batch, profile, framed: true, budgets: app.config.abr.latency_budget_ms };
         return Ok(hand_to_writer(&app, admission, opts, &slot, &accept));
     }
     let upgrade = upgrade.map_err(|e| not_websocket(&e))?;
@@ -126,7 +127,7 @@ pub async fn ws(
         .write_buffer_size(0)
         .max_message_size(MAX_LISTENER_MESSAGE)
         .max_frame_size(MAX_LISTENER_MESSAGE);
-    let opts = WsOptions { choice, batch, profile, framed: false };
+    let opts = WsOptions { choice, batch, profile, framed: false, budgets: app.config.abr.latency_budget_ms };
     Ok(upgrade.on_upgrade(move |socket| run(socket, app, admission, opts)))
 }
 

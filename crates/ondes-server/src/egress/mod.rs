@@ -9,7 +9,8 @@
 //!
 //! - [`sse`]: Server-Sent Events (`event: audio-frame` in JSON, lightweight or pcm16);
 //! - [`ws`]: binary WebSocket messages (docs/protocol.md), with per-listener adaptation;
-//! - [`ogg`]: Ogg/Opus pages over plain HTTP, Icecast-style.
+//! - [`ogg`]: Ogg/Opus pages over plain HTTP, Icecast-style;
+//! - [`whep`]: Opus packets for WebRTC listeners (RTP and SRTP in [`crate::webrtc`]).
 //!
 //! The HTTP layer admits a listener (one function for every transport, `crate::http::admission`),
 //! builds its session and hands it to a writer: [`writer`] — one task per feed and core that
@@ -25,9 +26,13 @@ pub mod ogg;
 mod session;
 pub mod sse;
 pub mod sse_event;
+pub mod whep;
 pub mod writer;
 pub mod ws;
 pub mod ws_frame;
 pub mod ws_session;
 
 pub use session::{ListenerSession, SessionNotice, SkipAction, Start, Transport};
+
+/// What a `gap` status says when the source itself lost audio (SSE and WebSocket alike).
+pub const SOURCE_GAP_MESSAGE: &str = "the source lost audio (a capture overrun); the missing frames are silence, counted as dropped at the source";

@@ -36,6 +36,11 @@ pub enum SessionNotice {
     },
     SourceLost,
     SourceRestored,
+    /// The source lost audio and filled it with silence (a capture overrun).
+    SourceGap {
+        from_frame: u64,
+        missed_frames: u64,
+    },
     /// The stream's quality cap changed.
     Quality(f32),
     /// This listener fell behind and was moved to live.
@@ -71,6 +76,12 @@ pub trait Transport: Framer<Arc<HubFrame>, Bytes = Bytes> + Send {
 
     /// Frames per message, when the transport changes it during the session (adaptation);
     /// `None` keeps the batch the session started with.
+    /// How far behind live this listener may fall, µs, when its transport knows better than
+    /// `server.max_listener_lag_ms` (a WebSocket listener's profile budget).
+    fn lag_budget_us(&self) -> Option<u64> {
+        None
+    }
+
     fn batch(&self) -> Option<u64> {
         None
     }
@@ -243,8 +254,12 @@ impl<T: Transport> ListenerSession<T> {
         self.read_frames();
     }
 
-    /// Follows the transport's batch size (the batch being gathered is sent first).
+    /// Follows the transport's batch size (the batch being gathered is sent first) and lag
+    /// budget.
     pub fn sync_batch(&mut self) {
+        if let Some(us) = self.transport.lag_budget_us() {
+            self.egress.set_max_lag_us(us);
+        }
         if let Some(b) = self.transport.batch()
             && b != self.egress.batch()
         {
@@ -320,6 +335,9 @@ impl<T: Transport> ListenerSession<T> {
                 }
                 Notice::SourceLost => SessionNotice::SourceLost,
                 Notice::SourceRestored => SessionNotice::SourceRestored,
+                Notice::SourceGap(g) => {
+                    SessionNotice::SourceGap { from_frame: g.from_frame, missed_frames: g.frames }
+                }
                 Notice::Quality(q) => {
                     self.notify(&SessionNotice::Quality(q));
                     self.egress.flush(&mut self.transport);

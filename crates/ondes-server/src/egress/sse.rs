@@ -83,6 +83,11 @@ impl Transport for SseTransport {
             },
             SessionNotice::SourceLost => Status::SourceLost,
             SessionNotice::SourceRestored => Status::SourceRestored,
+            SessionNotice::SourceGap { from_frame, missed_frames } => Status::Gap {
+                from_frame: *from_frame,
+                missed_frames: Some(*missed_frames),
+                message: crate::egress::SOURCE_GAP_MESSAGE.into(),
+            },
             SessionNotice::Quality(q) => {
                 let factor = hub.quality_factor(*q) * self.format.extra_factor();
                 Status::Quality { quality: *q, sample_rate: Some(hub.spec.sample_rate / factor as u32) }

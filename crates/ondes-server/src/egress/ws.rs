@@ -20,6 +20,7 @@ use ondes_core::proto::control::{
 use super::session::{ListenerSession, SessionNotice, Transport};
 use super::ws_frame;
 use crate::clock::now_us;
+use crate::config::LatencyBudgets;
 use crate::connections::{AbrSnapshot, ConnectionInfo, LastDecision};
 use crate::hub::{HubFrame, RungUse, StreamHub, WireBuilder, WireGuard, WireKey};
 use crate::metrics::Metrics;
@@ -131,6 +132,8 @@ pub struct WsOptions {
     /// Whether messages are whole WebSocket frames (listeners on the feed writers) or
     /// payloads that tungstenite frames (connections served by hyper).
     pub framed: bool,
+    /// The most audio waiting at the server per profile (`[abr.latency_budget_ms]`).
+    pub budgets: LatencyBudgets,
 }
 
 /// One WebSocket listener's framing, adaptation and client handling.
@@ -144,6 +147,7 @@ pub struct WsTransport {
     batch_fixed: bool,
     quality: f32,
     framed: bool,
+    budgets: LatencyBudgets,
     wire: WireGuard,
     /// Per-listener adaptation (`rung=auto` on an Opus ladder), driven in session time.
     abr: Option<Controller>,
@@ -188,6 +192,7 @@ impl WsTransport {
             batch_fixed: opts.batch.is_some(),
             quality,
             framed,
+            budgets: opts.budgets,
             wire,
             abr: None,
             profile: opts.profile,
@@ -392,6 +397,15 @@ impl Transport for WsTransport {
     fn batch(&self) -> Option<u64> {
         Some(self.batch)
     }
+
+    /// The budget of the profile the controller is on (or the one asked for).
+    fn lag_budget_us(&self) -> Option<u64> {
+        let profile = match &self.abr {
+            Some(a) => a.profile().name,
+            None => self.profile.initial(),
+        };
+        Some(self.budgets.of(profile) * 1000)
+    }
     fn notice(&mut self, _hub: &StreamHub, notice: &SessionNotice) -> Option<Bytes> {
         let m = match notice {
             SessionNotice::Paused => ToListener::Status(Status::Paused),
@@ -402,6 +416,11 @@ impl Transport for WsTransport {
             }),
             SessionNotice::SourceLost => ToListener::Status(Status::SourceLost),
             SessionNotice::SourceRestored => ToListener::Status(Status::SourceRestored),
+            SessionNotice::SourceGap { from_frame, missed_frames } => ToListener::Status(Status::Gap {
+                from_frame: *from_frame,
+                missed_frames: Some(*missed_frames),
+                message: crate::egress::SOURCE_GAP_MESSAGE.into(),
+            }),
             // the new rung (set_quality) is this listener's answer to a quality change
             SessionNotice::Quality(_) | SessionNotice::ResumeOutcome { .. } => return None,
             SessionNotice::Lagged { skipped_frames } => {

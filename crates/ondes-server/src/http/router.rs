@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::{FromRequestParts, MatchedPath, Path};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use std::collections::HashMap;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -90,6 +90,18 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/audio/publish", get(crate::ingest::ws::publish))
         .route("/api/streams/{id}/ingest", post(crate::ingest::http::ingest))
         .route("/api/audio/ingest", post(crate::ingest::http::ingest))
+        .route("/api/streams/{id}/whep", post(crate::api::whep::post).options(crate::api::whep::options))
+        .route("/api/audio/whep", post(crate::api::whep::post).options(crate::api::whep::options))
+        .route("/api/streams/{id}/whip", post(crate::api::whip::post).options(crate::api::whep::options))
+        .route("/api/audio/whip", post(crate::api::whip::post).options(crate::api::whep::options))
+        .route(
+            "/api/streams/{id}/whep/{session}",
+            delete(crate::api::whep::delete).patch(crate::api::whep::patch),
+        )
+        .route(
+            "/api/streams/{id}/whip/{session}",
+            delete(crate::api::whep::delete).patch(crate::api::whep::patch),
+        )
         // Icecast mounts at the root: static routes (`/`, `/metrics`, the dashboard's files)
         // take precedence over the parameter, and unknown mounts answer a JSON 404
         .route("/{mount}", get(crate::icecast::listen::listen).put(crate::icecast::source::source));
@@ -129,13 +141,14 @@ fn cors_layer(config: &Config) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_credentials(true)
-            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::PATCH, Method::OPTIONS])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 HeaderName::from_static("last-event-id"),
             ])
-            .expose_headers([header::RETRY_AFTER])
+            // WHEP/WHIP clients read the session's Location and ETag
+            .expose_headers([header::RETRY_AFTER, header::LOCATION, header::ETAG])
             .max_age(std::time::Duration::from_secs(600)),
     )
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use ondes_core::dsp::Decimator;
+use ondes_core::dsp::{ChannelLevel, Decimator, LevelMeter};
 use ondes_core::ring::Resume;
 use ondes_core::{Cursor, CursorRead, Frame, FrameSpec, Ring};
 use parking_lot::{Mutex, RwLock};
@@ -45,6 +45,18 @@ pub struct ControlState {
     pub ended: Option<String>,
     /// The source (a publisher) is gone; the hub is filling with silence until it returns.
     pub source_lost: bool,
+    /// Gaps the source reported (samples it lost, filled with silence), and the latest one.
+    pub source_gaps: u64,
+    pub last_source_gap: SourceGap,
+}
+
+/// A run of frames the source lost (e.g. a capture overrun) and filled with silence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SourceGap {
+    /// The first frame that carries the silence.
+    pub from_frame: u64,
+    /// Frames of audio lost (rounded up).
+    pub frames: u64,
 }
 
 /// A change of [`ControlState`] that listeners are told about, whatever their transport.
@@ -56,6 +68,8 @@ pub enum Notice {
     Resumed,
     SourceLost,
     SourceRestored,
+    /// The source lost audio (an overrun) and filled it with silence.
+    SourceGap(SourceGap),
     /// The quality cap changed.
     Quality(f32),
 }
@@ -69,6 +83,9 @@ impl Notice {
             Notice::Resumed => serde_json::json!({"status": "resumed"}),
             Notice::SourceLost => serde_json::json!({"status": "source-lost"}),
             Notice::SourceRestored => serde_json::json!({"status": "source-restored"}),
+            Notice::SourceGap(g) => {
+                serde_json::json!({"status": "gap", "from_frame": g.from_frame, "missed_frames": g.frames})
+            }
             Notice::Quality(q) => serde_json::json!({"status": "quality", "quality": q}),
         }
     }
@@ -87,6 +104,9 @@ impl ControlState {
         }
         if self.source_lost != old.source_lost {
             v.push(if self.source_lost { Notice::SourceLost } else { Notice::SourceRestored });
+        }
+        if self.source_gaps != old.source_gaps {
+            v.push(Notice::SourceGap(self.last_source_gap));
         }
         if self.quality != old.quality {
             v.push(Notice::Quality(self.quality));
@@ -143,6 +163,9 @@ pub struct StreamHub {
     /// The wire formats listeners use now, made once per group at push time.
     pub wire_keys: Arc<WireKeys>,
     decimators: Mutex<HashMap<usize, Arc<Decimator>>>,
+    /// Per-channel DC offset, RMS, peak and clipping of the stream's own samples, over one
+    /// second windows (the acquisition figures of `…/stats`). Only the producer writes it.
+    levels: Mutex<LevelMeter>,
     /// Times the ladder's encoding of each frame (set once the metrics exist).
     pub encode_timer: std::sync::OnceLock<crate::metrics::StageHandle>,
     max_lag_frames: u64,
@@ -189,12 +212,15 @@ impl StreamHub {
                 quality: 1.0,
                 ended: None,
                 source_lost: false,
+                source_gaps: 0,
+                last_source_gap: SourceGap::default(),
             })
             .0,
             stats: HubStats::default(),
             ladder: Ladder::new(spec, rungs_kbps),
             wire_keys: Arc::new(WireKeys::default()),
             decimators: Mutex::new(HashMap::new()),
+            levels: Mutex::new(LevelMeter::new(spec.channels as usize, spec.sample_rate as usize)),
             encode_timer: std::sync::OnceLock::new(),
             max_lag_frames,
             started: Instant::now(),
@@ -214,6 +240,7 @@ impl StreamHub {
     /// [`push`](Self::push) for a source that sent this frame as Opus: the rung nearest the
     /// source's bitrate carries `source`'s packet instead of a re-encoding.
     pub fn push_with_opus(&self, samples: Arc<[f32]>, capture_us: i64, source: &SourceOpus) -> u64 {
+        self.levels.lock().push(&samples);
         let t0 = Instant::now();
         let opus = self.ladder.encode(&samples, source);
         if !opus.is_empty()
@@ -259,6 +286,12 @@ impl StreamHub {
             tx.receiver_count() > 0
         });
         seq
+    }
+
+    /// Per-channel levels over the last complete second, and the window in samples.
+    pub fn levels(&self) -> (Vec<ChannelLevel>, usize) {
+        let m = self.levels.lock();
+        (m.levels(), m.window())
     }
 
     pub fn set_source_description(&self, s: String) {
@@ -395,6 +428,15 @@ impl StreamHub {
     /// Marks the source as lost or back (listeners get `source-lost` / `source-restored`).
     pub fn set_source_lost(&self, lost: bool) -> bool {
         self.control.send_if_modified(|c| std::mem::replace(&mut c.source_lost, lost) != lost)
+    }
+
+    /// The source lost `frames` frames of audio, filled with silence from `from_frame` on:
+    /// listeners are told (a `gap` status), never left to guess.
+    pub fn report_source_gap(&self, from_frame: u64, frames: u64) {
+        self.control.send_modify(|c| {
+            c.source_gaps += 1;
+            c.last_source_gap = SourceGap { from_frame, frames };
+        });
     }
 
     /// Ends the stream for good; listeners get an `error` event and close.

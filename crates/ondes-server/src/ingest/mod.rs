@@ -48,6 +48,8 @@ pub struct Publisher {
     pub decode_errors: AtomicU64,
     pub rejected_messages: AtomicU64,
     pub concealed_frames: AtomicU64,
+    /// Lost packets recovered from the next packet's in-band FEC (WHIP publishers).
+    pub fec_recovered: AtomicU64,
     pub sessions: AtomicU64,
 }
 
@@ -66,6 +68,8 @@ pub struct PublisherStats {
     pub rejected_messages: u64,
     /// Frames the publisher marked lost (empty Opus packets), concealed by the decoder.
     pub concealed_frames: u64,
+    /// Lost packets recovered from in-band FEC (WHIP publishers; the rest were concealed).
+    pub fec_recovered: u64,
     pub sessions: u64,
 }
 
@@ -110,6 +114,7 @@ impl Publisher {
             decode_errors: AtomicU64::new(0),
             rejected_messages: AtomicU64::new(0),
             concealed_frames: AtomicU64::new(0),
+            fec_recovered: AtomicU64::new(0),
             sessions: AtomicU64::new(0),
         })
     }
@@ -170,6 +175,7 @@ impl Publisher {
             decode_errors: self.decode_errors.load(Ordering::Relaxed),
             rejected_messages: self.rejected_messages.load(Ordering::Relaxed),
             concealed_frames: self.concealed_frames.load(Ordering::Relaxed),
+            fec_recovered: self.fec_recovered.load(Ordering::Relaxed),
             sessions: self.sessions.load(Ordering::Relaxed),
         }
     }

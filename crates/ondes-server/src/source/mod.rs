@@ -10,11 +10,14 @@
 //! | `tone:noise?amp=0.2&seed=1` | white noise |
 //! | `file:music.flac?loop=true` | WAV, FLAC, MP3 or Ogg Vorbis, resampled and remixed to the stream's layout |
 //! | `stdin:s16le?rate=44100&channels=1` | raw PCM on standard input (`s16le` or `f32le`; rate and channels default to the stream's) |
+//! | `capture:default?channels=2&rate=48000&period_ms=10` | a sound card, timed by the device's own clock (cargo feature `capture`); see [`capture`] |
 //! | `publish` | pushed by a publisher (WebSocket `/publish` or HTTP `/ingest`); see [`crate::ingest`] |
 //!
-//! Every source is a pull source ([`PcmSource`]) driven by the [`runner`], which paces it by
-//! absolute deadlines.
+//! Every source but capture is a pull source ([`PcmSource`]) driven by the [`runner`], which
+//! paces it by absolute deadlines. A capture source is pushed by its device and paced by the
+//! device's clock ([`capture`]).
 
+pub mod capture;
 pub mod file;
 pub mod runner;
 pub mod spec;
@@ -22,7 +25,7 @@ pub mod stdin;
 pub mod tone;
 
 pub use runner::spawn_source;
-pub use spec::{SourceSpec, SourceSpecError};
+pub use spec::{CaptureSpec, SourceSpec, SourceSpecError};
 
 /// Why a source could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +38,28 @@ pub enum SourceError {
     Io(#[from] std::io::Error),
     #[error("a publish stream is fed by publishers, not pulled")]
     NotPull,
+    #[error(transparent)]
+    Capture(#[from] capture::CaptureError),
+}
+
+/// What feeds a stream that has no publisher: a pull source on a paced thread, or a capture
+/// device (built with the `capture` feature) on its own thread.
+pub enum Feed {
+    Pull(Box<dyn PcmSource>),
+    #[cfg(feature = "capture")]
+    Capture(capture::runner::CaptureSource),
+}
+
+/// Opens what feeds a stream whose source is not a publisher: a capture device is looked up
+/// and checked (it fails now, naming the device and what exists), anything else is opened.
+pub fn open_feed(spec: &SourceSpec, frame: &ondes_core::FrameSpec) -> Result<Feed, SourceError> {
+    match spec {
+        #[cfg(feature = "capture")]
+        SourceSpec::Capture(c) => Ok(Feed::Capture(capture::runner::CaptureSource::open(c, frame)?)),
+        #[cfg(not(feature = "capture"))]
+        SourceSpec::Capture(_) => Err(capture::CaptureError::NotBuilt.into()),
+        other => Ok(Feed::Pull(open_source(other, frame)?)),
+    }
 }
 
 /// What a [`PcmSource::fill`] call produced.
@@ -70,6 +95,8 @@ pub fn open_source(
         SourceSpec::Stdin { format, rate, channels } => {
             Box::new(stdin::StdinSource::new(std::io::stdin(), *format, *rate, *channels, frame)?)
         }
-        SourceSpec::Publish | SourceSpec::Icecast => return Err(SourceError::NotPull),
+        SourceSpec::Publish | SourceSpec::Icecast | SourceSpec::Capture(_) => {
+            return Err(SourceError::NotPull);
+        }
     })
 }

@@ -9,7 +9,7 @@ use ondes_codec::SampleFormat;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SourceSpecError {
     #[error(
-        "unknown source '{0}'; use tone:demo, tone:sine?freq=440, tone:sweep, tone:noise, file:PATH, stdin:s16le, publish or icecast"
+        "unknown source '{0}'; use tone:demo, tone:sine?freq=440, tone:sweep, tone:noise, file:PATH, stdin:s16le, capture:DEVICE, publish or icecast"
     )]
     UnknownKind(String),
     #[error("unknown tone '{0}'; use demo, sine, sweep or noise")]
@@ -22,6 +22,27 @@ pub enum SourceSpecError {
     MissingPath,
     #[error("stdin: unknown sample format '{0}'; use s16le or f32le")]
     SampleFormat(String),
+    #[error("capture: needs a device, e.g. capture:default (list them with `ondes devices`)")]
+    MissingDevice,
+}
+
+/// What a `capture:` source asks of its device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaptureSpec {
+    /// The device: an ALSA PCM name as `ondes devices` lists it (`default`, `pulse`,
+    /// `hw:CARD=PCH,DEV=0`, `plughw:1,0` …) or its description.
+    pub device: String,
+    /// Channels to open the device with (default: the stream's).
+    pub channels: Option<u16>,
+    /// Rate to open the device at (default: the stream's; another rate is resampled).
+    pub rate: Option<u32>,
+    /// The device's period: how much audio each callback brings.
+    pub period_ms: f64,
+    /// How long to wait between attempts to reopen a device that went away.
+    pub retry_ms: u64,
+    /// Capacity of the queue between the device's callback and the stream, in ms of audio;
+    /// a reader stalled longer than this loses the overflow (counted, reported as a gap).
+    pub queue_ms: u64,
 }
 
 /// The waveform of a tone source.
@@ -49,6 +70,8 @@ pub enum SourceSpec {
         rate: Option<u32>,
         channels: Option<u16>,
     },
+    /// A sound card (or any input device) read through the system's audio API.
+    Capture(CaptureSpec),
     /// Audio pushed by a publisher over WebSocket or HTTP ingest.
     Publish,
     /// Audio pushed by an Icecast source client (`PUT`/`SOURCE /{id}`).
@@ -171,6 +194,53 @@ impl SourceSpec {
                 };
                 Ok(SourceSpec::Stdin { format, rate, channels })
             }
+            "capture" => {
+                const K: &str = "capture";
+                let (device, opts) = split_options(rest);
+                check_keys(K, &opts, "channels, rate, period_ms, retry_ms, queue_ms")?;
+                if device.is_empty() {
+                    return Err(SourceSpecError::MissingDevice);
+                }
+                let rate = match opts.get("rate") {
+                    Some(_) => {
+                        Some(num(K, &opts, "rate", 48_000u32, 8_000..=192_000, "a sample rate in Hz")?)
+                    }
+                    None => None,
+                };
+                let channels = match opts.get("channels") {
+                    Some(_) => Some(num(K, &opts, "channels", 2u16, 1..=64, "1 to 64")?),
+                    None => None,
+                };
+                Ok(SourceSpec::Capture(CaptureSpec {
+                    device: device.to_string(),
+                    channels,
+                    rate,
+                    period_ms: num(
+                        K,
+                        &opts,
+                        "period_ms",
+                        10.0,
+                        1.0..=500.0,
+                        "milliseconds per callback, 1 to 500",
+                    )?,
+                    retry_ms: num(
+                        K,
+                        &opts,
+                        "retry_ms",
+                        1_000u64,
+                        10..=600_000,
+                        "milliseconds between reopen attempts",
+                    )?,
+                    queue_ms: num(
+                        K,
+                        &opts,
+                        "queue_ms",
+                        200u64,
+                        20..=10_000,
+                        "milliseconds of audio, 20 to 10000",
+                    )?,
+                }))
+            }
             "publish" if rest.is_empty() => Ok(SourceSpec::Publish),
             "icecast" if rest.is_empty() => Ok(SourceSpec::Icecast),
             _ => Err(SourceSpecError::UnknownKind(s.into())),
@@ -200,6 +270,26 @@ mod tests {
             SourceSpec::parse("stdin:f32le?rate=44100&channels=1").unwrap(),
             SourceSpec::Stdin { format: SampleFormat::F32Le, rate: Some(44_100), channels: Some(1) }
         );
+        assert_eq!(
+            SourceSpec::parse("capture:hw:CARD=PCH,DEV=0?channels=2&rate=48000&period_ms=10").unwrap(),
+            SourceSpec::Capture(CaptureSpec {
+                device: "hw:CARD=PCH,DEV=0".into(),
+                channels: Some(2),
+                rate: Some(48_000),
+                period_ms: 10.0,
+                retry_ms: 1_000,
+                queue_ms: 200,
+            })
+        );
+    }
+
+    #[test]
+    fn capture_options_are_checked() {
+        assert_eq!(SourceSpec::parse("capture:"), Err(SourceSpecError::MissingDevice));
+        let e = SourceSpec::parse("capture:default?period_ms=0").unwrap_err().to_string();
+        assert!(e.contains("period_ms") && e.contains("1 to 500"), "{e}");
+        let e = SourceSpec::parse("capture:default?gain=2").unwrap_err().to_string();
+        assert!(e.contains("gain") && e.contains("retry_ms"), "{e}");
     }
 
     #[test]

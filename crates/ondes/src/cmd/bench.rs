@@ -8,6 +8,7 @@ use anyhow::Context;
 use indicatif::ProgressBar;
 use ondes_tools::adaptive_bench::{AdaptiveOptions, run_adaptive_bench};
 use ondes_tools::bench::fanout::{FanoutOptions, Transport, run_fanout};
+use ondes_tools::codec_bench::{CodecBenchOptions, render_table, run_codec_bench};
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
@@ -31,6 +32,25 @@ pub enum BenchCommand {
     /// latest page at once, then every page. Its CPU per listener-second is the kernel's cost
     /// of one write per listener per page: divide a server's by it.
     Floor(super::bench_floor::FloorArgs),
+    /// The Opus engines (libopus, opus-rs) side by side on the same inputs, in-process: CPU per
+    /// frame of the speech and music ladders at complexity 5 and 10, quality of every rung
+    /// (SNR, correlation, log-spectral distance) on espeak-ng speech and sox music, recovery
+    /// of 5/10/20/30 % random loss with in-band FEC, DTX savings, every frame duration mono
+    /// and stereo, and interop both ways with ffmpeg, opusenc and opusdec.
+    Codec(CodecArgs),
+}
+
+#[derive(clap::Args)]
+pub struct CodecArgs {
+    /// CPU time spent timing each ladder per direction: 2s, 500ms, or seconds.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    cpu_time: Duration,
+    /// Seed of the random loss patterns.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print one JSON object instead of the tables.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -112,7 +132,20 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Fanout(args) => fanout(args),
         BenchCommand::Adaptive(args) => adaptive(args),
         BenchCommand::Floor(args) => super::bench_floor::run(args),
+        BenchCommand::Codec(args) => codec(args),
     }
+}
+
+fn codec(args: CodecArgs) -> anyhow::Result<()> {
+    let opts = CodecBenchOptions { cpu_seconds: args.cpu_time.as_secs_f64(), seed: args.seed };
+    let report = run_codec_bench(&opts, |step| eprintln!("  {step}"))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("ondes bench codec (engines: {})", report.engines.join(", "));
+        print!("{}", render_table(&report));
+    }
+    Ok(())
 }
 
 fn adaptive(args: AdaptiveArgs) -> anyhow::Result<()> {

@@ -3,6 +3,7 @@
 pub mod adaptive_real;
 pub mod bench;
 pub mod bench_floor;
+pub mod devices;
 pub mod duration;
 pub mod listen;
 pub mod netsim;

@@ -1,6 +1,9 @@
 //! Helpers shared by the binary's end-to-end tests: temp files and a real `ondes serve`.
 #![allow(dead_code)]
 
+pub mod http;
+pub mod pulse;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

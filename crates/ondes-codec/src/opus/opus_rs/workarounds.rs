@@ -5,7 +5,7 @@
 //! espeak-ng speech decoded by libopus (ffmpeg) and by opus-rs alike: when both decoders agree
 //! and libopus's own encoder does well, the opus-rs encoder is at fault.
 
-use super::config::OpusConfig;
+use crate::opus::config::OpusConfig;
 
 /// The complexity actually given to opus-rs: the configured one, lowered where opus-rs's
 /// higher-complexity CELT analysis damages short frames:

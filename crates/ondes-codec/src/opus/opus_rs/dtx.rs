@@ -1,4 +1,4 @@
-//! Discontinuous transmission (DTX), decided outside opus-rs.
+//! Discontinuous transmission (DTX) for the opus-rs engine, decided outside opus-rs.
 //!
 //! opus-rs has no DTX, so this follows libopus 1.4+'s `decide_dtx_mode`: after 200 ms without
 //! activity the encoder sends packets of only a TOC byte, which every decoder (libopus, ffmpeg,
@@ -56,20 +56,25 @@ impl DtxState {
     }
 }
 
-/// The shortest valid packet with the same TOC as `packet` and no coded data: what a DTX frame
-/// is sent as. Codes 0 and 1 need only the TOC; code 2 needs its first frame length (0) and
-/// code 3 its frame count (with the VBR and padding flags cleared), RFC 6716 §3.2.
-pub fn toc_only(packet: &[u8], out: &mut Vec<u8>) -> usize {
-    let Some(&toc) = packet.first() else {
+/// Cuts the packet of `len` bytes at the start of `buf` to the shortest valid packet with the
+/// same TOC and no coded data, returning its new length: what a DTX frame is sent as. Codes 0
+/// and 1 need only the TOC; code 2 needs its first frame length (0) and code 3 its frame count
+/// (with the VBR and padding flags cleared), RFC 6716 §3.2.
+pub fn toc_only_in_place(buf: &mut [u8], len: usize) -> usize {
+    if len == 0 || buf.is_empty() {
         return 0;
-    };
-    out.push(toc);
-    match toc & 0x03 {
-        2 => out.push(0),
-        3 => out.push(packet.get(1).map_or(1, |count| count & 0x3F)),
-        _ => {}
     }
-    if toc & 0x03 >= 2 { 2 } else { 1 }
+    match buf[0] & 0x03 {
+        2 if buf.len() >= 2 => {
+            buf[1] = 0;
+            2
+        }
+        3 if buf.len() >= 2 => {
+            buf[1] = if len >= 2 { buf[1] & 0x3F } else { 1 };
+            2
+        }
+        _ => 1,
+    }
 }
 
 #[cfg(test)]
@@ -114,11 +119,14 @@ mod tests {
 
     #[test]
     fn toc_only_packets_keep_the_toc_and_frame_count() {
-        let mut out = Vec::new();
-        assert_eq!(toc_only(&[0x78, 1, 2, 3], &mut out), 1);
-        assert_eq!(toc_only(&[0x79, 1, 2], &mut out), 1);
-        assert_eq!(toc_only(&[0x7A, 5, 1, 2], &mut out), 2);
-        assert_eq!(toc_only(&[0x7B, 0xC3, 9, 9], &mut out), 2);
-        assert_eq!(out, [0x78, 0x79, 0x7A, 0, 0x7B, 0x03]);
+        let cut = |packet: &[u8]| {
+            let mut buf = packet.to_vec();
+            let n = toc_only_in_place(&mut buf, packet.len());
+            buf[..n].to_vec()
+        };
+        assert_eq!(cut(&[0x78, 1, 2, 3]), [0x78]);
+        assert_eq!(cut(&[0x79, 1, 2]), [0x79]);
+        assert_eq!(cut(&[0x7A, 5, 1, 2]), [0x7A, 0]);
+        assert_eq!(cut(&[0x7B, 0xC3, 9, 9]), [0x7B, 0x03]);
     }
 }

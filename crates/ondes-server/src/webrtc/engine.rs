@@ -1,0 +1,386 @@
+//! The task that owns the WebRTC socket and every session's `Rtc` (see [`super`]).
+//!
+//! It waits for one of: a datagram, a command from the HTTP side, a stream that has new
+//! frames (one small watcher task per stream with WebRTC listeners), or the earliest
+//! timeout any `Rtc` asked for. Each is one mutation of one or more `Rtc`s, each followed
+//! by a drain. Time is read once per wake-up and passed in.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use str0m::change::SdpOffer;
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Input, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::peer::{CONNECT_TIMEOUT, Listener, Net, PayloadCache, Peer, Publisher, Role};
+use super::{Command, Created, WebRtcError};
+use crate::config::WebRtcConfig;
+use crate::state::AppState;
+
+/// Datagrams the socket refused (a full send buffer): counted, never waited for.
+struct SocketNet<'a> {
+    socket: &'a UdpSocket,
+    send_errors: &'a mut u64,
+}
+
+impl Net for SocketNet<'_> {
+    fn send(&mut self, to: SocketAddr, data: &[u8]) {
+        if self.socket.try_send_to(data, to).is_err() {
+            *self.send_errors += 1;
+        }
+    }
+}
+
+/// A watcher of one stream's frames and control state for its WebRTC listeners.
+struct StreamWatch {
+    listeners: usize,
+    task: JoinHandle<()>,
+}
+
+pub struct Engine {
+    socket: UdpSocket,
+    candidates: Vec<SocketAddr>,
+    rx: mpsc::Receiver<Command>,
+    cfg: WebRtcConfig,
+    peers: HashMap<u64, Peer>,
+    by_addr: HashMap<SocketAddr, u64>,
+    by_id: HashMap<String, u64>,
+    streams: HashMap<String, StreamWatch>,
+    wake_tx: mpsc::Sender<String>,
+    wake_rx: mpsc::Receiver<String>,
+    next_key: u64,
+    cache: PayloadCache,
+    send_errors: u64,
+    crypto: Arc<str0m::config::CryptoProvider>,
+}
+
+impl Engine {
+    pub(super) fn new(
+        socket: UdpSocket,
+        candidates: Vec<SocketAddr>,
+        rx: mpsc::Receiver<Command>,
+        cfg: WebRtcConfig,
+    ) -> Self {
+        let (wake_tx, wake_rx) = mpsc::channel(1024);
+        Engine {
+            socket,
+            candidates,
+            rx,
+            cfg,
+            peers: HashMap::new(),
+            by_addr: HashMap::new(),
+            by_id: HashMap::new(),
+            streams: HashMap::new(),
+            wake_tx,
+            wake_rx,
+            next_key: 0,
+            cache: PayloadCache::default(),
+            send_errors: 0,
+            crypto: Arc::new(str0m::crypto::from_feature_flags()),
+        }
+    }
+
+    /// Runs until the server shuts down.
+    pub async fn run(mut self, app: Arc<AppState>) {
+        let mut shutdown = app.shutdown.clone();
+        let mut buf = vec![0u8; 2048];
+        let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let deadline = self.peers.values().map(|p| p.next_timeout).min();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = self.socket.recv_from(&mut buf) => match r {
+                    Ok((n, from)) => self.datagram(&buf[..n], from, &app),
+                    Err(e) => tracing::debug!(error = %e, "webrtc socket receive failed"),
+                },
+                Some(c) = self.rx.recv() => self.command(c, &app),
+                Some(stream) = self.wake_rx.recv() => self.stream_wake(&stream, &app),
+                _ = sleep => self.timeouts(&app),
+                _ = housekeeping.tick() => self.housekeeping(&app),
+                _ = shutdown.changed() => {
+                    // sessions see the shutdown flag and send their last notice
+                    let ids: Vec<String> = self.streams.keys().cloned().collect();
+                    for s in ids {
+                        self.stream_wake(&s, &app);
+                    }
+                    let keys: Vec<u64> = self.peers.keys().copied().collect();
+                    for k in keys {
+                        self.remove(k);
+                    }
+                    return;
+                }
+            }
+            self.reap();
+        }
+    }
+
+    fn net(&mut self) -> (SocketNet<'_>, &mut HashMap<u64, Peer>) {
+        (SocketNet { socket: &self.socket, send_errors: &mut self.send_errors }, &mut self.peers)
+    }
+
+    /// The local candidate a datagram from `from` reached (the socket may be bound to every
+    /// interface): loopback for a loopback source, else the first other address.
+    fn destination(&self, from: SocketAddr) -> SocketAddr {
+        let loopback = from.ip().is_loopback();
+        self.candidates
+            .iter()
+            .find(|c| c.ip().is_loopback() == loopback && c.is_ipv4() == from.is_ipv4())
+            .or(self.candidates.first())
+            .copied()
+            .unwrap_or(from)
+    }
+
+    fn datagram(&mut self, data: &[u8], from: SocketAddr, app: &AppState) {
+        let Ok(contents) = data.try_into() else { return };
+        let now = Instant::now();
+        let input = Input::Receive(
+            now,
+            Receive { proto: Protocol::Udp, source: from, destination: self.destination(from), contents },
+        );
+        let key = match self.by_addr.get(&from) {
+            Some(k) => *k,
+            None => {
+                // a new address: the peer whose ICE credentials the STUN request names
+                let Some(k) = self.peers.iter().find(|(_, p)| p.rtc.accepts(&input)).map(|(k, _)| *k) else {
+                    return;
+                };
+                self.by_addr.insert(from, k);
+                k
+            }
+        };
+        let (mut net, peers) = self.net();
+        let Some(peer) = peers.get_mut(&key) else { return };
+        if peer.rtc.handle_input(input).is_err() {
+            peer.closed = true;
+            return;
+        }
+        peer.drain(&mut net, app);
+    }
+
+    fn timeouts(&mut self, app: &AppState) {
+        let now = Instant::now();
+        let (mut net, peers) = self.net();
+        for p in peers.values_mut().filter(|p| p.next_timeout <= now) {
+            if p.rtc.handle_input(Input::Timeout(now)).is_err() {
+                p.closed = true;
+                continue;
+            }
+            p.drain(&mut net, app);
+        }
+    }
+
+    fn stream_wake(&mut self, stream: &str, app: &AppState) {
+        self.cache.clear();
+        let Some(keys) = self.stream_keys(stream) else { return };
+        for k in keys {
+            let (mut net, peers) =
+                (SocketNet { socket: &self.socket, send_errors: &mut self.send_errors }, &mut self.peers);
+            if let Some(p) = peers.get_mut(&k) {
+                p.update_listener(&mut net, app, &mut self.cache);
+            }
+        }
+    }
+
+    fn stream_keys(&self, stream: &str) -> Option<Vec<u64>> {
+        self.streams.get(stream)?;
+        Some(
+            self.peers
+                .iter()
+                .filter(|(_, p)| p.stream == stream && matches!(p.role, Role::Listener(_)))
+                .map(|(k, _)| *k)
+                .collect(),
+        )
+    }
+
+    fn housekeeping(&mut self, app: &AppState) {
+        let now = Instant::now();
+        for p in self.peers.values_mut() {
+            if !p.connected && now.duration_since(p.created) > CONNECT_TIMEOUT {
+                tracing::info!(session = %p.id, stream = %p.stream, "webrtc peer never connected; dropped");
+                p.closed = true;
+            }
+            if !p.rtc.is_alive() {
+                p.closed = true;
+            }
+        }
+        // a listener whose stream is paused gets no frame wake-ups: keep its session current
+        let ids: Vec<String> = self.streams.keys().cloned().collect();
+        for s in ids {
+            self.stream_wake(&s, app);
+        }
+        if self.send_errors > 0 {
+            tracing::warn!(
+                datagrams = self.send_errors,
+                "webrtc socket refused datagrams in the last second"
+            );
+            self.send_errors = 0;
+        }
+    }
+
+    /// Removes closed sessions.
+    fn reap(&mut self) {
+        let closed: Vec<u64> = self.peers.iter().filter(|(_, p)| p.closed).map(|(k, _)| *k).collect();
+        for k in closed {
+            self.remove(k);
+        }
+    }
+
+    fn remove(&mut self, key: u64) {
+        let Some(mut p) = self.peers.remove(&key) else { return };
+        self.by_id.remove(&p.id);
+        self.by_addr.retain(|_, k| *k != key);
+        p.rtc.disconnect();
+        match &mut p.role {
+            Role::Publisher(pb) => {
+                pb.finish();
+                tracing::info!(stream = %p.stream, session = %p.id, stats = ?pb.receiver.stats, "WHIP publisher left");
+            }
+            Role::Listener(_) => {
+                if let Some(w) = self.streams.get_mut(&p.stream) {
+                    w.listeners -= 1;
+                    if w.listeners == 0 {
+                        w.task.abort();
+                        self.streams.remove(&p.stream);
+                    }
+                }
+            }
+        }
+    }
+
+    fn command(&mut self, c: Command, app: &AppState) {
+        match c {
+            Command::Listen { offer, offered, admission, transport, reply } => {
+                let stream = admission.hub.id.clone();
+                let hub = admission.hub.clone();
+                let red = self.cfg.red && offered.red;
+                let r = self.create(
+                    &offer,
+                    &stream,
+                    red,
+                    app,
+                    Role::Listener(Box::new(Listener::new(admission, transport))),
+                );
+                if r.is_ok() {
+                    self.watch(&hub);
+                }
+                let _ = reply.send(r);
+            }
+            Command::Publish { offer, hub, session, reply } => {
+                let stream = hub.id.clone();
+                let r = match Publisher::new(hub, session) {
+                    Ok(p) => self.create(&offer, &stream, false, app, Role::Publisher(Box::new(p))),
+                    Err(e) => Err(WebRtcError::Negotiation(format!("cannot create an Opus decoder: {e}"))),
+                };
+                let _ = reply.send(r);
+            }
+            Command::Delete { stream, session_id, reply } => {
+                let r = match self.by_id.get(&session_id) {
+                    Some(k) if self.peers.get(k).is_some_and(|p| p.stream == stream) => {
+                        self.remove(*k);
+                        Ok(())
+                    }
+                    _ => Err(WebRtcError::UnknownSession(session_id)),
+                };
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    /// A new session answering `offer`.
+    fn create(
+        &mut self,
+        offer: &str,
+        stream: &str,
+        red: bool,
+        app: &AppState,
+        role: Role,
+    ) -> Result<Created, WebRtcError> {
+        if self.peers.len() >= self.cfg.max_sessions {
+            return Err(WebRtcError::Full(self.cfg.max_sessions));
+        }
+        let offer = SdpOffer::from_sdp_string(offer).map_err(|e| WebRtcError::BadSdp(e.to_string()))?;
+        let now = Instant::now();
+        let mut rtc = Rtc::builder()
+            .set_crypto_provider(self.crypto.clone())
+            .set_ice_lite(true)
+            .clear_codecs()
+            .enable_opus(true, red)
+            .set_stats_interval(Some(Duration::from_secs(1)))
+            .build(now);
+        for c in &self.candidates {
+            match Candidate::host(*c, "udp") {
+                Ok(c) => {
+                    rtc.add_local_candidate(c);
+                }
+                Err(e) => tracing::warn!(addr = %c, error = %e, "unusable webrtc host candidate"),
+            }
+        }
+        let answer =
+            rtc.sdp_api().accept_offer(offer).map_err(|e| WebRtcError::Negotiation(e.to_string()))?;
+        let id = session_id();
+        let key = self.next_key;
+        self.next_key += 1;
+        let mut peer = Peer {
+            id: id.clone(),
+            stream: stream.to_string(),
+            rtc,
+            created: now,
+            connected: false,
+            next_timeout: now,
+            role,
+            closed: false,
+        };
+        let (mut net, _) = self.net();
+        peer.drain(&mut net, app);
+        let answer = answer.to_sdp_string();
+        // str0m names the media (MediaAdded) only once connected: check the answer itself
+        if super::sdp::check_offer(&answer).is_err() {
+            return Err(WebRtcError::Negotiation("the answer would carry no Opus audio".into()));
+        }
+        self.by_id.insert(id.clone(), key);
+        self.peers.insert(key, peer);
+        Ok(Created { session_id: id, answer })
+    }
+
+    /// Makes sure stream `hub` wakes the engine when it has frames or its control changes.
+    fn watch(&mut self, hub: &Arc<crate::hub::StreamHub>) {
+        if let Some(w) = self.streams.get_mut(&hub.id) {
+            w.listeners += 1;
+            return;
+        }
+        let id = hub.id.clone();
+        let (hub, tx) = (hub.clone(), self.wake_tx.clone());
+        let task = tokio::spawn(async move {
+            let mut frames = hub.group_watch(1);
+            let mut control = hub.watch_control();
+            loop {
+                tokio::select! {
+                    r = frames.changed() => if r.is_err() { break },
+                    r = control.changed() => if r.is_err() { break },
+                }
+                // a full queue already holds a wake-up for this stream or others: the engine
+                // updates every listener of a stream per wake-up
+                let _ = tx.try_send(hub.id.clone());
+            }
+            let _ = tx.send(hub.id.clone()).await;
+        });
+        self.streams.insert(id, StreamWatch { listeners: 1, task });
+    }
+}
+
+/// A session id for the `Location` URL: 128 random bits in hex.
+fn session_id() -> String {
+    let v: u128 = rand::rng().random();
+    format!("{v:032x}")
+}

@@ -1,0 +1,171 @@
+//! WebRTC: WHEP listeners and WHIP publishers, on str0m (sans-IO, pure-Rust crypto).
+//!
+//! One task ([`engine`]) owns the UDP socket — every session shares one port,
+//! `webrtc.udp_port` — and every session's `str0m::Rtc`; it drives them with explicit time
+//! (`handle_input` / `poll_output`), routes datagrams by source address (learned from each
+//! peer's first STUN binding request), and writes audio when the hub has frames. The server
+//! is ICE-lite: it answers connectivity checks on its host candidates (`webrtc.ips`) and
+//! never probes.
+//!
+//! - A WHEP listener runs the same [`crate::egress::ListenerSession`] as every other
+//!   transport, with [`crate::egress::whep::WhepTransport`] framing: one Opus packet of the
+//!   hub per RTP packet (the hub's shared bytes); str0m adds the RTP header, RED when
+//!   negotiated, SRTP. Notices go on the peer's data channel, if it opened one.
+//! - A WHIP publisher's Opus goes through a reorder window, PLC and in-band FEC
+//!   ([`receive`]) into the stream's playout queue, like every other publisher's audio.
+//!
+//! The HTTP side (offer/answer, `Location`, errors) is in `crate::api::whep` and
+//! `crate::api::whip`; this module has no HTTP types.
+
+pub mod engine;
+mod peer;
+pub mod receive;
+pub mod sdp;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::WebRtcConfig;
+use crate::egress::whep::WhepTransport;
+use crate::http::admission::Admission;
+use crate::hub::StreamHub;
+use crate::ingest::PublishSession;
+
+pub use sdp::AudioOffer;
+
+/// Why an offer or a request about a session was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WebRtcError {
+    #[error("the body is not an SDP offer: {0}")]
+    BadSdp(String),
+    #[error(
+        "the offer has no audio m-line: add an audio transceiver (recvonly to listen, sendonly to publish)"
+    )]
+    NoAudio,
+    #[error("the offer's audio has no Opus (opus/48000/2); ondes speaks Opus only")]
+    NoOpus,
+    #[error(
+        "stream '{0}' has no Opus rung (its sample rate cannot be coded in Opus): listen over WebSocket or SSE"
+    )]
+    NoOpusRung(String),
+    #[error("too many WebRTC sessions ({0}); try again later")]
+    Full(usize),
+    #[error("no WebRTC session '{0}' on this stream (it ended, or was never created)")]
+    UnknownSession(String),
+    #[error("cannot answer the offer: {0}")]
+    Negotiation(String),
+    #[error("the WebRTC engine is not running")]
+    Stopped,
+}
+
+/// A created session: the SDP answer and the id in its `Location`.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub session_id: String,
+    pub answer: String,
+}
+
+/// What the HTTP side asks the engine.
+pub(crate) enum Command {
+    Listen {
+        offer: String,
+        offered: AudioOffer,
+        admission: Admission,
+        transport: WhepTransport,
+        reply: oneshot::Sender<Result<Created, WebRtcError>>,
+    },
+    Publish {
+        offer: String,
+        hub: Arc<StreamHub>,
+        session: PublishSession,
+        reply: oneshot::Sender<Result<Created, WebRtcError>>,
+    },
+    Delete {
+        stream: String,
+        session_id: String,
+        reply: oneshot::Sender<Result<(), WebRtcError>>,
+    },
+}
+
+/// The handle the HTTP side holds: sends offers and deletions to the engine.
+pub struct WebRtc {
+    cmd: mpsc::Sender<Command>,
+    /// The host candidates advertised (IP and the bound UDP port).
+    pub candidates: Vec<SocketAddr>,
+}
+
+impl WebRtc {
+    /// Answers a WHEP offer (checked with [`sdp::check_offer`]) for an admitted listener.
+    pub async fn listen(
+        &self,
+        offer: String,
+        offered: AudioOffer,
+        admission: Admission,
+        transport: WhepTransport,
+    ) -> Result<Created, WebRtcError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Listen { offer, offered, admission, transport, reply }).await?;
+        rx.await.map_err(|_| WebRtcError::Stopped)?
+    }
+
+    /// Answers a WHIP offer for a publisher holding the stream's publisher slot.
+    pub async fn publish(
+        &self,
+        offer: String,
+        hub: Arc<StreamHub>,
+        session: PublishSession,
+    ) -> Result<Created, WebRtcError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Publish { offer, hub, session, reply }).await?;
+        rx.await.map_err(|_| WebRtcError::Stopped)?
+    }
+
+    /// Ends session `session_id` of stream `stream`.
+    pub async fn delete(&self, stream: &str, session_id: &str) -> Result<(), WebRtcError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Delete { stream: stream.into(), session_id: session_id.into(), reply }).await?;
+        rx.await.map_err(|_| WebRtcError::Stopped)?
+    }
+
+    async fn send(&self, c: Command) -> Result<(), WebRtcError> {
+        self.cmd.send(c).await.map_err(|_| WebRtcError::Stopped)
+    }
+}
+
+/// The addresses to advertise: the configured ones, or loopback plus the address this
+/// machine would use to reach the internet (found with an unconnected UDP `connect`, which
+/// sends nothing).
+pub fn host_ips(cfg: &WebRtcConfig) -> Vec<IpAddr> {
+    if !cfg.ips.is_empty() {
+        // validated when the config was loaded
+        return cfg.ips.iter().filter_map(|s| s.parse().ok()).collect();
+    }
+    let mut v = vec![IpAddr::from([127, 0, 0, 1])];
+    if let Ok(s) = std::net::UdpSocket::bind("0.0.0.0:0")
+        && s.connect("192.0.2.1:9").is_ok()
+        && let Ok(a) = s.local_addr()
+        && !a.ip().is_unspecified()
+        && !a.ip().is_loopback()
+    {
+        v.push(a.ip());
+    }
+    v
+}
+
+/// Binds the WebRTC socket and returns the handle and the engine to spawn.
+pub async fn bind(cfg: &WebRtcConfig) -> std::io::Result<(WebRtc, engine::Engine)> {
+    let ips = host_ips(cfg);
+    // one loopback address alone: bind it (nothing else can reach it); otherwise every interface
+    let bind_ip = match ips.as_slice() {
+        [ip] if ip.is_loopback() => *ip,
+        _ => IpAddr::from([0, 0, 0, 0]),
+    };
+    let socket = tokio::net::UdpSocket::bind(SocketAddr::new(bind_ip, cfg.udp_port)).await?;
+    let port = socket.local_addr()?.port();
+    let candidates: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+    let (tx, rx) = mpsc::channel(256);
+    let engine = engine::Engine::new(socket, candidates.clone(), rx, cfg.clone());
+    Ok((WebRtc { cmd: tx, candidates }, engine))
+}

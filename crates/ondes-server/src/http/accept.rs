@@ -26,6 +26,9 @@ const MAX_HEAD: usize = 64 * 1024;
 const MAX_URI: usize = 8 * 1024;
 /// Most header lines in a request head (more: 431), as hyper's own limit.
 const MAX_HEADERS: usize = 100;
+/// Linux's "too many open files" (system-wide, per process).
+const ENFILE: i32 = 23;
+const EMFILE: i32 = 24;
 /// Largest response body collected for a taken-over request that was not a listener
 /// (an error: a few hundred bytes).
 const MAX_BODY: usize = 1 << 20;
@@ -52,7 +55,11 @@ pub async fn serve(
                     tokio::spawn(conn.run(tcp, addr, pending));
                 }
                 Err(e) => {
-                    // out of descriptors (or memory): the pending limit frees some soon
+                    // out of descriptors: a half-open connection makes room at once (the
+                    // burst allowance may have let more in than the limit)
+                    if matches!(e.raw_os_error(), Some(ENFILE | EMFILE)) {
+                        app.pending.evict_oldest();
+                    }
                     static LIMIT: crate::log_limit::WarnLimit = crate::log_limit::WarnLimit::per_secs(10);
                     if let Some(suppressed) = LIMIT.check() {
                         tracing::warn!(error = %e, suppressed, "accepting a connection failed");
@@ -106,6 +113,7 @@ impl Connection {
         let handshake = tokio::select! {
             r = tokio::time::timeout_at(deadline, tls.acceptor.accept(tcp)) => r,
             _ = &mut pending.evicted => return,
+            _ = stopping(self.app.shutdown.clone()) => return,
         };
         let mut io = match handshake {
             Ok(Ok(io)) => io,
@@ -146,6 +154,8 @@ impl Connection {
                 }
             },
             _ = &mut pending.evicted => Err(HeadError::Gone),
+            // a stopping server serves no new request: its shutdown waits for no straggler
+            _ = stopping(self.app.shutdown.clone()) => Err(HeadError::Gone),
         };
         drop(pending);
         let verdict = match head {
@@ -197,6 +207,13 @@ impl Connection {
             }
         }
         drop(self.close);
+    }
+}
+
+/// Resolves when the server starts shutting down (never, if there is no server to stop).
+async fn stopping(mut shutdown: watch::Receiver<bool>) {
+    if shutdown.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

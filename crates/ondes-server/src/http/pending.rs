@@ -84,6 +84,15 @@ impl Pending {
         PendingGuard { pending: self.clone(), id, evicted: rx }
     }
 
+    /// Closes the oldest half-open connection whatever its age (the process ran out of
+    /// file descriptors: one must go for anyone else to get in). False when there is none.
+    pub fn evict_oldest(&self) -> bool {
+        let Some((_, (_, oldest))) = self.open.lock().pop_first() else { return false };
+        let _ = oldest.send(());
+        self.evicted.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
     /// Notes a connection closed at the head timeout.
     pub fn timed_out(&self) {
         self.timed_out.fetch_add(1, Ordering::Relaxed);
@@ -125,10 +134,12 @@ mod tests {
         assert_eq!(a.evicted.try_recv(), Ok(()), "the oldest is told to close");
         assert!(b.evicted.try_recv().is_err());
         assert!(c.evicted.try_recv().is_err());
+        assert!(p.evict_oldest(), "out of descriptors: the oldest goes whatever its age");
+        assert_eq!(b.evicted.try_recv(), Ok(()));
         drop(a);
-        assert_eq!(p.count(), 2);
+        assert_eq!(p.count(), 1);
         drop(b);
         assert_eq!(p.count(), 1);
-        assert_eq!(p.evicted_total(), 1);
+        assert_eq!(p.evicted_total(), 2);
     }
 }

@@ -368,8 +368,11 @@ async fn take_over(
         None => {
             let body = axum::body::to_bytes(body, MAX_BODY).await.unwrap_or_default();
             head.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n", body.len()));
-            let _ = tcp.write_all(head.as_bytes()).await;
-            let _ = tcp.write_all(&body).await;
+            // head and body in one write: a WebSocket client reads a refused handshake's body
+            // only from what arrives with its head
+            let mut whole = head.into_bytes();
+            whole.extend_from_slice(&body);
+            let _ = tcp.write_all(&whole).await;
             let _ = tcp.shutdown().await;
         }
     }

@@ -4,7 +4,7 @@
 #   * source → SSE listener on loopback (`ondes probe`), for a capture stream, a tone and a
 #     looped file served by the same server at the same time.
 # The sound card is a private PulseAudio daemon's null sink (a paced virtual card) playing a
-# tone with paplay; ondes reads its monitor through ALSA's `pulse` device.
+# tone into it; ondes reads its monitor through ALSA's `pulse` device.
 #
 # Needs: an ondes built with capture (cargo build --release -p ondes --features capture),
 # pulseaudio, pulseaudio-utils, libasound2-plugins, sox (scripts/test.sh installs them).

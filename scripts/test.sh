@@ -40,7 +40,7 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked --features ondes/capture -- -D warnings
 echo "==> cargo test"
-cargo test --workspace --locked --features ondes/capture
+cargo test --workspace --locked --no-fail-fast --features ondes/capture
 
 # --- web: dashboard and JS client (web/) -------------------------------------------------
 # Node unit tests (jitter buffer, client logic) and browser tests in Debian's Chromium driven

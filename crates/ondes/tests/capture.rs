@@ -1,5 +1,5 @@
 //! Sound-card capture end to end, on a real paced virtual sound card: a private PulseAudio
-//! daemon's null sink plays a known signal (`paplay`); `ondes serve` captures the sink's
+//! daemon's null sink plays a known signal (from its sample cache); `ondes serve` captures the sink's
 //! monitor through ALSA's `pulse` device (cpal); a listener receives it over SSE on loopback.
 //! Built only with `--features capture` (scripts/test.sh runs it so).
 
@@ -13,6 +13,13 @@ use common::pulse::{Pulse, SINK, write_wav};
 use common::{BIN, Server, serve, tmp};
 
 const RATE: u32 = 48_000;
+
+/// One capture test at a time: each runs a sound daemon, a player and a server in real time,
+/// and two side by side on a two-core machine starve each other's real-time threads.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The known signal: left a 12 s linear chirp 200 → 2,000 Hz (every instant is unique, so
 /// the alignment is unambiguous), right a two-tone chord with a slow swell.
@@ -83,6 +90,22 @@ fn align(probe: &[f32], reference: &[f32]) -> usize {
         .unwrap()
 }
 
+/// For a failure message: each 100 ms block of `probe` aligned on its own near where the one
+/// before it ended, so a jump (samples lost or inserted) shows where it happened and by how much.
+fn blocks(probe: &[f32], reference: &[f32], mut at: usize) -> Vec<(usize, f64)> {
+    const BLOCK: usize = 4_800;
+    let mut out = Vec::new();
+    for b in probe.chunks_exact(BLOCK) {
+        let lo = at.saturating_sub(BLOCK);
+        let hi = (at + 2 * BLOCK).min(reference.len().saturating_sub(BLOCK));
+        let score = |i: usize| b.iter().zip(&reference[i..]).map(|(x, y)| x * y).sum::<f32>();
+        let Some(best) = (lo..=hi).step_by(2).max_by(|&i, &j| score(i).total_cmp(&score(j))) else { break };
+        out.push((best, (pearson(b, &reference[best..best + BLOCK]) * 1e4).round() / 1e4));
+        at = best + BLOCK;
+    }
+    out
+}
+
 fn samples(v: &serde_json::Value, key: &str) -> Vec<f32> {
     v[key].as_array().expect("samples").iter().map(|x| x.as_f64().unwrap() as f32).collect()
 }
@@ -93,6 +116,7 @@ fn now_ms() -> f64 {
 
 #[test]
 fn a_captured_signal_reaches_an_sse_listener_intact_at_real_time() {
+    let _serial = one_at_a_time();
     let pulse = Pulse::start("signal");
     let (wav, ref_l, ref_r) = signal_file("signal.wav", 12.0);
     let _player = pulse.play(&wav);
@@ -134,7 +158,9 @@ fn a_captured_signal_reaches_an_sse_listener_intact_at_real_time() {
     let cr = pearson(&r[..n], &ref_r[at..at + n]);
     assert!(
         cl >= 0.99 && cr >= 0.99,
-        "correlation left {cl:.4}, right {cr:.4} over {n} samples at offset {at}"
+        "correlation left {cl:.4}, right {cr:.4} over {n} samples at offset {at}; \
+         per 100 ms block (offset into the reference, correlation): {:?}",
+        blocks(&l, &ref_l, at)
     );
     // at real time, timed by the device: the audio received spans the wall time it took, the
     // capture timestamps advance by the audio's duration and sit near the wall clock
@@ -162,6 +188,7 @@ fn a_captured_signal_reaches_an_sse_listener_intact_at_real_time() {
 
 #[test]
 fn an_overrun_is_a_gap_counted_at_the_source() {
+    let _serial = one_at_a_time();
     let pulse = Pulse::start("overrun");
     let (wav, _, _) = signal_file("overrun.wav", 20.0);
     let _player = pulse.play(&wav);
@@ -209,6 +236,7 @@ fn an_overrun_is_a_gap_counted_at_the_source() {
 
 #[test]
 fn a_device_gone_mid_stream_is_source_lost_then_recovers() {
+    let _serial = one_at_a_time();
     let mut pulse = Pulse::start("gone");
     let (wav, _, _) = signal_file("gone.wav", 30.0);
     let player = pulse.play(&wav);
@@ -251,6 +279,7 @@ fn a_device_gone_mid_stream_is_source_lost_then_recovers() {
 
 #[test]
 fn a_missing_device_fails_at_start_naming_it_and_what_exists() {
+    let _serial = one_at_a_time();
     let cfg = tmp("missing.toml");
     std::fs::write(&cfg, "[[stream]]\nid = \"lab\"\nsource = \"capture:no-such-card\"\n").unwrap();
     let out = Command::new(BIN).args(["serve", "--config"]).arg(&cfg).output().unwrap();
@@ -263,6 +292,7 @@ fn a_missing_device_fails_at_start_naming_it_and_what_exists() {
 
 #[test]
 fn an_unsupported_format_fails_at_start_saying_what_the_device_supports() {
+    let _serial = one_at_a_time();
     let pulse = Pulse::start("format");
     let cfg = tmp("format.toml");
     std::fs::write(&cfg, "[[stream]]\nid = \"lab\"\nsource = \"capture:pulse?channels=40\"\n").unwrap();
@@ -275,6 +305,7 @@ fn an_unsupported_format_fails_at_start_saying_what_the_device_supports() {
 
 #[test]
 fn devices_lists_the_virtual_card_for_people_and_machines() {
+    let _serial = one_at_a_time();
     let pulse = Pulse::start("devices");
     let out = Command::new(BIN).args(["devices", "--json"]).envs(pulse.env()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -1,5 +1,5 @@
 //! A real, paced virtual sound card for the capture tests: a private PulseAudio daemon with a
-//! null sink. What is played into the sink (`paplay`) comes out of its monitor source in real
+//! null sink. What is played into the sink (from the daemon's sample cache) comes out of its monitor source in real
 //! time, on PulseAudio's clock; ALSA programs (ondes through cpal) read the monitor through
 //! ALSA's `pulse` device (Debian's libasound2-plugins) with `PULSE_SOURCE=<sink>.monitor`.
 //!
@@ -18,6 +18,7 @@ pub const SINK: &str = "ondes_test";
 pub struct Pulse {
     pub dir: PathBuf,
     daemon: Option<Child>,
+    samples: std::sync::atomic::AtomicU32,
 }
 
 impl Pulse {
@@ -35,7 +36,7 @@ impl Pulse {
             ),
         )
         .unwrap();
-        let mut p = Pulse { dir, daemon: None };
+        let mut p = Pulse { dir, daemon: None, samples: Default::default() };
         p.launch();
         p
     }
@@ -89,17 +90,24 @@ impl Pulse {
         ]
     }
 
-    /// Plays a file into the sink (in the background; killed when the handle is dropped).
+    /// Plays a file into the sink from the daemon's own memory: the file is uploaded to the
+    /// sample cache and the daemon plays it, so no client has to keep up in real time (a
+    /// streaming player such as `paplay` underruns on a loaded machine and punches silence
+    /// into the reference signal). Stops when the handle is dropped.
     pub fn play(&self, wav: &std::path::Path) -> Player {
-        let child = Command::new("paplay")
-            .arg(format!("--device={SINK}"))
-            .arg(wav)
+        let name = format!("ref{}", self.samples.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        self.pactl(&["upload-sample".as_ref(), wav.as_os_str(), name.as_ref()]);
+        self.pactl(&["play-sample".as_ref(), name.as_ref(), SINK.as_ref()]);
+        Player { env: self.env(), name }
+    }
+
+    fn pactl(&self, args: &[&std::ffi::OsStr]) {
+        let out = Command::new("pactl")
+            .args(args)
             .envs(self.env())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("paplay not found: install pulseaudio-utils (scripts/test.sh does this)");
-        Player(child)
+            .output()
+            .expect("pactl not found: install pulseaudio-utils (scripts/test.sh does this)");
+        assert!(out.status.success(), "pactl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// Kills the daemon: the sound card is gone.
@@ -124,12 +132,21 @@ impl Drop for Pulse {
     }
 }
 
-pub struct Player(Child);
+/// A sample playing in the daemon; dropping it removes the sample, which stops it.
+pub struct Player {
+    env: Vec<(String, String)>,
+    name: String,
+}
 
 impl Drop for Player {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        // best effort: the daemon may already be gone (the device-gone test kills it)
+        let _ = Command::new("pactl")
+            .args(["remove-sample", &self.name])
+            .envs(self.env.clone())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

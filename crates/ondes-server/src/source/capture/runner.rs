@@ -289,6 +289,8 @@ impl Runner {
         let frames = stream_samples.div_ceil(spc.max(1)) as u64;
         let from_frame = self.hub.next_seq() + (self.pending.len() / self.samples_per_frame) as u64;
         self.dropped_frames += frames;
+        // the figures first, so whoever reads the notice and asks for them sees the gap counted
+        self.publish_status();
         self.hub.report_source_gap(from_frame, frames);
         tracing::warn!(stream = %self.hub.id, lost_samples = device_samples, frames,
             "capture overrun: audio lost at the source, filled with silence");

@@ -120,6 +120,9 @@ pub struct ListenerSession<T: Transport> {
     control: ControlState,
     control_dirty: bool,
     shutdown: watch::Receiver<bool>,
+    /// The server is shutting down (read from `shutdown` only when its version moved: a
+    /// version load per update, not a lock on a line every listener shares).
+    stopping: bool,
     /// A final notice is queued (or the transport disconnects): done once the queue drains.
     ending: bool,
     reads: Vec<HubRead>,
@@ -171,6 +174,7 @@ impl<T: Transport> ListenerSession<T> {
             cursor,
             control,
             control_dirty: false,
+            stopping: *app.shutdown.borrow(),
             shutdown: app.shutdown.clone(),
             ending: false,
             reads: Vec::new(),
@@ -242,7 +246,10 @@ impl<T: Transport> ListenerSession<T> {
         if self.ending {
             return;
         }
-        if *self.shutdown.borrow() {
+        if !self.stopping && self.shutdown.has_changed().unwrap_or(true) {
+            self.stopping = *self.shutdown.borrow_and_update();
+        }
+        if self.stopping {
             self.end(&SessionNotice::ShuttingDown);
             return;
         }
@@ -268,7 +275,8 @@ impl<T: Transport> ListenerSession<T> {
     }
 
     fn read_frames(&mut self) {
-        self.frames.borrow_and_update();
+        // seen, without taking the channel's lock (the value is not used)
+        self.frames.mark_unchanged();
         if self.egress.is_lagging(self.ring_backlog()) {
             let n = self.hub.skip_to_live(&mut self.cursor);
             self.skipped(n);
@@ -402,7 +410,7 @@ impl<T: Transport> ListenerSession<T> {
                 self.control_dirty = true;
                 if r.is_err() { self.end(&SessionNotice::Ended("the stream was removed".into())); }
             }
-            _ = self.shutdown.changed() => {}
+            _ = self.shutdown.changed() => self.stopping = *self.shutdown.borrow(),
         }
     }
 

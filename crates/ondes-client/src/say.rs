@@ -71,7 +71,9 @@ pub async fn say(
         return Err(SayError::Refused {
             status,
             error: v["error"].as_str().unwrap_or("error").to_string(),
-            message: v["message"].as_str().map_or_else(|| String::from_utf8_lossy(&body).into_owned(), String::from),
+            message: v["message"]
+                .as_str()
+                .map_or_else(|| String::from_utf8_lossy(&body).into_owned(), String::from),
         });
     }
     let mut a: SayAnswer = serde_json::from_slice(&body).map_err(|e| SayError::Answer(e.to_string()))?;

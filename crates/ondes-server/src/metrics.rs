@@ -142,7 +142,11 @@ impl TtsFirstAudioHandle {
         let now = crate::clock::now_us().max(0) as u64;
         for (stage, us) in stages {
             self.hist.with_label_values(&[self.stream.as_str(), stage]).observe(*us as f64 / 1e6);
-            let name = if *stage == "total" { "tts_first_audio".to_string() } else { format!("tts_first_audio.{stage}") };
+            let name = if *stage == "total" {
+                "tts_first_audio".to_string()
+            } else {
+                format!("tts_first_audio.{stage}")
+            };
             // a refused name (the table is full) loses this figure only, never the audio
             let _ = self.perf.record(&name, *us, true, now);
         }
@@ -269,7 +273,11 @@ impl Metrics {
 
     /// Where a listener session records an utterance's time to first audio.
     pub fn tts_first_audio(&self, stream: &str) -> TtsFirstAudioHandle {
-        TtsFirstAudioHandle { hist: self.tts_first_audio_seconds.clone(), stream: stream.into(), perf: self.perf.clone() }
+        TtsFirstAudioHandle {
+            hist: self.tts_first_audio_seconds.clone(),
+            stream: stream.into(),
+            perf: self.perf.clone(),
+        }
     }
 
     /// A timer for `stage` of `stream` (a no-op when stage timing is off).

@@ -37,27 +37,41 @@ impl Timeline {
     }
 
     fn start(&self, id: u64) -> usize {
-        self.position(|e| matches!(e, Ev::Start(i) if *i == id)).unwrap_or_else(|| panic!("no start of {id}: {self:?}"))
+        self.position(|e| matches!(e, Ev::Start(i) if *i == id))
+            .unwrap_or_else(|| panic!("no start of {id}: {self:?}"))
     }
 
     fn end(&self, id: u64) -> (usize, bool) {
-        let i = self.position(|e| matches!(e, Ev::End(i, _) if *i == id)).unwrap_or_else(|| panic!("no end of {id}"));
+        let i = self
+            .position(|e| matches!(e, Ev::End(i, _) if *i == id))
+            .unwrap_or_else(|| panic!("no end of {id}"));
         let Ev::End(_, interrupted) = self.0[i].1 else { unreachable!() };
         (i, interrupted)
     }
 
     /// Loudest frame between two events.
     fn loudest(&self, from: usize, to: usize) -> f32 {
-        self.0[from..to].iter().filter_map(|(_, e)| if let Ev::Audio { rms, .. } = e { Some(*rms) } else { None }).fold(0.0, f32::max)
+        self.0[from..to]
+            .iter()
+            .filter_map(|(_, e)| if let Ev::Audio { rms, .. } = e { Some(*rms) } else { None })
+            .fold(0.0, f32::max)
     }
 
     /// The first frame louder than `level` after event `from`.
     fn first_loud(&self, from: usize, level: f32) -> Instant {
-        self.0[from..].iter().find(|(_, e)| matches!(e, Ev::Audio { rms, .. } if *rms > level)).expect("loud audio").0
+        self.0[from..]
+            .iter()
+            .find(|(_, e)| matches!(e, Ev::Audio { rms, .. } if *rms > level))
+            .expect("loud audio")
+            .0
     }
 
     fn assert_gap_free(&self) {
-        let seqs: Vec<u64> = self.0.iter().filter_map(|(_, e)| if let Ev::Audio { seq, .. } = e { Some(*seq) } else { None }).collect();
+        let seqs: Vec<u64> = self
+            .0
+            .iter()
+            .filter_map(|(_, e)| if let Ev::Audio { seq, .. } = e { Some(*seq) } else { None })
+            .collect();
         assert!(seqs.len() > 10, "too few frames: {}", seqs.len());
         for w in seqs.windows(2) {
             assert_eq!(w[1], w[0] + 1, "frame numbers skip");
@@ -110,13 +124,18 @@ async fn ws_timeline(url: String, stop: u64, secs: f64) -> Timeline {
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let mut last = None;
     while Instant::now() < deadline {
-        let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(500), ws.next()).await else { continue };
+        let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(500), ws.next()).await else {
+            continue;
+        };
         let at = Instant::now();
         match m {
             Message::Binary(b) => {
                 let msg = decode_audio(&b, last).expect("audio message");
                 for (i, f) in msg.frames.iter().enumerate() {
-                    let s: Vec<f32> = f.chunks_exact(2).map(|c| f32::from(i16::from_le_bytes([c[0], c[1]])) / 32768.0).collect();
+                    let s: Vec<f32> = f
+                        .chunks_exact(2)
+                        .map(|c| f32::from(i16::from_le_bytes([c[0], c[1]])) / 32768.0)
+                        .collect();
                     let seq = msg.header.first_seq + i as u64;
                     last = Some(seq);
                     t.0.push((at, Ev::Audio { seq, rms: rms(&s) }));
@@ -154,7 +173,8 @@ async fn speech_reaches_sse_and_websocket_listeners_between_its_notices() {
     let s = start(STREAM).await;
     let t = publisher_token(&s);
     let sse = tokio::spawn(sse_timeline(format!("{}/api/streams/main/stream", s.url()), 1, 20.0));
-    let ws = tokio::spawn(ws_timeline(format!("ws://{}/api/streams/main/ws?rung=pcm16&batch=1", s.addr), 1, 20.0));
+    let ws =
+        tokio::spawn(ws_timeline(format!("ws://{}/api/streams/main/ws?rung=pcm16&batch=1", s.addr), 1, 20.0));
     tokio::time::sleep(Duration::from_millis(600)).await;
     let (st, v) = say(&s, Some(&t), json!({"text": "Hello listeners, this is ondes speaking."})).await;
     assert_eq!(st, 200, "{v}");
@@ -175,12 +195,21 @@ async fn speech_reaches_sse_and_websocket_listeners_between_its_notices() {
     // the first listener to get the first frame recorded the time to first audio
     let (_, report) = get_json(&format!("{}/api/perf", s.url()), None).await;
     let ops = report["operations"].as_array().unwrap();
-    for name in ["tts_first_audio", "tts_first_audio.synthesis", "tts_first_audio.queue", "tts_first_audio.hub", "tts_first_audio.transport"] {
+    for name in [
+        "tts_first_audio",
+        "tts_first_audio.synthesis",
+        "tts_first_audio.queue",
+        "tts_first_audio.hub",
+        "tts_first_audio.transport",
+    ] {
         let op = ops.iter().find(|o| o["name"] == name).unwrap_or_else(|| panic!("no {name} in {report}"));
         assert_eq!(op["stats"]["count"], 1, "{name}: one utterance, one figure: {op}");
     }
     let metrics = client().get(format!("{}/metrics", s.url())).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("ondes_tts_first_audio_seconds_count{stage=\"total\",stream=\"main\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("ondes_tts_first_audio_seconds_count{stage=\"total\",stream=\"main\"} 1"),
+        "{metrics}"
+    );
     s.shutdown().await;
 }
 
@@ -197,13 +226,20 @@ async fn the_first_frame_is_heard_before_a_slow_engine_finishes() {
     let asked = Instant::now();
     let (st, v) = say(&s, Some(&t), json!({"text": "ignored by this engine", "engine": "slow"})).await;
     assert_eq!(st, 200, "{v}");
-    assert!(asked.elapsed() < Duration::from_millis(1200), "answered after the first frame, not the synthesis");
+    assert!(
+        asked.elapsed() < Duration::from_millis(1200),
+        "answered after the first frame, not the synthesis"
+    );
     let tl = sse.await.unwrap();
     let start = tl.start(1);
     let (end, interrupted) = tl.end(1);
     assert!(!interrupted);
     let first_loud = tl.first_loud(start, 0.02);
-    assert!(first_loud - asked < Duration::from_millis(1200), "first audio {:?} after the request", first_loud - asked);
+    assert!(
+        first_loud - asked < Duration::from_millis(1200),
+        "first audio {:?} after the request",
+        first_loud - asked
+    );
     // synthesis took 1.5 s longer than that: the end comes well after
     assert!(tl.0[end].0 - first_loud > Duration::from_millis(1500));
     tl.assert_gap_free();
@@ -267,14 +303,22 @@ async fn bad_requests_and_broken_engines_are_refused_and_the_stream_goes_on() {
     assert!(v["message"].as_str().unwrap().contains("no voice model"), "the engine's own words: {v}");
     let (st, v) = say(&s, Some(&t), json!({"text": "hi", "engine": "missing"})).await;
     assert_eq!((st, v["error"].as_str()), (503, Some("engine_failed")), "{v}");
-    let (st, _) = post_json(&format!("{}/api/streams/nope/say", s.url()), Some(&token(&s, &[Permission::Admin])), r#"{"text":"hi"}"#).await;
+    let (st, _) = post_json(
+        &format!("{}/api/streams/nope/say", s.url()),
+        Some(&token(&s, &[Permission::Admin])),
+        r#"{"text":"hi"}"#,
+    )
+    .await;
     assert_eq!(st, 404);
     // after all that the stream plays on, and speech still works (utterance ids go on)
     let (st, v) = say(&s, Some(&t), json!({"text": "Still here."})).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["utterance"], 3);
     let tl = sse.await.unwrap();
-    assert!(tl.position(|e| matches!(e, Ev::Start(i) if *i != 3)).is_none(), "failed utterances never started");
+    assert!(
+        tl.position(|e| matches!(e, Ev::Start(i) if *i != 3)).is_none(),
+        "failed utterances never started"
+    );
     let (start, (end, _)) = (tl.start(3), tl.end(3));
     assert!(tl.loudest(start, end) > 0.02);
     tl.assert_gap_free();
@@ -297,7 +341,9 @@ async fn wav_service(wav: Vec<u8>) -> (String, tokio::task::JoinHandle<Vec<Strin
             req.extend_from_slice(&buf[..n]);
         }
         let text = String::from_utf8_lossy(&req).to_string();
-        sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: audio/wav\r\nconnection: close\r\n\r\n").await.unwrap();
+        sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: audio/wav\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
         for piece in wav.chunks(wav.len() / 6 + 1) {
             sock.write_all(piece).await.unwrap();
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -318,14 +364,20 @@ async fn an_http_engine_streams_wav_into_the_stream() {
     let toml = format!("{STREAM}[[tts.engine]]\nname = \"web\"\nurl = \"{url}\"\n");
     let s = start(&toml).await;
     let t = publisher_token(&s);
-    let ws = tokio::spawn(ws_timeline(format!("ws://{}/api/streams/main/ws?rung=pcm16&batch=1", s.addr), 1, 20.0));
+    let ws =
+        tokio::spawn(ws_timeline(format!("ws://{}/api/streams/main/ws?rung=pcm16&batch=1", s.addr), 1, 20.0));
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let (st, v) = say(&s, Some(&t), json!({"text": "Speech from a web service.", "engine": "web", "voice": "en"})).await;
+    let (st, v) =
+        say(&s, Some(&t), json!({"text": "Speech from a web service.", "engine": "web", "voice": "en"}))
+            .await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["engine"], "web");
     let request = service.await.unwrap().remove(0);
     assert!(request.starts_with("POST /tts "), "{request}");
-    assert!(request.contains(r#""text":"Speech from a web service.""#) && request.contains(r#""voice":"en""#), "{request}");
+    assert!(
+        request.contains(r#""text":"Speech from a web service.""#) && request.contains(r#""voice":"en""#),
+        "{request}"
+    );
     let tl = ws.await.unwrap();
     let (start, (end, interrupted)) = (tl.start(1), tl.end(1));
     assert!(!interrupted);
@@ -346,7 +398,8 @@ async fn speech_replaces_a_tone_while_it_plays() {
     let (start, (end, _)) = (tl.start(1), tl.end(1));
     // the tone (RMS 0.35) before; speech in its place, quieter on average and with pauses
     assert!(tl.loudest(0, start) > 0.3);
-    let quiet = tl.0[start..end].iter().filter(|(_, e)| matches!(e, Ev::Audio { rms, .. } if *rms < 0.3)).count();
+    let quiet =
+        tl.0[start..end].iter().filter(|(_, e)| matches!(e, Ev::Audio { rms, .. } if *rms < 0.3)).count();
     assert!(quiet > 5, "the tone does not play under the speech");
     tl.assert_gap_free();
     s.shutdown().await;

@@ -11,8 +11,11 @@ const SECRET: &str = "say-cli-secret";
 
 fn serve() -> Server {
     let config = tmp("say.toml");
-    std::fs::write(&config, "[[stream]]\nid = \"voice\"\nsource = \"publish\"\nsample_rate = 16000\nchannels = 1\n")
-        .unwrap();
+    std::fs::write(
+        &config,
+        "[[stream]]\nid = \"voice\"\nsource = \"publish\"\nsample_rate = 16000\nchannels = 1\n",
+    )
+    .unwrap();
     common::serve(
         &["--bind", "127.0.0.1:0", "--config", config.to_str().unwrap()],
         &[("ONDES_AUTH_SECRET", SECRET)],
@@ -58,7 +61,8 @@ fn a_refused_request_fails_with_the_servers_reason() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("400") && err.contains("unknown_engine") && err.contains("espeak-ng"), "{err}");
-    let out = Command::new(BIN).args(["say", "--server", &server.url, "--stream", "voice", "hi"]).output().unwrap();
+    let out =
+        Command::new(BIN).args(["say", "--server", &server.url, "--stream", "voice", "hi"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"), "{}", String::from_utf8_lossy(&out.stderr));
 }

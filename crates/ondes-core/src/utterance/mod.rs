@@ -103,7 +103,13 @@ pub struct UtteranceQueue<F> {
 impl<F> UtteranceQueue<F> {
     /// A queue holding at most `max_waiting` utterances besides the one playing.
     pub fn new(max_waiting: usize) -> Self {
-        UtteranceQueue { next_id: 1, items: VecDeque::new(), pending: Vec::new(), max_waiting, stats: QueueStats::default() }
+        UtteranceQueue {
+            next_id: 1,
+            items: VecDeque::new(),
+            pending: Vec::new(),
+            max_waiting,
+            stats: QueueStats::default(),
+        }
     }
 
     /// Changes how many utterances may wait (those already waiting stay).
@@ -122,7 +128,13 @@ impl<F> UtteranceQueue<F> {
         }
         let id = self.next_id;
         self.next_id += 1;
-        self.items.push_back(Utterance { id, queued_us: now_us, started_us: None, frames: VecDeque::new(), complete: false });
+        self.items.push_back(Utterance {
+            id,
+            queued_us: now_us,
+            started_us: None,
+            frames: VecDeque::new(),
+            complete: false,
+        });
         self.stats.queued += 1;
         Ok(id)
     }

@@ -86,7 +86,11 @@ pub async fn say(
         ));
     }
     if let Some(reason) = hub.control().ended {
-        return Err(ApiError::new(StatusCode::GONE, "stream_ended", format!("stream '{id}' has ended: {reason}")));
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "stream_ended",
+            format!("stream '{id}' has ended: {reason}"),
+        ));
     }
     let timing = hub.speech.enqueue(req.interrupt, arrival_us, cfg.max_queued).map_err(|e| {
         ApiError::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", e.to_string()).with_retry_after(1)
@@ -105,7 +109,8 @@ pub async fn say(
     tokio::spawn(run(job));
     let timeout = Duration::from_millis(cfg.first_audio_timeout_ms);
     let outcome = tokio::time::timeout(timeout, wait(&hub, &timing)).await;
-    let ms = |a: i64, b: i64| if a > 0 && b > 0 { json!((b - a).max(0) as f64 / 1000.0) } else { Value::Null };
+    let ms =
+        |a: i64, b: i64| if a > 0 && b > 0 { json!((b - a).max(0) as f64 / 1000.0) } else { Value::Null };
     let first_pcm = timing.first_pcm_us.load(Ordering::Relaxed);
     let pushed = timing.pushed_us.load(Ordering::Relaxed);
     let mut answer = json!({
@@ -133,7 +138,9 @@ pub async fn say(
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "engine_failed",
-                format!("{message}; the stream goes on without this utterance: fix the engine (or its [[tts.engine]] entry) and try again"),
+                format!(
+                    "{message}; the stream goes on without this utterance: fix the engine (or its [[tts.engine]] entry) and try again"
+                ),
             ));
         }
         Ok(SayPhase::Playing) => (StatusCode::OK, "playing"),

@@ -53,9 +53,14 @@ pub enum SessionNotice {
         outcome: Resume,
     },
     /// Speech (`POST …/say`) begins: utterance `id`'s first frame is next.
-    UtteranceStart { id: u64 },
+    UtteranceStart {
+        id: u64,
+    },
     /// Utterance `id`'s audio ended (`interrupted`: cut short).
-    UtteranceEnd { id: u64, interrupted: bool },
+    UtteranceEnd {
+        id: u64,
+        interrupted: bool,
+    },
     /// The stream ended for good.
     Ended(String),
     /// The server is stopping.

@@ -36,7 +36,14 @@ impl EgressFrame for HubFrame {
 
 impl HubFrame {
     pub fn new(frame: Frame, prev: Option<Arc<[f32]>>, opus: Vec<(u8, Bytes)>) -> Self {
-        HubFrame { frame, prev, opus, speech: Vec::new(), made: OnceLock::new(), late: Mutex::new(Vec::new()) }
+        HubFrame {
+            frame,
+            prev,
+            opus,
+            speech: Vec::new(),
+            made: OnceLock::new(),
+            late: Mutex::new(Vec::new()),
+        }
     }
 
     /// This frame's packet at rung `idx`, if that rung was encoding.

@@ -81,22 +81,37 @@ impl TtsSection {
         let mut names = std::collections::HashSet::new();
         for e in &self.engines {
             if e.name.is_empty() || !names.insert(e.name.as_str()) {
-                return Err(bad("engine.name", format!("engine names must be unique and not empty ('{}')", e.name)));
+                return Err(bad(
+                    "engine.name",
+                    format!("engine names must be unique and not empty ('{}')", e.name),
+                ));
             }
             if e.command.is_some() == e.url.is_some() {
-                return Err(bad("engine", format!("engine '{}' needs exactly one of `command` and `url`", e.name)));
+                return Err(bad(
+                    "engine",
+                    format!("engine '{}' needs exactly one of `command` and `url`", e.name),
+                ));
             }
             if e.rate == Some(0) || e.channels == Some(0) {
-                return Err(bad("engine", format!("engine '{}': rate and channels must be positive", e.name)));
+                return Err(bad(
+                    "engine",
+                    format!("engine '{}': rate and channels must be positive", e.name),
+                ));
             }
             if let Some(u) = &e.url
                 && !u.starts_with("http://")
             {
-                return Err(bad("engine.url", format!("engine '{}': url must be http:// (a local service)", e.name)));
+                return Err(bad(
+                    "engine.url",
+                    format!("engine '{}': url must be http:// (a local service)", e.name),
+                ));
             }
         }
         if self.default_engine != ESPEAK && !names.contains(self.default_engine.as_str()) {
-            return Err(bad("default_engine", format!("'{}' is not espeak-ng nor a [[tts.engine]]", self.default_engine)));
+            return Err(bad(
+                "default_engine",
+                format!("'{}' is not espeak-ng nor a [[tts.engine]]", self.default_engine),
+            ));
         }
         Ok(())
     }

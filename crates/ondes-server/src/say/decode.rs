@@ -18,7 +18,11 @@ pub enum DecodeError {
 enum Input {
     Wav(WavStream),
     /// s16le at (rate, channels); `odd`: a byte of a sample split across chunks.
-    Raw { rate: u32, channels: u16, odd: Option<u8> },
+    Raw {
+        rate: u32,
+        channels: u16,
+        odd: Option<u8>,
+    },
 }
 
 /// See the module docs.
@@ -40,7 +44,14 @@ impl SpeechDecoder {
             Some((rate, channels)) => Input::Raw { rate, channels, odd: None },
             None => Input::Wav(WavStream::new()),
         };
-        SpeechDecoder { input, spec, resampler: None, samples: Vec::new(), remixed: Vec::new(), partial: Vec::new() }
+        SpeechDecoder {
+            input,
+            spec,
+            resampler: None,
+            samples: Vec::new(),
+            remixed: Vec::new(),
+            partial: Vec::new(),
+        }
     }
 
     /// Feeds a chunk of output.

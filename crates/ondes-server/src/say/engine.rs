@@ -23,12 +23,16 @@ pub enum EngineError {
 
 /// A running engine.
 pub enum EngineOutput {
-    Command { engine: String, child: Child, stdout: ChildStdout, buf: Vec<u8> },
+    Command { engine: String, child: Box<Child>, stdout: ChildStdout, buf: Vec<u8> },
     Http { engine: String, body: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>> },
 }
 
 /// Starts `engine` on `text` (with `voice`, if any).
-pub async fn start(engine: &EngineConfig, text: &str, voice: Option<&str>) -> Result<EngineOutput, EngineError> {
+pub async fn start(
+    engine: &EngineConfig,
+    text: &str,
+    voice: Option<&str>,
+) -> Result<EngineOutput, EngineError> {
     let name = engine.name.clone();
     if let Some(url) = &engine.url {
         return start_http(name, url, text, voice).await;
@@ -67,19 +71,23 @@ pub async fn start(engine: &EngineConfig, text: &str, voice: Option<&str>) -> Re
         let _ = stdin.write_all(text.as_bytes()).await;
         let _ = stdin.write_all(b"\n").await;
     });
-    Ok(EngineOutput::Command { engine: name, child, stdout, buf: vec![0; 4096] })
+    Ok(EngineOutput::Command { engine: name, child: Box::new(child), stdout, buf: vec![0; 4096] })
 }
 
-async fn start_http(engine: String, url: &str, text: &str, voice: Option<&str>) -> Result<EngineOutput, EngineError> {
-    let client = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build().map_err(|e| {
-        EngineError::Start { engine: engine.clone(), message: e.to_string() }
-    })?;
-    let resp = client
-        .post(url)
-        .json(&serde_json::json!({"text": text, "voice": voice}))
-        .send()
-        .await
-        .map_err(|e| EngineError::Start { engine: engine.clone(), message: format!("POST {url}: {e}") })?;
+async fn start_http(
+    engine: String,
+    url: &str,
+    text: &str,
+    voice: Option<&str>,
+) -> Result<EngineOutput, EngineError> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| EngineError::Start { engine: engine.clone(), message: e.to_string() })?;
+    let resp =
+        client.post(url).json(&serde_json::json!({"text": text, "voice": voice})).send().await.map_err(
+            |e| EngineError::Start { engine: engine.clone(), message: format!("POST {url}: {e}") },
+        )?;
     if !resp.status().is_success() {
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
@@ -110,11 +118,16 @@ impl EngineOutput {
                             let _ = e.read_to_string(&mut err).await;
                         }
                         let err: String = err.trim().chars().take(300).collect();
-                        return Err(EngineError::Failed { engine: engine.clone(), message: format!("exited with {status}: {err}") });
+                        return Err(EngineError::Failed {
+                            engine: engine.clone(),
+                            message: format!("exited with {status}: {err}"),
+                        });
                     }
                     Ok(n) => return Ok(Some(Bytes::copy_from_slice(&buf[..n]))),
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(EngineError::Failed { engine: engine.clone(), message: e.to_string() }),
+                    Err(e) => {
+                        return Err(EngineError::Failed { engine: engine.clone(), message: e.to_string() });
+                    }
                 }
             },
             EngineOutput::Http { engine, body } => match body.next().await {

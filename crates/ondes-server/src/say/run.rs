@@ -37,7 +37,8 @@ pub async fn run(job: Job) {
 async fn synthesise(job: &Job) -> Result<(), String> {
     let desk = &job.hub.speech;
     let id = job.timing.id;
-    let mut out = engine::start(&job.engine, &job.text, job.voice.as_deref()).await.map_err(|e| e.to_string())?;
+    let mut out =
+        engine::start(&job.engine, &job.text, job.voice.as_deref()).await.map_err(|e| e.to_string())?;
     let raw = job.engine.rate.map(|r| (r, job.engine.channels.unwrap_or(1)));
     let mut decoder = SpeechDecoder::new(raw, job.hub.spec);
     let mut frames = 0u64;

@@ -33,7 +33,8 @@ pub struct SayArgs {
 
 pub fn run(args: SayArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let req = SayRequest { text: args.text, voice: args.voice, engine: args.engine, interrupt: args.interrupt };
+    let req =
+        SayRequest { text: args.text, voice: args.voice, engine: args.engine, interrupt: args.interrupt };
     let client = reqwest::Client::builder().no_proxy().build()?;
     let a = rt
         .block_on(say(&client, &args.server, &args.stream, args.token.as_deref(), &req))

@@ -49,7 +49,9 @@ pub enum Status {
         message: String,
     },
     /// Speech (`POST …/say`) begins: the next audio is utterance `id`.
-    UtteranceStart { id: u64 },
+    UtteranceStart {
+        id: u64,
+    },
     /// Utterance `id`'s audio ended; `interrupted`: it was cut short (barge-in, engine failure).
     UtteranceEnd {
         id: u64,

@@ -45,7 +45,7 @@ pub struct Config {
     /// WebRTC listening (WHEP) and publishing (WHIP) (`[webrtc]`, see docs/webrtc.md).
     pub webrtc: WebRtcConfig,
     /// Text to speech into streams (`[tts]`, see docs/say.md).
-    pub tts: crate::say::TtsSection,
+    pub tts: crate::ingest::say::TtsSection,
     #[serde(rename = "stream")]
     pub streams: Vec<StreamConfig>,
 }

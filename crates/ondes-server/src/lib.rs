@@ -16,7 +16,6 @@ pub mod ingest;
 pub mod log_limit;
 pub mod metrics;
 pub mod perf;
-pub mod say;
 pub mod server;
 pub mod source;
 pub mod state;

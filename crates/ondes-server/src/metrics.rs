@@ -312,7 +312,7 @@ impl Metrics {
     /// Drops every series of a stream that was removed, so that a server creating and
     /// removing streams on demand does not accumulate them.
     pub fn forget_stream(&self, id: &str) {
-        for stage in crate::say::FIRST_AUDIO_STAGES {
+        for stage in crate::ingest::say::FIRST_AUDIO_STAGES {
             let _ = self.tts_first_audio_seconds.remove_label_values(&[id, stage]);
         }
         let _render = self.render_lock.lock();

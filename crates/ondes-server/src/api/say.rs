@@ -21,8 +21,8 @@ use crate::clock::now_us;
 use crate::http::admission::authorize_publisher;
 use crate::http::error::ApiError;
 use crate::http::{QueryMap, StreamId};
-use crate::say::run::{Job, run};
-use crate::say::{SayPhase, UtteranceTiming};
+use crate::ingest::say::run::{Job, run};
+use crate::ingest::say::{SayPhase, UtteranceTiming};
 use crate::state::SharedState;
 
 #[derive(Debug, Deserialize)]

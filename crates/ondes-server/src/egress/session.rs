@@ -140,7 +140,7 @@ pub struct ListenerSession<T: Transport> {
     tts: crate::metrics::TtsFirstAudioHandle,
     /// An utterance whose first frame this session queued and not yet wrote: its timing,
     /// when the session read it, and the `frames_sent` count that means it was written.
-    first_audio: Option<(Arc<crate::say::UtteranceTiming>, i64, u64)>,
+    first_audio: Option<(Arc<crate::ingest::say::UtteranceTiming>, i64, u64)>,
 }
 
 impl<T: Transport> ListenerSession<T> {

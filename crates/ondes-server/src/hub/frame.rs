@@ -17,7 +17,7 @@ pub struct HubFrame {
     /// Opus packets of this frame: `(rung index, packet)` for every rung active when it was made.
     pub opus: Vec<(u8, Bytes)>,
     /// Utterance starts and ends listeners hear right before this frame (`POST …/say`).
-    pub speech: Vec<crate::say::SpeechMark>,
+    pub speech: Vec<crate::ingest::say::SpeechMark>,
     /// Messages of the aligned groups ending with this frame, made before it was published.
     made: OnceLock<Vec<(WireKey, Bytes)>>,
     /// Messages made later, by the first listener that needed them: `(key, first seq, bytes)`.

@@ -167,7 +167,7 @@ pub struct StreamHub {
     /// second windows (the acquisition figures of `…/stats`). Only the producer writes it.
     levels: Mutex<LevelMeter>,
     /// Speech queued by `POST …/say`, played in place of the source's frames.
-    pub speech: crate::say::SpeechDesk,
+    pub speech: crate::ingest::say::SpeechDesk,
     /// Times the ladder's encoding of each frame (set once the metrics exist).
     pub encode_timer: std::sync::OnceLock<crate::metrics::StageHandle>,
     max_lag_frames: u64,
@@ -223,7 +223,7 @@ impl StreamHub {
             wire_keys: Arc::new(WireKeys::default()),
             decimators: Mutex::new(HashMap::new()),
             levels: Mutex::new(LevelMeter::new(spec.channels as usize, spec.sample_rate as usize)),
-            speech: crate::say::SpeechDesk::default(),
+            speech: crate::ingest::say::SpeechDesk::default(),
             encode_timer: std::sync::OnceLock::new(),
             max_lag_frames,
             started: Instant::now(),
@@ -243,7 +243,7 @@ impl StreamHub {
     /// [`push`](Self::push) for a source that sent this frame as Opus: the rung nearest the
     /// source's bitrate carries `source`'s packet instead of a re-encoding.
     ///
-    /// While an utterance plays ([`crate::say`]) its frame replaces `samples` (and the
+    /// While an utterance plays ([`crate::ingest::say`]) its frame replaces `samples` (and the
     /// source's Opus packet, which no longer matches).
     pub fn push_with_opus(&self, samples: Arc<[f32]>, capture_us: i64, source: &SourceOpus) -> u64 {
         let (samples, speech, replaced) = self.speech.substitute(samples, now_us());

@@ -67,6 +67,10 @@ export const STATUS = Object.freeze({
     GAP: 'gap',
     /** SSE: the stream's quality cap changed (`quality`, and the `sample_rate` now delivered) */
     QUALITY: 'quality',
+    /** speech (`POST …/say`) begins: the next audio is utterance `id` */
+    UTTERANCE_START: 'utterance-start',
+    /** utterance `id`'s audio ended (`interrupted`: cut short by a barge-in or a failed engine) */
+    UTTERANCE_END: 'utterance-end',
 });
 
 /** The codecs an `info` message may name: those of the binary audio message (`wire.js`). */

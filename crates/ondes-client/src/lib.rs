@@ -9,3 +9,4 @@
 pub mod histogram;
 pub mod listener;
 pub mod publisher;
+pub mod say;

@@ -22,6 +22,7 @@ pub mod opus;
 pub mod pcm;
 pub mod remix;
 pub mod resample;
+pub mod wav_stream;
 
 pub use error::CodecError;
 pub use file::FileDecoder;

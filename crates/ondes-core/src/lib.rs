@@ -17,6 +17,7 @@ pub mod perf;
 pub mod playout;
 pub mod proto;
 pub mod ring;
+pub mod utterance;
 
 pub use frame::{Frame, FrameDuration, FrameSpec, SpecError};
 pub use pacer::{Pacer, PacerPoll};

@@ -44,6 +44,8 @@ pub struct Config {
     pub abr: AbrSection,
     /// WebRTC listening (WHEP) and publishing (WHIP) (`[webrtc]`, see docs/webrtc.md).
     pub webrtc: WebRtcConfig,
+    /// Text to speech into streams (`[tts]`, see docs/say.md).
+    pub tts: crate::ingest::say::TtsSection,
     #[serde(rename = "stream")]
     pub streams: Vec<StreamConfig>,
 }
@@ -353,6 +355,7 @@ impl Config {
     /// Checks values that parse but make no sense, naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.perf.to_core()?;
+        self.tts.validate()?;
         for ip in &self.webrtc.ips {
             ip.parse::<std::net::IpAddr>().map_err(|e| {
                 invalid(

@@ -67,6 +67,7 @@ pub struct Metrics {
     pub bitrate_switches: IntCounterVec,
     webrtc_lost: IntCounterVec,
     connections_rejected: IntCounter,
+    tts_first_audio_seconds: HistogramVec,
     perf: Arc<ServerPerf>,
     stages_enabled: bool,
     /// Serialises rendering and forgetting a removed stream.
@@ -121,6 +122,33 @@ impl StageHandle {
         if let Some(h) = &self.hist {
             h.observe(d.as_secs_f64());
             self.perf.record_id(self.op.id(), d, true);
+        }
+    }
+}
+
+/// Records time to first audio of an utterance (`tts_first_audio` in the perf monitor,
+/// `ondes_tts_first_audio_seconds` in `/metrics`): the total and each stage, by name.
+#[derive(Clone)]
+pub struct TtsFirstAudioHandle {
+    hist: HistogramVec,
+    stream: String,
+    perf: Arc<ServerPerf>,
+}
+
+impl TtsFirstAudioHandle {
+    /// `stages`: `(name, µs)`; `total` is recorded as the operation `tts_first_audio`, each
+    /// stage as `tts_first_audio.<stage>`.
+    pub fn record(&self, stages: &[(&str, u64)]) {
+        let now = crate::clock::now_us().max(0) as u64;
+        for (stage, us) in stages {
+            self.hist.with_label_values(&[self.stream.as_str(), stage]).observe(*us as f64 / 1e6);
+            let name = if *stage == "total" {
+                "tts_first_audio".to_string()
+            } else {
+                format!("tts_first_audio.{stage}")
+            };
+            // a refused name (the table is full) loses this figure only, never the audio
+            let _ = self.perf.record(&name, *us, true, now);
         }
     }
 }
@@ -229,10 +257,26 @@ impl Metrics {
                 r.register(Box::new(c.clone())).expect("unique metric name");
                 c
             },
+            tts_first_audio_seconds: histogram(
+                &r,
+                "ondes_tts_first_audio_seconds",
+                "Text to speech (POST /say): request arrival to the utterance's first frame written to a listener (stage=total), and its stages (synthesis, queue, hub, transport).",
+                &["stream", "stage"],
+                &LATENCY_BUCKETS,
+            ),
             registry: r,
             perf,
             stages_enabled,
             render_lock: parking_lot::Mutex::new(()),
+        }
+    }
+
+    /// Where a listener session records an utterance's time to first audio.
+    pub fn tts_first_audio(&self, stream: &str) -> TtsFirstAudioHandle {
+        TtsFirstAudioHandle {
+            hist: self.tts_first_audio_seconds.clone(),
+            stream: stream.into(),
+            perf: self.perf.clone(),
         }
     }
 
@@ -268,6 +312,9 @@ impl Metrics {
     /// Drops every series of a stream that was removed, so that a server creating and
     /// removing streams on demand does not accumulate them.
     pub fn forget_stream(&self, id: &str) {
+        for stage in crate::ingest::say::FIRST_AUDIO_STAGES {
+            let _ = self.tts_first_audio_seconds.remove_label_values(&[id, stage]);
+        }
         let _render = self.render_lock.lock();
         // `remove_label_values` fails only for a series that was never created: nothing to do
         for stage in STAGES {

@@ -12,3 +12,4 @@ pub mod bench;
 pub mod codec_bench;
 pub mod netsim;
 pub mod probe;
+pub mod say_bench;

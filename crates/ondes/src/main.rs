@@ -21,6 +21,8 @@ enum Command {
     Token(cmd::token::TokenArgs),
     /// Publish audio (a file, a tone, raw PCM, or speech) to a stream declared with source = "publish".
     Send(cmd::send::SendArgs),
+    /// Speak text into a stream (text to speech) and print how fast its first audio went out.
+    Say(cmd::say::SayArgs),
     /// Play a stream (ws:// or http:// SSE) through an adaptive jitter buffer; report loss and latency.
     Listen(cmd::listen::ListenArgs),
     /// Measure a stream: loss, latency, jitter, and which stage is to blame.
@@ -40,6 +42,7 @@ fn main() -> anyhow::Result<()> {
         Command::Devices(args) => cmd::devices::run(args),
         Command::Token(args) => cmd::token::run(args),
         Command::Send(args) => cmd::send::run(args),
+        Command::Say(args) => cmd::say::run(args),
         Command::Listen(args) => cmd::listen::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Probe(args) => cmd::probe::run(args),

@@ -6,6 +6,7 @@
 pub mod control;
 pub mod metrics;
 pub mod perf;
+pub mod say;
 pub mod sse;
 pub mod stats;
 pub mod streams;

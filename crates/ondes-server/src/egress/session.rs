@@ -52,6 +52,15 @@ pub enum SessionNotice {
         last_seen: u64,
         outcome: Resume,
     },
+    /// Speech (`POST …/say`) begins: utterance `id`'s first frame is next.
+    UtteranceStart {
+        id: u64,
+    },
+    /// Utterance `id`'s audio ended (`interrupted`: cut short).
+    UtteranceEnd {
+        id: u64,
+        interrupted: bool,
+    },
     /// The stream ended for good.
     Ended(String),
     /// The server is stopping.
@@ -131,6 +140,10 @@ pub struct ListenerSession<T: Transport> {
     /// The time of the current update, µs since the epoch (one clock read per wake-up).
     now_us: i64,
     latency_samples: u64,
+    tts: crate::metrics::TtsFirstAudioHandle,
+    /// An utterance whose first frame this session queued and not yet wrote: its timing,
+    /// when the session read it, and the `frames_sent` count that means it was written.
+    first_audio: Option<(Arc<crate::ingest::say::UtteranceTiming>, i64, u64)>,
 }
 
 impl<T: Transport> ListenerSession<T> {
@@ -166,6 +179,8 @@ impl<T: Transport> ListenerSession<T> {
             watched_batch: cfg.batch,
             delivery: app.metrics.delivery(&hub.id, transport_name),
             fanout: app.metrics.stage(crate::metrics::Stage::Fanout, &hub.id),
+            tts: app.metrics.tts_first_audio(&hub.id),
+            first_audio: None,
             hub,
             transport,
             egress: ListenerEgress::new(cfg),
@@ -296,6 +311,7 @@ impl<T: Transport> ListenerSession<T> {
             let reads = std::mem::take(&mut self.reads);
             for r in &reads {
                 match r {
+                    HubRead::Frame(f) if !f.speech.is_empty() => self.push_speech_frame(f.clone()),
                     HubRead::Frame(f) => self.egress.push_frame(f.clone(), &mut self.transport),
                     HubRead::Skipped(n) => self.skipped(*n),
                 }
@@ -305,6 +321,53 @@ impl<T: Transport> ListenerSession<T> {
                 return;
             }
         }
+    }
+
+    /// A frame with utterance marks: the notices go right before it; an utterance's first
+    /// frame is followed until it is written, for its time to first audio.
+    fn push_speech_frame(&mut self, f: Arc<HubFrame>) {
+        let mut start = None;
+        for m in &f.speech {
+            let n = match m.mark {
+                ondes_core::utterance::UtteranceMark::Start { id } => {
+                    start = m.timing.clone();
+                    SessionNotice::UtteranceStart { id }
+                }
+                ondes_core::utterance::UtteranceMark::End { id, interrupted } => {
+                    SessionNotice::UtteranceEnd { id, interrupted }
+                }
+            };
+            self.notify(&n);
+        }
+        self.egress.push_frame(f, &mut self.transport);
+        if let Some(t) = start
+            && !t.delivered.load(Ordering::Relaxed)
+        {
+            let written_at = self.egress.stats().frames_sent + self.egress.waiting_frames();
+            self.first_audio = Some((t, self.now_us, written_at));
+        }
+    }
+
+    /// Records time to first audio once the utterance's first frame is written (by the
+    /// first listener to write it: one figure per utterance).
+    fn check_first_audio(&mut self, frames_sent: u64) {
+        let Some((t, read_us, written_at)) = &self.first_audio else { return };
+        if frames_sent < *written_at {
+            return;
+        }
+        if !t.delivered.swap(true, Ordering::Relaxed) {
+            let us = |a: i64, b: i64| (b - a).max(0) as u64;
+            let first_pcm = t.first_pcm_us.load(Ordering::Relaxed);
+            let pushed = t.pushed_us.load(Ordering::Relaxed);
+            self.tts.record(&[
+                ("total", us(t.arrival_us, self.now_us)),
+                ("synthesis", us(t.arrival_us, first_pcm)),
+                ("queue", us(first_pcm, pushed)),
+                ("hub", us(pushed, *read_us)),
+                ("transport", us(*read_us, self.now_us)),
+            ]);
+        }
+        self.first_audio = None;
     }
 
     fn skipped(&mut self, ring_skipped: u64) {
@@ -377,6 +440,9 @@ impl<T: Transport> ListenerSession<T> {
     /// latencies.
     fn publish_counts(&mut self) {
         let s = *self.egress.stats();
+        if self.first_audio.is_some() {
+            self.check_first_audio(s.frames_sent);
+        }
         let info = &self.guard.info;
         info.frames_sent.store(s.frames_sent, Ordering::Relaxed);
         info.events_sent.store(s.messages_sent, Ordering::Relaxed);

@@ -83,6 +83,10 @@ impl Transport for SseTransport {
             },
             SessionNotice::SourceLost => Status::SourceLost,
             SessionNotice::SourceRestored => Status::SourceRestored,
+            SessionNotice::UtteranceStart { id } => Status::UtteranceStart { id: *id },
+            SessionNotice::UtteranceEnd { id, interrupted } => {
+                Status::UtteranceEnd { id: *id, interrupted: *interrupted }
+            }
             SessionNotice::SourceGap { from_frame, missed_frames } => Status::Gap {
                 from_frame: *from_frame,
                 missed_frames: Some(*missed_frames),

@@ -116,6 +116,10 @@ impl Transport for WhepTransport {
             }),
             SessionNotice::SourceLost => ToListener::Status(Status::SourceLost),
             SessionNotice::SourceRestored => ToListener::Status(Status::SourceRestored),
+            SessionNotice::UtteranceStart { id } => ToListener::Status(Status::UtteranceStart { id: *id }),
+            SessionNotice::UtteranceEnd { id, interrupted } => {
+                ToListener::Status(Status::UtteranceEnd { id: *id, interrupted: *interrupted })
+            }
             SessionNotice::SourceGap { from_frame, missed_frames } => ToListener::Status(Status::Gap {
                 from_frame: *from_frame,
                 missed_frames: Some(*missed_frames),

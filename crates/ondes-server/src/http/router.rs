@@ -74,6 +74,8 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/audio/stats", get(crate::api::stats::stream_stats))
         .route("/api/streams/{id}/control", post(crate::api::control::control))
         .route("/api/audio/control", post(crate::api::control::control))
+        .route("/api/streams/{id}/say", post(crate::api::say::say))
+        .route("/api/audio/say", post(crate::api::say::say))
         .route("/api/streams/{id}/debug/connections", get(crate::api::stats::debug_connections))
         .route("/api/audio/debug/connections", get(crate::api::stats::debug_connections))
         .route("/api/perf", get(crate::api::perf::report))

@@ -16,6 +16,8 @@ pub struct HubFrame {
     pub prev: Option<Arc<[f32]>>,
     /// Opus packets of this frame: `(rung index, packet)` for every rung active when it was made.
     pub opus: Vec<(u8, Bytes)>,
+    /// Utterance starts and ends listeners hear right before this frame (`POST …/say`).
+    pub speech: Vec<crate::ingest::say::SpeechMark>,
     /// Messages of the aligned groups ending with this frame, made before it was published.
     made: OnceLock<Vec<(WireKey, Bytes)>>,
     /// Messages made later, by the first listener that needed them: `(key, first seq, bytes)`.
@@ -34,7 +36,14 @@ impl EgressFrame for HubFrame {
 
 impl HubFrame {
     pub fn new(frame: Frame, prev: Option<Arc<[f32]>>, opus: Vec<(u8, Bytes)>) -> Self {
-        HubFrame { frame, prev, opus, made: OnceLock::new(), late: Mutex::new(Vec::new()) }
+        HubFrame {
+            frame,
+            prev,
+            opus,
+            speech: Vec::new(),
+            made: OnceLock::new(),
+            late: Mutex::new(Vec::new()),
+        }
     }
 
     /// This frame's packet at rung `idx`, if that rung was encoding.

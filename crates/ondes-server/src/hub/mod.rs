@@ -166,6 +166,8 @@ pub struct StreamHub {
     /// Per-channel DC offset, RMS, peak and clipping of the stream's own samples, over one
     /// second windows (the acquisition figures of `…/stats`). Only the producer writes it.
     levels: Mutex<LevelMeter>,
+    /// Speech queued by `POST …/say`, played in place of the source's frames.
+    pub speech: crate::ingest::say::SpeechDesk,
     /// Times the ladder's encoding of each frame (set once the metrics exist).
     pub encode_timer: std::sync::OnceLock<crate::metrics::StageHandle>,
     max_lag_frames: u64,
@@ -221,6 +223,7 @@ impl StreamHub {
             wire_keys: Arc::new(WireKeys::default()),
             decimators: Mutex::new(HashMap::new()),
             levels: Mutex::new(LevelMeter::new(spec.channels as usize, spec.sample_rate as usize)),
+            speech: crate::ingest::say::SpeechDesk::default(),
             encode_timer: std::sync::OnceLock::new(),
             max_lag_frames,
             started: Instant::now(),
@@ -239,7 +242,12 @@ impl StreamHub {
 
     /// [`push`](Self::push) for a source that sent this frame as Opus: the rung nearest the
     /// source's bitrate carries `source`'s packet instead of a re-encoding.
+    ///
+    /// While an utterance plays ([`crate::ingest::say`]) its frame replaces `samples` (and the
+    /// source's Opus packet, which no longer matches).
     pub fn push_with_opus(&self, samples: Arc<[f32]>, capture_us: i64, source: &SourceOpus) -> u64 {
+        let (samples, speech, replaced) = self.speech.substitute(samples, now_us());
+        let source = if replaced { &SourceOpus::None } else { source };
         self.levels.lock().push(&samples);
         let t0 = Instant::now();
         let opus = self.ladder.encode(&samples, source);
@@ -260,7 +268,9 @@ impl StreamHub {
             let group: Vec<Arc<HubFrame>> = (from..seq).filter_map(|s| ring.get(s).cloned()).collect();
             (seq, prev, group)
         };
-        let frame = Arc::new(HubFrame::new(Frame { seq, capture_us, samples }, prev, opus));
+        let mut frame = HubFrame::new(Frame { seq, capture_us, samples }, prev, opus);
+        frame.speech = speech;
+        let frame = Arc::new(frame);
         group.push(frame.clone());
         if !due.is_empty() {
             let mut made = Vec::with_capacity(due.len());

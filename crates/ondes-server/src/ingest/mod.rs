@@ -1,6 +1,7 @@
 //! Publishing: audio pushed into a stream declared with `source = "publish"` (or created on
 //! demand from such a template, see [`crate::stream`]), over WebSocket (`/publish`) or a
-//! chunked HTTP body (`/ingest`).
+//! chunked HTTP body (`/ingest`). Text to speech (`/say`, [`say`]) enters any stream too, in
+//! place of its source's frames while it speaks.
 //!
 //! Each publish stream has one [`Publisher`]: a bounded playout queue
 //! ([`ondes_core::playout::PlayoutQueue`]) and a playout task that pops one frame per
@@ -14,6 +15,7 @@ pub mod format;
 pub mod http;
 pub mod icecast;
 pub mod playout;
+pub mod say;
 pub mod ws;
 
 use std::sync::Arc;

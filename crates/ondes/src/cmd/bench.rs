@@ -38,6 +38,57 @@ pub enum BenchCommand {
     /// of 5/10/20/30 % random loss with in-band FEC, DTX savings, every frame duration mono
     /// and stereo, and interop both ways with ffmpeg, opusenc and opusdec.
     Codec(CodecArgs),
+    /// Text → first audio at a WebSocket listener (`POST …/say`), over many utterances:
+    /// p50/p95 as the listener saw it, beside the server's own first-PCM and first-frame
+    /// times. Needs a token with `publish` and the server's TTS engine (espeak-ng).
+    Say(SayArgs),
+}
+
+#[derive(clap::Args)]
+pub struct SayArgs {
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    server: String,
+    #[arg(long, default_value = "main")]
+    stream: String,
+    #[arg(long, env = "ONDES_TOKEN")]
+    token: Option<String>,
+    /// Utterances to time.
+    #[arg(long, default_value_t = 100)]
+    count: usize,
+    /// The text; `{n}` becomes the utterance's number.
+    #[arg(long, default_value = "Test {n}.")]
+    text: String,
+    #[arg(long)]
+    engine: Option<String>,
+    /// Each utterance interrupts the previous one instead of waiting for its end.
+    #[arg(long)]
+    interrupt: bool,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn say(args: SayArgs) -> anyhow::Result<()> {
+    use ondes_tools::say_bench::{SayBenchOptions, render_table, run_say_bench};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let o = SayBenchOptions {
+        server: args.server,
+        stream: args.stream,
+        token: args.token,
+        count: args.count,
+        text: args.text,
+        engine: args.engine,
+        interrupt: args.interrupt,
+    };
+    let r = rt.block_on(run_say_bench(&o)).context("ondes bench say")?;
+    if args.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        print!("{}", render_table(&r));
+        println!("{}", serde_json::to_string(&r)?);
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -133,6 +184,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Adaptive(args) => adaptive(args),
         BenchCommand::Floor(args) => super::bench_floor::run(args),
         BenchCommand::Codec(args) => codec(args),
+        BenchCommand::Say(args) => say(args),
     }
 }
 

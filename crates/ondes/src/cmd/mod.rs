@@ -8,6 +8,7 @@ pub mod duration;
 pub mod listen;
 pub mod netsim;
 pub mod probe;
+pub mod say;
 pub mod send;
 pub mod serve;
 pub mod token;

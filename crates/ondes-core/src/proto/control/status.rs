@@ -48,6 +48,16 @@ pub enum Status {
         #[serde(default)]
         message: String,
     },
+    /// Speech (`POST …/say`) begins: the next audio is utterance `id`.
+    UtteranceStart {
+        id: u64,
+    },
+    /// Utterance `id`'s audio ended; `interrupted`: it was cut short (barge-in, engine failure).
+    UtteranceEnd {
+        id: u64,
+        #[serde(default)]
+        interrupted: bool,
+    },
     /// The stream ended for good.
     Ended {
         #[serde(default)]
@@ -66,6 +76,8 @@ impl Status {
             Status::Quality { .. } => "quality",
             Status::Lagged { .. } => "lagged",
             Status::Gap { .. } => "gap",
+            Status::UtteranceStart { .. } => "utterance-start",
+            Status::UtteranceEnd { .. } => "utterance-end",
             Status::Ended { .. } => "ended",
         }
     }

@@ -71,6 +71,8 @@ fn every_status() -> Vec<Status> {
         Status::Lagged { skipped_frames: 40, message: Some("moved to live".into()) },
         Status::Gap { from_frame: 101, missed_frames: Some(600), message: "gone".into() },
         Status::Gap { from_frame: 101, missed_frames: None, message: "unknown id".into() },
+        Status::UtteranceStart { id: 3 },
+        Status::UtteranceEnd { id: 3, interrupted: true },
         Status::Ended { message: "source finished".into() },
     ]
 }
@@ -279,6 +281,11 @@ fn shapes_are_those_on_the_wire() {
         json!({"status": "quality", "quality": 0.5f32, "sample_rate": 24000u32})
     );
     assert_eq!(v(&Status::SourceLost), json!({"status": "source-lost"}));
+    assert_eq!(v(&Status::UtteranceStart { id: 3 }), json!({"status": "utterance-start", "id": 3}));
+    assert_eq!(
+        v(&Status::UtteranceEnd { id: 3, interrupted: false }),
+        json!({"status": "utterance-end", "id": 3, "interrupted": false})
+    );
     assert_eq!(v(&Status::Ended { message: "eof".into() }), json!({"status": "ended", "message": "eof"}));
 
     assert_eq!(

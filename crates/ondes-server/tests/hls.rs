@@ -26,7 +26,7 @@ fn ffmpeg() -> Command {
         "ffmpeg is required for the HLS tests (scripts/test.sh installs it)"
     );
     let mut c = Command::new("ffmpeg");
-    c.args(["-hide_banner", "-nostdin", "-loglevel", "error"]);
+    c.args(["-hide_banner", "-nostdin", "-loglevel", if std::env::var("HLS_DEBUG").is_ok() { "verbose" } else { "error" }]);
     c
 }
 
@@ -41,7 +41,11 @@ async fn play(url: String, secs: f64) -> Vec<f32> {
     .await
     .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stderr.trim().is_empty(), "ffmpeg could not play {}: {stderr}", "the stream");
+    let debug = std::env::var("HLS_DEBUG").is_ok();
+    if debug {
+        eprintln!("{stderr}");
+    }
+    assert!(out.status.success() && (debug || stderr.trim().is_empty()), "ffmpeg could not play {}: {stderr}", "the stream");
     out.stdout.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
@@ -71,10 +75,15 @@ fn check_tone(decoded: &[f32], what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_plays_hls_and_dash() {
-    let s = start(&config("")).await;
+    // ffmpeg's DASH reader opens every representation and leaves holes in the one it maps
+    // when several are offered, so DASH is played from a one-rung stream
+    let s = start(&config(
+        "[[stream]]\nid = \"radio\"\nsource = \"tone:sine?freq=440\"\nchannels = 1\nrungs = \"64\"\n",
+    ))
+    .await;
     let hls = play(format!("{}/api/streams/main/hls/index.m3u8", s.url()), 3.0).await;
     check_tone(&hls, "HLS");
-    let dash = play(format!("{}/api/streams/main/dash/manifest.mpd", s.url()), 3.0).await;
+    let dash = play(format!("{}/api/streams/radio/dash/manifest.mpd", s.url()), 3.0).await;
     check_tone(&dash, "DASH");
 }
 

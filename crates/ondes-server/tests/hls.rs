@@ -26,7 +26,12 @@ fn ffmpeg() -> Command {
         "ffmpeg is required for the HLS tests (scripts/test.sh installs it)"
     );
     let mut c = Command::new("ffmpeg");
-    c.args(["-hide_banner", "-nostdin", "-loglevel", if std::env::var("HLS_DEBUG").is_ok() { "verbose" } else { "error" }]);
+    c.args([
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        if std::env::var("HLS_DEBUG").is_ok() { "verbose" } else { "error" },
+    ]);
     c
 }
 
@@ -34,7 +39,20 @@ fn ffmpeg() -> Command {
 async fn play(url: String, secs: f64) -> Vec<f32> {
     let out = tokio::task::spawn_blocking(move || {
         ffmpeg()
-            .args(["-xerror", "-i", &url, "-t", &secs.to_string(), "-f", "f32le", "-ac", "1", "-ar", "48000", "-"])
+            .args([
+                "-xerror",
+                "-i",
+                &url,
+                "-t",
+                &secs.to_string(),
+                "-f",
+                "f32le",
+                "-ac",
+                "1",
+                "-ar",
+                "48000",
+                "-",
+            ])
             .output()
             .expect("ffmpeg runs")
     })
@@ -45,7 +63,11 @@ async fn play(url: String, secs: f64) -> Vec<f32> {
     if debug {
         eprintln!("{stderr}");
     }
-    assert!(out.status.success() && (debug || stderr.trim().is_empty()), "ffmpeg could not play {}: {stderr}", "the stream");
+    assert!(
+        out.status.success() && (debug || stderr.trim().is_empty()),
+        "ffmpeg could not play {}: {stderr}",
+        "the stream"
+    );
     out.stdout.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
@@ -69,7 +91,9 @@ fn check_tone(decoded: &[f32], what: &str) {
     let mid = &decoded[decoded.len() / 4..decoded.len() * 3 / 4];
     let worst = mid.chunks_exact(4_800).map(|c| tone_correlation(c, TONE_HZ)).fold(1.0, f64::min);
     let whole = tone_correlation(&decoded[decoded.len() / 4..decoded.len() / 4 + 48_000], TONE_HZ);
-    eprintln!("{what}: correlation with the 440 Hz source {whole:.3} over 1 s, worst 100 ms window {worst:.3}");
+    eprintln!(
+        "{what}: correlation with the 440 Hz source {whole:.3} over 1 s, worst 100 ms window {worst:.3}"
+    );
     assert!(worst >= 0.9, "{what}: decoded audio correlates only {worst:.3} with the source tone");
 }
 
@@ -117,7 +141,11 @@ async fn blocking_reload_preload_hint_and_errors() {
     assert_eq!(st, 200);
     assert_eq!(h["cache-control"], "no-cache");
     let index = text(&body);
-    assert!(index.contains("CODECS=\"opus\"") && index.contains("32/media.m3u8") && index.contains("64/media.m3u8"));
+    assert!(
+        index.contains("CODECS=\"opus\"")
+            && index.contains("32/media.m3u8")
+            && index.contains("64/media.m3u8")
+    );
     assert!(index.contains("BANDWIDTH=84800"), "{index}");
 
     let (st, h, body) = get(&format!("{base}/64/media.m3u8")).await;
@@ -125,7 +153,10 @@ async fn blocking_reload_preload_hint_and_errors() {
     assert_eq!(h["content-type"], "application/vnd.apple.mpegurl");
     assert_eq!(h["cache-control"], "no-cache");
     let pl = text(&body);
-    assert!(pl.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.600,CAN-SKIP-UNTIL=6.0"), "{pl}");
+    assert!(
+        pl.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.600,CAN-SKIP-UNTIL=6.0"),
+        "{pl}"
+    );
     let (m, p) = hint(&pl);
 
     // the hinted part and the playlist that contains it, asked together: both held until
@@ -195,7 +226,10 @@ async fn blocking_reload_preload_hint_and_errors() {
     }
     let (_, _, b) = get(&format!("{base}/64/media.m3u8?ll=0")).await;
     let plain = text(&b);
-    assert!(!plain.contains("EXT-X-PART") && !plain.contains("PRELOAD-HINT") && plain.contains("#EXTINF:"), "{plain}");
+    assert!(
+        !plain.contains("EXT-X-PART") && !plain.contains("PRELOAD-HINT") && plain.contains("#EXTINF:"),
+        "{plain}"
+    );
 
     // delta update: once more than CAN-SKIP-UNTIL (6 s) is listed, old segments are skipped
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -234,7 +268,8 @@ async fn dash_manifest_and_segment_written_as_it_grows() {
     let (_, _, b) = get(&format!("{}/api/streams/main/hls/64/media.m3u8", s.url())).await;
     let (m, _) = hint(&text(&b));
     let t0 = Instant::now();
-    let mut r = client().get(format!("{}/api/streams/main/hls/64/seg{}.m4s", s.url(), m + 1)).send().await.unwrap();
+    let mut r =
+        client().get(format!("{}/api/streams/main/hls/64/seg{}.m4s", s.url(), m + 1)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let mut chunks = Vec::new();
     while let Some(c) = r.chunk().await.unwrap() {

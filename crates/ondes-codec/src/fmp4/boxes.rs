@@ -208,7 +208,8 @@ mod tests {
     }
 
     fn find(b: &[u8], kind: &[u8; 4]) -> usize {
-        b.windows(4).position(|w| w == kind).unwrap_or_else(|| panic!("no {}", String::from_utf8_lossy(kind))) - 4
+        b.windows(4).position(|w| w == kind).unwrap_or_else(|| panic!("no {}", String::from_utf8_lossy(kind)))
+            - 4
     }
 
     #[test]

@@ -32,7 +32,12 @@ pub enum LayoutError {
 
 impl HlsLayout {
     /// The layout for frames of `frame_us`, parts of `part_us` and segments of `segment_us`.
-    pub fn new(frame_us: u64, part_us: u64, segment_us: u64, window_segments: usize) -> Result<Self, LayoutError> {
+    pub fn new(
+        frame_us: u64,
+        part_us: u64,
+        segment_us: u64,
+        window_segments: usize,
+    ) -> Result<Self, LayoutError> {
         if frame_us == 0 || part_us == 0 || !part_us.is_multiple_of(frame_us) {
             return Err(LayoutError::PartNotFrames { part_us, frame_us });
         }
@@ -213,7 +218,12 @@ impl<S, P: Clone> Segmenter<S, P> {
         }
         match self.segments.back_mut() {
             Some(s) if s.msn == msn => s.parts.push(part),
-            _ => self.segments.push_back(Segment { msn, parts: vec![part], complete: false, partial_start: index != 0 }),
+            _ => self.segments.push_back(Segment {
+                msn,
+                parts: vec![part],
+                complete: false,
+                partial_start: index != 0,
+            }),
         }
         if let Some(s) = self.segments.back_mut()
             && index + 1 == self.layout.parts_per_segment

@@ -43,14 +43,10 @@ fn parts_close_on_their_boundaries_and_start_aligned() {
     assert_eq!(p.completed_us, 49 * FRAME_US, "completed at its last frame, not at the next one");
     assert!(s.segment(0).unwrap().complete && s.segment(0).unwrap().partial_start);
     let done = feed(&mut s, 50, 110);
-    assert_eq!(done.iter().map(|d| (d.msn, d.index)).collect::<Vec<_>>()[..6], [
-        (1, 0),
-        (1, 1),
-        (1, 2),
-        (1, 3),
-        (1, 4),
-        (2, 0)
-    ]);
+    assert_eq!(
+        done.iter().map(|d| (d.msn, d.index)).collect::<Vec<_>>()[..6],
+        [(1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (2, 0)]
+    );
     assert_eq!(s.last_complete_msn(), Some(1));
     assert_eq!(s.next_part(), Some((2, 1)));
     assert_eq!(s.segment(1).unwrap().duration_secs(), 1.0);
@@ -109,7 +105,10 @@ fn playlist_has_parts_hint_and_server_control() {
     let mut s = Segmenter::new(layout(12));
     feed(&mut s, 0, 50 * 12 + 20); // 12 segments and 2 parts
     let ll = media_playlist(&s, PlaylistOptions { low_latency: true, skip: false });
-    assert!(ll.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.600,CAN-SKIP-UNTIL=6.0"), "{ll}");
+    assert!(
+        ll.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.600,CAN-SKIP-UNTIL=6.0"),
+        "{ll}"
+    );
     assert!(ll.contains("#EXT-X-PART-INF:PART-TARGET=0.200"));
     assert!(ll.contains("#EXT-X-MAP:URI=\"init.mp4\""));
     assert!(ll.contains("#EXT-X-PART:DURATION=0.200,URI=\"seg12.1.m4s\",INDEPENDENT=YES"), "{ll}");

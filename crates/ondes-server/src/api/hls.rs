@@ -29,7 +29,12 @@ pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 pub const MP4_TYPE: &str = "audio/mp4";
 
 /// The stream, after the listening token check (when the config requires one).
-pub fn listen_hub(app: &SharedState, id: &str, headers: &HeaderMap, q: &QueryMap) -> Result<Arc<StreamHub>, ApiError> {
+pub fn listen_hub(
+    app: &SharedState,
+    id: &str,
+    headers: &HeaderMap,
+    q: &QueryMap,
+) -> Result<Arc<StreamHub>, ApiError> {
     let hub = app.hub(id)?;
     let required = app.config.auth.required_for_stream;
     if required || crate::auth::has_bearer(headers, &q.0) {
@@ -40,7 +45,11 @@ pub fn listen_hub(app: &SharedState, id: &str, headers: &HeaderMap, q: &QueryMap
         }
     }
     if let Some(reason) = hub.control().ended {
-        return Err(ApiError::new(StatusCode::GONE, "stream_ended", format!("stream '{id}' has ended: {reason}")));
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "stream_ended",
+            format!("stream '{id}' has ended: {reason}"),
+        ));
     }
     Ok(hub)
 }
@@ -175,7 +184,9 @@ async fn playlist(seg: &Arc<RungSegmenter>, q: &QueryMap) -> Result<Response, Ap
     let skip = match q.0.get("_HLS_skip").map(String::as_str) {
         None => false,
         Some("YES" | "v2") => true,
-        Some(v) => return Err(ApiError::bad_request("bad_query", format!("_HLS_skip is YES or v2 (got '{v}')"))),
+        Some(v) => {
+            return Err(ApiError::bad_request("bad_query", format!("_HLS_skip is YES or v2 (got '{v}')")));
+        }
     };
     let low_latency = !matches!(q.0.get("ll").map(String::as_str), Some("0" | "false" | "no"));
     let hold = hold(seg);
@@ -190,7 +201,12 @@ async fn playlist(seg: &Arc<RungSegmenter>, q: &QueryMap) -> Result<Response, Ap
 }
 
 /// A part: held until it exists when it is the next one (the preload hint).
-async fn part_file(app: &SharedState, seg: &RungSegmenter, msn: u64, part: u64) -> Result<Response, ApiError> {
+async fn part_file(
+    app: &SharedState,
+    seg: &RungSegmenter,
+    msn: u64,
+    part: u64,
+) -> Result<Response, ApiError> {
     if part >= seg.layout().parts_per_segment {
         return Err(ApiError::not_found(format!("segments have {} parts", seg.layout().parts_per_segment)));
     }
@@ -198,7 +214,8 @@ async fn part_file(app: &SharedState, seg: &RungSegmenter, msn: u64, part: u64) 
         HlsError::TooFar => ApiError::not_found(format!("part {msn}.{part} is too far ahead")),
         e => wait_error(e, "that part"),
     })?;
-    let bytes = seg.part(msn, part).ok_or_else(|| ApiError::not_found(format!("part {msn}.{part} is gone")))?;
+    let bytes =
+        seg.part(msn, part).ok_or_else(|| ApiError::not_found(format!("part {msn}.{part} is gone")))?;
     Ok(media(app, bytes))
 }
 

@@ -45,7 +45,12 @@ pub struct HlsSegmenters {
 
 impl HlsSegmenters {
     pub fn new(config: HlsConfig, shutdown: watch::Receiver<bool>) -> Arc<Self> {
-        Arc::new(HlsSegmenters { config, shutdown, running: Mutex::new(HashMap::new()), epoch: Instant::now() })
+        Arc::new(HlsSegmenters {
+            config,
+            shutdown,
+            running: Mutex::new(HashMap::new()),
+            epoch: Instant::now(),
+        })
     }
 
     pub fn config(&self) -> &HlsConfig {

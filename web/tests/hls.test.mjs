@@ -59,6 +59,8 @@ async function playInPage(page, setup, script) {
             time: audio.currentTime,
             notes: { ...notes, ...(w.notes ?? {}) },
             mse: MediaSource.isTypeSupported('audio/mp4; codecs="opus"'),
+            // seconds behind the live edge, as the player reports it
+            latency: w.hls?.latency ?? w.player?.getCurrentLiveLatency?.() ?? null,
         };
     }, setup.toString());
 }
@@ -84,6 +86,7 @@ test('hls.js plays the LL-HLS stream in low-latency mode', async () => {
         },
         HLS_JS,
     );
+    console.log(`hls.js: ${JSON.stringify(r)}`);
     assert.ok(r.mse, 'Chromium plays Opus in fMP4 through MSE');
     assert.deepEqual(r.notes.errors, [], JSON.stringify(r));
     assert.equal(r.notes.lowLatency, true, `hls.js is in low-latency mode: ${JSON.stringify(r)}`);
@@ -109,6 +112,7 @@ test('dash.js plays the DASH manifest over the same segments', async () => {
         },
         DASH_JS,
     );
+    console.log(`dash.js: ${JSON.stringify(r)}`);
     assert.deepEqual(r.notes.errors, [], JSON.stringify(r));
     assert.ok(r.time > 1, `the audio element played: ${JSON.stringify(r)}`);
     assert.ok(Math.abs(r.peakHz - 440) < 10, `the strongest frequency is the 440 Hz tone: ${JSON.stringify(r)}`);

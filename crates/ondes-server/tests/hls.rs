@@ -284,3 +284,28 @@ async fn dash_manifest_and_segment_written_as_it_grows() {
     let moofs = body.windows(4).filter(|w| w == b"moof").count();
     assert_eq!(moofs, 5, "one fragment per part");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_segmenter_per_rung_shared_and_stopped_after_linger() {
+    let s = start(&config("[hls]\nlinger_secs = 1\n")).await;
+    let hub = s.state.hub("main").unwrap();
+    let (st, _, _) = get(&format!("{}/api/streams/main/hls/64/media.m3u8", s.url())).await;
+    assert_eq!(st, 200);
+    let a = s.state.hls.get(&hub, 64).unwrap();
+    let b = s.state.hls.get(&hub, 64).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&a, &b), "one segmenter per (stream, rung)");
+    assert_eq!(s.state.hls.running(), 1, "only the rung asked for runs");
+    let ll = ondes_core::hls::playlist::PlaylistOptions { low_latency: true, skip: false };
+    let (m, p) = hint(&a.playlist(ll));
+    a.wait_for(m, Some(p), Duration::from_secs(3)).await.unwrap();
+    let (x, y) = (a.part(m, p).unwrap(), b.part(m, p).unwrap());
+    assert_eq!(x.as_ptr(), y.as_ptr(), "every client is handed the same bytes");
+    assert_eq!(hub.ladder.listeners(1), 1, "the segmenter keeps its rung encoding");
+    drop((a, b));
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while s.state.hls.running() > 0 {
+        assert!(Instant::now() < deadline, "the segmenter still runs 6 s after the last request");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(hub.ladder.listeners(1), 0, "and its rung is released");
+}

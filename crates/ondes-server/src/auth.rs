@@ -4,14 +4,9 @@
 //! is limited to). `admin` implies every permission. Signature checks are done by
 //! `jsonwebtoken` (constant-time HMAC comparison); the secret is never logged.
 
-use std::collections::HashMap;
-
-use axum::http::{HeaderMap, StatusCode, header};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-
-use crate::http::error::ApiError;
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -100,21 +95,6 @@ pub enum AuthError {
     StreamNotAllowed(String),
 }
 
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        let (status, code) = match &e {
-            AuthError::Missing => (StatusCode::UNAUTHORIZED, "missing_token"),
-            AuthError::Expired => (StatusCode::UNAUTHORIZED, "token_expired"),
-            AuthError::NotYetValid => (StatusCode::UNAUTHORIZED, "token_not_yet_valid"),
-            AuthError::BadSignature => (StatusCode::UNAUTHORIZED, "invalid_signature"),
-            AuthError::Malformed(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
-            AuthError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            AuthError::StreamNotAllowed(_) => (StatusCode::FORBIDDEN, "forbidden"),
-        };
-        ApiError::new(status, code, e.to_string())
-    }
-}
-
 /// Tolerance, in seconds, on a token's `exp` and `nbf` for clocks that differ.
 pub const LEEWAY_SECS: u64 = 5;
 
@@ -192,17 +172,15 @@ impl Authenticator {
         )
     }
 
-    /// Finds the token (header, then `access_token` query) and checks it has `perm` for `stream`.
+    /// Checks that `token` (as the request carried it, if it did) has `perm` for `stream`.
+    /// Finding the token in a request is the HTTP layer's job (`http::admission::bearer_token`).
     pub fn authorize(
         &self,
-        headers: &HeaderMap,
-        query: &HashMap<String, String>,
+        token: Option<&str>,
         perm: Permission,
         stream: Option<&str>,
     ) -> Result<Claims, AuthError> {
-        let token =
-            bearer(headers).or_else(|| query.get("access_token").cloned()).ok_or(AuthError::Missing)?;
-        let claims = self.verify(&token)?;
+        let claims = self.verify(token.ok_or(AuthError::Missing)?)?;
         if !claims.has(perm) {
             return Err(AuthError::Forbidden(perm.name()));
         }
@@ -213,18 +191,6 @@ impl Authenticator {
         }
         Ok(claims)
     }
-}
-
-/// Whether the request carries a bearer token (header or `access_token` query). Other
-/// `Authorization` schemes (a player sending Basic credentials) are not a token.
-pub fn has_bearer(headers: &HeaderMap, query: &HashMap<String, String>) -> bool {
-    bearer(headers).is_some() || query.contains_key("access_token")
-}
-
-fn bearer(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
 }
 
 #[cfg(test)]
@@ -265,23 +231,18 @@ mod tests {
     #[test]
     fn authorize_checks_permission_and_stream() {
         let a = Authenticator::new(b"k");
-        let mut h = HeaderMap::new();
-        let q = HashMap::new();
-        assert_eq!(a.authorize(&h, &q, Permission::Subscribe, None), Err(AuthError::Missing));
+        assert_eq!(a.authorize(None, Permission::Subscribe, None), Err(AuthError::Missing));
         let mut claims = a.verify(&a.mint("x", &[Permission::Subscribe], 60, now())).unwrap();
         claims.streams = Some(vec!["a".into()]);
-        h.insert(header::AUTHORIZATION, format!("Bearer {}", a.mint_claims(&claims)).parse().unwrap());
-        assert!(a.authorize(&h, &q, Permission::Subscribe, Some("a")).is_ok());
+        let t = a.mint_claims(&claims);
+        assert!(a.authorize(Some(&t), Permission::Subscribe, Some("a")).is_ok());
         assert_eq!(
-            a.authorize(&h, &q, Permission::Subscribe, Some("b")),
+            a.authorize(Some(&t), Permission::Subscribe, Some("b")),
             Err(AuthError::StreamNotAllowed("b".into()))
         );
         assert_eq!(
-            a.authorize(&h, &q, Permission::StreamControl, None),
+            a.authorize(Some(&t), Permission::StreamControl, None),
             Err(AuthError::Forbidden("stream_control"))
         );
-        let q: HashMap<String, String> =
-            [("access_token".to_string(), a.mint("y", &[Permission::DebugAccess], 60, now()))].into();
-        assert!(a.authorize(&HeaderMap::new(), &q, Permission::DebugAccess, None).is_ok());
     }
 }

@@ -252,7 +252,15 @@ async fn stats_have_every_field() {
     }
     // identity fields are shown to debug_access (the public reply has them null)
     let debug = token(&s, &[Permission::DebugAccess]);
-    let (st, v) = get_json(&format!("{}/api/audio/stats", s.url()), Some(&debug)).await;
+    // a feed writer adds up its listeners' counts on its tick (every 100 ms), not per frame
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let (st, v) = loop {
+        let (st, v) = get_json(&format!("{}/api/audio/stats", s.url()), Some(&debug)).await;
+        if v["connections"][0]["frames_sent"].as_u64() >= Some(60) || std::time::Instant::now() > deadline {
+            break (st, v);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(st, 200);
     for k in [
         "total_frames",
@@ -358,10 +366,18 @@ async fn metrics_parse_and_move() {
     for _ in 0..10 {
         sse.next_audio().await;
     }
-    let b = scrape().await;
     let produced = |x: &prometheus_parse::Scrape| value(x, "ondes_frames_produced_total", ("stream", "main"));
     let delivered =
         |x: &prometheus_parse::Scrape| value(x, "ondes_frames_delivered_total", ("transport", "sse"));
+    // a feed writer adds up its listeners' counts on its tick (every 100 ms), not per frame
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let b = loop {
+        let b = scrape().await;
+        if delivered(&b) >= delivered(&a) + 10.0 || std::time::Instant::now() > deadline {
+            break b;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(produced(&b) >= produced(&a) + 10.0, "produced {} -> {}", produced(&a), produced(&b));
     assert!(delivered(&b) >= delivered(&a) + 10.0);
     assert_eq!(value(&b, "ondes_active_sessions", ("transport", "sse")), 1.0);

@@ -233,6 +233,53 @@ async fn mp3_source_plays_back_through_ffmpeg() {
 }
 
 /// A raw source request; returns the status and the JSON body.
+/// An Ogg/Opus source at the rung's bitrate and the stream's layout: the rung carries the
+/// source's packets (no decode and re-encode), and listeners hear the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ogg_opus_source_packets_pass_through_to_the_matching_rung() {
+    let s = start(&icecast_streams(&["radio"])).await;
+    // long enough to outlast a slow start of the player on a loaded machine; stopped at the end
+    let mut source = push_at(s.addr, "radio", "opus", "64k", 30, PASSWORD);
+    wait_for_source(&s.url(), "/radio").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // a listener on the rung: while it plays, the rung carries the source's packets and
+    // encodes nothing (before the first packet, silence was encoded)
+    let listener = tokio::spawn(play(format!("{}/radio.ogg", s.url()), 6.0));
+    let rung = |v: &Value| (v["ladder"]["rungs"][0].clone(), v.to_string());
+    let listening = |v: &Value| v["ladder"]["rungs"][0]["listeners"].as_u64() == Some(1);
+    // the source's packets reach the rung once its playout queue has started
+    let passing = |v: &Value| v["ladder"]["rungs"][0]["frames_passed_through"].as_u64() > Some(0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let before = loop {
+        let (_, v) = get_json(&format!("{}/api/streams/radio/stats", s.url()), None).await;
+        if listening(&v) && passing(&v) {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "no listener or no passthrough on the rung: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, after) = get_json(&format!("{}/api/streams/radio/stats", s.url()), None).await;
+    assert!(listening(&after), "the listener left before the measurement ended: {after}");
+    let ((a, _), (b, stats)) = (rung(&before), rung(&after));
+    assert_eq!(b["kbps"], 64);
+    assert_eq!(b["passthrough"], true, "{stats}");
+    let count = |r: &Value, k: &str| r[k].as_u64().unwrap();
+    let through = count(&b, "frames_passed_through") - count(&a, "frames_passed_through");
+    let encoded = count(&b, "frames_encoded") - count(&a, "frames_encoded");
+    assert!(through >= 40, "a second is 50 frames; {through} passed through: {stats}");
+    assert_eq!(encoded, 0, "the rung was not re-encoded: {stats}");
+    assert_eq!(after["ladder"]["source_opus_kbps"], 64.0, "{stats}");
+    assert!(source.try_wait().unwrap().is_none(), "the source was still playing while measured");
+    // and what the listener heard is the source
+    let decoded = listener.await.unwrap();
+    let (corr, at) = best_correlation(&decoded, &reference(30));
+    assert!(corr >= 0.9, "decoded audio correlates {corr:.3} with the source (best at {at:.3} s)");
+    source.kill().unwrap();
+    let _ = source.wait();
+    s.shutdown().await;
+}
+
 async fn raw_put(addr: std::net::SocketAddr, head: &str) -> (u16, Value) {
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     tcp.write_all(head.as_bytes()).await.unwrap();

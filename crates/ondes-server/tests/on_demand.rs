@@ -252,7 +252,9 @@ async fn a_publisher_back_within_the_linger_finds_its_stream() {
     assert!(seen.iter().all(|(event, _, _)| event != "error"), "{seen:?}");
     let frames: Vec<u64> =
         seen.iter().filter(|(event, _, _)| event == "audio-frame").filter_map(|(_, n, _)| *n).collect();
-    assert!(frames.len() >= 100, "{} frames in ~2.5 s", frames.len());
+    // ≥ 2 s of sleeps between the reader's start and its stop: 100 frames, less a margin for
+    // a loaded machine's late wake-ups (continuity is checked exactly below)
+    assert!(frames.len() >= 80, "{} frames in ≥ 2 s", frames.len());
     assert!(frames.windows(2).all(|w| w[1] == w[0] + 1), "{frames:?}");
     assert!(seen.iter().any(|(_, _, data)| data.contains("source-restored")), "{seen:?}");
     drop(ws);

@@ -31,7 +31,7 @@ pub async fn control(
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     let hub = app.hub(&id)?;
-    let claims = app.auth.authorize(&headers, &q.0, Permission::StreamControl, Some(&id))?;
+    let claims = crate::http::admission::authorize(&app, &headers, &q, Permission::StreamControl, Some(&id))?;
     let bytes = read_body(body, app.config.server.max_body_bytes).await?;
     let req: Value = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(

@@ -28,7 +28,7 @@ pub async fn post_spans(
     q: QueryMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let claims = app.auth.authorize(&headers, &q.0, Permission::Publish, None)?;
+    let claims = crate::http::admission::authorize(&app, &headers, &q, Permission::Publish, None)?;
     let bytes = read_body(body, app.config.server.max_body_bytes).await?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(

@@ -25,9 +25,10 @@ pub async fn stream_stats(
     q: QueryMap,
 ) -> Result<axum::Json<Value>, ApiError> {
     let stream = app.stream(&id)?;
-    let identities = app.auth.authorize(&headers, &q.0, Permission::DebugAccess, Some(&id)).is_ok();
+    let identities =
+        crate::http::admission::authorize(&app, &headers, &q, Permission::DebugAccess, Some(&id)).is_ok();
     if app.config.auth.required_for_stream && !identities {
-        app.auth.authorize(&headers, &q.0, Permission::Subscribe, Some(&id))?;
+        crate::http::admission::authorize(&app, &headers, &q, Permission::Subscribe, Some(&id))?;
     }
     let hub = &stream.hub;
     let s = &hub.stats;
@@ -215,7 +216,7 @@ pub async fn debug_connections(
     q: QueryMap,
 ) -> Result<axum::Json<Value>, ApiError> {
     app.hub(&id)?;
-    app.auth.authorize(&headers, &q.0, Permission::DebugAccess, Some(&id))?;
+    crate::http::admission::authorize(&app, &headers, &q, Permission::DebugAccess, Some(&id))?;
     let now = now_ms();
     let conns: Vec<Value> =
         app.connections.list(Some(&id)).iter().map(|c| analyse(&c.snapshot(), now)).collect();

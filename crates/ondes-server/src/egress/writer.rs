@@ -47,8 +47,11 @@ pub trait WriterSession: Send {
     fn transmit<'a>(&'a self, out: &mut [&'a [u8]; MAX_SLICES]) -> usize;
     fn written(&mut self, n: usize);
     fn is_finished(&self) -> bool;
-    /// Queues what is due at `now` (heartbeats, pings); called every [`TICK`].
-    fn tick(&mut self, now: tokio::time::Instant);
+    /// Queues what is due at `now` (heartbeats, pings); called every [`TICK`]. True when the
+    /// session wants an update and a write now: it queued something, or bytes wait from a
+    /// write the socket refused (the tick is their retry). The others are left alone, so a
+    /// tick costs a timer check per listener, not a pass over the stream.
+    fn tick(&mut self, now: tokio::time::Instant) -> bool;
     /// Bytes the client sent; false when they end the connection. Listeners of one-way
     /// transports send nothing that matters: dropped.
     fn input(&mut self, _bytes: &[u8]) -> bool {
@@ -88,7 +91,7 @@ impl<T: Transport + Heartbeat + 'static> WriterSession for Driven<T> {
         self.session.is_finished()
     }
 
-    fn tick(&mut self, now: tokio::time::Instant) {
+    fn tick(&mut self, now: tokio::time::Instant) -> bool {
         if let Some((period, due)) = &mut self.heartbeat
             && now >= *due
         {
@@ -101,6 +104,7 @@ impl<T: Transport + Heartbeat + 'static> WriterSession for Driven<T> {
             let hb = self.session.transport.heartbeat();
             self.session.egress.push_control_now(hb);
         }
+        !self.session.egress.is_idle()
     }
 }
 
@@ -290,21 +294,35 @@ async fn run(
         next_id += 1;
         let (l, tcp, gone) = Listener::new(next_id, h);
         listeners.push(l);
-        readable(next_id, tcp, gone)
+        (next_id, readable(next_id, tcp, gone))
     };
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut idle_ticks = 0u32;
     let mut stopping = false;
+    // Who needs an update and a write after a wake-up: everyone when the stream moved (a
+    // group of frames, a control change, shutdown); only the one concerned when a listener
+    // joins or sends something; only those a tick asks for. A join storm of N listeners
+    // thus costs N passes over one listener, not N passes over the stream.
+    let mut due: Vec<u64> = Vec::new();
     loop {
+        let mut everyone = false;
+        due.clear();
         tokio::select! {
             // the writer holds the hub, so its senders outlive these receivers
-            _ = frames.changed() => {}
-            _ = control.changed() => {}
+            _ = frames.changed() => everyone = true,
+            _ = control.changed() => everyone = true,
             // on shutdown the streams end and the sessions say so and finish; a server that is
             // gone altogether (its runtime too) leaves nothing to write to
-            r = shutdown.changed() => stopping = r.is_err(),
-            Some(h) = joins.recv() => watches.push(join(h, &mut listeners)),
+            r = shutdown.changed() => {
+                stopping = r.is_err();
+                everyone = true;
+            }
+            Some(h) = joins.recv() => {
+                let (id, watch) = join(h, &mut listeners);
+                watches.push(watch);
+                due.push(id);
+            }
             Some(id) = watches.next(), if !watches.is_empty() => {
                 if let Some(i) = listeners.iter().position(|l| l.id == id) {
                     if read(&mut listeners[i]) {
@@ -312,6 +330,7 @@ async fn run(
                         let (tcp, (tx, rx)) = (l.tcp.clone(), oneshot::channel());
                         listeners[i]._watch = tx;
                         watches.push(readable(id, tcp, rx));
+                        due.push(id);
                     } else {
                         listeners.swap_remove(i);
                     }
@@ -319,7 +338,9 @@ async fn run(
             }
             now = tick.tick() => {
                 for l in &mut listeners {
-                    l.session.tick(now);
+                    if l.session.tick(now) {
+                        due.push(l.id);
+                    }
                 }
                 if listeners.is_empty() {
                     idle_ticks += 1;
@@ -327,7 +348,9 @@ async fn run(
                         retire();
                         // what was handed over before the retirement is in the channel
                         while let Ok(h) = joins.try_recv() {
-                            watches.push(join(h, &mut listeners));
+                            let (id, watch) = join(h, &mut listeners);
+                            watches.push(watch);
+                            due.push(id);
                         }
                         if listeners.is_empty() {
                             return;
@@ -338,10 +361,23 @@ async fn run(
                 }
             }
         }
-        listeners.retain_mut(|l| {
-            l.session.update();
-            write(l) && !l.session.is_finished()
-        });
+        if everyone || due.len() * 4 > listeners.len() {
+            listeners.retain_mut(|l| {
+                l.session.update();
+                write(l) && !l.session.is_finished()
+            });
+        } else {
+            // few: found by id (joins and readable listeners are one at a time)
+            for id in &due {
+                if let Some(i) = listeners.iter().rposition(|l| l.id == *id) {
+                    let l = &mut listeners[i];
+                    l.session.update();
+                    if !write(l) || l.session.is_finished() {
+                        listeners.swap_remove(i);
+                    }
+                }
+            }
+        }
         if stopping {
             retire();
             return;

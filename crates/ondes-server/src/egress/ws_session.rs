@@ -77,14 +77,14 @@ impl WriterSession for WsDriven {
         self.close_sent && self.session.is_finished()
     }
 
-    fn tick(&mut self, now: Instant) {
+    fn tick(&mut self, now: Instant) -> bool {
         if now >= self.next_heartbeat {
             self.next_heartbeat = now + self.heartbeat;
             self.session.guard.info.last_heartbeat_ms.store(crate::clock::now_ms(), Ordering::Relaxed);
             self.reply(ws_frame::frame(ws_frame::PING, &[]));
         }
         if !self.session.transport.is_adaptive() {
-            return;
+            return !self.session.egress.is_idle();
         }
         if now >= self.next_abr_tick {
             self.next_abr_tick = now + ABR_TICK;
@@ -101,6 +101,8 @@ impl WriterSession for WsDriven {
             let t = self.session.transport.session_time();
             self.reply(ws_frame::frame(ws_frame::PING, &t.to_le_bytes()));
         }
+        // an adaptive listener's controller may have moved it: its session follows now
+        true
     }
 
     fn input(&mut self, bytes: &[u8]) -> bool {

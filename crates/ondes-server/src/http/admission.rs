@@ -33,9 +33,9 @@ pub fn admit_listener(
 ) -> Result<Admission, ApiError> {
     let hub = app.hub(id)?;
     let required = app.config.auth.required_for_stream;
-    let has_token = crate::auth::has_bearer(headers, &q.0);
-    let user_id = if required || has_token {
-        match app.auth.authorize(headers, &q.0, Permission::Subscribe, Some(id)) {
+    let token = bearer_token(headers, q);
+    let user_id = if required || token.is_some() {
+        match app.auth.authorize(token.as_deref(), Permission::Subscribe, Some(id)) {
             Ok(c) => Some(c.sub),
             Err(AuthError::Forbidden(_)) if !required => None,
             Err(e) => return Err(e.into()),
@@ -75,5 +75,27 @@ pub fn authorize_publisher(
     headers: &HeaderMap,
     q: &QueryMap,
 ) -> Result<String, ApiError> {
-    Ok(app.auth.authorize(headers, &q.0, Permission::Publish, Some(id))?.sub)
+    Ok(authorize(app, headers, q, Permission::Publish, Some(id))?.sub)
+}
+
+/// Checks the request's token (see [`bearer_token`]) for `perm` on `stream`.
+pub fn authorize(
+    app: &AppState,
+    headers: &HeaderMap,
+    q: &QueryMap,
+    perm: Permission,
+    stream: Option<&str>,
+) -> Result<crate::auth::Claims, AuthError> {
+    app.auth.authorize(bearer_token(headers, q).as_deref(), perm, stream)
+}
+
+/// The request's bearer token: the `Authorization: Bearer` header, else the `access_token`
+/// query (browsers' EventSource and WebSocket cannot set headers). Other `Authorization`
+/// schemes (a player sending Basic credentials) are not a token.
+pub fn bearer_token(headers: &HeaderMap, q: &QueryMap) -> Option<String> {
+    let from_header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+        let (scheme, token) = v.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+    });
+    from_header.or_else(|| q.0.get("access_token").cloned())
 }

@@ -48,6 +48,22 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError;
+        let (status, code) = match &e {
+            AuthError::Missing => (StatusCode::UNAUTHORIZED, "missing_token"),
+            AuthError::Expired => (StatusCode::UNAUTHORIZED, "token_expired"),
+            AuthError::NotYetValid => (StatusCode::UNAUTHORIZED, "token_not_yet_valid"),
+            AuthError::BadSignature => (StatusCode::UNAUTHORIZED, "invalid_signature"),
+            AuthError::Malformed(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            AuthError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            AuthError::StreamNotAllowed(_) => (StatusCode::FORBIDDEN, "forbidden"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
 impl From<crate::hub::registry::RegistryError> for ApiError {
     fn from(e: crate::hub::registry::RegistryError) -> Self {
         use crate::hub::registry::RegistryError as R;

@@ -109,7 +109,7 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/audio/dash/manifest.mpd", get(crate::api::dash::manifest))
         // Icecast mounts at the root: static routes (`/`, `/metrics`, the dashboard's files)
         // take precedence over the parameter, and unknown mounts answer a JSON 404
-        .route("/{mount}", get(crate::icecast::listen::listen).put(crate::icecast::source::source));
+        .route("/{mount}", get(crate::icecast::listen::listen).put(crate::ingest::icecast::source::source));
     let mut router = Router::new()
         .merge(json)
         .merge(streaming)

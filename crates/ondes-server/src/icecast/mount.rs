@@ -8,10 +8,10 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::{Notify, watch};
 
-use super::format::SourceCodec;
 use crate::config::{Config, IcecastConfig};
 use crate::hub::StreamHub;
 use crate::ingest::Publisher;
+use crate::ingest::icecast::format::SourceCodec;
 
 /// What the connected source said about itself (`ice-*` / `icy-*` headers) and sends.
 #[derive(Debug, Clone, Default, Serialize)]

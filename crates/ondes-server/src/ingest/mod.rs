@@ -12,6 +12,7 @@
 pub mod decode;
 pub mod format;
 pub mod http;
+pub mod icecast;
 pub mod playout;
 pub mod ws;
 

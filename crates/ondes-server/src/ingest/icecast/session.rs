@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::decode::{self, DecodeReport, SourceFormat};
 use super::format::BodyFormat;
-use super::mount::Mount;
 use super::pipe::pipe;
+use crate::icecast::mount::Mount;
 use crate::ingest::{Enqueue, PublishSession, QueuedFrame};
 use crate::state::SharedState;
 

@@ -1,5 +1,5 @@
 //! `PUT /{mount}` (and the legacy `SOURCE /{mount}`, rewritten to `PUT` by
-//! [`super::conn`]): an Icecast source client feeding a stream declared `source = "icecast"`,
+//! [`crate::icecast::conn`]): an Icecast source client feeding a stream declared `source = "icecast"`,
 //! or creating one from a template with `source = "icecast"` whose id the mount matches (the
 //! mount's `.ogg`-like extension is not part of the id).
 //!
@@ -27,13 +27,13 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
 use super::auth::check_source_auth;
-use super::conn::SOURCE_METHOD_HEADER;
 use super::format::{BodyFormat, SUPPORTED};
-use super::mount::{SourceInfo, SourceSlot};
 use super::session::{SessionStart, run_session};
 use crate::clock::now_ms;
 use crate::http::error::ApiError;
 use crate::hub::registry::RegistryError;
+use crate::icecast::conn::SOURCE_METHOD_HEADER;
+use crate::icecast::mount::{SourceInfo, SourceSlot};
 use crate::ingest::PublishSession;
 use crate::state::SharedState;
 use crate::stream::{ClaimError, PublisherKind, Stream};

@@ -5,14 +5,23 @@
 //! Vorbis/FLAC through symphonia ([`super::symphonia_stream`]). Either way the audio is remixed to the
 //! stream's channel count, resampled to its rate and cut into frames. Sending a frame waits
 //! while the channel is full, which is how playout backpressure reaches the socket.
+//!
+//! Ogg/Opus already in the stream's layout (its channel count, packets of one frame's
+//! duration, no output gain) is decoded packet by packet and each frame keeps its packet, so
+//! the rung nearest the source's bitrate carries the source's packets unchanged (passthrough,
+//! see [`crate::hub::passthrough`]). That path keeps the encoder's pre-skip (a few ms of
+//! look-ahead at the start of a live stream) so that frame `n` is exactly packet `n`.
 
-use ondes_codec::{OggOpusDecoder, StreamResampler, remix};
+use bytes::Bytes;
+use ondes_codec::ogg_opus::{OggOpusEvent, OpusHead};
+use ondes_codec::{OggOpusDecoder, OggOpusReader, OpusDecoder, StreamResampler, packet_samples, remix};
 use ondes_core::FrameSpec;
 use std::io::Read;
 use tokio::sync::mpsc;
 
 use super::format::{BodyFormat, SourceCodec, ogg_codec};
 use super::pipe::PipeReader;
+use crate::hub::SourceOpus;
 use crate::ingest::QueuedFrame;
 
 /// Sample rates Opus decodes to directly.
@@ -76,6 +85,11 @@ impl Framer {
     /// Whether the receiving side has gone (the session ended); decoding should stop.
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Whether nothing is pending, so a whole frame can be sent as it is.
+    fn is_aligned(&self) -> bool {
+        self.pending.is_empty() && self.resampler.is_none()
     }
 
     /// Sends one whole frame of the stream's layout as it is.
@@ -155,7 +169,9 @@ pub fn run(
     let report = match format {
         BodyFormat::Ogg => {
             let codec = ogg_codec(head).map_err(DecodeError::UnsupportedCodec)?.ok_or(DecodeError::Empty)?;
-            if codec == SourceCodec::Opus {
+            if codec == SourceCodec::Opus && passthrough_layout(head, spec) {
+                decode_opus_packets(reader, spec, &mut framer, on_format)?
+            } else if codec == SourceCodec::Opus {
                 decode_opus(reader, spec, &mut framer, on_format)?
             } else {
                 super::symphonia_stream::decode(reader, "ogg", codec, &mut framer, on_format)?
@@ -170,6 +186,110 @@ pub fn run(
     };
     framer.finish();
     Ok(DecodeReport { frames: framer.frames, ..report })
+}
+
+/// Whether an Ogg/Opus body starting with `head` is in the stream's layout: Opus decodes at
+/// the stream's rate, the same channel count, no output gain.
+fn passthrough_layout(head: &[u8], spec: FrameSpec) -> bool {
+    if !OPUS_RATES.contains(&spec.sample_rate) {
+        return false;
+    }
+    let mut reader = OggOpusReader::new();
+    reader.feed(head);
+    while let Ok(Some(event)) = reader.pop() {
+        if let OggOpusEvent::Head(h) = event {
+            return u16::from(h.channels) == spec.channels && h.gain_factor() == 1.0;
+        }
+    }
+    false
+}
+
+/// Ogg/Opus in the stream's layout, packet by packet: each packet of one frame's duration is
+/// one frame, sent with its packet. The first packet of another duration ends passthrough for
+/// the session (its audio and the rest are framed as PCM).
+fn decode_opus_packets(
+    mut reader: PipeReader,
+    spec: FrameSpec,
+    framer: &mut Framer,
+    on_format: &mut dyn FnMut(SourceFormat),
+) -> Result<DecodeReport, DecodeError> {
+    let err = |e: ondes_codec::CodecError| DecodeError::Codec { codec: "Opus", reason: e.to_string() };
+    let frame_48k = (spec.duration.as_us() as usize) * 48 / 1000;
+    let spc = spec.samples_per_channel();
+    let channels = usize::from(spec.channels);
+    let mut ogg = OggOpusReader::new();
+    let mut dec: Option<OpusDecoder> = None;
+    let mut passthrough = false;
+    let mut announced = false;
+    let mut decode_errors = 0;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut pcm = Vec::with_capacity(spc * channels);
+    while !framer.is_closed() {
+        // a PipeReader does not fail: it ends when the body does
+        let n = reader.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            ogg.end_of_input();
+        } else {
+            ogg.feed(&buf[..n]);
+        }
+        while let Some(event) = ogg.pop().map_err(err)? {
+            match event {
+                OggOpusEvent::Head(h) => {
+                    passthrough = same_layout(&h, spec) && framer.is_aligned();
+                    // a fresh decoder per chained stream: its state belongs to the previous encoder
+                    dec = Some(OpusDecoder::new(spec.sample_rate, spec.channels).map_err(err)?);
+                    if !announced {
+                        announced = true;
+                        on_format(SourceFormat {
+                            codec: SourceCodec::Opus,
+                            sample_rate: 48_000,
+                            channels: u16::from(h.channels),
+                        });
+                    }
+                }
+                OggOpusEvent::Tags(_) => {}
+                OggOpusEvent::Audio(packet) => {
+                    let Some(d) = dec.as_mut() else { continue };
+                    pcm.clear();
+                    let lost = d.decode(&packet.data, &mut pcm).is_err();
+                    if lost {
+                        // a damaged packet: conceal one frame to keep the timeline
+                        decode_errors += 1;
+                        pcm.clear();
+                        d.conceal(spc, &mut pcm).map_err(err)?;
+                    }
+                    let one_frame = packet_samples(&packet.data, 48_000).ok() == Some(frame_48k)
+                        && pcm.len() == spc * channels;
+                    if passthrough && (one_frame || lost) {
+                        let opus = if lost {
+                            SourceOpus::Lost
+                        } else {
+                            SourceOpus::Packet(Bytes::from(packet.data))
+                        };
+                        pcm.resize(spc * channels, 0.0);
+                        framer.send(QueuedFrame {
+                            pcm: std::mem::replace(&mut pcm, Vec::with_capacity(spc * channels)),
+                            opus,
+                        });
+                    } else {
+                        passthrough = false;
+                        framer.push(&pcm, spec.sample_rate, channels)?;
+                    }
+                }
+            }
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    if !announced {
+        return Err(DecodeError::Empty);
+    }
+    Ok(DecodeReport { frames: 0, decode_errors, skipped_bytes: ogg.demux_stats().skipped_bytes })
+}
+
+fn same_layout(h: &OpusHead, spec: FrameSpec) -> bool {
+    u16::from(h.channels) == spec.channels && h.gain_factor() == 1.0
 }
 
 /// Ogg/Opus: decoded at the stream's rate when Opus codes it (else at 48 kHz, then resampled),

@@ -21,6 +21,7 @@ use crate::egress::dash::bandwidth_bps;
 use crate::egress::hls::{HlsError, RungSegmenter, StartError};
 use crate::http::QueryMap;
 use crate::http::StreamId;
+use crate::http::admission::bearer_token;
 use crate::http::error::ApiError;
 use crate::hub::StreamHub;
 use crate::state::SharedState;
@@ -37,8 +38,9 @@ pub fn listen_hub(
 ) -> Result<Arc<StreamHub>, ApiError> {
     let hub = app.hub(id)?;
     let required = app.config.auth.required_for_stream;
-    if required || crate::auth::has_bearer(headers, &q.0) {
-        match app.auth.authorize(headers, &q.0, Permission::Subscribe, Some(id)) {
+    let token = bearer_token(headers, q);
+    if required || token.is_some() {
+        match app.auth.authorize(token.as_deref(), Permission::Subscribe, Some(id)) {
             Ok(_) | Err(AuthError::Forbidden(_)) if !required => {}
             Ok(_) => {}
             Err(e) => return Err(e.into()),

@@ -198,6 +198,11 @@ async fn blocking_reload_preload_hint_and_errors() {
     assert_eq!(h["content-type"], "application/json");
     let err: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(err["error"], "too_far_ahead", "{err}");
+    let max = u64::MAX;
+    let (st, _, _) = get(&format!("{base}/64/media.m3u8?_HLS_msn={max}&_HLS_part={max}")).await;
+    assert_eq!(st, 400, "the largest numbers are refused, not a crash");
+    let (st, _, _) = get(&format!("{base}/64/seg{max}.{max}.m4s")).await;
+    assert_eq!(st, 404);
     let (st, _, body) = get(&format!("{base}/64/media.m3u8?_HLS_part=1")).await;
     assert_eq!(st, 400, "{}", text(&body));
     let (st, _, _) = get(&format!("{base}/64/media.m3u8?_HLS_msn=x")).await;

@@ -292,7 +292,7 @@ impl<S, P: Clone> Segmenter<S, P> {
     /// refused.
     pub fn availability(&self, msn: u64, part: Option<u64>, now_us: i64, hold_us: i64) -> Availability {
         let (msn, part) = match part {
-            Some(p) if p >= self.layout.parts_per_segment => (msn + 1, Some(0)),
+            Some(p) if p >= self.layout.parts_per_segment => (msn.saturating_add(1), Some(0)),
             p => (msn, p),
         };
         let wait = Availability::Wait { deadline_us: now_us + hold_us };
@@ -316,6 +316,6 @@ impl<S, P: Clone> Segmenter<S, P> {
                 _ => Availability::Ready,
             };
         }
-        if msn > last_msn + 2 { Availability::TooFar } else { wait }
+        if msn > last_msn.saturating_add(2) { Availability::TooFar } else { wait }
     }
 }

@@ -86,6 +86,7 @@ fn blocking_requests_are_released_when_their_part_exists() {
     assert_eq!(s.availability(1, Some(5), now, hold), Availability::Ready);
     // far in the future: refused; before the window: gone
     assert_eq!(s.availability(9, Some(0), now, hold), Availability::TooFar);
+    assert_eq!(s.availability(u64::MAX, Some(u64::MAX), now, hold), Availability::TooFar);
     feed(&mut s, 100, 600);
     assert_eq!(s.availability(0, Some(0), now, hold), Availability::Gone);
 }

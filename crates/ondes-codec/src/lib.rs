@@ -16,6 +16,7 @@
 
 pub mod error;
 pub mod file;
+pub mod fmp4;
 pub mod ogg;
 pub mod ogg_opus;
 pub mod opus;

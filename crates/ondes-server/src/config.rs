@@ -46,6 +46,8 @@ pub struct Config {
     pub webrtc: WebRtcConfig,
     /// Text to speech into streams (`[tts]`, see docs/say.md).
     pub tts: crate::ingest::say::TtsSection,
+    /// LL-HLS and DASH egress (`[hls]`, see docs/hls.md).
+    pub hls: HlsConfig,
     #[serde(rename = "stream")]
     pub streams: Vec<StreamConfig>,
 }
@@ -205,6 +207,28 @@ pub struct IcecastConfig {
     pub source_buffer_ms: u64,
 }
 
+/// `[hls]`: LL-HLS and DASH over shared fMP4 segments (docs/hls.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HlsConfig {
+    /// Segment duration in milliseconds (a whole number of parts).
+    pub segment_ms: u64,
+    /// Part duration in milliseconds (a whole number of the stream's frames).
+    pub part_ms: u64,
+    /// Complete segments listed in a playlist and kept in memory.
+    pub window_segments: usize,
+    /// Seconds a rung's segmenter keeps running after the last request for it.
+    pub linger_secs: u64,
+    /// `Cache-Control: max-age` of init segments, segments and parts, in seconds.
+    pub max_age_secs: u64,
+}
+
+impl Default for HlsConfig {
+    fn default() -> Self {
+        HlsConfig { segment_ms: 1000, part_ms: 200, window_segments: 12, linger_secs: 30, max_age_secs: 60 }
+    }
+}
+
 /// WebRTC: every session (WHEP listeners, WHIP publishers) shares one UDP port.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -356,6 +380,13 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.perf.to_core()?;
         self.tts.validate()?;
+        ondes_core::hls::HlsLayout::new(
+            self.hls.part_ms * 1000,
+            self.hls.part_ms * 1000,
+            self.hls.segment_ms * 1000,
+            self.hls.window_segments,
+        )
+        .map_err(|e| invalid("hls", e.to_string()))?;
         for ip in &self.webrtc.ips {
             ip.parse::<std::net::IpAddr>().map_err(|e| {
                 invalid(
@@ -509,7 +540,7 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), Co
             matched = true;
         }
         if !matched
-            && ["server_", "auth_", "cors_", "perf_", "icecast_", "webrtc_"]
+            && ["server_", "auth_", "cors_", "perf_", "icecast_", "webrtc_", "hls_"]
                 .iter()
                 .any(|p| rest.starts_with(p))
         {

@@ -158,6 +158,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     };
     let icecast = crate::icecast::IcecastState::new(&config);
     let on_demand = !streams.templates().is_empty();
+    let hls_config = config.hls.clone();
     let state = Arc::new(AppState {
         icecast,
         connections: Connections::new(config.server.max_connections, config.server.max_connections_per_ip),
@@ -173,6 +174,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         pending: crate::http::pending::Pending::new(config_pending),
         tls,
         webrtc,
+        hls: crate::egress::hls::HlsSegmenters::new(hls_config, shutdown_rx.clone()),
     });
     if let Some(e) = rtc_engine {
         tokio::spawn(e.run(state.clone()));

@@ -41,6 +41,8 @@ pub struct AppState {
     pub tls: Option<Arc<crate::http::tls::Tls>>,
     /// WHEP/WHIP sessions (`None` when the WebRTC UDP port could not be bound).
     pub webrtc: Option<crate::webrtc::WebRtc>,
+    /// LL-HLS/DASH segmenters, one per (stream, rung) while clients ask for it.
+    pub hls: Arc<crate::egress::hls::HlsSegmenters>,
 }
 
 impl AppState {

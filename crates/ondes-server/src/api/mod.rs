@@ -4,6 +4,8 @@
 //! the answer.
 
 pub mod control;
+pub mod dash;
+pub mod hls;
 pub mod metrics;
 pub mod perf;
 pub mod say;

@@ -10,7 +10,9 @@
 //! - [`sse`]: Server-Sent Events (`event: audio-frame` in JSON, lightweight or pcm16);
 //! - [`ws`]: binary WebSocket messages (docs/protocol.md), with per-listener adaptation;
 //! - [`ogg`]: Ogg/Opus pages over plain HTTP, Icecast-style;
-//! - [`whep`]: Opus packets for WebRTC listeners (RTP and SRTP in [`crate::webrtc`]).
+//! - [`whep`]: Opus packets for WebRTC listeners (RTP and SRTP in [`crate::webrtc`]);
+//! - [`hls`] and [`dash`]: fMP4 parts and segments cut once per rung and fetched by HTTP
+//!   clients (they are not sessions: a segmenter per rung is the only reader of the hub).
 //!
 //! The HTTP layer admits a listener (one function for every transport, `crate::http::admission`),
 //! builds its session and hands it to a writer: [`writer`] — one task per feed and core that
@@ -22,6 +24,8 @@
 //! (tungstenite) a WebSocket.
 
 pub mod body;
+pub mod dash;
+pub mod hls;
 pub mod ogg;
 mod session;
 pub mod sse;

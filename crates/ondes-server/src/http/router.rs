@@ -104,6 +104,11 @@ pub fn app(state: SharedState) -> Router {
             "/api/streams/{id}/whip/{session}",
             delete(crate::api::whep::delete).patch(crate::api::whep::patch),
         )
+        .route("/api/streams/{id}/hls/index.m3u8", get(crate::api::hls::multivariant))
+        .route("/api/audio/hls/index.m3u8", get(crate::api::hls::multivariant))
+        .route("/api/streams/{id}/hls/{kbps}/{file}", get(crate::api::hls::rung_file))
+        .route("/api/streams/{id}/dash/manifest.mpd", get(crate::api::dash::manifest))
+        .route("/api/audio/dash/manifest.mpd", get(crate::api::dash::manifest))
         // Icecast mounts at the root: static routes (`/`, `/metrics`, the dashboard's files)
         // take precedence over the parameter, and unknown mounts answer a JSON 404
         .route("/{mount}", get(crate::icecast::listen::listen).put(crate::ingest::icecast::source::source));

@@ -1,0 +1,50 @@
+//! `GET /api/streams/{id}/dash/manifest.mpd`: the DASH manifest over the LL-HLS segments
+//! ([`crate::egress::dash`]). Asking for it starts every rung's segmenter (a DASH client
+//! may pick any representation) and waits for the lowest rung's first segment.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use super::hls::{hold, listen_hub, no_cache, start_error, wait_error};
+use crate::clock::now_us;
+use crate::egress::dash::DashManifest;
+use crate::egress::hls::StartError;
+use crate::http::error::ApiError;
+use crate::http::{QueryMap, StreamId};
+use crate::state::SharedState;
+
+pub const MPD_TYPE: &str = "application/dash+xml";
+
+pub async fn manifest(
+    State(app): State<SharedState>,
+    StreamId(id): StreamId,
+    headers: HeaderMap,
+    q: QueryMap,
+) -> Result<Response, ApiError> {
+    let hub = listen_hub(&app, &id, &headers, &q)?;
+    let kbps = hub.ladder.kbps();
+    if kbps.is_empty() {
+        return Err(start_error(StartError::NoOpus(id)));
+    }
+    let mut lowest = None;
+    for k in &kbps {
+        let s = app.hls.get(&hub, *k).map_err(start_error)?;
+        lowest.get_or_insert(s);
+    }
+    let Some(seg) = lowest else { return Err(start_error(StartError::NoOpus(id))) };
+    seg.wait_until(hold(&seg), |s| Ok(s.last_complete_msn().is_some()))
+        .await
+        .map_err(|e| wait_error(e, "the first segment"))?;
+    let layout = seg.layout();
+    let m = DashManifest {
+        layout,
+        kbps: &kbps,
+        channels: hub.spec.channels,
+        sample_rate: hub.spec.sample_rate,
+        epoch_us: seg.epoch_us(),
+        now_us: now_us(),
+        latency_ms: (layout.segment_secs() * 1500.0) as u64,
+    };
+    Ok(no_cache(m.render(), MPD_TYPE))
+}

@@ -1,0 +1,131 @@
+//! The DASH manifest over the LL-HLS segments: one `Representation` per Opus rung, a
+//! `SegmentTemplate` with `$Number$` pointing at the same fMP4 files as the HLS playlists.
+//!
+//! Segment `n` holds media time `n × D` (D = segment duration at 48 kHz), because segments
+//! are cut on frame numbers; `availabilityStartTime` is the wall time of media time 0, taken
+//! from the frames' capture timestamps. `availabilityTimeOffset` lets a low-latency client
+//! ask for a segment one part after it starts: the server sends it as it is written.
+
+use std::fmt::Write;
+
+use ondes_core::hls::HlsLayout;
+
+/// What the manifest describes.
+pub struct DashManifest<'a> {
+    pub layout: HlsLayout,
+    /// Rungs in kbit/s.
+    pub kbps: &'a [u32],
+    pub channels: u16,
+    pub sample_rate: u32,
+    /// Wall-clock µs of media time 0.
+    pub epoch_us: i64,
+    pub now_us: i64,
+    /// Target latency, ms.
+    pub latency_ms: u64,
+}
+
+/// `2026-12-05T05:32:05.123Z` for µs since the Unix epoch.
+pub fn iso8601(us: i64) -> String {
+    let secs = us.div_euclid(1_000_000);
+    let ms = us.rem_euclid(1_000_000) / 1000;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // civil from days (H. Hinnant's algorithm)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+impl DashManifest<'_> {
+    pub fn render(&self) -> String {
+        let l = &self.layout;
+        let seg = l.segment_secs();
+        let window = seg * l.window_segments as f64;
+        let seg_samples = l.frames_per_segment() * u64::from(l.frame_samples);
+        let mut o = String::with_capacity(2048);
+        let _ = writeln!(o, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+        let _ = writeln!(
+            o,
+            r#"<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="dynamic" availabilityStartTime="{}" publishTime="{}" minimumUpdatePeriod="PT{seg:.3}S" minBufferTime="PT{:.3}S" timeShiftBufferDepth="PT{window:.3}S" maxSegmentDuration="PT{seg:.3}S">"#,
+            iso8601(self.epoch_us),
+            iso8601(self.now_us),
+            l.part_secs() * 2.0,
+        );
+        let lat = self.latency_ms;
+        let _ = writeln!(
+            o,
+            r#"  <ServiceDescription id="0"><Latency target="{lat}" min="{}" max="{}"/><PlaybackRate min="0.96" max="1.04"/></ServiceDescription>"#,
+            lat / 2,
+            lat * 3
+        );
+        let _ = writeln!(o, r#"  <Period id="0" start="PT0S">"#);
+        let _ = writeln!(
+            o,
+            r#"    <AdaptationSet id="0" contentType="audio" mimeType="audio/mp4" codecs="opus" lang="und" segmentAlignment="true" startWithSAP="1">"#
+        );
+        let _ = writeln!(
+            o,
+            r#"      <SegmentTemplate timescale="48000" duration="{seg_samples}" startNumber="0" presentationTimeOffset="0" availabilityTimeOffset="{:.3}" availabilityTimeComplete="false" initialization="../hls/$RepresentationID$/init.mp4" media="../hls/$RepresentationID$/seg$Number$.m4s"/>"#,
+            seg - l.part_secs()
+        );
+        for k in self.kbps {
+            let _ = writeln!(
+                o,
+                r#"      <Representation id="{k}" bandwidth="{}" audioSamplingRate="{}"><AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="{}"/></Representation>"#,
+                bandwidth_bps(*k),
+                self.sample_rate,
+                self.channels
+            );
+        }
+        let _ = writeln!(o, "    </AdaptationSet>\n  </Period>");
+        let _ = writeln!(
+            o,
+            r#"  <UTCTiming schemeIdUri="urn:mpeg:dash:utc:direct:2014" value="{}"/>"#,
+            iso8601(self.now_us)
+        );
+        let _ = writeln!(o, "</MPD>");
+        o
+    }
+}
+
+/// A rung's peak bandwidth with the container's overhead, bits/s: Opus VBR peaks above its
+/// target, and each packet costs 8 bytes of `trun` plus about 100 bytes of `moof` per part.
+pub fn bandwidth_bps(kbps: u32) -> u64 {
+    u64::from(kbps) * 1200 + 8_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601_of_known_instants() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(1_796_448_725_123_000), "2026-12-05T05:32:05.123Z");
+    }
+
+    #[test]
+    fn manifest_names_rungs_and_template() {
+        let m = DashManifest {
+            layout: HlsLayout::new(20_000, 200_000, 1_000_000, 12).unwrap(),
+            kbps: &[16, 64],
+            channels: 2,
+            sample_rate: 48_000,
+            epoch_us: 0,
+            now_us: 1_000_000,
+            latency_ms: 1500,
+        }
+        .render();
+        assert!(m.contains(r#"type="dynamic""#));
+        assert!(m.contains(r#"duration="48000""#) && m.contains("$Number$"));
+        assert!(m.contains(r#"availabilityTimeOffset="0.800""#), "{m}");
+        assert!(m.contains(r#"<Representation id="64" bandwidth="84800""#), "{m}");
+    }
+}

@@ -150,11 +150,14 @@ test('the Player plays the demo over WebSocket Opus for 10 s: audible, no underr
     const errors = watchConsole(page);
     const { last, during } = await playAndCheck(t, page, {
         ms: 10_500,
-        // while it still plays: its reports (every second) are in the stream's stats
+        // while it still plays: its reports (every second) are in the stream's stats (shown
+        // to a caller with debug_access only: what a listener wrote is not public)
         whilePlaying: async () => {
+            assert.ok(ondes.adminToken, 'the demo prints an admin token');
+            const auth = { headers: { authorization: `Bearer ${ondes.adminToken}` } };
             const deadline = Date.now() + 5000;
             for (;;) {
-                const stats = await (await fetch(`${ondes.url}/api/audio/stats`)).json();
+                const stats = await (await fetch(`${ondes.url}/api/audio/stats`, auth)).json();
                 const conn = stats.connections.find((c) => c.transport === 'ws' && c.client_report?.received_frames > 0);
                 if (conn) return { conn, metrics: await (await fetch(`${ondes.url}/metrics`)).text() };
                 if (Date.now() > deadline) return { conn: null, stats };

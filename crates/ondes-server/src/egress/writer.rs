@@ -59,6 +59,9 @@ pub trait WriterSession: Send {
     }
 }
 
+/// Most handed-over listeners a writer takes in one wake-up (the rest in the next).
+const MAX_JOINS_AT_ONCE: usize = 512;
+
 /// How often sessions are ticked (their timers are checked).
 pub const TICK: Duration = Duration::from_millis(100);
 
@@ -322,6 +325,16 @@ async fn run(
                 let (id, watch) = join(h, &mut listeners);
                 watches.push(watch);
                 due.push(id);
+                // the joins waiting too, in one go: when a pass over the stream outlasts a
+                // group of frames, the frames branch is always ready and one join per
+                // iteration would leave a join storm queued for seconds (its listeners
+                // starting far behind live)
+                for _ in 1..MAX_JOINS_AT_ONCE {
+                    let Ok(h) = joins.try_recv() else { break };
+                    let (id, watch) = join(h, &mut listeners);
+                    watches.push(watch);
+                    due.push(id);
+                }
             }
             Some(id) = watches.next(), if !watches.is_empty() => {
                 if let Some(i) = listeners.iter().position(|l| l.id == id) {

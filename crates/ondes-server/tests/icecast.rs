@@ -363,6 +363,27 @@ async fn refused_sources_get_json_errors_and_other_listeners_play_on() {
     s.shutdown().await;
 }
 
+/// A listener asking for MP3 or FLAC gets a 406 naming what is served, not Ogg/Opus under
+/// another name; Ogg names still play.
+#[tokio::test]
+async fn an_unserved_listening_format_is_refused_with_what_is_served() {
+    let s = start("[[stream]]\nid = \"main\"\nsource = \"tone:demo\"\n").await;
+    for ext in ["mp3", "flac"] {
+        let (st, v) = get_json(&format!("{}/main.{ext}", s.url()), None).await;
+        assert_eq!(st, 406, "{v}");
+        assert_eq!(v["error"], "format_unavailable", "{v}");
+        let msg = v["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(&ext.to_uppercase()) && msg.contains("/main.ogg"), "{v}");
+    }
+    let (st, _) = get_json(&format!("{}/nothing.mp3", s.url()), None).await;
+    assert_eq!(st, 404, "an unknown stream is still unknown");
+    let resp = client().get(format!("{}/main.ogg", s.url())).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "audio/ogg");
+    drop(resp);
+    s.shutdown().await;
+}
+
 #[tokio::test]
 async fn status_json_has_icecasts_shape() {
     let s = start("[[stream]]\nid = \"main\"\nsource = \"tone:demo\"\n").await;

@@ -41,6 +41,7 @@ pub async fn listen(
     q: QueryMap,
 ) -> Result<Response, ApiError> {
     let mount = app.mount(&segment)?;
+    refuse_unserved_format(&segment, &mount.id)?;
     let rung = pick_rung(&mount, &q)?;
     let Admission { hub, guard } = admit_listener(&app, &mount.id, peer, &headers, &q, "http")?;
     let cfg = &app.icecast.config;
@@ -65,6 +66,23 @@ pub async fn listen(
         None => Body::from_stream(body_stream(session, None)),
     };
     Ok(response(&app, &mount, kbps, body, icy))
+}
+
+/// A listener asking for `/{id}.mp3` or `/{id}.flac` wants that format: it gets a `406` saying
+/// what is served, never Ogg/Opus under another name (a player would fail to decode it).
+fn refuse_unserved_format(segment: &str, id: &str) -> Result<(), ApiError> {
+    match segment.strip_prefix(id).and_then(|rest| rest.strip_prefix('.')) {
+        Some(ext @ ("mp3" | "flac")) => Err(ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "format_unavailable",
+            format!(
+                "this server does not serve {} listening; /{id}, /{id}.ogg and /{id}.opus serve Ogg/Opus, \
+                 and /api/streams/{id}/hls/index.m3u8 serves Opus over HLS",
+                ext.to_uppercase()
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The Ogg framing, plus the mount's own counts (status-json.xsl).

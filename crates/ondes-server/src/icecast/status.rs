@@ -105,27 +105,9 @@ pub fn mount_details(app: &SharedState, m: &Mount) -> Value {
     })
 }
 
-/// (year, month, day, hour, minute, second, weekday 0 = Sunday) of a Unix time, UTC.
-fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32, usize) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400) as u32;
-    // Howard Hinnant's days-from-civil inverse
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let weekday = (days + 4).rem_euclid(7) as usize;
-    (y, m, d, rem / 3600, rem / 60 % 60, rem % 60, weekday)
-}
-
 /// Icecast's `%Y-%m-%dT%H:%M:%S%z`, in UTC.
 pub fn iso8601(secs: i64) -> String {
-    let (y, mo, d, h, mi, s, _) = civil(secs);
+    let (y, mo, d, h, mi, s, _) = crate::clock::civil(secs);
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}+0000")
 }
 
@@ -134,7 +116,7 @@ pub fn rfc822(secs: i64) -> String {
     const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
     const MONTHS: [&str; 12] =
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let (y, mo, d, h, mi, s, wd) = civil(secs);
+    let (y, mo, d, h, mi, s, wd) = crate::clock::civil(secs);
     format!("{}, {d:02} {} {y:04} {h:02}:{mi:02}:{s:02} +0000", DAYS[wd], MONTHS[(mo - 1) as usize])
 }
 

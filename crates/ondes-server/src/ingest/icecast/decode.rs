@@ -198,7 +198,7 @@ fn passthrough_layout(head: &[u8], spec: FrameSpec) -> bool {
     reader.feed(head);
     while let Ok(Some(event)) = reader.pop() {
         if let OggOpusEvent::Head(h) = event {
-            return u16::from(h.channels) == spec.channels && h.gain_factor() == 1.0;
+            return same_layout(&h, spec);
         }
     }
     false

@@ -18,6 +18,7 @@ pub mod perf;
 pub mod playout;
 pub mod proto;
 pub mod ring;
+pub mod stretch;
 pub mod utterance;
 
 pub use frame::{Frame, FrameDuration, FrameSpec, SpecError};

@@ -276,6 +276,8 @@ async fn send_report(
             late_frames: s.late,
             lost_frames: s.lost,
             received_frames: s.received,
+            accelerated_ms: s.accelerated_us as f64 / 1000.0,
+            dropped_ms: s.dropped as f64 * f64::from(p.layout.frame_us) / 1000.0,
             rtt_ms: notes.rtts_ms.last().copied(),
             e2e_latency_ms: None,
         };

@@ -134,7 +134,7 @@ pub async fn run_say_bench(o: &SayBenchOptions) -> Result<SayBenchReport, SayBen
             }
         }
     });
-    let client = reqwest::Client::builder()
+    let client = ondes_client::tls::http_builder()
         .no_proxy()
         .build()
         .map_err(|e| SayBenchError::Listener { url: o.server.clone(), message: e.to_string() })?;

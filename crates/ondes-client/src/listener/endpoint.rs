@@ -5,9 +5,9 @@ use super::ListenError;
 /// A listen URL, classified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
-    /// `ws://…`: binary audio messages (docs/protocol.md).
+    /// `ws://…` or `wss://…`: binary audio messages (docs/protocol.md).
     WebSocket(String),
-    /// `http://…`: Server-Sent Events.
+    /// `http://…` or `https://…`: Server-Sent Events.
     Sse(String),
 }
 
@@ -18,14 +18,15 @@ impl Endpoint {
             |reason: &str| ListenError::InvalidUrl { url: url.to_string(), reason: reason.to_string() };
         let (scheme, rest) = url.split_once("://").ok_or_else(|| invalid("expected ws://… or http://…"))?;
         let scheme = scheme.to_ascii_lowercase();
-        if scheme == "wss" || scheme == "https" {
-            return Err(invalid(
-                "TLS is not built into this client; use ws:// or http:// (or a TLS-terminating proxy)",
-            ));
-        }
-        if scheme != "ws" && scheme != "http" {
-            return Err(invalid("the scheme must be ws:// (WebSocket) or http:// (Server-Sent Events)"));
-        }
+        let websocket = match scheme.as_str() {
+            "ws" | "wss" => true,
+            "http" | "https" => false,
+            _ => {
+                return Err(invalid(
+                    "the scheme must be ws:// or wss:// (WebSocket), http:// or https:// (Server-Sent Events)",
+                ));
+            }
+        };
         let (authority, path) = match rest.find(['/', '?']) {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
@@ -33,19 +34,13 @@ impl Endpoint {
         if authority.is_empty() {
             return Err(invalid("missing host"));
         }
-        let path = match path {
-            "" | "/" if scheme == "ws" => "/api/audio/ws",
-            "" | "/" => "/api/audio/stream",
-            p if p.starts_with('?') && scheme == "ws" => {
-                return Ok(Endpoint::WebSocket(format!("ws://{authority}/api/audio/ws{p}")));
-            }
-            p if p.starts_with('?') => {
-                return Ok(Endpoint::Sse(format!("http://{authority}/api/audio/stream{p}")));
-            }
-            p => p,
+        let default = if websocket { "/api/audio/ws" } else { "/api/audio/stream" };
+        let full = match path {
+            "" | "/" => format!("{scheme}://{authority}{default}"),
+            p if p.starts_with('?') => format!("{scheme}://{authority}{default}{p}"),
+            p => format!("{scheme}://{authority}{p}"),
         };
-        let full = format!("{scheme}://{authority}{path}");
-        Ok(if scheme == "ws" { Endpoint::WebSocket(full) } else { Endpoint::Sse(full) })
+        Ok(if websocket { Endpoint::WebSocket(full) } else { Endpoint::Sse(full) })
     }
 
     pub fn url(&self) -> &str {
@@ -79,7 +74,9 @@ mod tests {
 
     #[test]
     fn rejects_what_it_cannot_do() {
-        for bad in ["wss://h/x", "https://h/x", "ftp://h", "h:8080/x", "ws:///x"] {
+        assert_eq!(Endpoint::parse("wss://h").unwrap(), Endpoint::WebSocket("wss://h/api/audio/ws".into()));
+        assert_eq!(Endpoint::parse("https://h/x").unwrap(), Endpoint::Sse("https://h/x".into()));
+        for bad in ["ftp://h", "h:8080/x", "ws:///x"] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
     }

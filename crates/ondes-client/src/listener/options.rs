@@ -6,6 +6,8 @@ use std::time::Duration;
 use ondes_core::jitter::JitterConfig;
 use tokio::sync::watch;
 
+use crate::tls::TlsOptions;
+
 /// Ceiling of the jitter target when neither the user nor the server sets one, µs.
 const DEFAULT_MAX_JITTER_US: u64 = 1_000_000;
 
@@ -34,6 +36,8 @@ pub struct ListenOptions {
     pub connect_timeout: Duration,
     /// When it becomes true, the listen ends and the report is made.
     pub stop: Option<watch::Receiver<bool>>,
+    /// What `https://` and `wss://` servers must be signed by.
+    pub tls: TlsOptions,
 }
 
 impl ListenOptions {
@@ -49,6 +53,7 @@ impl ListenOptions {
             ogg_bitrate_bps: 96_000,
             connect_timeout: Duration::from_secs(10),
             stop: None,
+            tls: TlsOptions::default(),
         }
     }
 

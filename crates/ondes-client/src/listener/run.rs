@@ -84,7 +84,8 @@ pub async fn listen(
     let started = Instant::now();
     let clock = Clock::new(started);
     let deadline = opts.duration.map(|d| started + d);
-    let mut conn = Connection::open(&endpoint, opts.token.as_deref(), opts.connect_timeout).await?;
+    let mut conn =
+        Connection::open(&endpoint, opts.token.as_deref(), opts.connect_timeout, &opts.tls).await?;
     let mut notes = Notes::default();
     let mut player: Option<Player> = None;
     let mut playout: Option<PlayoutClock> = None;

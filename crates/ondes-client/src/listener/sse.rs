@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::ListenError;
 use super::transport::{AudioLayout, FrameData, Incoming, RxFrame, notice};
+use crate::tls::{TlsOptions, explain};
 
 pub struct SseConnection {
     body: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
@@ -38,18 +39,20 @@ struct AudioEvent {
 }
 
 impl SseConnection {
-    pub async fn open(url: &str, token: Option<&str>, timeout: Duration) -> Result<Self, ListenError> {
-        // Proxies are not used: like the WebSocket transport, the stream goes straight to
-        // the server.
-        let client =
-            reqwest::Client::builder().no_proxy().build().map_err(|e| ListenError::Connect(e.to_string()))?;
+    pub async fn open(
+        url: &str,
+        token: Option<&str>,
+        timeout: Duration,
+        tls: &TlsOptions,
+    ) -> Result<Self, ListenError> {
+        let client = tls.http_client(url).map_err(|e| ListenError::Connect(e.to_string()))?;
         let mut req = client.get(url).header("accept", "text/event-stream");
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         let resp = match tokio::time::timeout(timeout, req.send()).await {
             Err(_) => return Err(ListenError::Connect(format!("no response within {timeout:?}"))),
-            Ok(Err(e)) => return Err(ListenError::Connect(e.to_string())),
+            Ok(Err(e)) => return Err(ListenError::Connect(explain(&e))),
             Ok(Ok(r)) => r,
         };
         let status = resp.status();

@@ -9,6 +9,7 @@ use super::ListenError;
 use super::endpoint::Endpoint;
 use super::sse::SseConnection;
 use super::ws::WsConnection;
+use crate::tls::TlsOptions;
 
 /// The layout of received audio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,10 +66,11 @@ impl Connection {
         endpoint: &Endpoint,
         token: Option<&str>,
         timeout: Duration,
+        tls: &TlsOptions,
     ) -> Result<Self, ListenError> {
         Ok(match endpoint {
-            Endpoint::WebSocket(url) => Connection::Ws(WsConnection::open(url, token, timeout).await?),
-            Endpoint::Sse(url) => Connection::Sse(SseConnection::open(url, token, timeout).await?),
+            Endpoint::WebSocket(url) => Connection::Ws(WsConnection::open(url, token, timeout, tls).await?),
+            Endpoint::Sse(url) => Connection::Sse(SseConnection::open(url, token, timeout, tls).await?),
         })
     }
 

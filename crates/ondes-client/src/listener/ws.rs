@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::ListenError;
 use super::transport::{AudioLayout, FrameData, Incoming, RxFrame, notice};
+use crate::tls::{TlsOptions, explain, is_tls_url};
 
 type WsStream = tokio_tungstenite::WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -32,21 +33,30 @@ pub struct WsConnection {
 /// and the measured round trip would include up to 40 ms of it.
 async fn connect_tcp(req: &tungstenite::handshake::client::Request) -> Result<TcpStream, ListenError> {
     let uri = req.uri();
-    if uri.scheme_str() != Some("ws") {
-        return Err(ListenError::InvalidUrl {
-            url: uri.to_string(),
-            reason: "only ws:// is supported (put a TLS terminator in front for wss://)".into(),
-        });
-    }
+    let default_port = match uri.scheme_str() {
+        Some("ws") => 80,
+        Some("wss") => 443,
+        _ => {
+            return Err(ListenError::InvalidUrl {
+                url: uri.to_string(),
+                reason: "the scheme must be ws:// or wss://".into(),
+            });
+        }
+    };
     let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri.port_u16().unwrap_or(default_port);
     let tcp = TcpStream::connect((host, port)).await.map_err(|e| ListenError::Connect(e.to_string()))?;
     tcp.set_nodelay(true).map_err(|e| ListenError::Connect(e.to_string()))?;
     Ok(tcp)
 }
 
 impl WsConnection {
-    pub async fn open(url: &str, token: Option<&str>, timeout: Duration) -> Result<Self, ListenError> {
+    pub async fn open(
+        url: &str,
+        token: Option<&str>,
+        timeout: Duration,
+        tls: &TlsOptions,
+    ) -> Result<Self, ListenError> {
         let mut req = url
             .into_client_request()
             .map_err(|e| ListenError::InvalidUrl { url: url.into(), reason: e.to_string() })?;
@@ -63,7 +73,12 @@ impl WsConnection {
         // The handshake (upgrade request up, 101 down) is one round trip on the path the audio
         // takes: the jitter floor starts from it (see `ondes_core::abr::JitterAdvice`).
         let asked = std::time::Instant::now();
-        let handshake = tokio_tungstenite::client_async_with_config(req, MaybeTlsStream::Plain(tcp), None);
+        // the connector is used for wss:// only (TLS handshake, then the upgrade)
+        let connector = match is_tls_url(url) {
+            true => Some(tls.ws_connector().map_err(|e| ListenError::Connect(e.to_string()))?),
+            false => None,
+        };
+        let handshake = tokio_tungstenite::client_async_tls_with_config(req, tcp, None, connector);
         let (ws, _) = match tokio::time::timeout_at(deadline, handshake).await {
             Err(_) => return Err(late()),
             Ok(Ok(ok)) => ok,
@@ -71,7 +86,7 @@ impl WsConnection {
                 let body = resp.body().as_deref().unwrap_or_default();
                 return Err(ListenError::refused(resp.status().as_u16(), body));
             }
-            Ok(Err(e)) => return Err(ListenError::Connect(e.to_string())),
+            Ok(Err(e)) => return Err(ListenError::Connect(explain(&e))),
         };
         let handshake_rtt = asked.elapsed();
         let (tx, rx) = ws.split();

@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use futures_util::StreamExt;
 
 use super::source::Layout;
+use crate::tls::{TlsOptions, explain, is_tls_url};
 
 pub type WsStream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -50,7 +51,13 @@ pub async fn connect(
     url: &str,
     token: Option<&str>,
     timeout: Duration,
+    tls: &TlsOptions,
 ) -> Result<(WsStream, ServerInfo), ConnectError> {
+    // the connector is used for wss:// only
+    let connector = match is_tls_url(url) {
+        true => Some(tls.ws_connector().map_err(|e| ConnectError::Fatal(e.to_string()))?),
+        false => None,
+    };
     let mut req =
         url.into_client_request().map_err(|e| ConnectError::Fatal(format!("bad URL {url}: {e}")))?;
     if let Some(t) = token {
@@ -59,7 +66,8 @@ pub async fn connect(
         })?;
         req.headers_mut().insert("authorization", value);
     }
-    let (mut ws, _) = match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(req)).await {
+    let handshake = tokio_tungstenite::connect_async_tls_with_config(req, None, false, connector);
+    let (mut ws, _) = match tokio::time::timeout(timeout, handshake).await {
         Err(_) => return Err(ConnectError::Retry(format!("no handshake within {timeout:?}"))),
         Ok(Ok(ok)) => ok,
         Ok(Err(tungstenite::Error::Http(resp))) => {
@@ -78,7 +86,9 @@ pub async fn connect(
         Ok(Err(tungstenite::Error::Url(e))) => {
             return Err(ConnectError::Fatal(format!("bad URL {url}: {e}")));
         }
-        Ok(Err(e)) => return Err(ConnectError::Retry(e.to_string())),
+        // an untrusted certificate will not become trusted by retrying
+        Ok(Err(e @ tungstenite::Error::Tls(_))) => return Err(ConnectError::Fatal(explain(&e))),
+        Ok(Err(e)) => return Err(ConnectError::Retry(explain(&e))),
     };
     let info = loop {
         match tokio::time::timeout(timeout, ws.next()).await {

@@ -72,9 +72,9 @@ pub async fn send(
             "HTTP ingest sends audio/L16 (pcm16); use a ws:// URL for Opus".into(),
         ));
     }
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .build()
+    let client = opts
+        .tls
+        .http_client(url)
         .map_err(|e| SendError::Connect(format!("cannot build an HTTP client: {e}")))?;
     let layout = match opts.layout {
         Some(l) => l,

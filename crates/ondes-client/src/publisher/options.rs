@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::tls::TlsOptions;
+
 use super::SendError;
 use super::encode::SendCodec;
 use super::flow::Pacing;
@@ -38,6 +40,8 @@ pub struct SendOptions {
     pub ack_timeout: Duration,
     /// When it becomes true, the source ends: what was taken is sent and acknowledged.
     pub stop: Option<watch::Receiver<bool>>,
+    /// What `wss://` and `https://` servers must be signed by.
+    pub tls: TlsOptions,
 }
 
 impl SendOptions {
@@ -57,6 +61,7 @@ impl SendOptions {
             max_backoff: Duration::from_secs(5),
             ack_timeout: Duration::from_secs(10),
             stop: None,
+            tls: TlsOptions::default(),
         }
     }
 
@@ -90,9 +95,16 @@ impl Target {
         if url.starts_with("ws://") || url.starts_with("wss://") {
             return Ok(Target::WebSocket(url.to_string()));
         }
-        let rest = url.strip_prefix("http://").ok_or_else(|| {
-            bad("use ws://HOST/api/streams/ID/publish or http://HOST/api/streams/ID/ingest")
-        })?;
+        let (scheme, rest) = match url.split_once("://") {
+            Some((s, rest)) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {
+                (s.to_ascii_lowercase(), rest)
+            }
+            _ => {
+                return Err(bad(
+                    "use ws[s]://HOST/api/streams/ID/publish or http[s]://HOST/api/streams/ID/ingest",
+                ));
+            }
+        };
         let (host, path) = rest.split_once('/').ok_or_else(|| bad("the URL has no path"))?;
         let path = path.split('?').next().unwrap_or("");
         let stream = if path == "api/audio/ingest" {
@@ -103,7 +115,7 @@ impl Target {
                 _ => return Err(bad("an http:// target must be …/api/streams/ID/ingest")),
             }
         };
-        Ok(Target::Ingest { url: url.to_string(), base: format!("http://{host}"), stream })
+        Ok(Target::Ingest { url: url.to_string(), base: format!("{scheme}://{host}"), stream })
     }
 }
 

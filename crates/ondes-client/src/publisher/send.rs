@@ -81,7 +81,7 @@ async fn connect_retrying(
             tokio::time::sleep(backoff.next_delay(jitter.sample())).await;
         }
         delay = true;
-        match connect(url, opts.token.as_deref(), opts.ack_timeout).await {
+        match connect(url, opts.token.as_deref(), opts.ack_timeout, &opts.tls).await {
             Ok(ok) => return Ok(ok),
             Err(ConnectError::Fatal(why)) => return Err(why),
             Err(ConnectError::Retry(why)) => {

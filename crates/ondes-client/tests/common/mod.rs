@@ -18,7 +18,7 @@ pub async fn start(toml: &str) -> RunningServer {
 
 /// GETs a JSON document over real HTTP.
 pub async fn get_json(url: &str) -> Value {
-    reqwest::Client::builder()
+    ondes_client::tls::http_builder()
         .no_proxy()
         .build()
         .expect("http client")

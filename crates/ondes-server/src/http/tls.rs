@@ -40,6 +40,20 @@ pub struct Tls {
     cert: Arc<ReloadableCert>,
 }
 
+/// Makes ring the process's default rustls provider, once: reqwest (the HTTP engine of
+/// text to speech) is built without a provider of its own, so as not to link aws-lc (C
+/// code), and takes the process default for every client it builds, TLS or not.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // deprecated only for lacking post-quantum key exchange (see Tls::load)
+        #[allow(deprecated)]
+        let ring = tokio_rustls::rustls::crypto::ring::default_provider();
+        // Err: another provider was installed first, which serves as well
+        let _ = ring.install_default();
+    });
+}
+
 impl Tls {
     /// Reads the PEM files and builds the acceptor (HTTP/1.1 by ALPN).
     pub fn load(cert: &Path, key: &Path) -> Result<Tls, TlsError> {

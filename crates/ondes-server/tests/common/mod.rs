@@ -26,6 +26,7 @@ pub fn token(server: &RunningServer, perms: &[Permission]) -> String {
 }
 
 pub fn client() -> reqwest::Client {
+    ondes_server::http::tls::install_crypto_provider();
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 

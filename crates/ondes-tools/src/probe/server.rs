@@ -26,8 +26,10 @@ pub fn stats_url(stream_url: &str) -> Result<(String, String), ProbeError> {
 }
 
 pub async fn get_json(url: &str, token: Option<&str>) -> Result<Value, ProbeError> {
-    let client =
-        reqwest::Client::builder().no_proxy().build().map_err(|e| ProbeError::Connect(e.to_string()))?;
+    let client = ondes_client::tls::http_builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| ProbeError::Connect(e.to_string()))?;
     let mut req = client.get(url);
     if let Some(t) = token {
         req = req.bearer_auth(t);

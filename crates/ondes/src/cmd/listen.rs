@@ -14,8 +14,12 @@ use ondes_client::listener::{self, ListenOptions, ListenProgress};
 #[derive(Args)]
 pub struct ListenArgs {
     /// ws://HOST:PORT/api/streams/ID/ws?rung=auto|pcm16|KBPS&batch=N (Opus or PCM), or
-    /// http://HOST:PORT/api/streams/ID/stream[?format=pcm16] (Server-Sent Events).
+    /// http://HOST:PORT/api/streams/ID/stream[?format=pcm16] (Server-Sent Events); wss://
+    /// and https:// over TLS.
     url: String,
+    /// PEM file of a CA to trust besides the system's (a server with a private certificate).
+    #[arg(long)]
+    ca: Option<PathBuf>,
     /// Write what is played to a file: .wav (16-bit PCM) or .ogg (Ogg/Opus, re-encoded).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -46,6 +50,7 @@ pub fn run(args: ListenArgs) -> anyhow::Result<()> {
     opts.out = args.out;
     opts.duration = args.duration;
     opts.token = args.token;
+    opts.tls = ondes_client::tls::TlsOptions::with_ca(args.ca);
     opts.min_jitter = args.min_jitter;
     opts.max_jitter = args.max_jitter;
     opts.ogg_bitrate_bps = args.ogg_bitrate.saturating_mul(1000);

@@ -8,9 +8,13 @@ use ondes_client::say::{SayRequest, say};
 pub struct SayArgs {
     /// The words to speak.
     text: String,
-    /// Server base URL, e.g. http://127.0.0.1:8080.
+    /// Server base URL, e.g. http://127.0.0.1:8080 (https:// over TLS).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     server: String,
+    /// PEM file of a CA to trust besides the system's, for an https:// server with a private
+    /// certificate.
+    #[arg(long)]
+    ca: Option<std::path::PathBuf>,
     /// The stream to speak into.
     #[arg(long, default_value = "main")]
     stream: String,
@@ -35,7 +39,7 @@ pub fn run(args: SayArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let req =
         SayRequest { text: args.text, voice: args.voice, engine: args.engine, interrupt: args.interrupt };
-    let client = reqwest::Client::builder().no_proxy().build()?;
+    let client = ondes_client::tls::TlsOptions::with_ca(args.ca).http_client(&args.server)?;
     let a = rt
         .block_on(say(&client, &args.server, &args.stream, args.token.as_deref(), &req))
         .context("ondes say")?;

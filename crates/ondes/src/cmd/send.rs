@@ -25,6 +25,10 @@ pub struct SendArgs {
     /// http://HOST:PORT/api/streams/ID/ingest (pcm16 only, no reconnect).
     #[arg(long)]
     to: String,
+    /// PEM file of a CA to trust besides the system's, for a wss:// or https:// server with a
+    /// private certificate.
+    #[arg(long)]
+    ca: Option<std::path::PathBuf>,
     /// Bearer token with permission `publish` (mint one with `ondes token --perm publish`).
     #[arg(long, env = "ONDES_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -69,6 +73,7 @@ pub struct SendArgs {
 pub fn run(args: SendArgs) -> anyhow::Result<()> {
     let mut opts = SendOptions::new(args.source, args.to);
     opts.token = args.token;
+    opts.tls = ondes_client::tls::TlsOptions::with_ca(args.ca);
     opts.codec = match args.codec {
         CodecArg::Pcm16 => SendCodec::Pcm16,
         CodecArg::Opus => SendCodec::Opus { bitrate_bps: args.bitrate.saturating_mul(1000) },

@@ -80,6 +80,7 @@ async fn start_http(
     text: &str,
     voice: Option<&str>,
 ) -> Result<EngineOutput, EngineError> {
+    crate::http::tls::install_crypto_provider();
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .build()

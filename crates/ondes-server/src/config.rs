@@ -149,6 +149,9 @@ pub struct ServerConfig {
     /// Frames each connection's trace keeps (the latest ones; 24 bytes each): what
     /// `/debug/connections/{conn}/trace` and `ondes probe --sender-log` read. 0 = no traces.
     pub trace_frames: usize,
+    /// Frames each listener connection's trace keeps (sequence, write time, bytes). Off (0)
+    /// by default: every listener would hold 24 bytes × this.
+    pub trace_listener_frames: usize,
     /// Traces of closed connections kept (the most recent ones), so that a sender can
     /// fetch its trace after it disconnected.
     pub trace_keep_closed: usize,
@@ -292,6 +295,7 @@ impl Default for ServerConfig {
             max_streams: 100,
             on_demand_linger_secs: 10,
             trace_frames: 3_000,
+            trace_listener_frames: 0,
             trace_keep_closed: 32,
         }
     }
@@ -466,6 +470,12 @@ impl Config {
         }
         if self.server.trace_frames > 100_000 {
             return Err(invalid("server.trace_frames", "must be at most 100000 (2.4 MB per connection)"));
+        }
+        if self.server.trace_listener_frames > 100_000 {
+            return Err(invalid(
+                "server.trace_listener_frames",
+                "must be at most 100000 (2.4 MB per listener)",
+            ));
         }
         if self.server.trace_keep_closed > 1_024 {
             return Err(invalid("server.trace_keep_closed", "must be at most 1024"));

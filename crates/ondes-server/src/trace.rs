@@ -4,8 +4,10 @@
 //! one; `ondes probe --sender-log` joins it with a sender's frame log to tell frames the
 //! sender never sent from frames the network lost.
 //!
-//! Memory is bounded: a trace is a ring of `server.trace_frames` entries (24 bytes each;
-//! 0 turns traces off), one per open connection, and the traces of the last
+//! Memory is bounded: a trace is a ring of `server.trace_frames` entries for a publisher
+//! and `server.trace_listener_frames` for a listener (24 bytes each; 0 turns that kind
+//! off — listeners are off by default, as 20,000 of them would hold 24 bytes × N each), one
+//! per open connection, and the traces of the last
 //! `server.trace_keep_closed` closed connections are kept so that a sender can fetch its
 //! trace after it disconnected. Recording takes one uncontended lock of the connection's own
 //! trace per frame.
@@ -69,14 +71,21 @@ impl FrameTrace {
         r.recorded += 1;
     }
 
-    /// Frame `seq` (`bytes` on the wire) was handed to the listener's socket now.
-    pub fn written(&self, seq: u64, bytes: usize) {
+    /// An audio message of `frames` frames from `first_seq`, `bytes` long, was handed whole
+    /// to the listener's socket at `at_us`: one entry per frame, the message's bytes shared
+    /// out between its frames (the last one takes the remainder).
+    pub fn written(&self, first_seq: u64, frames: u32, bytes: usize, at_us: i64) {
+        let frames = frames.max(1);
+        let share = bytes / frames as usize;
         let mut r = self.ring.lock();
-        if r.written.len() == self.capacity {
-            r.written.pop_front();
+        for i in 0..frames {
+            if r.written.len() == self.capacity {
+                r.written.pop_front();
+            }
+            let b = if i + 1 == frames { bytes - share * (frames as usize - 1) } else { share };
+            r.written.push_back(WrittenFrame { seq: first_seq + u64::from(i), at_us, bytes: b as u32 });
+            r.recorded += 1;
         }
-        r.written.push_back(WrittenFrame { seq, at_us: now_us(), bytes: bytes as u32 });
-        r.recorded += 1;
     }
 
     pub fn snapshot(&self) -> ConnectionTrace {
@@ -103,7 +112,10 @@ struct Inner {
 
 /// Every connection's trace.
 pub struct Traces {
+    /// Ring size of a publisher's trace.
     capacity: usize,
+    /// Ring size of a listener's trace (0: listeners are not traced).
+    listener_capacity: usize,
     keep_closed: usize,
     inner: Mutex<Inner>,
 }
@@ -128,21 +140,26 @@ impl Drop for TraceGuard {
 }
 
 impl Traces {
-    /// Rings of `capacity` frames (0: no traces), `keep_closed` closed traces kept.
-    pub fn new(capacity: usize, keep_closed: usize) -> Arc<Self> {
-        Arc::new(Traces { capacity, keep_closed, inner: Mutex::new(Inner::default()) })
+    /// Rings of `capacity` frames for publishers and `listener_capacity` for listeners
+    /// (0: none of that kind), `keep_closed` closed traces kept.
+    pub fn new(capacity: usize, listener_capacity: usize, keep_closed: usize) -> Arc<Self> {
+        Arc::new(Traces { capacity, listener_capacity, keep_closed, inner: Mutex::new(Inner::default()) })
     }
 
-    /// Starts the trace of connection `connection`, or `None` when traces are off.
+    /// Starts the trace of connection `connection`, or `None` when traces of its kind are off.
     pub fn open(self: &Arc<Self>, connection: u64, stream: &str, kind: TraceKind) -> Option<TraceGuard> {
-        if self.capacity == 0 {
+        let capacity = match kind {
+            TraceKind::Publisher => self.capacity,
+            TraceKind::Listener => self.listener_capacity,
+        };
+        if capacity == 0 {
             return None;
         }
         let trace = Arc::new(FrameTrace {
             connection,
             stream: stream.to_string(),
             kind,
-            capacity: self.capacity,
+            capacity,
             open: AtomicBool::new(true),
             ring: Mutex::new(Ring::default()),
         });
@@ -156,7 +173,7 @@ impl Traces {
     }
 
     pub fn enabled(&self) -> bool {
-        self.capacity > 0
+        self.capacity > 0 || self.listener_capacity > 0
     }
 }
 
@@ -166,7 +183,7 @@ mod tests {
 
     #[test]
     fn a_ring_keeps_the_latest_frames_and_counts_gaps() {
-        let traces = Traces::new(3, 1);
+        let traces = Traces::new(3, 3, 1);
         let g = traces.open(7, "voice", TraceKind::Publisher).unwrap();
         for seq in [0, 1, 4, 5, 6] {
             g.trace.arrived(seq, 10);
@@ -180,12 +197,25 @@ mod tests {
 
     #[test]
     fn closed_traces_are_kept_up_to_the_limit() {
-        let traces = Traces::new(3, 1);
+        let traces = Traces::new(3, 3, 1);
         drop(traces.open(1, "s", TraceKind::Listener));
         assert!(!traces.get("s", 1).unwrap().snapshot().open);
         drop(traces.open(2, "s", TraceKind::Listener));
         assert!(traces.get("s", 1).is_none(), "only the last closed one is kept");
         assert!(traces.get("s", 2).is_some());
-        assert!(Traces::new(0, 1).open(3, "s", TraceKind::Publisher).is_none());
+        assert!(Traces::new(0, 0, 1).open(3, "s", TraceKind::Publisher).is_none());
+        assert!(Traces::new(5, 0, 1).open(3, "s", TraceKind::Listener).is_none());
+    }
+
+    #[test]
+    fn a_listener_message_is_one_entry_per_frame() {
+        let traces = Traces::new(3, 4, 1);
+        let g = traces.open(1, "s", TraceKind::Listener).unwrap();
+        g.trace.written(10, 3, 100, 7);
+        g.trace.written(13, 2, 50, 9);
+        let t = g.trace.snapshot();
+        let w: Vec<(u64, u32, i64)> = t.written.iter().map(|w| (w.seq, w.bytes, w.at_us)).collect();
+        assert_eq!(w, [(11, 33, 7), (12, 34, 7), (13, 25, 9), (14, 25, 9)]);
+        assert_eq!((t.recorded, t.kind.as_str()), (5, "listener"));
     }
 }

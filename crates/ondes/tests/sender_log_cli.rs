@@ -19,7 +19,8 @@ fn serve() -> Server {
     let config = tmp("sender-log.toml");
     std::fs::write(
         &config,
-        "[[stream]]\nid = \"voice\"\nsource = \"publish\"\nsample_rate = 16000\nchannels = 1\n",
+        "[server]\ntrace_listener_frames = 1000\n\n\
+         [[stream]]\nid = \"voice\"\nsource = \"publish\"\nsample_rate = 16000\nchannels = 1\n",
     )
     .unwrap();
     common::serve(
@@ -79,8 +80,10 @@ fn seqs(report: &Value, class: &str) -> Vec<u64> {
 #[test]
 fn frames_the_sender_dropped_itself_are_not_blamed_on_the_network() {
     let server = serve();
+    let listener = Listener::start(&server);
     let log = tmp("self-drop.jsonl");
     let out = send(&server.ws(), &log, &["--drop-before-send", "0.2", "--fault-seed", "5"]);
+    let (listener_conn, heard) = listener.stop();
     assert!(out.status.success(), "send failed: {}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
 
@@ -106,7 +109,11 @@ fn frames_the_sender_dropped_itself_are_not_blamed_on_the_network() {
     let r = probe(&server, &log);
     let not_sent = seqs(&r, "not_sent");
     let right = dropped.iter().filter(|s| not_sent.contains(s)).count();
-    assert!(right * 100 >= dropped.len() * 95, "{right} of {} dropped frames classified not_sent: {r}", dropped.len());
+    assert!(
+        right * 100 >= dropped.len() * 95,
+        "{right} of {} dropped frames classified not_sent: {r}",
+        dropped.len()
+    );
     assert_eq!(count(&r, "lost_in_network"), 0, "{r}");
     assert_eq!(count(&r, "delivered") + count(&r, "sent_late"), 200 - dropped.len() as u64, "{r}");
 
@@ -120,6 +127,18 @@ fn frames_the_sender_dropped_itself_are_not_blamed_on_the_network() {
     let trailing = dropped.iter().rev().zip((0..200u64).rev()).take_while(|(d, s)| *d == s).count() as u64;
     assert_eq!(gaps + trailing, dropped.len() as u64, "{trace}");
 
+    // the listener's trace holds what the server wrote to it: the frames it heard
+    let url = format!("{}/api/streams/voice/debug/connections/{listener_conn}/trace", server.url);
+    let (status, lt) = reqwest_get(&url, Some(&token("debug_access")));
+    assert_eq!((status, lt["kind"].as_str()), (200, Some("listener")), "{lt}");
+    let written: Vec<u64> =
+        lt["written"].as_array().unwrap().iter().map(|w| w["seq"].as_u64().unwrap()).collect();
+    assert!(written.len() >= 150 && written.windows(2).all(|w| w[1] == w[0] + 1), "{lt}");
+    assert!(lt["written"].as_array().unwrap().iter().all(|w| w["bytes"].as_u64().unwrap() > 0));
+    let first = written[0];
+    let heard_in_trace: Vec<u64> = heard.iter().copied().filter(|s| *s >= first).collect();
+    assert_eq!(heard_in_trace, written[..heard_in_trace.len()], "the listener heard what was written");
+
     // the route's refusals are JSON that says what to fix
     let (status, body) = reqwest_get(&trace_url, None);
     assert_eq!(status, 401, "{body}");
@@ -129,6 +148,42 @@ fn frames_the_sender_dropped_itself_are_not_blamed_on_the_network() {
     );
     assert_eq!(status, 404, "{body}");
     assert!(body["message"].as_str().unwrap().contains("99999"), "{body}");
+}
+
+/// An SSE listener on `voice`, in a thread: its connection id, then the frame numbers it heard.
+struct Listener {
+    conn: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<u64>>,
+}
+
+impl Listener {
+    fn start(server: &Server) -> Listener {
+        let mut sse = common::http::SseReader::open(&format!("{}/api/streams/voice/stream", server.url));
+        let connected = sse.next(10.0).expect("the connected event");
+        assert_eq!(connected.data, "connected");
+        let conn = connected.id.expect("the connection id").parse().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut heard = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(e) = sse.next(0.5)
+                    && e.event.as_deref() == Some("audio-frame")
+                {
+                    let v: Value = serde_json::from_str(&e.data).unwrap();
+                    heard.push(v["frame_number"].as_u64().unwrap());
+                }
+            }
+            heard
+        });
+        Listener { conn, stop, thread }
+    }
+
+    fn stop(self) -> (u64, Vec<u64>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (self.conn, self.thread.join().unwrap())
+    }
 }
 
 /// A started `ondes netsim`, stopped (SIGTERM) to read its counters.
@@ -212,8 +267,11 @@ fn reqwest_get(url: &str, token: Option<&str>) -> (u16, Value) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    std::io::Write::write_all(&mut s, format!("GET /{path} HTTP/1.0\r\nHost: {addr}\r\n{auth}\r\n").as_bytes())
-        .unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        format!("GET /{path} HTTP/1.0\r\nHost: {addr}\r\n{auth}\r\n").as_bytes(),
+    )
+    .unwrap();
     let mut out = String::new();
     std::io::Read::read_to_string(&mut s, &mut out).unwrap();
     let (head, body) = out.split_once("\r\n\r\n").unwrap();

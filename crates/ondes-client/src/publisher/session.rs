@@ -20,11 +20,11 @@ use tokio_tungstenite::tungstenite::Message;
 use super::connect::WsStream;
 use super::encode::{Batch, FrameEncoder};
 use super::fault::DropBeforeSend;
-use super::frame_log::FrameLog;
-use ondes_core::frame_trace::SentFrame;
 use super::flow::{SendFlow, Step};
+use super::frame_log::FrameLog;
 use super::report::SendReport;
 use super::source::{Layout, SourceItem};
+use ondes_core::frame_trace::SentFrame;
 
 /// The start of the send: report times and flow time (µs) are measured from it.
 #[derive(Debug, Clone, Copy)]

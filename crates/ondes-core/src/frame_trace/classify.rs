@@ -87,7 +87,10 @@ impl SenderLogReport {
 
     /// A table for people: counts, then the runs of frames that did not arrive on time.
     pub fn to_table(&self, max_runs: usize) -> String {
-        let mut s = format!("ondes probe --sender-log: {} frame(s), late above {} ms\n", self.frames, self.late_threshold_ms);
+        let mut s = format!(
+            "ondes probe --sender-log: {} frame(s), late above {} ms\n",
+            self.frames, self.late_threshold_ms
+        );
         let pct = |n: u64| if self.frames == 0 { 0.0 } else { n as f64 * 100.0 / self.frames as f64 };
         for (class, n) in &self.counts {
             s.push_str(&format!("  {:<16} {:>8} {:>7.2} %\n", class.name(), n, pct(*n)));
@@ -193,7 +196,13 @@ pub fn classify(log: &[SentFrame], traces: &[ConnectionTrace], late_ms: f64) -> 
         *counts.entry(verdict.class).or_insert(0) += 1;
         verdicts.push(verdict);
     }
-    SenderLogReport { frames: verdicts.len() as u64, late_threshold_ms: late_ms, counts, not_sent_reasons, verdicts }
+    SenderLogReport {
+        frames: verdicts.len() as u64,
+        late_threshold_ms: late_ms,
+        counts,
+        not_sent_reasons,
+        verdicts,
+    }
 }
 
 #[cfg(test)]
@@ -264,7 +273,11 @@ mod tests {
         assert!((r.verdicts[7].late_ms.unwrap() - 300.0).abs() < 1e-6);
         assert_eq!(
             r.runs(),
-            vec![(3, 3, FrameClass::NotSent), (5, 5, FrameClass::LostInNetwork), (7, 7, FrameClass::SentLate)]
+            vec![
+                (3, 3, FrameClass::NotSent),
+                (5, 5, FrameClass::LostInNetwork),
+                (7, 7, FrameClass::SentLate)
+            ]
         );
     }
 

@@ -125,7 +125,8 @@ impl WsMessageDropper {
                     }
                     let remaining = self.payload_len();
                     self.header.clear();
-                    self.phase = if remaining == 0 { Phase::Header } else { Phase::Payload { remaining, drop } };
+                    self.phase =
+                        if remaining == 0 { Phase::Header } else { Phase::Payload { remaining, drop } };
                 }
                 Phase::Payload { remaining, drop } => {
                     let take = (remaining.min(input.len() as u64)) as usize;
@@ -134,7 +135,8 @@ impl WsMessageDropper {
                     }
                     input = &input[take..];
                     let left = remaining - take as u64;
-                    self.phase = if left == 0 { Phase::Header } else { Phase::Payload { remaining: left, drop } };
+                    self.phase =
+                        if left == 0 { Phase::Header } else { Phase::Payload { remaining: left, drop } };
                 }
             }
         }

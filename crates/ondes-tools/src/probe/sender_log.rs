@@ -32,8 +32,12 @@ pub fn parse_log(text: &str) -> Result<Vec<SentFrame>, ProbeError> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l)
-                .map_err(|e| ProbeError::Url(format!("frame log line {}: {e} (expected what `ondes send --frame-log` writes)", i + 1)))
+            serde_json::from_str(l).map_err(|e| {
+                ProbeError::Url(format!(
+                    "frame log line {}: {e} (expected what `ondes send --frame-log` writes)",
+                    i + 1
+                ))
+            })
         })
         .collect()
 }
@@ -68,7 +72,10 @@ pub async fn run_sender_log(
             opts.conns.iter().copied().collect()
         };
         let server = opts.server.as_deref().ok_or_else(|| {
-            ProbeError::Url("--sender-log needs --server URL (and --stream ID) to fetch the traces, or --trace FILE".into())
+            ProbeError::Url(
+                "--sender-log needs --server URL (and --stream ID) to fetch the traces, or --trace FILE"
+                    .into(),
+            )
         })?;
         for conn in wanted {
             traces.push(fetch_trace(server, &opts.stream, conn, opts.token.as_deref()).await?);

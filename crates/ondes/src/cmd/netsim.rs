@@ -113,7 +113,10 @@ fn schedule(args: &NetsimArgs) -> anyhow::Result<Schedule> {
 
 pub fn run(args: NetsimArgs) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&args.drop_ws_messages) {
-        anyhow::bail!("--drop-ws-messages {} is outside 0..=1 (a fraction of the messages)", args.drop_ws_messages);
+        anyhow::bail!(
+            "--drop-ws-messages {} is outside 0..=1 (a fraction of the messages)",
+            args.drop_ws_messages
+        );
     }
     let schedule = schedule(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -137,7 +137,10 @@ fn run_sender_log(args: &ProbeArgs, path: &std::path::Path) -> anyhow::Result<()
     let mut traces = Vec::new();
     for t in &args.trace {
         let text = std::fs::read_to_string(t).with_context(|| format!("cannot read {}", t.display()))?;
-        traces.push(serde_json::from_str(&text).with_context(|| format!("{}: not a connection trace", t.display()))?);
+        traces.push(
+            serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a connection trace", t.display()))?,
+        );
     }
     let opts = SenderLogOptions {
         server: args.server.clone(),

@@ -10,3 +10,4 @@ pub mod histogram;
 pub mod listener;
 pub mod publisher;
 pub mod say;
+pub mod spans;

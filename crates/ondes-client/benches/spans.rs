@@ -50,13 +50,18 @@ fn spans(c: &mut Criterion) {
         })
     });
     g.bench_function("record", |b| {
-        timed(b, &|| spans.record(black_box("tts_synthesis"), black_box(&attrs), Duration::from_micros(420), true))
+        timed(b, &|| {
+            spans.record(black_box("tts_synthesis"), black_box(&attrs), Duration::from_micros(420), true)
+        })
     });
     g.finish();
     rt.block_on(spans.flush());
     let counts = spans.counts();
     println!("{}", serde_json::json!({"bench": "spans", "counts": counts}));
-    println!("spans queued and posted (failed: no server): {}, dropped on a full queue: {}", counts.failed, counts.dropped);
+    println!(
+        "spans queued and posted (failed: no server): {}, dropped on a full queue: {}",
+        counts.failed, counts.dropped
+    );
 }
 
 criterion_group!(benches, spans);

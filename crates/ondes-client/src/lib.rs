@@ -10,4 +10,5 @@ pub mod histogram;
 pub mod listener;
 pub mod publisher;
 pub mod say;
+pub mod spans;
 pub mod tls;

@@ -11,6 +11,7 @@ pub mod device_clock;
 pub mod dsp;
 pub mod egress;
 pub mod frame;
+pub mod frame_trace;
 pub mod hls;
 pub mod jitter;
 pub mod pacer;

@@ -146,6 +146,15 @@ pub struct ServerConfig {
     /// Seconds an on-demand stream stays after its publisher left (and its queue played
     /// out): a publisher reconnecting within it finds its stream, listeners keep theirs.
     pub on_demand_linger_secs: u64,
+    /// Frames each connection's trace keeps (the latest ones; 24 bytes each): what
+    /// `/debug/connections/{conn}/trace` and `ondes probe --sender-log` read. 0 = no traces.
+    pub trace_frames: usize,
+    /// Frames each listener connection's trace keeps (sequence, write time, bytes). Off (0)
+    /// by default: every listener would hold 24 bytes × this.
+    pub trace_listener_frames: usize,
+    /// Traces of closed connections kept (the most recent ones), so that a sender can
+    /// fetch its trace after it disconnected.
+    pub trace_keep_closed: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -285,6 +294,9 @@ impl Default for ServerConfig {
             socket_notsent_lowat_kb: 4,
             max_streams: 100,
             on_demand_linger_secs: 10,
+            trace_frames: 3_000,
+            trace_listener_frames: 0,
+            trace_keep_closed: 32,
         }
     }
 }
@@ -455,6 +467,18 @@ impl Config {
         }
         if self.server.max_streams == 0 {
             return Err(invalid("server.max_streams", "must be at least 1"));
+        }
+        if self.server.trace_frames > 100_000 {
+            return Err(invalid("server.trace_frames", "must be at most 100000 (2.4 MB per connection)"));
+        }
+        if self.server.trace_listener_frames > 100_000 {
+            return Err(invalid(
+                "server.trace_listener_frames",
+                "must be at most 100000 (2.4 MB per listener)",
+            ));
+        }
+        if self.server.trace_keep_closed > 1_024 {
+            return Err(invalid("server.trace_keep_closed", "must be at most 1024"));
         }
         if self.server.on_demand_linger_secs > 86_400 {
             return Err(invalid("server.on_demand_linger_secs", "must be at most 86400 (a day)"));

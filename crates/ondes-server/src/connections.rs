@@ -356,6 +356,12 @@ impl Connections {
         total
     }
 
+    /// A fresh connection id for a connection that is not registered here (a publisher),
+    /// from the same sequence, so that ids never collide.
+    pub fn allocate_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
     pub fn count(&self) -> usize {
         self.inner.lock().map.len()
     }

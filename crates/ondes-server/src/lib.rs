@@ -21,6 +21,7 @@ pub mod source;
 pub mod state;
 pub mod stream;
 pub mod sysinfo;
+pub mod trace;
 pub mod webrtc;
 
 pub use config::Config;

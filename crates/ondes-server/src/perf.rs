@@ -25,7 +25,8 @@ mod span;
 use std::time::{Duration, Instant};
 
 use ondes_core::perf::{
-    Announcement, Announcer, OpId, OpSnapshot, Outcome, PerfConfig, PerfError, PerfMonitor, PerfReport,
+    Announcement, Announcer, AttrKeyReport, AttrLimits, AttrStats, Level, OpId, OpSnapshot, Outcome,
+    PerfConfig, PerfError, PerfMonitor, PerfReport,
 };
 use parking_lot::Mutex;
 
@@ -46,6 +47,11 @@ pub struct ServerPerf {
     client_ops: Mutex<ClientOps>,
     max_per_client: usize,
     idle_us: u64,
+    /// Attribute statistics per operation name (at most `max_operations` names).
+    attrs: Mutex<std::collections::HashMap<String, AttrStats>>,
+    attr_limits: AttrLimits,
+    /// Each client span logged in one line at this level (`perf.span_log`), or not.
+    span_log: Option<tracing::Level>,
 }
 
 #[derive(Default)]
@@ -85,6 +91,9 @@ impl ServerPerf {
             client_ops: Mutex::new(ClientOps::default()),
             max_per_client: section.max_operations_per_client,
             idle_us: section.operation_idle_secs.saturating_mul(1_000_000),
+            attrs: Mutex::new(std::collections::HashMap::new()),
+            attr_limits: AttrLimits::default(),
+            span_log: section.span_log_level()?,
         })
     }
 
@@ -166,7 +175,29 @@ impl ServerPerf {
             }
         };
         m.record_outcome(id, span.duration_us, outcome, span.end_us(now_us));
+        let threshold_us = m.threshold_us(id).unwrap_or(self.config.default_threshold_us);
+        drop(m);
+        if !span.attributes.is_empty() {
+            let mut attrs = self.attrs.lock();
+            let room = attrs.len() < self.config.max_operations;
+            if let Some(stats) = attrs.get_mut(&span.name) {
+                stats.record(&span.attributes, span.duration_us, threshold_us, &self.attr_limits);
+            } else if room {
+                let mut stats = AttrStats::default();
+                stats.record(&span.attributes, span.duration_us, threshold_us, &self.attr_limits);
+                attrs.insert(span.name.clone(), stats);
+            }
+        }
+        if let Some(level) = self.span_log {
+            log_span(level, &span.name, span.duration_us, threshold_us);
+        }
         Ok(id)
+    }
+
+    /// Per operation with attributed spans: per key, the values with the worst p95 first.
+    pub fn attributes(&self) -> std::collections::BTreeMap<String, Vec<AttrKeyReport>> {
+        let attrs = self.attrs.lock();
+        attrs.iter().map(|(name, s)| (name.clone(), s.report(&self.attr_limits))).collect()
     }
 
     /// The report now.
@@ -196,6 +227,20 @@ impl ServerPerf {
     /// The bottlenecks and alerts of `report` not seen in the previous call.
     pub fn new_problems(&self, report: &PerfReport) -> Vec<Announcement> {
         self.announcer.lock().update(report)
+    }
+}
+
+/// One line per measurement: `PERF: stt_processing 1250.5 ms GOOD threshold 2000 ms`.
+fn log_span(level: tracing::Level, name: &str, duration_us: u64, threshold_us: u64) {
+    let label = Level::of_duration(duration_us, threshold_us).label();
+    let (ms, thr) = (duration_us as f64 / 1000.0, threshold_us as f64 / 1000.0);
+    match level {
+        tracing::Level::ERROR | tracing::Level::WARN => {
+            tracing::warn!("PERF: {name} {ms:.1} ms {label} threshold {thr} ms")
+        }
+        tracing::Level::INFO => tracing::info!("PERF: {name} {ms:.1} ms {label} threshold {thr} ms"),
+        tracing::Level::DEBUG => tracing::debug!("PERF: {name} {ms:.1} ms {label} threshold {thr} ms"),
+        tracing::Level::TRACE => tracing::trace!("PERF: {name} {ms:.1} ms {label} threshold {thr} ms"),
     }
 }
 

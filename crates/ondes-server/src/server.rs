@@ -159,7 +159,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let icecast = crate::icecast::IcecastState::new(&config);
     let on_demand = !streams.templates().is_empty();
     let hls_config = config.hls.clone();
+    let traces = crate::trace::Traces::new(
+        config.server.trace_frames,
+        config.server.trace_listener_frames,
+        config.server.trace_keep_closed,
+    );
     let state = Arc::new(AppState {
+        traces,
         icecast,
         connections: Connections::new(config.server.max_connections, config.server.max_connections_per_ip),
         config,

@@ -43,6 +43,8 @@ pub struct AppState {
     pub webrtc: Option<crate::webrtc::WebRtc>,
     /// LL-HLS/DASH segmenters, one per (stream, rung) while clients ask for it.
     pub hls: Arc<crate::egress::hls::HlsSegmenters>,
+    /// Per-connection frame traces (`/debug/connections/{conn}/trace`).
+    pub traces: Arc<crate::trace::Traces>,
 }
 
 impl AppState {

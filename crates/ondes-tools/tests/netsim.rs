@@ -18,6 +18,7 @@ async fn proxy_to(upstream: &TcpListener, params: LinkParams, seed: u64) -> Nets
         upstream: upstream.local_addr().unwrap().to_string(),
         schedule: Schedule::constant(params),
         seed,
+        drop_ws_messages: 0.0,
     };
     NetsimProxy::start(opts).await.unwrap()
 }

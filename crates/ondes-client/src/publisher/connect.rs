@@ -27,6 +27,8 @@ const DEFAULT_MAX_QUEUE_MS: f64 = 1000.0;
 pub struct ServerInfo {
     pub layout: Layout,
     pub max_queue_ms: f64,
+    /// The server's id for the connection (for its frame trace), when it says.
+    pub connection: Option<u64>,
 }
 
 /// Why a connection attempt failed.
@@ -112,6 +114,7 @@ fn parse_info(text: &str) -> Result<ServerInfo, ConnectError> {
                 frame_us: (i.frame_ms * 1000.0).round() as u32,
             },
             max_queue_ms: i.max_queue_ms.unwrap_or(DEFAULT_MAX_QUEUE_MS),
+            connection: i.connection,
         }),
         Ok(ToPublisher::Error(e)) => Err(ConnectError::Fatal(format!("{}: {}", e.error, e.message))),
         Ok(_) | Err(_) => Err(ConnectError::Fatal(format!(

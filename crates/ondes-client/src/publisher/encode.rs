@@ -65,6 +65,8 @@ pub struct Batch {
     /// Capture time of the first frame, µs since the Unix epoch.
     pub capture_us: i64,
     pub frames: Vec<Vec<u8>>,
+    /// Capture time of each frame, µs since the Unix epoch (for the frame log).
+    pub captures: Vec<i64>,
 }
 
 impl Batch {
@@ -74,6 +76,7 @@ impl Batch {
             self.capture_us = capture_us;
         }
         self.frames.push(frame);
+        self.captures.push(capture_us);
     }
 
     pub fn len(&self) -> usize {

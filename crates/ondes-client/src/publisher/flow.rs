@@ -162,6 +162,11 @@ impl SendFlow {
         self.on_resume(now_us);
     }
 
+    /// Sequence numbers below this are acknowledged (or written off).
+    pub fn acked_through(&self) -> u64 {
+        self.acked
+    }
+
     /// Frames whose send completed (the next sequence number to be sent).
     pub fn sent(&self) -> u64 {
         self.sent

@@ -27,7 +27,9 @@
 pub mod backoff;
 pub mod connect;
 pub mod encode;
+pub mod fault;
 pub mod flow;
+pub mod frame_log;
 mod ingest;
 pub mod options;
 pub mod report;

@@ -1,5 +1,6 @@
 //! What to send, where, and how.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -42,6 +43,13 @@ pub struct SendOptions {
     pub stop: Option<watch::Receiver<bool>>,
     /// What `wss://` and `https://` servers must be signed by.
     pub tls: TlsOptions,
+    /// Write one JSON line per frame here (WebSocket targets): see [`super::frame_log`].
+    pub frame_log: Option<PathBuf>,
+    /// Fault injection: drop this fraction (0..1) of the frames before sending them, each
+    /// logged as not sent. For testing diagnosis tools, never for production.
+    pub drop_before_send: f64,
+    /// Seed of the fault injection's random choices.
+    pub fault_seed: u64,
 }
 
 impl SendOptions {
@@ -62,6 +70,9 @@ impl SendOptions {
             ack_timeout: Duration::from_secs(10),
             stop: None,
             tls: TlsOptions::default(),
+            frame_log: None,
+            drop_before_send: 0.0,
+            fault_seed: 1,
         }
     }
 
@@ -75,6 +86,19 @@ impl SendOptions {
             return Err(SendError::Options(format!(
                 "Opus bitrate {bitrate_bps} bit/s is outside 6..=510 kbit/s"
             )));
+        }
+        if !(0.0..=1.0).contains(&self.drop_before_send) {
+            return Err(SendError::Options(format!(
+                "drop-before-send {} is outside 0..=1 (a fraction of the frames)",
+                self.drop_before_send
+            )));
+        }
+        let ws = self.to.starts_with("ws://") || self.to.starts_with("wss://");
+        if !ws && (self.frame_log.is_some() || self.drop_before_send > 0.0) {
+            return Err(SendError::Options(
+                "--frame-log and --drop-before-send need a WebSocket target (ws://…/publish): HTTP ingest has no per-frame acknowledgement"
+                    .into(),
+            ));
         }
         Ok(())
     }

@@ -35,6 +35,10 @@ pub struct SendReport {
     /// lost. The next connection continues with the next frame (no resend: see
     /// [`crate::publisher`]).
     pub frames_unconfirmed: u64,
+    /// Frames the publisher itself dropped before sending (fault injection), not counted
+    /// in `frames_sent`.
+    #[serde(default)]
+    pub frames_dropped_before_send: u64,
     /// Seconds of audio sent.
     pub audio_secs: f64,
     /// Binary messages sent.
@@ -96,8 +100,12 @@ impl SendReport {
             (
                 "frames",
                 format!(
-                    "{} sent, {} acknowledged, {} unconfirmed ({:.2} s of audio)",
-                    self.frames_sent, self.frames_acked, self.frames_unconfirmed, self.audio_secs
+                    "{} sent, {} acknowledged, {} unconfirmed, {} dropped before sending ({:.2} s of audio)",
+                    self.frames_sent,
+                    self.frames_acked,
+                    self.frames_unconfirmed,
+                    self.frames_dropped_before_send,
+                    self.audio_secs
                 ),
             ),
             ("messages", format!("{} ({} bytes)", self.messages_sent, self.bytes_sent)),
@@ -131,7 +139,7 @@ mod tests {
         r.server_errors.insert("bad_sample_rate".into(), 1);
         r.failure = Some("server refused".into());
         let t = r.to_table();
-        assert!(t.contains("10 sent, 8 acknowledged, 2 unconfirmed"), "{t}");
+        assert!(t.contains("10 sent, 8 acknowledged, 2 unconfirmed, 0 dropped"), "{t}");
         assert!(t.contains("bad_sample_rate: 1") && t.contains("FAILED: server refused"));
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<SendReport>(&json).unwrap(), r);

@@ -9,7 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::backoff::{Backoff, Jitter};
 use super::connect::{ConnectError, ServerInfo, WsStream, connect};
 use super::encode::{Batch, FrameEncoder, SendCodec};
+use super::fault::DropBeforeSend;
 use super::flow::{Pacing, SendFlow};
+use super::frame_log::FrameLog;
 use super::options::{SendOptions, Target};
 use super::report::SendReport;
 use super::session::{self, Clock, SessionEnd, Shared, Writer, lock};
@@ -123,6 +125,12 @@ async fn send_ws(
     let layout = info.layout;
     check_layout(opts.layout, layout)?;
     set_layout(&mut report, layout);
+    let frame_log = match &opts.frame_log {
+        Some(path) => Some(FrameLog::create(path).map_err(|e| {
+            SendError::Options(format!("cannot create the frame log {}: {e}", path.display()))
+        })?),
+        None => None,
+    };
     let source = source::spawn(prepared.open(layout)?, 8)?;
     let frame_us = u64::from(layout.frame_us);
     let max_frames = opts.max_duration.map(|d| (d.as_micros() as u64).div_ceil(frame_us));
@@ -140,9 +148,13 @@ async fn send_ws(
         layout,
         stop: opts.stop.clone(),
         ack_timeout: opts.ack_timeout,
+        dropper: DropBeforeSend::new(opts.drop_before_send, opts.fault_seed),
+        cut: false,
+        held: Vec::new(),
+        conn: info.connection,
     };
     let flow = SendFlow::new(opts.pacing, clock.now_us(), layout.frame_us, window, opts.batch as u64);
-    let shared = Mutex::new(Shared { flow, report, acks_this_session: 0 });
+    let shared = Mutex::new(Shared { flow, report, acks_this_session: 0, frame_log, skipped: Vec::new() });
     let failure = loop {
         match session::run(ws, &shared, &mut writer, clock, progress).await {
             SessionEnd::Finished => break None,
@@ -152,6 +164,9 @@ async fn send_ws(
                     let mut s = lock(&shared);
                     let unconfirmed = s.flow.in_flight();
                     s.flow.on_disconnect(clock.now_us());
+                    if let Some(log) = &mut s.frame_log {
+                        log.disconnected();
+                    }
                     if s.acks_this_session > 0 {
                         backoff.reset();
                     }
@@ -187,7 +202,8 @@ async fn send_ws(
                             layout.frame_us
                         ));
                     }
-                    Ok((new_ws, _)) => {
+                    Ok((new_ws, info)) => {
+                        writer.conn = info.connection;
                         s.report.reconnects += 1;
                         ws = new_ws;
                     }
@@ -195,10 +211,18 @@ async fn send_ws(
             }
         }
     };
-    let Shared { flow, mut report, .. } =
+    let Shared { flow, mut report, frame_log, skipped, .. } =
         shared.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut failure = failure;
+    if let Some(log) = frame_log
+        && let Err(e) = log.finish()
+    {
+        failure.get_or_insert(format!("writing the frame log failed: {e}"));
+    }
     let stats = flow.stats(clock.now_us());
-    report.frames_acked = flow.acked_frames();
+    // the server's cumulative acks cover the sequence numbers we skipped
+    let skipped_acked = skipped.iter().filter(|&&s| s < flow.acked_through()).count() as u64;
+    report.frames_acked = flow.acked_frames().saturating_sub(skipped_acked);
     report.frames_unconfirmed = stats.unconfirmed_frames;
     report.backpressure_waits = stats.backpressure_waits;
     report.backpressure_wait_ms = stats.backpressure_wait_us as f64 / 1000.0;

@@ -19,9 +19,12 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::connect::WsStream;
 use super::encode::{Batch, FrameEncoder};
+use super::fault::DropBeforeSend;
 use super::flow::{SendFlow, Step};
+use super::frame_log::FrameLog;
 use super::report::SendReport;
 use super::source::{Layout, SourceItem};
+use ondes_core::frame_trace::SentFrame;
 
 /// The start of the send: report times and flow time (µs) are measured from it.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +46,11 @@ pub struct Shared {
     pub report: SendReport,
     /// Acks received on the current connection (progress resets the reconnect backoff).
     pub acks_this_session: u64,
+    /// `--frame-log`: one line per frame, written when its fate is known.
+    pub frame_log: Option<FrameLog>,
+    /// Sequence numbers dropped before sending (fault injection): the server's cumulative
+    /// acks cover them, the acknowledged count must not.
+    pub skipped: Vec<u64>,
 }
 
 pub fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -65,6 +73,15 @@ pub struct Writer {
     pub layout: Layout,
     pub stop: Option<watch::Receiver<bool>>,
     pub ack_timeout: Duration,
+    /// Fault injection (`drop_before_send`).
+    pub dropper: DropBeforeSend,
+    /// A frame was dropped after the pending batch: send the batch before taking the next
+    /// frame (a message carries consecutive sequence numbers only).
+    pub cut: bool,
+    /// Dropped frames waiting for the pending batch to be logged first (log order).
+    pub held: Vec<SentFrame>,
+    /// The server's id of the current connection.
+    pub conn: Option<u64>,
 }
 
 /// How a connection ended.
@@ -140,6 +157,9 @@ fn handle_text(text: &str, s: &mut Shared, clock: Clock) -> Option<SessionEnd> {
             // the server's 64-bit sequence restarts from the 32-bit wire value each session
             let seq = extend_seq(ack.seq as u32, s.flow.sent().checked_sub(1));
             s.flow.on_ack(seq);
+            if let Some(log) = &mut s.frame_log {
+                log.acked(seq, wall_us());
+            }
             s.acks_this_session += 1;
             if s.report.time_to_first_ack_ms.is_none() {
                 s.report.time_to_first_ack_ms = Some(clock.now_us() as f64 / 1000.0);
@@ -177,6 +197,57 @@ fn wall_us() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }
 
+/// Logs the frames of the batch just handed to the socket, then any frame dropped after it.
+fn log_sent(log: &mut FrameLog, w: &mut Writer, send_us: i64) {
+    for (i, (frame, capture_us)) in w.pending.frames.iter().zip(&w.pending.captures).enumerate() {
+        log.sent(SentFrame {
+            seq: w.pending.first_seq + i as u64,
+            conn: w.conn,
+            frame_us: w.layout.frame_us,
+            capture_us: *capture_us,
+            send_us: Some(send_us),
+            ack_us: None,
+            bytes: frame.len() as u32,
+            queue_wait_ms: Some((send_us - capture_us) as f64 / 1000.0),
+            sent: true,
+            why: None,
+        });
+    }
+    for f in w.held.drain(..) {
+        log.not_sent(f);
+    }
+}
+
+/// Fault injection: frame `seq` is not sent. It is counted and logged (after the pending
+/// batch, which must go out first so that messages keep consecutive sequence numbers).
+fn drop_frame(shared: &Mutex<Shared>, w: &mut Writer, seq: u64, capture_us: i64, bytes: usize) {
+    let mut s = lock(shared);
+    s.report.frames_dropped_before_send += 1;
+    s.skipped.push(seq);
+    let Some(log) = &mut s.frame_log else {
+        w.cut = !w.pending.is_empty();
+        return;
+    };
+    let frame = SentFrame {
+        seq,
+        conn: None,
+        frame_us: w.layout.frame_us,
+        capture_us,
+        send_us: None,
+        ack_us: None,
+        bytes: bytes as u32,
+        queue_wait_ms: None,
+        sent: false,
+        why: Some("fault_injection".into()),
+    };
+    if w.pending.is_empty() {
+        log.not_sent(frame);
+    } else {
+        w.cut = true;
+        w.held.push(frame);
+    }
+}
+
 async fn write(
     sink: &mut SplitSink<WsStream, Message>,
     shared: &Mutex<Shared>,
@@ -189,7 +260,7 @@ async fn write(
         SessionEnd::Lost(format!("no acknowledgement or resume from the server within {:?}", w.ack_timeout))
     };
     loop {
-        if w.pending.len() >= w.batch || (w.source_done && !w.pending.is_empty()) {
+        if w.pending.len() >= w.batch || ((w.source_done || w.cut) && !w.pending.is_empty()) {
             let msg = match w.pending.message(w.codec, w.layout) {
                 Ok(m) => m,
                 Err(e) => return SessionEnd::Fatal(format!("cannot encode an audio message: {e}")),
@@ -201,6 +272,10 @@ async fn write(
             let mut guard = lock(shared);
             let s = &mut *guard;
             s.flow.on_sent(w.pending.end_seq());
+            if let Some(log) = &mut s.frame_log {
+                log_sent(log, w, wall_us());
+            }
+            w.cut = false;
             let r = &mut s.report;
             r.frames_sent += w.pending.len() as u64;
             r.messages_sent += 1;
@@ -242,7 +317,12 @@ async fn write(
                             Ok(c) => c,
                             Err(e) => return SessionEnd::Fatal(format!("encoding failed: {e}")),
                         };
-                        w.pending.push(seq, wall_us(), coded);
+                        let capture_us = wall_us();
+                        if w.dropper.drop_next() {
+                            drop_frame(shared, w, seq, capture_us, coded.len());
+                        } else {
+                            w.pending.push(seq, capture_us, coded);
+                        }
                         w.taken += 1;
                         if w.max_frames.is_some_and(|m| w.taken >= m) {
                             w.source_done = true;

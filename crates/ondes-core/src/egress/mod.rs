@@ -67,12 +67,31 @@ pub struct EgressConfig {
     pub frame_us: u64,
     /// Latency is sampled on one completed audio message in this many (1 = every one).
     pub latency_sample_every: u32,
+    /// Keep a record of every audio message written whole, for the caller to take
+    /// ([`ListenerEgress::take_writes`]): the connection's frame trace.
+    pub record_writes: bool,
 }
 
 impl EgressConfig {
     pub fn new(batch: u64, max_lag_us: u64, frame_us: u64) -> Self {
-        EgressConfig { batch: batch.max(1), max_lag_us, frame_us: frame_us.max(1), latency_sample_every: 8 }
+        EgressConfig {
+            batch: batch.max(1),
+            max_lag_us,
+            frame_us: frame_us.max(1),
+            latency_sample_every: 8,
+            record_writes: false,
+        }
     }
+}
+
+/// An audio message the socket took whole (with [`EgressConfig::record_writes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrittenMessage {
+    pub first_seq: u64,
+    pub frames: u32,
+    pub bytes: usize,
+    /// When its last byte was handed to the socket, µs.
+    pub at_us: i64,
 }
 
 /// What a queued message is.
@@ -133,6 +152,8 @@ pub struct ListenerEgress<F, B> {
     samples: Vec<LatencySample>,
     /// The last audio message written whole.
     last_audio: Option<B>,
+    /// Audio messages written since the caller last took them (`record_writes` only).
+    writes: Vec<WrittenMessage>,
 }
 
 impl<F: EgressFrame, B: AsRef<[u8]> + Clone> ListenerEgress<F, B> {
@@ -147,7 +168,13 @@ impl<F: EgressFrame, B: AsRef<[u8]> + Clone> ListenerEgress<F, B> {
             audio_done: 0,
             samples: Vec::new(),
             last_audio: None,
+            writes: Vec::new(),
         }
+    }
+
+    /// Audio messages written whole since the last call (empty unless `record_writes`).
+    pub fn take_writes(&mut self) -> std::vec::Drain<'_, WrittenMessage> {
+        self.writes.drain(..)
     }
 
     pub fn config(&self) -> EgressConfig {
@@ -328,7 +355,11 @@ impl<F: EgressFrame, B: AsRef<[u8]> + Clone> ListenerEgress<F, B> {
             self.offset = 0;
             let Some(done) = self.queue.pop_front() else { return };
             self.stats.messages_sent += 1;
-            if let MessageKind::Audio { frames, capture_us, .. } = done.kind {
+            if let MessageKind::Audio { frames, capture_us, first_seq } = done.kind {
+                if self.cfg.record_writes {
+                    let bytes = done.bytes.as_ref().len();
+                    self.writes.push(WrittenMessage { first_seq, frames, bytes, at_us: now_us });
+                }
                 self.last_audio = Some(done.bytes);
                 self.queued_frames -= u64::from(frames);
                 self.stats.frames_sent += u64::from(frames);

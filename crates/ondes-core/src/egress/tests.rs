@@ -286,3 +286,35 @@ fn a_tighter_lag_budget_takes_effect_at_once() {
     assert!(!m.is_lagging(7), "140 ms is within 150 ms");
     assert!(m.is_lagging(8), "160 ms is not");
 }
+
+#[test]
+fn written_audio_messages_are_recorded_only_when_asked() {
+    let mut f = TextFramer::default();
+    let mut m = machine(2, 1000);
+    for s in 0..4 {
+        m.push_frame(frame(s), &mut f);
+    }
+    drain(&mut m, 5);
+    assert_eq!(m.take_writes().count(), 0, "off by default");
+
+    let mut cfg = EgressConfig::new(2, 1_000_000, 20_000);
+    cfg.record_writes = true;
+    let mut m: ListenerEgress<F, Vec<u8>> = ListenerEgress::new(cfg);
+    for s in 0..4 {
+        m.push_frame(frame(s), &mut f);
+    }
+    // half of the first message, then the rest at a later time
+    let first = m.poll_transmit().unwrap().len();
+    m.handle_written(first - 1, 10);
+    assert_eq!(m.take_writes().count(), 0, "a message counts once written whole");
+    drain(&mut m, 20);
+    let w: Vec<WrittenMessage> = m.take_writes().collect();
+    assert_eq!(
+        w,
+        [
+            WrittenMessage { first_seq: 0, frames: 2, bytes: 5, at_us: 20 },
+            WrittenMessage { first_seq: 2, frames: 2, bytes: 5, at_us: 20 },
+        ]
+    );
+    assert_eq!(m.take_writes().count(), 0);
+}

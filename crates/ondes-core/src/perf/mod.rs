@@ -23,6 +23,7 @@
 
 pub mod alerts;
 pub mod announce;
+pub mod attrs;
 pub mod level;
 pub mod monitor;
 pub mod ops;
@@ -38,6 +39,7 @@ mod tests;
 
 pub use alerts::{Alert, AlertKind, AlertRules};
 pub use announce::{Announcement, Announcer};
+pub use attrs::{AttrKeyReport, AttrLimits, AttrStats, AttrValueReport};
 pub use level::Level;
 pub use monitor::{OpId, PerfConfig, PerfError, PerfMonitor};
 pub use ops::{DefaultOp, MAX_NAME_LEN, validate_name};

@@ -12,6 +12,7 @@ pub mod say;
 pub mod sse;
 pub mod stats;
 pub mod streams;
+pub mod trace;
 pub mod web;
 pub mod whep;
 pub mod whip;

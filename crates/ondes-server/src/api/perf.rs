@@ -59,8 +59,13 @@ pub async fn post_spans(
     Ok(Json(json!({"accepted": accepted, "rejected": rejected})))
 }
 
+/// The report, plus per operation the attribute values that go with slow spans.
 pub async fn report(State(app): State<SharedState>) -> Response {
-    no_store(Json(app.perf.report()).into_response())
+    let mut v = serde_json::to_value(app.perf.report()).unwrap_or_else(|_| json!({}));
+    if let Value::Object(map) = &mut v {
+        map.insert("attributes".into(), serde_json::to_value(app.perf.attributes()).unwrap_or(Value::Null));
+    }
+    no_store(Json(v).into_response())
 }
 
 pub async fn summary(State(app): State<SharedState>) -> Response {

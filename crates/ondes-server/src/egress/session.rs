@@ -144,6 +144,8 @@ pub struct ListenerSession<T: Transport> {
     /// An utterance whose first frame this session queued and not yet wrote: its timing,
     /// when the session read it, and the `frames_sent` count that means it was written.
     first_audio: Option<(Arc<crate::ingest::say::UtteranceTiming>, i64, u64)>,
+    /// This listener's frame trace (`server.trace_listener_frames` > 0).
+    trace: Option<crate::trace::TraceGuard>,
 }
 
 impl<T: Transport> ListenerSession<T> {
@@ -174,7 +176,10 @@ impl<T: Transport> ListenerSession<T> {
             }
         };
         let transport_name = guard.info.transport;
+        let trace = app.traces.open(guard.info.id, &hub.id, crate::trace::TraceKind::Listener);
+        cfg.record_writes = trace.is_some();
         let mut s = ListenerSession {
+            trace,
             frames: hub.group_watch(cfg.batch),
             watched_batch: cfg.batch,
             delivery: app.metrics.delivery(&hub.id, transport_name),
@@ -449,6 +454,11 @@ impl<T: Transport> ListenerSession<T> {
         info.bytes_sent.store(s.bytes_sent, Ordering::Relaxed);
         info.skipped_frames.store(s.skipped_frames, Ordering::Relaxed);
         info.last_activity_ms.store(self.now_us / 1000, Ordering::Relaxed);
+        if let Some(t) = &self.trace {
+            for w in self.egress.take_writes() {
+                t.trace.written(w.first_seq, w.frames, w.bytes, w.at_us);
+            }
+        }
         for sample in self.egress.take_latency_samples() {
             info.record_latency(sample.latency_us);
             let latency = Duration::from_micros(sample.latency_us.max(0) as u64);

@@ -78,6 +78,8 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/audio/say", post(crate::api::say::say))
         .route("/api/streams/{id}/debug/connections", get(crate::api::stats::debug_connections))
         .route("/api/audio/debug/connections", get(crate::api::stats::debug_connections))
+        .route("/api/streams/{id}/debug/connections/{conn}/trace", get(crate::api::trace::trace))
+        .route("/api/audio/debug/connections/{conn}/trace", get(crate::api::trace::trace))
         .route("/api/perf", get(crate::api::perf::report))
         .route("/status-json.xsl", get(crate::icecast::status::status_json))
         .route("/api/perf/summary", get(crate::api::perf::summary))

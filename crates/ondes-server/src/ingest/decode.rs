@@ -48,6 +48,8 @@ pub struct DecodedFrame {
     pub pcm: Vec<f32>,
     pub concealed: bool,
     pub opus: SourceOpus,
+    /// Coded bytes of the frame in the message (for the connection's trace).
+    pub bytes: usize,
 }
 
 /// Decodes publisher messages for one stream and publisher session.
@@ -145,7 +147,7 @@ impl MessageDecoder {
                     (pcm, concealed, opus)
                 }
             };
-            out.push(DecodedFrame { seq, pcm, concealed, opus });
+            out.push(DecodedFrame { seq, pcm, concealed, opus, bytes: f.len() });
         }
         self.last_seq = Some(h.first_seq + m.frames.len() as u64 - 1);
         Ok(out)

@@ -39,7 +39,16 @@ pub async fn publish(
     tracing::info!(stream = %id, %user, "publisher connected");
     let decode_timer = app.metrics.stage(crate::metrics::Stage::Decode, &id);
     let shutdown = app.shutdown.clone();
-    Ok(upgrade.on_upgrade(move |socket| run(socket, hub, session, decode_timer, shutdown)))
+    let connection = app.connections.allocate_id();
+    let trace = app.traces.open(connection, &id, crate::trace::TraceKind::Publisher);
+    let conn = Conn { id: connection, trace };
+    Ok(upgrade.on_upgrade(move |socket| run(socket, hub, session, conn, decode_timer, shutdown)))
+}
+
+/// The publisher connection's id and frame trace.
+struct Conn {
+    id: u64,
+    trace: Option<crate::trace::TraceGuard>,
 }
 
 /// Serves the publisher until it leaves or the server stops. A stopping server closes the
@@ -49,12 +58,13 @@ async fn run(
     socket: WebSocket,
     hub: Arc<StreamHub>,
     session: PublishSession,
+    conn: Conn,
     decode_timer: crate::metrics::StageHandle,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let (mut tx, rx) = socket.split();
     let stopping = tokio::select! {
-        _ = pump(&mut tx, rx, &hub, &session, &decode_timer) => false,
+        _ = pump(&mut tx, rx, &hub, &session, &conn, &decode_timer) => false,
         _ = async {
             if shutdown.wait_for(|s| *s).await.is_err() {
                 std::future::pending::<()>().await // no server to stop: serve on
@@ -82,6 +92,7 @@ async fn pump(
     mut rx: futures_util::stream::SplitStream<WebSocket>,
     hub: &Arc<StreamHub>,
     session: &PublishSession,
+    conn: &Conn,
     decode_timer: &crate::metrics::StageHandle,
 ) {
     let publisher = session.publisher.clone();
@@ -90,6 +101,7 @@ async fn pump(
         "sample_rate": hub.spec.sample_rate, "channels": hub.spec.channels,
         "frame_ms": hub.spec.duration.as_ms_f64(),
         "max_queue_ms": publisher.stats().max_queue_ms,
+        "connection": conn.id,
     });
     if tx.send(Message::Text(info.to_string().into())).await.is_err() {
         return;
@@ -131,6 +143,9 @@ async fn pump(
                 publisher.concealed_frames.fetch_add(1, Ordering::Relaxed);
             }
             let seq = f.seq;
+            if let Some(t) = &conn.trace {
+                t.trace.arrived(seq, f.bytes);
+            }
             let mut frame = QueuedFrame { pcm: f.pcm, opus: f.opus };
             loop {
                 match publisher.offer(seq, frame) {

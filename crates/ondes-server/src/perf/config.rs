@@ -63,8 +63,13 @@ pub struct PerfSection {
     pub operation_idle_secs: u64,
     /// Thresholds in seconds by operation name.
     pub thresholds: BTreeMap<String, f64>,
-    /// Percentile objectives checked in every report.
+    /// Percentile objectives checked in every report. Default: the voice pipeline's —
+    /// 95% of `stt_processing` ≤ 2 s, 98% of `tts_synthesis` ≤ 500 ms, 90% of
+    /// `llm_response` ≤ 4 s, 95% of `end_to_end` ≤ 6 s. Listing any replaces them all.
     pub sla: Vec<SlaSection>,
+    /// Log each client span in one line (`PERF: stt_processing 1250.5 ms GOOD threshold
+    /// 2000 ms`) at this level: `off`, `debug`, `info` or `warn`.
+    pub span_log: String,
 }
 
 /// `[[perf.sla]]`: "`percentile` % of `op` take at most `max_ms`".
@@ -92,9 +97,23 @@ impl Default for PerfSection {
             max_operations_per_client: 32,
             operation_idle_secs: 600,
             thresholds: BTreeMap::new(),
-            sla: Vec::new(),
+            sla: default_slas(),
+            span_log: "off".into(),
         }
     }
+}
+
+/// The voice pipeline's objectives (see [`PerfSection::sla`]).
+fn default_slas() -> Vec<SlaSection> {
+    [
+        ("stt_processing", 95.0, 2_000.0),
+        ("tts_synthesis", 98.0, 500.0),
+        ("llm_response", 90.0, 4_000.0),
+        ("end_to_end", 95.0, 6_000.0),
+    ]
+    .into_iter()
+    .map(|(op, percentile, max_ms)| SlaSection { op: op.into(), percentile, max_ms })
+    .collect()
 }
 
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -110,6 +129,19 @@ fn secs_to_us(key: &str, secs: f64) -> Result<u64, ConfigError> {
 }
 
 impl PerfSection {
+    /// The level of the per-span log line, `None` when off.
+    pub fn span_log_level(&self) -> Result<Option<tracing::Level>, ConfigError> {
+        Ok(Some(match self.span_log.as_str() {
+            "off" => return Ok(None),
+            "debug" => tracing::Level::DEBUG,
+            "info" => tracing::Level::INFO,
+            "warn" => tracing::Level::WARN,
+            other => {
+                return Err(invalid("perf.span_log", format!("'{other}' must be off, debug, info or warn")));
+            }
+        }))
+    }
+
     /// The monitor's configuration, validated; errors name the `perf.*` key.
     pub fn to_core(&self) -> Result<PerfConfig, ConfigError> {
         if !(1..=100_000).contains(&self.max_spans_per_request) {
@@ -118,6 +150,7 @@ impl PerfSection {
         if self.max_operations_per_client == 0 {
             return Err(invalid("perf.max_operations_per_client", "must be at least 1"));
         }
+        self.span_log_level()?;
         if self.operation_idle_secs == 0 {
             return Err(invalid("perf.operation_idle_secs", "must be at least 1"));
         }
@@ -156,6 +189,10 @@ mod tests {
         let c = Config::from_toml_and_env("", &[]).unwrap();
         assert_eq!(c.perf.summary_log_secs, 60);
         assert_eq!(c.perf.window, 1000);
+        let slas = c.perf.to_core().unwrap().slas;
+        let d: Vec<String> = slas.iter().map(|s| s.describe()).collect();
+        assert_eq!(d.len(), 4, "{d:?}");
+        assert!(d[0].contains("stt_processing") && d[1].contains("98% of tts_synthesis"), "{d:?}");
         let text = "[perf]\nwindow = 50\n[perf.thresholds]\ntts_synthesis = 0.3\nrerank = 0.2\n\
                     [[perf.sla]]\nop = \"tts_synthesis\"\npercentile = 95\nmax_ms = 500\n";
         let env = vec![("ONDES_PERF_SUMMARY_LOG_SECS".to_string(), "0".to_string())];
@@ -177,6 +214,7 @@ mod tests {
             ("[perf.thresholds]\n\"Bad Name\" = 1\n", "perf.thresholds.Bad Name"),
             ("[[perf.sla]]\nop = \"x\"\npercentile = 120\nmax_ms = 5\n", "perf.sla[0]"),
             ("[perf]\nmax_spans_per_request = 0\n", "perf.max_spans_per_request"),
+            ("[perf]\nspan_log = \"loud\"\n", "perf.span_log"),
             ("[perf]\nwindo = 5\n", "windo"),
         ] {
             let e = Config::from_toml_and_env(text, &[]).unwrap_err().to_string();

@@ -4,7 +4,9 @@
 //! `{"name": "tts_synthesis", "start_us": 1763700000123456, "duration_us": 420800, "ok": true,
 //! "timeout": false, "attributes": {...}}`: `name` and `duration_us` are required; `start_us`
 //! (µs since the Unix epoch) defaults to "it just ended", `ok` to true, `timeout` to false;
-//! `attributes` must be an object if present and is accepted but not stored yet. The whole
+//! `attributes` must be an object of strings, numbers or booleans if present; they are
+//! filed per (key, value) with the span's duration (bounded: see
+//! [`ondes_core::perf::AttrStats`]), so `/api/perf` shows which values go with slow spans. The whole
 //! batch is checked before anything is recorded, and the first bad field is reported by
 //! its path (`spans[2].duration_us`), so a client can fix its code from the message.
 
@@ -23,6 +25,8 @@ pub struct Span {
     pub duration_us: u64,
     pub ok: bool,
     pub timeout: bool,
+    /// `(key, value)` with numbers and booleans as text, in key order.
+    pub attributes: Vec<(String, String)>,
 }
 
 impl Span {
@@ -110,11 +114,32 @@ fn parse_span(index: usize, v: &Value) -> Result<Span, SpanError> {
     };
     let ok = flag("ok", true)?;
     let timeout = flag("timeout", false)?;
+    let mut attributes = Vec::new();
     match o.get("attributes") {
-        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (k, v) in map {
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => {
+                        return Err(SpanError::Field {
+                            index,
+                            field: "attributes",
+                            message: format!(
+                                "'{}' must be a string, a number or a boolean",
+                                k.chars().take(64).collect::<String>()
+                            ),
+                        });
+                    }
+                };
+                attributes.push((k.clone(), text));
+            }
+        }
         Some(_) => return Err(err("attributes", "must be an object")),
     }
-    Ok(Span { name: name.clone(), start_us, duration_us, ok, timeout })
+    Ok(Span { name: name.clone(), start_us, duration_us, ok, timeout, attributes })
 }
 
 #[cfg(test)]
@@ -134,11 +159,19 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(
             a[0],
-            Span { name: "tts_synthesis".into(), start_us: None, duration_us: 5, ok: true, timeout: false }
+            Span {
+                name: "tts_synthesis".into(),
+                start_us: None,
+                duration_us: 5,
+                ok: true,
+                timeout: false,
+                attributes: Vec::new()
+            }
         );
         let full = json!([{"name": "x", "start_us": 10, "duration_us": 5, "ok": false, "timeout": true, "attributes": {"model": "m"}}]);
         let s = &parse_batch(&full, 3).unwrap()[0];
         assert_eq!((s.start_us, s.ok, s.timeout), (Some(10), false, true));
+        assert_eq!(s.attributes, [("model".to_string(), "m".to_string())]);
         assert_eq!(s.end_us(100), 15);
         assert_eq!(s.end_us(12), 12, "never in the future");
         assert!(parse_batch(&json!([]), 3).unwrap().is_empty());
@@ -168,6 +201,10 @@ mod tests {
         assert!(
             msg(json!([{"name": "a", "duration_us": 1, "attributes": [1]}]))
                 .starts_with("spans[0].attributes")
+        );
+        assert_eq!(
+            msg(json!([{"name": "a", "duration_us": 1, "attributes": {"n": 2, "deep": {"x": 1}}}])),
+            "spans[0].attributes 'deep' must be a string, a number or a boolean"
         );
         assert_eq!(msg(json!([ok, 3])), "spans[1] must be an object with at least name and duration_us");
         assert!(msg(json!({"span": []})).starts_with("the body must be"));

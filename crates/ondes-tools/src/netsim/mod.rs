@@ -10,6 +10,7 @@
 mod pipe;
 mod stats;
 pub mod udp;
+pub mod ws_drop;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub use stats::{NetsimSnapshot, NetsimStats};
 pub use udp::{NetsimUdpError, NetsimUdpOptions, NetsimUdpProxy, NetsimUdpSnapshot, NetsimUdpStats};
 
 use pipe::{Way, pump};
+use ws_drop::WsMessageDropper;
 
 /// Errors of the proxy.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,9 @@ pub struct NetsimOptions {
     pub upstream: String,
     pub schedule: Schedule,
     pub seed: u64,
+    /// Drop this fraction (0..1) of the client's whole WebSocket binary messages on the way
+    /// up ([`ws_drop`]); 0 leaves the bytes alone.
+    pub drop_ws_messages: f64,
 }
 
 /// A running proxy.
@@ -137,9 +142,11 @@ impl Conn {
         let down = Link::new(self.opts.schedule.clone(), Mode::Stream, seed ^ 0xD0_57);
         let (client_rd, client_wr) = client.into_split();
         let (up_rd, up_wr) = upstream.into_split();
+        let filter = (self.opts.drop_ws_messages > 0.0)
+            .then(|| WsMessageDropper::new(self.opts.drop_ws_messages, seed ^ 0x5753));
         tokio::join!(
-            pump(client_rd, up_wr, up, self.origin, Way::Up, self.stats.clone()),
-            pump(up_rd, client_wr, down, self.origin, Way::Down, self.stats.clone()),
+            pump(client_rd, up_wr, up, self.origin, Way::Up, self.stats.clone(), filter),
+            pump(up_rd, client_wr, down, self.origin, Way::Down, self.stats.clone(), None),
         );
         self.stats.active.fetch_sub(1, Relaxed);
         tracing::debug!(%peer, conn = self.id, "netsim: connection closed");

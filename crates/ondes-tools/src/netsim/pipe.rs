@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Duration, Instant, sleep_until};
 
 use super::stats::NetsimStats;
+use super::ws_drop::WsMessageDropper;
 
 /// Which way the bytes go (for the counters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,10 +48,12 @@ pub(crate) async fn pump(
     origin: Instant,
     way: Way,
     stats: Arc<NetsimStats>,
+    mut filter: Option<WsMessageDropper>,
 ) {
     let (tx, rx) = mpsc::unbounded_channel::<(u64, Bytes)>();
     let writer = tokio::spawn(deliver(rx, wr, origin, way, stats.clone()));
     let mut buf = vec![0u8; 64 * 1024];
+    let mut filtered = Vec::new();
     let full = TCP_MSS + TCP_IP_OVERHEAD;
     'read: loop {
         if !wait_for_room(&link, full, origin, &stats).await {
@@ -63,7 +66,18 @@ pub(crate) async fn pump(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        for seg in buf[..n].chunks(TCP_MSS) {
+        let data: &[u8] = match &mut filter {
+            Some(f) => {
+                let before = (f.dropped, f.passed);
+                filtered.clear();
+                f.feed(&buf[..n], &mut filtered);
+                NetsimStats::add(&stats.ws_messages_dropped, f.dropped - before.0);
+                NetsimStats::add(&stats.ws_messages_passed, f.passed - before.1);
+                &filtered
+            }
+            None => &buf[..n],
+        };
+        for seg in data.chunks(TCP_MSS) {
             if !wait_for_room(&link, seg.len() + TCP_IP_OVERHEAD, origin, &stats).await {
                 break 'read;
             }

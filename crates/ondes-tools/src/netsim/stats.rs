@@ -18,6 +18,10 @@ pub struct NetsimStats {
     pub penalty_us: AtomicU64,
     /// Time readers waited for room in the bottleneck buffer (the sender was throttled), µs.
     pub throttled_us: AtomicU64,
+    /// Whole WebSocket binary messages dropped on the way to the server (`--drop-ws-messages`).
+    pub ws_messages_dropped: AtomicU64,
+    /// Binary messages that passed that filter.
+    pub ws_messages_passed: AtomicU64,
 }
 
 /// A copy of the counters.
@@ -31,6 +35,8 @@ pub struct NetsimSnapshot {
     pub retransmitted: u64,
     pub penalty_us: u64,
     pub throttled_us: u64,
+    pub ws_messages_dropped: u64,
+    pub ws_messages_passed: u64,
 }
 
 impl NetsimStats {
@@ -44,6 +50,8 @@ impl NetsimStats {
             retransmitted: self.retransmitted.load(Relaxed),
             penalty_us: self.penalty_us.load(Relaxed),
             throttled_us: self.throttled_us.load(Relaxed),
+            ws_messages_dropped: self.ws_messages_dropped.load(Relaxed),
+            ws_messages_passed: self.ws_messages_passed.load(Relaxed),
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod arrivals;
 pub mod plot;
+mod sender_log;
 mod server;
 
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use arrivals::{Event, now_us};
+pub use sender_log::{SenderLogOptions, fetch_trace, parse_log, run_sender_log};
 
 /// Why a probe could not run.
 #[derive(Debug, thiserror::Error)]

@@ -97,6 +97,7 @@ impl Worlds {
             upstream: server.addr.to_string(),
             schedule: schedule.clone(),
             seed,
+            drop_ws_messages: 0.0,
         }))?;
         let mut opts = ListenOptions::new(format!("ws://{}/api/audio/ws?{query}", proxy.local_addr));
         opts.duration = Some(duration);

@@ -40,6 +40,11 @@ pub struct NetsimArgs {
     /// 60 s without a datagram), loss and reordering reach the application.
     #[arg(long)]
     udp: bool,
+    /// Lose this fraction (0-1) of the client's whole WebSocket binary messages on the way
+    /// to the server (TCP only): how a publisher's frames get lost "on the network" over
+    /// TCP, to check `ondes probe --sender-log`. Control messages always pass.
+    #[arg(long, default_value_t = 0.0, conflicts_with = "udp")]
+    drop_ws_messages: f64,
 }
 
 /// The running proxy, either kind.
@@ -55,7 +60,13 @@ impl Proxy {
             let opts = NetsimUdpOptions::new(listen, upstream, schedule, args.seed);
             Proxy::Udp(NetsimUdpProxy::start(opts).await?)
         } else {
-            let opts = NetsimOptions { listen, upstream, schedule, seed: args.seed };
+            let opts = NetsimOptions {
+                listen,
+                upstream,
+                schedule,
+                seed: args.seed,
+                drop_ws_messages: args.drop_ws_messages,
+            };
             Proxy::Tcp(NetsimProxy::start(opts).await?)
         })
     }
@@ -101,6 +112,12 @@ fn schedule(args: &NetsimArgs) -> anyhow::Result<Schedule> {
 }
 
 pub fn run(args: NetsimArgs) -> anyhow::Result<()> {
+    if !(0.0..=1.0).contains(&args.drop_ws_messages) {
+        anyhow::bail!(
+            "--drop-ws-messages {} is outside 0..=1 (a fraction of the messages)",
+            args.drop_ws_messages
+        );
+    }
     let schedule = schedule(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -5,12 +5,14 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use ondes_tools::probe::{ProbeOptions, plot, run_probe};
+use ondes_tools::probe::{ProbeOptions, SenderLogOptions, parse_log, plot, run_probe};
 
 #[derive(Args)]
 pub struct ProbeArgs {
     /// Stream URL: http://HOST/api/streams/ID/stream (SSE) or ws://HOST/api/streams/ID/ws.
-    url: String,
+    /// Not needed with --sender-log.
+    #[arg(required_unless_present = "sender_log")]
+    url: Option<String>,
     /// How long to measure, e.g. 10s, 1m.
     #[arg(long, default_value = "10s")]
     duration: String,
@@ -35,6 +37,30 @@ pub struct ProbeArgs {
     /// Read at most this many kilobytes per second (to reproduce a slow listener).
     #[arg(long)]
     throttle_kbps: Option<f64>,
+    /// Instead of listening: classify each frame of a sender's frame log (`ondes send
+    /// --frame-log`) as never sent, sent late, lost on the network or delivered, against
+    /// the server's per-connection traces.
+    #[arg(long, value_name = "FILE")]
+    sender_log: Option<std::path::PathBuf>,
+    /// With --sender-log: the server, http://HOST:PORT (its traces need a token with
+    /// `debug_access`).
+    #[arg(long, requires = "sender_log")]
+    server: Option<String>,
+    /// With --sender-log: the stream the sender published to.
+    #[arg(long, default_value = "main", requires = "sender_log")]
+    stream: String,
+    /// With --sender-log: the server's connection id(s) to fetch (default: every connection
+    /// the log names).
+    #[arg(long, requires = "sender_log")]
+    conn: Vec<u64>,
+    /// With --sender-log: a trace saved from …/debug/connections/CONN/trace, instead of
+    /// fetching (repeat for several connections).
+    #[arg(long, value_name = "FILE", requires = "sender_log")]
+    trace: Vec<std::path::PathBuf>,
+    /// With --sender-log: a frame handed to the socket more than this after its due time
+    /// (its place in the real-time schedule) was sent late.
+    #[arg(long, default_value = "100ms", requires = "sender_log")]
+    send_late: String,
 }
 
 /// Parses `500ms`, `10s`, `2m` or plain seconds.
@@ -54,6 +80,12 @@ fn duration(s: &str) -> anyhow::Result<Duration> {
 }
 
 pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.sender_log {
+        return run_sender_log(&args, path);
+    }
+    let Some(url) = args.url.clone() else {
+        anyhow::bail!("give the stream URL to probe, or --sender-log FILE");
+    };
     let max_loss = args
         .max_loss
         .as_deref()
@@ -62,7 +94,7 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     let max_p99 =
         args.max_p99.as_deref().map(|s| duration(s).map(|d| d.as_secs_f64() * 1000.0)).transpose()?;
     let opts = ProbeOptions {
-        url: args.url.clone(),
+        url,
         duration: duration(&args.duration)?,
         token: args.token.clone(),
         throttle_bytes_per_sec: args.throttle_kbps.map(|k| k * 1000.0),
@@ -94,6 +126,36 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     if !breaches.is_empty() {
         eprintln!("SLA breached: {}", breaches.join("; "));
         std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// `ondes probe --sender-log`: a sender's log against the server's traces.
+fn run_sender_log(args: &ProbeArgs, path: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let log = parse_log(&text)?;
+    let mut traces = Vec::new();
+    for t in &args.trace {
+        let text = std::fs::read_to_string(t).with_context(|| format!("cannot read {}", t.display()))?;
+        traces.push(
+            serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a connection trace", t.display()))?,
+        );
+    }
+    let opts = SenderLogOptions {
+        server: args.server.clone(),
+        stream: args.stream.clone(),
+        token: args.token.clone(),
+        conns: args.conn.clone(),
+        traces,
+        late_ms: duration(&args.send_late)?.as_secs_f64() * 1000.0,
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    let report = rt.block_on(ondes_tools::probe::run_sender_log(log, opts))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.to_table(40));
     }
     Ok(())
 }

@@ -68,6 +68,20 @@ pub struct SendArgs {
     /// Print one JSON object instead of the table (and no progress bar).
     #[arg(long)]
     json: bool,
+    /// Write one JSON line per frame to this file: sequence, capture, send and ack times,
+    /// bytes, queue wait; frames not sent with why. Read it with `ondes probe --sender-log`.
+    #[arg(long)]
+    frame_log: Option<std::path::PathBuf>,
+    /// Fault injection, for testing diagnosis: drop this fraction (0-1) of the frames before
+    /// sending them (logged as not sent, reason `fault_injection`).
+    #[arg(long, default_value_t = 0.0)]
+    drop_before_send: f64,
+    /// Seed of the fault injection's random choices.
+    #[arg(long, default_value_t = 1)]
+    fault_seed: u64,
+    /// A connection that neither acknowledges nor resumes for this long is considered lost.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    ack_timeout: Duration,
 }
 
 pub fn run(args: SendArgs) -> anyhow::Result<()> {
@@ -83,6 +97,10 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
         if args.burst { Pacing::Burst } else { Pacing::RealTime { lead_us: args.lead.as_micros() as u64 } };
     opts.max_duration = args.duration;
     opts.max_retries = args.max_retries;
+    opts.frame_log = args.frame_log;
+    opts.drop_before_send = args.drop_before_send;
+    opts.fault_seed = args.fault_seed;
+    opts.ack_timeout = args.ack_timeout;
     if let (Some(sample_rate), Some(channels)) = (args.rate, args.channels) {
         opts.layout =
             Some(Layout { sample_rate, channels, frame_us: (args.frame_ms * 1000.0).round() as u32 });

@@ -197,6 +197,7 @@ fn every_message_round_trips() {
             channels: 1,
             frame_ms: 2.5,
             max_queue_ms: Some(400.0),
+            connection: Some(7),
         }),
         ToPublisher::Ack(Ack { seq: 1 << 40, queue_ms: 340.0 }),
         ToPublisher::Backpressure(Backpressure {
@@ -298,6 +299,7 @@ fn shapes_are_those_on_the_wire() {
             channels: 2,
             frame_ms: 20.0,
             max_queue_ms: Some(1000.0),
+            connection: None,
         })),
         json!({"type": "info", "protocol": 1u8, "stream": "main", "sample_rate": 48000u32, "channels": 2u16,
             "frame_ms": 20.0f64, "max_queue_ms": 1000.0f64})

@@ -28,6 +28,10 @@ pub struct PublisherInfo {
     /// assumes the default, 1000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_queue_ms: Option<f64>,
+    /// The server's id for this connection: where its frame trace is
+    /// (`/api/streams/{id}/debug/connections/{connection}/trace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<u64>,
 }
 
 /// `ack`: every frame up to `seq` is queued for playout.

@@ -43,6 +43,8 @@ pub struct AppState {
     pub webrtc: Option<crate::webrtc::WebRtc>,
     /// LL-HLS/DASH segmenters, one per (stream, rung) while clients ask for it.
     pub hls: Arc<crate::egress::hls::HlsSegmenters>,
+    /// This node's part in a NATS cluster (`[cluster]`), when configured.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl AppState {

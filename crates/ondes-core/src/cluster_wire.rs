@@ -316,7 +316,7 @@ mod tests {
         for pcm in [PcmFormat::None, PcmFormat::S16, PcmFormat::F32] {
             let h = header(pcm);
             let pcm_bytes = vec![7u8; h.frame_samples() * pcm.sample_bytes()];
-            let p1 = vec![1u8; 40];
+            let p1 = [1u8; 40];
             let p2 = vec![2u8; 320];
             let frames = vec![
                 WireFrame { capture_us: 1_000, packets: vec![(0, &p1[..]), (3, &p2[..])], pcm: &pcm_bytes },
@@ -349,7 +349,7 @@ mod tests {
     #[test]
     fn truncations_and_trailing_bytes_are_errors() {
         let h = header(PcmFormat::None);
-        let p = vec![5u8; 100];
+        let p = [5u8; 100];
         let frames = vec![WireFrame { capture_us: 9, packets: vec![(2, &p[..])], pcm: &[] }];
         let mut out = Vec::new();
         encode(&h, &frames, &mut out).unwrap();
@@ -368,7 +368,7 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let h = header(PcmFormat::S16);
         let pcm = vec![3u8; h.frame_samples() * 2];
-        let p = vec![9u8; 200];
+        let p = [9u8; 200];
         let frames: Vec<WireFrame> = (0..4)
             .map(|i| WireFrame { capture_us: i, packets: vec![(0, &p[..]), (2, &p[..50])], pcm: &pcm })
             .collect();

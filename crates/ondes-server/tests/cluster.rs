@@ -163,6 +163,16 @@ async fn ws_collect(ws: &mut Ws, log: &mut WsLog, n: usize) {
     }
 }
 
+/// A WebSocket listener on `url`, read from the moment it connects until it has 100 frames.
+async fn ws_task(url: String) -> tokio::task::JoinHandle<(Ws, WsLog)> {
+    let mut ws = ws_listen(&url).await;
+    tokio::spawn(async move {
+        let mut log = WsLog::default();
+        ws_collect(&mut ws, &mut log, 100).await;
+        (ws, log)
+    })
+}
+
 /// Reads `n` audio frames from an SSE listener; returns their frame numbers.
 async fn sse_frames(sse: &mut Sse, n: usize, statuses: &mut Vec<Value>) -> Vec<u64> {
     let mut out = Vec::new();
@@ -227,14 +237,6 @@ async fn edges_deliver_the_origins_frame_numbers_and_opus_bytes() {
         let frames = sse_frames(&mut sse, 100, &mut statuses).await;
         (sse, frames, statuses)
     });
-    let ws_task = |url: String| async move {
-        let mut ws = ws_listen(&url).await;
-        tokio::spawn(async move {
-            let mut log = WsLog::default();
-            ws_collect(&mut ws, &mut log, 100).await;
-            (ws, log)
-        })
-    };
     let ws_a =
         ws_task(format!("ws://{}/api/streams/radio/ws?rung=64&batch=1&profile=high_throughput", a.addr))
             .await;

@@ -25,7 +25,7 @@ use ondes_codec::OpusDecoder;
 use ondes_core::cluster_wire::{self, PcmFormat};
 use ondes_core::{FrameDuration, FrameSpec};
 
-use super::{Announce, BacklogRequest, Cluster, ClusterStats, ControlMessage, StreamInfo};
+use super::{Announce, BacklogRequest, Cluster, ClusterStats, ControlEnvelope, ControlMessage, StreamInfo};
 use crate::hub::{Relayed, StreamHub};
 use crate::icecast::mount::Mount;
 use crate::state::SharedState;
@@ -101,7 +101,7 @@ async fn create(
         cluster.client.subscribe(cluster.subjects.frames(&info.id)).await.map_err(|e| e.to_string())?;
     let control =
         cluster.client.subscribe(cluster.subjects.control(&info.id)).await.map_err(|e| e.to_string())?;
-    let mut feed = Feed::new(hub.clone(), cluster.clone(), info.epoch);
+    let mut feed = Feed::new(hub.clone(), cluster.clone(), info.epoch, capacity);
     let req =
         BacklogRequest { after: from.saturating_sub(1), max_frames: capacity.min(u32::MAX as u64) as u32 };
     if let Ok(body) = serde_json::to_vec(&req) {
@@ -142,14 +142,16 @@ struct Feed {
     epoch: u64,
     /// Decodes the top rung when messages carry no PCM.
     decoder: Option<OpusDecoder>,
+    /// Frames the ring holds.
+    capacity: u64,
     last_message: Instant,
     /// The edge (not the origin) declared the source lost: no message for a while, or NATS away.
     lost_here: bool,
 }
 
 impl Feed {
-    fn new(hub: Arc<StreamHub>, cluster: Arc<Cluster>, epoch: u64) -> Self {
-        Feed { hub, cluster, epoch, decoder: None, last_message: Instant::now(), lost_here: false }
+    fn new(hub: Arc<StreamHub>, cluster: Arc<Cluster>, epoch: u64, capacity: u64) -> Self {
+        Feed { hub, cluster, epoch, decoder: None, capacity, last_message: Instant::now(), lost_here: false }
     }
 
     /// Pushes a message's frames; returns how many were new.
@@ -180,10 +182,23 @@ impl Feed {
             tracing::warn!(stream = %self.hub.id, old = self.epoch, new = h.epoch, first_seq = h.first_seq,
                 "cluster: the origin restarted (new epoch)");
             self.epoch = h.epoch;
-            if h.first_seq < self.hub.next_seq() {
+            // numbers already used here (a fast takeover overlapping the old origin's last
+            // frames) are dropped as duplicates until the new origin passes them; numbers far
+            // behind (a clock set back) cannot be followed
+            let overlap = self.hub.next_seq().saturating_sub(h.first_seq);
+            if overlap * 2 > self.capacity {
                 self.hub.end("the origin restarted with earlier frame numbers; reconnect");
                 return 0;
             }
+            if overlap > 0 {
+                // the new origin's first frames are lost to listeners: said and counted
+                ClusterStats::add(&stats.gaps, 1);
+                ClusterStats::add(&stats.gap_frames, overlap);
+                self.hub.report_source_gap(self.hub.next_seq(), overlap);
+            }
+            // the new origin's own notices say whether its source is lost; its frames are here
+            self.lost_here = false;
+            self.hub.set_source_lost(false);
         }
         let top = h.rungs_kbps.len().checked_sub(1);
         let samples_len = h.frame_samples();
@@ -285,8 +300,11 @@ impl Feed {
                     None => break,
                 },
                 m = control.next() => match m {
-                    Some(m) => match serde_json::from_slice::<ControlMessage>(&m.payload) {
-                        Ok(c) => self.apply(c),
+                    // only the notices of the origin whose frames this edge takes: a stopping
+                    // origin's last word must not overrule the standby that took over
+                    Some(m) => match serde_json::from_slice::<ControlEnvelope>(&m.payload) {
+                        Ok(c) if c.epoch == self.epoch => self.apply(c.notice),
+                        Ok(_) => {}
                         Err(_) => ClusterStats::add(&self.cluster.stats.bad_messages, 1),
                     },
                     None => break,

@@ -127,6 +127,14 @@ pub enum ControlMessage {
     Ended { reason: String },
 }
 
+/// A notice with the epoch of the origin that sent it (JSON: `{"epoch": …, "notice": …, …}`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ControlEnvelope {
+    pub epoch: u64,
+    #[serde(flatten)]
+    pub notice: ControlMessage,
+}
+
 impl ControlMessage {
     pub fn from_notice(n: &Notice) -> ControlMessage {
         match n {

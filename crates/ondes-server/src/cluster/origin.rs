@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use ondes_core::cluster_wire::{self, GroupHeader, PcmFormat, WireFrame};
 use tokio::sync::{mpsc, watch};
 
-use super::{Announce, BacklogRequest, Cluster, ClusterStats, ControlMessage, StreamInfo};
+use super::{Announce, BacklogRequest, Cluster, ClusterStats, ControlEnvelope, ControlMessage, StreamInfo};
 use crate::hub::{HubFrame, HubRead, StreamHub};
 use crate::state::SharedState;
 
@@ -44,7 +44,7 @@ pub async fn run(app: SharedState, cluster: Arc<Cluster>, mut shutdown: watch::R
             live.insert(key);
             if tapped.insert(key) {
                 s.entry.hub.ladder.pin_all();
-                tokio::spawn(tap(s.entry.hub.clone(), cluster.clone()));
+                tokio::spawn(tap(s.entry.hub.clone(), cluster.clone(), app.shutdown.clone()));
             }
         }
         tapped.retain(|k| live.contains(k));
@@ -100,7 +100,11 @@ pub fn encode_group(cluster: &Cluster, hub: &StreamHub, frames: &[Arc<HubFrame>]
 }
 
 /// Publishes one stream's frame groups and notices until it ends.
-async fn tap(hub: Arc<StreamHub>, cluster: Arc<Cluster>) {
+///
+/// A stream that ends because this server stops is announced as `source-lost`, not as its
+/// end: a restarted or standby origin may take the stream over, and edges keep their
+/// listeners for it.
+async fn tap(hub: Arc<StreamHub>, cluster: Arc<Cluster>, stopping: watch::Receiver<bool>) {
     let (tx, rx) = mpsc::channel::<(String, Bytes)>(cluster.config.publish_queue);
     tokio::spawn(publisher(cluster.clone(), rx));
     let frames_subject = cluster.subjects.frames(&hub.id);
@@ -109,7 +113,10 @@ async fn tap(hub: Arc<StreamHub>, cluster: Arc<Cluster>) {
     let mut wake = hub.group_watch(1);
     let mut control = hub.watch_control();
     let mut last_control = control.borrow_and_update().clone();
-    let mut cursor = hub.cursor_at_live();
+    // a stream that just began is published from its first frame (edges that found it at
+    // once would otherwise miss the frames made before the tap started), others from live
+    let mut cursor =
+        if hub.uptime_secs() < 2.0 { hub.cursor_with_burst(u64::MAX) } else { hub.cursor_at_live() };
     let mut pending: Vec<Arc<HubFrame>> = Vec::with_capacity(batch);
     let mut read = Vec::new();
     let send = |subject: &str, body: Bytes, frames: u64| {
@@ -126,7 +133,11 @@ async fn tap(hub: Arc<StreamHub>, cluster: Arc<Cluster>) {
                 if r.is_err() { break }
                 let now = control.borrow_and_update().clone();
                 for n in now.notices_since(&last_control) {
-                    if let Ok(body) = serde_json::to_vec(&ControlMessage::from_notice(&n)) {
+                    let m = match n {
+                        crate::hub::Notice::Ended(_) if *stopping.borrow() => ControlMessage::SourceLost,
+                        n => ControlMessage::from_notice(&n),
+                    };
+                    if let Ok(body) = serde_json::to_vec(&ControlEnvelope { epoch: cluster.epoch, notice: m }) {
                         send(&control_subject, body.into(), 0);
                     }
                 }

@@ -16,8 +16,13 @@ export function clientReport(/** @type {any} */ r) {
     if (!r || typeof r !== 'object') return '<span class="muted">–</span>';
     const parts = [];
     if (typeof r.buffer_ms === 'number') parts.push(`buffer ${fmt.ms(r.buffer_ms)}`);
+    if (typeof r.buffer_ms === 'number' && typeof r.target_ms === 'number' && r.buffer_ms > r.target_ms + 20) {
+        parts.push(`${fmt.ms(r.buffer_ms - r.target_ms)} over target`);
+    }
     if (typeof r.underruns === 'number') parts.push(`${fmt.int(r.underruns)} underruns`);
     if (typeof r.concealed_ms === 'number' && r.concealed_ms > 0) parts.push(`${fmt.ms(r.concealed_ms)} concealed`);
+    if (typeof r.accelerated_ms === 'number' && r.accelerated_ms > 0) parts.push(`${fmt.ms(r.accelerated_ms)} played faster`);
+    if (typeof r.dropped_ms === 'number' && r.dropped_ms > 0) parts.push(`${fmt.ms(r.dropped_ms)} dropped`);
     if (typeof r.lost_frames === 'number' && r.lost_frames > 0) parts.push(`${fmt.int(r.lost_frames)} lost`);
     if (typeof r.rtt_ms === 'number') parts.push(`RTT ${fmt.ms(r.rtt_ms)}`);
     return esc(parts.join(' · ') || 'reported');

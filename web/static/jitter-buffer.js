@@ -33,6 +33,11 @@
  * - The level is steered towards the target by playing slightly faster or slower
  *   (linear-interpolation resampling by at most ±`maxRateAdjust`, 2 % by default — inaudible
  *   for speech and monitoring, and it also absorbs clock drift between sender and sound card).
+ * - A delay well above the target (more than half a frame, or a tenth of the target) is
+ *   drained faster, as `jitter.rs` does: each arriving frame is shortened by up to
+ *   `accelerateShare` of its length with the pitch kept (`stretch.js`, NetEQ's
+ *   "accelerate"), so a second of excess goes in about two; more than `jumpExcessMs` above
+ *   the target, the oldest audio is dropped at once down to the target.
  *
  * Before the first start and after an underrun the buffer waits until it holds `targetMs`
  * (state `buffering`). An underrun while `playing` is counted once and concealed: the last
@@ -60,6 +65,8 @@
  * arrivals run slower than real time (here an underrun waits for the target, plus a frame).
  */
 
+import { compress } from './stretch.js';
+
 /**
  * @typedef {object} JitterBufferOptions
  * @property {number} sampleRate        output sample rate (Hz)
@@ -73,6 +80,8 @@
  * @property {number} [maxTargetMs]     upper bound of the target (default 1000)
  * @property {number} [shrinkTauMs]     time constant of the target's decrease (default 6000)
  * @property {number} [maxRateAdjust]   largest playback speed change, fraction (default 0.02)
+ * @property {number} [accelerateShare] largest share of a frame cut to drain excess delay, pitch kept (default 0.5; 0 = off)
+ * @property {number} [jumpExcessMs]    excess delay dropped at once instead of drained (default 600)
  * @property {number} [fadeMs]          concealment fade-out length (default 30)
  * @property {number} [capacityMs]      storage; beyond it the oldest audio is dropped (default 2000)
  * @property {boolean} [trackOutput]    record when each frame's first sample is output ({@link JitterBuffer.takeOutputs}; default false)
@@ -107,7 +116,9 @@
  * @property {number} framesLate     frames dropped because they came after their turn
  * @property {number} framesMissing  frames never received (sequence gaps)
  * @property {number} framesSkipped  frames the sender skipped (jumped over, see {@link JitterBuffer.senderSkipped})
- * @property {number} framesDropped  frames dropped because the buffer was over capacity
+ * @property {number} framesDropped  frames dropped because the buffer was over capacity or far above its target
+ * @property {number} droppedMs      audio dropped (over capacity, or far above the target)
+ * @property {number} acceleratedMs  audio cut from frames played shortened (pitch kept) to drain excess delay
  * @property {number|null} playingCaptureMs  capture time of the sample being played
  * @property {number} minTargetMs    the target's lower bound (see {@link JitterBuffer.setBounds})
  * @property {number} maxTargetMs    its upper bound
@@ -137,6 +148,8 @@ export class JitterBuffer {
         this.maxTargetMs = opts.maxTargetMs ?? 1000;
         this.shrinkTauMs = opts.shrinkTauMs ?? 6000;
         this.maxRateAdjust = opts.maxRateAdjust ?? 0.02;
+        this.accelerateShare = opts.accelerateShare ?? 0.5;
+        this.jumpExcessMs = opts.jumpExcessMs ?? 600;
         this.fadeMs = opts.fadeMs ?? 30;
         this.trackOutput = opts.trackOutput ?? false;
         /** @type {FrameOutput[]} */
@@ -162,6 +175,8 @@ export class JitterBuffer {
         this.framesMissing = 0;
         this.framesSkipped = 0;
         this.framesDropped = 0;
+        this.acceleratedSamples = 0;
+        this.droppedSamples = 0;
         this.reset();
     }
 
@@ -324,7 +339,7 @@ export class JitterBuffer {
             const d = levelBefore + jitter + this.frameMs;
             this.measuredDelay = this.measuredDelay === null ? d : this.measuredDelay + 0.1 * (d - this.measuredDelay);
         }
-        this.write(frame);
+        this.write(this.drain(frame));
         this.updateRate();
         return outcome;
     }
@@ -375,6 +390,39 @@ export class JitterBuffer {
         this.rate = 1 + adj;
     }
 
+    /**
+     * Brings a delay well above the target down: the frame comes back shortened (pitch
+     * kept) by up to `accelerateShare` of it, or — more than `jumpExcessMs` above the target —
+     * the oldest audio is dropped at once down to the target. The excess is judged from the
+     * smaller of the smoothed delay and the level now, so that a drain in progress does not
+     * overshoot while the smoothed figure catches up.
+     * @param {JitterFrame} frame
+     * @returns {JitterFrame}
+     */
+    drain(frame) {
+        if (this.state !== 'playing' || this.measuredDelay === null || this.concealing) return frame;
+        const delay = Math.min(this.measuredDelay, this.levelMs + this.frameMs);
+        const excess = delay - this.targetDelay;
+        const band = Math.max(this.frameMs / 2, this.targetDelay / 10);
+        if (excess > this.jumpExcessMs) {
+            const dropSamples = Math.floor(((excess - band / 2) / 1000) * this.sampleRate);
+            const drop = Math.max(0, Math.min(dropSamples, Math.floor(this.levelSamples)));
+            this.rpos += drop;
+            this.droppedSamples += drop;
+            this.framesDropped += Math.round(drop / ((this.frameMs / 1000) * this.sampleRate));
+            this.measuredDelay -= (drop / this.sampleRate) * 1000;
+            return frame;
+        }
+        if (this.accelerateShare <= 0 || excess <= band) return frame;
+        const n = frame.samples[0]?.length ?? 0;
+        const maxRemove = Math.min(((excess - band / 2) / 1000) * this.sampleRate, n * this.accelerateShare);
+        const cut = compress(frame.samples, this.sampleRate, maxRemove);
+        if (cut.removed === 0) return frame;
+        this.acceleratedSamples += cut.removed;
+        this.measuredDelay -= (cut.removed / this.sampleRate) * 1000;
+        return { ...frame, samples: cut.samples };
+    }
+
     /** Appends a frame's samples (planar), dropping the oldest audio if over capacity. */
     write(/** @type {JitterFrame} */ frame) {
         const n = frame.samples[0]?.length ?? 0;
@@ -384,6 +432,7 @@ export class JitterBuffer {
             const keep = Math.max(0, Math.round((this.targetDelay / 1000) * this.sampleRate) - n);
             const dropSamples = Math.max(0, Math.floor(this.levelSamples) - keep);
             this.rpos += dropSamples;
+            this.droppedSamples += dropSamples;
             this.framesDropped += Math.round(dropSamples / ((this.frameMs / 1000) * this.sampleRate));
         }
         this.segments.push({ pos: this.wpos, captureMs: frame.captureMs, seq: frame.seq });
@@ -537,6 +586,8 @@ export class JitterBuffer {
             framesMissing: this.framesMissing,
             framesSkipped: this.framesSkipped,
             framesDropped: this.framesDropped,
+            acceleratedMs: (this.acceleratedSamples / this.sampleRate) * 1000,
+            droppedMs: (this.droppedSamples / this.sampleRate) * 1000,
             playingCaptureMs: this.playingCaptureMs,
             minTargetMs: this.minTargetMs,
             maxTargetMs: this.maxTargetMs,

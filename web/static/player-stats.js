@@ -32,6 +32,8 @@ import { outputLatencyMs } from './audio-graph.js';
  * @property {number} framesMissing
  * @property {number} framesSkipped    frames the server skipped (lagged, paused), jumped over
  * @property {number} framesDropped
+ * @property {number} droppedMs        audio the jitter buffer dropped at once (far above its target, or over capacity)
+ * @property {number} acceleratedMs    audio cut from frames played shortened, pitch kept, to drain excess delay
  * @property {number} rate             playback speed correction (1 = none)
  * @property {string|null} codec       what the transport carries (opus, pcm16)
  * @property {string|null} rung        the server's rung (WebSocket)
@@ -79,6 +81,8 @@ export function playerStats(p) {
         framesMissing: (w.framesMissing ?? 0) + (t.lostFrames ?? 0),
         framesSkipped: w.framesSkipped ?? 0,
         framesDropped: w.framesDropped ?? 0,
+        droppedMs: w.droppedMs ?? 0,
+        acceleratedMs: w.acceleratedMs ?? 0,
         rate: w.rate ?? 1,
         codec: t.codec ?? (p.source?.name === 'sse-pcm16' ? 'pcm16' : null),
         rung: t.rung ?? null,
@@ -102,6 +106,8 @@ export function playerReport(s) {
         late_frames: s.framesLate,
         lost_frames: s.framesMissing,
         received_frames: s.framesReceived,
+        accelerated_ms: Math.round(s.acceleratedMs),
+        dropped_ms: Math.round(s.droppedMs),
         e2e_latency_ms: s.latencyMs === null ? null : Math.round(s.latencyMs * 10) / 10,
     });
 }

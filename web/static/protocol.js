@@ -203,6 +203,8 @@ export const SSE_EVENT = Object.freeze({
  * @property {number} late_frames      frames that came after their turn (dropped)
  * @property {number} lost_frames      frames never received
  * @property {number} received_frames
+ * @property {number} [accelerated_ms]  audio cut from frames played shortened (pitch kept) to drain excess delay
+ * @property {number} [dropped_ms]      audio dropped at once to bring a delay far above the target down
  * @property {number|null} [e2e_latency_ms]  capture → speaker, when known (the server's
  *           end-to-end latency metric)
  * @property {number} [rtt_ms]         round trip, from the client's pings

@@ -378,7 +378,8 @@ test('setBounds: a raised floor raises the target at once and the delay stretche
 });
 
 test('setBounds: a higher ceiling grows the storage without losing audio; invalid bounds throw', () => {
-    const jb = make();
+    // the storage alone: no jump down to the target when the excess passes jumpExcessMs
+    const jb = make({ jumpExcessMs: Infinity });
     // an output that stalls while 1.5 s of audio arrive
     for (let seq = 0; seq < 75; seq++) jb.push(frame(seq, seq * FRAME_MS), seq * FRAME_MS + 22);
     const level = jb.levelMs;
@@ -397,4 +398,61 @@ test('setBounds: a higher ceiling grows the storage without losing audio; invali
     assert.throws(() => jb.setBounds(-1, 200), RangeError);
     assert.throws(() => jb.setBounds(0, 61_000), RangeError);
     assert.equal(jb.minTargetMs, 100, 'unchanged after a refusal');
+});
+
+/** The largest sample-to-sample step of channel 0 over the quanta after `fromMs`. */
+function stepTracker(fromMs) {
+    let max = 0;
+    let prev = null;
+    return {
+        onQuantum(t, _b, out) {
+            if (t < fromMs) return;
+            for (let i = 0; i < QUANTUM; i++) {
+                if (prev !== null) max = Math.max(max, Math.abs(out[0][i] - prev));
+                prev = out[0][i];
+            }
+        },
+        get max() {
+            return max;
+        },
+    };
+}
+
+test('as the target decays after a stall, the delay follows it by playing frames shorter, pitch kept, without clicks', () => {
+    // 10 s steady, then frames captured in [10 s, 10.4 s) held back and delivered together;
+    // the target covers that for its 10 s window, then decays (time constant 6 s) — faster
+    // than the 2 % of speed change alone can follow
+    const delayOf = (_seq, c) => (c >= 10_000 && c < 10_400 ? 10_420 - c : 0);
+    const run = (opts) => {
+        const jb = make(opts);
+        const steps = stepTracker(10_500);
+        let worst = 0;
+        simulate(jb, 40_000, delayOf, (t, b, out) => {
+            steps.onQuantum(t, b, out);
+            if (t > 22_000 && t < 32_000) worst = Math.max(worst, b.stats().delayMs - b.targetMs);
+        });
+        return { jb, steps, worst };
+    };
+    const fast = run({});
+    const slow = run({ accelerateShare: 0, jumpExcessMs: Infinity });
+    const s = fast.jb.stats();
+    assert.ok(s.acceleratedMs > 100, `cut ${s.acceleratedMs.toFixed(0)} ms from frames`);
+    assert.equal(slow.jb.stats().acceleratedMs, 0);
+    assert.ok(fast.worst < 40, `the delay stays within ${fast.worst.toFixed(0)} ms of the decaying target`);
+    assert.ok(slow.worst > 80, `at 2 % it lags by ${slow.worst.toFixed(0)} ms`);
+    // a 440 Hz sine at 0.5 changes by at most 0.029 per sample: the splices leave no step
+    assert.ok(fast.steps.max < 0.04, `max step ${fast.steps.max.toFixed(4)}`);
+    assert.equal(s.underruns, 1);
+});
+
+test('an excess far above the target is dropped at once', () => {
+    const jb = make();
+    // a stalled output: 1.5 s arrive while nothing is pulled, then playout resumes
+    simulate(jb, 2_000, () => 0);
+    const t0 = 2_000;
+    for (let seq = 101; seq < 176; seq++) jb.push(frame(seq, t0 + (seq - 101) * FRAME_MS), t0 + (seq - 101) * FRAME_MS + 22);
+    const s = jb.stats();
+    assert.ok(s.framesDropped >= 20, `dropped ${s.framesDropped} frames`);
+    // what keeps arriving after the jump queues again, up to the jump's threshold
+    assert.ok(jb.levelMs < s.targetMs + 600, `level ${jb.levelMs.toFixed(0)} ms, target ${s.targetMs.toFixed(0)} ms`);
 });

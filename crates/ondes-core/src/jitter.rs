@@ -34,10 +34,14 @@
 //! * **remembers recurring spikes**: two delay spikes above what the quantile covers within
 //!   20 s (a source thread that stalls every few seconds) hold the target at the highest
 //!   of them until they stop (see `peaks.rs`, after NetEQ's peak detector);
-//! * **shrinks slowly**: the target decays with a half-life (8 s by default), and the buffer
-//!   drops a frame only when the delay is a whole frame above the target, and at most once
-//!   per `frame / shrink_rate` (2% of the playout time by default) — except above
-//!   `max_delay`, where it drops at once down to the target (a flood after a stall);
+//! * **shrinks**: the target decays with a half-life (8 s by default); a delay more than a
+//!   dead band (half a frame, or a tenth of the target) above it is drained by handing out
+//!   frames to be played shortened ([`Playout::Accelerate`]: the caller cuts up to half a
+//!   frame with the pitch kept, [`crate::stretch`]), as NetEQ's accelerate does — about
+//!   2 s per second of excess; more than `jump_excess` (600 ms) above the target, or above
+//!   `max_delay`, the excess is dropped at once (a flood after a stall). A caller that
+//!   cannot shorten frames sets `accelerate_share` to 0: frames are then dropped, one at
+//!   most every `frame / shrink_rate` (2% of the playout time);
 //! * an **underrun** (nothing buffered when a frame is due) plays concealment and does not
 //!   advance, so the delay grows by the stalled time; the frame that was waited for is
 //!   counted late but still played. One underrun counts once however long it lasts;
@@ -74,9 +78,22 @@ use serde::Serialize;
 use delay::DelayEstimator;
 use history::TargetHistory;
 pub use history::TargetSample;
+use peaks::MEMORY_US as PEAK_MEMORY_US;
 
 /// Over how long the arrival rate is measured when the buffer runs dry, µs.
 const RATE_WINDOW_US: i64 = 500_000;
+
+/// How long after an underrun or a stretch the delay is left alone before it shrinks, µs.
+const RESIZE_HOLD_US: i64 = 500_000;
+
+/// Over how long arrivals are counted to tell a congested link (see [`CONGESTED_SHARE`]), µs.
+const CONGESTION_WINDOW_US: i64 = 1_000_000;
+
+/// Below this share of real time received over [`CONGESTION_WINDOW_US`], the link is
+/// congested: it carries well under the stream's rate (a capacity drop, before the sender's
+/// adaptation catches up). Far below [`STARVING_SHARE`] so that bursty arrivals (large
+/// batches) never look like it.
+const CONGESTED_SHARE: f64 = 0.5;
 
 /// Below this share of real time received, the link is short of throughput.
 const STARVING_SHARE: f64 = 0.9;
@@ -100,8 +117,16 @@ pub struct JitterConfig {
     pub window_us: u64,
     /// Half-life of the target's decay towards `min_delay` once the jitter calms, µs.
     pub target_half_life_us: u64,
-    /// Largest share of playout time removed by dropping frames to shrink the delay.
+    /// Largest share of playout time removed by dropping frames to shrink the delay, when
+    /// the caller cannot play frames shortened (`accelerate_share` = 0).
     pub shrink_rate: f64,
+    /// Largest share of a frame the caller may cut out when it plays a frame shortened
+    /// ([`Playout::Accelerate`]) to drain a delay above the target; 0 turns acceleration off
+    /// (the buffer then drops whole frames, at most `shrink_rate` of the time).
+    pub accelerate_share: f64,
+    /// A delay this far above the target is cut at once (frames dropped down to the
+    /// target) instead of drained by acceleration, µs: draining it would take too long.
+    pub jump_excess_us: u64,
     /// Interval of the target history, µs (it doubles when the history is full).
     pub history_interval_us: u64,
     /// Points kept in the target history.
@@ -123,6 +148,8 @@ impl JitterConfig {
             window_us: 2_000_000,
             target_half_life_us: 8_000_000,
             shrink_rate: 0.02,
+            accelerate_share: 0.5,
+            jump_excess_us: 600_000,
             history_interval_us: 1_000_000,
             history_len: 512,
             rebuffer_window_us: 2_000_000,
@@ -148,6 +175,12 @@ impl JitterConfig {
         if !(self.shrink_rate > 0.0 && self.shrink_rate < 1.0) {
             return Err(JitterConfigError::ShrinkRate(self.shrink_rate));
         }
+        if !(0.0..=0.5).contains(&self.accelerate_share) {
+            return Err(JitterConfigError::AccelerateShare(self.accelerate_share));
+        }
+        if self.jump_excess_us > 60_000_000 {
+            return Err(JitterConfigError::JumpExcess(self.jump_excess_us));
+        }
         Ok(())
     }
 }
@@ -167,6 +200,10 @@ pub enum JitterConfigError {
     Window(u64),
     #[error("shrink rate {0} must be in (0, 1)")]
     ShrinkRate(f64),
+    #[error("accelerate share {0} must be in [0, 0.5]")]
+    AccelerateShare(f64),
+    #[error("jump excess {0} µs must be at most 60 s")]
+    JumpExcess(u64),
 }
 
 /// What to play for one frame period.
@@ -174,6 +211,11 @@ pub enum JitterConfigError {
 pub enum Playout<T> {
     /// The next frame.
     Frame(T),
+    /// The next frame, to be played shortened by up to `max_remove_us` with the pitch kept
+    /// (time compression: [`crate::stretch::compress`]) because the delay is above the
+    /// target. The caller polls again when what it played has played (the delay drains by
+    /// what it cut) and reports the cut with [`JitterBuffer::record_accelerated`].
+    Accelerate { payload: T, max_remove_us: u64 },
     /// Frame `seq` did not arrive in time: conceal it, or rebuild it from the FEC of the
     /// next packet ([`JitterBuffer::peek_next`]) and say so with
     /// [`JitterBuffer::record_fec_recovered`].
@@ -186,6 +228,16 @@ pub enum Playout<T> {
     /// Playback has not started (waiting for the first frame or for the target delay):
     /// play nothing.
     Buffering,
+}
+
+impl<T> Playout<T> {
+    /// The frame to play, whole or shortened.
+    pub fn into_frame(self) -> Option<T> {
+        match self {
+            Playout::Frame(p) | Playout::Accelerate { payload: p, .. } => Some(p),
+            _ => None,
+        }
+    }
 }
 
 /// What happened to an inserted frame.
@@ -220,6 +272,9 @@ pub struct JitterStats {
     pub stretched: u64,
     /// Frames dropped to shrink the delay.
     pub dropped: u64,
+    /// Frames handed out to be played shortened, and the time the caller cut from them (µs).
+    pub accelerated: u64,
+    pub accelerated_us: u64,
     /// Frames jumped over in gaps longer than the maximum delay (the sender skipped ahead).
     pub skipped: u64,
     /// Lost frames rebuilt from the next packet's FEC (reported by the caller).
@@ -272,6 +327,16 @@ pub struct JitterBuffer<T> {
     outcomes: VecDeque<bool>,
     history: TargetHistory,
     target_range_us: Option<(i64, i64)>,
+    /// `(start, last seen)` of a congestion episode (arrivals under [`CONGESTED_SHARE`] of
+    /// real time for a while): once the link has carried the stream for a whole window
+    /// since, the delay spikes of the episode are forgotten (a queue that drained is not
+    /// jitter that will recur).
+    congested_us: Option<(i64, i64)>,
+    /// When the previous congestion episode ended: episodes that recur (a link that a
+    /// sender's probing overloads every few seconds) are a pattern whose spikes stay.
+    last_congestion_end_us: Option<i64>,
+    /// Since when arrivals have been under [`CONGESTED_SHARE`] of real time without a break.
+    short_since_us: Option<i64>,
     stats: JitterStats,
 }
 
@@ -306,6 +371,9 @@ impl<T> JitterBuffer<T> {
             outcomes: VecDeque::new(),
             history: TargetHistory::new(us(cfg.history_interval_us), cfg.history_len),
             target_range_us: None,
+            congested_us: None,
+            last_congestion_end_us: None,
+            short_since_us: None,
             stats: JitterStats::default(),
             cfg,
         })
@@ -424,6 +492,8 @@ impl<T> JitterBuffer<T> {
             }
             State::Playing => {}
         }
+        self.watch_congestion(now_us);
+        let target = self.estimator.target_us();
         let (lo, hi) = self.target_range_us.unwrap_or((target, target));
         self.target_range_us = Some((lo.min(target), hi.max(target)));
 
@@ -465,12 +535,17 @@ impl<T> JitterBuffer<T> {
             self.last_resize_us = Some(now_us);
             return Playout::Stretch;
         }
-        self.shrink(now_us, delay, target);
+        let max_remove_us = self.shrink(now_us, delay, target);
         match self.frames.remove(&self.next_seq) {
             Some(payload) => {
                 self.advance(true);
                 self.stats.played += 1;
-                Playout::Frame(payload)
+                if max_remove_us > 0 {
+                    self.stats.accelerated += 1;
+                    Playout::Accelerate { payload, max_remove_us }
+                } else {
+                    Playout::Frame(payload)
+                }
             }
             // shrink() only drops a frame when the one after it is buffered
             None => Playout::Underrun,
@@ -490,6 +565,40 @@ impl<T> JitterBuffer<T> {
         }
         let cap = self.cfg.rebuffer_window_us as i64;
         self.resume_extra_us = if repeat { (2 * self.cluster_stall_us).min(cap) } else { 0 };
+    }
+
+    /// Notes a congested link, and forgets the episode's delay spikes once the link has
+    /// carried the stream for a whole estimator window after it: the target then comes from
+    /// the jitter of the link as it is, not from the queue the episode built, and the excess
+    /// delay drains (acceleration, or a jump) instead of being held by the peaks for
+    /// [`PEAK_MEMORY_US`]. Episodes that recur within that memory (a sender whose probing
+    /// overloads the link every few seconds) are a pattern: their spikes stay, like
+    /// recurring peaks.
+    fn watch_congestion(&mut self, now_us: i64) {
+        let received = self.estimator.arrivals_since(now_us - CONGESTION_WINDOW_US) as i64 * self.frame_us;
+        if (received as f64) < CONGESTED_SHARE * CONGESTION_WINDOW_US as f64 {
+            // a stall (nothing, then everything at once) ends before this: only a link that
+            // stays short of the stream's rate is congested
+            let since = *self.short_since_us.get_or_insert(now_us);
+            if now_us - since >= CONGESTION_WINDOW_US {
+                // arrivals were already short over the window before `since`
+                let start = self.congested_us.map_or(since - CONGESTION_WINDOW_US, |(start, _)| start);
+                self.congested_us = Some((start, now_us));
+            }
+            return;
+        }
+        self.short_since_us = None;
+        let Some((start, last)) = self.congested_us else { return };
+        if now_us - last < self.cfg.window_us as i64 {
+            return;
+        }
+        self.congested_us = None;
+        let recurring = self.last_congestion_end_us.is_some_and(|end| start - end < PEAK_MEMORY_US);
+        self.last_congestion_end_us = Some(last);
+        if !recurring {
+            self.estimator.forget_spikes(start);
+            self.estimator.advance(now_us);
+        }
     }
 
     /// Media time received over the last [`RATE_WINDOW_US`] ÷ that window, at most 1.
@@ -524,27 +633,53 @@ impl<T> JitterBuffer<T> {
         }
     }
 
-    /// Drops frames at the head when the delay is well above the target: one at a time and
-    /// rarely (≤ `shrink_rate` of the playout time), or all the excess at once above the
-    /// maximum delay.
-    fn shrink(&mut self, now_us: i64, mut delay: i64, target: i64) {
+    /// Brings a delay above the target down, and returns how much of the next frame the
+    /// caller may cut (0: play it whole).
+    ///
+    /// * Far above — more than `max_delay`, or `jump_excess` over the target — the excess
+    ///   is dropped at once, down to the target (a flood after a stall; draining seconds of
+    ///   audio by playing it faster would keep the listener late for as long).
+    /// * With acceleration on, a delay more than a dead band over the target (half a frame,
+    ///   or a tenth of the target if more) is drained by cutting up to `accelerate_share`
+    ///   of each frame until it is back within half the band: a second of excess goes in
+    ///   about two seconds at the default 50%, where dropping a frame a second took fifty.
+    /// * Without it, one frame is dropped at most every `frame / shrink_rate`.
+    ///
+    /// Either waits [`RESIZE_HOLD_US`] after an underrun or a stretch, so that a frame
+    /// waited for is not cut the moment it arrives and the estimator sees the new regime.
+    fn shrink(&mut self, now_us: i64, mut delay: i64, target: i64) -> u64 {
         let max = self.cfg.max_delay_us as i64;
+        let excess = delay - target;
+        let held = self.last_resize_us.is_some_and(|t| now_us - t < RESIZE_HOLD_US);
+        let flood = delay > max + self.frame_us || (!held && excess > self.cfg.jump_excess_us as i64);
+        let accelerate = self.cfg.accelerate_share > 0.0;
         let interval = (self.frame_us as f64 / self.cfg.shrink_rate) as i64;
-        let flood = delay > max + self.frame_us;
-        let due = self.last_resize_us.is_none_or(|t| now_us - t >= interval);
-        if !(flood || due && delay >= target + self.frame_us) {
-            return;
-        }
-        while delay - self.frame_us >= target && self.frames.contains_key(&(self.next_seq + 1)) {
-            self.frames.remove(&self.next_seq);
-            self.advance(true);
-            self.stats.dropped += 1;
-            delay -= self.frame_us;
-            self.last_resize_us = Some(now_us);
-            if !flood {
-                break;
+        let due = !accelerate && self.last_resize_us.is_none_or(|t| now_us - t >= interval);
+        if flood || due && excess >= self.frame_us {
+            while delay - self.frame_us >= target && self.frames.contains_key(&(self.next_seq + 1)) {
+                self.frames.remove(&self.next_seq);
+                self.advance(true);
+                self.stats.dropped += 1;
+                delay -= self.frame_us;
+                self.last_resize_us = Some(now_us);
+                if !flood {
+                    break;
+                }
             }
+            return 0;
         }
+        let band = (self.frame_us / 2).max(target / 10);
+        if !accelerate || held || delay - target <= band {
+            return 0;
+        }
+        let room = delay - target - band / 2;
+        let most = (self.frame_us as f64 * self.cfg.accelerate_share) as i64;
+        room.min(most).max(0) as u64
+    }
+
+    /// The caller played the frame of a [`Playout::Accelerate`] `removed_us` shorter.
+    pub fn record_accelerated(&mut self, removed_us: u64) {
+        self.stats.accelerated_us += removed_us;
     }
 
     /// Moves past the slot `next_seq`, remembering whether its frame arrived.

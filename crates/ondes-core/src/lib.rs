@@ -19,6 +19,7 @@ pub mod perf;
 pub mod playout;
 pub mod proto;
 pub mod ring;
+pub mod stretch;
 pub mod utterance;
 
 pub use frame::{Frame, FrameDuration, FrameSpec, SpecError};

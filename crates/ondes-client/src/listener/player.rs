@@ -2,6 +2,7 @@
 //! the playout clock, to the output file and the latency statistics.
 
 use ondes_core::jitter::{JitterBuffer, JitterConfig, Playout};
+use ondes_core::stretch::compress;
 
 use super::ListenError;
 use super::decode::FrameDecoder;
@@ -26,8 +27,13 @@ pub struct Player {
     /// Capture → arrival.
     pub network: LatencyHistogram,
     buf: Vec<f32>,
+    /// A frame played shortened.
+    shortened: Vec<f32>,
     /// Frame periods played (and written) since playback started.
     pub periods: u64,
+    /// Audio handed to the output since playback started, samples per channel (fewer than
+    /// the periods' when frames were played shortened).
+    pub played_samples: u64,
     /// Coded audio received (Opus packets, or 2 bytes per PCM sample as sent).
     pub payload_bytes: u64,
 }
@@ -42,7 +48,9 @@ impl Player {
             e2e: LatencyHistogram::new(),
             network: LatencyHistogram::new(),
             buf: Vec::new(),
+            shortened: Vec::new(),
             periods: 0,
+            played_samples: 0,
             payload_bytes: 0,
         })
     }
@@ -63,17 +71,44 @@ impl Player {
         );
     }
 
-    /// One period of the playout clock, scheduled at `tick_us` and running at `now_us`.
+    /// One poll of the playout clock, scheduled at `tick_us` and running at `now_us`;
+    /// returns how long what it handed to the output plays, µs (the next poll is due then).
     ///
     /// The jitter buffer is driven by the scheduled times (a steady clock, like a sound
     /// card's); latency is measured at the actual time the frame is handed to the output.
-    pub fn tick(&mut self, tick_us: i64, now_us: i64) -> Result<(), ListenError> {
+    /// A frame the buffer asks to play shortened (the delay is above its target) is cut by
+    /// whole pitch periods ([`ondes_core::stretch`]).
+    pub fn tick(&mut self, tick_us: i64, now_us: i64) -> Result<u64, ListenError> {
         self.buf.clear();
+        let frame_us = u64::from(self.layout.frame_us);
         match self.jb.poll(tick_us) {
-            Playout::Buffering => return Ok(()),
+            Playout::Buffering => return Ok(frame_us),
             Playout::Frame(p) => {
                 self.decoder.play(&p.data, &mut self.buf)?;
                 self.e2e.record_us((now_us - p.capture_us).max(0) as u64);
+            }
+            Playout::Accelerate { payload: p, max_remove_us } => {
+                self.decoder.play(&p.data, &mut self.buf)?;
+                self.e2e.record_us((now_us - p.capture_us).max(0) as u64);
+                let rate = self.layout.sample_rate;
+                let max_remove = (u64::from(rate) * max_remove_us / 1_000_000) as usize;
+                self.shortened.clear();
+                let cut = compress(
+                    &self.buf,
+                    usize::from(self.layout.channels),
+                    rate,
+                    max_remove,
+                    &mut self.shortened,
+                );
+                std::mem::swap(&mut self.buf, &mut self.shortened);
+                let cut_us = cut.removed as u64 * 1_000_000 / u64::from(rate);
+                self.jb.record_accelerated(cut_us);
+                self.periods += 1;
+                self.played_samples += (self.buf.len() / usize::from(self.layout.channels.max(1))) as u64;
+                if let Some(sink) = &mut self.sink {
+                    sink.write(&self.buf)?;
+                }
+                return Ok(frame_us - cut_us);
             }
             Playout::Missing { .. } => {
                 let next = self.jb.peek_next().map(|p| &p.data);
@@ -84,10 +119,11 @@ impl Player {
             Playout::Underrun | Playout::Stretch => self.decoder.conceal(&mut self.buf)?,
         }
         self.periods += 1;
+        self.played_samples += (self.buf.len() / usize::from(self.layout.channels.max(1))) as u64;
         if let Some(sink) = &mut self.sink {
             sink.write(&self.buf)?;
         }
-        Ok(())
+        Ok(frame_us)
     }
 
     /// Opus packets that failed to decode.

@@ -42,8 +42,9 @@ pub struct TargetPoint {
 
 /// What `ondes listen` heard. Every frame period of the output is one of: a frame played
 /// from its packet, a lost frame (rebuilt from FEC or concealed), an underrun or a stretch
-/// (concealment while the buffer waits or grows), so
-/// `played_secs = (frames_played + frames_lost) × frame + underrun_ms + stretched_ms`.
+/// (concealment while the buffer waits or grows), less what was cut from frames played
+/// shortened, so `played_secs = (frames_played + frames_lost) × frame + underrun_ms +
+/// stretched_ms − accelerated_ms`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListenReport {
     pub url: String,
@@ -83,6 +84,10 @@ pub struct ListenReport {
     pub underrun_ms: f64,
     /// Concealment inserted to grow the buffer to its target.
     pub stretched_ms: f64,
+    /// Audio cut from frames played shortened (pitch kept) to bring the delay down to the
+    /// target, and how many frames were.
+    pub accelerated_ms: f64,
+    pub frames_accelerated: u64,
     /// Everything played that did not come from its own packet or FEC.
     pub concealed_ms: f64,
     /// From capture to play-out.
@@ -140,6 +145,10 @@ impl ListenReport {
             ("frames late", pct(self.frames_late)),
             ("duplicates", self.duplicates.to_string()),
             ("dropped / skipped", format!("{} / {}", self.frames_dropped, self.frames_skipped)),
+            (
+                "played faster",
+                format!("{} frames, {:.0} ms cut", self.frames_accelerated, self.accelerated_ms),
+            ),
             ("underruns", format!("{} ({:.0} ms)", self.underruns, self.underrun_ms)),
             ("concealed", format!("{:.0} ms (stretch {:.0} ms)", self.concealed_ms, self.stretched_ms)),
             (

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
-use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
+use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
 use ondes_core::abr::JitterAdvice;
 use ondes_core::proto::control::{FromListener, Ping, Report};
@@ -87,7 +87,7 @@ pub async fn listen(
     let mut conn = Connection::open(&endpoint, opts.token.as_deref(), opts.connect_timeout).await?;
     let mut notes = Notes::default();
     let mut player: Option<Player> = None;
-    let mut playout: Option<Interval> = None;
+    let mut playout: Option<PlayoutClock> = None;
     let mut second = interval_at(started + Duration::from_secs(1), Duration::from_secs(1));
     second.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut stop = opts.stop.clone();
@@ -98,8 +98,9 @@ pub async fn listen(
             _ = sleep_until(deadline) => break "duration".to_string(),
             _ = stopped(&mut stop) => break "stopped".to_string(),
             t = tick(&mut playout) => {
-                if let Some(p) = player.as_mut() {
-                    p.tick(clock.at(t), clock.now())?;
+                if let (Some(p), Some(c)) = (player.as_mut(), playout.as_mut()) {
+                    let played_us = p.tick(clock.at(t), clock.now())?;
+                    c.played(played_us);
                 }
             }
             _ = second.tick() => {
@@ -189,7 +190,7 @@ fn start_playout(
     layout: AudioLayout,
     batch: u32,
     advised: Option<(u64, u64)>,
-) -> Result<(Player, Interval), ListenError> {
+) -> Result<(Player, PlayoutClock), ListenError> {
     if layout.frame_us == 0 || layout.sample_rate == 0 {
         return Err(ListenError::Protocol(format!("unusable layout {layout:?}")));
     }
@@ -204,11 +205,22 @@ fn start_playout(
     cfg.min_delay_us = cfg.min_delay_us.max(packing).min(cfg.max_delay_us);
     let player = Player::new(layout, cfg, sink)?;
     let period = Duration::from_micros(u64::from(layout.frame_us));
-    // absolute deadlines: tick n is at start + n × period, and missed ticks are caught up
-    // (Burst), so the output has one frame per period of wall time
-    let mut clock = interval_at(Instant::now() + period, period);
-    clock.set_missed_tick_behavior(MissedTickBehavior::Burst);
-    Ok((player, clock))
+    Ok((player, PlayoutClock { next: Instant::now() + period }))
+}
+
+/// The output's clock: the next poll is due when what was played has played. Deadlines
+/// are absolute (each is the previous one plus what it played), and a late one fires at
+/// once, so the output keeps pace with wall time however late a wake-up is.
+struct PlayoutClock {
+    next: Instant,
+}
+
+impl PlayoutClock {
+    /// The poll due at `self.next` handed out `played_us` of audio (a whole frame, less for
+    /// a frame played shortened).
+    fn played(&mut self, played_us: u64) {
+        self.next += Duration::from_micros(played_us);
+    }
 }
 
 /// The jitter bounds the server's advice asks for, µs, given the handshake's round trip and
@@ -218,9 +230,12 @@ fn advised_bounds(notes: &Notes, conn: &Connection, frame_us: u32, batch: u32) -
     Some(notes.advice?.bounds_us(u64::from(batch.max(1)) * u64::from(frame_us), rtt))
 }
 
-async fn tick(playout: &mut Option<Interval>) -> Instant {
+async fn tick(playout: &mut Option<PlayoutClock>) -> Instant {
     match playout {
-        Some(i) => i.tick().await,
+        Some(c) => {
+            tokio::time::sleep_until(c.next).await;
+            c.next
+        }
         None => std::future::pending().await,
     }
 }
@@ -261,6 +276,8 @@ async fn send_report(
             late_frames: s.late,
             lost_frames: s.lost,
             received_frames: s.received,
+            accelerated_ms: s.accelerated_us as f64 / 1000.0,
+            dropped_ms: s.dropped as f64 * f64::from(p.layout.frame_us) / 1000.0,
             rtt_ms: notes.rtts_ms.last().copied(),
             e2e_latency_ms: None,
         };
@@ -326,7 +343,7 @@ fn report(
     r.channels = p.layout.channels;
     r.frame_ms = frame_ms;
     r.audio_payload_bytes = p.payload_bytes;
-    r.played_secs = p.periods as f64 * frame_ms / 1000.0;
+    r.played_secs = p.played_samples as f64 / f64::from(p.layout.sample_rate.max(1));
     r.frames_received = s.received;
     r.frames_played = s.played;
     r.frames_lost = s.lost;
@@ -338,6 +355,8 @@ fn report(
     r.underruns = s.underruns;
     r.underrun_ms = s.underrun_frames as f64 * frame_ms;
     r.stretched_ms = s.stretched as f64 * frame_ms;
+    r.accelerated_ms = s.accelerated_us as f64 / 1000.0;
+    r.frames_accelerated = s.accelerated;
     r.concealed_ms = p.jb.concealed_us() as f64 / 1000.0;
     r.latency_ms = Percentiles::from(p.e2e.summary());
     r.network_latency_ms = Percentiles::from(p.network.summary());

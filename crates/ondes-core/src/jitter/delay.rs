@@ -152,6 +152,15 @@ impl DelayEstimator {
         self.max_us = max_us;
     }
 
+    /// Forgets the spikes of a congestion episode that began at `since_us` and is over: the
+    /// peaks it recorded and the target they raised. The next [`Self::advance`] sets the
+    /// target from the window's quantile and the peaks from before the episode — the jitter
+    /// of the link as it is now, not the queue it drained.
+    pub(super) fn forget_spikes(&mut self, since_us: i64) {
+        self.peaks.forget_since(since_us);
+        self.target_transit_us = None;
+    }
+
     /// Forgets everything (the stream restarted, perhaps on another clock).
     pub(super) fn reset(&mut self) {
         self.samples.clear();

@@ -39,6 +39,11 @@ impl Peaks {
         (self.peaks.len() >= 2).then(|| self.peaks.iter().map(|&(_, t)| t).max()).flatten()
     }
 
+    /// Forgets the peaks recorded at or after `since_us`.
+    pub(super) fn forget_since(&mut self, since_us: i64) {
+        self.peaks.retain(|&(at, _)| at < since_us);
+    }
+
     pub(super) fn clear(&mut self) {
         self.peaks.clear();
     }

@@ -58,7 +58,15 @@ impl<T> Sim<T> {
             self.jb.insert(a.seq, a.capture, a.payload, a.at);
         }
         let out = self.jb.poll(self.now);
-        self.now += FRAME;
+        // a shortened frame (cut as far as allowed) plays for less than a period
+        let cut = match &out {
+            Playout::Accelerate { max_remove_us, .. } => {
+                self.jb.record_accelerated(*max_remove_us);
+                *max_remove_us as i64
+            }
+            _ => 0,
+        };
+        self.now += FRAME - cut;
         out
     }
 
@@ -89,7 +97,7 @@ fn steady_arrivals_keep_the_target_near_one_frame() {
     let mut sim = Sim::new(cfg(), frames);
     let mut played = Vec::new();
     sim.run_until(59 * SECOND, |_, p| {
-        if let Playout::Frame(s) = p {
+        if let Some(s) = p.into_frame() {
             played.push(s);
         }
     });
@@ -119,7 +127,7 @@ fn jitter_burst(seed: u64, jitter: std::ops::RangeInclusive<i64>) -> JitterStats
     let mut sim = Sim::new(cfg(), frames);
     let mut played = Vec::new();
     let mut log = |_: &mut JitterBuffer<u64>, p: Playout<u64>| {
-        if let Playout::Frame(s) = p {
+        if let Some(s) = p.into_frame() {
             played.push(s);
         }
     };
@@ -141,13 +149,14 @@ fn jitter_burst(seed: u64, jitter: std::ops::RangeInclusive<i64>) -> JitterStats
     assert!(peak >= 80_000, "the target must cover the 80 ms spread, peaked at {peak} µs");
     assert!(peak <= 120_000, "the target overshot to {peak} µs");
 
-    // afterwards: shrink slowly, at most one frame dropped per second
-    let mut dropped = burst_end.dropped;
+    // afterwards: shrink by playing frames shortened, never more than half the playout
+    // time in a second, and drop nothing
+    let mut cut = burst_end.accelerated_us;
     for second in 21..=50 {
         sim.run_until(second * SECOND, &mut log);
-        let now = sim.jb.stats().dropped;
-        assert!(now <= dropped + 1, "dropped {} frames in one second", now - dropped);
-        dropped = now;
+        let now = sim.jb.stats().accelerated_us;
+        assert!(now - cut <= 500_000, "cut {} µs in one second", now - cut);
+        cut = now;
     }
     let target = sim.jb.target_us();
     assert!(target <= peak / 2, "30 s after the burst the target is {target} µs (peak {peak})");
@@ -155,7 +164,8 @@ fn jitter_burst(seed: u64, jitter: std::ops::RangeInclusive<i64>) -> JitterStats
     assert!(delay <= peak / 2 + FRAME, "30 s after the burst the playout delay is {delay} µs");
     let end = sim.jb.stats();
     assert_eq!((end.lost, end.late, end.underruns), (burst_end.lost, burst_end.late, burst_end.underruns));
-    assert!(end.dropped > 0, "the delay came down by dropping frames: {end:?}");
+    assert!(end.accelerated_us > 0, "the delay came down by playing frames shorter: {end:?}");
+    assert_eq!(end.dropped, 0, "no frame dropped: {end:?}");
     assert!(played.windows(2).all(|w| w[1] > w[0]), "frames play in sequence order");
     let history = sim.jb.history();
     assert!(history.len() >= 45, "about one history point per second, got {}", history.len());
@@ -234,7 +244,7 @@ fn reordering_within_the_target_loses_nothing() {
     let mut sim = Sim::new(cfg(), frames);
     let mut played = Vec::new();
     sim.run_until(29 * SECOND, |_, p| {
-        if let Playout::Frame(s) = p {
+        if let Some(s) = p.into_frame() {
             played.push(s);
         }
     });
@@ -266,7 +276,7 @@ fn jittery_capture_stamps_do_not_matter_only_arrivals_do() {
     let mut sim = Sim::new(cfg(), frames);
     let mut played = Vec::new();
     sim.run_until(29 * SECOND, |_, p| {
-        if let Playout::Frame(s) = p {
+        if let Some(s) = p.into_frame() {
             played.push(s);
         }
     });
@@ -290,7 +300,7 @@ fn a_recurring_source_stall_costs_one_underrun_then_none() {
     let mut sim = Sim::new(cfg(), frames);
     let mut played = Vec::new();
     let mut log = |_: &mut JitterBuffer<u64>, p: Playout<u64>| {
-        if let Playout::Frame(s) = p {
+        if let Some(s) = p.into_frame() {
             played.push(s);
         }
     };
@@ -317,7 +327,7 @@ fn playback_starts_after_the_target_delay() {
     let mut buffering = 0;
     sim.run_until(3 * SECOND, |jb, p| match p {
         Playout::Buffering => buffering += 1,
-        Playout::Frame(0) => first_frame_at = Some(jb.target_us()),
+        Playout::Frame(0) | Playout::Accelerate { payload: 0, .. } => first_frame_at = Some(jb.target_us()),
         _ => {}
     });
     assert!(buffering >= 2, "nothing plays until the delay reaches the target");
@@ -340,7 +350,7 @@ fn a_stall_is_one_underrun_and_the_waited_for_frames_still_play() {
     let mut kinds = Vec::new();
     sim.run_until(19 * SECOND, |_, p| {
         kinds.push(std::mem::discriminant(&p));
-        if let Playout::Frame(s) = p {
+        if let Some(s) = p.into_frame() {
             played.push(s);
         }
     });
@@ -350,9 +360,13 @@ fn a_stall_is_one_underrun_and_the_waited_for_frames_still_play() {
     assert_eq!(s.lost, 0, "{s:?}");
     assert_eq!(s.late, 1, "the frame waited for arrived after its play time: {s:?}");
     assert!(played.contains(&100) && played.contains(&109));
-    // afterwards the delay is far above the target: shrunk one frame at a time
-    assert!(s.dropped >= 5, "{s:?}");
-    assert!(sim.jb.delay_us(sim.now).unwrap() < 3 * FRAME);
+    // afterwards the delay is far above the target: drained by playing frames shorter
+    assert!(s.accelerated_us >= 100_000, "{s:?}");
+    assert_eq!(s.dropped, 0, "{s:?}");
+    let (delay, target) = (sim.jb.delay_us(sim.now).unwrap(), sim.jb.target_us());
+    // within the dead band above the target (half a frame, or a tenth of the target)
+    assert!(delay <= target + (FRAME / 2).max(target / 10), "delay {delay} µs, target {target} µs");
+    assert!(target < 3 * FRAME, "the target decays after the stall: {target} µs");
 }
 
 #[test]
@@ -387,7 +401,7 @@ fn a_jump_longer_than_the_maximum_delay_is_skipped_not_lost() {
     let mut sim = Sim::new(cfg(), frames);
     let mut played = Vec::new();
     sim.run_until(7 * SECOND, |_, p| {
-        if let Playout::Frame(s) = p {
+        if let Some(s) = p.into_frame() {
             played.push(s);
         }
     });
@@ -483,7 +497,7 @@ fn skip_run(announce: bool) -> (JitterStats, Vec<u64>) {
     for seq in (0..500u64).filter(|s| !(200..250).contains(s)) {
         let at = RX0 + seq as i64 * FRAME + 30_000;
         while now < at {
-            if let Playout::Frame(s) = jb.poll(now) {
+            if let Some(s) = jb.poll(now).into_frame() {
                 played.push(s);
             }
             now += FRAME;
@@ -526,4 +540,47 @@ fn raised_bounds_grow_the_delay_by_stretching_and_lowered_ones_let_it_decay() {
     sim.run_until(59 * SECOND, |_, _| {});
     assert!(sim.jb.delay_us(sim.now).unwrap() < 150_000, "{:?}", sim.jb.delay_us(sim.now));
     assert_eq!(sim.jb.stats().underruns, 0);
+}
+
+/// Frames 100..=109 held up and arriving with frame 110 (a 200 ms stall), as above.
+fn stalled_stream() -> Vec<Arrival<u64>> {
+    stream(
+        1_000,
+        |seq| Some(if (100..110).contains(&seq) { 30_000 + (110 - seq as i64) * FRAME } else { 30_000 }),
+        |s| s,
+    )
+}
+
+#[test]
+fn without_acceleration_the_excess_goes_by_dropping_frames_slowly() {
+    let mut sim = Sim::new(JitterConfig { accelerate_share: 0.0, ..cfg() }, stalled_stream());
+    let mut played = Vec::new();
+    sim.run_until(19 * SECOND, |_, p| {
+        assert!(!matches!(p, Playout::Accelerate { .. }), "acceleration is off");
+        if let Some(s) = p.into_frame() {
+            played.push(s);
+        }
+    });
+    let s = sim.jb.stats();
+    assert!(s.dropped >= 5, "{s:?}");
+    assert_eq!((s.accelerated, s.accelerated_us), (0, 0));
+    assert!(sim.jb.delay_us(sim.now).unwrap() < 3 * FRAME);
+}
+
+#[test]
+fn acceleration_drains_at_most_the_configured_share_and_waits_after_the_stall() {
+    let mut sim = Sim::new(cfg(), stalled_stream());
+    let mut cuts = Vec::new();
+    sim.run_until(19 * SECOND, |jb, p| {
+        if let Playout::Accelerate { max_remove_us, .. } = p {
+            cuts.push(max_remove_us);
+            assert!(max_remove_us <= FRAME as u64 / 2, "cut {max_remove_us} µs of a {FRAME} µs frame");
+            assert!(jb.stats().underruns <= 1);
+        }
+    });
+    assert!(!cuts.is_empty());
+    let total: u64 = cuts.iter().sum();
+    assert_eq!(total, sim.jb.stats().accelerated_us);
+    // the 200 ms the stall added go in well under two seconds of playout
+    assert!(cuts.len() <= 40, "{} frames shortened for {total} µs", cuts.len());
 }

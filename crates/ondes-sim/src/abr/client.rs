@@ -69,14 +69,26 @@ impl Client {
         while self.next_poll_us <= now_us {
             let t = self.next_poll_us;
             let before = self.jb.stats().underruns;
-            if let Playout::Frame((capture, bytes)) = self.jb.poll(t as i64) {
-                self.played_at_us.push((t, t - capture));
-                self.played_bytes += bytes as u64;
+            // a shortened frame is taken as cut as far as allowed (a real player cuts whole
+            // pitch periods, about as much on average) and plays for less than a period
+            let mut cut = 0;
+            match self.jb.poll(t as i64) {
+                Playout::Frame((capture, bytes)) => {
+                    self.played_at_us.push((t, t - capture));
+                    self.played_bytes += bytes as u64;
+                }
+                Playout::Accelerate { payload: (capture, bytes), max_remove_us } => {
+                    self.played_at_us.push((t, t - capture));
+                    self.played_bytes += bytes as u64;
+                    self.jb.record_accelerated(max_remove_us);
+                    cut = max_remove_us;
+                }
+                _ => {}
             }
             if self.jb.stats().underruns > before {
                 self.underrun_at_us.push(t);
             }
-            self.next_poll_us += self.frame_us;
+            self.next_poll_us += self.frame_us - cut;
         }
     }
 

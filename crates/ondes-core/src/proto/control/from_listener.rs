@@ -39,6 +39,13 @@ pub struct Report {
     pub lost_frames: u64,
     #[serde(default, deserialize_with = "number::count")]
     pub received_frames: u64,
+    /// Audio cut from frames played shortened (pitch kept) to bring the delay down to the
+    /// target, ms.
+    #[serde(default, deserialize_with = "number::ms")]
+    pub accelerated_ms: f64,
+    /// Audio dropped at once to bring a delay far above the target down, ms.
+    #[serde(default, deserialize_with = "number::ms")]
+    pub dropped_ms: f64,
     /// The round trip the client measured (its pings), ms.
     #[serde(default, deserialize_with = "number::opt_ms", skip_serializing_if = "Option::is_none")]
     pub rtt_ms: Option<f64>,

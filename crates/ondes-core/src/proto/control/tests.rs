@@ -175,6 +175,8 @@ fn every_message_round_trips() {
         late_frames: 2,
         lost_frames: 3,
         received_frames: 500,
+        accelerated_ms: 120.5,
+        dropped_ms: 0.0,
         rtt_ms: Some(1.2),
         e2e_latency_ms: None,
     };
@@ -337,6 +339,8 @@ fn client_messages_keep_only_known_numbers() {
             late_frames: 0,
             lost_frames: 0,
             received_frames: u64::MAX,
+            accelerated_ms: 0.0,
+            dropped_ms: 0.0,
             rtt_ms: None,
             e2e_latency_ms: Some(1000.0),
         }
@@ -346,8 +350,10 @@ fn client_messages_keep_only_known_numbers() {
     let mut keys: Vec<&str> = back.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
     let schema = [
+        "accelerated_ms",
         "buffer_ms",
         "concealed_ms",
+        "dropped_ms",
         "e2e_latency_ms",
         "late_frames",
         "lost_frames",
@@ -388,6 +394,8 @@ fn report_feeds_the_controller() {
         late_frames: 2,
         lost_frames: 3,
         received_frames: 500,
+        accelerated_ms: 120.5,
+        dropped_ms: 0.0,
         rtt_ms: Some(1.2),
         e2e_latency_ms: Some(38.5),
     };

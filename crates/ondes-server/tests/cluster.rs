@@ -22,8 +22,17 @@ struct Nats {
     monitor: u16,
 }
 
+/// A free loopback port below Linux's ephemeral range (32768–60999): while NATS is down during
+/// its restart, an outgoing connection of another test must not take its port.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use rand::Rng;
+    let mut rng = rand::rng();
+    loop {
+        let port = rng.random_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl Nats {

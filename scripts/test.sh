@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # Every Debian package any test needs, installed in one apt-get run (one `apt-get update`).
 # The sound-card capture tests: ALSA's headers to build cpal (libasound2-dev, pkg-config), and a
 # private PulseAudio daemon as the paced virtual sound card, read through ALSA's `pulse` device.
-PACKAGES=(ffmpeg sox espeak-ng opus-tools chromium libasound2-dev pkg-config pulseaudio pulseaudio-utils libasound2-plugins python3-venv)
+# The cluster tests start their own nats-server (NATS core pub/sub between origin and edges).
+PACKAGES=(ffmpeg sox espeak-ng opus-tools chromium libasound2-dev pkg-config pulseaudio pulseaudio-utils libasound2-plugins python3-venv nats-server)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")

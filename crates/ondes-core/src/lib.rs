@@ -7,6 +7,7 @@
 //! quinn-proto.
 
 pub mod abr;
+pub mod cluster_wire;
 pub mod device_clock;
 pub mod dsp;
 pub mod egress;

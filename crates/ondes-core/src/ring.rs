@@ -33,6 +33,14 @@ impl<T> Ring<T> {
         self.next_seq() - 1
     }
 
+    /// Empties the ring and numbers the next item `seq`: for a ring that takes another
+    /// producer's numbering (a cluster edge follows its origin's), at the start and after a
+    /// jump too long to fill. Cursors behind `seq` are skipped to live at their next read.
+    pub fn restart_at(&mut self, seq: u64) {
+        self.items.clear();
+        self.first_seq = seq;
+    }
+
     /// Sequence number the next pushed item will get.
     pub fn next_seq(&self) -> u64 {
         self.first_seq + self.items.len() as u64
@@ -185,6 +193,20 @@ mod tests {
             assert_eq!(r.push(i), i);
         }
         r
+    }
+
+    #[test]
+    fn restart_takes_a_new_numbering_and_skips_old_cursors() {
+        let mut r = ring_with(5, 10);
+        let mut c = Cursor::at_live(&r, 100);
+        r.push(5);
+        r.restart_at(1_000);
+        assert!(r.is_empty());
+        assert_eq!(r.next_seq(), 1_000);
+        assert_eq!(r.push(7), 1_000);
+        assert_eq!(r.get(1_000), Some(&7));
+        assert_eq!(c.read(&r), CursorRead::Skipped { count: 1_000 - 5 });
+        assert_eq!(c.read(&r), CursorRead::Item { seq: 1_000, item: &7 });
     }
 
     #[test]

@@ -48,8 +48,86 @@ pub struct Config {
     pub tts: crate::ingest::say::TtsSection,
     /// LL-HLS and DASH egress (`[hls]`, see docs/hls.md).
     pub hls: HlsConfig,
+    /// Scaling out over NATS: origins and edges (`[cluster]`, see docs/cluster.md). Absent:
+    /// a single server, nothing changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
     #[serde(rename = "stream")]
     pub streams: Vec<StreamConfig>,
+}
+
+/// What a node does in a cluster.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterRole {
+    /// Publishes its streams (it has the sources and publishers).
+    Origin,
+    /// Serves listeners from streams it receives from origins.
+    Edge,
+    /// Both: publishes its own streams and fetches the others'.
+    Both,
+}
+
+impl ClusterRole {
+    pub fn is_origin(self) -> bool {
+        matches!(self, ClusterRole::Origin | ClusterRole::Both)
+    }
+
+    pub fn is_edge(self) -> bool {
+        matches!(self, ClusterRole::Edge | ClusterRole::Both)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ClusterRole::Origin => "origin",
+            ClusterRole::Edge => "edge",
+            ClusterRole::Both => "both",
+        }
+    }
+}
+
+/// `[cluster]`: origins publish frames on NATS core subjects, edges subscribe while they have
+/// listeners (docs/cluster.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The NATS server(s), comma-separated (`nats://host:4222`).
+    pub nats_url: String,
+    pub role: ClusterRole,
+    /// This node's name in the cluster; empty: `<hostname>:<port>`.
+    pub node_id: String,
+    /// First token of every subject (`<prefix>.stream.<id>.frames` …).
+    pub subject_prefix: String,
+    /// How long an edge keeps a stream (and its subscription) after its last listener left, ms.
+    pub linger_ms: u64,
+    /// Frames per NATS message from an origin (1–50): fewer messages, a little more delay.
+    pub batch_frames: u32,
+    /// PCM in each message besides the Opus rungs: `s16`, `f32` (the origin's exact
+    /// samples) or `none` (edges decode the top rung for PCM listeners).
+    pub pcm: ondes_core::cluster_wire::PcmFormat,
+    /// How long an edge waits for an origin to answer a discovery or backlog request, ms.
+    pub request_timeout_ms: u64,
+    /// Messages waiting for the NATS publisher per stream on an origin; beyond, dropped and counted.
+    pub publish_queue: usize,
+    /// An edge with no message for a stream for this long tells its listeners `source-lost`, ms.
+    pub source_timeout_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            nats_url: "nats://127.0.0.1:4222".into(),
+            role: ClusterRole::Both,
+            node_id: String::new(),
+            subject_prefix: "ondes".into(),
+            linger_ms: 5_000,
+            batch_frames: 3,
+            pcm: ondes_core::cluster_wire::PcmFormat::S16,
+            request_timeout_ms: 1_000,
+            publish_queue: 64,
+            source_timeout_ms: 1_000,
+        }
+    }
 }
 
 /// Adaptive streaming (`[abr]`).
@@ -529,6 +607,29 @@ impl Config {
         if self.icecast.source_timeout_secs == 0 {
             return Err(invalid("icecast.source_timeout_secs", "must be at least 1"));
         }
+        if let Some(c) = &self.cluster {
+            if c.nats_url.trim().is_empty() {
+                return Err(invalid("cluster.nats_url", "give the NATS server, e.g. nats://127.0.0.1:4222"));
+            }
+            if !(1..=50).contains(&c.batch_frames) {
+                return Err(invalid("cluster.batch_frames", "must be 1 to 50 frames per message"));
+            }
+            let token_ok = |t: &str| {
+                !t.is_empty() && t.chars().all(|ch| ch.is_ascii_alphanumeric() || "_-".contains(ch))
+            };
+            if !c.subject_prefix.split('.').all(token_ok) {
+                return Err(invalid(
+                    "cluster.subject_prefix",
+                    "NATS subject tokens separated by '.', each of A-Z, a-z, 0-9, '_' or '-'",
+                ));
+            }
+            if c.publish_queue == 0 {
+                return Err(invalid("cluster.publish_queue", "must be at least 1"));
+            }
+            if c.request_timeout_ms == 0 || c.source_timeout_ms == 0 {
+                return Err(invalid("cluster.request_timeout_ms", "timeouts must be at least 1 ms"));
+            }
+        }
         Ok(())
     }
 }
@@ -562,6 +663,27 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), Co
                 _ => return Err(invalid(section.clone(), "must be a table")),
             }
             matched = true;
+        }
+        if !matched && let Some(key) = rest.strip_prefix("cluster_") {
+            // `[cluster]` is absent by default: its keys' types come from its own defaults,
+            // and setting one turns the section on
+            let defaults = toml::Table::try_from(ClusterConfig::default())
+                .map_err(|e| ConfigError::Parse(e.to_string()))?;
+            let Some(default) = defaults.get(key) else {
+                return Err(ConfigError::Env {
+                    var: var.clone(),
+                    message: "no such configuration key".into(),
+                });
+            };
+            let value = parse_env_value(var, raw, default)?;
+            let sect = table.entry("cluster").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match sect {
+                toml::Value::Table(t) => {
+                    t.insert(key.to_string(), value);
+                }
+                _ => return Err(invalid("cluster", "must be a table")),
+            }
+            continue;
         }
         if !matched
             && ["server_", "auth_", "cors_", "perf_", "icecast_", "webrtc_", "hls_"]
@@ -669,6 +791,33 @@ mod tests {
         assert!(c.auth.required_for_stream);
         assert_eq!(c.cors.allowed_origins, vec!["http://a:1", "http://b:2"]);
         assert_eq!(c.streams[0].channels, 1);
+    }
+
+    #[test]
+    fn cluster_is_off_unless_configured() {
+        assert!(Config::from_toml_and_env("", &[]).unwrap().cluster.is_none());
+        let c = Config::from_toml_and_env(
+            "[cluster]\nrole = \"edge\"\n",
+            &env(&[("ONDES_CLUSTER_NATS_URL", "nats://10.0.0.1:4222"), ("ONDES_CLUSTER_BATCH_FRAMES", "5")]),
+        )
+        .unwrap()
+        .cluster
+        .unwrap();
+        assert_eq!(c.role, ClusterRole::Edge);
+        assert_eq!(c.nats_url, "nats://10.0.0.1:4222");
+        assert_eq!(c.batch_frames, 5);
+        // an environment variable alone turns the section on
+        let c = Config::from_toml_and_env("", &env(&[("ONDES_CLUSTER_ROLE", "origin")]))
+            .unwrap()
+            .cluster
+            .unwrap();
+        assert_eq!(c.role, ClusterRole::Origin);
+        let e = Config::from_toml_and_env("", &env(&[("ONDES_CLUSTER_NOPE", "1")])).unwrap_err().to_string();
+        assert!(e.contains("ONDES_CLUSTER_NOPE"), "{e}");
+        let e = Config::from_toml_and_env("[cluster]\nbatch_frames = 0\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("cluster.batch_frames"), "{e}");
+        let e = Config::from_toml_and_env("[cluster]\npcm = \"u8\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("pcm"), "{e}");
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub enum StartError {
     Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
     Tls(#[from] crate::http::tls::TlsError),
+    #[error("cluster: {0}")]
+    Cluster(crate::cluster::ClusterError),
 }
 
 /// A server running in the background of the current tokio runtime.
@@ -156,6 +158,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             }
         }
     };
+    let cluster = match &config.cluster {
+        Some(c) => match crate::cluster::Cluster::connect(c, addr.port()).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                stop_sources.store(true, Ordering::Relaxed);
+                return Err(StartError::Cluster(e));
+            }
+        },
+        None => None,
+    };
     let icecast = crate::icecast::IcecastState::new(&config);
     let on_demand = !streams.templates().is_empty();
     let hls_config = config.hls.clone();
@@ -181,7 +193,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         tls,
         webrtc,
         hls: crate::egress::hls::HlsSegmenters::new(hls_config, shutdown_rx.clone()),
+        cluster: cluster.clone(),
     });
+    if let Some(c) = cluster {
+        if c.config.role.is_origin() {
+            tokio::spawn(crate::cluster::origin::run(state.clone(), c.clone(), shutdown_rx.clone()));
+        }
+        tokio::spawn(crate::cluster::nodes::run(state.clone(), c.clone(), shutdown_rx.clone()));
+        tracing::info!(node = %c.node_id, role = c.config.role.name(), nats = %c.config.nats_url, "cluster on");
+    }
+    let on_demand = on_demand || state.cluster.as_ref().is_some_and(|c| c.config.role.is_edge());
     if let Some(e) = rtc_engine {
         tokio::spawn(e.run(state.clone()));
     }

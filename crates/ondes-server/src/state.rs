@@ -45,6 +45,8 @@ pub struct AppState {
     pub hls: Arc<crate::egress::hls::HlsSegmenters>,
     /// Per-connection frame traces (`/debug/connections/{conn}/trace`).
     pub traces: Arc<crate::trace::Traces>,
+    /// This node's part in a NATS cluster (`[cluster]`), when configured.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl AppState {

@@ -37,11 +37,21 @@ pub struct Stream {
     pub mount: Arc<Mount>,
     /// The device's state and counters, for a `capture:` stream.
     pub capture: Option<Arc<CaptureStatus>>,
+    /// For a stream a cluster edge receives from an origin: how long it stays after its
+    /// last listener left (it is idle while nobody listens).
+    pub cluster_linger: Option<Duration>,
 }
 
 impl RegistryEntry for Stream {
     fn is_idle(&self) -> bool {
+        if self.cluster_linger.is_some() {
+            return self.hub.stats.active_subscribers.load(std::sync::atomic::Ordering::Relaxed) == 0;
+        }
         self.publisher.as_ref().is_none_or(|p| p.is_idle())
+    }
+
+    fn linger(&self) -> Option<Duration> {
+        self.cluster_linger
     }
 
     fn removed(&self, reason: &str) {
@@ -80,6 +90,9 @@ pub enum PublisherKind {
 pub struct StreamBuilder {
     server: ServerConfig,
     icecast: IcecastConfig,
+    /// This server is a cluster origin: its streams number frames from the wall clock and
+    /// encode every rung (docs/cluster.md).
+    cluster_origin: bool,
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
     stop_sources: Arc<AtomicBool>,
@@ -105,6 +118,7 @@ impl StreamBuilder {
         StreamBuilder {
             server: config.server.clone(),
             icecast: config.icecast.clone(),
+            cluster_origin: config.cluster.as_ref().is_some_and(|c| c.role.is_origin()),
             metrics,
             shutdown,
             stop_sources,
@@ -123,6 +137,12 @@ impl StreamBuilder {
             cfg.rung_list().map_err(|message| StartError::Stream { stream: id.to_string(), message })?;
         let hub = StreamHub::new(id, spec, self.server.ring_secs, self.server.max_listener_lag_ms, &rungs);
         let _ = hub.encode_timer.set(self.metrics.stage(Stage::Encode, id));
+        if self.cluster_origin {
+            // frames numbered by the wall clock: a restarted or standby origin goes on past
+            // the numbers of the one before, so edges see a gap, never numbers going back
+            hub.start_at(crate::cluster::clock_seq(crate::clock::now_us(), spec.duration.as_us()));
+            hub.ladder.pin_all();
+        }
         let (publisher, source) = match source_spec {
             SourceSpec::Icecast => {
                 let p = Publisher::with_prebuffer(
@@ -154,7 +174,10 @@ impl StreamBuilder {
             .filter(|_| is_icecast(cfg))
             .map(|p| SourceSlot::new(p.clone(), cfg.source_password.clone()));
         let mount = Mount::new(hub.clone(), slot);
-        Ok(Built { stream: Stream { id: id.to_string(), hub, publisher, mount, capture }, source })
+        Ok(Built {
+            stream: Stream { id: id.to_string(), hub, publisher, mount, capture, cluster_linger: None },
+            source,
+        })
     }
 
     /// Starts what feeds `stream`: the source thread of a pull source, or the playout task of
@@ -321,6 +344,17 @@ impl Streams {
         };
         let session = publisher.try_begin().ok_or_else(|| ClaimError::Busy(stream.id.clone()))?;
         Ok((stream.clone(), session))
+    }
+
+    /// Adds a stream a cluster edge receives (see [`StreamRegistry::insert_on_demand`]).
+    pub fn insert_cluster(&self, stream: Stream, label: &str) -> Result<Arc<Stream>, RegistryError> {
+        let id = stream.id.clone();
+        self.registry.insert_on_demand(&id, label, || Ok(stream))
+    }
+
+    /// Removes stream `id` if its hub is still `hub` (a cluster edge's stream that ended).
+    pub fn remove_if_same(&self, id: &str, hub: &Arc<StreamHub>, reason: &str) {
+        self.registry.remove_if(id, |s| Arc::ptr_eq(&s.hub, hub), reason);
     }
 
     /// Removes the on-demand streams idle for the linger (see [`StreamRegistry::reap`]).

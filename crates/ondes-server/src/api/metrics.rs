@@ -7,6 +7,9 @@ use axum::response::IntoResponse;
 use crate::state::SharedState;
 
 pub async fn metrics(State(app): State<SharedState>) -> impl IntoResponse {
-    let body = app.metrics.render(&app);
+    let mut body = app.metrics.render(&app);
+    if let Some(c) = &app.cluster {
+        crate::api::cluster::render_metrics(c, &mut body);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }

@@ -3,6 +3,7 @@
 //! Each parses its request, calls into the domain (hubs, egress, ingest, perf) and shapes
 //! the answer.
 
+pub mod cluster;
 pub mod control;
 pub mod dash;
 pub mod hls;

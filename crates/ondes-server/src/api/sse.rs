@@ -82,6 +82,7 @@ pub async fn stream(
     takeover: Option<Extension<Takeover>>,
     q: QueryMap,
 ) -> Result<Response, ApiError> {
+    crate::cluster::edge::ensure_stream(&app, &id, last_event_frame(&headers, &q)).await;
     let opts =
         parse_options(&q, app.hub(&id)?.spec.frames_per_second(), app.config.server.max_listener_lag_ms)?;
     let Admission { hub, guard } = admit_listener(&app, &id, peer, &headers, &q, "sse")?;

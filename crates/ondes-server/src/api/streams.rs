@@ -67,7 +67,27 @@ pub async fn list(State(app): State<SharedState>) -> axum::Json<Value> {
         })
         .collect();
     let (_, on_demand) = app.streams.counts();
+    // on a cluster node: the streams the origins offer (an edge creates them on first listen)
+    let cluster = match &app.cluster {
+        Some(c) => {
+            let mut v: Vec<Value> = Vec::new();
+            for a in crate::api::cluster::list_cluster_streams(c).await {
+                for s in a.streams {
+                    let base = format!("/api/streams/{}", s.id);
+                    v.push(json!({
+                        "id": s.id, "origin": a.node_id, "sample_rate": s.sample_rate, "channels": s.channels,
+                        "frame_ms": f64::from(s.frame_us) / 1000.0, "rungs": s.rungs_kbps,
+                        "here": app.streams.get(&s.id).is_ok(),
+                        "urls": {"stream": format!("{base}/stream"), "ws": format!("{base}/ws")},
+                    }));
+                }
+            }
+            Some(v)
+        }
+        None => None,
+    };
     axum::Json(json!({
+        "cluster_streams": cluster,
         "streams": streams,
         "on_demand": {
             "templates": templates,

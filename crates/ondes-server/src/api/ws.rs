@@ -70,6 +70,28 @@ fn parse_batch(q: &QueryMap) -> Result<Option<u64>, ApiError> {
     }
 }
 
+/// `last_seq=`: the sequence number of the last frame the listener has (full, or the low 32
+/// bits its audio messages carry: extended against the stream's position); it resumes after it.
+fn parse_last_seq(q: &QueryMap) -> Result<Option<u64>, ApiError> {
+    match q.0.get("last_seq") {
+        None => Ok(None),
+        Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
+            ApiError::bad_request("bad_last_seq", format!("last_seq='{v}' must be a frame sequence number"))
+        }),
+    }
+}
+
+/// Where a listener with `last_seq` starts.
+fn start_for(hub: &StreamHub, last_seq: Option<u64>) -> Start {
+    match last_seq {
+        None => Start::Live,
+        Some(s) if s <= u64::from(u32::MAX) && hub.next_seq() > u64::from(u32::MAX) => {
+            Start::ResumeAfter(ondes_core::proto::audio::extend_seq(s as u32, Some(hub.next_seq())))
+        }
+        Some(s) => Start::ResumeAfter(s),
+    }
+}
+
 /// The `Sec-WebSocket-Accept` answer to a handshake, or why the request is not one.
 fn handshake_key(headers: &HeaderMap) -> Result<String, String> {
     let has = |name: header::HeaderName, token: &str| {
@@ -98,7 +120,10 @@ pub async fn ws(
     q: QueryMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    let last_seq = parse_last_seq(&q)?;
+    crate::cluster::edge::ensure_stream(&app, &id, last_seq).await;
     let hub = app.hub(&id)?;
+    let start = start_for(&hub, last_seq);
     let choice = parse_rung(&hub, &q)?;
     let batch = parse_batch(&q)?;
     let profile = ProfileRequest::parse(q.0.get("profile").map_or("auto", String::as_str)).map_err(|e| {
@@ -115,7 +140,7 @@ pub async fn ws(
         let admission = admit_listener(&app, &id, peer, &headers, &q, "ws")?;
         let opts =
             WsOptions { choice, batch, profile, framed: true, budgets: app.config.abr.latency_budget_ms };
-        return Ok(hand_to_writer(&app, admission, opts, &slot, &accept));
+        return Ok(hand_to_writer(&app, admission, opts, start, &slot, &accept));
     }
     let upgrade = upgrade.map_err(|e| not_websocket(&e))?;
     let admission = admit_listener(&app, &id, peer, &headers, &q, "ws")?;
@@ -128,7 +153,7 @@ pub async fn ws(
         .max_message_size(MAX_LISTENER_MESSAGE)
         .max_frame_size(MAX_LISTENER_MESSAGE);
     let opts = WsOptions { choice, batch, profile, framed: false, budgets: app.config.abr.latency_budget_ms };
-    Ok(upgrade.on_upgrade(move |socket| run(socket, app, admission, opts)))
+    Ok(upgrade.on_upgrade(move |socket| run(socket, app, admission, opts, start)))
 }
 
 /// Puts the listener's session in the takeover slot (the connection layer writes the
@@ -137,6 +162,7 @@ fn hand_to_writer(
     app: &SharedState,
     admission: Admission,
     opts: WsOptions,
+    start: Start,
     slot: &Takeover,
     accept: &str,
 ) -> Response {
@@ -145,7 +171,7 @@ fn hand_to_writer(
     let batch = transport.current_batch();
     // an adaptive listener changes its batch: its writer wakes at every frame
     let feed_batch = if transport.is_adaptive() { 1 } else { batch };
-    let session = ListenerSession::new(app, hub.clone(), guard, transport, batch, Start::Live);
+    let session = ListenerSession::new(app, hub.clone(), guard, transport, batch, start);
     let heartbeat = Duration::from_secs(app.config.server.heartbeat_secs);
     let driven = WsDriven::new(session, heartbeat, MAX_LISTENER_MESSAGE);
     slot.put(Taken { hub, batch: feed_batch, session: Box::new(driven) });
@@ -160,11 +186,11 @@ fn hand_to_writer(
 }
 
 /// Writes the session's messages to the socket and reads the client's, until either ends.
-async fn run(socket: WebSocket, app: SharedState, admission: Admission, opts: WsOptions) {
+async fn run(socket: WebSocket, app: SharedState, admission: Admission, opts: WsOptions, start: Start) {
     let Admission { hub, guard } = admission;
     let transport = WsTransport::new(hub.clone(), guard.info.clone(), app.metrics.clone(), opts);
     let batch = transport.current_batch();
-    let mut s = ListenerSession::new(&app, hub.clone(), guard, transport, batch, Start::Live);
+    let mut s = ListenerSession::new(&app, hub.clone(), guard, transport, batch, start);
     let (mut tx, mut rx) = socket.split();
     let mut ping = tokio::time::interval(Duration::from_secs(app.config.server.heartbeat_secs));
     ping.tick().await;

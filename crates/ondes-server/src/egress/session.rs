@@ -228,6 +228,12 @@ impl<T: Transport> ListenerSession<T> {
     }
 
     /// Frames in the ring not yet read by this listener.
+    /// Everything queued is written and frames wait in the ring (see
+    /// [`crate::egress::writer::WriterSession::more_ready`]).
+    pub fn more_ready(&self) -> bool {
+        !self.ending && !self.control.paused && self.egress.is_idle() && self.ring_backlog() > 0
+    }
+
     pub fn ring_backlog(&self) -> u64 {
         self.hub.backlog_frames(&self.cursor)
     }

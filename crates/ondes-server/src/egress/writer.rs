@@ -57,7 +57,16 @@ pub trait WriterSession: Send {
     fn input(&mut self, _bytes: &[u8]) -> bool {
         true
     }
+    /// Everything queued was written and frames still wait in the ring: the producer pushed
+    /// several frames in one wake-up (a cluster edge pushes a message's group at once), and
+    /// the writer reads and writes again instead of waiting for the next wake-up.
+    fn more_ready(&self) -> bool {
+        false
+    }
 }
+
+/// Most read-and-write rounds for one listener in one pass (see [`WriterSession::more_ready`]).
+const MAX_CATCH_UP: usize = 16;
 
 /// Most handed-over listeners a writer takes in one wake-up (the rest in the next).
 const MAX_JOINS_AT_ONCE: usize = 512;
@@ -92,6 +101,10 @@ impl<T: Transport + Heartbeat + 'static> WriterSession for Driven<T> {
 
     fn is_finished(&self) -> bool {
         self.session.is_finished()
+    }
+
+    fn more_ready(&self) -> bool {
+        self.session.more_ready()
     }
 
     fn tick(&mut self, now: tokio::time::Instant) -> bool {
@@ -261,6 +274,21 @@ fn read(l: &mut Listener) -> bool {
 }
 
 /// Writes one listener's pending bytes; false when its connection is gone.
+/// [`write`], then reads and writes again while the socket takes everything and more frames
+/// are ready ([`WriterSession::more_ready`]).
+fn write_ready(l: &mut Listener) -> bool {
+    for _ in 0..MAX_CATCH_UP {
+        if !write(l) {
+            return false;
+        }
+        if !l.session.more_ready() {
+            return true;
+        }
+        l.session.update();
+    }
+    write(l)
+}
+
 fn write(l: &mut Listener) -> bool {
     loop {
         let mut parts: [&[u8]; MAX_SLICES] = [&[]; MAX_SLICES];
@@ -377,7 +405,7 @@ async fn run(
         if everyone || due.len() * 4 > listeners.len() {
             listeners.retain_mut(|l| {
                 l.session.update();
-                write(l) && !l.session.is_finished()
+                write_ready(l) && !l.session.is_finished()
             });
         } else {
             // few: found by id (joins and readable listeners are one at a time)
@@ -385,7 +413,7 @@ async fn run(
                 if let Some(i) = listeners.iter().rposition(|l| l.id == *id) {
                     let l = &mut listeners[i];
                     l.session.update();
-                    if !write(l) || l.session.is_finished() {
+                    if !write_ready(l) || l.session.is_finished() {
                         listeners.swap_remove(i);
                     }
                 }

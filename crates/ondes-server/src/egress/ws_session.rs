@@ -77,6 +77,10 @@ impl WriterSession for WsDriven {
         self.close_sent && self.session.is_finished()
     }
 
+    fn more_ready(&self) -> bool {
+        self.session.more_ready()
+    }
+
     fn tick(&mut self, now: Instant) -> bool {
         if now >= self.next_heartbeat {
             self.next_heartbeat = now + self.heartbeat;

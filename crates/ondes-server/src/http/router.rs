@@ -66,6 +66,7 @@ async fn path_param<S: Send + Sync>(parts: &mut Parts, state: &S, name: &str) ->
 pub fn app(state: SharedState) -> Router {
     let json = Router::new()
         .route("/api/streams", get(crate::api::streams::list))
+        .route("/api/cluster", get(crate::api::cluster::describe))
         .route(
             "/api/time",
             get(|| async { axum::Json(serde_json::json!({"server_time_us": crate::clock::now_us()})) }),

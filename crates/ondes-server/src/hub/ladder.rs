@@ -8,7 +8,7 @@
 //! get PCM. A source that sends Opus itself fills the rung nearest its bitrate with its own
 //! packets instead of a re-encoding (see [`super::passthrough`]).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use ondes_codec::{OpusApplication, OpusConfig, OpusEncoder};
@@ -45,6 +45,9 @@ pub struct Ladder {
     pub rungs: Vec<Rung>,
     /// Which rung a source's own Opus packets fill (only the producer locks it).
     passthrough: Mutex<PassthroughChoice>,
+    /// Every rung encodes, listeners or not: a cluster origin's edges may have listeners on
+    /// a rung nobody on the origin uses.
+    pinned: AtomicBool,
 }
 
 /// One rung as `/stats` shows it.
@@ -77,7 +80,22 @@ impl Ladder {
         } else {
             Vec::new()
         };
-        Ladder { spec, rungs, passthrough: Mutex::new(PassthroughChoice::default()) }
+        Ladder {
+            spec,
+            rungs,
+            passthrough: Mutex::new(PassthroughChoice::default()),
+            pinned: AtomicBool::new(false),
+        }
+    }
+
+    /// Keeps every rung encoding from now on (a cluster origin: see [`Ladder::pinned`]).
+    pub fn pin_all(&self) {
+        self.pinned.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether every rung encodes whatever its listeners.
+    pub fn pinned(&self) -> bool {
+        self.pinned.load(Ordering::Relaxed)
     }
 
     /// Per-rung counters, and the source's bitrate when it sends Opus.
@@ -140,7 +158,7 @@ impl Ladder {
         };
         for (i, rung) in self.rungs.iter().enumerate() {
             let mut st = rung.state.lock();
-            if rung.listeners.load(Ordering::Relaxed) > 0 {
+            if rung.listeners.load(Ordering::Relaxed) > 0 || self.pinned.load(Ordering::Relaxed) {
                 st.idle_frames = 0;
             } else {
                 st.idle_frames += 1;

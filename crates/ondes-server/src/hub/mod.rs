@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use bytes::Bytes;
 use ondes_core::dsp::{ChannelLevel, Decimator, LevelMeter};
 use ondes_core::ring::Resume;
 use ondes_core::{Cursor, CursorRead, Frame, FrameSpec, Ring};
@@ -125,6 +126,16 @@ impl ControlState {
         }
         v
     }
+}
+
+/// What [`StreamHub::push_relayed`] did with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relayed {
+    Pushed,
+    /// Older than the newest frame (a duplicate): not pushed.
+    Stale,
+    /// Pushed after this many missing frames (counted and reported).
+    Gap(u64),
 }
 
 /// One item read for a listener.
@@ -256,6 +267,71 @@ impl StreamHub {
         {
             t.record(t0.elapsed());
         }
+        self.push_frame(samples, capture_us, opus, speech)
+    }
+
+    /// Appends a frame whose Opus packets are given (every rung's) and numbers it `seq`:
+    /// how a cluster edge keeps its origin's numbering and bytes. A stream fed this way has
+    /// this as its only producer (the single-producer rule holds). A frame older than the
+    /// newest is a duplicate and is not pushed; a jump forward is a gap: up to half the ring
+    /// is filled with silent frames (no Opus: listeners conceal them) so that numbering stays
+    /// gap-free for resuming listeners, a longer one restarts the ring; either way the gap is
+    /// counted and listeners get a `gap` status.
+    pub fn push_relayed(
+        &self,
+        seq: u64,
+        samples: Arc<[f32]>,
+        capture_us: i64,
+        opus: Vec<(u8, Bytes)>,
+    ) -> Relayed {
+        let (next, empty, capacity) = {
+            let ring = self.ring.read();
+            (ring.next_seq(), ring.is_empty(), ring.capacity() as u64)
+        };
+        let mut outcome = Relayed::Pushed;
+        if empty && seq != next {
+            self.ring.write().restart_at(seq);
+            self.latest.send_replace(seq);
+        } else if seq < next {
+            return Relayed::Stale;
+        } else if seq > next {
+            let missing = seq - next;
+            if missing <= capacity / 2 {
+                let silence: Arc<[f32]> = vec![0.0; samples.len()].into();
+                let step = i64::from(self.spec.duration.as_us());
+                for k in 0..missing {
+                    let at = capture_us - step * (missing - k) as i64;
+                    self.push_frame(silence.clone(), at, Vec::new(), Vec::new());
+                }
+            } else {
+                self.ring.write().restart_at(seq);
+            }
+            self.report_source_gap(next, missing);
+            outcome = Relayed::Gap(missing);
+        }
+        self.levels.lock().push(&samples);
+        self.push_frame(samples, capture_us, opus, Vec::new());
+        outcome
+    }
+
+    /// Numbers the first frame `seq` (before anything was pushed): an origin numbers its
+    /// frames from the wall clock so that a restarted or standby origin goes on from where
+    /// the old one stopped, and an edge starts at its origin's position.
+    pub fn start_at(&self, seq: u64) {
+        let mut ring = self.ring.write();
+        if ring.is_empty() {
+            ring.restart_at(seq);
+            self.latest.send_replace(seq);
+        }
+    }
+
+    fn push_frame(
+        &self,
+        samples: Arc<[f32]>,
+        capture_us: i64,
+        opus: Vec<(u8, Bytes)>,
+        speech: Vec<crate::ingest::say::SpeechMark>,
+    ) -> u64 {
         let mut due = Vec::new();
         let (seq, prev, mut group) = {
             let ring = self.ring.read();
@@ -395,6 +471,15 @@ impl StreamHub {
     /// Moves a cursor to live without counting a drop (after a deliberate pause).
     pub fn jump_to_live(&self, cursor: &mut Cursor) -> u64 {
         cursor.jump_to_live(&self.ring.read())
+    }
+
+    /// Up to `max` frames after `after` still in the ring, oldest first (the newest ones when
+    /// more are there): what an origin answers an edge's backlog request with.
+    pub fn frames_after(&self, after: u64, max: usize) -> Vec<Arc<HubFrame>> {
+        let ring = self.ring.read();
+        let next = ring.next_seq();
+        let from = after.saturating_add(1).max(ring.oldest_seq()).max(next.saturating_sub(max as u64));
+        (from..next).filter_map(|s| ring.get(s).cloned()).collect()
     }
 
     /// Frames currently held in the ring.

@@ -174,6 +174,12 @@ pub trait RegistryEntry: Send + Sync {
     /// Called under the registry's write lock as the entry is removed: must be quick and
     /// must not block (e.g. mark the stream ended so that its listeners and tasks stop).
     fn removed(&self, reason: &str);
+
+    /// How long this stream stays idle before it is removed, when not the registry's linger
+    /// (a cluster edge's stream lingers `cluster.linger_ms` after its last listener).
+    fn linger(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Why a lookup or a creation failed.
@@ -396,6 +402,40 @@ impl<E: RegistryEntry, T> StreamRegistry<E, T> {
         f(&entry)
     }
 
+    /// Adds a stream created on demand by something other than a template (a cluster edge
+    /// creating a stream its listener asks for: `label` says what), counted against
+    /// [`max_on_demand`](Self::max_on_demand). `make` runs under the write lock and must not
+    /// block. Returns the stream that exists when one was created meanwhile.
+    pub fn insert_on_demand<X: From<RegistryError>>(
+        &self,
+        id: &str,
+        label: &str,
+        make: impl FnOnce() -> Result<E, X>,
+    ) -> Result<Arc<E>, X> {
+        validate_id(id).map_err(RegistryError::from)?;
+        let mut inner = self.inner.write();
+        if let Some(s) = inner.slots.get(id) {
+            return Ok(s.entry.clone());
+        }
+        if inner.on_demand >= self.max_on_demand {
+            return Err(RegistryError::Full { id: id.to_string(), max: self.max_on_demand }.into());
+        }
+        let entry = make()?;
+        Ok(Self::insert(&mut inner, id, entry, Origin::OnDemand { template: label.to_string() }))
+    }
+
+    /// Removes stream `id` when `same` says the entry there is the one meant (not a newer
+    /// stream created under the same id since).
+    pub fn remove_if(&self, id: &str, same: impl FnOnce(&E) -> bool, reason: &str) -> Option<Arc<E>> {
+        {
+            let inner = self.inner.read();
+            if !inner.slots.get(id).is_some_and(|s| same(&s.entry)) {
+                return None;
+            }
+        }
+        self.remove(id, reason)
+    }
+
     /// Removes stream `id` whatever its origin, calling its [`RegistryEntry::removed`].
     pub fn remove(&self, id: &str, reason: &str) -> Option<Arc<E>> {
         let mut inner = self.inner.write();
@@ -422,7 +462,7 @@ impl<E: RegistryEntry, T> StreamRegistry<E, T> {
                 continue;
             }
             let since = *slot.idle_since.get_or_insert(now);
-            if now.saturating_sub(since) >= self.linger {
+            if now.saturating_sub(since) >= slot.entry.linger().unwrap_or(self.linger) {
                 expired.push(id.clone());
             }
         }

@@ -50,7 +50,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.add_demo_stream();
     }
     config.validate()?;
-    if config.streams.is_empty() {
+    // a cluster edge has no streams of its own: it receives its origins'
+    let edge = config.cluster.as_ref().is_some_and(|c| c.role.is_edge());
+    if config.streams.is_empty() && !edge {
         anyhow::bail!("no streams: declare a [[stream]] in the config file or pass --demo");
     }
     if args.check_config {

@@ -121,7 +121,7 @@ impl Default for ClusterConfig {
             node_id: String::new(),
             subject_prefix: "ondes".into(),
             linger_ms: 5_000,
-            batch_frames: 3,
+            batch_frames: 1,
             pcm: ondes_core::cluster_wire::PcmFormat::S16,
             request_timeout_ms: 1_000,
             publish_queue: 64,

@@ -227,6 +227,10 @@ pub fn run(cfg: &SimConfig) -> SimResult {
             .find(|d| d.at_us >= t && d.direction == Direction::Down)
             .map(|d| (d.at_us - t) as f64 / 1e3)
     });
+    let back_at = drop_at.and_then(|t| cfg.schedule.segments().iter().map(|s| s.0).find(|s| *s > t));
+    let recover_ms = drop_at
+        .zip(back_at)
+        .and_then(|(drop, back)| result::time_to_recover(&client.played_at_us, drop, back));
     let underruns_after = client.underrun_at_us.iter().filter(|t| **t >= cfg.settle_us).count();
     SimResult {
         link_efficiency_percent: 100.0 * server.payload_bytes as f64 / pipe.wire_bytes.max(1) as f64,
@@ -243,6 +247,8 @@ pub fn run(cfg: &SimConfig) -> SimResult {
         avg_bitrate_kbps: client.played_bytes as f64 * 8.0 / duration_s / 1e3,
         switches: decisions.len(),
         reaction_ms,
+        recover_ms,
+        link_back_at_s: back_at.map(|t| t as f64 / 1e6),
         skipped_frames: server.skipped_frames,
         concealed_ms: (stats.concealed * frame_us) as f64 / 1e3,
         dropped_frames: stats.dropped,

@@ -45,6 +45,12 @@ pub struct SimResult {
     pub reaction_ms: Option<f64>,
     /// Frames the server skipped because the listener lagged more than `max_lag`.
     pub skipped_frames: u64,
+    /// Time to recover: from the end of the first bandwidth drop (the link back) until every
+    /// frame played from then on is within 20% of the latency before the drop (its median
+    /// over the 5 s before), ms; null without a drop that ends, or when it never recovers.
+    pub recover_ms: Option<f64>,
+    /// When the link came back after the first drop, s (null without one).
+    pub link_back_at_s: Option<f64>,
     /// Frames the jitter buffer concealed (lost, underrun, stretched) and dropped to catch up.
     pub concealed_ms: f64,
     pub dropped_frames: u64,
@@ -91,6 +97,31 @@ pub(crate) fn latency(mut v: Vec<u64>) -> LatencyMs {
     LatencyMs { mean, p50: at(50), p95: at(95) }
 }
 
+/// Time to recover, ms (see [`SimResult::recover_ms`]), from (play time, latency) pairs in
+/// µs, the start of the drop and the time the link came back.
+pub(crate) fn time_to_recover(played: &[(u64, u64)], drop_at_us: u64, back_at_us: u64) -> Option<f64> {
+    let mut before: Vec<u64> = played
+        .iter()
+        .filter(|(t, _)| (drop_at_us.saturating_sub(5_000_000)..drop_at_us).contains(t))
+        .map(|&(_, l)| l)
+        .collect();
+    if before.is_empty() {
+        return None;
+    }
+    before.sort_unstable();
+    let limit = before[before.len() / 2] as f64 * 1.2;
+    // the last frame after the link came back that was still too late; recovered after it
+    let after: Vec<&(u64, u64)> = played.iter().filter(|(t, _)| *t >= back_at_us).collect();
+    if after.is_empty() {
+        return None;
+    }
+    match after.iter().rposition(|&&(_, l)| l as f64 > limit) {
+        None => Some(0.0),
+        Some(i) if i + 1 < after.len() => Some((after[i + 1].0 - back_at_us) as f64 / 1e3),
+        Some(_) => None,
+    }
+}
+
 /// Mean latency per second of playout, from (play time, latency) pairs in µs.
 pub(crate) fn latency_by_second(played: &[(u64, u64)], duration_us: u64) -> Vec<f64> {
     let seconds = duration_us.div_ceil(1_000_000) as usize;
@@ -101,4 +132,39 @@ pub(crate) fn latency_by_second(played: &[(u64, u64)], duration_us: u64) -> Vec<
         sum[i].1 += 1;
     }
     sum.iter().map(|&(s, n)| if n == 0 { 0.0 } else { (s as f64 / n as f64 / 1000.0).round() }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_to_recover;
+
+    #[test]
+    fn recovery_is_when_the_latency_stays_back_within_a_fifth_of_before() {
+        // 100 ms before the drop at 10 s, 900 ms during it, the link back at 20 s, then
+        // 300 ms until 23 s and 110 ms after
+        let played: Vec<(u64, u64)> = (0..400u64)
+            .map(|i| {
+                let t = i * 100_000;
+                let l = match t {
+                    t if t < 10_000_000 => 100_000,
+                    t if t < 23_000_000 => {
+                        if t < 20_000_000 {
+                            900_000
+                        } else {
+                            300_000
+                        }
+                    }
+                    _ => 110_000,
+                };
+                (t, l)
+            })
+            .collect();
+        assert_eq!(time_to_recover(&played, 10_000_000, 20_000_000), Some(3000.0));
+        // never back: still 300 ms at the end
+        let stuck: Vec<(u64, u64)> =
+            played.iter().map(|&(t, l)| (t, if t >= 20_000_000 { 300_000 } else { l })).collect();
+        assert_eq!(time_to_recover(&stuck, 10_000_000, 20_000_000), None);
+        // nothing played before the drop: no reference
+        assert_eq!(time_to_recover(&played[200..], 10_000_000, 20_000_000), None);
+    }
 }

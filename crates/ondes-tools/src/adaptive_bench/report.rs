@@ -102,6 +102,7 @@ impl AdaptiveReport {
             ),
             ("switches", l.switches.to_string(), a.switches.to_string()),
             ("reaction to the drop (ms)", reaction(l.reaction_ms), reaction(a.reaction_ms)),
+            ("time to recover (ms)", recovery(l), recovery(a)),
             (
                 "final rung",
                 format!("{} {}", l.final_kbps, l.final_profile),
@@ -129,6 +130,15 @@ fn pct(v: f64) -> String {
 
 fn lat(r: &SimResult) -> String {
     format!("{:.0} / {:.0}", r.latency_ms.mean, r.latency_ms.p95)
+}
+
+/// Time to recover after the link came back, or that it did not within the run.
+fn recovery(r: &SimResult) -> String {
+    match (r.recover_ms, r.link_back_at_s) {
+        (Some(ms), _) => format!("{ms:.0}"),
+        (None, Some(_)) => "not in the run".to_string(),
+        (None, None) => "—".to_string(),
+    }
 }
 
 fn reaction(v: Option<f64>) -> String {

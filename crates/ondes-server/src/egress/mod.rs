@@ -40,3 +40,32 @@ pub use session::{ListenerSession, SessionNotice, SkipAction, Start, Transport};
 
 /// What a `gap` status says when the source itself lost audio (SSE and WebSocket alike).
 pub const SOURCE_GAP_MESSAGE: &str = "the source lost audio (a capture overrun); the missing frames are silence, counted as dropped at the source";
+
+/// The status telling a resuming listener how its resume went, for every transport that
+/// resumes (`Last-Event-ID` on SSE, `?last_seq=` on WebSocket); `asked` names what it sent.
+pub fn resume_status(
+    last_seen: u64,
+    outcome: &ondes_core::ring::Resume,
+    asked: &str,
+) -> ondes_core::proto::control::Status {
+    use ondes_core::proto::control::Status;
+    use ondes_core::ring::Resume;
+    let from_frame = last_seen.saturating_add(1);
+    match outcome {
+        Resume::Exact => Status::Resumed {
+            skipped_while_paused: None,
+            from_frame: Some(from_frame),
+            missed_frames: Some(0),
+        },
+        Resume::Gap { missed } => Status::Gap {
+            from_frame,
+            missed_frames: Some(*missed),
+            message: "the requested frames are no longer in the ring; continuing at live".into(),
+        },
+        Resume::Unknown => Status::Gap {
+            from_frame,
+            missed_frames: None,
+            message: format!("unknown {asked} (from before a restart?); continuing at live"),
+        },
+    }
+}

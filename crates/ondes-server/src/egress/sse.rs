@@ -7,7 +7,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use ondes_core::egress::Framer;
 use ondes_core::proto::control::Status;
-use ondes_core::ring::Resume;
 
 use super::body::Heartbeat;
 use super::session::{SessionNotice, Transport};
@@ -100,23 +99,9 @@ impl Transport for SseTransport {
                 skipped_frames: *skipped_frames,
                 message: Some("this listener fell behind and was moved to live".into()),
             },
-            SessionNotice::ResumeOutcome { last_seen, outcome } => match outcome {
-                Resume::Exact => Status::Resumed {
-                    skipped_while_paused: None,
-                    from_frame: Some(last_seen.saturating_add(1)),
-                    missed_frames: Some(0),
-                },
-                Resume::Gap { missed } => Status::Gap {
-                    from_frame: last_seen.saturating_add(1),
-                    missed_frames: Some(*missed),
-                    message: "the requested frames are no longer in the ring; continuing at live".into(),
-                },
-                Resume::Unknown => Status::Gap {
-                    from_frame: last_seen.saturating_add(1),
-                    missed_frames: None,
-                    message: "unknown Last-Event-ID (from before a restart?); continuing at live".into(),
-                },
-            },
+            SessionNotice::ResumeOutcome { last_seen, outcome } => {
+                crate::egress::resume_status(*last_seen, outcome, "Last-Event-ID")
+            }
             SessionNotice::Ended(message) => {
                 return Some(sse_event(Some("error"), None, &format!("error: {message}")));
             }

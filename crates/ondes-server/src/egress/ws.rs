@@ -16,7 +16,6 @@ use ondes_core::proto::audio::{AudioHeader, Codec, encode_audio};
 use ondes_core::proto::control::{
     ErrorMessage, FromListener, ListenerInfo, Rung as RungMessage, Status, ToListener,
 };
-use ondes_core::ring::Resume;
 
 use super::session::{ListenerSession, SessionNotice, Transport};
 use super::ws_frame;
@@ -427,23 +426,9 @@ impl Transport for WsTransport {
                 message: crate::egress::SOURCE_GAP_MESSAGE.into(),
             }),
             // `?last_seq=`: the same outcome as an SSE `Last-Event-ID`
-            SessionNotice::ResumeOutcome { last_seen, outcome } => ToListener::Status(match outcome {
-                Resume::Exact => Status::Resumed {
-                    skipped_while_paused: None,
-                    from_frame: Some(last_seen.saturating_add(1)),
-                    missed_frames: Some(0),
-                },
-                Resume::Gap { missed } => Status::Gap {
-                    from_frame: last_seen.saturating_add(1),
-                    missed_frames: Some(*missed),
-                    message: "the requested frames are no longer in the ring; continuing at live".into(),
-                },
-                Resume::Unknown => Status::Gap {
-                    from_frame: last_seen.saturating_add(1),
-                    missed_frames: None,
-                    message: "unknown last_seq (from before a restart?); continuing at live".into(),
-                },
-            }),
+            SessionNotice::ResumeOutcome { last_seen, outcome } => {
+                ToListener::Status(crate::egress::resume_status(*last_seen, outcome, "last_seq"))
+            }
             // the new rung (set_quality) is this listener's answer to a quality change
             SessionNotice::Quality(_) => return None,
             SessionNotice::Lagged { skipped_frames } => {

@@ -20,6 +20,7 @@ pub mod perf;
 pub mod playout;
 pub mod proto;
 pub mod quality;
+pub mod record;
 pub mod ring;
 pub mod stretch;
 pub mod utterance;

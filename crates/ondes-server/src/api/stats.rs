@@ -50,6 +50,7 @@ pub async fn stream_stats(
     let serializations = s.serializations.load(Ordering::Relaxed);
     Ok(axum::Json(json!({
         "stream": id,
+        "recording": stream.recorder.as_ref().map(|r| r.stats()),
         "total_frames": s.total_frames.load(Ordering::Relaxed),
         "frames_per_second": s.fps(),
         "active_subscribers": s.active_subscribers.load(Ordering::Relaxed),

@@ -128,6 +128,7 @@ async fn create(
         mount: Mount::new(hub.clone(), None),
         capture: None,
         cluster_linger: Some(Duration::from_millis(cluster.config.linger_ms)),
+        recorder: None,
     };
     app.streams.insert_cluster(stream, "cluster").map_err(|e| e.to_string())?;
     ClusterStats::add(&cluster.stats.edge_streams_created, 1);

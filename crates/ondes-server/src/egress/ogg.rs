@@ -150,6 +150,10 @@ impl OggTransport {
 impl Framer<Arc<HubFrame>> for OggTransport {
     type Bytes = Bytes;
 
+    fn payload_bytes(&self, frames: &[Arc<HubFrame>]) -> u64 {
+        HubFrame::opus_bytes(frames, self.pages.rung)
+    }
+
     fn audio(&mut self, frames: &[Arc<HubFrame>]) -> Bytes {
         let last = &frames[frames.len() - 1];
         let pages = self.pages;

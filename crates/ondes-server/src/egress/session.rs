@@ -459,6 +459,7 @@ impl<T: Transport> ListenerSession<T> {
         info.frames_sent.store(s.frames_sent, Ordering::Relaxed);
         info.events_sent.store(s.messages_sent, Ordering::Relaxed);
         info.bytes_sent.store(s.bytes_sent, Ordering::Relaxed);
+        info.payload_sent.store(s.payload_sent, Ordering::Relaxed);
         info.skipped_frames.store(s.skipped_frames, Ordering::Relaxed);
         info.last_activity_ms.store(self.now_us / 1000, Ordering::Relaxed);
         if let Some(t) = &self.trace {

@@ -55,6 +55,11 @@ fn join(hub: &Arc<StreamHub>, format: SseFormat, factor: usize, group: u64) -> W
 impl Framer<Arc<HubFrame>> for SseTransport {
     type Bytes = Bytes;
 
+    /// The samples delivered, counted as 16-bit (whatever the text encoding carries them as).
+    fn payload_bytes(&self, frames: &[Arc<HubFrame>]) -> u64 {
+        HubFrame::pcm16_bytes(frames, self.factor)
+    }
+
     fn audio(&mut self, frames: &[Arc<HubFrame>]) -> Bytes {
         let (hub, format, factor) = (&self.hub, self.format, self.factor);
         let last = &frames[frames.len() - 1];

@@ -88,6 +88,11 @@ fn to_bytes(m: &ToListener) -> Bytes {
 impl Framer<Arc<HubFrame>> for WhepTransport {
     type Bytes = Bytes;
 
+    /// The packet sent (the last frame's: one frame per message).
+    fn payload_bytes(&self, frames: &[Arc<HubFrame>]) -> u64 {
+        HubFrame::opus_bytes(&frames[frames.len() - 1..], self.rung)
+    }
+
     /// The frame's Opus packet (sessions run with one frame per message); empty when the
     /// rung had no packet for it (nothing is sent; the receiver conceals it).
     fn audio(&mut self, frames: &[Arc<HubFrame>]) -> Bytes {

@@ -355,6 +355,13 @@ impl WsTransport {
 impl Framer<Arc<HubFrame>> for WsTransport {
     type Bytes = Bytes;
 
+    fn payload_bytes(&self, frames: &[Arc<HubFrame>]) -> u64 {
+        match self.rung {
+            Some(i) => HubFrame::opus_bytes(frames, i),
+            None => HubFrame::pcm16_bytes(frames, 1),
+        }
+    }
+
     fn audio(&mut self, frames: &[Arc<HubFrame>]) -> Bytes {
         let (hub, rung) = (&self.hub, self.rung);
         if let Some(i) = rung {

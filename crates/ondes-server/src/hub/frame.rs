@@ -51,6 +51,16 @@ impl HubFrame {
         self.opus.iter().find(|(i, _)| *i as usize == idx).map(|(_, p)| p)
     }
 
+    /// Bytes of rung `idx`'s packets in `frames` (a listener's Opus payload).
+    pub fn opus_bytes(frames: &[Arc<HubFrame>], idx: usize) -> u64 {
+        frames.iter().filter_map(|f| f.opus_packet(idx)).map(|p| p.len() as u64).sum()
+    }
+
+    /// Bytes of `frames` as 16-bit PCM decimated by `factor` (a listener's PCM payload).
+    pub fn pcm16_bytes(frames: &[Arc<HubFrame>], factor: usize) -> u64 {
+        frames.iter().map(|f| (f.frame.samples.len() / factor.max(1)) as u64 * 2).sum()
+    }
+
     /// Rung `idx`'s packet for a track that must not skip frames (a file, an fMP4 segment):
     /// a frame the rung has no packet for (it was just starting) becomes a packet of the
     /// last packet's TOC byte alone, which decoders conceal. `None` before the rung's first

@@ -101,6 +101,10 @@ impl Framer<Arc<HubFrame>> for MountListener {
     fn audio(&mut self, frames: &[Arc<HubFrame>]) -> Bytes {
         self.ogg.audio(frames)
     }
+
+    fn payload_bytes(&self, frames: &[Arc<HubFrame>]) -> u64 {
+        self.ogg.payload_bytes(frames)
+    }
 }
 
 impl Transport for MountListener {

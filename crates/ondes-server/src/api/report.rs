@@ -113,12 +113,17 @@ pub async fn stream_report(
     if app.config.auth.required_for_stream {
         crate::http::admission::authorize(&app, &headers, &q, Permission::Subscribe, Some(&id))?;
     }
+    Ok(axum::Json(stream_report_now(&app, &id)))
+}
+
+/// The report of stream `id` now (also in its `/stats`, as `delivery`).
+pub fn stream_report_now(app: &SharedState, id: &str) -> Value {
     // who the listeners are is not in the report; their reports' numbers are
     let conns: Vec<ConnectionSnapshot> = app
         .connections
-        .list(Some(&id))
+        .list(Some(id))
         .iter()
         .map(|c| ConnectionSnapshot { user_id: None, ip_address: None, user_agent: None, ..c.snapshot() })
         .collect();
-    Ok(axum::Json(report(&id, &conns, now_ms())))
+    report(id, &conns, now_ms())
 }

@@ -51,6 +51,7 @@ pub async fn stream_stats(
     Ok(axum::Json(json!({
         "stream": id,
         "recording": stream.recorder.as_ref().map(|r| r.stats()),
+        "delivery": crate::api::report::stream_report_now(&app, &id),
         "total_frames": s.total_frames.load(Ordering::Relaxed),
         "frames_per_second": s.fps(),
         "active_subscribers": s.active_subscribers.load(Ordering::Relaxed),

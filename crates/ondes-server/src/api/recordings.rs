@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-use crate::auth::Permission;
+use crate::http::admission::readable_stream;
 use crate::http::error::ApiError;
 use crate::http::{QueryMap, StreamId};
 use crate::state::SharedState;
@@ -17,10 +17,7 @@ pub async fn list(
     headers: HeaderMap,
     q: QueryMap,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let stream = app.stream(&id)?;
-    if app.config.auth.required_for_stream {
-        crate::http::admission::authorize(&app, &headers, &q, Permission::Subscribe, Some(&id))?;
-    }
+    let stream = readable_stream(&app, &headers, &q, &id)?;
     let recorder = stream.recorder.as_ref().ok_or_else(|| {
         ApiError::not_found(format!(
             "stream '{id}' is not recorded; add record = {{ format = \"ogg-opus\", path = \"recordings\" }} to its [[stream]]"

@@ -11,9 +11,9 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use crate::auth::Permission;
 use crate::clock::now_ms;
 use crate::connections::ConnectionSnapshot;
+use crate::http::admission::readable_stream;
 use crate::http::error::ApiError;
 use crate::http::{QueryMap, StreamId};
 use crate::state::SharedState;
@@ -109,10 +109,7 @@ pub async fn stream_report(
     headers: HeaderMap,
     q: QueryMap,
 ) -> Result<axum::Json<Value>, ApiError> {
-    app.stream(&id)?;
-    if app.config.auth.required_for_stream {
-        crate::http::admission::authorize(&app, &headers, &q, Permission::Subscribe, Some(&id))?;
-    }
+    readable_stream(&app, &headers, &q, &id)?;
     Ok(axum::Json(stream_report_now(&app, &id)))
 }
 

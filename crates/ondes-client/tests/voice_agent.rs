@@ -34,6 +34,9 @@ async fn the_voice_agent_speaks_times_its_stages_and_its_slowed_stage_is_flagged
     let token = s.state.auth.mint("agent", &[Permission::Publish], 3600, now);
     let server = format!("http://{}", s.addr);
 
+    // built first: under another feature set (the test command's) this is a rebuild that can
+    // take minutes, which the listener's deadline below must not include
+    let exe = example();
     // a listener of the stream counts the utterances it hears start
     ondes_client::tls::install_crypto_provider();
     let mut sse =
@@ -50,7 +53,6 @@ async fn the_voice_agent_speaks_times_its_stages_and_its_slowed_stage_is_flagged
         text.matches("utterance-start").count()
     });
 
-    let exe = example();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(exe)
             .args([

@@ -200,3 +200,78 @@ fn refusals_are_clear_errors() {
     assert!(!out.status.success());
     assert!(stderr.contains("/whep") && !stderr.contains("panicked"), "{stderr}");
 }
+
+/// A free UDP port on loopback (bound and released: the server takes it a moment later).
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A process killed when dropped, however the test ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_rung_auto_listener_behind_a_narrow_link_is_switched_down_by_the_bandwidth_estimate() {
+    // the server's WebRTC port is known, so that the proxy can stand in front of it
+    let rtc_port = free_udp_port();
+    let config = tmp("bwe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[webrtc]\nudp_port = {rtc_port}\nips = [\"127.0.0.1\"]\n\
+             [[stream]]\nid = \"tone\"\nsource = \"tone:sine?freq=440&amp=0.5\"\nsample_rate = 48000\nchannels = 1\n"
+        ),
+    )
+    .unwrap();
+    let s =
+        common::serve(&["--bind", "127.0.0.1:0", "--config", config.to_str().unwrap()], &[], Stdio::null());
+    // A link in front of the WebRTC port: wide for the first 3 s (ICE, DTLS and the data
+    // channel's SCTP association come through), then 48 kbit/s each way, where the stream's
+    // top rung, 64 kbit/s of Opus (about 90 kbit/s with RTP, SRTP, UDP and IP), does not fit.
+    // (A link that is saturated from the first packet can keep SCTP from associating for
+    // many seconds: the audio still adapts, but the `rung` notices have no channel.)
+    let script = tmp("narrowing.txt");
+    std::fs::write(&script, "3s custom bw=10mbps delay=5ms\n1s custom bw=48kbps delay=20ms\n").unwrap();
+    let proxy_port = free_udp_port();
+    let mut proxy = Child(
+        Command::new(BIN)
+            .args(["netsim", "--udp", "--listen", &format!("127.0.0.1:{proxy_port}")])
+            .args(["--upstream", &format!("127.0.0.1:{rtc_port}"), "--script", script.to_str().unwrap()])
+            .args(["--report-secs", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ondes netsim starts"),
+    );
+    // it prints its first line once it listens; the rest is read (and dropped) so that
+    // its writes never meet a closed pipe
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(proxy.0.stderr.take().unwrap()));
+    let first = lines.next().expect("a line from ondes netsim").unwrap();
+    assert!(first.contains("netsim"), "{first}");
+    std::thread::spawn(move || lines.for_each(drop));
+    let out = run(&[
+        "listen",
+        &format!("{}/api/streams/tone/whep?rung=auto", s.url),
+        "--via",
+        &format!("127.0.0.1:{proxy_port}"),
+        "--duration",
+        "10s",
+        "--json",
+    ]);
+    let v = json(&out);
+    let notices: Vec<&str> =
+        v["server_notices"].as_array().unwrap().iter().filter_map(|n| n.as_str()).collect();
+    // down, for the estimate, to a rung below the top (64 kbit/s)
+    let down = notices
+        .iter()
+        .find(|n| n.contains("bandwidth_estimate"))
+        .unwrap_or_else(|| panic!("no switch for the bandwidth estimate: {v:#}"));
+    assert!(down.contains("→ 16") || down.contains("→ 32"), "{v:#}");
+    assert!(v["frames_received"].as_u64().unwrap() > 200, "{v:#}");
+}

@@ -178,7 +178,8 @@ fn a_transport_estimate_below_the_rung_switches_down_and_a_high_one_lets_it_back
     };
     assert_eq!(f.c.kbps(), 64);
     // the path carries well above the rung: no change for a while
-    estimates(&mut f, 3.0, 3.0 * f.cost(2));
+    let plenty = 3.0 * f.cost(2);
+    estimates(&mut f, 3.0, plenty);
     assert!(f.decisions.iter().all(|d| d.direction == Direction::Up), "{:?}", f.decisions);
     let before = f.decisions.len();
     let rung = f.c.rung();
@@ -194,7 +195,8 @@ fn a_transport_estimate_below_the_rung_switches_down_and_a_high_one_lets_it_back
     estimates(&mut f, 20.0, cap);
     assert_eq!(f.c.rung(), low, "{:?}", f.decisions);
     // the cap lifts: after the hold and a calm period, one rung at a time back up
-    estimates(&mut f, 60.0, 4.0 * f.cost(4));
+    let lifted = 4.0 * f.cost(4);
+    estimates(&mut f, 60.0, lifted);
     assert_eq!(f.c.rung(), LADDER.len() - 1, "{:?}", f.decisions);
     let ups = f.decisions.iter().filter(|d| d.at_us > 23_500_000 && d.direction == Direction::Up).count();
     assert!(ups >= 2, "{:?}", f.decisions);

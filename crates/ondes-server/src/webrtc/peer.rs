@@ -47,6 +47,9 @@ pub struct Listener {
     pub write_errors: u64,
     /// A `rung=auto` listener's controller, fed with the bandwidth estimate.
     bwe: Option<ListenerBwe>,
+    /// The latest `rung` message, held until the data channel opens (the estimate may
+    /// move the rung while SCTP is still connecting).
+    rung_notice: Option<Bytes>,
 }
 
 /// A WHIP publisher feeding its stream's playout queue.
@@ -91,6 +94,7 @@ impl Listener {
             dropped_notices: 0,
             write_errors: 0,
             bwe: None,
+            rung_notice: None,
         }
     }
 }
@@ -208,6 +212,9 @@ impl Peer {
             Event::ChannelOpen(id, _) => {
                 if let Role::Listener(l) = &mut self.role {
                     l.channel = Some(id);
+                    if let (Some(msg), Some(mut c)) = (l.rung_notice.take(), self.rtc.channel(id)) {
+                        let _ = c.write(false, &msg);
+                    }
                 }
             }
             Event::MediaData(d) => {
@@ -273,7 +280,8 @@ impl Peer {
             Some(mut c) => {
                 let _ = c.write(false, &msg);
             }
-            None => l.dropped_notices += 1,
+            // the channel is not open yet (or the offer has none): the latest rung waits
+            None => l.rung_notice = Some(msg),
         }
         self.drain(net, app);
     }

@@ -9,6 +9,7 @@ pub mod dash;
 pub mod hls;
 pub mod metrics;
 pub mod perf;
+pub mod recordings;
 pub mod say;
 pub mod sse;
 pub mod stats;

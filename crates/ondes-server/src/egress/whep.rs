@@ -12,6 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use ondes_core::egress::Framer;
 use ondes_core::proto::control::{ErrorMessage, Rung as RungMessage, Status, ToListener};
+use ondes_core::quality::QualityCap;
 
 use super::session::{SessionNotice, Transport};
 use super::ws::{RungChoice, effective_rung};
@@ -23,7 +24,7 @@ pub struct WhepTransport {
     choice: RungChoice,
     /// The Opus rung sent now (a WHEP stream always has one: the route refuses others).
     pub rung: usize,
-    quality: f32,
+    quality: QualityCap,
     /// Frames that had no packet at the listener's rung (the rung was just starting).
     pub missing_packets: u64,
     /// Keeps every rung this listener may use encoding while it is connected.
@@ -141,7 +142,7 @@ impl Transport for WhepTransport {
         Some(to_bytes(&m))
     }
 
-    fn set_quality(&mut self, hub: &StreamHub, quality: f32) -> Option<Bytes> {
+    fn set_quality(&mut self, hub: &StreamHub, quality: QualityCap) -> Option<Bytes> {
         if quality == self.quality {
             return None;
         }

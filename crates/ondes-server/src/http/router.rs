@@ -73,6 +73,7 @@ pub fn app(state: SharedState) -> Router {
         )
         .route("/api/streams/{id}/stats", get(crate::api::stats::stream_stats))
         .route("/api/audio/stats", get(crate::api::stats::stream_stats))
+        .route("/api/streams/{id}/recordings", get(crate::api::recordings::list))
         .route("/api/streams/{id}/control", post(crate::api::control::control))
         .route("/api/audio/control", post(crate::api::control::control))
         .route("/api/streams/{id}/say", post(crate::api::say::say))

@@ -51,6 +51,20 @@ impl HubFrame {
         self.opus.iter().find(|(i, _)| *i as usize == idx).map(|(_, p)| p)
     }
 
+    /// Rung `idx`'s packet for a track that must not skip frames (a file, an fMP4 segment):
+    /// a frame the rung has no packet for (it was just starting) becomes a packet of the
+    /// last packet's TOC byte alone, which decoders conceal. `None` before the rung's first
+    /// packet.
+    pub fn continuous_packet(&self, idx: usize, last_toc: &mut Option<u8>) -> Option<Bytes> {
+        match self.opus_packet(idx) {
+            Some(p) if !p.is_empty() => {
+                *last_toc = Some(p[0] & 0xFC);
+                Some(p.clone())
+            }
+            _ => last_toc.map(|toc| Bytes::copy_from_slice(&[toc])),
+        }
+    }
+
     /// Stores the messages made at push time (once, before the frame is published).
     pub(super) fn set_made(&self, made: Vec<(WireKey, Bytes)>) {
         let _ = self.made.set(made);

@@ -25,10 +25,12 @@ use super::mount::{ListenerCount, Mount, frames_per_page};
 use crate::egress::body::{Heartbeat, body_stream};
 use crate::egress::ogg::OggTransport;
 use crate::egress::writer::{Driven, Taken, Takeover};
+use crate::egress::ws::effective_rung;
 use crate::egress::{ListenerSession, SessionNotice, SkipAction, Start, Transport};
 use crate::http::QueryMap;
 use crate::http::admission::{Admission, admit_listener};
 use crate::http::error::ApiError;
+use crate::http::rung_query::{RungOffer, rung_choice};
 use crate::hub::{HubFrame, StreamHub};
 use crate::state::SharedState;
 
@@ -125,11 +127,16 @@ impl Heartbeat for MountListener {
     }
 }
 
-/// `?rung=<kbps>`, or the best rung the stream's quality cap allows.
+/// Ogg/Opus: Opus rungs only; lossless is the WebSocket route's PCM.
+const OGG_RUNGS: RungOffer = RungOffer {
+    transport: "Ogg/Opus",
+    pcm: false,
+    lossless_elsewhere: Some("/api/streams/{id}/ws?quality=lossless (PCM)"),
+};
+
+/// `?rung=<kbps>` or `?quality=<level>`, or the best rung the stream's quality cap allows.
 fn pick_rung(mount: &Mount, q: &QueryMap) -> Result<usize, ApiError> {
-    let ladder = &mount.hub.ladder;
-    let n = ladder.rungs.len();
-    if n == 0 {
+    if mount.hub.ladder.rungs.is_empty() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "no_opus_ladder",
@@ -139,19 +146,9 @@ fn pick_rung(mount: &Mount, q: &QueryMap) -> Result<usize, ApiError> {
             ),
         ));
     }
-    match q.0.get("rung").map(String::as_str) {
-        None | Some("auto") => {
-            let quality = mount.hub.control().quality as f64;
-            Ok(((quality * n as f64).ceil() as usize).clamp(1, n) - 1)
-        }
-        Some(v) => v.parse::<u32>().ok().and_then(|k| ladder.index_of(k)).ok_or_else(|| {
-            let offered: Vec<String> = ladder.kbps().iter().map(u32::to_string).collect();
-            ApiError::bad_request(
-                "bad_rung",
-                format!("rung '{v}' is not offered; use auto or one of: {}", offered.join(", ")),
-            )
-        }),
-    }
+    let choice = rung_choice(&mount.hub, q, OGG_RUNGS)?;
+    // some: the ladder is not empty, and PCM is not offered here (0 is never used)
+    Ok(effective_rung(&mount.hub, choice, mount.hub.control().quality).unwrap_or(0))
 }
 
 fn response(app: &SharedState, mount: &Mount, kbps: u32, body: Body, icy: bool) -> Response {

@@ -44,8 +44,7 @@ pub struct RungSegmenter {
 
 impl RungSegmenter {
     pub(super) fn new(hub: Arc<StreamHub>, idx: usize, layout: HlsLayout, now_ms: i64) -> Arc<Self> {
-        // the encoder's look-ahead: 6.5 ms at 48 kHz, 2.5 ms for frames under 10 ms (as the Ogg egress)
-        let pre_skip = if hub.spec.duration.as_us() < 10_000 { 120 } else { 312 };
+        let pre_skip = hub.ladder.pre_skip_48k();
         let init = init_segment(&OpusTrack {
             channels: hub.spec.channels as u8,
             pre_skip,
@@ -100,8 +99,6 @@ impl RungSegmenter {
         let mut cursor = hub.cursor_at_live();
         let frame_us = hub.spec.duration.as_us() as i64;
         let mut out = Vec::new();
-        // the TOC byte of the last packet: a frame the rung had no packet for (it was just
-        // starting) becomes a packet of that TOC alone, which decoders conceal
         let mut last_toc: Option<u8> = None;
         loop {
             tokio::select! {
@@ -124,16 +121,7 @@ impl RungSegmenter {
                 let mut st = self.state.lock();
                 for r in &out {
                     let HubRead::Frame(f) = r else { continue };
-                    let packet = match f.opus_packet(self.idx) {
-                        Some(p) if !p.is_empty() => {
-                            last_toc = Some(p[0] & 0xFC);
-                            p.clone()
-                        }
-                        _ => match last_toc {
-                            Some(toc) => Bytes::copy_from_slice(&[toc]),
-                            None => continue,
-                        },
-                    };
+                    let Some(packet) = f.continuous_packet(self.idx, &mut last_toc) else { continue };
                     let seq = f.frame.seq;
                     if self.epoch_us() == 0 {
                         self.epoch_us.store(f.frame.capture_us - seq as i64 * frame_us, Ordering::Relaxed);

@@ -261,8 +261,8 @@ pub async fn read_ws(
 }
 
 /// Reads a WHEP session: one arrival per RTP packet, its frame number from the RTP
-/// timestamp and its capture time from the `abs-capture-time` extension; the session is
-/// DELETEd when the probe ends (or the reader is dropped: the server drops a quiet peer).
+/// timestamp and its capture time from the `abs-capture-time` extension. The session is
+/// DELETEd when the probe stops reading (drops its receiver) or the stream ends.
 pub async fn read_whep(
     url: String,
     token: Option<String>,
@@ -282,7 +282,12 @@ pub async fn read_whep(
     let _ = tx.send(Event::Hello(Hello { connection_id: None }));
     let mut unstamped = 0u64;
     let result = loop {
-        match rx.next().await {
+        let ev = tokio::select! {
+            // the probe has what it needs
+            _ = tx.closed() => break Ok(()),
+            ev = rx.next() => ev,
+        };
+        match ev {
             Ok(Some(WhepEvent::Frame(f))) => {
                 let capture_us = f.capture_us.unwrap_or_else(|| {
                     unstamped += 1;

@@ -197,7 +197,13 @@ pub async fn run_probe(opts: ProbeOptions, progress: Option<ProgressBar>) -> Res
     // frames of the window may be skipped for this listener after the wall-clock window
     // (its cursor trails live): read this connection's skip count once it has caught up
     let caught_up = server::get_json(&stats_url, opts.token.as_deref()).await.ok();
-    reader.abort();
+    drop(rx);
+    if whep {
+        // the WHEP reader sees nobody reads any more and DELETEs its session
+        let _ = tokio::time::timeout(Duration::from_secs(3), reader).await;
+    } else {
+        reader.abort();
+    }
     let (lo, hi) = seq_range.unwrap_or((0, u64::MAX));
     let mut next_seq: Option<u64> = None;
     let (mut received, mut gaps, mut late) = (0u64, 0u64, 0u64);

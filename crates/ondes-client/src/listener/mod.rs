@@ -2,7 +2,7 @@
 //! (`ondes listen`).
 //!
 //! ```text
-//! socket ──messages──▶ transport (ws: wire::decode_audio │ sse: audio-frame JSON)
+//! socket ──messages──▶ transport (ws: wire::decode_audio │ sse: audio-frame JSON │ whep: RTP Opus)
 //!                         │ frames with seq + capture time, stamped with their arrival
 //!                         ▼
 //!                   JitterBuffer (ondes_core::jitter, sans-IO)
@@ -17,7 +17,8 @@
 //! a monotonic clock anchored once at the start, so that latency (`play-out − capture`,
 //! `arrival − capture`) is meaningful on one machine and the jitter buffer never sees time
 //! jump. Over WebSocket the listener sends a `report` and a `ping` every second
-//! (docs/protocol.md). There is no reconnection: a listen measures one connection.
+//! (docs/protocol.md). A WHEP listen DELETEs its session at the end. There is no
+//! reconnection: a listen measures one connection.
 
 mod decode;
 mod endpoint;
@@ -30,13 +31,14 @@ mod sink;
 mod sse;
 mod transport;
 mod wav;
+mod whep;
 mod ws;
 
 use std::time::Duration;
 
 use ondes_core::proto::control::ErrorMessage;
 
-pub use endpoint::Endpoint;
+pub use endpoint::{Endpoint, TransportKind};
 pub use options::ListenOptions;
 pub use report::{ListenReport, Percentiles, TargetPoint, TargetRange, sparkline};
 pub use run::{ListenProgress, listen};

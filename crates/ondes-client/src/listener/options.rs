@@ -18,6 +18,13 @@ pub struct ListenOptions {
     /// `http://HOST/api/streams/{id}/stream?format=json|pcm16` (SSE). A URL with no path
     /// means the default stream (`/api/audio/ws` or `/api/audio/stream`).
     pub url: String,
+    /// The transport, when the URL alone does not say it (see [`super::Endpoint::parse_as`]);
+    /// `None`: by the URL (`ws://` WebSocket, `http://…/whep` WHEP, other `http://` SSE).
+    pub transport: Option<super::TransportKind>,
+    /// WHEP only: send the media through this UDP address (a proxy such as
+    /// `ondes netsim --udp` in front of the server's WebRTC port) instead of the answer's
+    /// candidates.
+    pub rtc_via: Option<std::net::SocketAddr>,
     /// Stop after this long (from the start of the connection); `None`: until the stream
     /// ends or [`stop`](Self::stop) fires.
     pub duration: Option<Duration>,
@@ -45,6 +52,8 @@ impl ListenOptions {
     pub fn new(url: impl Into<String>) -> Self {
         ListenOptions {
             url: url.into(),
+            transport: None,
+            rtc_via: None,
             duration: None,
             token: None,
             out: None,

@@ -72,7 +72,7 @@ pub async fn listen(
     opts: ListenOptions,
     progress: &mut dyn FnMut(&ListenProgress),
 ) -> Result<ListenReport, ListenError> {
-    let endpoint = Endpoint::parse(&opts.url)?;
+    let endpoint = Endpoint::parse_as(&opts.url, opts.transport)?;
     if let Some(max) = opts.max_jitter
         && opts.min_jitter > max
     {
@@ -85,7 +85,8 @@ pub async fn listen(
     let clock = Clock::new(started);
     let deadline = opts.duration.map(|d| started + d);
     let mut conn =
-        Connection::open(&endpoint, opts.token.as_deref(), opts.connect_timeout, &opts.tls).await?;
+        Connection::open(&endpoint, opts.token.as_deref(), opts.connect_timeout, &opts.tls, opts.rtc_via)
+            .await?;
     let mut notes = Notes::default();
     let mut player: Option<Player> = None;
     let mut playout: Option<PlayoutClock> = None;
@@ -106,6 +107,7 @@ pub async fn listen(
             }
             _ = second.tick() => {
                 if player.is_none() && started.elapsed() >= opts.connect_timeout {
+                    conn.close().await;
                     return Err(ListenError::NoAudio(opts.connect_timeout));
                 }
                 if let Err(e) = send_report(&mut conn, player.as_ref(), &mut notes, &clock).await {
@@ -168,11 +170,15 @@ pub async fn listen(
                 Ok(Some(Incoming::Ended(reason))) => break format!("stream ended: {reason}"),
                 Ok(Some(_)) => {}
                 Ok(None) => break "connection closed".to_string(),
-                Err(e) if player.is_none() => return Err(e),
+                Err(e) if player.is_none() => {
+                    conn.close().await;
+                    return Err(e);
+                }
                 Err(e) => break format!("connection error: {e}"),
             }
         }
     };
+    conn.close().await;
     if let Some(p) = player.as_mut() {
         p.finish_output()?;
     }
@@ -321,7 +327,7 @@ fn report(
     let mut r = ListenReport {
         url: endpoint.url().to_string(),
         transport: transport.to_string(),
-        rung: if notes.rung.is_empty() && transport == "sse" { notes.codec.clone() } else { notes.rung },
+        rung: if notes.rung.is_empty() && transport != "ws" { notes.codec.clone() } else { notes.rung },
         codec: notes.codec,
         end_reason,
         duration_secs: started.elapsed().as_secs_f64(),

@@ -1,4 +1,4 @@
-//! The two transports behind one interface: connect, then a stream of [`Incoming`] events.
+//! The three transports behind one interface: connect, then a stream of [`Incoming`] events.
 
 use std::time::Duration;
 
@@ -8,6 +8,7 @@ use ondes_core::proto::control::{FromListener, Status};
 use super::ListenError;
 use super::endpoint::Endpoint;
 use super::sse::SseConnection;
+use super::whep::WhepConnection;
 use super::ws::WsConnection;
 use crate::tls::TlsOptions;
 
@@ -59,6 +60,7 @@ pub enum Incoming {
 pub enum Connection {
     Ws(WsConnection),
     Sse(SseConnection),
+    Whep(Box<WhepConnection>),
 }
 
 impl Connection {
@@ -67,10 +69,14 @@ impl Connection {
         token: Option<&str>,
         timeout: Duration,
         tls: &TlsOptions,
+        rtc_via: Option<std::net::SocketAddr>,
     ) -> Result<Self, ListenError> {
         Ok(match endpoint {
             Endpoint::WebSocket(url) => Connection::Ws(WsConnection::open(url, token, timeout, tls).await?),
             Endpoint::Sse(url) => Connection::Sse(SseConnection::open(url, token, timeout, tls).await?),
+            Endpoint::Whep(url) => {
+                Connection::Whep(Box::new(WhepConnection::open(url, token, timeout, tls, rtc_via).await?))
+            }
         })
     }
 
@@ -80,14 +86,23 @@ impl Connection {
         match self {
             Connection::Ws(c) => c.next().await,
             Connection::Sse(c) => c.next().await,
+            Connection::Whep(c) => c.next().await,
         }
     }
 
-    /// Sends a text message (reports, pings); SSE has no way back and ignores it.
+    /// Sends a text message (reports, pings); SSE has no way back, and over WHEP the
+    /// receiver reports are RTCP's (str0m sends them): both ignore it.
     pub async fn send(&mut self, m: &FromListener) -> Result<(), ListenError> {
         match self {
             Connection::Ws(c) => c.send(m).await,
-            Connection::Sse(_) => Ok(()),
+            Connection::Sse(_) | Connection::Whep(_) => Ok(()),
+        }
+    }
+
+    /// Ends the connection: a WHEP session is DELETEd on the server.
+    pub async fn close(&mut self) {
+        if let Connection::Whep(c) = self {
+            c.close().await;
         }
     }
 
@@ -95,6 +110,7 @@ impl Connection {
         match self {
             Connection::Ws(_) => "ws",
             Connection::Sse(_) => "sse",
+            Connection::Whep(_) => "whep",
         }
     }
 
@@ -102,7 +118,7 @@ impl Connection {
     pub fn handshake_rtt(&self) -> Option<Duration> {
         match self {
             Connection::Ws(c) => Some(c.handshake_rtt()),
-            Connection::Sse(_) => None,
+            Connection::Sse(_) | Connection::Whep(_) => None,
         }
     }
 
@@ -111,6 +127,7 @@ impl Connection {
         match self {
             Connection::Ws(c) => c.received(),
             Connection::Sse(c) => c.received(),
+            Connection::Whep(c) => c.received(),
         }
     }
 }

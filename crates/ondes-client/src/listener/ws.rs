@@ -155,8 +155,8 @@ impl WsConnection {
     }
 }
 
-/// A JSON text message from the server.
-fn text(t: &str) -> Incoming {
+/// A JSON text message from the server (also the WHEP data channel's).
+pub(super) fn text(t: &str) -> Incoming {
     let m = match serde_json::from_str::<ToListener>(t) {
         Ok(m) => m,
         // JSON this client does not know (a newer server's message): not for us

@@ -22,7 +22,11 @@ use super::session::Clock;
 use super::source::{self, Layout, PreparedSource};
 
 /// Learns the stream's layout from `GET /api/streams`.
-async fn fetch_layout(client: &reqwest::Client, base: &str, stream: &str) -> Result<Layout, SendError> {
+pub(super) async fn fetch_layout(
+    client: &reqwest::Client,
+    base: &str,
+    stream: &str,
+) -> Result<Layout, SendError> {
     let url = format!("{base}/api/streams");
     let fail = |why: String| {
         SendError::Connect(format!("GET {url}: {why} (or give the layout with --rate/--channels)"))

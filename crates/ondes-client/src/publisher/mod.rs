@@ -1,4 +1,5 @@
-//! The publisher: sends audio to a stream declared with `source = "publish"` (`ondes send`).
+//! The publisher: sends audio to a stream declared with `source = "publish"` (`ondes send`),
+//! over WebSocket, HTTP ingest or WHIP (WebRTC).
 //!
 //! ```text
 //! source thread ──frames──▶ writer ──(pacing, window, backpressure: SendFlow)──▶ socket
@@ -36,6 +37,7 @@ pub mod report;
 mod send;
 pub mod session;
 pub mod source;
+mod whip;
 
 pub use encode::SendCodec;
 pub use flow::Pacing;

@@ -18,9 +18,11 @@ pub struct SendOptions {
     /// Source string: `file:PATH`, `tone:sine?freq=&amp=`, `stdin:s16le?rate=&channels=`,
     /// `tts:TEXT`.
     pub source: String,
-    /// `ws://HOST/api/streams/{id}/publish` (or `/api/audio/publish`), or
-    /// `http://HOST/api/streams/{id}/ingest`.
+    /// `ws://HOST/api/streams/{id}/publish` (or `/api/audio/publish`),
+    /// `http://HOST/api/streams/{id}/ingest`, or `http://HOST/api/streams/{id}/whip` (WebRTC).
     pub to: String,
+    /// Publish over WHIP whatever the route of `to` (`--transport whip`).
+    pub whip: bool,
     /// Bearer token with permission `publish`.
     pub token: Option<String>,
     pub codec: SendCodec,
@@ -58,6 +60,7 @@ impl SendOptions {
         SendOptions {
             source: source.into(),
             to: to.into(),
+            whip: false,
             token: None,
             codec: SendCodec::Pcm16,
             batch: 1,
@@ -93,7 +96,7 @@ impl SendOptions {
                 self.drop_before_send
             )));
         }
-        let ws = self.to.starts_with("ws://") || self.to.starts_with("wss://");
+        let ws = !self.whip && (self.to.starts_with("ws://") || self.to.starts_with("wss://"));
         if !ws && (self.frame_log.is_some() || self.drop_before_send > 0.0) {
             return Err(SendError::Options(
                 "--frame-log and --drop-before-send need a WebSocket target (ws://…/publish): HTTP ingest has no per-frame acknowledgement"
@@ -111,6 +114,8 @@ pub enum Target {
     WebSocket(String),
     /// An HTTP ingest URL (`base` is `http://HOST:PORT`, `stream` the stream id).
     Ingest { url: String, base: String, stream: String },
+    /// A WHIP URL (`…/api/streams/ID/whip`): Opus over WebRTC.
+    Whip { url: String, base: String, stream: String },
 }
 
 impl Target {
@@ -131,15 +136,42 @@ impl Target {
         };
         let (host, path) = rest.split_once('/').ok_or_else(|| bad("the URL has no path"))?;
         let path = path.split('?').next().unwrap_or("");
+        let base = format!("{scheme}://{host}");
+        if path == "api/audio/whip" {
+            return Ok(Target::Whip { url: url.to_string(), base, stream: "main".into() });
+        }
+        if let Some(id) = path.strip_prefix("api/streams/").and_then(|p| p.strip_suffix("/whip"))
+            && !id.is_empty()
+            && !id.contains('/')
+        {
+            return Ok(Target::Whip { url: url.to_string(), base, stream: id.to_string() });
+        }
         let stream = if path == "api/audio/ingest" {
             "main".to_string()
         } else {
             match path.strip_prefix("api/streams/").and_then(|p| p.strip_suffix("/ingest")) {
                 Some(id) if !id.is_empty() && !id.contains('/') => id.to_string(),
-                _ => return Err(bad("an http:// target must be …/api/streams/ID/ingest")),
+                _ => return Err(bad("an http:// target must be …/api/streams/ID/ingest or …/whip")),
             }
         };
-        Ok(Target::Ingest { url: url.to_string(), base: format!("{scheme}://{host}"), stream })
+        Ok(Target::Ingest { url: url.to_string(), base, stream })
+    }
+
+    /// `url` as a WHIP target (`--transport whip`): a stream's `/publish` or `/ingest` route
+    /// becomes its `/whip` route, `ws://` becomes `http://`.
+    pub fn whip(url: &str) -> Result<Target, SendError> {
+        let http = url.replacen("wss://", "https://", 1).replacen("ws://", "http://", 1);
+        let (path, query) = http.split_once('?').unwrap_or((&http, ""));
+        let path = path.trim_end_matches('/');
+        let path = match path.rsplit_once('/') {
+            Some((b, "publish" | "ingest")) => format!("{b}/whip"),
+            _ => path.to_string(),
+        };
+        let url = if query.is_empty() { path } else { format!("{path}?{query}") };
+        match Target::parse(&url)? {
+            t @ Target::Whip { .. } => Ok(t),
+            _ => Err(SendError::Options(format!("--to {url}: a WHIP target is …/api/streams/ID/whip"))),
+        }
     }
 }
 
@@ -162,6 +194,14 @@ mod tests {
             }
         );
         assert!(Target::parse("http://h:1/api/streams/voice/stream").is_err());
+        let whip = Target::Whip {
+            url: "http://h:1/api/streams/voice/whip".into(),
+            base: "http://h:1".into(),
+            stream: "voice".into(),
+        };
+        assert_eq!(Target::parse("http://h:1/api/streams/voice/whip").unwrap(), whip);
+        assert_eq!(Target::whip("ws://h:1/api/streams/voice/publish").unwrap(), whip);
+        assert!(Target::whip("ws://h:1/elsewhere").is_err());
         assert!(Target::parse("ftp://h").is_err());
     }
 }

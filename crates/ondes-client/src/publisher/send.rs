@@ -16,7 +16,7 @@ use super::options::{SendOptions, Target};
 use super::report::SendReport;
 use super::session::{self, Clock, SessionEnd, Shared, Writer, lock};
 use super::source::{self, Layout, PreparedSource, SourceSpec};
-use super::{SendError, ingest};
+use super::{SendError, ingest, whip};
 
 /// Sends `opts.source` to `opts.to` and returns the report.
 ///
@@ -28,7 +28,7 @@ pub async fn send(opts: SendOptions, progress: Option<ProgressBar>) -> Result<Se
     opts.validate()?;
     let clock = Clock(Instant::now());
     let spec = SourceSpec::parse(&opts.source)?;
-    let target = Target::parse(&opts.to)?;
+    let target = if opts.whip { Target::whip(&opts.to)? } else { Target::parse(&opts.to)? };
     // starts a TTS engine now, so it synthesises while we connect
     let prepared = PreparedSource::prepare(&spec)?;
     let report = SendReport {
@@ -58,6 +58,9 @@ pub async fn send(opts: SendOptions, progress: Option<ProgressBar>) -> Result<Se
         Target::WebSocket(url) => send_ws(&url, &opts, prepared, clock, report, progress.as_ref()).await,
         Target::Ingest { url, base, stream } => {
             ingest::send(&url, &base, &stream, &opts, prepared, clock, report, progress.as_ref()).await
+        }
+        Target::Whip { url, base, stream } => {
+            whip::send(&url, &base, &stream, &opts, prepared, clock, report, progress.as_ref()).await
         }
     };
     if let Some(p) = &progress {

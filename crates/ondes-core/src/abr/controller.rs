@@ -7,6 +7,9 @@
 //! * [`Controller::handle_rtt`] — each round-trip sample (WebSocket ping/pong);
 //! * [`Controller::handle_report`] — each client report (buffer, target, underruns,
 //!   received frames);
+//! * [`Controller::handle_bandwidth_estimate`] — a transport that estimates the path's
+//!   bandwidth itself (WebRTC's transport-wide congestion control, where there is no socket
+//!   backlog to watch: UDP takes every datagram and the network drops what does not fit);
 //! * [`Controller::poll`] — after any of these (or on a timer): at most one
 //!   [`Decision`] per adaptation interval.
 //!
@@ -148,6 +151,8 @@ pub struct Controller {
     last_late_us: Option<u64>,
     late_signal: bool,
     reports: VecDeque<(u64, ClientReport)>,
+    /// The transport's latest bandwidth estimate, socket bit/s, and when it came.
+    bwe: Option<(u64, f64)>,
     last_poll_us: u64,
     stats: AbrStats,
 }
@@ -199,6 +204,7 @@ impl Controller {
             last_late_us: None,
             late_signal: false,
             reports: VecDeque::new(),
+            bwe: None,
             last_poll_us: now_us,
             stats: AbrStats::default(),
             cfg,
@@ -287,6 +293,16 @@ impl Controller {
                 self.avail_bps = self.avail_bps.max(sample.bps.min(current));
             }
         }
+    }
+
+    /// The transport's own estimate of the path's available bandwidth, in the controller's
+    /// socket bit/s (the caller converts its packet overhead to a rung's
+    /// [`Controller::cost_bps`]). A transport estimates continuously, up and down (str0m
+    /// reports a new value when it changes): the latest one is the available bandwidth
+    /// until the next, and a rung costing more than it is a congestion signal.
+    pub fn handle_bandwidth_estimate(&mut self, bps: f64, now_us: u64) {
+        self.bwe = Some((now_us, bps));
+        self.avail_bps = bps;
     }
 
     pub fn handle_rtt(&mut self, rtt_us: u64, now_us: u64) {
@@ -402,6 +418,11 @@ impl Controller {
         if self.delay_strikes >= DELAY_STRIKES {
             return Some(Reason::QueueDelay { queue_delay_ms: (self.strike_queue_us / 1000) as u32 });
         }
+        if let Some((_, bps)) = self.bwe
+            && self.cost_bps(self.profile, self.rung) > bps
+        {
+            return Some(Reason::Estimate { estimate_kbps: (bps / 1000.0) as u32 });
+        }
         match self.client_signal {
             Some((at, reason)) if at + CLIENT_SIGNAL_TTL_US >= now_us => Some(reason),
             _ => None,
@@ -421,9 +442,14 @@ impl Controller {
             (bytes > 0).then(|| bytes as f64 * 8.0 * 1e6 / span as f64)
         });
         let open = open.or(drained.filter(|_| coarse));
-        match (closed.then(|| self.est.capacity_bps()).flatten(), open) {
+        let measured = match (closed.then(|| self.est.capacity_bps()).flatten(), open) {
             (Some(c), Some(o)) => Some(c.min(o)),
             (c, o) => c.or(o),
+        };
+        // the transport's own estimate bounds what the socket measured
+        match (measured, self.bwe.map(|(_, b)| b)) {
+            (Some(m), Some(b)) => Some(m.min(b)),
+            (m, b) => m.or(b),
         }
     }
 

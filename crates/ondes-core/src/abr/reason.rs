@@ -15,6 +15,9 @@ pub enum Reason {
     Backlog { backlog_ms: u32, capacity_kbps: Option<u32> },
     /// Round trips show a standing queue at the bottleneck.
     QueueDelay { queue_delay_ms: u32 },
+    /// The transport's own bandwidth estimate (WebRTC congestion control) is below what
+    /// the rung costs.
+    Estimate { estimate_kbps: u32 },
     /// The client's buffer ran low or dry while it received slower than real time.
     ClientStarving { buffer_ms: u32, target_ms: u32, underruns: u64, receive_ratio: f32 },
     /// The estimate clears the next rung's cost by the margin, after a calm period.
@@ -37,6 +40,7 @@ impl Reason {
         match self {
             Reason::Backlog { .. } => "backlog",
             Reason::QueueDelay { .. } => "queue_delay",
+            Reason::Estimate { .. } => "bandwidth_estimate",
             Reason::ClientStarving { .. } => "client_starving",
             Reason::Probe { .. } => "probe_up",
             Reason::Fallback { .. } => "fallback",
@@ -59,6 +63,10 @@ impl fmt::Display for Reason {
             Reason::QueueDelay { queue_delay_ms } => {
                 write!(f, "round trips show a standing queue of {queue_delay_ms} ms")
             }
+            Reason::Estimate { estimate_kbps } => write!(
+                f,
+                "the transport's bandwidth estimate (congestion control) is ~{estimate_kbps} kbit/s"
+            ),
             Reason::ClientStarving { buffer_ms, target_ms, underruns, receive_ratio } => write!(
                 f,
                 "client buffer {buffer_ms} ms of {target_ms} ms target, {underruns} underruns, \

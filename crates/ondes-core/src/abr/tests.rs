@@ -154,3 +154,50 @@ fn rejects_bad_ladders() {
     let c = Controller::new(cfg(), &LADDER, ProfileRequest::parse("presentation").unwrap(), 0).unwrap();
     assert_eq!((c.profile().name, c.kbps(), c.batch()), (ProfileName::HighThroughput, 64, 24));
 }
+
+/// A WebRTC listener: no socket backlog, only the transport's estimates, every 250 ms.
+fn estimates(f: &mut Feed, secs: f64, bps: f64) {
+    let end = f.now + (secs * 1e6) as u64;
+    while f.now < end {
+        f.now += 250_000;
+        f.c.handle_bandwidth_estimate(bps, f.now);
+        if let Some(d) = f.c.poll(f.now) {
+            f.decisions.push(d);
+        }
+    }
+}
+
+#[test]
+fn a_transport_estimate_below_the_rung_switches_down_and_a_high_one_lets_it_back_up() {
+    let cfg = AbrConfig { stream_frame_us: 20_000, ..AbrConfig::default() };
+    let mut f = Feed {
+        c: Controller::new(cfg, &LADDER, ProfileRequest::Fixed(ProfileName::UltraPerformance), 0).unwrap(),
+        now: 0,
+        written: 0.0,
+        decisions: vec![],
+    };
+    assert_eq!(f.c.kbps(), 64);
+    // the path carries well above the rung: no change for a while
+    let plenty = 3.0 * f.cost(2);
+    estimates(&mut f, 3.0, plenty);
+    assert!(f.decisions.iter().all(|d| d.direction == Direction::Up), "{:?}", f.decisions);
+    let before = f.decisions.len();
+    let rung = f.c.rung();
+    // a cap below what the rung costs: down at once, to a rung that fits with headroom
+    let cap = 0.8 * f.cost(2);
+    estimates(&mut f, 0.5, cap);
+    let d = f.decisions[before..].first().copied().expect("a switch down");
+    assert_eq!(d.direction, Direction::Down);
+    assert_eq!(d.reason.code(), "bandwidth_estimate");
+    assert!(d.rung < rung && f.cost(d.rung) <= 0.9 * cap, "{d:?}");
+    let low = d.rung;
+    // the cap stays: no probe above it
+    estimates(&mut f, 20.0, cap);
+    assert_eq!(f.c.rung(), low, "{:?}", f.decisions);
+    // the cap lifts: after the hold and a calm period, one rung at a time back up
+    let lifted = 4.0 * f.cost(4);
+    estimates(&mut f, 60.0, lifted);
+    assert_eq!(f.c.rung(), LADDER.len() - 1, "{:?}", f.decisions);
+    let ups = f.decisions.iter().filter(|d| d.at_us > 23_500_000 && d.direction == Direction::Up).count();
+    assert!(ups >= 2, "{:?}", f.decisions);
+}

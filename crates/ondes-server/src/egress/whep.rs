@@ -45,15 +45,16 @@ impl WhepTransport {
     }
 
     /// Moves to rung `idx` (the bandwidth estimate's choice) within the quality cap.
-    /// Returns the `rung` message to tell the listener, when it changed.
-    pub fn switch_to(&mut self, idx: usize, reason: &str) -> Option<Bytes> {
+    /// Returns the `rung` message to tell the listener (`code` and `reason` of the
+    /// decision), when it changed.
+    pub fn switch_to(&mut self, idx: usize, code: &str, reason: &str) -> Option<Bytes> {
         let cap = effective_rung(&self.hub, RungChoice::Auto, self.quality).unwrap_or(0);
         let idx = idx.min(cap);
         if idx == self.rung || self.choice != RungChoice::Auto {
             return None;
         }
         self.rung = idx;
-        Some(rung_message(&self.hub, idx, reason))
+        Some(rung_message(&self.hub, idx, Some(code), reason))
     }
 
     /// Whether the listener asked for `rung=auto`.
@@ -67,7 +68,7 @@ impl WhepTransport {
     }
 }
 
-fn rung_message(hub: &StreamHub, idx: usize, reason: &str) -> Bytes {
+fn rung_message(hub: &StreamHub, idx: usize, code: Option<&str>, reason: &str) -> Bytes {
     to_bytes(&ToListener::Rung(RungMessage {
         rung: hub.ladder.rungs[idx].kbps.to_string(),
         profile: None,
@@ -75,7 +76,7 @@ fn rung_message(hub: &StreamHub, idx: usize, reason: &str) -> Bytes {
         jitter_target_ms: None,
         jitter: None,
         direction: None,
-        code: None,
+        code: code.map(str::to_string),
         reason: reason.to_string(),
     }))
 }
@@ -156,6 +157,6 @@ impl Transport for WhepTransport {
             return None;
         }
         self.rung = rung;
-        Some(rung_message(hub, rung, &format!("stream quality set to {quality}")))
+        Some(rung_message(hub, rung, None, &format!("stream quality set to {quality}")))
     }
 }

@@ -11,8 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
+use str0m::bwe::Bitrate;
 use str0m::change::SdpOffer;
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::Extension;
 use str0m::{Candidate, Input, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -264,10 +266,17 @@ impl Engine {
                 let stream = admission.hub.id.clone();
                 let hub = admission.hub.clone();
                 let red = self.cfg.red && offered.red;
+                // an adaptive listener's rung follows the bandwidth estimate: probe up to
+                // what the top rung needs
+                let bwe = transport.is_adaptive().then(|| {
+                    let top = hub.ladder.kbps().last().copied().unwrap_or(64);
+                    super::bwe::desired_bitrate(top, hub.spec.duration.as_us())
+                });
                 let r = self.create(
                     &offer,
                     &stream,
                     red,
+                    bwe,
                     app,
                     Role::Listener(Box::new(Listener::new(admission, transport))),
                 );
@@ -279,7 +288,7 @@ impl Engine {
             Command::Publish { offer, hub, session, reply } => {
                 let stream = hub.id.clone();
                 let r = match Publisher::new(hub, session) {
-                    Ok(p) => self.create(&offer, &stream, false, app, Role::Publisher(Box::new(p))),
+                    Ok(p) => self.create(&offer, &stream, false, None, app, Role::Publisher(Box::new(p))),
                     Err(e) => Err(WebRtcError::Negotiation(format!("cannot create an Opus decoder: {e}"))),
                 };
                 let _ = reply.send(r);
@@ -297,12 +306,13 @@ impl Engine {
         }
     }
 
-    /// A new session answering `offer`.
+    /// A new session answering `offer`; `bwe`: estimate the bandwidth, probing up to it.
     fn create(
         &mut self,
         offer: &str,
         stream: &str,
         red: bool,
+        bwe: Option<Bitrate>,
         app: &AppState,
         role: Role,
     ) -> Result<Created, WebRtcError> {
@@ -316,8 +326,14 @@ impl Engine {
             .set_ice_lite(true)
             .clear_codecs()
             .enable_opus(true, red)
+            // each packet carries its frame's capture time, for the listener's latency
+            .set_extension(super::ABS_CAPTURE_TIME_ID, Extension::AbsoluteCaptureTime)
+            .enable_bwe(bwe)
             .set_stats_interval(Some(Duration::from_secs(1)))
             .build(now);
+        if let Some(desired) = bwe {
+            rtc.bwe().set_desired_bitrate(desired);
+        }
         for c in &self.candidates {
             match Candidate::host(*c, "udp") {
                 Ok(c) => {

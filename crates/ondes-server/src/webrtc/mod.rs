@@ -11,12 +11,15 @@
 //!   transport, with [`crate::egress::whep::WhepTransport`] framing: one Opus packet of the
 //!   hub per RTP packet (the hub's shared bytes); str0m adds the RTP header, RED when
 //!   negotiated, SRTP. Notices go on the peer's data channel, if it opened one.
+//! - A `rung=auto` WHEP listener's rung follows str0m's bandwidth estimate (transport-wide
+//!   congestion control, probing with padding) through the adaptation controller ([`bwe`]).
 //! - A WHIP publisher's Opus goes through a reorder window, PLC and in-band FEC
 //!   ([`receive`]) into the stream's playout queue, like every other publisher's audio.
 //!
 //! The HTTP side (offer/answer, `Location`, errors) is in `crate::api::whep` and
 //! `crate::api::whip`; this module has no HTTP types.
 
+mod bwe;
 pub mod engine;
 mod peer;
 pub mod receive;
@@ -34,6 +37,11 @@ use crate::hub::StreamHub;
 use crate::ingest::PublishSession;
 
 pub use sdp::AudioOffer;
+
+/// The RTP header extension id offered for `abs-capture-time` (RFC-less WebRTC extension:
+/// the frame's capture time in NTP format), free in str0m's standard map. The offer's id
+/// wins when a peer offers the extension under another one.
+pub const ABS_CAPTURE_TIME_ID: u8 = 5;
 
 /// Why an offer or a request about a session was refused.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -12,11 +12,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ondes_core::egress::MessageKind;
+use str0m::bwe::BweKind;
 use str0m::channel::ChannelId;
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaKind, MediaTime, Mid, Pt};
+use str0m::rtp::AbsCaptureTime;
 use str0m::{Event, IceConnectionState, Output, Rtc};
 
+use super::bwe::ListenerBwe;
 use super::receive::OpusReceiver;
 use crate::connections::RtcSnapshot;
 use crate::egress::whep::WhepTransport;
@@ -42,6 +45,11 @@ pub struct Listener {
     pub dropped_notices: u64,
     /// Frames whose packet str0m refused (e.g. before the media was ready).
     pub write_errors: u64,
+    /// A `rung=auto` listener's controller, fed with the bandwidth estimate.
+    bwe: Option<ListenerBwe>,
+    /// The latest `rung` message, held until the data channel opens (the estimate may
+    /// move the rung while SCTP is still connecting).
+    rung_notice: Option<Bytes>,
 }
 
 /// A WHIP publisher feeding its stream's playout queue.
@@ -85,6 +93,8 @@ impl Listener {
             frame_ticks,
             dropped_notices: 0,
             write_errors: 0,
+            bwe: None,
+            rung_notice: None,
         }
     }
 }
@@ -180,6 +190,10 @@ impl Peer {
                     && let Some((admission, transport)) = l.pending.take()
                 {
                     let Admission { hub, guard } = admission;
+                    if transport.is_adaptive() {
+                        l.bwe =
+                            ListenerBwe::new(&hub.ladder.kbps(), transport.rung, hub.spec.duration.as_us());
+                    }
                     l.session = Some(ListenerSession::new(app, hub, guard, transport, 1, Start::Live));
                 }
                 tracing::debug!(session = %self.id, stream = %self.stream, "webrtc session connected");
@@ -198,6 +212,9 @@ impl Peer {
             Event::ChannelOpen(id, _) => {
                 if let Role::Listener(l) = &mut self.role {
                     l.channel = Some(id);
+                    if let (Some(msg), Some(mut c)) = (l.rung_notice.take(), self.rtc.channel(id)) {
+                        let _ = c.write(false, &msg);
+                    }
                 }
             }
             Event::MediaData(d) => {
@@ -224,6 +241,14 @@ impl Peer {
                     }
                 }
             }
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                let now_us = self.since_created_us();
+                if let Role::Listener(l) = &mut self.role
+                    && let Some(b) = &mut l.bwe
+                {
+                    b.estimate(estimate, now_us);
+                }
+            }
             Event::PeerStats(s) => {
                 if let Role::Listener(l) = &mut self.role
                     && let Some(sess) = &l.session
@@ -236,6 +261,31 @@ impl Peer {
         }
     }
 
+    /// µs since the session was created: the adaptation controller's clock.
+    fn since_created_us(&self) -> u64 {
+        Instant::now().saturating_duration_since(self.created).as_micros() as u64
+    }
+
+    /// Applies the controller's decision, if one is due: the new rung, and the `rung`
+    /// message on the data channel.
+    fn adapt(&mut self, net: &mut impl Net, app: &AppState) {
+        let now_us = self.since_created_us();
+        let Role::Listener(l) = &mut self.role else { return };
+        let (Some(b), Some(s)) = (l.bwe.as_mut(), l.session.as_mut()) else { return };
+        let Some(d) = b.poll(now_us) else { return };
+        tracing::info!(stream = %self.stream, session = %self.id, to_kbps = d.kbps,
+            estimate_bps = ?b.last_estimate_bps, reason = d.reason.code(), "webrtc abr: {}", d.reason);
+        let Some(msg) = s.transport.switch_to(d.rung, d.reason.code(), &d.reason.to_string()) else { return };
+        match l.channel.and_then(|id| self.rtc.channel(id)) {
+            Some(mut c) => {
+                let _ = c.write(false, &msg);
+            }
+            // the channel is not open yet (or the offer has none): the latest rung waits
+            None => l.rung_notice = Some(msg),
+        }
+        self.drain(net, app);
+    }
+
     /// Brings a connected listener up to date with the hub and writes what is due.
     pub fn update_listener(&mut self, net: &mut impl Net, app: &AppState, cache: &mut PayloadCache) {
         match &mut self.role {
@@ -245,6 +295,7 @@ impl Peer {
             },
             Role::Publisher(_) => return,
         }
+        self.adapt(net, app);
         let now = Instant::now();
         let now_us = crate::clock::now_us();
         loop {
@@ -269,8 +320,12 @@ impl Peer {
                     let wallclock = now.checked_sub(age).unwrap_or(now);
                     let rtp = MediaTime::new(first_seq * l.frame_ticks, Frequency::FORTY_EIGHT_KHZ);
                     let data = cache.get(&m.bytes);
+                    let capture = AbsCaptureTime {
+                        capture_time: std::time::UNIX_EPOCH + Duration::from_micros(capture_us.max(0) as u64),
+                        clock_offset: None,
+                    };
                     let ok = match self.rtc.writer(mid) {
-                        Some(w) => w.write(pt, wallclock, rtp, data).is_ok(),
+                        Some(w) => w.abs_capture_time(capture).write(pt, wallclock, rtp, data).is_ok(),
                         None => false,
                     };
                     if !ok {

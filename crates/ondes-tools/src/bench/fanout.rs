@@ -31,7 +31,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
-use super::reader::{ReadEnd, RunShared, http, sse, ws};
+use super::reader::{ReadEnd, RunShared, http, sse, whep, ws};
 use super::stats::{Counters, ListenerStats, Window};
 use super::{BenchError, http1, proc_stats};
 use ondes_client::histogram::LatencySummary;
@@ -49,6 +49,8 @@ pub enum Transport {
     Http,
     /// WebSocket binary audio messages (`GET /api/audio/ws`, docs/protocol.md).
     Ws,
+    /// WebRTC (`POST /api/audio/whep`): one session per listener, RTP Opus over UDP.
+    Whep,
 }
 
 impl Transport {
@@ -57,6 +59,7 @@ impl Transport {
             Self::Sse => "sse",
             Self::Http => "http",
             Self::Ws => "ws",
+            Self::Whep => "whep",
         }
     }
 
@@ -66,6 +69,7 @@ impl Transport {
             Self::Sse => "/api/audio/stream",
             Self::Http => "/main",
             Self::Ws => "/api/audio/ws",
+            Self::Whep => "/api/audio/whep",
         }
     }
 }
@@ -84,6 +88,7 @@ impl FromStr for Transport {
             "sse" => Ok(Self::Sse),
             "http" | "icecast" => Ok(Self::Http),
             "ws" | "websocket" => Ok(Self::Ws),
+            "whep" | "webrtc" => Ok(Self::Whep),
             _ => Err(BenchError::UnknownTransport(s.to_string())),
         }
     }
@@ -444,6 +449,12 @@ pub async fn run_fanout(
                 &path,
                 opts.token.as_deref(),
             )),
+            Transport::Whep => Target::Whep(whep::WhepTarget::new(
+                format!("http://{}", url.host_header),
+                &path,
+                opts.token.as_deref(),
+                opts.connect_timeout,
+            )),
         },
         shared: RunShared::new(),
         connect_limit: Semaphore::new(opts.max_concurrent_connects),
@@ -630,6 +641,7 @@ enum Target {
     Sse(sse::SseTarget),
     Http(http::HttpTarget),
     Ws(ws::WsTarget),
+    Whep(whep::WhepTarget),
 }
 
 /// An open listener connection, by transport.
@@ -637,6 +649,7 @@ enum Connection {
     Sse(sse::SseConnection),
     Http(http::HttpConnection),
     Ws(Box<ws::WsConnection>),
+    Whep(Box<whep::WhepConnection>),
 }
 
 impl Target {
@@ -645,6 +658,7 @@ impl Target {
             Target::Sse(t) => sse::connect(t).await.map(Connection::Sse),
             Target::Http(t) => http::connect(t).await.map(Connection::Http),
             Target::Ws(t) => ws::connect(t).await.map(|c| Connection::Ws(Box::new(c))),
+            Target::Whep(t) => whep::connect(t).await.map(|c| Connection::Whep(Box::new(c))),
         }
     }
 }
@@ -660,6 +674,7 @@ impl Connection {
             Connection::Sse(c) => c.run(shared, stats, stop).await,
             Connection::Http(c) => c.run(shared, stats, stop).await,
             Connection::Ws(c) => c.run(shared, stats, stop).await,
+            Connection::Whep(c) => c.run(shared, stats, stop).await,
         }
     }
 }

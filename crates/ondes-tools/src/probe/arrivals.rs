@@ -1,4 +1,4 @@
-//! Reading a stream as a sequence of frame arrivals, for SSE and WebSocket URLs alike.
+//! Reading a stream as a sequence of frame arrivals, for SSE, WebSocket and WHEP URLs alike.
 
 use std::time::{Duration, Instant};
 
@@ -258,4 +258,69 @@ pub async fn read_ws(
     }
     let _ = tx.send(Event::Ended("the server closed the stream".into()));
     Ok(())
+}
+
+/// Reads a WHEP session: one arrival per RTP packet, its frame number from the RTP
+/// timestamp and its capture time from the `abs-capture-time` extension. The session is
+/// DELETEd when the probe stops reading (drops its receiver) or the stream ends.
+pub async fn read_whep(
+    url: String,
+    token: Option<String>,
+    tx: mpsc::UnboundedSender<Event>,
+) -> Result<(), ProbeError> {
+    use ondes_client::rtc::{SignalError, WhepError, WhepEvent, WhepReceiver};
+
+    let tls = ondes_client::tls::TlsOptions::default();
+    let mut rx = WhepReceiver::open(&url, token.as_deref(), Duration::from_secs(10), &tls).await.map_err(
+        |e| match e {
+            WhepError::Signal(SignalError::Refused { status, code, message }) => {
+                ProbeError::Http(status, format!("{code}: {message}"))
+            }
+            e => ProbeError::Connect(e.to_string()),
+        },
+    )?;
+    let _ = tx.send(Event::Hello(Hello { connection_id: None }));
+    let mut unstamped = 0u64;
+    let result = loop {
+        let ev = tokio::select! {
+            // the probe has what it needs
+            _ = tx.closed() => break Ok(()),
+            ev = rx.next() => ev,
+        };
+        match ev {
+            Ok(Some(WhepEvent::Frame(f))) => {
+                let capture_us = f.capture_us.unwrap_or_else(|| {
+                    unstamped += 1;
+                    f.arrival_us
+                });
+                let a = Arrival {
+                    first_seq: f.seq,
+                    frames: 1,
+                    capture_us,
+                    arrival_us: f.arrival_us,
+                    frame_us: u64::from(f.frame_us),
+                };
+                if tx.send(Event::Arrival(a)).is_err() {
+                    break Ok(());
+                }
+            }
+            Ok(Some(WhepEvent::Text(t))) => {
+                if let Ok(ToListener::Error(e)) = serde_json::from_str::<ToListener>(&t) {
+                    let why = if e.message.is_empty() { e.error } else { e.message };
+                    let _ = tx.send(Event::Ended(why));
+                    break Ok(());
+                }
+            }
+            Ok(None) => {
+                let _ = tx.send(Event::Ended("the WebRTC session ended".into()));
+                break Ok(());
+            }
+            Err(e) => break Err(ProbeError::Connect(e.to_string())),
+        }
+    };
+    if unstamped > 0 {
+        tracing::warn!(unstamped, "WHEP packets without abs-capture-time: their latency reads as zero");
+    }
+    rx.close().await;
+    result
 }

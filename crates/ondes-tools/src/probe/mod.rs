@@ -91,6 +91,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// Runs a probe for `opts.duration` after the first frame arrives.
 pub async fn run_probe(opts: ProbeOptions, progress: Option<ProgressBar>) -> Result<ProbeReport, ProbeError> {
     let ws = opts.url.starts_with("ws://") || opts.url.starts_with("wss://");
+    let whep = !ws && opts.url.split('?').next().unwrap_or("").trim_end_matches('/').ends_with("/whep");
+    if whep && opts.throttle_bytes_per_sec.is_some() {
+        return Err(ProbeError::Url(
+            "--throttle-kbps slows a TCP reader; WHEP is UDP (use ondes netsim --udp)".into(),
+        ));
+    }
     let (base, stats_url) = server::stats_url(&opts.url)?;
     let (offset_ms, rtt_ms) = match server::clock_offset(&base).await {
         Some((o, r)) => (Some(o), Some(r)),
@@ -99,7 +105,9 @@ pub async fn run_probe(opts: ProbeOptions, progress: Option<ProgressBar>) -> Res
     let offset_us = (offset_ms.unwrap_or(0.0) * 1000.0) as i64;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (url, token, throttle) = (opts.url.clone(), opts.token.clone(), opts.throttle_bytes_per_sec);
-    let reader = if ws {
+    let reader = if whep {
+        tokio::spawn(arrivals::read_whep(url, token, tx))
+    } else if ws {
         tokio::spawn(arrivals::read_ws(url, token, throttle, tx))
     } else {
         tokio::spawn(arrivals::read_sse(url, token, throttle, tx))
@@ -189,7 +197,13 @@ pub async fn run_probe(opts: ProbeOptions, progress: Option<ProgressBar>) -> Res
     // frames of the window may be skipped for this listener after the wall-clock window
     // (its cursor trails live): read this connection's skip count once it has caught up
     let caught_up = server::get_json(&stats_url, opts.token.as_deref()).await.ok();
-    reader.abort();
+    drop(rx);
+    if whep {
+        // the WHEP reader sees nobody reads any more and DELETEs its session
+        let _ = tokio::time::timeout(Duration::from_secs(3), reader).await;
+    } else {
+        reader.abort();
+    }
     let (lo, hi) = seq_range.unwrap_or((0, u64::MAX));
     let mut next_seq: Option<u64> = None;
     let (mut received, mut gaps, mut late) = (0u64, 0u64, 0u64);
@@ -257,7 +271,13 @@ pub async fn run_probe(opts: ProbeOptions, progress: Option<ProgressBar>) -> Res
     let attribution = attribute(&counters);
     Ok(ProbeReport {
         url: opts.url,
-        transport: if ws { "ws" } else { "sse" },
+        transport: if whep {
+            "whep"
+        } else if ws {
+            "ws"
+        } else {
+            "sse"
+        },
         duration_secs: elapsed,
         frames_expected: ondes_sim::attribution::expected_frames(&counters),
         frames_received: received,

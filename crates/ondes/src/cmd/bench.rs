@@ -141,8 +141,9 @@ pub struct FanoutArgs {
     /// or a full stream URL with a query, e.g. http://127.0.0.1:8080/api/audio/stream?max_fps=10.
     #[arg(long)]
     url: String,
-    /// How listeners receive the stream: sse, or http (an Icecast-style Ogg mount, ondes's
-    /// `/{stream}` or an Icecast server's, e.g. --url http://127.0.0.1:8000/live).
+    /// How listeners receive the stream: sse, ws, whep (WebRTC: one session and UDP socket
+    /// per listener), or http (an Icecast-style Ogg mount, ondes's `/{stream}` or an Icecast
+    /// server's, e.g. --url http://127.0.0.1:8000/live).
     #[arg(long, default_value = "sse")]
     transport: Transport,
     /// Number of concurrent listeners.

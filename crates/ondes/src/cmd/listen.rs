@@ -14,9 +14,19 @@ use ondes_client::listener::{self, ListenOptions, ListenProgress};
 #[derive(Args)]
 pub struct ListenArgs {
     /// ws://HOST:PORT/api/streams/ID/ws?rung=auto|pcm16|KBPS&batch=N (Opus or PCM), or
-    /// http://HOST:PORT/api/streams/ID/stream[?format=pcm16] (Server-Sent Events); wss://
-    /// and https:// over TLS.
+    /// http://HOST:PORT/api/streams/ID/stream[?format=pcm16] (Server-Sent Events), or
+    /// http://HOST:PORT/api/streams/ID/whep[?rung=auto|KBPS] (WebRTC); wss:// and https://
+    /// over TLS.
     url: String,
+    /// ws, sse or whep: the transport, whatever the URL's scheme and route say (the URL's
+    /// route is changed to the transport's: …/ws, …/stream, …/whep).
+    #[arg(long)]
+    transport: Option<listener::TransportKind>,
+    /// WHEP: send the media through this UDP address, HOST:PORT (a proxy such as
+    /// `ondes netsim --udp` in front of the server's WebRTC port) instead of the server's
+    /// own candidates.
+    #[arg(long, value_name = "HOST:PORT")]
+    via: Option<std::net::SocketAddr>,
     /// PEM file of a CA to trust besides the system's (a server with a private certificate).
     #[arg(long)]
     ca: Option<PathBuf>,
@@ -47,6 +57,8 @@ pub struct ListenArgs {
 
 pub fn run(args: ListenArgs) -> anyhow::Result<()> {
     let mut opts = ListenOptions::new(args.url);
+    opts.transport = args.transport;
+    opts.rtc_via = args.via;
     opts.out = args.out;
     opts.duration = args.duration;
     opts.token = args.token;

@@ -9,10 +9,14 @@ use ondes_tools::probe::{ProbeOptions, SenderLogOptions, parse_log, plot, run_pr
 
 #[derive(Args)]
 pub struct ProbeArgs {
-    /// Stream URL: http://HOST/api/streams/ID/stream (SSE) or ws://HOST/api/streams/ID/ws.
-    /// Not needed with --sender-log.
+    /// Stream URL: http://HOST/api/streams/ID/stream (SSE), ws://HOST/api/streams/ID/ws or
+    /// http://HOST/api/streams/ID/whep (WebRTC). Not needed with --sender-log.
     #[arg(required_unless_present = "sender_log")]
     url: Option<String>,
+    /// ws, sse or whep: the transport, whatever the URL's scheme and route say (the route
+    /// is changed to the transport's: …/ws, …/stream, …/whep).
+    #[arg(long)]
+    transport: Option<ondes_client::listener::TransportKind>,
     /// How long to measure, e.g. 10s, 1m.
     #[arg(long, default_value = "10s")]
     duration: String,
@@ -85,6 +89,10 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     }
     let Some(url) = args.url.clone() else {
         anyhow::bail!("give the stream URL to probe, or --sender-log FILE");
+    };
+    let url = match args.transport {
+        Some(t) => ondes_client::listener::Endpoint::parse_as(&url, Some(t))?.url().to_string(),
+        None => url,
     };
     let max_loss = args
         .max_loss

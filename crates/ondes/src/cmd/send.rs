@@ -21,10 +21,14 @@ pub struct SendArgs {
     /// What to send: file:PATH (WAV, FLAC, MP3, Ogg Vorbis), tone:sine?freq=440&amp=0.5,
     /// stdin:s16le?rate=16000&channels=1 (raw PCM; also f32le), tts:"text" (espeak-ng).
     source: String,
-    /// Where: ws://HOST:PORT/api/streams/ID/publish (or /api/audio/publish), or
-    /// http://HOST:PORT/api/streams/ID/ingest (pcm16 only, no reconnect).
+    /// Where: ws://HOST:PORT/api/streams/ID/publish (or /api/audio/publish),
+    /// http://HOST:PORT/api/streams/ID/ingest (pcm16 only, no reconnect), or
+    /// http://HOST:PORT/api/streams/ID/whip (WebRTC: Opus at --bitrate, real time).
     #[arg(long)]
     to: String,
+    /// `whip`: publish over WebRTC whatever the route of --to (…/publish becomes …/whip).
+    #[arg(long, value_parser = ["whip"])]
+    transport: Option<String>,
     /// PEM file of a CA to trust besides the system's, for a wss:// or https:// server with a
     /// private certificate.
     #[arg(long)]
@@ -85,12 +89,15 @@ pub struct SendArgs {
 }
 
 pub fn run(args: SendArgs) -> anyhow::Result<()> {
+    let route = args.to.split('?').next().unwrap_or("").trim_end_matches('/').to_string();
     let mut opts = SendOptions::new(args.source, args.to);
+    opts.whip = args.transport.is_some();
     opts.token = args.token;
     opts.tls = ondes_client::tls::TlsOptions::with_ca(args.ca);
     opts.codec = match args.codec {
-        CodecArg::Pcm16 => SendCodec::Pcm16,
-        CodecArg::Opus => SendCodec::Opus { bitrate_bps: args.bitrate.saturating_mul(1000) },
+        // WebRTC audio is Opus whatever --codec says
+        CodecArg::Pcm16 if !(opts.whip || route.ends_with("/whip")) => SendCodec::Pcm16,
+        _ => SendCodec::Opus { bitrate_bps: args.bitrate.saturating_mul(1000) },
     };
     opts.batch = args.batch;
     opts.pacing =

@@ -3,6 +3,7 @@
 
 pub(crate) mod http;
 pub(crate) mod sse;
+pub(crate) mod whep;
 pub(crate) mod ws;
 
 use std::cell::RefCell;

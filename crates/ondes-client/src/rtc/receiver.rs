@@ -1,0 +1,222 @@
+//! A WHEP receiver: a receive-only Opus peer with a data channel, as packets with their
+//! frame numbers and capture times. The listener (`ondes listen`), the probe and the fanout
+//! bench read WHEP through it.
+//!
+//! Each RTP packet is one frame. The frame number is the RTP timestamp divided by the
+//! packet's duration (the server stamps frame `n` at `n × frame ticks`), so a lost packet is
+//! a gap in the numbers, as over WebSocket. The capture time is the `abs-capture-time`
+//! header extension the server puts on every packet (`None` from a server that does not).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use str0m::media::{Direction, Frequency, MediaData, MediaKind, Mid};
+use str0m::{Candidate, Event, IceConnectionState, Rtc};
+
+use super::peer::{PeerError, RtcPeer};
+use super::signal::{self, SignalError, WhepSession};
+use crate::tls::TlsOptions;
+
+/// Why a WHEP session failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WhepError {
+    #[error(transparent)]
+    Signal(#[from] SignalError),
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+    #[error("{0}")]
+    Protocol(String),
+}
+
+/// One received Opus packet.
+#[derive(Debug, Clone)]
+pub struct RtpFrame {
+    /// The frame number (RTP timestamp / packet duration).
+    pub seq: u64,
+    /// The packet's duration, µs.
+    pub frame_us: u32,
+    /// Capture time, µs since the Unix epoch (server clock), from `abs-capture-time`.
+    pub capture_us: Option<i64>,
+    /// When the datagram was handed to str0m, µs since the Unix epoch.
+    pub arrival_us: i64,
+    pub data: Arc<[u8]>,
+}
+
+/// What the session delivered.
+#[derive(Debug, Clone)]
+pub enum WhepEvent {
+    Frame(RtpFrame),
+    /// A JSON text message on the data channel (the server's notices).
+    Text(String),
+}
+
+pub struct WhepReceiver {
+    peer: RtcPeer,
+    session: WhepSession,
+    mid: Mid,
+    bytes: u64,
+    packets: u64,
+    /// `(Instant, wall µs)` anchors to turn str0m's arrival instants into wall time.
+    anchor: (std::time::Instant, i64),
+}
+
+/// A receive-only Opus peer (no RED: a lost packet is the jitter buffer's to conceal, with
+/// in-band FEC from the next one).
+fn receiver_rtc() -> str0m::RtcConfig {
+    Rtc::builder().clear_codecs().enable_opus(true, false).set_stats_interval(Some(Duration::from_secs(1)))
+}
+
+impl WhepReceiver {
+    /// POSTs the offer to `url` (a `…/whep` endpoint) and starts ICE with the answer.
+    pub async fn open(
+        url: &str,
+        token: Option<&str>,
+        timeout: Duration,
+        tls: &TlsOptions,
+    ) -> Result<Self, WhepError> {
+        Self::open_via(url, token, timeout, tls, None).await
+    }
+
+    /// [`Self::open`], with the media sent to `via` instead of the answer's candidates: a
+    /// UDP proxy in front of the server's WebRTC port (`ondes netsim --udp`), which the
+    /// server cannot know about.
+    pub async fn open_via(
+        url: &str,
+        token: Option<&str>,
+        timeout: Duration,
+        tls: &TlsOptions,
+        via: Option<SocketAddr>,
+    ) -> Result<Self, WhepError> {
+        let ip = match via {
+            Some(v) => v.ip(),
+            None => signal::server_ip(url).await?,
+        };
+        let mut peer = RtcPeer::bind(ip, receiver_rtc()).await?;
+        let mut api = peer.rtc.sdp_api();
+        let mid = api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        // the server's notices (paused, stream ended) travel on a data channel
+        api.add_channel("ondes".into());
+        let (offer, pending) =
+            api.apply().ok_or_else(|| WhepError::Protocol("no SDP offer to send".into()))?;
+        let (answer, session) = signal::post_offer(url, &offer.to_sdp_string(), token, timeout, tls).await?;
+        let answer = match via {
+            Some(_) => without_candidates(&answer),
+            None => answer,
+        };
+        let accepted = str0m::change::SdpAnswer::from_sdp_string(&answer)
+            .map_err(|e| e.to_string())
+            .and_then(|a| peer.rtc.sdp_api().accept_answer(pending, a).map_err(|e| e.to_string()));
+        if let Err(e) = accepted {
+            session.delete().await;
+            return Err(WhepError::Protocol(format!("the server's SDP answer: {e}")));
+        }
+        if let Some(v) = via {
+            match Candidate::host(v, "udp") {
+                Ok(c) => peer.rtc.add_remote_candidate(c),
+                Err(e) => {
+                    session.delete().await;
+                    return Err(WhepError::Protocol(format!("unusable address {v}: {e}")));
+                }
+            }
+        }
+        peer.drain()?;
+        let anchor = (std::time::Instant::now(), wall_us(SystemTime::now()));
+        Ok(WhepReceiver { peer, session, mid, bytes: 0, packets: 0, anchor })
+    }
+
+    /// Waits until ICE and DTLS are done (the server starts sending at live then), at most
+    /// `timeout`. What arrives meanwhile stays for [`Self::next`].
+    pub async fn wait_connected(&mut self, timeout: Duration) -> Result<(), WhepError> {
+        let until = std::time::Instant::now() + timeout;
+        while !self.peer.events.iter().any(|e| matches!(e, Event::Connected)) {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() || !self.peer.rtc.is_alive() {
+                return Err(WhepError::Protocol(format!(
+                    "no WebRTC connection within {timeout:?} (is the server's UDP port reachable? see webrtc.ips)"
+                )));
+            }
+            self.peer.step(left).await?;
+        }
+        Ok(())
+    }
+
+    /// The next frame or notice; `None` when the session is over. Cancel-safe.
+    pub async fn next(&mut self) -> Result<Option<WhepEvent>, WhepError> {
+        loop {
+            while let Some(e) = self.peer.events.pop_front() {
+                match e {
+                    Event::MediaData(d) if d.mid == self.mid => {
+                        self.packets += 1;
+                        self.bytes += d.data.len() as u64;
+                        return Ok(Some(WhepEvent::Frame(self.frame(d)?)));
+                    }
+                    Event::ChannelData(d) if !d.binary => {
+                        return Ok(Some(WhepEvent::Text(String::from_utf8_lossy(&d.data).into_owned())));
+                    }
+                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => return Ok(None),
+                    _ => {}
+                }
+            }
+            if !self.peer.rtc.is_alive() {
+                return Ok(None);
+            }
+            self.peer.step(Duration::from_secs(1)).await?;
+        }
+    }
+
+    fn frame(&self, d: MediaData) -> Result<RtpFrame, WhepError> {
+        let samples = ondes_codec::packet_samples(&d.data, 48_000)
+            .map_err(|e| WhepError::Protocol(format!("an RTP packet that is not Opus: {e}")))?;
+        if samples == 0 {
+            return Err(WhepError::Protocol("an Opus packet of no duration".into()));
+        }
+        let ts = d.time.rebase(Frequency::FORTY_EIGHT_KHZ).numer();
+        let since = d.network_time.saturating_duration_since(self.anchor.0).as_micros() as i64;
+        Ok(RtpFrame {
+            seq: ts / samples as u64,
+            frame_us: (samples as u64 * 1_000_000 / 48_000) as u32,
+            capture_us: d.ext_vals.abs_capture_time.map(|a| wall_us(a.capture_time)),
+            arrival_us: self.anchor.1 + since,
+            data: d.data,
+        })
+    }
+
+    /// Ends the session: ICE stops and the server's session is DELETEd.
+    pub async fn close(&mut self) {
+        self.peer.rtc.disconnect();
+        let _ = self.peer.drain();
+        self.session.delete().await;
+    }
+
+    /// `(payload bytes, packets)` received so far.
+    pub fn received(&self) -> (u64, u64) {
+        (self.bytes, self.packets)
+    }
+}
+
+/// The SDP without its `a=candidate` lines (and the end-of-candidates marker).
+fn without_candidates(sdp: &str) -> String {
+    sdp.split_inclusive('\n')
+        .filter(|l| !l.starts_with("a=candidate:") && !l.starts_with("a=end-of-candidates"))
+        .collect()
+}
+
+/// µs since the Unix epoch.
+pub fn wall_us(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_micros() as i64,
+        Err(e) => -(e.duration().as_micros() as i64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_are_stripped_for_a_proxy() {
+        let sdp = "v=0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 8189 typ host\r\na=mid:0\r\na=end-of-candidates\r\n";
+        assert_eq!(without_candidates(sdp), "v=0\r\na=mid:0\r\n");
+    }
+}

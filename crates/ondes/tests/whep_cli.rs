@@ -1,0 +1,277 @@
+//! WebRTC from the command line, as a user runs it: a real `ondes serve` with WebRTC on
+//! loopback (`webrtc.ips = ["127.0.0.1"]`, an ephemeral UDP port), the real binary as the
+//! WHEP listener (`ondes listen --transport whep`) and as the WHIP publisher
+//! (`ondes send --to …/whip`), and the server's refusals shown as clear CLI errors.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{BIN, Server, tmp};
+use serde_json::Value;
+
+const SECRET: &str = "whep-cli-secret";
+
+/// `ondes serve` with a 440 Hz stream `tone` and a publish stream `voice` (48 kHz mono), and
+/// WebRTC on loopback; `extra` is appended to the config.
+fn serve(name: &str, extra: &str) -> Server {
+    let config = tmp(&format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[webrtc]\nudp_port = 0\nips = [\"127.0.0.1\"]\n\
+             [[stream]]\nid = \"tone\"\nsource = \"tone:sine?freq=440&amp=0.5\"\nsample_rate = 48000\nchannels = 1\n\
+             [[stream]]\nid = \"voice\"\nsource = \"publish\"\nsample_rate = 48000\nchannels = 1\n{extra}"
+        ),
+    )
+    .unwrap();
+    common::serve(
+        &["--bind", "127.0.0.1:0", "--config", config.to_str().unwrap()],
+        &[("ONDES_AUTH_SECRET", SECRET)],
+        Stdio::null(),
+    )
+}
+
+fn token(perm: &str) -> String {
+    let out = Command::new(BIN).args(["token", "--secret", SECRET, "--perm", perm]).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("ondes runs")
+}
+
+fn json(out: &Output) -> Value {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ondes failed: {stderr}");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("one JSON object on stdout ({e}): {stderr}"))
+}
+
+/// 16-bit PCM WAV → the first channel's samples (a 44-byte canonical header).
+fn wav_left(path: &std::path::Path, channels: usize) -> Vec<f32> {
+    let bytes = std::fs::read(path).expect("WAV written");
+    assert_eq!(&bytes[..4], b"RIFF");
+    bytes[44..]
+        .chunks_exact(2 * channels)
+        .map(|c| f32::from(i16::from_le_bytes([c[0], c[1]])) / 32768.0)
+        .collect()
+}
+
+/// Power of `freq` in `x` (Goertzel), per sample.
+fn power(x: &[f32], freq: f64, rate: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / rate;
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &v in x {
+        let s = f64::from(v) + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / (x.len() as f64).powi(2)
+}
+
+/// The loudest second of `x` holds a 440 Hz tone: far more power there than an octave off.
+fn assert_440(x: &[f32], rate: usize) {
+    let best = x.chunks(rate).max_by(|a, b| power(a, 440.0, 48_000.0).total_cmp(&power(b, 440.0, 48_000.0)));
+    let second = best.expect("some audio");
+    let (on, off) =
+        (power(second, 440.0, 48_000.0), power(second, 880.0, 48_000.0).max(power(second, 220.0, 48_000.0)));
+    assert!(on > 0.01 && on > 100.0 * off, "440 Hz power {on}, an octave off {off}");
+}
+
+#[test]
+fn listen_over_whep_plays_the_tone_with_its_capture_latency() {
+    let s = serve("listen", "");
+    let wav = tmp("whep.wav");
+    // the SSE URL of the stream: --transport whep takes its WHEP route
+    let out = run(&[
+        "listen",
+        &format!("{}/api/streams/tone/stream", s.url),
+        "--transport",
+        "whep",
+        "--duration",
+        "3s",
+        "--min-jitter",
+        "250ms",
+        "--json",
+        "--out",
+        wav.to_str().unwrap(),
+    ]);
+    let v = json(&out);
+    assert_eq!(v["transport"], "whep", "{v:#}");
+    assert_eq!(v["codec"], "opus", "{v:#}");
+    assert!(v["url"].as_str().unwrap().ends_with("/api/streams/tone/whep"), "{v:#}");
+    assert_eq!(v["end_reason"], "duration", "{v:#}");
+    assert!(v["frames_received"].as_u64().unwrap() >= 100, "{v:#}");
+    assert_eq!(v["frames_lost"], 0, "{v:#}");
+    // the latency is measured from the capture time the server sends (abs-capture-time):
+    // above zero, which a stamp taken at arrival would not be
+    let p50 = v["latency_ms"]["p50"].as_f64().expect("p50");
+    assert!(0.5 < p50 && p50 < 1000.0, "{v:#}");
+    assert_440(&wav_left(&wav, 2), 48_000);
+}
+
+#[test]
+fn probe_over_whep_reports_loss_and_latency() {
+    let s = serve("probe", "");
+    let out = run(&["probe", &format!("{}/api/streams/tone/whep", s.url), "--duration", "2s", "--json"]);
+    let v = json(&out);
+    assert_eq!(v["transport"], "whep", "{v:#}");
+    assert!(v["frames_received"].as_u64().unwrap() >= 80, "{v:#}");
+    assert_eq!(v["gaps"], 0, "{v:#}");
+    let p50 = v["latency_ms"]["p50"].as_f64().unwrap();
+    assert!(0.0 < p50 && p50 < 500.0, "{v:#}");
+}
+
+#[test]
+fn send_over_whip_is_heard_by_a_websocket_listener() {
+    let s = serve("whip", "");
+    let wav = tmp("whip.wav");
+    // the listener first: silence until the publisher comes, then its tone
+    let listener = Command::new(BIN)
+        .args([
+            "listen",
+            &format!("{}/api/streams/voice/ws?rung=pcm16", s.ws()),
+            "--duration",
+            "6s",
+            "--min-jitter",
+            "200ms",
+            "--json",
+            "--out",
+            wav.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let out = run(&[
+        "send",
+        "tone:sine?freq=440&amp=0.5",
+        "--to",
+        &format!("{}/api/streams/voice/whip", s.url),
+        "--token",
+        &token("publish"),
+        "--duration",
+        "3s",
+        "--json",
+    ]);
+    let r = json(&out);
+    assert_eq!(r["codec"], "opus", "{r}");
+    assert_eq!(r["frames_sent"], 150, "{r}");
+    assert_eq!(r["completed"], true, "{r}");
+    assert_eq!(r["frames_acked"], 150, "the server's receiver reports count no loss: {r}");
+    let heard = json(&listener.wait_with_output().unwrap());
+    assert_eq!(heard["transport"], "ws", "{heard:#}");
+    assert_440(&wav_left(&wav, 1), 48_000);
+}
+
+#[test]
+fn refusals_are_clear_errors() {
+    let s = serve("refusals", "[auth]\nrequired_for_stream = true\n");
+    // no such stream
+    let out = run(&["listen", &format!("{}/api/streams/nope/whep", s.url), "--duration", "1s"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("404") && !stderr.contains("panicked"), "{stderr}");
+    // listening needs a token here; a wrong one is refused with the server's words
+    let out = run(&[
+        "listen",
+        &format!("{}/api/streams/tone/whep", s.url),
+        "--token",
+        "not-a-jwt",
+        "--duration",
+        "1s",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("HTTP 401"), "{stderr}");
+    // publishing without a token
+    let out =
+        run(&["send", "tone:sine", "--to", &format!("{}/api/streams/voice/whip", s.url), "--duration", "1s"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("HTTP 401") && !stderr.contains("panicked"), "{stderr}");
+    // a URL that is no WHEP route
+    let out = run(&["listen", &format!("{}/elsewhere", s.url), "--transport", "whep", "--duration", "1s"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("/whep") && !stderr.contains("panicked"), "{stderr}");
+}
+
+/// A free UDP port on loopback (bound and released: the server takes it a moment later).
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A process killed when dropped, however the test ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_rung_auto_listener_behind_a_narrow_link_is_switched_down_by_the_bandwidth_estimate() {
+    // the server's WebRTC port is known, so that the proxy can stand in front of it
+    let rtc_port = free_udp_port();
+    let config = tmp("bwe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[webrtc]\nudp_port = {rtc_port}\nips = [\"127.0.0.1\"]\n\
+             [[stream]]\nid = \"tone\"\nsource = \"tone:sine?freq=440&amp=0.5\"\nsample_rate = 48000\nchannels = 1\n"
+        ),
+    )
+    .unwrap();
+    let s =
+        common::serve(&["--bind", "127.0.0.1:0", "--config", config.to_str().unwrap()], &[], Stdio::null());
+    // A link in front of the WebRTC port: wide for the first 3 s (ICE, DTLS and the data
+    // channel's SCTP association come through), then 48 kbit/s each way, where the stream's
+    // top rung, 64 kbit/s of Opus (about 90 kbit/s with RTP, SRTP, UDP and IP), does not fit.
+    // (A link that is saturated from the first packet can keep SCTP from associating for
+    // many seconds: the audio still adapts, but the `rung` notices have no channel.)
+    let script = tmp("narrowing.txt");
+    std::fs::write(&script, "3s custom bw=10mbps delay=5ms\n1s custom bw=48kbps delay=20ms\n").unwrap();
+    let proxy_port = free_udp_port();
+    let mut proxy = Child(
+        Command::new(BIN)
+            .args(["netsim", "--udp", "--listen", &format!("127.0.0.1:{proxy_port}")])
+            .args(["--upstream", &format!("127.0.0.1:{rtc_port}"), "--script", script.to_str().unwrap()])
+            .args(["--report-secs", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ondes netsim starts"),
+    );
+    // it prints its first line once it listens; the rest is read (and dropped) so that
+    // its writes never meet a closed pipe
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(proxy.0.stderr.take().unwrap()));
+    let first = lines.next().expect("a line from ondes netsim").unwrap();
+    assert!(first.contains("netsim"), "{first}");
+    std::thread::spawn(move || lines.for_each(drop));
+    let out = run(&[
+        "listen",
+        &format!("{}/api/streams/tone/whep?rung=auto", s.url),
+        "--via",
+        &format!("127.0.0.1:{proxy_port}"),
+        "--duration",
+        "10s",
+        "--json",
+    ]);
+    let v = json(&out);
+    let notices: Vec<&str> =
+        v["server_notices"].as_array().unwrap().iter().filter_map(|n| n.as_str()).collect();
+    // down, for the estimate, to a rung below the top (64 kbit/s)
+    let down = notices
+        .iter()
+        .find(|n| n.contains("bandwidth_estimate"))
+        .unwrap_or_else(|| panic!("no switch for the bandwidth estimate: {v:#}"));
+    assert!(down.contains("→ 16") || down.contains("→ 32"), "{v:#}");
+    assert!(v["frames_received"].as_u64().unwrap() > 200, "{v:#}");
+}

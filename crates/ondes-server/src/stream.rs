@@ -47,7 +47,9 @@ pub struct Stream {
 impl RegistryEntry for Stream {
     fn is_idle(&self) -> bool {
         if self.cluster_linger.is_some() {
-            return self.hub.stats.active_subscribers.load(std::sync::atomic::Ordering::Relaxed) == 0;
+            // listeners, and what reads the hub without being one (an HLS or DASH segmenter)
+            return self.hub.stats.active_subscribers.load(std::sync::atomic::Ordering::Relaxed) == 0
+                && !self.hub.ladder.in_use();
         }
         self.publisher.as_ref().is_none_or(|p| p.is_idle())
     }

@@ -92,6 +92,7 @@ pub async fn post(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let rtc = engine(&app)?;
+    crate::cluster::edge::ensure_stream(&app, &id, None).await;
     let hub = app.hub(&id)?;
     let choice = rung_choice(&hub, &q, WHEP_RUNGS)?;
     let (offer, offered) = read_offer(&headers, &body)?;

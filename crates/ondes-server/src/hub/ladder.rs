@@ -146,6 +146,11 @@ impl Ladder {
         }
     }
 
+    /// Whether anything holds a rung now (a listener, an HLS segmenter, a recorder).
+    pub fn in_use(&self) -> bool {
+        self.rungs.iter().any(|r| r.listeners.load(Ordering::Relaxed) > 0)
+    }
+
     pub fn listeners(&self, idx: usize) -> usize {
         self.rungs.get(idx).map_or(0, |r| r.listeners.load(Ordering::Relaxed))
     }

@@ -1,16 +1,18 @@
 //! `GET /api/streams/{id}/dash/manifest.mpd`: the DASH manifest over the LL-HLS segments
-//! ([`crate::egress::dash`]). Asking for it starts every rung's segmenter (a DASH client
-//! may pick any representation) and waits for the lowest rung's first segment.
+//! ([`crate::egress::dash`]). Asking for it starts every rung's segmenter, the lossless
+//! one's too (a DASH client may pick any representation), and waits for the first one's
+//! first segment.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::hls::{hold, listen_hub, no_cache, start_error, wait_error};
+use super::hls::{flac_bandwidth_bps, hold, listen_hub, no_cache, start_error, wait_error};
 use crate::clock::now_us;
 use crate::egress::dash::DashManifest;
 use crate::egress::hls::StartError;
 use crate::http::error::ApiError;
+use crate::icecast::listen::lossless_available;
 use crate::http::{QueryMap, StreamId};
 use crate::state::SharedState;
 
@@ -24,12 +26,17 @@ pub async fn manifest(
 ) -> Result<Response, ApiError> {
     let hub = listen_hub(&app, &id, &headers, &q)?;
     let kbps = hub.ladder.kbps();
-    if kbps.is_empty() {
+    let lossless = lossless_available(&hub);
+    if kbps.is_empty() && !lossless {
         return Err(start_error(StartError::NoOpus(id)));
     }
     let mut lowest = None;
     for k in &kbps {
         let s = app.hls.get(&hub, *k).map_err(start_error)?;
+        lowest.get_or_insert(s);
+    }
+    if lossless {
+        let s = app.hls.get_flac(&hub).map_err(start_error)?;
         lowest.get_or_insert(s);
     }
     let Some(seg) = lowest else { return Err(start_error(StartError::NoOpus(id))) };
@@ -45,6 +52,7 @@ pub async fn manifest(
         epoch_us: seg.epoch_us(),
         now_us: now_us(),
         latency_ms: (layout.segment_secs() * 1500.0) as u64,
+        flac_bandwidth: lossless.then(|| flac_bandwidth_bps(&hub).0),
     };
     Ok(no_cache(m.render(), MPD_TYPE))
 }

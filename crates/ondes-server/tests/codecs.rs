@@ -155,6 +155,12 @@ async fn ffmpeg_decodes_dash_flac_bit_exact() {
     let url = format!("{}/api/streams/cd/dash/manifest.mpd", s.url());
     let mpd = client().get(&url).send().await.unwrap().text().await.unwrap();
     assert!(mpd.contains(r#"codecs="flac""#) && mpd.contains(r#"timescale="44100""#), "{mpd}");
+    // a stream with Opus rungs lists the lossless one when asked
+    let main = format!("{}/api/streams/main/dash/manifest.mpd", s.url());
+    let mpd = client().get(&main).send().await.unwrap().text().await.unwrap();
+    assert!(!mpd.contains("flac"), "{mpd}");
+    let mpd = client().get(format!("{main}?lossless=1")).send().await.unwrap().text().await.unwrap();
+    assert!(mpd.contains(r#"<Representation id="flac""#) && mpd.contains(r#"codecs="opus""#), "{mpd}");
     let decoded = i16s(&decode(url, 3.0, "s16le", &[]).await);
     let source = contiguous(&pcm.await.unwrap());
     assert_bit_exact(&decoded, &source, 2, 44_100, 2.5, "DASH fLaC at 44.1 kHz");

@@ -1,7 +1,11 @@
 //! `GET /api/streams/{id}/dash/manifest.mpd`: the DASH manifest over the LL-HLS segments
-//! ([`crate::egress::dash`]). Asking for it starts every rung's segmenter, the lossless
-//! one's too (a DASH client may pick any representation), and waits for the first one's
-//! first segment.
+//! ([`crate::egress::dash`]). Asking for it starts every rung's segmenter (a DASH client
+//! may pick any representation) and waits for the first one's first segment.
+//!
+//! The lossless (FLAC) rung is a second adaptation set when asked for with `?lossless=1`,
+//! and always on a stream that has no Opus rungs (its rate is not one Opus codes). Not by
+//! default: it would keep a FLAC encoder and segmenter running for every DASH client, and
+//! some players (ffmpeg) read every adaptation set at once.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -26,7 +30,8 @@ pub async fn manifest(
 ) -> Result<Response, ApiError> {
     let hub = listen_hub(&app, &id, &headers, &q)?;
     let kbps = hub.ladder.kbps();
-    let lossless = lossless_available(&hub);
+    let asked = matches!(q.0.get("lossless").map(String::as_str), Some("1" | "true" | "yes"));
+    let lossless = lossless_available(&hub) && (asked || kbps.is_empty());
     if kbps.is_empty() && !lossless {
         return Err(start_error(StartError::NoOpus(id)));
     }

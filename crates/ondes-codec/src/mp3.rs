@@ -65,7 +65,9 @@ impl Mp3Encoder {
             CodecError::Mp3(format!("{kbps} kbit/s is not an MP3 bitrate; use one of {MP3_BITRATES:?}"))
         })?;
         if channels == 0 || sample_rate == 0 {
-            return Err(CodecError::InvalidParameter(format!("MP3 of {channels} channels at {sample_rate} Hz")));
+            return Err(CodecError::InvalidParameter(format!(
+                "MP3 of {channels} channels at {sample_rate} Hz"
+            )));
         }
         let out_channels = usize::from(channels.min(2));
         let out_rate = mp3_output_rate(sample_rate);
@@ -75,7 +77,8 @@ impl Mp3Encoder {
             Some(StreamResampler::new(sample_rate, out_rate, out_channels)?)
         };
         let err = |e: mp3lame_encoder::BuildError| CodecError::Mp3(format!("LAME settings: {e}"));
-        let mut b = Builder::new().ok_or_else(|| CodecError::Mp3("LAME could not allocate an encoder".into()))?;
+        let mut b =
+            Builder::new().ok_or_else(|| CodecError::Mp3("LAME could not allocate an encoder".into()))?;
         b.set_num_channels(out_channels as u8).map_err(err)?;
         b.set_sample_rate(out_rate).map_err(err)?;
         b.set_output_sample_rate(std::num::NonZeroU32::new(out_rate)).map_err(err)?;
@@ -155,7 +158,9 @@ mod tests {
     use super::*;
 
     fn tone(frames: usize, channels: usize, rate: f32) -> Vec<f32> {
-        (0..frames * channels).map(|i| ((i / channels) as f32 * 440.0 * std::f32::consts::TAU / rate).sin() * 0.5).collect()
+        (0..frames * channels)
+            .map(|i| ((i / channels) as f32 * 440.0 * std::f32::consts::TAU / rate).sin() * 0.5)
+            .collect()
     }
 
     #[test]

@@ -83,7 +83,14 @@ fn contiguous(frames: &BTreeMap<u64, Vec<i16>>) -> Vec<i16> {
 
 /// Asserts that `decoded` (interleaved, `channels`) is an exact stretch of `source`, at
 /// least `min_secs` long at `rate`.
-fn assert_bit_exact(decoded: &[i16], source: &[i16], channels: usize, rate: usize, min_secs: f64, what: &str) {
+fn assert_bit_exact(
+    decoded: &[i16],
+    source: &[i16],
+    channels: usize,
+    rate: usize,
+    min_secs: f64,
+    what: &str,
+) {
     let min = (min_secs * rate as f64) as usize * channels;
     assert!(decoded.len() >= min, "{what}: only {} samples decoded", decoded.len());
     let probe = &decoded[..rate / 50 * channels];
@@ -133,14 +140,16 @@ async fn ffmpeg_decodes_hls_flac_bit_exact_at_44k1() {
     assert!(!index.contains("opus"), "{index}");
     let pcm = gather_pcm16(format!("{}/api/streams/cd/stream", s.url()), 9.0);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let decoded = i16s(&decode(format!("{}/api/streams/cd/hls/index.m3u8", s.url()), 3.0, "s16le", &[]).await);
+    let decoded =
+        i16s(&decode(format!("{}/api/streams/cd/hls/index.m3u8", s.url()), 3.0, "s16le", &[]).await);
     let source = contiguous(&pcm.await.unwrap());
     assert_bit_exact(&decoded, &source, 2, 44_100, 2.5, "HLS fLaC at 44.1 kHz");
 
     // the 48 kHz stream lists its Opus rungs and the lossless variant with a bandwidth above 16-bit PCM's
     let r = client().get(format!("{}/api/streams/main/hls/index.m3u8", s.url())).send().await.unwrap();
     let index = r.text().await.unwrap();
-    let flac = index.lines().find(|l| l.contains("fLaC")).unwrap_or_else(|| panic!("no FLAC variant: {index}"));
+    let flac =
+        index.lines().find(|l| l.contains("fLaC")).unwrap_or_else(|| panic!("no FLAC variant: {index}"));
     let bw: u64 = flac.split("BANDWIDTH=").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
     assert!((1_536_000..2_000_000).contains(&bw), "{flac}");
     assert_eq!(index.matches("CODECS=\"opus\"").count(), 2, "{index}");
@@ -172,12 +181,7 @@ async fn ffmpeg_decodes_mp3_close_to_the_source() {
     let s = start(&config()).await;
     let pcm = gather_pcm16(format!("{}/api/streams/main/stream", s.url()), 7.0);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let r = client()
-        .get(format!("{}/main.mp3", s.url()))
-        .header("icy-metadata", "1")
-        .send()
-        .await
-        .unwrap();
+    let r = client().get(format!("{}/main.mp3", s.url())).header("icy-metadata", "1").send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "audio/mpeg");
     assert_eq!(r.headers()["icy-br"], "128");
@@ -197,6 +201,12 @@ async fn ffmpeg_decodes_mp3_close_to_the_source() {
     let (corr, at) = best_correlation(&decoded, &reference);
     eprintln!("MP3: correlation {corr:.3} at {at:.3} s of the stream's PCM");
     assert!(corr >= 0.9, "MP3: decoded audio correlates {corr:.3} with the stream's PCM");
+    // the rung encoded while ffmpeg listened, and the stats say so
+    let (_, stats) = get_json(&format!("{}/api/streams/main/stats", s.url()), None).await;
+    let rungs = stats["codec_rungs"].as_array().unwrap_or_else(|| panic!("no codec_rungs: {stats}"));
+    let mp3 = rungs.iter().find(|r| r["rung"] == "mp3-192").unwrap_or_else(|| panic!("{stats}"));
+    assert!(mp3["frames_encoded"].as_u64().unwrap() >= 100, "{mp3}");
+    assert_eq!(mp3["errors"], 0, "{mp3}");
     s.shutdown().await;
 }
 

@@ -54,7 +54,13 @@ impl W {
     }
 
     /// A full box (version and flags first).
-    pub(super) fn full(&mut self, kind: &[u8; 4], version: u8, flags: u32, body: impl FnOnce(&mut W)) -> &mut Self {
+    pub(super) fn full(
+        &mut self,
+        kind: &[u8; 4],
+        version: u8,
+        flags: u32,
+        body: impl FnOnce(&mut W),
+    ) -> &mut Self {
         self.boxed(kind, |w| {
             w.u32((u32::from(version) << 24) | (flags & 0x00FF_FFFF));
             body(w);

@@ -16,8 +16,8 @@ use crate::clock::now_us;
 use crate::egress::dash::DashManifest;
 use crate::egress::hls::StartError;
 use crate::http::error::ApiError;
-use crate::icecast::listen::lossless_available;
 use crate::http::{QueryMap, StreamId};
+use crate::icecast::listen::lossless_available;
 use crate::state::SharedState;
 
 pub const MPD_TYPE: &str = "application/dash+xml";

@@ -65,9 +65,7 @@ pub fn start_error(e: StartError) -> ApiError {
         StartError::NoOpus(_)
         | StartError::NoLossless(_)
         | StartError::Channels { .. }
-        | StartError::Layout { .. } => {
-            ApiError::new(StatusCode::CONFLICT, "hls_unavailable", msg)
-        }
+        | StartError::Layout { .. } => ApiError::new(StatusCode::CONFLICT, "hls_unavailable", msg),
     }
 }
 

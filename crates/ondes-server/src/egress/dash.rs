@@ -77,7 +77,8 @@ impl DashManifest<'_> {
             );
             // a segment holds the same frames at the stream's own rate
             let frame_samples = seg_samples / u64::from(l.frame_samples).max(1);
-            let rate_samples = frame_samples * (u64::from(self.sample_rate) * u64::from(l.frame_samples) / 48_000);
+            let rate_samples =
+                frame_samples * (u64::from(self.sample_rate) * u64::from(l.frame_samples) / 48_000);
             template(&mut o, self.sample_rate, rate_samples, avail);
             self.representation(&mut o, "flac", bw);
             let _ = writeln!(o, "    </AdaptationSet>");

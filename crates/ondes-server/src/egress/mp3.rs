@@ -55,7 +55,12 @@ pub struct Mp3Transport {
 impl Mp3Transport {
     /// A listener of the `kbps` rung, `frames_per_message` stream frames per write; `None`
     /// when `kbps` is not an MP3 bitrate.
-    pub fn new(hub: &Arc<StreamHub>, kbps: u32, frames_per_message: u64, disconnect_lagging: bool) -> Option<Self> {
+    pub fn new(
+        hub: &Arc<StreamHub>,
+        kbps: u32,
+        frames_per_message: u64,
+        disconnect_lagging: bool,
+    ) -> Option<Self> {
         let rung = hub.use_coded(CodedRung::Mp3(kbps))?;
         let bytes = Mp3Bytes { kbps };
         let key = WireKey { format: WIRE_MP3, variant: kbps, group: frames_per_message.max(1) };

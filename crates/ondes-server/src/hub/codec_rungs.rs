@@ -145,7 +145,8 @@ pub struct CodecRungs {
 
 impl CodecRungs {
     pub fn new(spec: FrameSpec) -> Self {
-        let flac_format = FlacFormat::new(spec.sample_rate, spec.channels, spec.samples_per_channel() as u32).ok();
+        let flac_format =
+            FlacFormat::new(spec.sample_rate, spec.channels, spec.samples_per_channel() as u32).ok();
         CodecRungs {
             spec,
             flac_format,
@@ -199,7 +200,10 @@ impl CodecRungs {
     pub fn stats(&self) -> Vec<CodedRungStats> {
         let flac = self.flac_format.map(|_| self.flac.stats("flac".into()));
         let mp3 = self.mp3.iter().zip(MP3_BITRATES.iter()).map(|(s, k)| s.stats(format!("mp3-{k}")));
-        flac.into_iter().chain(mp3).filter(|s| s.listeners > 0 || s.frames_encoded > 0 || s.errors > 0).collect()
+        flac.into_iter()
+            .chain(mp3)
+            .filter(|s| s.listeners > 0 || s.frames_encoded > 0 || s.errors > 0)
+            .collect()
     }
 }
 
@@ -249,7 +253,11 @@ mod tests {
     #[test]
     fn no_flac_beyond_eight_channels() {
         // streams are mono or stereo today; the rung checks FLAC's own limit all the same
-        let r = CodecRungs::new(FrameSpec { sample_rate: 48_000, channels: 10, duration: FrameDuration::DEFAULT });
+        let r = CodecRungs::new(FrameSpec {
+            sample_rate: 48_000,
+            channels: 10,
+            duration: FrameDuration::DEFAULT,
+        });
         assert!(r.flac_format().is_none());
         assert!(!r.add_listener(CodedRung::Flac));
     }

@@ -71,17 +71,39 @@ pub async fn listen(
     let connection = guard.info.id;
     let body = match format {
         ListenFormat::OggOpus => {
-            let l = MountListener::new(OggTransport::new(&hub, rung, fpp, cfg.disconnect_lagging), &mount, connection);
+            let l = MountListener::new(
+                OggTransport::new(&hub, rung, fpp, cfg.disconnect_lagging),
+                &mount,
+                connection,
+            );
             session_body(&app, hub, guard, l, fpp, burst, takeover)
         }
         ListenFormat::Flac => {
-            let framing = OggFlacTransport::new(&hub, fpp, cfg.disconnect_lagging).ok_or_else(|| no_lossless(&hub))?;
-            session_body(&app, hub, guard, MountListener::new(framing, &mount, connection), fpp, burst, takeover)
+            let framing =
+                OggFlacTransport::new(&hub, fpp, cfg.disconnect_lagging).ok_or_else(|| no_lossless(&hub))?;
+            session_body(
+                &app,
+                hub,
+                guard,
+                MountListener::new(framing, &mount, connection),
+                fpp,
+                burst,
+                takeover,
+            )
         }
         ListenFormat::Mp3 => {
-            let framing = Mp3Transport::new(&hub, kbps, fpp, cfg.disconnect_lagging)
-                .ok_or_else(|| ApiError::bad_request("bad_rung", format!("{kbps} kbit/s is not an MP3 bitrate")))?;
-            session_body(&app, hub, guard, MountListener::new(framing, &mount, connection), fpp, burst, takeover)
+            let framing = Mp3Transport::new(&hub, kbps, fpp, cfg.disconnect_lagging).ok_or_else(|| {
+                ApiError::bad_request("bad_rung", format!("{kbps} kbit/s is not an MP3 bitrate"))
+            })?;
+            session_body(
+                &app,
+                hub,
+                guard,
+                MountListener::new(framing, &mount, connection),
+                fpp,
+                burst,
+                takeover,
+            )
         }
     };
     Ok(response(&app, &mount, format, kbps, body, icy))
@@ -257,7 +279,14 @@ fn pick_rung(mount: &Mount, q: &QueryMap) -> Result<usize, ApiError> {
 }
 
 /// The response head; `kbps` is 0 for the lossless rung (no nominal bitrate).
-fn response(app: &SharedState, mount: &Mount, format: ListenFormat, kbps: u32, body: Body, icy: bool) -> Response {
+fn response(
+    app: &SharedState,
+    mount: &Mount,
+    format: ListenFormat,
+    kbps: u32,
+    body: Body,
+    icy: bool,
+) -> Response {
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
@@ -288,7 +317,9 @@ fn response(app: &SharedState, mount: &Mount, format: ListenFormat, kbps: u32, b
         put(
             "ice-audio-info",
             match kbps {
-                0 => format!("channels={};samplerate={}", mount.hub.spec.channels, mount.hub.spec.sample_rate),
+                0 => {
+                    format!("channels={};samplerate={}", mount.hub.spec.channels, mount.hub.spec.sample_rate)
+                }
                 _ => format!(
                     "channels={};samplerate={};bitrate={kbps}",
                     mount.hub.spec.channels, mount.hub.spec.sample_rate

@@ -96,7 +96,11 @@ impl HlsSegmenters {
         self.get_track(hub, Track::Flac)
     }
 
-    fn get_track(self: &Arc<Self>, hub: &Arc<StreamHub>, track: Track) -> Result<Arc<RungSegmenter>, StartError> {
+    fn get_track(
+        self: &Arc<Self>,
+        hub: &Arc<StreamHub>,
+        track: Track,
+    ) -> Result<Arc<RungSegmenter>, StartError> {
         let layout = self.layout(hub)?;
         let now = self.now_ms();
         let mut running = self.running.lock();

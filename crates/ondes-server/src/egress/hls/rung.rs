@@ -184,7 +184,8 @@ impl RungSegmenter {
                     let fs = track_samples.unwrap_or(fs48);
                     completed += st
                         .push(seq, packet, now_us(), |info, packets| {
-                            let list: Vec<(u32, &[u8])> = packets.iter().map(|p| (fs as u32, &p[..])).collect();
+                            let list: Vec<(u32, &[u8])> =
+                                packets.iter().map(|p| (fs as u32, &p[..])).collect();
                             // the layout counts 48 kHz samples; the part starts at frame base / fs48
                             let base = info.base_time / fs48.max(1) * fs;
                             Bytes::from(fragment(info.fragment_seq as u32, base, &list))

@@ -10,8 +10,6 @@
 //! stream frame in gives zero, one or two MP3 frames out; the bytes of successive calls
 //! concatenate to a valid MP3 stream.
 
-use std::mem::MaybeUninit;
-
 use mp3lame_encoder::{Bitrate, Builder, Encoder, InterleavedPcm, Mode, MonoPcm, Quality, VbrMode};
 
 use crate::{CodecError, StreamResampler, remix};
@@ -126,15 +124,12 @@ impl Mp3Encoder {
         };
         let frames = input.len() / self.out_channels;
         out.reserve(mp3lame_encoder::max_required_buffer_size(frames));
-        let spare: &mut [MaybeUninit<u8>] = out.spare_capacity_mut();
         let r = if self.out_channels == 1 {
-            self.lame.encode(MonoPcm(input), spare)
+            self.lame.encode_to_vec(MonoPcm(input), out)
         } else {
-            self.lame.encode(InterleavedPcm(input), spare)
+            self.lame.encode_to_vec(InterleavedPcm(input), out)
         };
         let n = r.map_err(|e| CodecError::Mp3(format!("LAME could not encode: {e}")))?;
-        // SAFETY: LAME wrote `n` bytes at the start of the spare capacity it was given.
-        unsafe { out.set_len(out.len() + n) };
         Ok(n)
     }
 }

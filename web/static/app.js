@@ -144,7 +144,7 @@ function openStream(/** @type {string} */ id) {
     client.onFrame = (f) => live.push(f);
     client.onStateChange = () => showState();
     client.onStatus = (s) => {
-        if (s.status === STATUS.QUALITY && typeof s.quality === 'number') controls.setQuality(s.quality);
+        if (s.status === STATUS.QUALITY && typeof s.quality === 'number') controls.setQuality(s.quality, s.level ?? undefined);
         showState();
     };
     client.onError = () => showState();

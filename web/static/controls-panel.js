@@ -44,6 +44,10 @@ export class ControlsPanel {
         $('btn-resume').addEventListener('click', () => this.command(ACTION.RESUME));
         $('quality').addEventListener('input', () => this.showQuality());
         $('btn-quality').addEventListener('click', () => this.command(ACTION.ADJUST_QUALITY, { quality: this.quality() }));
+        for (const b of document.querySelectorAll('#controls .btn-level')) {
+            const level = /** @type {HTMLElement} */ (b).dataset.level;
+            b.addEventListener('click', () => this.command(ACTION.ADJUST_QUALITY, { quality: level }));
+        }
     }
 
     /** @private */
@@ -66,18 +70,25 @@ export class ControlsPanel {
         return Number(/** @type {HTMLInputElement} */ ($('quality')).value);
     }
 
-    /** The slider's value, and the sample rate it means for the selected stream. */
-    showQuality() {
+    /**
+     * The slider's value, and the sample rate it means for the selected stream.
+     * @param {string} [level]  the named level the cap was set as, if any
+     */
+    showQuality(level) {
         const q = this.quality();
         const info = this.inputs.streamInfo();
         const hz = info ? ` → ${fmt.hz(info.sample_rate * q)}` : '';
-        $('quality-text').textContent = `${q.toFixed(2)}${hz}`;
+        $('quality-text').textContent = `${q.toFixed(2)}${level ? ` (${level})` : ''}${hz}`;
     }
 
-    /** The stream's quality changed (someone applied it): the slider follows. */
-    setQuality(/** @type {number} */ q) {
+    /**
+     * The stream's quality changed (someone applied it): the slider follows.
+     * @param {number} q  the share of the rate
+     * @param {string} [level]  the level's name, when the cap was set as one
+     */
+    setQuality(q, level) {
         /** @type {HTMLInputElement} */ ($('quality')).value = String(q);
-        this.showQuality();
+        this.showQuality(level);
     }
 
     /**

@@ -93,11 +93,14 @@ export const ERROR = Object.freeze({
     UNEXPECTED_BINARY: 'unexpected_binary',
 });
 
+/** The named quality levels, lowest first: `quality=` on listener URLs and `adjust_quality`. */
+export const QUALITY_LEVELS = Object.freeze(['low', 'medium', 'high', 'lossless']);
+
 /** The actions of `POST /api/streams/{id}/control`. */
 export const ACTION = Object.freeze({
     PAUSE: 'pause',
     RESUME: 'resume',
-    /** with `params: {quality: 0..1}` */
+    /** with `params: {quality}`: a level (see {@link QUALITY_LEVELS}) or a share of the rate in (0, 1] */
     ADJUST_QUALITY: 'adjust_quality',
 });
 
@@ -153,7 +156,8 @@ export const SSE_EVENT = Object.freeze({
  * @property {number} [skipped_frames]   `lagged`
  * @property {number} [skipped_while_paused]  `resumed`
  * @property {number|null} [missed_frames]    SSE `resumed`/`gap`
- * @property {number} [quality]          SSE `quality`
+ * @property {number} [quality]          SSE `quality`: the share of the sample rate delivered
+ * @property {string} [level]            SSE `quality`: the named level, when the cap was set as one
  * @property {string} [message]
  */
 
@@ -289,6 +293,7 @@ export function validateStatus(m) {
         if (!isOptional(m[k], isCount)) return { error: `${k} is not a count` };
     }
     if (!isOptional(m.quality, isNum)) return { error: 'quality is not a number' };
+    if (!isOptional(m.level, (x) => typeof x === 'string')) return { error: 'level is not a string' };
     const status = /** @type {Record<string, string>} */ (STATUS_ALIASES)[m.status] ?? m.status;
     return { message: status === m.status ? m : { ...m, status } };
 }

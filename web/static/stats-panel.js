@@ -18,6 +18,9 @@ const STAT_ITEMS = [
     { key: 'dropped', label: 'Dropped frames', get: (/** @type {any} */ s) => s.dropped_frames, show: fmt.int },
     { key: 'mbps', label: 'Bandwidth', get: (/** @type {any} */ s) => s.bandwidth_usage_mbps, show: (/** @type {number} */ v) => `${fmt.fixed(v, 2)} Mbit/s` },
     { key: 'latency', label: 'Avg latency', get: (/** @type {any} */ s) => s.average_latency_ms, show: fmt.ms },
+    // the delivery report (`/report`): audio payload ÷ bytes written, and what listeners measure
+    { key: 'efficiency', label: 'Efficiency', get: (/** @type {any} */ s) => s.delivery?.global_efficiency_percent, show: (/** @type {number} */ v) => `${fmt.fixed(v, 1)} %` },
+    { key: 'e2e', label: 'Listener latency p95', get: (/** @type {any} */ s) => s.delivery?.current_latency_ms?.p95, show: fmt.ms },
     { key: 'cpu', label: 'Server CPU', get: (/** @type {any} */ s) => s.cpu_usage, show: (/** @type {number} */ v) => `${fmt.fixed(v, 1)} %` },
     { key: 'mem', label: 'Server memory', get: (/** @type {any} */ s) => s.memory_usage?.used_bytes, show: fmt.bytes },
     { key: 'frames', label: 'Total frames', get: (/** @type {any} */ s) => s.total_frames, show: fmt.int, noSpark: true },
@@ -66,7 +69,8 @@ export class StatsPanel {
     /** Shows a `/stats` answer. @param {any} s */
     show(s) {
         for (const it of STAT_ITEMS) {
-            const v = Number(it.get(s));
+            // a figure the server does not have yet (null) shows as '–'
+            const v = Number(it.get(s) ?? NaN);
             const row = /** @type {HTMLElement} */ ($('stats-list').querySelector(`[data-key="${it.key}"]`));
             if (!row) continue;
             /** @type {HTMLElement} */ (row.querySelector('dd')).textContent = it.show(v);

@@ -117,6 +117,9 @@ test('the dashboard loads, draws the demo signal, updates stats, and saves a scr
     assert.ok(Number(s2.listeners) >= 1, `the dashboard itself is a listener (${s2.listeners})`);
     assert.ok(Number(s2.fps) > 30, `frames/s shown (${s2.fps})`);
     assert.match(s2.mbps ?? '', /Mbit\/s/);
+    // the delivery report: the dashboard's own SSE listener gets PCM as text, efficiency between 0 and 100 %
+    const eff = Number((s2.efficiency ?? '').replace(' %', ''));
+    assert.ok(eff > 0 && eff < 100, `efficiency shown (${s2.efficiency})`);
     const sparkPoints = await page.getAttribute('#stats-list [data-key="fps"] polyline', 'points');
     assert.ok((sparkPoints ?? '').split(' ').length >= 2, 'the frames/s sparkline has points');
     const connRows = await page.locator('#conn-body tr').count();
@@ -192,6 +195,12 @@ test('controls are keyboard-operable and show the paused / live states', async (
     });
     await page.click('#btn-quality');
     await page.waitForFunction(() => /quality set to 1/.test(document.getElementById('control-result')?.textContent ?? ''), null, { timeout: 5000 });
+    // a named level: low is a quarter of the rate for PCM, the slider follows and names it
+    await page.click('#controls .btn-level[data-level="low"]');
+    await page.waitForFunction(() => /quality set to low/.test(document.getElementById('control-result')?.textContent ?? ''), null, { timeout: 5000 });
+    await page.waitForFunction(() => /0\.25 \(low\)/.test(document.getElementById('quality-text')?.textContent ?? ''), null, { timeout: 5000 });
+    await page.click('#controls .btn-level[data-level="high"]');
+    await page.waitForFunction(() => /quality set to high/.test(document.getElementById('control-result')?.textContent ?? ''), null, { timeout: 5000 });
 });
 
 test('usable on a phone-sized screen', async () => {

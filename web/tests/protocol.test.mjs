@@ -9,6 +9,7 @@ import path from 'node:path';
 import { WEB } from './helpers.mjs';
 import {
     MSG,
+    QUALITY_LEVELS,
     STATUS,
     ERROR,
     ACTION,
@@ -141,6 +142,13 @@ test('messages are normalised: rung names are strings, unusable advice is null, 
     assert.equal(parseJitterAdvice('60'), null);
 });
 
+test('the named quality levels are the ones docs/quality.md lists, lowest first', () => {
+    // the first table of the page is the levels'
+    const doc = fs.readFileSync(path.join(WEB, '..', 'docs', 'quality.md'), 'utf8').split('\n## ')[0];
+    const rows = [...doc.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]);
+    assert.deepEqual(rows, [...QUALITY_LEVELS]);
+});
+
 test('SSE status events: JSON bodies without type, a bare word from an older server, malformed ones rejected', () => {
     assert.deepEqual(parseSseStatus('{"status":"gap","from_frame":12,"missed_frames":null,"message":"unknown Last-Event-ID"}'), {
         message: { status: STATUS.GAP, from_frame: 12, missed_frames: null, message: 'unknown Last-Event-ID' },
@@ -150,5 +158,10 @@ test('SSE status events: JSON bodies without type, a bare word from an older ser
     assert.equal(parseSseStatus('source_restored').message.status, STATUS.SOURCE_RESTORED);
     assert.match(parseSseStatus('{"status":7}').error, /status is not a string/);
     assert.match(parseSseStatus('{"status":"quality","quality":"high"}').error, /quality/);
+    // a cap set as a named level carries its name beside the share of the rate
+    assert.deepEqual(parseSseStatus('{"status":"quality","quality":0.25,"sample_rate":12000,"level":"low"}').message, {
+        status: STATUS.QUALITY, quality: 0.25, sample_rate: 12000, level: 'low',
+    });
+    assert.match(parseSseStatus('{"status":"quality","quality":0.25,"level":3}').error, /level/);
     assert.match(parseSseStatus('[]').error, /status is not a string/);
 });

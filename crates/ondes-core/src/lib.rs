@@ -19,6 +19,8 @@ pub mod pacer;
 pub mod perf;
 pub mod playout;
 pub mod proto;
+pub mod quality;
+pub mod record;
 pub mod ring;
 pub mod stretch;
 pub mod utterance;

@@ -269,6 +269,44 @@ pub struct StreamConfig {
     pub rungs: String,
     /// Password of Icecast source clients (user `source`) for `source = "icecast"` streams.
     pub source_password: String,
+    /// Records the stream to disk (docs/recording.md), e.g.
+    /// `record = { format = "ogg-opus", path = "recordings", segment_secs = 3600 }`.
+    pub record: Option<RecordConfig>,
+}
+
+/// A stream's recording: files of `segment_secs` each in directory `path`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordConfig {
+    /// `ogg-opus` (an Opus rung in Ogg, as Icecast listeners get it) or `fmp4` (the same
+    /// packets in fragmented MP4, as HLS and DASH carry them).
+    pub format: RecordFormat,
+    /// The directory of the files (created if missing); a file is `{stream}-{UTC start}.{ext}`.
+    pub path: String,
+    /// A new file starts at each wall-clock multiple of this many seconds (1 to 86400).
+    pub segment_secs: u64,
+    /// The Opus rung recorded, in kbit/s (default: the stream's top rung).
+    pub rung: Option<u32>,
+}
+
+/// The file format of a recording.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordFormat {
+    #[default]
+    OggOpus,
+    Fmp4,
+}
+
+impl Default for RecordConfig {
+    fn default() -> Self {
+        RecordConfig {
+            format: RecordFormat::OggOpus,
+            path: "recordings".into(),
+            segment_secs: 3600,
+            rung: None,
+        }
+    }
 }
 
 /// `[icecast]`: Icecast-style sources and listeners (docs/icecast.md).
@@ -389,6 +427,7 @@ impl Default for StreamConfig {
             frame_ms: 20.0,
             rungs: "speech".into(),
             source_password: String::new(),
+            record: None,
         }
     }
 }
@@ -587,7 +626,27 @@ impl Config {
             }
             s.frame_spec().map_err(|e| invalid(key("sample_rate"), e.to_string()))?;
             SourceSpec::parse(&s.source).map_err(|e| invalid(key("source"), e.to_string()))?;
-            s.rung_list().map_err(|e| invalid(key("rungs"), e))?;
+            let rungs = s.rung_list().map_err(|e| invalid(key("rungs"), e))?;
+            if let Some(r) = &s.record {
+                if r.path.trim().is_empty() {
+                    return Err(invalid(key("record.path"), "give the directory the files go to"));
+                }
+                if !(1..=86_400).contains(&r.segment_secs) {
+                    return Err(invalid(key("record.segment_secs"), "must be 1 to 86400 seconds per file"));
+                }
+                if ![8_000, 12_000, 16_000, 24_000, 48_000].contains(&s.sample_rate) || s.channels > 2 {
+                    return Err(invalid(
+                        key("record"),
+                        "recordings are Opus: the stream needs a rate Opus codes (8, 12, 16, 24 or 48 kHz) and 1 or 2 channels",
+                    ));
+                }
+                if let Some(k) = r.rung.filter(|k| !rungs.contains(k)) {
+                    return Err(invalid(
+                        key("record.rung"),
+                        format!("{k} kbit/s is not a rung; the rungs are {rungs:?}"),
+                    ));
+                }
+            }
             if s.source.trim() == "icecast" && s.source_password.is_empty() {
                 return Err(invalid(
                     key("source_password"),

@@ -35,6 +35,9 @@ pub struct ConnectionInfo {
     pub frames_sent: AtomicU64,
     pub events_sent: AtomicU64,
     pub bytes_sent: AtomicU64,
+    /// The audio in what was written (Opus packets, or 16-bit samples): payload ÷ bytes is
+    /// this listener's efficiency.
+    pub payload_sent: AtomicU64,
     pub errors: AtomicU64,
     pub skipped_frames: AtomicU64,
     /// Exponentially weighted average of (hand-off time − capture time), in µs.
@@ -119,6 +122,7 @@ impl ConnectionInfo {
             frames_sent: self.frames_sent.load(Ordering::Relaxed),
             events_sent: self.events_sent.load(Ordering::Relaxed),
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+            payload_sent: self.payload_sent.load(Ordering::Relaxed),
             errors_count: self.errors.load(Ordering::Relaxed),
             skipped_frames: self.skipped_frames.load(Ordering::Relaxed),
             latency_ms: self.latency_ewma_us.load(Ordering::Relaxed) as f64 / 1000.0,
@@ -191,6 +195,8 @@ pub struct ConnectionSnapshot {
     pub frames_sent: u64,
     pub events_sent: u64,
     pub bytes_sent: u64,
+    /// Audio bytes in what was written (Opus packets, or 16-bit samples).
+    pub payload_sent: u64,
     pub errors_count: u64,
     pub skipped_frames: u64,
     pub latency_ms: f64,
@@ -314,6 +320,7 @@ impl Connections {
             frames_sent: AtomicU64::new(0),
             events_sent: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
+            payload_sent: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             skipped_frames: AtomicU64::new(0),
             latency_ewma_us: AtomicU64::new(0),

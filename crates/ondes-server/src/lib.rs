@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod log_limit;
 pub mod metrics;
 pub mod perf;
+pub mod record;
 pub mod server;
 pub mod source;
 pub mod state;

@@ -82,6 +82,8 @@ const DROP_HUB_LAG: &str = "hub_lag";
 const DROP_SEND: &str = "send";
 const DROP_SOURCE: &str = "source";
 const DROP_PUBLISHER_QUEUE: &str = "publisher_queue";
+/// Frames a stream's recorder did not write (a failed write, or it fell behind).
+const DROP_RECORDING: &str = "recording";
 /// Why a publish stream played silence (`ondes_silence_frames_total{reason}`).
 const SILENCE_UNDERRUN: &str = "underrun";
 const SILENCE_IDLE: &str = "idle";
@@ -326,7 +328,7 @@ impl Metrics {
             let _ = self.bytes_sent.remove_label_values(&[id, transport]);
             let _ = self.sessions.remove_label_values(&[id, transport]);
         }
-        for stage in [DROP_HUB_LAG, DROP_SEND, DROP_SOURCE, DROP_PUBLISHER_QUEUE] {
+        for stage in [DROP_HUB_LAG, DROP_SEND, DROP_SOURCE, DROP_PUBLISHER_QUEUE, DROP_RECORDING] {
             let _ = self.frames_dropped.remove_label_values(&[id, stage]);
         }
         for w in ["publisher", "fec_recovered", "listener"] {
@@ -429,6 +431,9 @@ impl Metrics {
                 .sum();
             catch_up(lost("listener"), to_listeners);
             catch_up(dropped(DROP_PUBLISHER_QUEUE), queue);
+            if let Some(r) = &s.entry.recorder {
+                catch_up(dropped(DROP_RECORDING), r.stats().frames_dropped);
+            }
             catch_up(self.silence_frames.with_label_values(&[id, SILENCE_UNDERRUN]), underrun);
             catch_up(self.silence_frames.with_label_values(&[id, SILENCE_IDLE]), idle);
             if s.entry.capture.is_some() {

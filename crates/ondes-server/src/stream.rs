@@ -40,6 +40,8 @@ pub struct Stream {
     /// For a stream a cluster edge receives from an origin: how long it stays after its
     /// last listener left (it is idle while nobody listens).
     pub cluster_linger: Option<Duration>,
+    /// Its recorder, when the stream is recorded (`record = …`).
+    pub recorder: Option<Arc<crate::record::Recorder>>,
 }
 
 impl RegistryEntry for Stream {
@@ -175,7 +177,15 @@ impl StreamBuilder {
             .map(|p| SourceSlot::new(p.clone(), cfg.source_password.clone()));
         let mount = Mount::new(hub.clone(), slot);
         Ok(Built {
-            stream: Stream { id: id.to_string(), hub, publisher, mount, capture, cluster_linger: None },
+            stream: Stream {
+                id: id.to_string(),
+                hub,
+                publisher,
+                mount,
+                capture,
+                cluster_linger: None,
+                recorder: cfg.record.clone().map(|r| crate::record::Recorder::new(id, r)),
+            },
             source,
         })
     }
@@ -184,6 +194,9 @@ impl StreamBuilder {
     /// a publish stream (which must run inside the tokio runtime). Both stop when the stream
     /// ends (removed, or the server stopping).
     pub fn start(&self, stream: &Stream, source: Option<Feed>) -> Result<(), StartError> {
+        if let Some(r) = &stream.recorder {
+            tokio::spawn(r.clone().run(stream.hub.clone(), self.shutdown.clone()));
+        }
         if let Some(source) = source {
             let timer = Some(self.metrics.stage(Stage::Capture, &stream.id));
             let stop = self.stop_sources.clone();

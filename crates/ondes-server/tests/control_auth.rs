@@ -32,7 +32,9 @@ async fn control_error_paths() {
     assert_eq!(b["error"], "unknown_action");
     assert!(b["message"].as_str().unwrap().contains("explode"));
 
-    for bad in [r#"{"quality":0}"#, r#"{"quality":1.5}"#, r#"{"quality":"high"}"#, "{}"] {
+    for bad in
+        [r#"{"quality":0}"#, r#"{"quality":1.5}"#, r#"{"quality":"best"}"#, r#"{"quality":true}"#, "{}"]
+    {
         let body = format!(r#"{{"action":"adjust_quality","params":{bad}}}"#);
         let (st, b) = post_json(&url, Some(&ctl), &body).await;
         assert_eq!(st, 400, "{bad}");

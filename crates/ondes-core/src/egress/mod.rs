@@ -54,6 +54,13 @@ impl<T: EgressFrame + ?Sized> EgressFrame for std::sync::Arc<T> {
 pub trait Framer<F> {
     type Bytes: AsRef<[u8]> + Clone;
     fn audio(&mut self, frames: &[F]) -> Self::Bytes;
+
+    /// The audio these frames carry in this framing, in bytes, before any framing: Opus
+    /// packets, or 16-bit samples for PCM. With the bytes written it gives a listener's
+    /// efficiency (payload ÷ bytes on the wire). 0 when the framing does not say.
+    fn payload_bytes(&self, _frames: &[F]) -> u64 {
+        0
+    }
 }
 
 /// How a listener's audio is cut and how far behind it may fall.
@@ -97,8 +104,9 @@ pub struct WrittenMessage {
 /// What a queued message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageKind {
-    /// Audio: `frames` consecutive frames from `first_seq`; `capture_us` of the last one.
-    Audio { frames: u32, first_seq: u64, capture_us: i64 },
+    /// Audio: `frames` consecutive frames from `first_seq`; `capture_us` of the last one;
+    /// `payload`: the audio bytes in it ([`Framer::payload_bytes`]).
+    Audio { frames: u32, first_seq: u64, capture_us: i64, payload: u32 },
     /// Anything else (notices, pongs, heartbeats, headers): never skipped.
     Control,
 }
@@ -119,6 +127,8 @@ pub struct EgressStats {
     pub messages_sent: u64,
     /// Bytes the socket accepted.
     pub bytes_sent: u64,
+    /// Audio bytes of the audio messages written whole ([`Framer::payload_bytes`]).
+    pub payload_sent: u64,
     /// Frames this listener never got because it was skipped to live.
     pub skipped_frames: u64,
     /// Times it was skipped to live.
@@ -220,6 +230,7 @@ impl<F: EgressFrame, B: AsRef<[u8]> + Clone> ListenerEgress<F, B> {
             frames: self.group.len() as u32,
             first_seq: first.seq(),
             capture_us: last.capture_us(),
+            payload: framer.payload_bytes(&self.group).min(u64::from(u32::MAX)) as u32,
         };
         let bytes = framer.audio(&self.group);
         let frames = self.group.len() as u64;
@@ -355,7 +366,8 @@ impl<F: EgressFrame, B: AsRef<[u8]> + Clone> ListenerEgress<F, B> {
             self.offset = 0;
             let Some(done) = self.queue.pop_front() else { return };
             self.stats.messages_sent += 1;
-            if let MessageKind::Audio { frames, capture_us, first_seq } = done.kind {
+            if let MessageKind::Audio { frames, capture_us, first_seq, payload } = done.kind {
+                self.stats.payload_sent += u64::from(payload);
                 if self.cfg.record_writes {
                     let bytes = done.bytes.as_ref().len();
                     self.writes.push(WrittenMessage { first_seq, frames, bytes, at_us: now_us });

@@ -35,6 +35,10 @@ impl Framer<F> for TextFramer {
         self.made += 1;
         format!("a{}-{};", frames[0].seq, frames[frames.len() - 1].seq).into_bytes()
     }
+    /// One byte of audio per frame.
+    fn payload_bytes(&self, frames: &[F]) -> u64 {
+        frames.len() as u64
+    }
 }
 
 fn machine(batch: u64, max_lag_ms: u64) -> ListenerEgress<F, Vec<u8>> {
@@ -235,10 +239,11 @@ fn whole_message_writers_take_messages_in_order() {
     }
     let a = m.poll_message(0).unwrap();
     assert_eq!(a.bytes, b"a0-1;");
-    assert_eq!(a.kind, MessageKind::Audio { frames: 2, first_seq: 0, capture_us: 20_000 });
+    assert_eq!(a.kind, MessageKind::Audio { frames: 2, first_seq: 0, capture_us: 20_000, payload: 2 });
     assert_eq!(m.poll_message(0).unwrap().bytes, b"a2-3;");
     assert!(m.poll_message(0).is_none());
     assert_eq!(m.stats().frames_sent, 4);
+    assert_eq!(m.stats().payload_sent, 4, "one payload byte per frame, counted once written");
     assert_eq!(f.made, 2);
 }
 

@@ -4,10 +4,12 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use ondes_core::quality::{QualityCap, QualityLevel};
 use serde_json::{Value, json};
 
 use crate::auth::Permission;
 use crate::clock::now_ms;
+use crate::egress::ws::{RungChoice, effective_rung};
 use crate::http::error::ApiError;
 use crate::http::{QueryMap, StreamId};
 use crate::state::SharedState;
@@ -61,20 +63,32 @@ pub async fn control(
             }
         }
         "adjust_quality" => {
-            let quality = req.get("params").and_then(|p| p.get("quality")).and_then(Value::as_f64);
-            let quality = match quality {
+            let param = req.get("params").and_then(|p| p.get("quality"));
+            let level = param.and_then(Value::as_str).map(str::parse::<QualityLevel>).transpose();
+            let level =
+                level.map_err(|e| ApiError::bad_request("bad_quality", format!("adjust_quality: {e}")))?;
+            let quality = match (level, param.and_then(Value::as_f64)) {
+                (Some(l), _) => QualityCap::Level(l),
                 // kept as f32: a value that rounds to 0 there (1e-50) is not in (0, 1]
-                Some(x) if x <= 1.0 && (x as f32) > 0.0 => x as f32,
+                (None, Some(x)) if x <= 1.0 && (x as f32) > 0.0 => QualityCap::Share(x as f32),
                 _ => {
                     return Err(ApiError::bad_request(
                         "bad_quality",
-                        "adjust_quality needs params.quality, a number in (0, 1]: 1.0 full rate, 0.5 half, 0.25 quarter",
+                        "adjust_quality needs params.quality: low, medium, high or lossless, or a number in (0, 1] (1.0 full rate, 0.5 half, 0.25 quarter)",
                     ));
                 }
             };
             hub.set_quality(quality);
             let factor = hub.quality_factor(quality);
-            format!("quality set to {quality}: {} Hz delivered", hub.spec.sample_rate / factor as u32)
+            let named = match level {
+                Some(l) => format!("{l} ({})", quality.pcm_share()),
+                None => quality.pcm_share().to_string(),
+            };
+            let best = match effective_rung(&hub, RungChoice::Auto, quality) {
+                Some(i) => format!(", best rung {} kbit/s", hub.ladder.rungs[i].kbps),
+                None => String::new(),
+            };
+            format!("quality set to {named}: {} Hz delivered{best}", hub.spec.sample_rate / factor as u32)
         }
         other => {
             return Err(ApiError::bad_request(

@@ -16,6 +16,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ondes_core::hls::playlist::PlaylistOptions;
+use ondes_core::quality::QualityLevel;
 
 use crate::auth::{AuthError, Permission};
 use crate::egress::dash::bandwidth_bps;
@@ -167,6 +168,23 @@ fn number(q: &QueryMap, key: &str) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
+/// A rung named in a path: its bitrate, or a quality level (`hls/high/media.m3u8` is the
+/// top rung's playlist, whatever the stream's ladder).
+fn rung_kbps(hub: &StreamHub, name: &str) -> Result<u32, ApiError> {
+    let ladder = hub.ladder.kbps();
+    let level = name.parse::<QualityLevel>().ok();
+    let kbps = match level {
+        Some(l) => l.rung_index(&ladder).map(|i| ladder[i]),
+        None => name.parse::<u32>().ok(),
+    };
+    kbps.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "'{name}' is not a rung of '{}'; its rungs are {ladder:?} (kbit/s), or low, medium, high, and flac (lossless)",
+            hub.id
+        ))
+    })
+}
+
 /// `GET …/hls/{kbps}/{file}`: a rung's media playlist, init segment, segments and parts.
 pub async fn rung_file(
     State(app): State<SharedState>,
@@ -178,15 +196,11 @@ pub async fn rung_file(
     let hub = listen_hub(&app, &id, &headers, &q)?;
     let kbps_text = params.get("kbps").map(String::as_str).unwrap_or("");
     let file = params.get("file").map(String::as_str).unwrap_or("");
-    let seg = if kbps_text == "flac" {
+    // the lossless rung by name, or as the `lossless` quality level
+    let seg = if matches!(kbps_text, "flac" | "lossless") {
         app.hls.get_flac(&hub).map_err(start_error)?
     } else {
-        let kbps = kbps_text.parse::<u32>().map_err(|_| {
-            ApiError::not_found(format!(
-                "'{kbps_text}' is not a rung; the rungs of '{id}' are {:?} (kbit/s) and flac (lossless)",
-                hub.ladder.kbps()
-            ))
-        })?;
+        let kbps = rung_kbps(&hub, kbps_text)?;
         app.hls.get(&hub, kbps).map_err(start_error)?
     };
     match file {

@@ -9,6 +9,8 @@ pub mod dash;
 pub mod hls;
 pub mod metrics;
 pub mod perf;
+pub mod recordings;
+pub mod report;
 pub mod say;
 pub mod sse;
 pub mod stats;

@@ -50,6 +50,8 @@ pub async fn stream_stats(
     let serializations = s.serializations.load(Ordering::Relaxed);
     Ok(axum::Json(json!({
         "stream": id,
+        "recording": stream.recorder.as_ref().map(|r| r.stats()),
+        "delivery": crate::api::report::stream_report_now(&app, &id),
         "total_frames": s.total_frames.load(Ordering::Relaxed),
         "frames_per_second": s.fps(),
         "active_subscribers": s.active_subscribers.load(Ordering::Relaxed),
@@ -63,7 +65,8 @@ pub async fn stream_stats(
         "bandwidth_usage_mbps": s.mbps(),
         "error_rate_percent": if frames_sent + errors == 0 { 0.0 } else { errors as f64 * 100.0 / (frames_sent + errors) as f64 },
         "paused": control.paused,
-        "quality": control.quality,
+        "quality": control.quality.pcm_share(),
+        "quality_level": control.quality.level().map(|l| l.name()),
         "ended": control.ended,
         "source": hub.source_description(),
         "source_lost": control.source_lost,

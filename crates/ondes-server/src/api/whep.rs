@@ -9,11 +9,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::egress::whep::WhepTransport;
-use crate::egress::ws::RungChoice;
 use crate::http::admission::admit_listener;
 use crate::http::error::ApiError;
+use crate::http::rung_query::{RungOffer, rung_choice};
 use crate::http::{QueryMap, StreamId};
-use crate::hub::StreamHub;
 use crate::state::SharedState;
 use crate::webrtc::{AudioOffer, Created, WebRtc, WebRtcError, sdp};
 
@@ -76,25 +75,12 @@ pub fn created(stream: &str, kind: &str, c: Created) -> Response {
     r
 }
 
-/// `rung=auto|<kbps>` as on the WebSocket route (no PCM: WebRTC audio is Opus).
-fn parse_rung(hub: &StreamHub, q: &QueryMap) -> Result<RungChoice, ApiError> {
-    match q.0.get("rung").map(String::as_str).unwrap_or("auto") {
-        "auto" => Ok(RungChoice::Auto),
-        other => other
-            .parse::<u32>()
-            .ok()
-            .and_then(|k| hub.ladder.index_of(k))
-            .map(RungChoice::Opus)
-            .ok_or_else(|| {
-                let mut names = vec!["auto".to_string()];
-                names.extend(hub.ladder.kbps().iter().map(|k| k.to_string()));
-                ApiError::bad_request(
-                    "bad_rung",
-                    format!("rung '{other}' is not offered over WebRTC; use one of: {}", names.join(", ")),
-                )
-            }),
-    }
-}
+/// WebRTC audio is Opus: no PCM, and lossless is on the WebSocket route.
+const WHEP_RUNGS: RungOffer = RungOffer {
+    transport: "WebRTC",
+    pcm: false,
+    lossless_elsewhere: Some("/api/streams/{id}/ws?quality=lossless (PCM)"),
+};
 
 /// `POST /api/streams/{id}/whep`: a listener's offer → `201` with the answer.
 pub async fn post(
@@ -107,7 +93,7 @@ pub async fn post(
 ) -> Result<Response, ApiError> {
     let rtc = engine(&app)?;
     let hub = app.hub(&id)?;
-    let choice = parse_rung(&hub, &q)?;
+    let choice = rung_choice(&hub, &q, WHEP_RUNGS)?;
     let (offer, offered) = read_offer(&headers, &body)?;
     let admission = admit_listener(&app, &id, peer, &headers, &q, "whep")?;
     let transport =

@@ -21,40 +21,21 @@ use ondes_core::abr::ProfileRequest;
 use ondes_core::egress::MessageKind;
 
 use crate::egress::writer::{Taken, Takeover};
-use crate::egress::ws::{RungChoice, WsOptions, WsTransport, abr_update};
+use crate::egress::ws::{WsOptions, WsTransport, abr_update};
 use crate::egress::ws_session::WsDriven;
 use crate::egress::{ListenerSession, Start};
 use crate::http::admission::{Admission, admit_listener};
 use crate::http::error::ApiError;
+use crate::http::rung_query::{RungOffer, rung_choice};
 use crate::http::{QueryMap, StreamId};
 use crate::hub::StreamHub;
 use crate::state::SharedState;
 
+/// WebSocket carries PCM16 (its `lossless`) besides the Opus rungs.
+const WS_RUNGS: RungOffer = RungOffer { transport: "WebSocket", pcm: true, lossless_elsewhere: None };
+
 /// Largest text message a listener may send (reports are a few hundred bytes).
 pub const MAX_LISTENER_MESSAGE: usize = 64 * 1024;
-
-fn parse_rung(hub: &StreamHub, q: &QueryMap) -> Result<RungChoice, ApiError> {
-    let kbps = hub.ladder.kbps();
-    let names = || {
-        let mut v = vec!["auto".to_string(), "pcm16".to_string()];
-        v.extend(kbps.iter().map(|k| k.to_string()));
-        v.join(", ")
-    };
-    match q.0.get("rung").map(String::as_str).unwrap_or("auto") {
-        "auto" => Ok(RungChoice::Auto),
-        "pcm16" | "pcm" => Ok(RungChoice::Pcm16),
-        other => {
-            other.parse::<u32>().ok().and_then(|k| hub.ladder.index_of(k)).map(RungChoice::Opus).ok_or_else(
-                || {
-                    ApiError::bad_request(
-                        "bad_rung",
-                        format!("rung '{other}' is not offered; use one of: {}", names()),
-                    )
-                },
-            )
-        }
-    }
-}
 
 /// `batch=` if the listener fixed it (otherwise the profile decides, default 4).
 fn parse_batch(q: &QueryMap) -> Result<Option<u64>, ApiError> {
@@ -124,7 +105,7 @@ pub async fn ws(
     crate::cluster::edge::ensure_stream(&app, &id, last_seq).await;
     let hub = app.hub(&id)?;
     let start = start_for(&hub, last_seq);
-    let choice = parse_rung(&hub, &q)?;
+    let choice = rung_choice(&hub, &q, WS_RUNGS)?;
     let batch = parse_batch(&q)?;
     let profile = ProfileRequest::parse(q.0.get("profile").map_or("auto", String::as_str)).map_err(|e| {
         ApiError::bad_request(

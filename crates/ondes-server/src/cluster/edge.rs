@@ -23,6 +23,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use ondes_codec::OpusDecoder;
 use ondes_core::cluster_wire::{self, PcmFormat};
+use ondes_core::quality::{QualityCap, QualityLevel};
 use ondes_core::{FrameDuration, FrameSpec};
 
 use super::{Announce, BacklogRequest, Cluster, ClusterStats, ControlEnvelope, ControlMessage, StreamInfo};
@@ -127,6 +128,7 @@ async fn create(
         mount: Mount::new(hub.clone(), None),
         capture: None,
         cluster_linger: Some(Duration::from_millis(cluster.config.linger_ms)),
+        recorder: None,
     };
     app.streams.insert_cluster(stream, "cluster").map_err(|e| e.to_string())?;
     ClusterStats::add(&cluster.stats.edge_streams_created, 1);
@@ -265,7 +267,11 @@ impl Feed {
                 self.hub.set_source_lost(false);
             }
             ControlMessage::Gap { from_frame, frames } => self.hub.report_source_gap(from_frame, frames),
-            ControlMessage::Quality { quality } => self.hub.set_quality(quality),
+            ControlMessage::Quality { quality, level } => {
+                // a level this edge does not know (a newer origin) falls back to its share
+                let level = level.and_then(|l| l.parse::<QualityLevel>().ok());
+                self.hub.set_quality(level.map_or(QualityCap::Share(quality), QualityCap::Level))
+            }
             ControlMessage::Ended { reason } => self.hub.end(reason),
         }
     }

@@ -122,9 +122,19 @@ pub enum ControlMessage {
     Resumed,
     SourceLost,
     SourceRestored,
-    Gap { from_frame: u64, frames: u64 },
-    Quality { quality: f32 },
-    Ended { reason: String },
+    Gap {
+        from_frame: u64,
+        frames: u64,
+    },
+    /// The cap as a share of the rate, or (`level`) a named level.
+    Quality {
+        quality: f32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        level: Option<String>,
+    },
+    Ended {
+        reason: String,
+    },
 }
 
 /// A notice with the epoch of the origin that sent it (JSON: `{"epoch": …, "notice": …, …}`).
@@ -144,7 +154,10 @@ impl ControlMessage {
             Notice::SourceLost => ControlMessage::SourceLost,
             Notice::SourceRestored => ControlMessage::SourceRestored,
             Notice::SourceGap(g) => ControlMessage::Gap { from_frame: g.from_frame, frames: g.frames },
-            Notice::Quality(q) => ControlMessage::Quality { quality: *q },
+            Notice::Quality(q) => ControlMessage::Quality {
+                quality: q.pcm_share(),
+                level: q.level().map(|l| l.name().to_string()),
+            },
         }
     }
 }

@@ -107,9 +107,7 @@ pub struct OggTransport {
 impl OggTransport {
     /// A listener of rung `rung` with pages of `frames_per_page` frames.
     pub fn new(hub: &Arc<StreamHub>, rung: usize, frames_per_page: u64, disconnect_lagging: bool) -> Self {
-        // the ladder's encoders look ahead 6.5 ms (2.5 ms when CELT-only, below 10 ms frames);
-        // as 48 kHz samples that is OpusHead's pre-skip
-        let pre_skip = if hub.spec.duration.as_us() < 10_000 { 120 } else { 312 };
+        let pre_skip = hub.ladder.pre_skip_48k();
         // one serial per stream run and rung, the same for every listener
         let serial = (hub.started_at_ms() as u32).wrapping_mul(0x9E37_79B9) ^ (rung as u32 + 1);
         let channels = hub.spec.channels.min(2);
@@ -151,6 +149,10 @@ impl OggTransport {
 
 impl Framer<Arc<HubFrame>> for OggTransport {
     type Bytes = Bytes;
+
+    fn payload_bytes(&self, frames: &[Arc<HubFrame>]) -> u64 {
+        HubFrame::opus_bytes(frames, self.pages.rung)
+    }
 
     fn audio(&mut self, frames: &[Arc<HubFrame>]) -> Bytes {
         let last = &frames[frames.len() - 1];

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ondes_core::Cursor;
 use ondes_core::egress::{EgressConfig, Framer, ListenerEgress, Outgoing};
+use ondes_core::quality::QualityCap;
 use ondes_core::ring::Resume;
 use tokio::sync::watch;
 
@@ -42,7 +43,7 @@ pub enum SessionNotice {
         missed_frames: u64,
     },
     /// The stream's quality cap changed.
-    Quality(f32),
+    Quality(QualityCap),
     /// This listener fell behind and was moved to live.
     Lagged {
         skipped_frames: u64,
@@ -101,7 +102,7 @@ pub trait Transport: Framer<Arc<HubFrame>, Bytes = Bytes> + Send {
     /// The stream's quality cap changed (the batch being gathered was sent first):
     /// transports whose format depends on it switch here.
     /// Returns a message to send about it, if any.
-    fn set_quality(&mut self, _hub: &StreamHub, _quality: f32) -> Option<Bytes> {
+    fn set_quality(&mut self, _hub: &StreamHub, _quality: QualityCap) -> Option<Bytes> {
         None
     }
 
@@ -458,6 +459,7 @@ impl<T: Transport> ListenerSession<T> {
         info.frames_sent.store(s.frames_sent, Ordering::Relaxed);
         info.events_sent.store(s.messages_sent, Ordering::Relaxed);
         info.bytes_sent.store(s.bytes_sent, Ordering::Relaxed);
+        info.payload_sent.store(s.payload_sent, Ordering::Relaxed);
         info.skipped_frames.store(s.skipped_frames, Ordering::Relaxed);
         info.last_activity_ms.store(self.now_us / 1000, Ordering::Relaxed);
         if let Some(t) = &self.trace {

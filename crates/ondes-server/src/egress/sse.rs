@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use ondes_core::egress::Framer;
 use ondes_core::proto::control::Status;
+use ondes_core::quality::QualityCap;
 
 use super::body::Heartbeat;
 use super::session::{SessionNotice, Transport};
@@ -54,6 +55,11 @@ fn join(hub: &Arc<StreamHub>, format: SseFormat, factor: usize, group: u64) -> W
 impl Framer<Arc<HubFrame>> for SseTransport {
     type Bytes = Bytes;
 
+    /// The samples delivered, counted as 16-bit (whatever the text encoding carries them as).
+    fn payload_bytes(&self, frames: &[Arc<HubFrame>]) -> u64 {
+        HubFrame::pcm16_bytes(frames, self.factor)
+    }
+
     fn audio(&mut self, frames: &[Arc<HubFrame>]) -> Bytes {
         let (hub, format, factor) = (&self.hub, self.format, self.factor);
         let last = &frames[frames.len() - 1];
@@ -93,7 +99,11 @@ impl Transport for SseTransport {
             },
             SessionNotice::Quality(q) => {
                 let factor = hub.quality_factor(*q) * self.format.extra_factor();
-                Status::Quality { quality: *q, sample_rate: Some(hub.spec.sample_rate / factor as u32) }
+                Status::Quality {
+                    quality: q.pcm_share(),
+                    sample_rate: Some(hub.spec.sample_rate / factor as u32),
+                    level: q.level().map(|l| l.name().to_string()),
+                }
             }
             SessionNotice::Lagged { skipped_frames } => Status::Lagged {
                 skipped_frames: *skipped_frames,
@@ -113,7 +123,7 @@ impl Transport for SseTransport {
         Some(sse_event(Some("status"), None, &serde_json::to_string(&status).unwrap_or_default()))
     }
 
-    fn set_quality(&mut self, hub: &StreamHub, quality: f32) -> Option<Bytes> {
+    fn set_quality(&mut self, hub: &StreamHub, quality: QualityCap) -> Option<Bytes> {
         self.factor = hub.quality_factor(quality) * self.format.extra_factor();
         self.wire = join(&self.hub, self.format, self.factor, self.group);
         None

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use ondes_core::egress::Framer;
 use ondes_core::proto::control::{ErrorMessage, Rung as RungMessage, Status, ToListener};
+use ondes_core::quality::QualityCap;
 
 use super::session::{SessionNotice, Transport};
 use super::ws::{RungChoice, effective_rung};
@@ -23,7 +24,7 @@ pub struct WhepTransport {
     choice: RungChoice,
     /// The Opus rung sent now (a WHEP stream always has one: the route refuses others).
     pub rung: usize,
-    quality: f32,
+    quality: QualityCap,
     /// Frames that had no packet at the listener's rung (the rung was just starting).
     pub missing_packets: u64,
     /// Keeps every rung this listener may use encoding while it is connected.
@@ -87,6 +88,11 @@ fn to_bytes(m: &ToListener) -> Bytes {
 impl Framer<Arc<HubFrame>> for WhepTransport {
     type Bytes = Bytes;
 
+    /// The packet sent (the last frame's: one frame per message).
+    fn payload_bytes(&self, frames: &[Arc<HubFrame>]) -> u64 {
+        HubFrame::opus_bytes(&frames[frames.len() - 1..], self.rung)
+    }
+
     /// The frame's Opus packet (sessions run with one frame per message); empty when the
     /// rung had no packet for it (nothing is sent; the receiver conceals it).
     fn audio(&mut self, frames: &[Arc<HubFrame>]) -> Bytes {
@@ -140,7 +146,7 @@ impl Transport for WhepTransport {
         Some(to_bytes(&m))
     }
 
-    fn set_quality(&mut self, hub: &StreamHub, quality: f32) -> Option<Bytes> {
+    fn set_quality(&mut self, hub: &StreamHub, quality: QualityCap) -> Option<Bytes> {
         if quality == self.quality {
             return None;
         }

@@ -16,6 +16,7 @@ use ondes_core::proto::audio::{AudioHeader, Codec, encode_audio};
 use ondes_core::proto::control::{
     ErrorMessage, FromListener, ListenerInfo, Rung as RungMessage, Status, ToListener,
 };
+use ondes_core::quality::QualityCap;
 
 use super::session::{ListenerSession, SessionNotice, Transport};
 use super::ws_frame;
@@ -43,13 +44,11 @@ pub enum RungChoice {
 }
 
 /// The rung index actually used for `choice` under quality cap `quality`.
-pub fn effective_rung(hub: &StreamHub, choice: RungChoice, quality: f32) -> Option<usize> {
-    let n = hub.ladder.rungs.len();
+pub fn effective_rung(hub: &StreamHub, choice: RungChoice, quality: QualityCap) -> Option<usize> {
     match choice {
         RungChoice::Pcm16 => None,
         RungChoice::Opus(i) => Some(i),
-        RungChoice::Auto if n == 0 => None,
-        RungChoice::Auto => Some(((quality as f64 * n as f64).ceil() as usize).clamp(1, n) - 1),
+        RungChoice::Auto => quality.best_rung(&hub.ladder.kbps()),
     }
 }
 
@@ -145,7 +144,7 @@ pub struct WsTransport {
     rung: Option<usize>,
     batch: u64,
     batch_fixed: bool,
-    quality: f32,
+    quality: QualityCap,
     framed: bool,
     budgets: LatencyBudgets,
     wire: WireGuard,
@@ -356,6 +355,13 @@ impl WsTransport {
 impl Framer<Arc<HubFrame>> for WsTransport {
     type Bytes = Bytes;
 
+    fn payload_bytes(&self, frames: &[Arc<HubFrame>]) -> u64 {
+        match self.rung {
+            Some(i) => HubFrame::opus_bytes(frames, i),
+            None => HubFrame::pcm16_bytes(frames, 1),
+        }
+    }
+
     fn audio(&mut self, frames: &[Arc<HubFrame>]) -> Bytes {
         let (hub, rung) = (&self.hub, self.rung);
         if let Some(i) = rung {
@@ -445,7 +451,7 @@ impl Transport for WsTransport {
         Some(self.text(&m))
     }
 
-    fn set_quality(&mut self, hub: &StreamHub, quality: f32) -> Option<Bytes> {
+    fn set_quality(&mut self, hub: &StreamHub, quality: QualityCap) -> Option<Bytes> {
         if quality == self.quality {
             return None;
         }

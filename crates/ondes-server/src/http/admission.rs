@@ -78,6 +78,21 @@ pub fn authorize_publisher(
     Ok(authorize(app, headers, q, Permission::Publish, Some(id))?.sub)
 }
 
+/// Stream `id` for a read of its public figures (stats, the delivery report, recordings):
+/// 404 when it does not exist, and a `subscribe` token needed when listening needs one.
+pub fn readable_stream(
+    app: &AppState,
+    headers: &HeaderMap,
+    q: &QueryMap,
+    id: &str,
+) -> Result<Arc<crate::stream::Stream>, ApiError> {
+    let stream = app.stream(id)?;
+    if app.config.auth.required_for_stream {
+        authorize(app, headers, q, Permission::Subscribe, Some(id))?;
+    }
+    Ok(stream)
+}
+
 /// Checks the request's token (see [`bearer_token`]) for `perm` on `stream`.
 pub fn authorize(
     app: &AppState,

@@ -10,6 +10,7 @@
 //! - [`admission`]: one admission path for every listener transport (stream, token, state,
 //!   limits, registration).
 //! - [`query`], [`error`]: query strings and the JSON error responses.
+//! - [`rung_query`]: `rung=` and `quality=`, parsed once for every transport.
 
 pub mod accept;
 pub mod admission;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod pending;
 pub mod query;
 pub mod router;
+pub mod rung_query;
 pub mod tls;
 
 pub use query::QueryMap;

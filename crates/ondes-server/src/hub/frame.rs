@@ -61,6 +61,30 @@ impl HubFrame {
         self.coded.iter().find(|(r, _)| *r == rung).map(|(_, b)| b)
     }
 
+    /// Bytes of rung `idx`'s packets in `frames` (a listener's Opus payload).
+    pub fn opus_bytes(frames: &[Arc<HubFrame>], idx: usize) -> u64 {
+        frames.iter().filter_map(|f| f.opus_packet(idx)).map(|p| p.len() as u64).sum()
+    }
+
+    /// Bytes of `frames` as 16-bit PCM decimated by `factor` (a listener's PCM payload).
+    pub fn pcm16_bytes(frames: &[Arc<HubFrame>], factor: usize) -> u64 {
+        frames.iter().map(|f| (f.frame.samples.len() / factor.max(1)) as u64 * 2).sum()
+    }
+
+    /// Rung `idx`'s packet for a track that must not skip frames (a file, an fMP4 segment):
+    /// a frame the rung has no packet for (it was just starting) becomes a packet of the
+    /// last packet's TOC byte alone, which decoders conceal. `None` before the rung's first
+    /// packet.
+    pub fn continuous_packet(&self, idx: usize, last_toc: &mut Option<u8>) -> Option<Bytes> {
+        match self.opus_packet(idx) {
+            Some(p) if !p.is_empty() => {
+                *last_toc = Some(p[0] & 0xFC);
+                Some(p.clone())
+            }
+            _ => last_toc.map(|toc| Bytes::copy_from_slice(&[toc])),
+        }
+    }
+
     /// Stores the messages made at push time (once, before the frame is published).
     pub(super) fn set_made(&self, made: Vec<(WireKey, Bytes)>) {
         let _ = self.made.set(made);

@@ -88,6 +88,12 @@ impl Ladder {
         }
     }
 
+    /// The encoders' look-ahead in 48 kHz samples, as the Ogg and MP4 Opus headers state it:
+    /// 6.5 ms, or 2.5 ms for frames under 10 ms (the low-delay mode).
+    pub fn pre_skip_48k(&self) -> u16 {
+        if self.spec.duration.as_us() < 10_000 { 120 } else { 312 }
+    }
+
     /// Keeps every rung encoding from now on (a cluster origin: see [`Ladder::pinned`]).
     pub fn pin_all(&self) {
         self.pinned.store(true, Ordering::Relaxed);

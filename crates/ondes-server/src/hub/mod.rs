@@ -24,6 +24,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use ondes_core::dsp::{ChannelLevel, Decimator, LevelMeter};
+use ondes_core::quality::QualityCap;
 use ondes_core::ring::Resume;
 use ondes_core::{Cursor, CursorRead, Frame, FrameSpec, Ring};
 use parking_lot::{Mutex, RwLock};
@@ -42,8 +43,8 @@ use crate::clock::now_us;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ControlState {
     pub paused: bool,
-    /// Fraction of the sample rate delivered by default, in (0, 1].
-    pub quality: f32,
+    /// The quality cap: what listeners who made no choice get (`adjust_quality`).
+    pub quality: QualityCap,
     /// Set once when the stream ends for good (source exhausted, server stopping).
     pub ended: Option<String>,
     /// The source (a publisher) is gone; the hub is filling with silence until it returns.
@@ -74,7 +75,7 @@ pub enum Notice {
     /// The source lost audio (an overrun) and filled it with silence.
     SourceGap(SourceGap),
     /// The quality cap changed.
-    Quality(f32),
+    Quality(QualityCap),
 }
 
 impl Notice {
@@ -89,7 +90,12 @@ impl Notice {
             Notice::SourceGap(g) => {
                 serde_json::json!({"status": "gap", "from_frame": g.from_frame, "missed_frames": g.frames})
             }
-            Notice::Quality(q) => serde_json::json!({"status": "quality", "quality": q}),
+            Notice::Quality(q) => match q.level() {
+                Some(l) => {
+                    serde_json::json!({"status": "quality", "quality": q.pcm_share(), "level": l.name()})
+                }
+                None => serde_json::json!({"status": "quality", "quality": q.pcm_share()}),
+            },
         }
     }
 }
@@ -238,7 +244,7 @@ impl StreamHub {
             group_watches: Mutex::new(Vec::new()),
             control: watch::channel(ControlState {
                 paused: false,
-                quality: 1.0,
+                quality: QualityCap::FULL,
                 ended: None,
                 source_lost: false,
                 source_gaps: 0,
@@ -543,7 +549,7 @@ impl StreamHub {
         self.control.send_if_modified(|c| std::mem::replace(&mut c.paused, false))
     }
 
-    pub fn set_quality(&self, quality: f32) {
+    pub fn set_quality(&self, quality: QualityCap) {
         self.control.send_if_modified(|c| {
             let changed = c.quality != quality;
             c.quality = quality;
@@ -577,10 +583,11 @@ impl StreamHub {
         });
     }
 
-    /// Decimation factor for a quality in (0, 1]: 1.0 → 1, 0.5 → 2, 0.25 → 4 … (never below 2 kHz).
-    pub fn quality_factor(&self, quality: f32) -> usize {
+    /// Decimation factor for PCM under a quality cap whose share of the rate is 1.0 → 1,
+    /// 0.5 → 2, 0.25 → 4 … (never below 2 kHz).
+    pub fn quality_factor(&self, quality: QualityCap) -> usize {
         let max_factor = (self.spec.sample_rate / 2_000).max(1) as usize;
-        ((1.0 / quality as f64) + 1e-6).floor().clamp(1.0, max_factor as f64) as usize
+        ((1.0 / quality.pcm_share() as f64) + 1e-6).floor().clamp(1.0, max_factor as f64) as usize
     }
 
     /// The shared decimator for a factor.
@@ -640,11 +647,11 @@ mod tests {
     #[test]
     fn quality_factor_maps_fraction_of_rate() {
         let h = hub();
-        assert_eq!(h.quality_factor(1.0), 1);
-        assert_eq!(h.quality_factor(0.5), 2);
-        assert_eq!(h.quality_factor(0.25), 4);
-        assert_eq!(h.quality_factor(0.3), 3);
-        assert_eq!(h.quality_factor(0.001), 24);
+        assert_eq!(h.quality_factor(QualityCap::Share(1.0)), 1);
+        assert_eq!(h.quality_factor(QualityCap::Share(0.5)), 2);
+        assert_eq!(h.quality_factor(QualityCap::Share(0.25)), 4);
+        assert_eq!(h.quality_factor(QualityCap::Share(0.3)), 3);
+        assert_eq!(h.quality_factor(QualityCap::Share(0.001)), 24);
     }
 
     #[test]

@@ -30,10 +30,12 @@ use crate::egress::mp3::Mp3Transport;
 use crate::egress::ogg::OggTransport;
 use crate::egress::ogg_flac::OggFlacTransport;
 use crate::egress::writer::{Driven, Taken, Takeover};
+use crate::egress::ws::effective_rung;
 use crate::egress::{ListenerSession, SessionNotice, SkipAction, Start, Transport};
 use crate::http::QueryMap;
 use crate::http::admission::{Admission, admit_listener};
 use crate::http::error::ApiError;
+use crate::http::rung_query::{RungOffer, rung_choice};
 use crate::hub::{HubFrame, StreamHub};
 use crate::state::SharedState;
 
@@ -215,6 +217,10 @@ impl<T> MountListener<T> {
     fn new(framing: T, mount: &Arc<Mount>, connection: u64) -> Self {
         MountListener { framing, mount: mount.clone(), _count: mount.count_listener(), connection }
     }
+
+    fn payload_bytes(&self, frames: &[Arc<HubFrame>]) -> u64 {
+        self.ogg.payload_bytes(frames)
+    }
 }
 
 impl<T: Transport> Framer<Arc<HubFrame>> for MountListener<T> {
@@ -249,33 +255,28 @@ impl<T> Heartbeat for MountListener<T> {
     }
 }
 
-/// `?rung=<kbps>`, or the best rung the stream's quality cap allows.
+/// Ogg/Opus: Opus rungs only; lossless is `/{id}.flac` (and the WebSocket route's PCM).
+const OGG_RUNGS: RungOffer = RungOffer {
+    transport: "Ogg/Opus",
+    pcm: false,
+    lossless_elsewhere: Some("/{id}.flac (Ogg FLAC)"),
+};
+
+/// `?rung=<kbps>` or `?quality=<level>`, or the best rung the stream's quality cap allows.
 fn pick_rung(mount: &Mount, q: &QueryMap) -> Result<usize, ApiError> {
-    let ladder = &mount.hub.ladder;
-    let n = ladder.rungs.len();
-    if n == 0 {
+    if mount.hub.ladder.rungs.is_empty() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "no_opus_ladder",
             format!(
-                "stream '{}' is {} Hz, which Opus cannot code, so it has no Ogg/Opus egress; use the SSE or WebSocket PCM routes",
-                mount.id, mount.hub.spec.sample_rate
+                "stream '{}' is {} Hz, which Opus cannot code, so it has no Ogg/Opus egress; use /{}.flac (lossless), /{}.mp3, or the SSE or WebSocket PCM routes",
+                mount.id, mount.hub.spec.sample_rate, mount.id, mount.id
             ),
         ));
     }
-    match q.0.get("rung").map(String::as_str) {
-        None | Some("auto") => {
-            let quality = mount.hub.control().quality as f64;
-            Ok(((quality * n as f64).ceil() as usize).clamp(1, n) - 1)
-        }
-        Some(v) => v.parse::<u32>().ok().and_then(|k| ladder.index_of(k)).ok_or_else(|| {
-            let offered: Vec<String> = ladder.kbps().iter().map(u32::to_string).collect();
-            ApiError::bad_request(
-                "bad_rung",
-                format!("rung '{v}' is not offered; use auto or one of: {}", offered.join(", ")),
-            )
-        }),
-    }
+    let choice = rung_choice(&mount.hub, q, OGG_RUNGS)?;
+    // some: the ladder is not empty, and PCM is not offered here (0 is never used)
+    Ok(effective_rung(&mount.hub, choice, mount.hub.control().quality).unwrap_or(0))
 }
 
 /// The response head; `kbps` is 0 for the lossless rung (no nominal bitrate).

@@ -28,10 +28,14 @@ pub enum Status {
     SourceRestored,
     /// The stream's quality cap changed (`adjust_quality`).
     Quality {
+        /// The share of the sample rate PCM listeners get.
         quality: f32,
         /// SSE: the sample rate of the events from now on.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sample_rate: Option<u32>,
+        /// The named level, when the cap was set as one (`low`, `medium`, `high`, `lossless`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        level: Option<String>,
     },
     /// This listener fell behind and was moved to live. It comes right before the first frame
     /// after the skip: a client re-anchors its playout there rather than conceal the gap.

@@ -65,8 +65,9 @@ fn every_status() -> Vec<Status> {
         Status::Resumed { skipped_while_paused: None, from_frame: Some(101), missed_frames: Some(0) },
         Status::SourceLost,
         Status::SourceRestored,
-        Status::Quality { quality: 0.5, sample_rate: None },
-        Status::Quality { quality: 0.5, sample_rate: Some(24_000) },
+        Status::Quality { quality: 0.5, sample_rate: None, level: None },
+        Status::Quality { quality: 0.5, sample_rate: Some(24_000), level: None },
+        Status::Quality { quality: 0.25, sample_rate: Some(12_000), level: Some("low".into()) },
         Status::Lagged { skipped_frames: 40, message: None },
         Status::Lagged { skipped_frames: 40, message: Some("moved to live".into()) },
         Status::Gap { from_frame: 101, missed_frames: Some(600), message: "gone".into() },
@@ -280,7 +281,7 @@ fn shapes_are_those_on_the_wire() {
         json!({"status": "gap", "from_frame": 101u64, "missed_frames": null, "message": "unknown"})
     );
     assert_eq!(
-        v(&Status::Quality { quality: 0.5f32, sample_rate: Some(24_000) }),
+        v(&Status::Quality { quality: 0.5f32, sample_rate: Some(24_000), level: None }),
         json!({"status": "quality", "quality": 0.5f32, "sample_rate": 24000u32})
     );
     assert_eq!(v(&Status::SourceLost), json!({"status": "source-lost"}));

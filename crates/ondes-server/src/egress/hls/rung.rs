@@ -55,8 +55,7 @@ impl RungSegmenter {
         let init = match (track, hub.codecs.flac_format()) {
             (Track::Flac, Some(format)) => flac_init_segment(&format),
             _ => {
-                // the encoder's look-ahead: 6.5 ms at 48 kHz, 2.5 ms for frames under 10 ms (as the Ogg egress)
-                let pre_skip = if hub.spec.duration.as_us() < 10_000 { 120 } else { 312 };
+                let pre_skip = hub.ladder.pre_skip_48k();
                 init_segment(&OpusTrack {
                     channels: hub.spec.channels as u8,
                     pre_skip,
@@ -94,15 +93,7 @@ impl RungSegmenter {
     /// This frame's sample for the track, if it has one.
     fn sample_of(&self, f: &HubFrame, last_toc: &mut Option<u8>) -> Option<Bytes> {
         match self.track {
-            Track::Opus(idx) => match f.opus_packet(idx) {
-                Some(p) if !p.is_empty() => {
-                    *last_toc = Some(p[0] & 0xFC);
-                    Some(p.clone())
-                }
-                // a frame the rung had no packet for (it was just starting) becomes a packet
-                // of the last TOC byte alone, which decoders conceal
-                _ => last_toc.map(|toc| Bytes::copy_from_slice(&[toc])),
-            },
+            Track::Opus(idx) => f.continuous_packet(idx, last_toc),
             // the FLAC rung makes a frame for every frame once it runs
             Track::Flac => f.coded_bytes(CodedRung::Flac).cloned(),
         }

@@ -259,7 +259,7 @@ impl<T> Heartbeat for MountListener<T> {
 const OGG_RUNGS: RungOffer = RungOffer {
     transport: "Ogg/Opus",
     pcm: false,
-    lossless_elsewhere: Some("/{id}.flac (Ogg FLAC)"),
+    lossless_elsewhere: Some("/{id}.flac (Ogg FLAC) or /api/streams/{id}/ws?quality=lossless (PCM)"),
 };
 
 /// `?rung=<kbps>` or `?quality=<level>`, or the best rung the stream's quality cap allows.

@@ -72,6 +72,14 @@ impl Mp3Transport {
 impl Framer<Arc<HubFrame>> for Mp3Transport {
     type Bytes = Bytes;
 
+    fn payload_bytes(&self, frames: &[Arc<HubFrame>]) -> u64 {
+        frames
+            .iter()
+            .filter_map(|f| f.coded_bytes(CodedRung::Mp3(self.bytes.kbps)))
+            .map(|b| b.len() as u64)
+            .sum()
+    }
+
     fn audio(&mut self, frames: &[Arc<HubFrame>]) -> Bytes {
         let last = &frames[frames.len() - 1];
         let bytes = self.bytes;

@@ -97,6 +97,10 @@ impl OggFlacTransport {
 impl Framer<Arc<HubFrame>> for OggFlacTransport {
     type Bytes = Bytes;
 
+    fn payload_bytes(&self, frames: &[Arc<HubFrame>]) -> u64 {
+        frames.iter().filter_map(|f| f.coded_bytes(CodedRung::Flac)).map(|b| b.len() as u64).sum()
+    }
+
     fn audio(&mut self, frames: &[Arc<HubFrame>]) -> Bytes {
         let last = &frames[frames.len() - 1];
         let pages = self.pages;

@@ -217,10 +217,6 @@ impl<T> MountListener<T> {
     fn new(framing: T, mount: &Arc<Mount>, connection: u64) -> Self {
         MountListener { framing, mount: mount.clone(), _count: mount.count_listener(), connection }
     }
-
-    fn payload_bytes(&self, frames: &[Arc<HubFrame>]) -> u64 {
-        self.ogg.payload_bytes(frames)
-    }
 }
 
 impl<T: Transport> Framer<Arc<HubFrame>> for MountListener<T> {
@@ -228,6 +224,10 @@ impl<T: Transport> Framer<Arc<HubFrame>> for MountListener<T> {
 
     fn audio(&mut self, frames: &[Arc<HubFrame>]) -> Bytes {
         self.framing.audio(frames)
+    }
+
+    fn payload_bytes(&self, frames: &[Arc<HubFrame>]) -> u64 {
+        self.framing.payload_bytes(frames)
     }
 }
 

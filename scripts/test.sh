@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 # The sound-card capture tests: ALSA's headers to build cpal (libasound2-dev, pkg-config), and a
 # private PulseAudio daemon as the paced virtual sound card, read through ALSA's `pulse` device.
 # The cluster tests start their own nats-server (NATS core pub/sub between origin and edges).
-PACKAGES=(ffmpeg sox espeak-ng opus-tools chromium libasound2-dev pkg-config pulseaudio pulseaudio-utils libasound2-plugins python3-venv nats-server)
+# MP3 egress builds LAME from the sources bundled in mp3lame-sys (configure + make, static):
+# no libmp3lame-dev, only make beside the C compiler.
+PACKAGES=(ffmpeg sox espeak-ng opus-tools chromium libasound2-dev pkg-config pulseaudio pulseaudio-utils libasound2-plugins python3-venv nats-server make)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")

@@ -1,6 +1,7 @@
 // LL-HLS and DASH in a real Chromium against a real ondes: hls.js plays the LL-HLS stream
-// of a 440 Hz tone (Opus in fMP4 through MSE), in low-latency mode, and dash.js plays the
-// DASH manifest over the same segments; an AnalyserNode on the <audio> element shows the tone.
+// of a 440 Hz tone (Opus in fMP4 through MSE), in low-latency mode, and its lossless variant
+// (FLAC in fMP4), and dash.js plays the DASH manifest over the same segments; an
+// AnalyserNode on the <audio> element shows the tone.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -59,6 +60,7 @@ async function playInPage(page, setup, script) {
             time: audio.currentTime,
             notes: { ...notes, ...(w.notes ?? {}) },
             mse: MediaSource.isTypeSupported('audio/mp4; codecs="opus"'),
+            mseFlac: MediaSource.isTypeSupported('audio/mp4; codecs="flac"'),
             // seconds behind the live edge, as the player reports it
             latency: w.hls?.latency ?? w.player?.getCurrentLiveLatency?.() ?? null,
         };
@@ -91,6 +93,45 @@ test('hls.js plays the LL-HLS stream in low-latency mode', async () => {
     assert.deepEqual(r.notes.errors, [], JSON.stringify(r));
     assert.equal(r.notes.lowLatency, true, `hls.js is in low-latency mode: ${JSON.stringify(r)}`);
     assert.equal(r.notes.partTarget, 0.2);
+    assert.ok(r.time > 1, `the audio element played: ${JSON.stringify(r)}`);
+    assert.ok(Math.abs(r.peakHz - 440) < 10, `the strongest frequency is the 440 Hz tone: ${JSON.stringify(r)}`);
+    assert.ok(r.peakDb > -40, `the tone is loud: ${JSON.stringify(r)}`);
+    assert.deepEqual(errors, []);
+});
+
+test('hls.js plays the lossless variant (FLAC in fMP4)', async () => {
+    const { page } = browser;
+    const errors = watchConsole(page);
+    const r = await playInPage(
+        page,
+        async (audio, w) => {
+            const hls = new w.Hls({ lowLatencyMode: true });
+            w.notes = { errors: [] };
+            hls.on(w.Hls.Events.ERROR, (_, d) => d.fatal && w.notes.errors.push(d.details));
+            hls.on(w.Hls.Events.MANIFEST_PARSED, (_, d) => {
+                w.notes.codecs = d.levels.map((l) => l.audioCodec ?? l.codecs ?? null);
+            });
+            hls.on(w.Hls.Events.LEVEL_SWITCHED, (_, d) => {
+                w.notes.level = hls.levels[d.level]?.audioCodec ?? null;
+            });
+            hls.loadSource('/api/streams/tone/hls/index.m3u8');
+            hls.attachMedia(audio);
+            await new Promise((r) => hls.on(w.Hls.Events.MANIFEST_PARSED, r));
+            // the lossless variant is the last one of the multivariant playlist
+            const flac = hls.levels.findIndex((l) => /flac/i.test(l.audioCodec ?? l.attrs?.CODECS ?? ''));
+            w.notes.flacLevel = flac;
+            hls.currentLevel = flac;
+            hls.autoLevelEnabled = false;
+            w.hls = hls;
+            return {};
+        },
+        HLS_JS,
+    );
+    console.log(`hls.js lossless: ${JSON.stringify(r)}`);
+    assert.ok(r.mseFlac, 'Chromium plays FLAC in fMP4 through MSE');
+    assert.ok(r.notes.flacLevel >= 0, `the multivariant playlist has a FLAC level: ${JSON.stringify(r)}`);
+    assert.deepEqual(r.notes.errors, [], JSON.stringify(r));
+    assert.match(String(r.notes.level), /flac/i, `hls.js plays the FLAC level: ${JSON.stringify(r)}`);
     assert.ok(r.time > 1, `the audio element played: ${JSON.stringify(r)}`);
     assert.ok(Math.abs(r.peakHz - 440) < 10, `the strongest frequency is the 440 Hz tone: ${JSON.stringify(r)}`);
     assert.ok(r.peakDb > -40, `the tone is loud: ${JSON.stringify(r)}`);

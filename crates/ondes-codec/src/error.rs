@@ -84,4 +84,12 @@ pub enum CodecError {
     /// a channel mapping this crate does not decode.
     #[error("invalid Ogg/Opus stream: {0}")]
     OggOpus(String),
+
+    /// FLAC cannot code this layout, or the FLAC encoder failed (`0` says which and why).
+    #[error("FLAC: {0}")]
+    Flac(String),
+
+    /// LAME refused a setting or failed to encode (`0` says which).
+    #[error("MP3: {0}")]
+    Mp3(String),
 }

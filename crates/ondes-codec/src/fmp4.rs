@@ -1,4 +1,4 @@
-//! Opus in fragmented MP4 (ISO/IEC 14496-12, and "Encapsulation of Opus in ISOBMFF"): the
+//! Opus (and FLAC, [`flac_init_segment`]) in fragmented MP4 (ISO/IEC 14496-12, and "Encapsulation of Opus in ISOBMFF"): the
 //! init segment (`ftyp` + `moov` with an `Opus` sample entry and its `dOps` box) and media
 //! fragments (`moof` + `mdat`), as LL-HLS parts and DASH segments carry them.
 //!
@@ -8,5 +8,7 @@
 //! packet with its duration.
 
 mod boxes;
+mod flac;
 
 pub use boxes::{OpusTrack, fragment, init_segment};
+pub use flac::flac_init_segment;

@@ -11,13 +11,18 @@
 //! - [`opus`]: Opus encoding/decoding (libopus or opus-rs, one interface), with loss concealment, in-band FEC and DTX.
 //! - [`ogg`]: Ogg pages: a page writer and an incremental, sans-IO demuxer.
 //! - [`ogg_opus`]: Ogg/Opus (RFC 7845) muxing for files and live HTTP, reading and decoding.
+//! - [`flac`]: FLAC frames (lossless, 16-bit) and metadata blocks; [`ogg_flac`] maps them into Ogg.
+//! - [`mp3`]: MP3 (LAME) at a constant bitrate, for legacy Icecast players.
 //!
 //! Nothing here owns a thread or a clock: decoding is pulled by the caller, who paces it.
 
 pub mod error;
 pub mod file;
+pub mod flac;
 pub mod fmp4;
+pub mod mp3;
 pub mod ogg;
+pub mod ogg_flac;
 pub mod ogg_opus;
 pub mod opus;
 pub mod pcm;
@@ -27,6 +32,8 @@ pub mod wav_stream;
 
 pub use error::CodecError;
 pub use file::FileDecoder;
+pub use flac::{FlacEncoder, FlacFormat};
+pub use mp3::Mp3Encoder;
 pub use ogg::{OggDemuxer, OggPacket};
 pub use ogg_opus::{OggOpusDecoder, OggOpusMuxer, OggOpusReader};
 pub use opus::{OpusApplication, OpusConfig, OpusDecoder, OpusEncoder, OpusEngine, packet_samples};

@@ -302,7 +302,8 @@ impl Streams {
             return segment;
         }
         match segment.rsplit_once('.') {
-            Some((id, "ogg" | "opus" | "oga" | "mp3" | "flac")) if !id.is_empty() => id,
+            // formats not served (aac, m4a) resolve too, so that the listener is told what is
+            Some((id, "ogg" | "opus" | "oga" | "mp3" | "flac" | "aac" | "m4a")) if !id.is_empty() => id,
             _ => segment,
         }
     }

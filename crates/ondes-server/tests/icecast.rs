@@ -8,6 +8,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::signal::{RATE, best_correlation, f32s};
 use common::*;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,7 +18,6 @@ const PASSWORD: &str = "hackme";
 /// The test signal: a chirp from 200 Hz rising 300 Hz per second, so that every stretch of it
 /// matches the source at one offset only.
 const CHIRP: &str = "aevalsrc=0.5*sin(2*PI*(200*t+150*t*t)):s=48000:d=";
-const RATE: usize = 48_000;
 
 fn icecast_streams(ids: &[&str]) -> String {
     let mut toml = String::from("[[stream]]\nid = \"main\"\nsource = \"tone:demo\"\n");
@@ -88,10 +88,6 @@ fn reference(secs: u32) -> Vec<f32> {
     f32s(&out.stdout)
 }
 
-fn f32s(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-}
-
 /// ffmpeg playing `url` for `secs`, decoded to mono f32 at 48 kHz. Panics on any decode error.
 async fn play(url: String, secs: f64) -> Vec<f32> {
     let out = tokio::task::spawn_blocking(move || {
@@ -118,38 +114,6 @@ async fn play(url: String, secs: f64) -> Vec<f32> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && stderr.trim().is_empty(), "ffmpeg could not play the mount: {stderr}");
     f32s(&out.stdout)
-}
-
-/// Normalised cross-correlation at lag `lag` of `snippet` within `reference`.
-fn ncc(snippet: &[f32], reference: &[f32], lag: usize) -> f64 {
-    let r = &reference[lag..lag + snippet.len()];
-    let (mut xy, mut xx, mut yy) = (0.0f64, 0.0f64, 0.0f64);
-    for (a, b) in snippet.iter().zip(r) {
-        xy += f64::from(*a) * f64::from(*b);
-        xx += f64::from(*a) * f64::from(*a);
-        yy += f64::from(*b) * f64::from(*b);
-    }
-    if xx == 0.0 || yy == 0.0 { 0.0 } else { xy / (xx * yy).sqrt() }
-}
-
-fn decimate4(x: &[f32]) -> Vec<f32> {
-    x.chunks_exact(4).map(|c| c.iter().sum::<f32>() / 4.0).collect()
-}
-
-/// Best correlation of `decoded` (its middle 0.5 s) against the source, searching every lag:
-/// coarse on 12 kHz versions, then exact around the best coarse lag.
-fn best_correlation(decoded: &[f32], reference: &[f32]) -> (f64, f64) {
-    assert!(decoded.len() > RATE, "too little audio decoded: {} samples", decoded.len());
-    let mid = decoded.len() / 2;
-    let snippet = &decoded[mid - RATE / 4..mid + RATE / 4];
-    let (ds, dr) = (decimate4(snippet), decimate4(reference));
-    let coarse =
-        (0..dr.len() - ds.len()).max_by(|&a, &b| ncc(&ds, &dr, a).total_cmp(&ncc(&ds, &dr, b))).unwrap();
-    let lo = (coarse * 4).saturating_sub(16);
-    let hi = (coarse * 4 + 16).min(reference.len() - snippet.len());
-    let best =
-        (lo..=hi).max_by(|&a, &b| ncc(snippet, reference, a).total_cmp(&ncc(snippet, reference, b))).unwrap();
-    (ncc(snippet, reference, best), best as f64 / RATE as f64)
 }
 
 async fn wait_for_source(url: &str, mount: &str) -> Value {
@@ -363,12 +327,12 @@ async fn refused_sources_get_json_errors_and_other_listeners_play_on() {
     s.shutdown().await;
 }
 
-/// A listener asking for MP3 or FLAC gets a 406 naming what is served, not Ogg/Opus under
-/// another name; Ogg names still play.
+/// A listener asking for a format the server does not make (AAC) gets a 406 naming what is
+/// served, not another format under that name; Ogg, FLAC and MP3 names play.
 #[tokio::test]
 async fn an_unserved_listening_format_is_refused_with_what_is_served() {
     let s = start("[[stream]]\nid = \"main\"\nsource = \"tone:demo\"\n").await;
-    for ext in ["mp3", "flac"] {
+    for ext in ["aac", "m4a"] {
         let (st, v) = get_json(&format!("{}/main.{ext}", s.url()), None).await;
         assert_eq!(st, 406, "{v}");
         assert_eq!(v["error"], "format_unavailable", "{v}");
@@ -377,10 +341,11 @@ async fn an_unserved_listening_format_is_refused_with_what_is_served() {
     }
     let (st, _) = get_json(&format!("{}/nothing.mp3", s.url()), None).await;
     assert_eq!(st, 404, "an unknown stream is still unknown");
-    let resp = client().get(format!("{}/main.ogg", s.url())).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["content-type"], "audio/ogg");
-    drop(resp);
+    for (ext, content_type) in [("ogg", "audio/ogg"), ("flac", "audio/ogg"), ("mp3", "audio/mpeg")] {
+        let resp = client().get(format!("{}/main.{ext}", s.url())).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{ext}");
+        assert_eq!(resp.headers()["content-type"], content_type, "{ext}");
+    }
     s.shutdown().await;
 }
 

@@ -15,36 +15,36 @@ pub struct OpusTrack {
 const TRACK_ID: u32 = 1;
 const TIMESCALE: u32 = 48_000;
 
-struct W(Vec<u8>);
+pub(super) struct W(pub(super) Vec<u8>);
 
 impl W {
-    fn u8(&mut self, v: u8) -> &mut Self {
+    pub(super) fn u8(&mut self, v: u8) -> &mut Self {
         self.0.push(v);
         self
     }
-    fn u16(&mut self, v: u16) -> &mut Self {
+    pub(super) fn u16(&mut self, v: u16) -> &mut Self {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
     }
-    fn u32(&mut self, v: u32) -> &mut Self {
+    pub(super) fn u32(&mut self, v: u32) -> &mut Self {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
     }
-    fn u64(&mut self, v: u64) -> &mut Self {
+    pub(super) fn u64(&mut self, v: u64) -> &mut Self {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
     }
-    fn bytes(&mut self, b: &[u8]) -> &mut Self {
+    pub(super) fn bytes(&mut self, b: &[u8]) -> &mut Self {
         self.0.extend_from_slice(b);
         self
     }
-    fn zeros(&mut self, n: usize) -> &mut Self {
+    pub(super) fn zeros(&mut self, n: usize) -> &mut Self {
         self.0.resize(self.0.len() + n, 0);
         self
     }
 
     /// A box of `kind` whose body `body` writes.
-    fn boxed(&mut self, kind: &[u8; 4], body: impl FnOnce(&mut W)) -> &mut Self {
+    pub(super) fn boxed(&mut self, kind: &[u8; 4], body: impl FnOnce(&mut W)) -> &mut Self {
         let start = self.0.len();
         self.u32(0).bytes(kind);
         body(self);
@@ -54,7 +54,13 @@ impl W {
     }
 
     /// A full box (version and flags first).
-    fn full(&mut self, kind: &[u8; 4], version: u8, flags: u32, body: impl FnOnce(&mut W)) -> &mut Self {
+    pub(super) fn full(
+        &mut self,
+        kind: &[u8; 4],
+        version: u8,
+        flags: u32,
+        body: impl FnOnce(&mut W),
+    ) -> &mut Self {
         self.boxed(kind, |w| {
             w.u32((u32::from(version) << 24) | (flags & 0x00FF_FFFF));
             body(w);
@@ -62,7 +68,7 @@ impl W {
     }
 
     /// The unity matrix of `mvhd`/`tkhd`.
-    fn matrix(&mut self) -> &mut Self {
+    pub(super) fn matrix(&mut self) -> &mut Self {
         for v in [0x0001_0000u32, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000] {
             self.u32(v);
         }
@@ -72,6 +78,12 @@ impl W {
 
 /// `ftyp` + `moov`: what a player needs before the first fragment.
 pub fn init_segment(track: &OpusTrack) -> Vec<u8> {
+    init_segment_with(TIMESCALE, |w| opus_sample_entry(w, track))
+}
+
+/// The init segment of a track with media timescale `timescale`, whose sample entry
+/// (inside `stsd`) `entry` writes.
+pub(super) fn init_segment_with(timescale: u32, entry: impl FnOnce(&mut W)) -> Vec<u8> {
     let mut w = W(Vec::with_capacity(700));
     w.boxed(b"ftyp", |w| {
         w.bytes(b"iso6").u32(0);
@@ -93,7 +105,7 @@ pub fn init_segment(track: &OpusTrack) -> Vec<u8> {
             w.boxed(b"mdia", |w| {
                 w.full(b"mdhd", 0, 0, |w| {
                     // language "und", packed 5 bits per letter
-                    w.u32(0).u32(0).u32(TIMESCALE).u32(0).u16(0x55C4).u16(0);
+                    w.u32(0).u32(0).u32(timescale).u32(0).u16(0x55C4).u16(0);
                 });
                 w.full(b"hdlr", 0, 0, |w| {
                     w.u32(0).bytes(b"soun").zeros(12).bytes(b"SoundHandler\0");
@@ -111,7 +123,7 @@ pub fn init_segment(track: &OpusTrack) -> Vec<u8> {
                     w.boxed(b"stbl", |w| {
                         w.full(b"stsd", 0, 0, |w| {
                             w.u32(1);
-                            opus_sample_entry(w, track);
+                            entry(w);
                         });
                         w.full(b"stts", 0, 0, |w| {
                             w.u32(0);
@@ -150,8 +162,8 @@ fn opus_sample_entry(w: &mut W, t: &OpusTrack) {
     });
 }
 
-/// One fragment (`moof` + `mdat`) holding `packets` (each `(duration at 48 kHz, Opus
-/// packet)`), the first decoded at `base_time`; `sequence` numbers the fragments from 1.
+/// One fragment (`moof` + `mdat`) holding `packets` (each `(duration in the track's
+/// timescale, packet)`: 48 kHz for Opus), the first decoded at `base_time`; `sequence` numbers the fragments from 1.
 pub fn fragment(sequence: u32, base_time: u64, packets: &[(u32, &[u8])]) -> Vec<u8> {
     let data: usize = packets.iter().map(|(_, p)| p.len()).sum();
     let mut w = W(Vec::with_capacity(100 + 8 * packets.len() + data));

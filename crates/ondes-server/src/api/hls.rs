@@ -1,5 +1,6 @@
-//! LL-HLS routes: `GET /api/streams/{id}/hls/index.m3u8` (one variant per Opus rung) and,
-//! per rung, `…/hls/{kbps}/media.m3u8`, `init.mp4`, `seg{n}.m4s`, `seg{n}.{p}.m4s`.
+//! LL-HLS routes: `GET /api/streams/{id}/hls/index.m3u8` (one variant per Opus rung, and
+//! the lossless FLAC variant) and, per rung, `…/hls/{kbps}/media.m3u8` (`…/hls/flac/…` for
+//! the lossless one), `init.mp4`, `seg{n}.m4s`, `seg{n}.{p}.m4s`.
 //!
 //! Playlists honour `_HLS_msn`/`_HLS_part` (held until that part exists, 400 when it is too
 //! far ahead) and `_HLS_skip=YES|v2` (delta update); `?ll=0` gives a plain live playlist
@@ -25,6 +26,7 @@ use crate::http::StreamId;
 use crate::http::admission::bearer_token;
 use crate::http::error::ApiError;
 use crate::hub::StreamHub;
+use crate::icecast::listen::lossless_available;
 use crate::state::SharedState;
 
 pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -61,9 +63,10 @@ pub fn start_error(e: StartError) -> ApiError {
     let msg = e.to_string();
     match e {
         StartError::NoRung { .. } => ApiError::new(StatusCode::NOT_FOUND, "unknown_rung", msg),
-        StartError::NoOpus(_) | StartError::Channels { .. } | StartError::Layout { .. } => {
-            ApiError::new(StatusCode::CONFLICT, "hls_unavailable", msg)
-        }
+        StartError::NoOpus(_)
+        | StartError::NoLossless(_)
+        | StartError::Channels { .. }
+        | StartError::Layout { .. } => ApiError::new(StatusCode::CONFLICT, "hls_unavailable", msg),
     }
 }
 
@@ -110,7 +113,8 @@ pub async fn multivariant(
     q: QueryMap,
 ) -> Result<Response, ApiError> {
     let hub = listen_hub(&app, &id, &headers, &q)?;
-    if hub.ladder.rungs.is_empty() {
+    let lossless = lossless_available(&hub);
+    if hub.ladder.rungs.is_empty() && !lossless {
         return Err(start_error(StartError::NoOpus(id)));
     }
     app.hls.layout(&hub).map_err(start_error)?;
@@ -125,7 +129,32 @@ pub async fn multivariant(
             hub.spec.channels
         ));
     }
+    if lossless {
+        let (peak, average) = flac_bandwidth_bps(&hub);
+        o.push_str(&format!(
+            "#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},CODECS=\"fLaC\",CHANNELS=\"{}\"\nflac/media.m3u8{suffix}\n",
+            hub.spec.channels
+        ));
+    }
     Ok(no_cache(o, PLAYLIST_TYPE))
+}
+
+/// The lossless variant's (peak, average) bandwidth, bits/s. Peak: FLAC never codes a
+/// frame much above the 16-bit PCM it comes from (a verbatim subframe is that size), plus
+/// the frame and fMP4 headers. Average: what the rung has sent so far when it has run, else
+/// 60 % of the PCM rate (typical of music).
+pub fn flac_bandwidth_bps(hub: &StreamHub) -> (u64, u64) {
+    let pcm = u64::from(hub.spec.sample_rate) * u64::from(hub.spec.channels) * 16;
+    let fps = hub.spec.frames_per_second();
+    // per frame: FLAC frame header (≤ 16 bytes) and 8 bytes of `trun`; per part ≈ 100 bytes
+    let overhead = (fps * 24.0 * 8.0) as u64 + 8_000;
+    let measured = hub
+        .codecs
+        .stats()
+        .into_iter()
+        .find(|s| s.rung == "flac" && s.frames_encoded > 0)
+        .map(|s| (s.bytes_out as f64 * 8.0 / s.frames_encoded as f64 * fps) as u64);
+    (pcm + overhead, measured.unwrap_or(pcm * 6 / 10) + overhead)
 }
 
 /// A number in a query parameter, or a 400 naming it.
@@ -150,7 +179,7 @@ fn rung_kbps(hub: &StreamHub, name: &str) -> Result<u32, ApiError> {
     };
     kbps.ok_or_else(|| {
         ApiError::not_found(format!(
-            "'{name}' is not a rung of '{}'; its rungs are {ladder:?} (kbit/s), or low, medium, high",
+            "'{name}' is not a rung of '{}'; its rungs are {ladder:?} (kbit/s), or low, medium, high, and flac (lossless)",
             hub.id
         ))
     })
@@ -167,8 +196,13 @@ pub async fn rung_file(
     let hub = listen_hub(&app, &id, &headers, &q)?;
     let kbps_text = params.get("kbps").map(String::as_str).unwrap_or("");
     let file = params.get("file").map(String::as_str).unwrap_or("");
-    let kbps = rung_kbps(&hub, kbps_text)?;
-    let seg = app.hls.get(&hub, kbps).map_err(start_error)?;
+    // the lossless rung by name, or as the `lossless` quality level
+    let seg = if matches!(kbps_text, "flac" | "lossless") {
+        app.hls.get_flac(&hub).map_err(start_error)?
+    } else {
+        let kbps = rung_kbps(&hub, kbps_text)?;
+        app.hls.get(&hub, kbps).map_err(start_error)?
+    };
     match file {
         "media.m3u8" => playlist(&seg, &q).await,
         "init.mp4" => Ok(media(&app, seg.init.clone())),

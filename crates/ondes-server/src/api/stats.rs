@@ -82,6 +82,8 @@ pub async fn stream_stats(
         "frame_ms": hub.spec.duration.as_ms_f64(),
         "ring_frames": hub.ring_len(),
         "ladder": ladder_stats(hub),
+        // the FLAC and MP3 rungs that run or have listeners
+        "codec_rungs": hub.codecs.stats(),
         // serialisation is shared: this grows with frames × formats, not with listeners
         "serializations_total": serializations,
         "events_sent_total": events,

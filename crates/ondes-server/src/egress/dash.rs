@@ -1,5 +1,7 @@
 //! The DASH manifest over the LL-HLS segments: one `Representation` per Opus rung, a
-//! `SegmentTemplate` with `$Number$` pointing at the same fMP4 files as the HLS playlists.
+//! `SegmentTemplate` with `$Number$` pointing at the same fMP4 files as the HLS playlists,
+//! and the lossless rung (`fLaC` in fMP4, timescale = the stream's rate) as a second
+//! `AdaptationSet` with one `Representation` named `flac`.
 //!
 //! Segment `n` holds media time `n × D` (D = segment duration at 48 kHz), because segments
 //! are cut on frame numbers; `availabilityStartTime` is the wall time of media time 0, taken
@@ -22,6 +24,8 @@ pub struct DashManifest<'a> {
     pub now_us: i64,
     /// Target latency, ms.
     pub latency_ms: u64,
+    /// The lossless rung's peak bandwidth, bits/s, when it is offered.
+    pub flac_bandwidth: Option<u64>,
 }
 
 /// `2026-12-05T05:32:05.123Z` for µs since the Unix epoch.
@@ -54,25 +58,32 @@ impl DashManifest<'_> {
             lat * 3
         );
         let _ = writeln!(o, r#"  <Period id="0" start="PT0S">"#);
-        let _ = writeln!(
-            o,
-            r#"    <AdaptationSet id="0" contentType="audio" mimeType="audio/mp4" codecs="opus" lang="und" segmentAlignment="true" startWithSAP="1">"#
-        );
-        let _ = writeln!(
-            o,
-            r#"      <SegmentTemplate timescale="48000" duration="{seg_samples}" startNumber="0" presentationTimeOffset="0" availabilityTimeOffset="{:.3}" availabilityTimeComplete="false" initialization="../hls/$RepresentationID$/init.mp4" media="../hls/$RepresentationID$/seg$Number$.m4s"/>"#,
-            seg - l.part_secs()
-        );
-        for k in self.kbps {
+        let avail = seg - l.part_secs();
+        if !self.kbps.is_empty() {
             let _ = writeln!(
                 o,
-                r#"      <Representation id="{k}" bandwidth="{}" audioSamplingRate="{}"><AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="{}"/></Representation>"#,
-                bandwidth_bps(*k),
-                self.sample_rate,
-                self.channels
+                r#"    <AdaptationSet id="0" contentType="audio" mimeType="audio/mp4" codecs="opus" lang="und" segmentAlignment="true" startWithSAP="1">"#
             );
+            template(&mut o, 48_000, seg_samples, avail);
+            for k in self.kbps {
+                self.representation(&mut o, &k.to_string(), bandwidth_bps(*k));
+            }
+            let _ = writeln!(o, "    </AdaptationSet>");
         }
-        let _ = writeln!(o, "    </AdaptationSet>\n  </Period>");
+        if let Some(bw) = self.flac_bandwidth {
+            let _ = writeln!(
+                o,
+                r#"    <AdaptationSet id="1" contentType="audio" mimeType="audio/mp4" codecs="flac" lang="und" segmentAlignment="true" startWithSAP="1">"#
+            );
+            // a segment holds the same frames at the stream's own rate
+            let frame_samples = seg_samples / u64::from(l.frame_samples).max(1);
+            let rate_samples =
+                frame_samples * (u64::from(self.sample_rate) * u64::from(l.frame_samples) / 48_000);
+            template(&mut o, self.sample_rate, rate_samples, avail);
+            self.representation(&mut o, "flac", bw);
+            let _ = writeln!(o, "    </AdaptationSet>");
+        }
+        let _ = writeln!(o, "  </Period>");
         let _ = writeln!(
             o,
             r#"  <UTCTiming schemeIdUri="urn:mpeg:dash:utc:direct:2014" value="{}"/>"#,
@@ -81,6 +92,24 @@ impl DashManifest<'_> {
         let _ = writeln!(o, "</MPD>");
         o
     }
+}
+
+impl DashManifest<'_> {
+    fn representation(&self, o: &mut String, id: &str, bandwidth: u64) {
+        let _ = writeln!(
+            o,
+            r#"      <Representation id="{id}" bandwidth="{bandwidth}" audioSamplingRate="{}"><AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="{}"/></Representation>"#,
+            self.sample_rate, self.channels
+        );
+    }
+}
+
+/// The `SegmentTemplate` of an adaptation set whose segments last `seg_samples` at `timescale`.
+fn template(o: &mut String, timescale: u32, seg_samples: u64, availability_offset: f64) {
+    let _ = writeln!(
+        o,
+        r#"      <SegmentTemplate timescale="{timescale}" duration="{seg_samples}" startNumber="0" presentationTimeOffset="0" availabilityTimeOffset="{availability_offset:.3}" availabilityTimeComplete="false" initialization="../hls/$RepresentationID$/init.mp4" media="../hls/$RepresentationID$/seg$Number$.m4s"/>"#
+    );
 }
 
 /// A rung's peak bandwidth with the container's overhead, bits/s: Opus VBR peaks above its
@@ -109,11 +138,32 @@ mod tests {
             epoch_us: 0,
             now_us: 1_000_000,
             latency_ms: 1500,
+            flac_bandwidth: None,
         }
         .render();
         assert!(m.contains(r#"type="dynamic""#));
         assert!(m.contains(r#"duration="48000""#) && m.contains("$Number$"));
         assert!(m.contains(r#"availabilityTimeOffset="0.800""#), "{m}");
         assert!(m.contains(r#"<Representation id="64" bandwidth="84800""#), "{m}");
+        assert!(!m.contains("flac"));
+    }
+
+    #[test]
+    fn lossless_rung_is_its_own_adaptation_set_at_the_stream_rate() {
+        let m = DashManifest {
+            layout: HlsLayout::new(20_000, 200_000, 1_000_000, 12).unwrap(),
+            kbps: &[],
+            channels: 2,
+            sample_rate: 44_100,
+            epoch_us: 0,
+            now_us: 1_000_000,
+            latency_ms: 1500,
+            flac_bandwidth: Some(1_500_000),
+        }
+        .render();
+        assert!(!m.contains(r#"codecs="opus""#), "{m}");
+        assert!(m.contains(r#"codecs="flac""#), "{m}");
+        assert!(m.contains(r#"timescale="44100" duration="44100""#), "{m}");
+        assert!(m.contains(r#"<Representation id="flac" bandwidth="1500000""#), "{m}");
     }
 }

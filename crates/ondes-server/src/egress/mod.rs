@@ -10,6 +10,7 @@
 //! - [`sse`]: Server-Sent Events (`event: audio-frame` in JSON, lightweight or pcm16);
 //! - [`ws`]: binary WebSocket messages (docs/protocol.md), with per-listener adaptation;
 //! - [`ogg`]: Ogg/Opus pages over plain HTTP, Icecast-style;
+//! - [`ogg_flac`] and [`mp3`]: lossless Ogg FLAC and MP3 over plain HTTP, Icecast-style;
 //! - [`whep`]: Opus packets for WebRTC listeners (RTP and SRTP in [`crate::webrtc`]);
 //! - [`hls`] and [`dash`]: fMP4 parts and segments cut once per rung and fetched by HTTP
 //!   clients (they are not sessions: a segmenter per rung is the only reader of the hub).
@@ -26,7 +27,9 @@
 pub mod body;
 pub mod dash;
 pub mod hls;
+pub mod mp3;
 pub mod ogg;
+pub mod ogg_flac;
 mod session;
 pub mod sse;
 pub mod sse_event;

@@ -199,7 +199,7 @@ impl Transport for OggTransport {
 }
 
 /// The number of the last page in `pages` (one or more whole pages).
-fn last_page_sequence(pages: &[u8]) -> Option<u32> {
+pub(super) fn last_page_sequence(pages: &[u8]) -> Option<u32> {
     let mut at = 0;
     let mut last = None;
     while let Some(seq) = page_sequence(&pages[at..]) {
@@ -219,8 +219,9 @@ fn page_len(b: &[u8]) -> Option<usize> {
     Some(27 + segments + lacing.iter().map(|&x| x as usize).sum::<usize>())
 }
 
-/// The `OpusHead` and `OpusTags` pages numbered to end right before page `first_audio`.
-fn headers_before(headers: &Bytes, first_audio: u32) -> Bytes {
+/// The two header pages (`OpusHead` and `OpusTags`, or Ogg FLAC's), numbered to end right
+/// before page `first_audio`.
+pub(super) fn headers_before(headers: &Bytes, first_audio: u32) -> Bytes {
     if first_audio == FIRST_AUDIO_PAGE {
         return headers.clone();
     }

@@ -1,5 +1,5 @@
 //! A frame as the hub holds it: the PCM, the previous frame's PCM (filter history for
-//! decimation), its Opus packets, and the wire bytes made from it (see [`super::wire`]).
+//! decimation), its Opus packets, its FLAC/MP3 bytes, and the wire bytes made from it (see [`super::wire`]).
 
 use std::sync::{Arc, OnceLock};
 
@@ -8,6 +8,7 @@ use ondes_core::Frame;
 use ondes_core::egress::EgressFrame;
 use parking_lot::Mutex;
 
+use super::codec_rungs::CodedRung;
 use super::wire::WireKey;
 
 pub struct HubFrame {
@@ -16,6 +17,8 @@ pub struct HubFrame {
     pub prev: Option<Arc<[f32]>>,
     /// Opus packets of this frame: `(rung index, packet)` for every rung active when it was made.
     pub opus: Vec<(u8, Bytes)>,
+    /// FLAC and MP3 bytes of this frame, for every such rung active when it was made.
+    pub coded: Vec<(CodedRung, Bytes)>,
     /// Utterance starts and ends listeners hear right before this frame (`POST …/say`).
     pub speech: Vec<crate::ingest::say::SpeechMark>,
     /// Messages of the aligned groups ending with this frame, made before it was published.
@@ -40,6 +43,7 @@ impl HubFrame {
             frame,
             prev,
             opus,
+            coded: Vec::new(),
             speech: Vec::new(),
             made: OnceLock::new(),
             late: Mutex::new(Vec::new()),
@@ -49,6 +53,12 @@ impl HubFrame {
     /// This frame's packet at rung `idx`, if that rung was encoding.
     pub fn opus_packet(&self, idx: usize) -> Option<&Bytes> {
         self.opus.iter().find(|(i, _)| *i as usize == idx).map(|(_, p)| p)
+    }
+
+    /// This frame's bytes at a FLAC or MP3 rung, if that rung was encoding (and, for MP3,
+    /// LAME had bytes ready).
+    pub fn coded_bytes(&self, rung: CodedRung) -> Option<&Bytes> {
+        self.coded.iter().find(|(r, _)| *r == rung).map(|(_, b)| b)
     }
 
     /// Bytes of rung `idx`'s packets in `frames` (a listener's Opus payload).

@@ -9,6 +9,7 @@
 //! group of frames, by the producer when it pushes the frame that completes the group, for
 //! every key a listener uses ([`wire`]); every listener gets the same `Bytes`.
 
+pub mod codec_rungs;
 mod frame;
 pub mod ladder;
 pub mod passthrough;
@@ -29,6 +30,7 @@ use ondes_core::{Cursor, CursorRead, Frame, FrameSpec, Ring};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
+pub use codec_rungs::{CodecRungs, CodedRung};
 pub use frame::HubFrame;
 pub use ladder::Ladder;
 pub use passthrough::SourceOpus;
@@ -163,6 +165,18 @@ impl Drop for RungUse {
     }
 }
 
+/// Keeps a FLAC or MP3 rung encoding while held.
+pub struct CodedUse {
+    hub: Arc<StreamHub>,
+    rung: CodedRung,
+}
+
+impl Drop for CodedUse {
+    fn drop(&mut self) {
+        self.hub.codecs.remove_listener(self.rung);
+    }
+}
+
 /// The live state of one stream.
 pub struct StreamHub {
     pub id: String,
@@ -177,6 +191,8 @@ pub struct StreamHub {
     pub stats: HubStats,
     /// Opus encoders, one per active rung.
     pub ladder: Ladder,
+    /// FLAC and MP3 encoders, one per active rung.
+    pub codecs: CodecRungs,
     /// The wire formats listeners use now, made once per group at push time.
     pub wire_keys: Arc<WireKeys>,
     decimators: Mutex<HashMap<usize, Arc<Decimator>>>,
@@ -237,6 +253,7 @@ impl StreamHub {
             .0,
             stats: HubStats::default(),
             ladder: Ladder::new(spec, rungs_kbps),
+            codecs: CodecRungs::new(spec),
             wire_keys: Arc::new(WireKeys::default()),
             decimators: Mutex::new(HashMap::new()),
             levels: Mutex::new(LevelMeter::new(spec.channels as usize, spec.sample_rate as usize)),
@@ -350,8 +367,16 @@ impl StreamHub {
             let group: Vec<Arc<HubFrame>> = (from..seq).filter_map(|s| ring.get(s).cloned()).collect();
             (seq, prev, group)
         };
+        let t0 = Instant::now();
+        let coded = self.codecs.encode(&samples, seq);
+        if !coded.is_empty()
+            && let Some(t) = self.encode_timer.get()
+        {
+            t.record(t0.elapsed());
+        }
         let mut frame = HubFrame::new(Frame { seq, capture_us, samples }, prev, opus);
         frame.speech = speech;
+        frame.coded = coded;
         let frame = Arc::new(frame);
         group.push(frame.clone());
         if !due.is_empty() {
@@ -425,6 +450,12 @@ impl StreamHub {
     /// Keeps rung `idx` encoding while the returned value lives (`None`: no such rung).
     pub fn use_rung(self: &Arc<Self>, idx: usize) -> Option<RungUse> {
         self.ladder.add_listener(idx).then(|| RungUse { hub: self.clone(), idx })
+    }
+
+    /// Keeps FLAC or MP3 rung `rung` encoding while the returned value lives (`None`: the
+    /// stream has no such rung).
+    pub fn use_coded(self: &Arc<Self>, rung: CodedRung) -> Option<CodedUse> {
+        self.codecs.add_listener(rung).then(|| CodedUse { hub: self.clone(), rung })
     }
 
     /// A cursor that starts with the newest `frames` frames already in the ring.

@@ -2,6 +2,8 @@
 //! real HTTP client.
 #![allow(dead_code)]
 
+pub mod signal;
+
 use std::time::Duration;
 
 use futures_util::StreamExt;

@@ -1,7 +1,8 @@
 //! LL-HLS and DASH egress: one segmenter per (stream, rung), shared by every client.
 //!
-//! A [`RungSegmenter`] reads its rung's Opus packets from the hub like a listener (so the
-//! rung encodes while it runs), cuts them into fMP4 parts and segments with the sans-IO
+//! A [`RungSegmenter`] reads its rung's Opus packets (or the lossless rung's FLAC frames,
+//! [`Track::Flac`]) from the hub like a listener (so the rung encodes while it runs), cuts
+//! them into fMP4 parts and segments with the sans-IO
 //! [`ondes_core::hls::Segmenter`], and keeps a bounded window of them as `Bytes` that every
 //! HTTP client is handed. It starts when the first client asks ([`HlsSegmenters::get`]) and
 //! stops after `[hls] linger_secs` without a request. Blocking requests (`_HLS_msn`, the
@@ -17,7 +18,7 @@ use ondes_core::hls::{HlsLayout, LayoutError};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-pub use rung::{HlsError, RungSegmenter};
+pub use rung::{HlsError, RungSegmenter, Track};
 
 use crate::config::HlsConfig;
 use crate::hub::StreamHub;
@@ -29,6 +30,8 @@ pub enum StartError {
     NoOpus(String),
     #[error("stream '{stream}' has no {kbps} kbit/s rung; its rungs are {rungs:?}")]
     NoRung { stream: String, kbps: u32, rungs: Vec<u32> },
+    #[error("stream '{0}' has no lossless rung (FLAC codes 1 to 8 channels)")]
+    NoLossless(String),
     #[error("stream '{stream}' has {channels} channels; HLS and DASH carry mono or stereo Opus")]
     Channels { stream: String, channels: u16 },
     #[error("stream '{stream}' cannot be cut with the [hls] settings: {source}")]
@@ -39,7 +42,7 @@ pub enum StartError {
 pub struct HlsSegmenters {
     config: HlsConfig,
     shutdown: watch::Receiver<bool>,
-    running: Mutex<HashMap<(String, usize), Arc<RungSegmenter>>>,
+    running: Mutex<HashMap<(String, Track), Arc<RungSegmenter>>>,
     epoch: Instant,
 }
 
@@ -68,7 +71,8 @@ impl HlsSegmenters {
         .map_err(|source| StartError::Layout { stream: hub.id.clone(), source })
     }
 
-    /// The segmenter of `hub`'s rung of `kbps`, started if it is not running; marks it used now.
+    /// The segmenter of `hub`'s Opus rung of `kbps`, started if it is not running; marks it
+    /// used now.
     pub fn get(self: &Arc<Self>, hub: &Arc<StreamHub>, kbps: u32) -> Result<Arc<RungSegmenter>, StartError> {
         if hub.ladder.rungs.is_empty() {
             return Err(StartError::NoOpus(hub.id.clone()));
@@ -81,26 +85,42 @@ impl HlsSegmenters {
         if !(1..=2).contains(&hub.spec.channels) {
             return Err(StartError::Channels { stream: hub.id.clone(), channels: hub.spec.channels });
         }
+        self.get_track(hub, Track::Opus(idx))
+    }
+
+    /// The segmenter of `hub`'s lossless (FLAC) rung, started if it is not running.
+    pub fn get_flac(self: &Arc<Self>, hub: &Arc<StreamHub>) -> Result<Arc<RungSegmenter>, StartError> {
+        if hub.codecs.flac_format().is_none() {
+            return Err(StartError::NoLossless(hub.id.clone()));
+        }
+        self.get_track(hub, Track::Flac)
+    }
+
+    fn get_track(
+        self: &Arc<Self>,
+        hub: &Arc<StreamHub>,
+        track: Track,
+    ) -> Result<Arc<RungSegmenter>, StartError> {
         let layout = self.layout(hub)?;
         let now = self.now_ms();
         let mut running = self.running.lock();
-        let key = (hub.id.clone(), idx);
+        let key = (hub.id.clone(), track);
         if let Some(r) = running.get(&key)
             && Arc::ptr_eq(r.hub(), hub)
         {
             r.touch(now);
             return Ok(r.clone());
         }
-        let r = RungSegmenter::new(hub.clone(), idx, layout, now);
+        let r = RungSegmenter::new(hub.clone(), track, layout, now);
         running.insert(key.clone(), r.clone());
-        tracing::info!(stream = %hub.id, kbps, "HLS/DASH segmenter started");
+        tracing::info!(stream = %hub.id, rung = %r.name(), "HLS/DASH segmenter started");
         tokio::spawn(r.clone().run(self.clone(), key, self.shutdown.clone()));
         Ok(r)
     }
 
     /// Removes `r` if nobody asked for it for `linger_secs` (under the lock that [`get`]
     /// touches it under, so a request never gets a stopped segmenter).
-    fn stop_if_idle(&self, key: &(String, usize), r: &Arc<RungSegmenter>) -> bool {
+    fn stop_if_idle(&self, key: &(String, Track), r: &Arc<RungSegmenter>) -> bool {
         let mut running = self.running.lock();
         if self.now_ms() - r.last_used_ms() < self.config.linger_secs as i64 * 1000 {
             return false;
@@ -112,7 +132,7 @@ impl HlsSegmenters {
     }
 
     /// Forgets `r` (it stopped on its own: stream ended, shutdown).
-    fn forget(&self, key: &(String, usize), r: &Arc<RungSegmenter>) {
+    fn forget(&self, key: &(String, Track), r: &Arc<RungSegmenter>) {
         let mut running = self.running.lock();
         if running.get(key).is_some_and(|x| Arc::ptr_eq(x, r)) {
             running.remove(key);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
-use ondes_codec::fmp4::{OpusTrack, fragment, init_segment};
+use ondes_codec::fmp4::{OpusTrack, flac_init_segment, fragment, init_segment};
 use ondes_core::hls::playlist::{PlaylistOptions, media_playlist};
 use ondes_core::hls::{Availability, HlsLayout, Segmenter};
 use parking_lot::Mutex;
@@ -14,7 +14,15 @@ use tokio::sync::watch;
 
 use super::HlsSegmenters;
 use crate::clock::now_us;
-use crate::hub::{HubRead, StreamHub};
+use crate::hub::{CodedRung, HubFrame, HubRead, StreamHub};
+
+/// What a segmenter cuts: an Opus rung (its index in the ladder) or the lossless rung.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Track {
+    Opus(usize),
+    /// FLAC frames (`fLaC` sample entry), timescale = the stream's rate.
+    Flac,
+}
 
 /// Why a blocking request is not answered with media.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -32,7 +40,7 @@ pub enum HlsError {
 /// The segmenter of one (stream, rung) and its shared bytes.
 pub struct RungSegmenter {
     hub: Arc<StreamHub>,
-    idx: usize,
+    track: Track,
     pub init: Bytes,
     state: Mutex<Segmenter<Bytes, Bytes>>,
     /// Bumped each time a part is completed; waiters re-check on every change.
@@ -43,16 +51,21 @@ pub struct RungSegmenter {
 }
 
 impl RungSegmenter {
-    pub(super) fn new(hub: Arc<StreamHub>, idx: usize, layout: HlsLayout, now_ms: i64) -> Arc<Self> {
-        let pre_skip = hub.ladder.pre_skip_48k();
-        let init = init_segment(&OpusTrack {
-            channels: hub.spec.channels as u8,
-            pre_skip,
-            input_sample_rate: hub.spec.sample_rate,
-        });
+    pub(super) fn new(hub: Arc<StreamHub>, track: Track, layout: HlsLayout, now_ms: i64) -> Arc<Self> {
+        let init = match (track, hub.codecs.flac_format()) {
+            (Track::Flac, Some(format)) => flac_init_segment(&format),
+            _ => {
+                let pre_skip = hub.ladder.pre_skip_48k();
+                init_segment(&OpusTrack {
+                    channels: hub.spec.channels as u8,
+                    pre_skip,
+                    input_sample_rate: hub.spec.sample_rate,
+                })
+            }
+        };
         Arc::new(RungSegmenter {
             hub,
-            idx,
+            track,
             init: Bytes::from(init),
             state: Mutex::new(Segmenter::new(layout)),
             changed: watch::channel(0).0,
@@ -65,8 +78,25 @@ impl RungSegmenter {
         &self.hub
     }
 
-    pub fn kbps(&self) -> u32 {
-        self.hub.ladder.rungs[self.idx].kbps
+    pub fn track(&self) -> Track {
+        self.track
+    }
+
+    /// The rung's name in URLs and logs: its kbit/s, or `flac`.
+    pub fn name(&self) -> String {
+        match self.track {
+            Track::Opus(idx) => self.hub.ladder.rungs.get(idx).map_or(0, |r| r.kbps).to_string(),
+            Track::Flac => "flac".into(),
+        }
+    }
+
+    /// This frame's sample for the track, if it has one.
+    fn sample_of(&self, f: &HubFrame, last_toc: &mut Option<u8>) -> Option<Bytes> {
+        match self.track {
+            Track::Opus(idx) => f.continuous_packet(idx, last_toc),
+            // the FLAC rung makes a frame for every frame once it runs
+            Track::Flac => f.coded_bytes(CodedRung::Flac).cloned(),
+        }
     }
 
     pub fn layout(&self) -> HlsLayout {
@@ -90,11 +120,26 @@ impl RungSegmenter {
     pub(super) async fn run(
         self: Arc<Self>,
         owner: Arc<HlsSegmenters>,
-        key: (String, usize),
+        key: (String, Track),
         mut shutdown: watch::Receiver<bool>,
     ) {
         let hub = self.hub.clone();
-        let Some(_rung) = hub.use_rung(self.idx) else { return };
+        // keeps the rung encoding while the segmenter runs
+        let (_opus, _flac) = match self.track {
+            Track::Opus(idx) => match hub.use_rung(idx) {
+                Some(u) => (Some(u), None),
+                None => return,
+            },
+            Track::Flac => match hub.use_coded(CodedRung::Flac) {
+                Some(u) => (None, Some(u)),
+                None => return,
+            },
+        };
+        // sample durations in the track's timescale: 48 kHz for Opus, the stream's rate for FLAC
+        let track_samples = match self.track {
+            Track::Opus(_) => None,
+            Track::Flac => Some(hub.spec.samples_per_channel() as u64),
+        };
         let mut frames = hub.group_watch(1);
         let mut cursor = hub.cursor_at_live();
         let frame_us = hub.spec.duration.as_us() as i64;
@@ -110,7 +155,7 @@ impl RungSegmenter {
                 break;
             }
             if owner.stop_if_idle(&key, &self) {
-                tracing::info!(stream = %hub.id, kbps = self.kbps(), "HLS/DASH segmenter stopped: no requests");
+                tracing::info!(stream = %hub.id, rung = %self.name(), "HLS/DASH segmenter stopped: no requests");
                 self.changed.send_modify(|n| *n += 1);
                 return;
             }
@@ -121,16 +166,20 @@ impl RungSegmenter {
                 let mut st = self.state.lock();
                 for r in &out {
                     let HubRead::Frame(f) = r else { continue };
-                    let Some(packet) = f.continuous_packet(self.idx, &mut last_toc) else { continue };
+                    let Some(packet) = self.sample_of(f, &mut last_toc) else { continue };
                     let seq = f.frame.seq;
                     if self.epoch_us() == 0 {
                         self.epoch_us.store(f.frame.capture_us - seq as i64 * frame_us, Ordering::Relaxed);
                     }
-                    let fs = st.layout().frame_samples;
+                    let fs48 = u64::from(st.layout().frame_samples);
+                    let fs = track_samples.unwrap_or(fs48);
                     completed += st
                         .push(seq, packet, now_us(), |info, packets| {
-                            let list: Vec<(u32, &[u8])> = packets.iter().map(|p| (fs, &p[..])).collect();
-                            Bytes::from(fragment(info.fragment_seq as u32, info.base_time, &list))
+                            let list: Vec<(u32, &[u8])> =
+                                packets.iter().map(|p| (fs as u32, &p[..])).collect();
+                            // the layout counts 48 kHz samples; the part starts at frame base / fs48
+                            let base = info.base_time / fs48.max(1) * fs;
+                            Bytes::from(fragment(info.fragment_seq as u32, base, &list))
                         })
                         .len();
                 }

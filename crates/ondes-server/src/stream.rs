@@ -49,7 +49,8 @@ impl RegistryEntry for Stream {
         if self.cluster_linger.is_some() {
             // listeners, and what reads the hub without being one (an HLS or DASH segmenter)
             return self.hub.stats.active_subscribers.load(std::sync::atomic::Ordering::Relaxed) == 0
-                && !self.hub.ladder.in_use();
+                && !self.hub.ladder.in_use()
+                && !self.hub.codecs.in_use();
         }
         self.publisher.as_ref().is_none_or(|p| p.is_idle())
     }

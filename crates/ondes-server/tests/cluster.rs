@@ -427,3 +427,47 @@ async fn a_nats_restart_is_a_reported_gap_and_listeners_stay() {
     a.shutdown().await;
     origin.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn icecast_and_hls_listeners_bring_the_stream_to_an_edge() {
+    let nats = Nats::start();
+    let origin = origin(&nats, "origin-1").await;
+    let a = edge(&nats, "edge-a").await;
+    wait_origin(&nats, "origin-1").await;
+    let http = client();
+
+    // an Icecast-style player on the edge gets the origin's stream as Ogg/Opus
+    let mut r = http.get(format!("{}/radio.opus", a.url())).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let mut body = Vec::new();
+    while body.len() < 4096 {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), r.chunk()).await.unwrap().unwrap().unwrap();
+        body.extend_from_slice(&chunk);
+    }
+    assert_eq!(&body[..4], b"OggS");
+    assert!(has_frames_sub(&nats.subscriptions().await, "edge-a"));
+    drop(r);
+
+    // an HLS player too: the playlist lists the origin's rungs, and parts appear
+    let m = http.get(format!("{}/api/streams/radio/hls/index.m3u8", a.url())).send().await.unwrap();
+    assert_eq!(m.status(), 200);
+    assert!(m.text().await.unwrap().contains("64/media.m3u8"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let p = http.get(format!("{}/api/streams/radio/hls/64/media.m3u8", a.url())).send().await.unwrap();
+        if p.text().await.unwrap().contains("#EXT-X-PART:") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no part on the edge's playlist");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // no SSE or WebSocket listener is left, but the segmenter reads the stream: past the
+    // edge's linger (500 ms) the stream stays
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, list) = get_json(&format!("{}/api/streams", a.url()), None).await;
+    let ids: Vec<&str> =
+        list["streams"].as_array().unwrap().iter().filter_map(|s| s["id"].as_str()).collect();
+    assert!(ids.contains(&"radio"), "{list}");
+    a.shutdown().await;
+    origin.shutdown().await;
+}

@@ -28,6 +28,7 @@ pub async fn manifest(
     headers: HeaderMap,
     q: QueryMap,
 ) -> Result<Response, ApiError> {
+    crate::cluster::edge::ensure_stream(&app, &id, None).await;
     let hub = listen_hub(&app, &id, &headers, &q)?;
     let kbps = hub.ladder.kbps();
     let asked = matches!(q.0.get("lossless").map(String::as_str), Some("1" | "true" | "yes"));

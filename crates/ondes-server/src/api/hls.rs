@@ -112,6 +112,7 @@ pub async fn multivariant(
     headers: HeaderMap,
     q: QueryMap,
 ) -> Result<Response, ApiError> {
+    crate::cluster::edge::ensure_stream(&app, &id, None).await;
     let hub = listen_hub(&app, &id, &headers, &q)?;
     let lossless = lossless_available(&hub);
     if hub.ladder.rungs.is_empty() && !lossless {
@@ -193,6 +194,7 @@ pub async fn rung_file(
     headers: HeaderMap,
     q: QueryMap,
 ) -> Result<Response, ApiError> {
+    crate::cluster::edge::ensure_stream(&app, &id, None).await;
     let hub = listen_hub(&app, &id, &headers, &q)?;
     let kbps_text = params.get("kbps").map(String::as_str).unwrap_or("");
     let file = params.get("file").map(String::as_str).unwrap_or("");

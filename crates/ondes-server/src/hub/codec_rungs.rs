@@ -167,6 +167,12 @@ impl CodecRungs {
         }
     }
 
+    /// Whether anything holds a FLAC or MP3 rung now.
+    pub fn in_use(&self) -> bool {
+        let n = |l: &AtomicUsize| l.load(Ordering::Relaxed) > 0;
+        n(&self.flac.listeners) || self.mp3.iter().any(|r| n(&r.listeners))
+    }
+
     /// Counts a listener of `rung`; false when the stream has no such rung.
     pub(super) fn add_listener(&self, rung: CodedRung) -> bool {
         self.slot_listeners(rung).map(|l| l.fetch_add(1, Ordering::Relaxed)).is_some()

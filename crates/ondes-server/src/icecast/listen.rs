@@ -47,6 +47,7 @@ pub async fn listen(
     takeover: Option<Extension<Takeover>>,
     q: QueryMap,
 ) -> Result<Response, ApiError> {
+    crate::cluster::edge::ensure_stream(&app, app.streams.mount_id(&segment), None).await;
     let mount = app.mount(&segment)?;
     let format = ListenFormat::of(&segment, &mount.id)?;
     // the rung is checked before admission: a bad request takes no listener slot

@@ -278,14 +278,14 @@ pub struct StreamConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RecordConfig {
-    /// `ogg-opus` (an Opus rung in Ogg, as Icecast listeners get it) or `fmp4` (the same
-    /// packets in fragmented MP4, as HLS and DASH carry them).
+    /// `ogg-opus` (an Opus rung in Ogg, as Icecast listeners get it), `fmp4` (the same
+    /// packets in fragmented MP4, as HLS and DASH carry them) or `flac` (lossless, 16-bit).
     pub format: RecordFormat,
     /// The directory of the files (created if missing); a file is `{stream}-{UTC start}.{ext}`.
     pub path: String,
     /// A new file starts at each wall-clock multiple of this many seconds (1 to 86400).
     pub segment_secs: u64,
-    /// The Opus rung recorded, in kbit/s (default: the stream's top rung).
+    /// The Opus rung recorded, in kbit/s (default: the stream's top rung; not for `flac`).
     pub rung: Option<u32>,
 }
 
@@ -296,6 +296,7 @@ pub enum RecordFormat {
     #[default]
     OggOpus,
     Fmp4,
+    Flac,
 }
 
 impl Default for RecordConfig {
@@ -634,10 +635,18 @@ impl Config {
                 if !(1..=86_400).contains(&r.segment_secs) {
                     return Err(invalid(key("record.segment_secs"), "must be 1 to 86400 seconds per file"));
                 }
-                if ![8_000, 12_000, 16_000, 24_000, 48_000].contains(&s.sample_rate) || s.channels > 2 {
+                if r.format == RecordFormat::Flac {
+                    if r.rung.is_some() {
+                        return Err(invalid(
+                            key("record.rung"),
+                            "a FLAC recording is lossless: it has no rung",
+                        ));
+                    }
+                } else if ![8_000, 12_000, 16_000, 24_000, 48_000].contains(&s.sample_rate) || s.channels > 2
+                {
                     return Err(invalid(
                         key("record"),
-                        "recordings are Opus: the stream needs a rate Opus codes (8, 12, 16, 24 or 48 kHz) and 1 or 2 channels",
+                        "Opus recordings need a rate Opus codes (8, 12, 16, 24 or 48 kHz) and 1 or 2 channels; use format = \"flac\" for others",
                     ));
                 }
                 if let Some(k) = r.rung.filter(|k| !rungs.contains(k)) {

@@ -76,11 +76,11 @@ fn files(url: &str, id: &str) -> Vec<Value> {
 #[test]
 fn recordings_rotate_on_the_clock_are_listed_and_survive_kill_9() {
     let dir = tmp("rec-rotate");
-    let cfg = config(&dir, &[("ogg", "ogg-opus", 2), ("mp4", "fmp4", 2)]);
+    let cfg = config(&dir, &[("ogg", "ogg-opus", 2), ("mp4", "fmp4", 2), ("fl", "flac", 2)]);
     let mut server = serve(&["--bind", "127.0.0.1:0", "--config", cfg.to_str().unwrap()], &[], Stdio::null());
     // until each stream has two whole files and is into a third
     let deadline = Instant::now() + Duration::from_secs(15);
-    while ["ogg", "mp4"].iter().any(|id| files(&server.url, id).len() < 3) {
+    while ["ogg", "mp4", "fl"].iter().any(|id| files(&server.url, id).len() < 3) {
         assert!(Instant::now() < deadline, "no third file: {:?}", files(&server.url, "ogg"));
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -97,7 +97,7 @@ fn recordings_rotate_on_the_clock_are_listed_and_survive_kill_9() {
     server.child.kill().unwrap();
     server.child.wait().unwrap();
 
-    for (id, ext) in [("ogg", "opus"), ("mp4", "mp4")] {
+    for (id, ext) in [("ogg", "opus"), ("mp4", "mp4"), ("fl", "flac")] {
         let mut names: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -2,8 +2,9 @@
 //! appended as frames arrive, so a file cut short by a crash is valid up to its last
 //! complete unit.
 
+use ondes_codec::flac::vorbis_comment_block;
 use ondes_codec::fmp4::{OpusTrack, fragment, init_segment};
-use ondes_codec::{CodecError, OggOpusMuxer};
+use ondes_codec::{CodecError, FlacFormat, OggOpusMuxer};
 
 use crate::config::RecordFormat;
 
@@ -27,6 +28,7 @@ impl RecordFormat {
         match self {
             RecordFormat::OggOpus => "opus",
             RecordFormat::Fmp4 => "mp4",
+            RecordFormat::Flac => "flac",
         }
     }
 }
@@ -39,17 +41,56 @@ pub struct OpusLayout {
     pub pre_skip: u16,
 }
 
-/// A new file of `format`; `serial` tells one Ogg stream from another.
+/// What the recorded audio is.
+#[derive(Debug, Clone, Copy)]
+pub enum Layout {
+    Opus(OpusLayout),
+    Flac(FlacFormat),
+}
+
+/// A new file of `format` for audio of `layout`; `serial` tells one Ogg stream from another.
 pub fn new_file(
     format: RecordFormat,
-    opus: OpusLayout,
+    layout: Layout,
     title: &str,
     serial: u32,
 ) -> Result<Box<dyn FileFormat>, CodecError> {
-    Ok(match format {
-        RecordFormat::OggOpus => Box::new(OggOpusFile::new(opus, title, serial)?),
-        RecordFormat::Fmp4 => Box::new(Fmp4File::new(opus)),
+    Ok(match (format, layout) {
+        (RecordFormat::OggOpus, Layout::Opus(opus)) => Box::new(OggOpusFile::new(opus, title, serial)?),
+        (RecordFormat::Fmp4, Layout::Opus(opus)) => Box::new(Fmp4File::new(opus)),
+        (RecordFormat::Flac, Layout::Flac(flac)) => {
+            Box::new(FlacFile { format: flac, title: title.to_string() })
+        }
+        (format, _) => {
+            return Err(CodecError::InvalidParameter(format!(
+                "a {format:?} recording of this stream's audio"
+            )));
+        }
     })
+}
+
+/// Native FLAC: `fLaC`, STREAMINFO (length unknown: a live stream), a Vorbis comment, then
+/// the stream's FLAC frames as they are, each one whole and decodable alone.
+pub struct FlacFile {
+    format: FlacFormat,
+    title: String,
+}
+
+impl FileFormat for FlacFile {
+    fn begin(&mut self) -> Vec<u8> {
+        let mut out = b"fLaC".to_vec();
+        out.extend_from_slice(&self.format.streaminfo_block());
+        out.extend_from_slice(&vorbis_comment_block("ondes", &[format!("TITLE={}", self.title)], true));
+        out
+    }
+
+    fn push(&mut self, frame: &[u8], _samples_48k: u32) -> Vec<u8> {
+        frame.to_vec()
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        Vec::new()
+    }
 }
 
 /// Ogg/Opus (RFC 7845), one page per [`FRAMES_PER_UNIT`] packets.

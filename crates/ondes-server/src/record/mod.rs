@@ -1,11 +1,11 @@
 //! Recording a stream to disk: `record = { format, path, segment_secs, rung }` on a
 //! `[[stream]]` (docs/recording.md).
 //!
-//! A [`Recorder`] reads its rung's Opus packets from the hub like a listener (so the rung
-//! keeps encoding while it records) and appends them to files cut at wall-clock multiples
-//! of `segment_secs` ([`ondes_core::record::Rotation`]). Each write is a whole Ogg page or
-//! MP4 fragment, so a file cut short by a crash or `kill -9` is valid up to its last whole
-//! unit. A failed write (a full disk) closes the file, is logged (rate-limited) and counted,
+//! A [`Recorder`] reads its rung's Opus packets (or the FLAC rung's frames) from the hub
+//! like a listener (so the rung keeps encoding while it records) and appends them to files
+//! cut at wall-clock multiples of `segment_secs` ([`ondes_core::record::Rotation`]). Each
+//! write is a whole Ogg page, MP4 fragment or FLAC frame, so a file cut short by a crash or
+//! `kill -9` is valid up to its last whole unit. A failed write (a full disk) closes the file, is logged (rate-limited) and counted,
 //! and the frames until the next attempt ([`ondes_core::record::WriteRetry`]) are dropped
 //! and counted; listeners are never touched — the recorder is one more reader of the ring.
 
@@ -22,10 +22,10 @@ use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
-use self::format::{FileFormat, OpusLayout, new_file};
+use self::format::{FileFormat, Layout, OpusLayout, new_file};
 use crate::clock::{civil, now_us};
 use crate::config::{RecordConfig, RecordFormat};
-use crate::hub::{HubRead, StreamHub};
+use crate::hub::{CodedRung, CodedUse, HubFrame, HubRead, RungUse, StreamHub};
 use crate::log_limit::WarnLimit;
 
 /// First wait after a failed write; it doubles up to [`MAX_RETRY_US`].
@@ -73,6 +73,24 @@ pub struct RecordingFile {
     pub modified_secs: u64,
     /// Whether it is the file being written now.
     pub recording: bool,
+}
+
+/// Where the recorded units come from, held in use while recording.
+enum Feed {
+    /// An Opus rung's packets (concealment packets where the rung had none yet).
+    Opus { idx: usize, _use: RungUse, last_toc: Option<u8> },
+    /// The FLAC rung's frames.
+    Flac { _use: CodedUse },
+}
+
+impl Feed {
+    fn unit(&mut self, f: &HubFrame) -> Option<bytes::Bytes> {
+        match self {
+            Feed::Opus { idx, last_toc, .. } => f.continuous_packet(*idx, last_toc),
+            // a frame before the encoder started has none: FLAC frames stand alone
+            Feed::Flac { .. } => f.coded_bytes(CodedRung::Flac).cloned(),
+        }
+    }
 }
 
 /// The open file and what goes in it.
@@ -157,22 +175,42 @@ impl Recorder {
         Ok(v)
     }
 
-    /// Records `hub` until it ends or the server stops.
-    pub async fn run(self: Arc<Self>, hub: Arc<StreamHub>, mut shutdown: watch::Receiver<bool>) {
+    /// What feeds the file, and the layout its header states.
+    fn feed(&self, hub: &Arc<StreamHub>) -> Result<(Feed, Layout, String), String> {
+        if self.config.format == RecordFormat::Flac {
+            let format = hub.codecs.flac_format().ok_or(format!("stream '{}' has no FLAC rung", hub.id))?;
+            let used =
+                hub.use_coded(CodedRung::Flac).ok_or(format!("stream '{}' has no FLAC rung", hub.id))?;
+            return Ok((Feed::Flac { _use: used }, Layout::Flac(format), "FLAC".into()));
+        }
         let kbps = hub.ladder.kbps();
         let idx = match self.config.rung {
             Some(k) => kbps.iter().position(|x| *x == k),
             None => kbps.len().checked_sub(1),
         };
-        let Some(idx) = idx else {
-            self.fail_for_good(format!("stream '{}' has no Opus rung to record", hub.id));
-            return;
-        };
-        let Some(_rung) = hub.use_rung(idx) else { return };
+        let no_rung = || format!("stream '{}' has no Opus rung to record", hub.id);
+        let idx = idx.ok_or_else(no_rung)?;
+        let used = hub.use_rung(idx).ok_or_else(no_rung)?;
         let opus = OpusLayout {
             channels: hub.spec.channels,
             input_sample_rate: hub.spec.sample_rate,
             pre_skip: hub.ladder.pre_skip_48k(),
+        };
+        Ok((
+            Feed::Opus { idx, _use: used, last_toc: None },
+            Layout::Opus(opus),
+            format!("{} kbit/s Opus", kbps[idx]),
+        ))
+    }
+
+    /// Records `hub` until it ends or the server stops.
+    pub async fn run(self: Arc<Self>, hub: Arc<StreamHub>, mut shutdown: watch::Receiver<bool>) {
+        let (mut feed, layout, what) = match self.feed(&hub) {
+            Ok(f) => f,
+            Err(message) => {
+                self.fail_for_good(message);
+                return;
+            }
         };
         let samples_48k = (u64::from(hub.spec.duration.as_us()) * 48 / 1000) as u32;
         let mut frames = hub.group_watch(1);
@@ -180,9 +218,8 @@ impl Recorder {
         let mut rotation = Rotation::new(self.config.segment_secs);
         let mut retry = WriteRetry::new(FIRST_RETRY_US, MAX_RETRY_US);
         let mut open: Option<OpenFile> = None;
-        let mut last_toc = None;
         let mut out = Vec::new();
-        tracing::info!(stream = %hub.id, path = %self.config.path, kbps = kbps[idx], "recording");
+        tracing::info!(stream = %hub.id, path = %self.config.path, audio = %what, "recording");
         loop {
             tokio::select! {
                 r = frames.changed() => if r.is_err() { break },
@@ -203,7 +240,7 @@ impl Recorder {
                         continue;
                     }
                 };
-                let Some(packet) = f.continuous_packet(idx, &mut last_toc) else { continue };
+                let Some(packet) = feed.unit(f) else { continue };
                 let capture_us = f.frame.capture_us;
                 if rotation.starts_file(capture_us)
                     && let Some(o) = open.take()
@@ -211,7 +248,7 @@ impl Recorder {
                     self.close(o, &mut retry).await;
                 }
                 if open.is_none() && retry.may_try(now_us()) {
-                    open = self.open(capture_us, opus, &mut retry).await;
+                    open = self.open(capture_us, layout, &mut retry).await;
                     if open.is_none() {
                         rotation.reset();
                     }
@@ -239,13 +276,13 @@ impl Recorder {
         tracing::info!(stream = %hub.id, files = self.files_started.load(Ordering::Relaxed), "recording stopped");
     }
 
-    async fn open(&self, capture_us: i64, opus: OpusLayout, retry: &mut WriteRetry) -> Option<OpenFile> {
+    async fn open(&self, capture_us: i64, layout: Layout, retry: &mut WriteRetry) -> Option<OpenFile> {
         let name = self.file_name(capture_us);
         let path: PathBuf = self.dir().join(&name);
         let serial = (capture_us / 1_000_000) as u32 ^ 0x6F6E_6465;
         let made = async {
             tokio::fs::create_dir_all(self.dir()).await?;
-            let format = new_file(self.config.format, opus, &self.stream, serial)
+            let format = new_file(self.config.format, layout, &self.stream, serial)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
             // a second file in the same second (after a failure) continues it
             let file = tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await?;

@@ -90,15 +90,59 @@ pub struct OggHeaders {
     pub bytes: Bytes,
 }
 
-/// One HTTP listener's framing.
-pub struct OggTransport {
-    pages: Pages,
-    wire: WireGuard,
+/// One listener's view of shared Ogg pages (Opus or FLAC): its header pages first, numbered
+/// to end right before its first audio page, and after a skip its own renumbered copies.
+pub struct OggListenerPages {
     headers: Bytes,
     headers_sent: bool,
     /// Set after a skip: this listener renumbers its copies to stay gapless.
     renumber: Option<PageRenumberer>,
     disconnect_lagging: bool,
+}
+
+impl OggListenerPages {
+    pub fn new(headers: Bytes, disconnect_lagging: bool) -> Self {
+        OggListenerPages { headers, headers_sent: false, renumber: None, disconnect_lagging }
+    }
+
+    /// What this listener is sent for the `shared` pages (nothing yet: the headers wait for
+    /// the first page).
+    pub fn deliver(&mut self, shared: Bytes) -> Bytes {
+        let Some(first) = page_sequence(&shared) else { return shared };
+        let mut out = match self.renumber.as_mut() {
+            None => shared,
+            Some(r) => {
+                let mut copy = shared.to_vec();
+                r.renumber(&mut copy);
+                Bytes::from(copy)
+            }
+        };
+        if !self.headers_sent {
+            self.headers_sent = true;
+            let first = page_sequence(&out).unwrap_or(first);
+            out = Bytes::from([headers_before(&self.headers, first), out].concat());
+        }
+        out
+    }
+
+    pub fn on_skip(&mut self, last_sent: Option<&Bytes>) -> SkipAction {
+        if self.disconnect_lagging {
+            return SkipAction::Disconnect;
+        }
+        // continue right after the last page the listener got (after a first skip, the
+        // pages it gets are this listener's renumbered copies: the numbers continue)
+        if let Some(last) = last_sent.and_then(|m| last_page_sequence(m)) {
+            self.renumber = Some(PageRenumberer::new(last.wrapping_add(1)));
+        }
+        SkipAction::Continue
+    }
+}
+
+/// One HTTP listener's framing.
+pub struct OggTransport {
+    pages: Pages,
+    wire: WireGuard,
+    listener: OggListenerPages,
     /// Keeps the rung's encoder running while this listener is connected.
     _rung: Option<RungUse>,
     hub: Arc<StreamHub>,
@@ -132,10 +176,7 @@ impl OggTransport {
         OggTransport {
             pages,
             wire,
-            headers,
-            headers_sent: false,
-            renumber: None,
-            disconnect_lagging,
+            listener: OggListenerPages::new(headers, disconnect_lagging),
             _rung: hub.use_rung(rung),
             hub: hub.clone(),
         }
@@ -161,21 +202,7 @@ impl Framer<Arc<HubFrame>> for OggTransport {
         if made {
             self.hub.stats.serializations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        let Some(first) = page_sequence(&shared) else { return shared };
-        let mut out = match self.renumber.as_mut() {
-            None => shared,
-            Some(r) => {
-                let mut copy = shared.to_vec();
-                r.renumber(&mut copy);
-                Bytes::from(copy)
-            }
-        };
-        if !self.headers_sent {
-            self.headers_sent = true;
-            let first = page_sequence(&out).unwrap_or(first);
-            out = Bytes::from([headers_before(&self.headers, first), out].concat());
-        }
-        out
+        self.listener.deliver(shared)
     }
 }
 
@@ -186,15 +213,7 @@ impl Transport for OggTransport {
     }
 
     fn on_skip(&mut self, _skipped_frames: u64, last_sent: Option<&Bytes>) -> SkipAction {
-        if self.disconnect_lagging {
-            return SkipAction::Disconnect;
-        }
-        // continue right after the last page the listener got (after a first skip, the
-        // pages it gets are this listener's renumbered copies: the numbers continue)
-        if let Some(last) = last_sent.and_then(|m| last_page_sequence(m)) {
-            self.renumber = Some(PageRenumberer::new(last.wrapping_add(1)));
-        }
-        SkipAction::Continue
+        self.listener.on_skip(last_sent)
     }
 }
 

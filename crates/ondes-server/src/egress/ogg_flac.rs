@@ -14,11 +14,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use ondes_codec::flac::FlacFormat;
-use ondes_codec::ogg::{OggPageWriter, PageRenumberer, page_sequence};
+use ondes_codec::ogg::OggPageWriter;
 use ondes_codec::ogg_flac::{FLAC_FIRST_AUDIO_PAGE, ogg_flac_headers};
 use ondes_core::egress::Framer;
 
-use super::ogg::{headers_before, last_page_sequence};
+use super::ogg::OggListenerPages;
 use super::session::{SessionNotice, SkipAction, Transport};
 use crate::hub::{CodedRung, CodedUse, HubFrame, StreamHub, WireBuilder, WireGuard, WireKey};
 
@@ -56,10 +56,7 @@ impl WireBuilder for FlacPages {
 pub struct OggFlacTransport {
     pages: FlacPages,
     wire: WireGuard,
-    headers: Bytes,
-    headers_sent: bool,
-    renumber: Option<PageRenumberer>,
-    disconnect_lagging: bool,
+    listener: OggListenerPages,
     _rung: CodedUse,
     hub: Arc<StreamHub>,
 }
@@ -84,10 +81,7 @@ impl OggFlacTransport {
         Some(OggFlacTransport {
             pages,
             wire,
-            headers,
-            headers_sent: false,
-            renumber: None,
-            disconnect_lagging,
+            listener: OggListenerPages::new(headers, disconnect_lagging),
             _rung: rung,
             hub: hub.clone(),
         })
@@ -108,22 +102,7 @@ impl Framer<Arc<HubFrame>> for OggFlacTransport {
         if made {
             self.hub.stats.serializations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        // nothing yet (the rung was starting): the headers wait for the first page
-        let Some(first) = page_sequence(&shared) else { return shared };
-        let mut out = match self.renumber.as_mut() {
-            None => shared,
-            Some(r) => {
-                let mut copy = shared.to_vec();
-                r.renumber(&mut copy);
-                Bytes::from(copy)
-            }
-        };
-        if !self.headers_sent {
-            self.headers_sent = true;
-            let first = page_sequence(&out).unwrap_or(first);
-            out = Bytes::from([headers_before(&self.headers, first), out].concat());
-        }
-        out
+        self.listener.deliver(shared)
     }
 }
 
@@ -134,12 +113,6 @@ impl Transport for OggFlacTransport {
     }
 
     fn on_skip(&mut self, _skipped_frames: u64, last_sent: Option<&Bytes>) -> SkipAction {
-        if self.disconnect_lagging {
-            return SkipAction::Disconnect;
-        }
-        if let Some(last) = last_sent.and_then(|m| last_page_sequence(m)) {
-            self.renumber = Some(PageRenumberer::new(last.wrapping_add(1)));
-        }
-        SkipAction::Continue
+        self.listener.on_skip(last_sent)
     }
 }

@@ -47,10 +47,13 @@ impl Nats {
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server must be installed (scripts/test.sh installs Debian's nats-server package)");
+        // the monitoring port opens after the client port: wait for both
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not listen on {port} within 10 s");
-            std::thread::sleep(Duration::from_millis(20));
+        for p in [port, monitor] {
+            while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
+                assert!(Instant::now() < deadline, "nats-server did not listen on {p} within 10 s");
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         Nats { child, port, monitor }
     }

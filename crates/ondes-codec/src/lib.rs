@@ -20,6 +20,7 @@ pub mod error;
 pub mod file;
 pub mod flac;
 pub mod fmp4;
+#[cfg(feature = "mp3")]
 pub mod mp3;
 pub mod ogg;
 pub mod ogg_flac;
@@ -33,6 +34,7 @@ pub mod wav_stream;
 pub use error::CodecError;
 pub use file::FileDecoder;
 pub use flac::{FlacEncoder, FlacFormat};
+#[cfg(feature = "mp3")]
 pub use mp3::Mp3Encoder;
 pub use ogg::{OggDemuxer, OggPacket};
 pub use ogg_opus::{OggOpusDecoder, OggOpusMuxer, OggOpusReader};

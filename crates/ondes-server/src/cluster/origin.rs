@@ -135,7 +135,10 @@ async fn tap(hub: Arc<StreamHub>, cluster: Arc<Cluster>, stopping: watch::Receiv
                 for n in now.notices_since(&last_control) {
                     let m = match n {
                         crate::hub::Notice::Ended(_) if *stopping.borrow() => ControlMessage::SourceLost,
-                        n => ControlMessage::from_notice(&n),
+                        n => match ControlMessage::from_notice(&n) {
+                            Some(m) => m,
+                            None => continue,
+                        },
                     };
                     if let Ok(body) = serde_json::to_vec(&ControlEnvelope { epoch: cluster.epoch, notice: m }) {
                         send(&control_subject, body.into(), 0);

@@ -115,6 +115,11 @@ pub struct ClusterConfig {
     pub publish_queue: usize,
     /// An edge with no message for a stream for this long tells its listeners `source-lost`, ms.
     pub source_timeout_ms: u64,
+    /// Several origins may hold the same publisher-fed stream: each publishes it (and answers
+    /// for it) only while a publisher feeds it on that node, so the origin its publisher is
+    /// connected to is the live one, and a standby takes over when the publisher reconnects
+    /// to it. Set it on every origin that holds such a stream.
+    pub takeover: bool,
 }
 
 impl Default for ClusterConfig {
@@ -130,6 +135,7 @@ impl Default for ClusterConfig {
             request_timeout_ms: 1_000,
             publish_queue: 64,
             source_timeout_ms: 1_000,
+            takeover: false,
         }
     }
 }

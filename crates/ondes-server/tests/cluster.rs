@@ -490,7 +490,6 @@ async fn publish_origin(nats: &Nats, node: &str) -> RunningServer {
 /// 20 ms) until its connection closes.
 async fn publish_tone(server: &RunningServer) -> tokio::task::JoinHandle<()> {
     use futures_util::SinkExt;
-    use ondes_core::proto::audio::{AudioHeader, Codec, encode_audio};
     let t = token(server, &[ondes_server::auth::Permission::Publish]);
     let mut ws = ws_publisher(&format!("ws://{}/api/streams/radio/publish", server.addr), Some(&t))
         .await
@@ -499,23 +498,7 @@ async fn publish_tone(server: &RunningServer) -> tokio::task::JoinHandle<()> {
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         for seq in 0u64.. {
             tick.tick().await;
-            let pcm: Vec<u8> = (0..320u64)
-                .flat_map(|i| {
-                    let t = (seq * 320 + i) as f64 / 16_000.0;
-                    (((2.0 * std::f64::consts::PI * 500.0 * t).sin() * 16_000.0) as i16).to_le_bytes()
-                })
-                .collect();
-            let h = AudioHeader {
-                codec: Codec::Pcm16,
-                channels: 1,
-                frame_count: 1,
-                frame_us: 20_000,
-                sample_rate: 16_000,
-                first_seq: seq,
-                capture_us: 0,
-            };
-            let mut msg = Vec::new();
-            encode_audio(&h, &[&pcm[..]], &mut msg).unwrap();
+            let msg = message(seq, &[tone_frame(seq)], 16_000);
             if ws.send(Message::Binary(msg.into())).await.is_err() {
                 return;
             }

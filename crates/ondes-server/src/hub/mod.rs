@@ -14,6 +14,7 @@ pub mod delivery;
 mod frame;
 pub mod ladder;
 pub mod passthrough;
+mod reader;
 pub mod registry;
 mod stats;
 pub mod wire;
@@ -36,6 +37,7 @@ pub use delivery::{Delivery, DeliveryPolicy};
 pub use frame::HubFrame;
 pub use ladder::Ladder;
 pub use passthrough::SourceOpus;
+pub use reader::HubReader;
 pub use stats::HubStats;
 pub use wire::{WireBuilder, WireGuard, WireKey, WireKeys};
 

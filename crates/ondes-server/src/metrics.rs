@@ -91,6 +91,28 @@ const SILENCE_UNDERRUN: &str = "underrun";
 const SILENCE_IDLE: &str = "idle";
 const SILENCE_DEVICE_LOST: &str = "device_lost";
 
+/// Frames a stream lost so far, per stage (`ondes_frames_dropped_total{stage}`): listeners
+/// skipped to live (`hub_lag`), failed sends, the source's gaps and a capture device's
+/// overruns (`source`), a publisher's frames out of order (`publisher_queue`), and frames the
+/// recorder did not write.
+pub fn frame_drops(s: &crate::stream::Stream) -> Vec<(&'static str, u64)> {
+    let hub = &s.hub.stats;
+    let queue = s.publisher.as_ref().map(|p| p.stats().queue);
+    // a capture source's overruns are frames lost at the source too
+    let source = queue.as_ref().map_or(0, |q| q.gap_frames)
+        + s.capture.as_ref().map_or(0, |c| c.snapshot().dropped_frames);
+    let mut v = vec![
+        (DROP_HUB_LAG, hub.dropped_frames.load(Ordering::Relaxed)),
+        (DROP_SEND, hub.send_failed_frames.load(Ordering::Relaxed)),
+        (DROP_SOURCE, source),
+        (DROP_PUBLISHER_QUEUE, queue.as_ref().map_or(0, |q| q.out_of_order_frames)),
+    ];
+    if let Some(r) = &s.recorder {
+        v.push((DROP_RECORDING, r.stats().frames_dropped));
+    }
+    v
+}
+
 /// Latency buckets: 1 ms … 10 s.
 const LATENCY_BUCKETS: [f64; 14] =
     [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
@@ -403,29 +425,15 @@ impl Metrics {
                 hub.stats.total_frames.load(Ordering::Relaxed),
             );
             let dropped = |stage: &str| self.frames_dropped.with_label_values(&[id, stage]);
-            catch_up(dropped(DROP_HUB_LAG), hub.stats.dropped_frames.load(Ordering::Relaxed));
-            catch_up(dropped(DROP_SEND), hub.stats.send_failed_frames.load(Ordering::Relaxed));
-            let (source, queue, underrun, idle) = match &s.entry.publisher {
-                Some(p) => {
-                    let s = p.stats();
-                    (
-                        s.queue.gap_frames,
-                        s.queue.out_of_order_frames,
-                        s.queue.underrun_frames,
-                        s.queue.idle_frames,
-                    )
-                }
-                None => (0, 0, 0, 0),
-            };
-            // a capture source's overruns are frames lost at the source too
-            let (source, device_lost) = match &s.entry.capture {
-                Some(c) => {
-                    let c = c.snapshot();
-                    (source + c.dropped_frames, c.lost_frames)
-                }
-                None => (source, 0),
-            };
-            catch_up(dropped(DROP_SOURCE), source);
+            for (stage, n) in frame_drops(&s.entry) {
+                catch_up(dropped(stage), n);
+            }
+            let (underrun, idle) = s
+                .entry
+                .publisher
+                .as_ref()
+                .map_or((0, 0), |p| (p.stats().queue.underrun_frames, p.stats().queue.idle_frames));
+            let device_lost = s.entry.capture.as_ref().map_or(0, |c| c.snapshot().lost_frames);
             let (concealed, fec) = s.entry.publisher.as_ref().map_or((0, 0), |p| {
                 let st = p.stats();
                 (st.concealed_frames, st.fec_recovered)
@@ -439,10 +447,6 @@ impl Metrics {
                 .filter_map(|c| c.webrtc.lock().map(|w| w.packets_lost))
                 .sum();
             catch_up(lost("listener"), to_listeners);
-            catch_up(dropped(DROP_PUBLISHER_QUEUE), queue);
-            if let Some(r) = &s.entry.recorder {
-                catch_up(dropped(DROP_RECORDING), r.stats().frames_dropped);
-            }
             catch_up(self.silence_frames.with_label_values(&[id, SILENCE_UNDERRUN]), underrun);
             catch_up(self.silence_frames.with_label_values(&[id, SILENCE_IDLE]), idle);
             if s.entry.capture.is_some() {

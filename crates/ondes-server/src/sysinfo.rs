@@ -13,6 +13,8 @@ pub struct MemoryUsage {
     pub virtual_bytes: u64,
     /// Memory available to new work on this machine (MemAvailable).
     pub available_bytes: u64,
+    /// The machine's memory (MemTotal).
+    pub total_bytes: u64,
 }
 
 fn status_kb(field: &str) -> u64 {
@@ -33,7 +35,21 @@ pub fn memory_usage() -> MemoryUsage {
         used_bytes: status_kb("VmRSS:") * 1024,
         virtual_bytes: status_kb("VmSize:") * 1024,
         available_bytes: kb_field(&meminfo, "MemAvailable:") * 1024,
+        total_bytes: kb_field(&meminfo, "MemTotal:") * 1024,
     }
+}
+
+/// Open file descriptors of this process, and its limit (`ulimit -n`, the soft limit).
+pub fn open_files() -> (u64, u64) {
+    let open = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let max = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    (open, max)
 }
 
 /// CPU seconds (user + system) this process has used.

@@ -334,6 +334,16 @@ async fn debug_connections_need_permission_and_analyse_health() {
         assert!(c.get(k).is_some(), "{k} missing: {c}");
     }
     assert!(c["warnings"].as_array().unwrap().is_empty());
+    // the system diagnostics: figures read from /proc, per-stage drops, alerts
+    let sys = &v["system"];
+    assert!(sys["open_files"].as_u64().unwrap() > 3 && sys["max_open_files"].as_u64().unwrap() > 0, "{sys}");
+    assert!(sys["memory"]["rss_bytes"].as_u64().unwrap() > 1_000_000, "{sys}");
+    assert!(sys["ms_since_last_frame"].as_i64().unwrap() < 1_000, "a live stream: {sys}");
+    for stage in ["hub_lag", "send", "source", "publisher_queue"] {
+        assert!(sys["dropped_frames"][stage].is_u64(), "{stage}: {sys}");
+    }
+    let alerts = sys["alerts"].as_array().unwrap();
+    assert!(!alerts.iter().any(|a| a["kind"] == "stalled_pipeline"), "the demo stream flows: {sys}");
     s.shutdown().await;
 }
 

@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod control;
 pub mod dash;
+pub mod diagnostics;
 pub mod hls;
 pub mod metrics;
 pub mod perf;

@@ -221,9 +221,25 @@ pub async fn debug_connections(
     headers: HeaderMap,
     q: QueryMap,
 ) -> Result<axum::Json<Value>, ApiError> {
-    app.hub(&id)?;
+    let stream = app.stream(&id)?;
     crate::http::admission::authorize(&app, &headers, &q, Permission::DebugAccess, Some(&id))?;
     let now = now_ms();
+    let mem = memory_usage();
+    let (open_files, max_open_files) = crate::sysinfo::open_files();
+    let last = stream.hub.stats.last_push_ms.load(Ordering::Relaxed);
+    let control = stream.hub.control();
+    let system = crate::api::diagnostics::SystemFigures {
+        cpu_percent: app.cpu.last(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        rss_bytes: mem.used_bytes,
+        available_bytes: mem.available_bytes,
+        total_bytes: mem.total_bytes,
+        open_files,
+        max_open_files,
+        ms_since_last_frame: (last > 0).then(|| (now - last).max(0)),
+        stream_idle_on_purpose: control.ended.is_some(),
+        dropped_frames: crate::metrics::frame_drops(&stream),
+    };
     let conns: Vec<Value> =
         app.connections.list(Some(&id)).iter().map(|c| analyse(&c.snapshot(), now)).collect();
     let warning = conns.iter().filter(|c| c["status"] == "warning").count();
@@ -234,6 +250,7 @@ pub async fn debug_connections(
         "healthy": conns.len() - warning,
         "warning": warning,
         "connections": conns,
+        "system": crate::api::diagnostics::system_json(&system),
     })))
 }
 

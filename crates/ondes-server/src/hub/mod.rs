@@ -409,6 +409,7 @@ impl StreamHub {
         }
         self.ring.write().push(frame);
         self.stats.total_frames.fetch_add(1, Ordering::Relaxed);
+        self.stats.last_push_ms.store(now_us() / 1000, Ordering::Relaxed);
         self.latest.send_replace(seq + 1);
         // a group size nobody watches any more is forgotten here, so that listeners coming
         // and going with many sizes leave nothing behind

@@ -1,11 +1,14 @@
 //! Counters of one stream, updated lock-free on the hot path.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 #[derive(Debug, Default)]
 pub struct HubStats {
     /// Frames the source produced.
     pub total_frames: AtomicU64,
+    /// When the last one was pushed, ms since the epoch (0: none yet): a stream whose source
+    /// stopped producing shows here (`/debug/connections` alerts on it).
+    pub last_push_ms: AtomicI64,
     /// Frames skipped for listeners that fell behind (summed over listeners).
     pub dropped_frames: AtomicU64,
     /// Listeners currently attached.

@@ -68,6 +68,7 @@
 mod delay;
 mod history;
 mod peaks;
+pub mod recovery;
 #[cfg(test)]
 mod tests;
 

@@ -52,6 +52,8 @@ pub struct ConnectionInfo {
     /// The delivery group of a `rung=auto` listener (legacy or adaptive; see the stream's
     /// delivery mode), `None` for listeners that chose their rung.
     pub delivery_arm: Mutex<Option<ondes_core::abr::Arm>>,
+    /// Excess-delay episodes and their time to recover, from the listener's reports.
+    pub recovery: Mutex<ondes_core::jitter::recovery::RecoveryTracker>,
     /// A WebRTC listener's RTP view of its link (receiver reports, NACKs, bandwidth
     /// estimate), refreshed about once a second.
     pub webrtc: Mutex<Option<RtcSnapshot>>,
@@ -133,6 +135,17 @@ impl ConnectionInfo {
             reports_received: self.reports_received.load(Ordering::Relaxed),
             abr: *self.abr.lock(),
             delivery: *self.delivery_arm.lock(),
+            recovery: {
+                let r = self.recovery.lock();
+                (r.episodes > 0 || r.in_excess_ms(crate::clock::now_us() as u64).is_some()).then(|| {
+                    RecoverySnapshot {
+                        episodes: r.episodes,
+                        last_ms: r.last.map(|x| x.duration_ms),
+                        worst_ms: r.worst.map(|x| x.duration_ms),
+                        in_excess_ms: r.in_excess_ms(crate::clock::now_us() as u64),
+                    }
+                })
+            },
             webrtc: *self.webrtc.lock(),
         }
     }
@@ -214,8 +227,22 @@ pub struct ConnectionSnapshot {
     /// The delivery group (`legacy`, `adaptive`) of a `rung=auto` listener.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<ondes_core::abr::Arm>,
+    /// Time to recover from excess delay (its reports' buffer above 1.2 × target), once a
+    /// listener has had an episode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoverySnapshot>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webrtc: Option<RtcSnapshot>,
+}
+
+/// A listener's excess-delay episodes: how many ended, how long the last and the worst took
+/// to recover, and how long the current one has lasted.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RecoverySnapshot {
+    pub episodes: u64,
+    pub last_ms: Option<u64>,
+    pub worst_ms: Option<u64>,
+    pub in_excess_ms: Option<u64>,
 }
 
 impl ConnectionSnapshot {
@@ -335,6 +362,7 @@ impl Connections {
             reports_received: AtomicU64::new(0),
             abr: Mutex::new(None),
             delivery_arm: Mutex::new(None),
+            recovery: Mutex::new(Default::default()),
             webrtc: Mutex::new(None),
         });
         inner.map.insert(info.id, info.clone());

@@ -1,5 +1,6 @@
 //! `GET /api/streams/{id}/report` with real listeners over loopback: the efficiency the
-//! server reports is the one a client counts from the bytes it received.
+//! server reports is the one a client counts from the bytes it received; a listener's time to
+//! recover from excess delay, from its reports, in `/debug/connections`.
 
 mod common;
 
@@ -79,5 +80,45 @@ async fn efficiency_matches_what_the_client_counts_and_latency_is_reported() {
 
     let (st, r) = get_json(&format!("{}/api/streams/nope/report", s.url()), None).await;
     assert_eq!(st, 404, "{r}");
+    s.shutdown().await;
+}
+
+/// A listener's reports of its buffer against its target: an excess-delay episode and its
+/// time to recover appear in `/debug/connections`, and one that lasts is a warning.
+#[tokio::test]
+async fn time_to_recover_from_a_listeners_reports() {
+    use futures_util::SinkExt;
+    let s = start("").await;
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/api/audio/ws?rung=64", s.addr)).await.unwrap();
+    let report = |buffer: f64| {
+        Message::text(
+            serde_json::json!({"type": "report", "buffer_ms": buffer, "target_ms": 100, "received_frames": 10})
+                .to_string(),
+        )
+    };
+    let t = token(&s, &[ondes_server::auth::Permission::DebugAccess]);
+    let conn = || async { get_json(&format!("{}/api/audio/debug/connections", s.url()), Some(&t)).await.1 };
+    ws.send(report(100.0)).await.unwrap();
+    ws.send(report(900.0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    ws.send(report(300.0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    ws.send(report(110.0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let v = conn().await;
+    let r = &v["connections"][0]["time_to_recover"];
+    assert_eq!(r["episodes"], 1, "{v}");
+    let last = r["last_ms"].as_u64().unwrap();
+    assert!((700..2_000).contains(&last), "about 800 ms above target: {r}");
+    assert!(r["in_excess_ms"].is_null(), "{r}");
+    // a delay that stays above target for more than 3 s is a warning
+    ws.send(report(2_000.0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(3_300)).await;
+    ws.send(report(1_900.0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let v = conn().await;
+    let w = v["connections"][0]["warnings"].to_string();
+    assert!(w.contains("above its target"), "{v}");
     s.shutdown().await;
 }

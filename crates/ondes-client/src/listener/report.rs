@@ -96,6 +96,9 @@ pub struct ListenReport {
     pub network_latency_ms: Percentiles,
     pub buffer_target_ms: TargetRange,
     pub buffer_target_history: Vec<TargetPoint>,
+    /// Episodes of excess delay (the buffer above 1.2 × its target) and how long each took to
+    /// drain back within 20% of the target, from the buffer's history.
+    pub time_to_recover: ondes_core::jitter::recovery::RecoveryTracker,
     /// Median round trip of the WebSocket pings.
     pub rtt_ms: Option<f64>,
     /// Round trip of the WebSocket handshake (the jitter floor starts from it).
@@ -172,6 +175,7 @@ impl ListenReport {
                 ),
             ),
             ("target over time", sparkline(&targets, 60)),
+            ("time to recover", recovery_text(&self.time_to_recover)),
             ("rtt (pings / handshake)", format!("{} / {}", ms(self.rtt_ms), ms(self.handshake_rtt_ms))),
             ("jitter bounds", format!("{:.0}–{:.0} ms", self.jitter_bounds_ms[0], self.jitter_bounds_ms[1])),
             ("received", format!("{} messages, {} bytes", self.messages_received, self.bytes_received)),
@@ -205,6 +209,22 @@ pub fn sparkline(values: &[f64], width: usize) -> String {
         })
         .collect();
     format!("{line}  (0–{top:.0} ms)")
+}
+
+/// Excess-delay episodes in words.
+fn recovery_text(r: &ondes_core::jitter::recovery::RecoveryTracker) -> String {
+    let secs = |ms: u64| format!("{:.1} s", ms as f64 / 1000.0);
+    match (r.last, r.worst) {
+        (Some(last), Some(worst)) => format!(
+            "{} episode{} of excess delay: last {} (peak +{:.0} ms), worst {}",
+            r.episodes,
+            if r.episodes == 1 { "" } else { "s" },
+            secs(last.duration_ms),
+            last.peak_excess_ms,
+            secs(worst.duration_ms)
+        ),
+        _ => "no excess delay".to_string(),
+    }
 }
 
 #[cfg(test)]

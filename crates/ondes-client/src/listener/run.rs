@@ -379,6 +379,9 @@ fn report(
                 buffer_ms: ms(h.buffer_us),
             })
             .collect();
+    for h in p.jb.history() {
+        r.time_to_recover.handle_level(ms(h.buffer_us), ms(h.target_us), (h.at_us - t0).max(0) as u64);
+    }
     if p.decode_errors() > 0 {
         r.server_notices.push(format!("{} Opus packets failed to decode (concealed)", p.decode_errors()));
     }

@@ -181,6 +181,14 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
         Some(FromListener::Report(r)) => Some(r),
         _ => None,
     }));
+    if let Some(ms) = c.recovery.and_then(|r| r.in_excess_ms)
+        && ms > 3_000
+    {
+        warnings.push(format!(
+            "the listener's delay has been above its target for {:.1} s: queued audio is not draining",
+            ms as f64 / 1000.0
+        ));
+    }
     let abr = c.abr.map(|a| json!(a));
     warnings.extend(abr_warnings(abr.as_ref()));
     if let Some(w) = &c.webrtc
@@ -211,6 +219,7 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
         "client_report": c.client_report,
         "abr": abr,
         "delivery": c.delivery,
+        "time_to_recover": c.recovery,
         "webrtc": c.webrtc,
     })
 }

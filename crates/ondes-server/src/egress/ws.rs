@@ -374,6 +374,11 @@ impl WsTransport {
                 if let Some(abr) = self.abr.as_mut() {
                     abr.handle_report(&r.client_report(), now);
                 }
+                if let Some(rec) =
+                    info.recovery.lock().handle_level(r.buffer_ms, r.target_ms, now_us() as u64)
+                {
+                    tracing::debug!(stream = %self.hub.id, conn = info.id, ms = rec.duration_ms, "listener delay recovered");
+                }
                 self.last_underruns = self.last_underruns.max(r.underruns);
                 self.last_concealed_ms = self.last_concealed_ms.max(concealed);
                 if let Some(arm) = self.arm {

@@ -33,6 +33,11 @@ fn real_side(r: &ListenReport, switches: f64) -> Value {
         "switches": switches,
         "jitter_floor_ms": r.jitter_bounds_ms[0],
         "handshake_rtt_ms": r.handshake_rtt_ms,
+        "time_to_recover_ms": {
+            "episodes": r.time_to_recover.episodes,
+            "last": r.time_to_recover.last.map(|x| x.duration_ms),
+            "worst": r.time_to_recover.worst.map(|x| x.duration_ms),
+        },
         "duration_secs": secs,
         "server_notices": r.server_notices,
     })

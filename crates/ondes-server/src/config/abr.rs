@@ -169,3 +169,24 @@ impl LatencyBudgets {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn abr_values_are_checked_with_the_key_named() {
+        let err = |toml: &str| Config::from_toml_and_env(toml, &[]).unwrap_err().to_string();
+        assert!(err("[abr]\nmode = \"turbo\"\n").contains("legacy"));
+        assert!(err("[abr.canary]\nfraction = 1.5\n").contains("abr.canary"));
+        assert!(err("[abr]\nheadroom = 0\n").contains("abr.headroom"));
+        assert!(err("[abr]\njitter_rtts = 9\n").contains("abr.jitter_rtts"));
+        let c = Config::from_toml_and_env(
+            "[abr]\nmode = \"canary\"\ninterval_ms = 500\n[abr.legacy]\nrung_kbps = 32\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.abr.controller(20_000).interval_us, 500_000);
+        assert_eq!((c.abr.legacy.rung_kbps, c.abr.canary.fraction), (32, 0.1));
+    }
+}

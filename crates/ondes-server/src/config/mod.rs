@@ -652,6 +652,12 @@ impl Config {
             if c.request_timeout_ms == 0 || c.source_timeout_ms == 0 {
                 return Err(invalid("cluster.request_timeout_ms", "timeouts must be at least 1 ms"));
             }
+            if c.takeover && !c.role.is_origin() {
+                return Err(invalid(
+                    "cluster.takeover",
+                    "takeover is for origins (role = \"origin\" or \"both\"): an edge publishes nothing",
+                ));
+            }
         }
         Ok(())
     }
@@ -839,6 +845,10 @@ mod tests {
         assert!(e.contains("ONDES_CLUSTER_NOPE"), "{e}");
         let e = Config::from_toml_and_env("[cluster]\nbatch_frames = 0\n", &[]).unwrap_err().to_string();
         assert!(e.contains("cluster.batch_frames"), "{e}");
+        let e = Config::from_toml_and_env("[cluster]\nrole = \"edge\"\ntakeover = true\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cluster.takeover"), "{e}");
         let e = Config::from_toml_and_env("[cluster]\npcm = \"u8\"\n", &[]).unwrap_err().to_string();
         assert!(e.contains("pcm"), "{e}");
     }

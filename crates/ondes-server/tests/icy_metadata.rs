@@ -59,7 +59,8 @@ async fn wait_for_source(url: &str, mount: &str) {
 
 /// `GET /admin/metadata` with `song`; returns the status and body.
 async fn set_song(url: &str, mount: &str, song: &str, auth: Option<(&str, &str)>) -> (u16, String) {
-    let mut req = client().get(format!("{url}/admin/metadata?mount=/{mount}&mode=updinfo&song={}", encode(song)));
+    let mut req =
+        client().get(format!("{url}/admin/metadata?mount=/{mount}&mode=updinfo&song={}", encode(song)));
     if let Some((user, pass)) = auth {
         req = req.basic_auth(user, Some(pass));
     }
@@ -86,7 +87,9 @@ fn split_icy(stream: &[u8]) -> (Vec<u8>, Vec<Option<String>>) {
         }
         audio.extend_from_slice(&rest[..METAINT]);
         let block = &rest[METAINT + 1..METAINT + 1 + n];
-        blocks.push((n > 0).then(|| String::from_utf8(block.to_vec()).unwrap().trim_end_matches('\0').to_string()));
+        blocks.push(
+            (n > 0).then(|| String::from_utf8(block.to_vec()).unwrap().trim_end_matches('\0').to_string()),
+        );
         rest = &rest[METAINT + 1 + n..];
     }
     (audio, blocks)
@@ -155,7 +158,11 @@ async fn titles_arrive_in_band_at_the_metaint_offsets() {
         .expect("ffmpeg runs");
     let _ = std::fs::remove_file(&path);
     assert!(out.status.success(), "ffmpeg failed");
-    assert!(out.stderr.is_empty(), "the audio between the blocks decodes cleanly: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "the audio between the blocks decodes cleanly: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.stdout.len() > 48_000, "seconds of audio decoded");
 
     // status JSON shows the title, as Icecast's does
@@ -207,7 +214,11 @@ async fn ffmpeg_plays_the_icy_stream_and_reports_the_title() {
     });
     let out = decode.await.unwrap();
     assert!(out.status.success(), "ffmpeg failed: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "ffmpeg decodes without a complaint: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "ffmpeg decodes without a complaint: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.stdout.len() >= 3 * 2 * 44_100, "about 4 s of audio: {} bytes", out.stdout.len());
 
     // ffprobe reports the in-band title among the format's tags
@@ -219,6 +230,11 @@ async fn ffmpeg_plays_the_icy_stream_and_reports_the_title() {
     });
     let out = probe.await.unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    assert_eq!(v["format"]["tags"]["StreamTitle"], "Demo Tone", "ffprobe: {v} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        v["format"]["tags"]["StreamTitle"],
+        "Demo Tone",
+        "ffprobe: {v} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     s.shutdown().await;
 }

@@ -48,7 +48,11 @@ pub struct IcyInserter {
 impl IcyInserter {
     pub fn new(metaint: usize) -> Self {
         let metaint = metaint.max(1);
-        IcyInserter { metaint, state: State { until_meta: metaint, sent_version: None }, log: VecDeque::new() }
+        IcyInserter {
+            metaint,
+            state: State { until_meta: metaint, sent_version: None },
+            log: VecDeque::new(),
+        }
     }
 
     /// `audio` as this listener receives it: unchanged (shared) when no block falls in it,

@@ -31,12 +31,19 @@ pub async fn metadata(State(app): State<SharedState>, headers: HeaderMap, q: Que
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
             r
         }
-        Err(e) => e,
+        Err(e) => *e,
     }
 }
 
-fn update(app: &SharedState, headers: &HeaderMap, q: &QueryMap) -> Result<(), Response> {
-    let bad = |m: String| ApiError::bad_request("bad_query", m).into_response();
+/// A refusal, as the response to send (boxed: a response is large).
+type Refusal = Box<Response>;
+
+fn refuse(e: impl IntoResponse) -> Refusal {
+    Box::new(e.into_response())
+}
+
+fn update(app: &SharedState, headers: &HeaderMap, q: &QueryMap) -> Result<(), Refusal> {
+    let bad = |m: String| refuse(ApiError::bad_request("bad_query", m));
     let mount_name = q.0.get("mount").ok_or_else(|| bad("mount is required, e.g. mount=/live".into()))?;
     let segment = mount_name.trim_start_matches('/');
     match q.0.get("mode").map(String::as_str) {
@@ -48,7 +55,7 @@ fn update(app: &SharedState, headers: &HeaderMap, q: &QueryMap) -> Result<(), Re
             )));
         }
     }
-    let mount = app.mount(segment).map_err(|e| ApiError::from(e).into_response())?;
+    let mount = app.mount(segment).map_err(|e| refuse(ApiError::from(e)))?;
     // who may set it: the mount's source, or a controller with a token
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -60,13 +67,13 @@ fn update(app: &SharedState, headers: &HeaderMap, q: &QueryMap) -> Result<(), Re
             if let Some(suppressed) = LIMIT.check() {
                 tracing::warn!(mount = %mount.id, reason = %e, suppressed, "Icecast metadata update refused");
             }
-            e.into_response()
+            refuse(e)
         })?,
         _ => {
             let token = bearer_token(headers, q);
             app.auth
                 .authorize(token.as_deref(), Permission::StreamControl, Some(&mount.id))
-                .map_err(|e| ApiError::from(e).into_response())?;
+                .map_err(|e| refuse(ApiError::from(e)))?;
         }
     }
     let title = match (q.0.get("song"), q.0.get("artist"), q.0.get("title")) {
@@ -80,6 +87,6 @@ fn update(app: &SharedState, headers: &HeaderMap, q: &QueryMap) -> Result<(), Re
             TitleError::TooLong(_) => "title_too_long",
             TitleError::Control => "bad_title",
         };
-        ApiError::bad_request(code, e.to_string()).into_response()
+        refuse(ApiError::bad_request(code, e.to_string()))
     })
 }

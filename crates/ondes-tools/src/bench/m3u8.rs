@@ -23,6 +23,8 @@ pub struct MediaPlaylist {
     pub parts_per_segment: Option<u64>,
     /// `EXT-X-PART-INF:PART-TARGET`, seconds.
     pub part_target: Option<f64>,
+    /// `EXT-X-SERVER-CONTROL` has `CAN-SKIP-UNTIL`: delta updates (`_HLS_skip=YES`) are served.
+    pub can_skip: bool,
 }
 
 impl MediaPlaylist {
@@ -42,6 +44,8 @@ impl MediaPlaylist {
                 msn = Some(v.parse().map_err(|_| "bad_media_sequence".to_string())?);
             } else if let Some(v) = line.strip_prefix("#EXT-X-PART-INF:") {
                 out.part_target = attr(v, "PART-TARGET").and_then(|t| t.parse().ok());
+            } else if let Some(v) = line.strip_prefix("#EXT-X-SERVER-CONTROL:") {
+                out.can_skip = attr(v, "CAN-SKIP-UNTIL").is_some();
             } else if let Some(v) = line.strip_prefix("#EXT-X-SKIP:") {
                 let n: u64 = attr(v, "SKIPPED-SEGMENTS").and_then(|n| n.parse().ok()).unwrap_or(0);
                 msn = msn.map(|m| m + n);
@@ -66,8 +70,8 @@ impl MediaPlaylist {
             } else if !line.starts_with('#') && after_extinf {
                 // a segment URI: the segment is complete
                 let m = msn.ok_or("segment_before_media_sequence")?;
-                let whole = !in_segment.is_empty()
-                    && in_segment.iter().enumerate().all(|(i, &p)| p == i as u64);
+                let whole =
+                    !in_segment.is_empty() && in_segment.iter().enumerate().all(|(i, &p)| p == i as u64);
                 if whole && out.parts_per_segment.is_none() {
                     out.parts_per_segment = Some(in_segment.len() as u64);
                 }
@@ -158,7 +162,8 @@ mod tests {
     fn playlist(first: u64, segments: u64, parts_last: u64) -> String {
         // segments `first..first+segments` complete with 5 parts, then one of `parts_last`
         let mut s = String::from(
-            "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n#EXT-X-PART-INF:PART-TARGET=0.200\n",
+            "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:1\n#EXT-X-PART-INF:PART-TARGET=0.200\n\
+             #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.600,CAN-SKIP-UNTIL=6.0\n",
         );
         s.push_str(&format!("#EXT-X-MEDIA-SEQUENCE:{first}\n#EXT-X-MAP:URI=\"init.mp4\"\n"));
         for m in first..first + segments {
@@ -187,6 +192,7 @@ mod tests {
         assert_eq!((hint.msn, hint.index), (12, 3));
         assert_eq!(pl.parts_per_segment, Some(5));
         assert_eq!(pl.part_target, Some(0.2));
+        assert!(pl.can_skip);
         assert!(MediaPlaylist::parse("hello").is_err());
     }
 

@@ -1,7 +1,8 @@
 //! LL-HLS listeners, each behaving like hls.js in low-latency mode on one HTTP/1.1
 //! keep-alive connection: the multivariant playlist once, the rung's media playlist once,
-//! then a loop of blocking playlist reloads (`_HLS_msn`/`_HLS_part` of the next part) and a
-//! `GET` of each new part. It does not decode audio.
+//! then a loop of blocking playlist reloads (`_HLS_msn`/`_HLS_part` of the next part, and
+//! `_HLS_skip=YES` for a delta update when the playlist has `CAN-SKIP-UNTIL`) and a `GET` of
+//! each new part. It does not decode audio.
 //!
 //! Counted per listener: parts received and parts missed ([`PartTracker`]: a part that rolled
 //! out of the playlist, or answered 404, before the listener got it), bytes, and, as frames,
@@ -205,8 +206,12 @@ impl HlsConnection {
                 let part_secs = if duration > 0.0 { duration } else { self.part_secs() };
                 let units = (part_secs / UNIT_SECS).round().max(1.0) as u32;
                 let first = (pos as f64 * self.part_secs() / UNIT_SECS).round() as u64;
-                let meta =
-                    AudioMeta { frame_number: first, timestamp_ms: 0.0, frames: units, duration_ms: Some(20.0) };
+                let meta = AudioMeta {
+                    frame_number: first,
+                    timestamp_ms: 0.0,
+                    frames: units,
+                    duration_ms: Some(20.0),
+                };
                 stats.on_audio(&meta, Instant::now());
                 if counting {
                     stats.counters.parts += 1;
@@ -235,7 +240,13 @@ impl HlsConnection {
         };
         let sep = if self.media_query.is_empty() { '?' } else { '&' };
         let path = match target {
-            Some((m, p, _)) => format!("{}{}{sep}_HLS_msn={m}&_HLS_part={p}", self.media_path, self.media_query),
+            // a delta update when the playlist allows one, as hls.js asks
+            Some((m, p, _)) => format!(
+                "{}{}{sep}_HLS_msn={m}&_HLS_part={p}{}",
+                self.media_path,
+                self.media_query,
+                if self.playlist.can_skip { "&_HLS_skip=YES" } else { "" }
+            ),
             None => format!("{}{}", self.media_path, self.media_query),
         };
         let sent = Instant::now();

@@ -22,6 +22,7 @@ pub mod server;
 pub mod source;
 pub mod state;
 pub mod stream;
+pub mod stream_title;
 pub mod sysinfo;
 pub mod trace;
 pub mod webrtc;

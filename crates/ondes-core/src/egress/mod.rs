@@ -164,6 +164,8 @@ pub struct ListenerEgress<F, B> {
     last_audio: Option<B>,
     /// Audio messages written since the caller last took them (`record_writes` only).
     writes: Vec<WrittenMessage>,
+    /// Framed audio messages the last skip dropped unsent (always the newest ones).
+    last_skip_dropped: usize,
 }
 
 impl<F: EgressFrame, B: AsRef<[u8]> + Clone> ListenerEgress<F, B> {
@@ -179,6 +181,7 @@ impl<F: EgressFrame, B: AsRef<[u8]> + Clone> ListenerEgress<F, B> {
             samples: Vec::new(),
             last_audio: None,
             writes: Vec::new(),
+            last_skip_dropped: 0,
         }
     }
 
@@ -285,12 +288,14 @@ impl<F: EgressFrame, B: AsRef<[u8]> + Clone> ListenerEgress<F, B> {
         self.group.clear();
         let keep_head = self.offset > 0;
         let mut i = 0usize;
+        let mut dropped_messages = 0;
         self.queue.retain(|m| {
             let first = i == 0;
             i += 1;
             match m.kind {
                 MessageKind::Audio { frames, .. } if !(first && keep_head) => {
                     dropped += u64::from(frames);
+                    dropped_messages += 1;
                     false
                 }
                 _ => true,
@@ -304,12 +309,20 @@ impl<F: EgressFrame, B: AsRef<[u8]> + Clone> ListenerEgress<F, B> {
                 MessageKind::Control => 0,
             })
             .sum();
+        self.last_skip_dropped = dropped_messages;
         let total = dropped + ring_skipped;
         if total > 0 {
             self.stats.skipped_frames += total;
             self.stats.skips += 1;
         }
         total
+    }
+
+    /// How many framed audio messages the last [`Self::skip_to_live`] dropped before the
+    /// socket began them: the newest ones the framer made (a framer that keeps per-listener
+    /// byte state, such as in-band ICY metadata, rewinds past them).
+    pub fn dropped_at_last_skip(&self) -> usize {
+        self.last_skip_dropped
     }
 
     /// Counts frames the listener lost before they reached this machine (e.g. a resume

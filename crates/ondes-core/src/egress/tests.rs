@@ -166,6 +166,7 @@ fn a_slow_listener_is_skipped_to_live_at_a_message_boundary_and_counted() {
     // the caller moved its ring cursor to live past 45 frames
     let skipped = m.skip_to_live(45);
     assert_eq!(skipped, 55, "the two unstarted messages (10 frames) and the ring's 45");
+    assert_eq!(m.dropped_at_last_skip(), 2, "the two unstarted messages, not the started one");
     assert_eq!(m.stats().skipped_frames, 55);
     assert_eq!(m.stats().skips, 1);
     m.push_control(b"lagged;".to_vec(), &mut f);
@@ -189,6 +190,7 @@ fn skipping_keeps_control_messages() {
     m.push_control(b"quality;".to_vec(), &mut f);
     m.push_frame(frame(2), &mut f);
     assert_eq!(m.skip_to_live(0), 3, "the unstarted message and the frame being gathered");
+    assert_eq!(m.dropped_at_last_skip(), 1, "the gathered frame was never framed");
     assert_eq!(drain(&mut m, 0), "quality;");
     assert_eq!(m.waiting_frames(), 0);
 }

@@ -27,6 +27,7 @@
 pub mod body;
 pub mod dash;
 pub mod hls;
+pub mod icy;
 pub mod mp3;
 pub mod ogg;
 pub mod ogg_flac;

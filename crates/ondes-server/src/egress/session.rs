@@ -106,6 +106,10 @@ pub trait Transport: Framer<Arc<HubFrame>, Bytes = Bytes> + Send {
         None
     }
 
+    /// A skip dropped the `messages` newest audio messages this transport framed, unsent
+    /// (called before [`Self::on_skip`]). Only a framing with per-listener byte state needs it.
+    fn unsent_dropped(&mut self, _messages: usize) {}
+
     /// The stream's delivery mode or forced profiles changed (the batch being gathered was
     /// sent first): adaptive transports move to their new group or profile here.
     /// Returns a message to send about it, if any.
@@ -393,6 +397,7 @@ impl<T: Transport> ListenerSession<T> {
         let total = self.egress.skip_to_live(ring_skipped);
         // the ring's part is counted by the hub as it skips; the queued audio dropped here too
         self.hub.stats.dropped_frames.fetch_add(total - ring_skipped, Ordering::Relaxed);
+        self.transport.unsent_dropped(self.egress.dropped_at_last_skip());
         match self.transport.on_skip(total, self.egress.last_audio_sent()) {
             SkipAction::Continue => self.notify(&SessionNotice::Lagged { skipped_frames: total }),
             SkipAction::Disconnect => self.ending = true,

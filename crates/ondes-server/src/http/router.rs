@@ -86,6 +86,8 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/audio/debug/connections/{conn}/trace", get(crate::api::trace::trace))
         .route("/api/perf", get(crate::api::perf::report))
         .route("/status-json.xsl", get(crate::icecast::status::status_json))
+        .route("/admin/metadata", get(crate::icecast::admin::metadata))
+        .route("/admin/metadata.xsl", get(crate::icecast::admin::metadata))
         .route("/api/perf/summary", get(crate::api::perf::summary))
         .route("/api/perf/spans", post(crate::api::perf::post_spans))
         .layer(CompressionLayer::new());
@@ -113,6 +115,8 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/streams/{id}/hls/index.m3u8", get(crate::api::hls::multivariant))
         .route("/api/audio/hls/index.m3u8", get(crate::api::hls::multivariant))
         .route("/api/streams/{id}/hls/{kbps}/{file}", get(crate::api::hls::rung_file))
+        // the alias's multivariant playlist names its variants relative to itself
+        .route("/api/audio/hls/{kbps}/{file}", get(crate::api::hls::rung_file))
         .route("/api/streams/{id}/dash/manifest.mpd", get(crate::api::dash::manifest))
         .route("/api/audio/dash/manifest.mpd", get(crate::api::dash::manifest))
         // Icecast mounts at the root: static routes (`/`, `/metrics`, the dashboard's files)

@@ -1,7 +1,8 @@
 //! `GET /{mount}` (also `/{mount}.ogg`, `.opus`, `.oga`): Icecast-style listening, Ogg/Opus
 //! at one rung of the stream's ladder, playable by ffmpeg, mpv, VLC and `<audio>`;
 //! `/{mount}.flac`: the lossless rung as Ogg FLAC; `/{mount}.mp3`: MP3 at `?rung=<kbps>`
-//! (128 by default) for legacy players. Other extensions get a `406` naming what is served.
+//! (128 by default) for legacy players, with in-band ICY titles (`icy-metaint`,
+//! [`crate::egress::icy`]) when the player sends `Icy-MetaData: 1`. Other extensions get a `406` naming what is served.
 //!
 //! The handler admits the listener and starts its session ([`crate::egress`]) with the Ogg
 //! framing ([`crate::egress::ogg`]: pages made once per rung and shared by every listener).
@@ -26,6 +27,7 @@ use ondes_core::egress::Framer;
 
 use super::mount::{ListenerCount, Mount, frames_per_page};
 use crate::egress::body::{Heartbeat, body_stream};
+use crate::egress::icy::{ICY_METAINT, IcyTransport};
 use crate::egress::mp3::Mp3Transport;
 use crate::egress::ogg::OggTransport;
 use crate::egress::ogg_flac::OggFlacTransport;
@@ -98,15 +100,15 @@ pub async fn listen(
             let framing = Mp3Transport::new(&hub, kbps, fpp, cfg.disconnect_lagging).ok_or_else(|| {
                 ApiError::bad_request("bad_rung", format!("{kbps} kbit/s is not an MP3 bitrate"))
             })?;
-            session_body(
-                &app,
-                hub,
-                guard,
-                MountListener::new(framing, &mount, connection),
-                fpp,
-                burst,
-                takeover,
-            )
+            if icy {
+                // in-band titles every ICY_METAINT bytes (the response says so in icy-metaint)
+                let framing = IcyTransport::new(framing, mount.title.clone(), ICY_METAINT);
+                let l = MountListener::new(framing, &mount, connection);
+                session_body(&app, hub, guard, l, fpp, burst, takeover)
+            } else {
+                let l = MountListener::new(framing, &mount, connection);
+                session_body(&app, hub, guard, l, fpp, burst, takeover)
+            }
         }
     };
     Ok(response(&app, &mount, format, kbps, body, icy))
@@ -237,6 +239,10 @@ impl<T: Transport> Transport for MountListener<T> {
         self.framing.notice(hub, notice)
     }
 
+    fn unsent_dropped(&mut self, messages: usize) {
+        self.framing.unsent_dropped(messages);
+    }
+
     fn on_skip(&mut self, skipped_frames: u64, last_sent: Option<&Bytes>) -> SkipAction {
         self.mount.skipped_frames.fetch_add(skipped_frames, Ordering::Relaxed);
         let action = self.framing.on_skip(skipped_frames, last_sent);
@@ -316,6 +322,11 @@ fn response(
             }
         }
         put("icy-server-name", app.icecast.config.server_name.clone());
+        // in-band metadata in MP3 only: Icecast never puts ICY blocks in Ogg (its titles
+        // travel in the Ogg comment headers), and a player would read them as Ogg pages
+        if format == ListenFormat::Mp3 {
+            put("icy-metaint", ICY_METAINT.to_string());
+        }
         put(
             "ice-audio-info",
             match kbps {

@@ -8,8 +8,10 @@
 //! - [`listen`]: `GET /{mount}` — Ogg/Opus pages made once per rung and shared (the framing
 //!   is `crate::egress::ogg`).
 //! - [`status`]: `GET /status-json.xsl`.
+//! - [`admin`]: `GET /admin/metadata` — a source client's title update.
 //! - [`mount`]: the per-stream state behind all of it, source and listeners.
 
+pub mod admin;
 pub mod conn;
 pub mod listen;
 pub mod mount;

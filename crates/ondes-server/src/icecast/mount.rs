@@ -12,6 +12,7 @@ use crate::config::{Config, IcecastConfig};
 use crate::hub::StreamHub;
 use crate::ingest::Publisher;
 use crate::ingest::icecast::format::SourceCodec;
+use crate::stream_title::{StreamTitle, TitleError};
 
 /// What the connected source said about itself (`ice-*` / `icy-*` headers) and sends.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -96,6 +97,8 @@ pub struct Mount {
     /// Frames skipped for lagging HTTP listeners, and listeners disconnected for lagging.
     pub skipped_frames: AtomicU64,
     pub lagging_disconnects: AtomicU64,
+    /// The title MP3 listeners get in band (`icy-metaint`) and status JSON shows.
+    pub title: Arc<StreamTitle>,
 }
 
 /// Counts an HTTP listener on its mount while held.
@@ -118,7 +121,17 @@ impl Mount {
             listener_peak: AtomicUsize::new(0),
             skipped_frames: AtomicU64::new(0),
             lagging_disconnects: AtomicU64::new(0),
+            title: Arc::new(StreamTitle::default()),
         })
+    }
+
+    /// Sets the stream's title ("Artist - Song"; empty clears it): MP3 listeners with
+    /// `Icy-MetaData: 1` get it in their next metadata block. The Icecast admin route
+    /// (`/admin/metadata?mode=updinfo`) calls it; so may any other route that sets titles.
+    pub fn set_title(&self, title: &str) -> Result<(), TitleError> {
+        self.title.set(title)?;
+        tracing::info!(mount = %self.id, title = %title.trim(), "stream title set");
+        Ok(())
     }
 
     /// Counts a new listener (and the peak).

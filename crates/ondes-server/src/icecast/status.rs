@@ -76,6 +76,7 @@ fn source_entry(app: &SharedState, m: &Mount, host: &str) -> Option<Value> {
         "stream_start": rfc822(started_ms / 1000),
         "stream_start_iso8601": iso8601(started_ms / 1000),
         "subtype": "Opus",
+        "title": m.title.get().as_deref(),
         "dummy": null,
         "ondes": mount_details(app, m),
     }))

@@ -31,7 +31,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
-use super::reader::{ReadEnd, RunShared, http, sse, whep, ws};
+use super::reader::{ReadEnd, RunShared, hls, http, sse, whep, ws};
 use super::stats::{Counters, ListenerStats, Window};
 use super::{BenchError, http1, proc_stats};
 use ondes_client::histogram::LatencySummary;
@@ -51,6 +51,9 @@ pub enum Transport {
     Ws,
     /// WebRTC (`POST /api/audio/whep`): one session per listener, RTP Opus over UDP.
     Whep,
+    /// LL-HLS (`GET /api/audio/hls/index.m3u8`): blocking playlist reloads and parts on one
+    /// keep-alive connection per listener, as hls.js in low-latency mode.
+    Hls,
 }
 
 impl Transport {
@@ -60,6 +63,7 @@ impl Transport {
             Self::Http => "http",
             Self::Ws => "ws",
             Self::Whep => "whep",
+            Self::Hls => "hls",
         }
     }
 
@@ -70,6 +74,7 @@ impl Transport {
             Self::Http => "/main",
             Self::Ws => "/api/audio/ws",
             Self::Whep => "/api/audio/whep",
+            Self::Hls => "/api/audio/hls/index.m3u8",
         }
     }
 }
@@ -89,6 +94,7 @@ impl FromStr for Transport {
             "http" | "icecast" => Ok(Self::Http),
             "ws" | "websocket" => Ok(Self::Ws),
             "whep" | "webrtc" => Ok(Self::Whep),
+            "hls" | "ll-hls" => Ok(Self::Hls),
             _ => Err(BenchError::UnknownTransport(s.to_string())),
         }
     }
@@ -127,6 +133,9 @@ pub struct FanoutOptions {
     pub stall_threshold: Duration,
     /// A listener is alive if it received audio within this long before the end.
     pub alive_window: Duration,
+    /// HLS: the variant to play, by the start of its URI (`64` for `64/media.m3u8`, `flac`);
+    /// `None`: the first one listed.
+    pub hls_rung: Option<String>,
     /// Receives the phase of the run as it changes (e.g. to act on the server at the start of
     /// the measured window).
     pub phase: Option<watch::Sender<FanoutPhase>>,
@@ -147,6 +156,7 @@ impl FanoutOptions {
             token: None,
             stall_threshold: Duration::from_millis(500),
             alive_window: Duration::from_secs(1),
+            hls_rung: None,
             phase: None,
         }
     }
@@ -231,6 +241,18 @@ pub struct FanoutReport {
     /// HTTP: how far behind live each listener started — the audio it held beyond the time
     /// it had listened, over its first 2 s (an initial burst of B s shows as ≈ B + one page).
     pub start_behind_live_ms: LatencySummary,
+    /// HLS: parts received, summed over listeners.
+    pub parts_received: u64,
+    /// HLS: parts listed in a playlist (or due in sequence) that a listener never got before
+    /// they rolled out of the window (or that answered 404), summed over listeners.
+    pub parts_missed: u64,
+    pub listeners_with_missed_parts: usize,
+    /// HLS: blocking playlist reload (`_HLS_msn`/`_HLS_part` of the next part), request →
+    /// response. A listener at the live edge waits here for the part to be made.
+    pub playlist_reload_ms: LatencySummary,
+    /// HLS: how long after the part existed the reload listing it came back: response time
+    /// minus the part's place on the part clock, less the listener's best case.
+    pub part_late_ms: LatencySummary,
     /// Bytes read from the sockets (HTTP framing included).
     pub bytes_received: u64,
     /// `bytes_received` in megabits per second.
@@ -270,7 +292,7 @@ impl FanoutReport {
             format!("{} ({})", self.disconnects, parts.join(", "))
         };
         let l = &self.latency_ms;
-        let rows: Vec<(&str, String)> = vec![
+        let mut rows: Vec<(&str, String)> = vec![
             ("transport", format!("{} {}", self.transport, self.url)),
             (
                 "listeners",
@@ -369,6 +391,38 @@ impl FanoutReport {
                 ),
             ),
         ];
+        if self.transport == Transport::Hls {
+            let (r, late) = (&self.playlist_reload_ms, &self.part_late_ms);
+            let hls_rows = [
+                (
+                    "parts",
+                    format!(
+                        "{} received, {} missed on {} listeners",
+                        self.parts_received, self.parts_missed, self.listeners_with_missed_parts
+                    ),
+                ),
+                (
+                    "reload ms",
+                    format!(
+                        "p50 {}  p99 {}  max {}  (blocking, request → response, {} reloads)",
+                        opt(r.p50, 1),
+                        opt(r.p99, 1),
+                        opt(r.max, 1),
+                        r.samples
+                    ),
+                ),
+                (
+                    "part late ms",
+                    format!(
+                        "p50 {}  p99 {}  max {}  (after the part existed)",
+                        opt(late.p50, 1),
+                        opt(late.p99, 1),
+                        opt(late.max, 1)
+                    ),
+                ),
+            ];
+            rows.splice(7..7, hls_rows);
+        }
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         let mut out = String::new();
         for (k, v) in rows {
@@ -447,6 +501,13 @@ pub async fn run_fanout(
             Transport::Ws => Target::Ws(ws::WsTarget::new(
                 format!("ws://{}", url.host_header),
                 &path,
+                opts.token.as_deref(),
+            )),
+            Transport::Hls => Target::Hls(hls::HlsTarget::new(
+                addr,
+                &url.host_header,
+                &path,
+                opts.hls_rung.as_deref(),
                 opts.token.as_deref(),
             )),
             Transport::Whep => Target::Whep(whep::WhepTarget::new(
@@ -566,6 +627,11 @@ pub async fn run_fanout(
         latency_ms: shared.latency.summary(),
         time_to_first_byte_ms: shared.ttfb.summary(),
         start_behind_live_ms: shared.start_lag.summary(),
+        parts_received: 0,
+        parts_missed: 0,
+        listeners_with_missed_parts: 0,
+        playlist_reload_ms: shared.reload.summary(),
+        part_late_ms: shared.part_late.summary(),
         bytes_received: 0,
         throughput_mbps: 0.0,
         listener_seconds: 0.0,
@@ -604,6 +670,9 @@ pub async fn run_fanout(
                 report.error_events += c.error_events;
                 report.unparsed_events += c.unparsed;
                 report.bytes_received += c.bytes;
+                report.parts_received += c.parts;
+                report.parts_missed += c.parts_missed;
+                report.listeners_with_missed_parts += usize::from(c.parts_missed > 0);
             }
         }
     }
@@ -642,6 +711,7 @@ enum Target {
     Http(http::HttpTarget),
     Ws(ws::WsTarget),
     Whep(whep::WhepTarget),
+    Hls(hls::HlsTarget),
 }
 
 /// An open listener connection, by transport.
@@ -650,6 +720,7 @@ enum Connection {
     Http(http::HttpConnection),
     Ws(Box<ws::WsConnection>),
     Whep(Box<whep::WhepConnection>),
+    Hls(Box<hls::HlsConnection>),
 }
 
 impl Target {
@@ -659,6 +730,7 @@ impl Target {
             Target::Http(t) => http::connect(t).await.map(Connection::Http),
             Target::Ws(t) => ws::connect(t).await.map(|c| Connection::Ws(Box::new(c))),
             Target::Whep(t) => whep::connect(t).await.map(|c| Connection::Whep(Box::new(c))),
+            Target::Hls(t) => hls::connect(t).await.map(|c| Connection::Hls(Box::new(c))),
         }
     }
 }
@@ -675,6 +747,7 @@ impl Connection {
             Connection::Http(c) => c.run(shared, stats, stop).await,
             Connection::Ws(c) => c.run(shared, stats, stop).await,
             Connection::Whep(c) => c.run(shared, stats, stop).await,
+            Connection::Hls(c) => c.run(shared, stats, stop).await,
         }
     }
 }

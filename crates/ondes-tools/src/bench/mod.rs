@@ -5,6 +5,7 @@
 //!   (`ondes bench floor`).
 //! - [`proc_stats`]: CPU, RSS and socket-owner lookups from `/proc`.
 //! - [`sse_scan`]: a lean incremental SSE scanner that reads only the metadata of audio events.
+//! - [`m3u8`]: the parts of an LL-HLS media playlist, and which a client missed.
 //! - [`http1`]: the minimal HTTP/1.1 client pieces the listeners need (URL, response head,
 //!   chunked transfer decoding).
 //!
@@ -14,6 +15,7 @@
 pub mod fanout;
 pub mod floor;
 pub mod http1;
+pub mod m3u8;
 pub mod proc_stats;
 pub mod sse_scan;
 
@@ -25,7 +27,7 @@ mod stats;
 pub enum BenchError {
     #[error("invalid URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
-    #[error("unknown transport {0:?} (supported: sse, http)")]
+    #[error("unknown transport {0:?} (supported: sse, ws, http, whep, hls)")]
     UnknownTransport(String),
     #[error("invalid option: {0}")]
     InvalidOption(String),

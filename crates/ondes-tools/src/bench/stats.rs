@@ -23,6 +23,10 @@ pub(crate) struct Counters {
     pub error_events: u64,
     /// `audio-frame` events whose metadata could not be read.
     pub unparsed: u64,
+    /// HLS: parts received.
+    pub parts: u64,
+    /// HLS: parts that rolled out of the playlist (or answered 404) before the listener got them.
+    pub parts_missed: u64,
 }
 
 /// Where a listener is relative to the measured window.

@@ -142,8 +142,9 @@ pub struct FanoutArgs {
     #[arg(long)]
     url: String,
     /// How listeners receive the stream: sse, ws, whep (WebRTC: one session and UDP socket
-    /// per listener), or http (an Icecast-style Ogg mount, ondes's `/{stream}` or an Icecast
-    /// server's, e.g. --url http://127.0.0.1:8000/live).
+    /// per listener), http (an Icecast-style Ogg mount, ondes's `/{stream}` or an Icecast
+    /// server's, e.g. --url http://127.0.0.1:8000/live), or hls (LL-HLS clients like hls.js
+    /// in low-latency mode: blocking playlist reloads and parts on one keep-alive connection).
     #[arg(long, default_value = "sse")]
     transport: Transport,
     /// Number of concurrent listeners.
@@ -171,6 +172,7 @@ pub struct FanoutArgs {
     #[arg(long, default_value_t = 200)]
     max_connecting: usize,
     /// ws: the rung to listen to (auto, pcm16 or a bitrate in kbit/s); added to the URL's query.
+    /// hls: the variant to play (a bitrate in kbit/s, or flac) [default: the first listed].
     #[arg(long)]
     rung: Option<String>,
     /// ws: frames per message; added to the URL's query.
@@ -238,7 +240,9 @@ fn fanout(args: FanoutArgs) -> anyhow::Result<()> {
         ),
     };
     let mut url = args.url.clone();
-    for (k, v) in [("rung", args.rung.clone()), ("batch", args.batch.map(|b| b.to_string()))] {
+    // hls picks its rung from the multivariant playlist; ws asks for it in the query
+    let query_rung = if args.transport == Transport::Hls { None } else { args.rung.clone() };
+    for (k, v) in [("rung", query_rung), ("batch", args.batch.map(|b| b.to_string()))] {
         if let Some(v) = v {
             if !url.contains("/api/") {
                 url = format!("{}{}", url.trim_end_matches('/'), args.transport.default_path());
@@ -256,6 +260,9 @@ fn fanout(args: FanoutArgs) -> anyhow::Result<()> {
     opts.server_pid = args.server_pid;
     opts.token = args.token;
     opts.max_concurrent_connects = args.max_connecting;
+    if args.transport == Transport::Hls {
+        opts.hls_rung = args.rung;
+    }
 
     // The bar goes to stderr, so that stdout carries only the result.
     let progress = (!args.json && std::io::stderr().is_terminal()).then(ProgressBar::no_length);

@@ -1,7 +1,9 @@
 //! Per-transport listeners. Each module connects one listener and runs its read loop,
 //! feeding [`super::stats::ListenerStats`] and the shared [`RunShared`] counters.
 
+pub(crate) mod hls;
 pub(crate) mod http;
+pub(crate) mod keepalive;
 pub(crate) mod sse;
 pub(crate) mod whep;
 pub(crate) mod ws;
@@ -44,6 +46,10 @@ pub(crate) struct RunShared {
     pub ttfb: LatencyHistogram,
     /// HTTP listeners: how far behind live each started (see [`http`]).
     pub start_lag: LatencyHistogram,
+    /// HLS listeners: blocking playlist reload, request → response.
+    pub reload: LatencyHistogram,
+    /// HLS listeners: how long after the part existed the reload listing it came back.
+    pub part_late: LatencyHistogram,
 }
 
 impl RunShared {
@@ -58,6 +64,8 @@ impl RunShared {
             latency: LatencyHistogram::new(),
             ttfb: LatencyHistogram::new(),
             start_lag: LatencyHistogram::new(),
+            reload: LatencyHistogram::new(),
+            part_late: LatencyHistogram::new(),
         }
     }
 

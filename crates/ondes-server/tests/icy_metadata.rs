@@ -173,6 +173,17 @@ async fn titles_arrive_in_band_at_the_metaint_offsets() {
     };
     assert_eq!(src["title"], "Second Song", "{v}");
 
+    // the control API sets the same title
+    let t = token(&s, &[ondes_server::auth::Permission::StreamControl]);
+    let body = r#"{"action": "set_title", "params": {"title": "Third Song"}}"#;
+    let (st, r) = post_json(&format!("{url}/api/streams/live/control"), Some(&t), body).await;
+    assert_eq!(st, 200, "{r}");
+    let (_, v) = get_json(&format!("{url}/status-json.xsl"), None).await;
+    assert!(v.to_string().contains("Third Song"), "{v}");
+    let (st, r) =
+        post_json(&format!("{url}/api/streams/live/control"), Some(&t), r#"{"action": "set_title"}"#).await;
+    assert_eq!((st.as_u16(), r["error"].as_str()), (400, Some("bad_title")), "{r}");
+
     // Ogg listeners never get ICY blocks
     let resp = client().get(format!("{url}/live.ogg")).header("Icy-MetaData", "1").send().await.unwrap();
     assert_eq!(resp.status(), 200);

@@ -1,6 +1,6 @@
 //! `POST /api/streams/{id}/control` (and `/api/audio/control`): pause, resume, adjust_quality,
-//! set_mode (legacy, adaptive or canary delivery) and set_profile (for the stream or one
-//! connection).
+//! set_mode (legacy, adaptive or canary delivery), set_profile (for the stream or one
+//! connection) and set_title (the title Icecast-style listeners get in band).
 
 use axum::body::Body;
 use axum::extract::State;
@@ -29,7 +29,7 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, 
 }
 
 /// The actions, for error messages.
-const ACTIONS: &str = "pause, resume, adjust_quality, set_mode or set_profile";
+const ACTIONS: &str = "pause, resume, adjust_quality, set_mode, set_profile or set_title";
 
 pub async fn control(
     State(app): State<SharedState>,
@@ -98,6 +98,20 @@ pub async fn control(
         }
         "set_mode" => set_mode(&hub, req.get("params"))?,
         "set_profile" => set_profile(&app, &hub, req.get("params"))?,
+        "set_title" => {
+            let title =
+                req.get("params").and_then(|p| p.get("title")).and_then(Value::as_str).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "bad_title",
+                        "set_title needs params.title, a string (\"Artist - Song\"; empty clears it)",
+                    )
+                })?;
+            app.stream(&id)?
+                .mount
+                .set_title(title)
+                .map_err(|e| ApiError::bad_request("bad_title", e.to_string()))?;
+            format!("title set to {title:?}: Icecast-style MP3 listeners get it in band")
+        }
         other => {
             return Err(ApiError::bad_request(
                 "unknown_action",

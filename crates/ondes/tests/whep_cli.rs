@@ -275,3 +275,65 @@ fn a_rung_auto_listener_behind_a_narrow_link_is_switched_down_by_the_bandwidth_e
     assert!(down.contains("→ 16") || down.contains("→ 32"), "{v:#}");
     assert!(v["frames_received"].as_u64().unwrap() > 200, "{v:#}");
 }
+
+/// A free TCP port on loopback.
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn a_whip_publisher_reconnects_when_the_server_restarts() {
+    let (http, rtc) = (free_tcp_port(), free_udp_port());
+    let start = || {
+        let config = tmp("whip-restart.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[webrtc]\nudp_port = {rtc}\nips = [\"127.0.0.1\"]\n\
+                 [[stream]]\nid = \"voice\"\nsource = \"publish\"\nsample_rate = 48000\nchannels = 1\n"
+            ),
+        )
+        .unwrap();
+        common::serve(
+            &["--bind", &format!("127.0.0.1:{http}"), "--config", config.to_str().unwrap()],
+            &[("ONDES_AUTH_SECRET", SECRET)],
+            Stdio::null(),
+        )
+    };
+    let first = start();
+    let sender = Command::new(BIN)
+        .args(["send", "tone:sine?freq=440&amp=0.5", "--to"])
+        .arg(format!("{}/api/streams/voice/whip", first.url))
+        .args(["--token", &token("publish"), "--duration", "20s", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    drop(first); // killed: no goodbye
+    std::thread::sleep(Duration::from_millis(500));
+    let second = start();
+    // the publisher finds the new server: its stream has a publisher again
+    let stats = format!("{}/api/streams/voice/stats", second.url);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let v = common::http::get_json(&stats);
+        if v["source_lost"] == false {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the publisher did not come back: {v}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = sender.wait_with_output().unwrap();
+    let r = json(&out);
+    assert!(r["reconnects"].as_u64().unwrap() >= 1, "{r}");
+    assert!(r["failure"].is_null(), "{r}");
+    // every frame of the 20 s is accounted for: sent (and confirmed by the second server's
+    // receiver reports, or sent into the dead one's silence and left unconfirmed), or made
+    // while reconnecting and dropped
+    let (sent, acked) = (r["frames_sent"].as_u64().unwrap(), r["frames_acked"].as_u64().unwrap());
+    assert!(sent + r["frames_lost_reconnecting"].as_u64().unwrap() >= 990, "{r}");
+    assert!(acked > 0 && acked < sent, "the dead server confirmed nothing after the kill: {r}");
+    assert_eq!(r["frames_unconfirmed"].as_u64().unwrap(), sent - acked, "{r}");
+    drop(second);
+}

@@ -59,6 +59,9 @@ pub struct SendReport {
     pub source_first_frame_ms: Option<f64>,
     /// Successful reconnections after a lost connection.
     pub reconnects: u64,
+    /// Frames a live source made while the connection was being re-established (WHIP):
+    /// not sent late, counted here.
+    pub frames_lost_reconnecting: u64,
     /// Connection attempts that failed (each followed by a backoff delay, or the end).
     pub connect_failures: u64,
     /// `error` messages from the server, by code.
@@ -119,7 +122,13 @@ impl SendReport {
             ("first frame sent", ms(self.time_to_first_frame_ms)),
             ("first ack", ms(self.time_to_first_ack_ms)),
             ("source first frame", ms(self.source_first_frame_ms)),
-            ("reconnects", format!("{} ({} failed attempt(s))", self.reconnects, self.connect_failures)),
+            (
+                "reconnects",
+                format!(
+                    "{} ({} failed attempt(s), {} frames lost meanwhile)",
+                    self.reconnects, self.connect_failures, self.frames_lost_reconnecting
+                ),
+            ),
             ("server errors", errors),
             ("duration", format!("{:.2} s", self.duration_secs)),
         ];

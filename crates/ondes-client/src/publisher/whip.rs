@@ -6,6 +6,11 @@
 //! (`abs-capture-time`). Pacing is real time, by the same absolute deadlines as the other
 //! sends; there is no burst mode (the server plays WHIP audio as it arrives).
 //!
+//! **Reconnects.** When the WebRTC connection is lost (ICE reports it disconnected: the
+//! server went away), the publisher reconnects — a new offer, a new session — with the same
+//! exponential backoff as the other sends, and goes on with the live source; the frames the
+//! source made meanwhile are counted (`frames_lost_reconnecting`), not sent late.
+//!
 //! There are no per-frame acks over RTP. What the server confirms is its RTCP receiver
 //! reports: `frames_acked` is the frames sent less the packets the server's last report
 //! counted lost, read after the last frame had a report interval to be counted.
@@ -19,6 +24,7 @@ use str0m::rtp::AbsCaptureTime;
 use str0m::{Event, Rtc};
 
 use super::SendError;
+use super::backoff::{Backoff, Jitter};
 use super::encode::{FrameEncoder, SendCodec};
 use super::flow::{Pacing, SendFlow, Step};
 use super::options::SendOptions;
@@ -32,6 +38,10 @@ use crate::rtc::{RtcPeer, signal};
 const DEFAULT_OPUS_BPS: u32 = 64_000;
 /// The longest wait for ICE and DTLS after the answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connected server sends receiver reports and consent checks every second or so: this
+/// long without a datagram from it, the connection is lost (ICE itself takes far longer
+/// to say so).
+const SILENCE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long after the last frame to wait for the server's receiver report.
 const REPORT_WAIT: Duration = Duration::from_millis(2_500);
 
@@ -44,11 +54,22 @@ struct Publisher {
     /// Packets lost and the time of the last receiver report from the server.
     remote_lost: Option<(u64, Instant)>,
     failure: Option<String>,
+    /// The failure is the connection's (worth a reconnect), not the source's or ours.
+    lost: bool,
+    /// Datagrams from the server so far, and when the count last moved.
+    heard: (u64, Instant),
 }
 
 impl Publisher {
-    /// Handles what the `Rtc` said since the last call.
+    /// Handles what the `Rtc` said since the last call, and notices a server gone silent.
     fn events(&mut self) {
+        let now = Instant::now();
+        if self.peer.datagrams_in != self.heard.0 {
+            self.heard = (self.peer.datagrams_in, now);
+        } else if self.connected && self.failure.is_none() && now - self.heard.1 > SILENCE_TIMEOUT {
+            self.failure = Some(format!("nothing heard from the server for {SILENCE_TIMEOUT:?}"));
+            self.lost = true;
+        }
         while let Some(e) = self.peer.events.pop_front() {
             match e {
                 Event::Connected => {
@@ -59,6 +80,7 @@ impl Publisher {
                 }
                 Event::IceConnectionStateChange(str0m::IceConnectionState::Disconnected) => {
                     self.failure = Some("the WebRTC connection was lost".into());
+                    self.lost = true;
                 }
                 Event::MediaEgressStats(s) => {
                     if let Some(r) = s.remote {
@@ -83,6 +105,57 @@ impl Publisher {
 
 fn to_connect(e: impl std::fmt::Display) -> SendError {
     SendError::Connect(e.to_string())
+}
+
+/// One WebRTC session with the server: the offer, the answer, ICE and DTLS.
+async fn connect(
+    url: &str,
+    ip: std::net::IpAddr,
+    opts: &SendOptions,
+) -> Result<(Publisher, Pt, signal::WhepSession), SendError> {
+    // stats once a second: the server's receiver reports reach us through them
+    let builder = Rtc::builder()
+        .clear_codecs()
+        .enable_opus(true, false)
+        .set_stats_interval(Some(Duration::from_secs(1)));
+    let mut peer = RtcPeer::bind(ip, builder).await.map_err(to_connect)?;
+    let mut api = peer.rtc.sdp_api();
+    let mid = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+    let (offer, pending) = api.apply().ok_or_else(|| SendError::Connect("no SDP offer to send".into()))?;
+    let (answer, session) =
+        signal::post_offer(url, &offer.to_sdp_string(), opts.token.as_deref(), opts.ack_timeout, &opts.tls)
+            .await
+            .map_err(to_connect)?;
+    let accepted = str0m::change::SdpAnswer::from_sdp_string(&answer)
+        .map_err(|e| e.to_string())
+        .and_then(|a| peer.rtc.sdp_api().accept_answer(pending, a).map_err(|e| e.to_string()));
+    if let Err(e) = accepted {
+        session.delete().await;
+        return Err(SendError::Connect(format!("the server's SDP answer: {e}")));
+    }
+    peer.drain().map_err(to_connect)?;
+    let mut p = Publisher {
+        peer,
+        mid,
+        pt: None,
+        connected: false,
+        remote_lost: None,
+        failure: None,
+        lost: false,
+        heard: (0, Instant::now()),
+    };
+    let connect_by = Instant::now() + CONNECT_TIMEOUT;
+    while !p.connected && p.failure.is_none() && Instant::now() < connect_by {
+        p.peer.step(Duration::from_millis(100)).await.map_err(to_connect)?;
+        p.events();
+    }
+    let Some(pt) = p.pt.filter(|_| p.connected) else {
+        session.delete().await;
+        return Err(SendError::Connect(format!(
+            "no WebRTC connection within {CONNECT_TIMEOUT:?} (is the server's UDP port reachable? see webrtc.ips)"
+        )));
+    };
+    Ok((p, pt, session))
 }
 
 /// Sends to `url` (`…/api/streams/ID/whip`); `stream` and `base` find its layout.
@@ -120,39 +193,12 @@ pub async fn send(
     let mut encoder = FrameEncoder::new(SendCodec::Opus { bitrate_bps }, layout)?;
 
     let ip = signal::server_ip(url).await.map_err(to_connect)?;
-    // stats once a second: the server's receiver reports reach us through them
-    let builder = Rtc::builder()
-        .clear_codecs()
-        .enable_opus(true, false)
-        .set_stats_interval(Some(Duration::from_secs(1)));
-    let mut peer = RtcPeer::bind(ip, builder).await.map_err(to_connect)?;
-    let mut api = peer.rtc.sdp_api();
-    let mid = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
-    let (offer, pending) = api.apply().ok_or_else(|| SendError::Connect("no SDP offer to send".into()))?;
-    let (answer, session) =
-        signal::post_offer(url, &offer.to_sdp_string(), opts.token.as_deref(), opts.ack_timeout, &opts.tls)
-            .await
-            .map_err(to_connect)?;
-    let accepted = str0m::change::SdpAnswer::from_sdp_string(&answer)
-        .map_err(|e| e.to_string())
-        .and_then(|a| peer.rtc.sdp_api().accept_answer(pending, a).map_err(|e| e.to_string()));
-    if let Err(e) = accepted {
-        session.delete().await;
-        return Err(SendError::Connect(format!("the server's SDP answer: {e}")));
-    }
-    peer.drain().map_err(to_connect)?;
-    let mut p = Publisher { peer, mid, pt: None, connected: false, remote_lost: None, failure: None };
-    let connect_by = Instant::now() + CONNECT_TIMEOUT;
-    while !p.connected && p.failure.is_none() && Instant::now() < connect_by {
-        p.peer.step(Duration::from_millis(100)).await.map_err(to_connect)?;
-        p.events();
-    }
-    let Some(pt) = p.pt.filter(|_| p.connected) else {
-        session.delete().await;
-        return Err(SendError::Connect(format!(
-            "no WebRTC connection within {CONNECT_TIMEOUT:?} (is the server's UDP port reachable? see webrtc.ips)"
-        )));
-    };
+    let (mut p, mut pt, mut session) = connect(url, ip, opts).await?;
+    let mut backoff = Backoff::new(opts.initial_backoff, opts.max_backoff);
+    let mut jitter = Jitter::from_clock();
+    // frames confirmed by the receiver reports of sessions that ended
+    let mut acked_before = 0u64;
+    let mut sent_in_session = 0u64;
     if let Some(pb) = progress {
         pb.set_message("connected");
     }
@@ -164,7 +210,42 @@ pub async fn send(
     let mut stop = opts.stop.clone();
     let mut taken = 0u64;
     let mut done = max_frames == Some(0);
-    while !done && p.failure.is_none() {
+    while !done {
+        if p.failure.is_some() {
+            let stopped = stop.as_ref().is_some_and(|s| *s.borrow());
+            if !p.lost || stopped {
+                break;
+            }
+            // the server went away: confirm what its last report covered, then a new session
+            acked_before += confirmed(&p, sent_in_session);
+            sent_in_session = 0;
+            session.delete().await;
+            tracing::warn!(error = p.failure.as_deref().unwrap_or(""), "WHIP: reconnecting");
+            let outage_from = clock.now_us();
+            match reconnect(url, ip, opts, &mut backoff, &mut jitter, &mut report).await {
+                Ok((np, npt, ns)) => (p, pt, session) = (np, npt, ns),
+                Err(e) => {
+                    p.failure = Some(e);
+                    p.lost = false;
+                    break;
+                }
+            }
+            // the source is live: the audio of the outage is dropped and counted, not sent late
+            let missed = (clock.now_us() - outage_from) / u64::from(layout.frame_us);
+            for _ in 0..missed {
+                if max_frames.is_some_and(|m| taken >= m) || !matches!(frames.recv().await, Some(Ok(_))) {
+                    break;
+                }
+                taken += 1;
+                report.frames_lost_reconnecting += 1;
+            }
+            flow.on_sent(taken);
+            done = max_frames.is_some_and(|m| taken >= m);
+            if let Some(pb) = progress {
+                pb.set_message("reconnected");
+            }
+            continue;
+        }
         match flow.poll(clock.now_us()) {
             Step::Take { .. } => {
                 let stopped = stop.as_ref().is_some_and(|s| *s.borrow());
@@ -209,6 +290,8 @@ pub async fn send(
                 p.peer.drain().map_err(to_connect)?;
                 p.events();
                 taken += 1;
+                sent_in_session += 1;
+                backoff.reset();
                 report.frames_sent += 1;
                 report.messages_sent += 1;
                 report.bytes_sent += bytes;
@@ -249,16 +332,50 @@ pub async fn send(
     let _ = p.peer.drain();
     session.delete().await;
     let mut failure = p.failure.take();
+    report.frames_acked = acked_before + confirmed(&p, sent_in_session);
     match p.remote_lost {
-        Some((lost, _)) => {
-            report.frames_acked = report.frames_sent.saturating_sub(lost);
-            report.time_to_first_ack_ms = Some(clock.now_us() as f64 / 1000.0);
-        }
-        None if failure.is_none() && report.frames_sent > 0 => {
+        Some(_) => report.time_to_first_ack_ms = Some(clock.now_us() as f64 / 1000.0),
+        None if failure.is_none() && sent_in_session > 0 => {
             failure = Some("the server sent no RTCP receiver report: its reception is unconfirmed".into());
         }
         None => {}
     }
     report.frames_unconfirmed = report.frames_sent - report.frames_acked;
     finish(report, clock, failure)
+}
+
+/// Frames of a session its server confirmed: those sent less the packets its last receiver
+/// report counted lost (none without a report).
+fn confirmed(p: &Publisher, sent_in_session: u64) -> u64 {
+    p.remote_lost.map_or(0, |(lost, _)| sent_in_session.saturating_sub(lost))
+}
+
+/// New sessions until one connects, with backoff. Gives up after `max_retries` failed
+/// attempts in a row.
+async fn reconnect(
+    url: &str,
+    ip: std::net::IpAddr,
+    opts: &SendOptions,
+    backoff: &mut Backoff,
+    jitter: &mut Jitter,
+    report: &mut SendReport,
+) -> Result<(Publisher, Pt, signal::WhepSession), String> {
+    let mut last = String::new();
+    while backoff.attempts() < opts.max_retries {
+        tokio::time::sleep(backoff.next_delay(jitter.sample())).await;
+        match connect(url, ip, opts).await {
+            Ok(c) => {
+                report.reconnects += 1;
+                return Ok(c);
+            }
+            Err(e) => {
+                report.connect_failures += 1;
+                last = e.to_string();
+            }
+        }
+    }
+    Err(format!(
+        "the WebRTC connection was lost and {} reconnection attempts failed: {last}",
+        opts.max_retries
+    ))
 }

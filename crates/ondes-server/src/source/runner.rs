@@ -2,7 +2,9 @@
 //!
 //! Decoding happens ahead of the deadline (the next frame is ready before it is due), so
 //! the frame is published within scheduler precision of its deadline and the decoder's
-//! own timing never shows up as jitter.
+//! own timing never shows up as jitter. A wall-clocked source (the marker) is the exception:
+//! its frame is made at the deadline, from the timestamp it is published with, so that what
+//! it plays is exactly where that timestamp says.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,8 +33,9 @@ pub fn spawn_source(
         let mut next: Option<Vec<f32>> = None;
         let mut last_frame = false;
         let mut reanchors = 0;
+        let wall_clocked = source.wall_clocked();
         while !stop.load(Ordering::Relaxed) && !hub.is_ended() {
-            if next.is_none() {
+            if next.is_none() && !wall_clocked {
                 if last_frame {
                     tracing::info!(stream = %hub.id, "source reached the end of its input");
                     hub.end("the source reached the end of its input");
@@ -66,7 +69,32 @@ pub fn spawn_source(
                     std::thread::sleep(Duration::from_micros((until_us - now).min(50_000)));
                 }
                 PacerPoll::Due { .. } => {
-                    if let Some(samples) = next.take() {
+                    if wall_clocked {
+                        let capture_us = now_us();
+                        let mut buf = Vec::with_capacity(spf);
+                        let t0 = Instant::now();
+                        let filled = source.fill_at(&mut buf, spf, capture_us);
+                        if let Some(t) = &capture_timer {
+                            t.record(t0.elapsed());
+                        }
+                        match filled {
+                            Ok(fill) => {
+                                if buf.len() == spf {
+                                    hub.push(buf.into(), capture_us);
+                                }
+                                if fill == Fill::End {
+                                    tracing::info!(stream = %hub.id, "source reached the end of its input");
+                                    hub.end("the source reached the end of its input");
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                tracing::error!(stream = %hub.id, error = %e, "source failed");
+                                hub.end(format!("the source failed: {e}"));
+                                return;
+                            }
+                        }
+                    } else if let Some(samples) = next.take() {
                         hub.push(samples.into(), now_us());
                     }
                     if pacer.reanchors() != reanchors {

@@ -3,8 +3,8 @@
 // the same way for each (a benchmark, not a test).
 //
 //   node web/bench/g2g-transports.mjs [--transport ws|whep|hls|dash|all] [--duration 25]
-//        [--warmup 3] [--part-ms 200] [--segment-ms 1000] [--hls-sync-count N]
-//        [--hls-sync-s S] [--dash-delay S] [--json]
+//        [--warmup 3] [--part-ms 200] [--segment-ms 1000] [--hlsjs JSON] [--dashjs JSON]
+//        [--json]
 //
 // ondes plays its `marker` source (silence with a 10 ms burst starting exactly at every
 // whole second of wall time, the tone cycling through 1, 1.5, 2, 2.5 kHz so a burst up to
@@ -47,16 +47,19 @@ if (TRANSPORT !== 'all' && !TRANSPORTS.includes(TRANSPORT)) {
     process.exit(2);
 }
 
-// the knobs: hls.js low-latency mode with its default live sync (PART-HOLD-BACK) unless
-// told otherwise; dash.js with its low-latency catch-up and the manifest's target delay
-// unless --dash-delay is given
+// the knobs: hls.js in low-latency mode, dash.js with its low-latency catch-up, each with
+// its defaults otherwise (so the live sync point is the playlist's PART-HOLD-BACK and the
+// manifest's ServiceDescription target); --hlsjs and --dashjs merge JSON into them, e.g.
+// --hlsjs '{"liveSyncDuration":0.4,"maxLiveSyncPlaybackRate":1.5}'
+// --dashjs '{"streaming":{"delay":{"liveDelay":1}}}'
 /** @type {Record<string, unknown>} */
-const hlsConfig = { lowLatencyMode: true };
-if (opt('hls-sync-count', undefined) !== undefined) hlsConfig.liveSyncDurationCount = Number(opt('hls-sync-count', undefined));
-if (opt('hls-sync-s', undefined) !== undefined) hlsConfig.liveSyncDuration = Number(opt('hls-sync-s', undefined));
-/** @type {any} */
-const dashSettings = { streaming: { liveCatchup: { enabled: true, mode: 'liveCatchupModeLoLP' } } };
-if (opt('dash-delay', undefined) !== undefined) dashSettings.streaming.delay = { liveDelay: Number(opt('dash-delay', undefined)) };
+const hlsConfig = { lowLatencyMode: true, ...JSON.parse(opt('hlsjs', '{}') ?? '{}') };
+/** Deep merge of plain objects (dash.js settings nest). */
+const merge = (/** @type {any} */ a, /** @type {any} */ b) => {
+    for (const [k, v] of Object.entries(b)) a[k] = v && typeof v === 'object' && !Array.isArray(v) ? merge(a[k] ?? {}, v) : v;
+    return a;
+};
+const dashSettings = merge({ streaming: { liveCatchup: { enabled: true, mode: 'liveCatchupModeLoLP' } } }, JSON.parse(opt('dashjs', '{}') ?? '{}'));
 
 const ondes = await startMarkerServer({ partMs: PART_MS, segmentMs: SEGMENT_MS });
 const browser = await launchMarkerBrowser();
@@ -84,11 +87,11 @@ if (by('dash')) targets.dash = { target: 'p50 ≤ 1500 ms', met: p50('dash') <= 
 const f = (/** @type {any} */ s) => (s ? `${s.p50} / ${s.p95} / ${s.max}` : '–');
 if (!JSON_ONLY) {
     console.log(`\nacoustic glass-to-glass latency (marker onset → detector worklet), ondes ${ONDES_BIN}, ${results[0]?.user_agent}\n`);
-    console.log('| transport | n | p50 / p95 / max (ms) | player live latency p50 / p95 / max (ms) | player target (ms) | header-based capture→output p50 / p95 / max (ms) | browser output latency (ms) | load avg before → after |');
-    console.log('|---|---|---|---|---|---|---|---|');
+    console.log('| transport | n | p50 / p95 / max (ms) | player live latency p50 / p95 / max (ms) | player target (ms) | element currentTime → wall p50 (ms) | header-based capture→output p50 / p95 / max (ms) | browser output latency (ms) | load avg before → after |');
+    console.log('|---|---|---|---|---|---|---|---|---|');
     for (const r of results) {
         console.log(
-            `| ${r.transport} | ${r.glass_to_glass_ms.n} | **${f(r.glass_to_glass_ms)}** | ${f(r.player_live_latency_ms)} | ${r.player_target_latency_ms ?? '–'} | ${f(r.header_capture_to_output_ms)} | ${r.browser_output_latency_ms} | ${r.load_average_1m.before} → ${r.load_average_1m.after} |`,
+            `| ${r.transport} | ${r.glass_to_glass_ms.n} | **${f(r.glass_to_glass_ms)}** | ${f(r.player_live_latency_ms)} | ${r.player_target_latency_ms ?? '–'} | ${r.element_media_latency_ms?.p50 ?? '–'} | ${f(r.header_capture_to_output_ms)} | ${r.browser_output_latency_ms} | ${r.load_average_1m.before} → ${r.load_average_1m.after} |`,
         );
     }
     for (const [t, v] of Object.entries(targets)) console.log(`target ${t}: ${v.target}: ${v.met ? 'met' : 'NOT met'} (${p50(t)} ms)`);

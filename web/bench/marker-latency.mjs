@@ -65,7 +65,7 @@ export function launchMarkerBrowser() {
  */
 async function pageStart(a) {
     const w = /** @type {any} */ (window);
-    const g = { onsets: [], playerLatency: [], errors: [], stop: async () => {}, ctx: null, started: performance.timeOrigin + performance.now() };
+    const g = { onsets: [], playerLatency: [], mediaTimes: [], errors: [], stop: async () => {}, ctx: null, started: performance.timeOrigin + performance.now() };
     w.g2g = g;
     /** Adds the detector to `ctx` and returns it (connected to the destination so it is pulled). */
     const detector = async (/** @type {AudioContext} */ ctx) => {
@@ -114,6 +114,7 @@ async function pageStart(a) {
         await audio.play();
         g.timer = setInterval(() => {
             if (Number.isFinite(hls.latency) && hls.latency > 0) g.playerLatency.push({ latency: hls.latency, target: hls.targetLatency });
+            g.mediaTimes.push({ wallMs: performance.timeOrigin + performance.now(), t: audio.currentTime, rate: audio.playbackRate });
         }, 500);
         g.hls = hls;
         g.stop = async () => {
@@ -129,6 +130,7 @@ async function pageStart(a) {
         g.timer = setInterval(() => {
             const l = p.getCurrentLiveLatency();
             if (Number.isFinite(l) && l > 0) g.playerLatency.push({ latency: l, target: p.getTargetLiveDelay() });
+            g.mediaTimes.push({ wallMs: performance.timeOrigin + performance.now(), t: audio.currentTime, rate: audio.playbackRate });
         }, 500);
         g.dash = p;
         g.stop = async () => {
@@ -144,9 +146,18 @@ async function pageStart(a) {
 async function pageCollect() {
     const g = /** @type {any} */ (window).g2g;
     const ctx = g.ctx;
+    // the wall time of media time 0, while the segmenter still runs (it restarts, with a
+    // new one, after a while without requests)
+    let astMs = null;
+    if (g.hls || g.dash) {
+        const mpd = await (await fetch('/api/streams/main/dash/manifest.mpd')).text();
+        astMs = Date.parse(mpd.match(/availabilityStartTime="([^"]+)"/)?.[1] ?? '');
+    }
     const out = {
         onsets: g.onsets,
         playerLatency: g.playerLatency,
+        mediaTimes: g.mediaTimes,
+        astMs,
         errors: g.errors,
         headerRecords: g.player ? g.player.latencyRecords.map((/** @type {any} */ r) => ({ captureMs: r.captureMs, outputMs: r.outputMs })) : null,
         outputLatencyMs: ctx ? ((ctx.outputLatency || 0) + (ctx.baseLatency || 0)) * 1000 : null,
@@ -188,6 +199,12 @@ export function burstStartMs(o, m = MARKER) {
  */
 export async function measureTransport(page, baseUrl, transport, o) {
     const warmupS = o.warmupS ?? 3;
+    if (transport === 'hls' || transport === 'dash') {
+        // the segmenter starts on the first request (its first segment is short); measure a
+        // listener joining a stream that is already segmented, as in production
+        await (await fetch(`${baseUrl}/api/streams/main/hls/64/media.m3u8`)).text();
+        await sleep(2500);
+    }
     const loadBefore = os.loadavg()[0];
     await page.goto(`${baseUrl}/player.html`);
     if (transport === 'hls') await page.addScriptTag({ path: HLS_JS });
@@ -205,7 +222,14 @@ export async function measureTransport(page, baseUrl, transport, o) {
     const loadAfter = os.loadavg()[0];
     const from = t0 + warmupS * 1000;
     const onsets = res.onsets.filter((/** @type {any} */ x) => x.wallMs >= from);
-    const latencies = onsets.map((/** @type {any} */ x) => x.wallMs - burstStartMs(x));
+    // each burst's tone gives its second; a burst mangled on the way (a catching-up player
+    // time-stretches) can read as another tone, so the run's median settles each onset on
+    // the second nearest to it, and the disagreements are counted
+    const byTone = onsets.map((/** @type {any} */ x) => x.wallMs - burstStartMs(x));
+    const median = [...byTone].sort((a, b) => a - b)[Math.floor(byTone.length / 2)] ?? 0;
+    const P = MARKER.periodMs;
+    const latencies = onsets.map((/** @type {any} */ x) => x.wallMs - Math.round((x.wallMs - median) / P) * P);
+    const toneMismatches = latencies.filter((l, i) => Math.abs(l - byTone[i]) > P / 2).length;
     const pl = res.playerLatency.slice(Math.floor(res.playerLatency.length * (warmupS / (warmupS + o.seconds))));
     const r1 = (/** @type {number} */ v) => Math.round(v * 10) / 10;
     return {
@@ -215,9 +239,17 @@ export async function measureTransport(page, baseUrl, transport, o) {
         onsets_before_warmup_end: res.onsets.length - onsets.length,
         glass_to_glass_ms: summary(latencies),
         latencies_ms: latencies.map(r1),
+        tone_mismatches: toneMismatches,
         peaks: onsets.map((/** @type {any} */ x) => Math.round(x.peak * 100) / 100),
         player_live_latency_ms: pl.length ? summary(pl.map((/** @type {any} */ x) => x.latency * 1000)) : null,
         player_target_latency_ms: pl.length ? r1(pl[pl.length - 1].target * 1000) : null,
+        // DASH: how far the element's currentTime is behind the wall time of its media (the
+        // manifest's availabilityStartTime + currentTime; hls.js puts media on a timeline of
+        // its own): the acoustic figure minus this is what plays out after currentTime
+        element_media_latency_ms: res.astMs && transport === 'dash'
+            ? summary(res.mediaTimes.filter((/** @type {any} */ x) => x.wallMs >= from).map((/** @type {any} */ x) => x.wallMs - (res.astMs + x.t * 1000)))
+            : null,
+        playback_rate: res.mediaTimes.length ? summary(res.mediaTimes.filter((/** @type {any} */ x) => x.wallMs >= from).map((/** @type {any} */ x) => x.rate * 1000)) : null,
         header_capture_to_output_ms: res.headerRecords
             ? summary(res.headerRecords.filter((/** @type {any} */ r) => r.outputMs >= from).map((/** @type {any} */ r) => r.outputMs - r.captureMs))
             : null,

@@ -30,6 +30,7 @@ function checkMeasurement(r, seconds, maxMs) {
     assert.ok(g.n >= seconds - 2 && g.n <= seconds + 1, `about one burst a second: ${JSON.stringify(r)}`);
     assert.ok(r.latencies_ms.every((x) => x > 0 && x < maxMs), `latencies in (0, ${maxMs}) ms: ${JSON.stringify(r)}`);
     assert.ok(r.peaks.every((p) => p > 0.25 && p < 0.8), `bursts near −6 dBFS: ${JSON.stringify(r)}`);
+    assert.ok(r.tone_mismatches <= 1, `the bursts' tones tell their seconds: ${JSON.stringify(r)}`);
 }
 
 test('the marker bursts are found through WHEP, under 500 ms after they entered ondes', async () => {

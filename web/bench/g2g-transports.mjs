@@ -3,7 +3,7 @@
 // the same way for each (a benchmark, not a test).
 //
 //   node web/bench/g2g-transports.mjs [--transport ws|whep|hls|dash|all] [--duration 25]
-//        [--warmup 3] [--part-ms 200] [--segment-ms 1000] [--hlsjs JSON] [--dashjs JSON]
+//        [--warmup 3] [--frame-ms 20] [--part-ms 200] [--segment-ms 1000] [--hlsjs JSON] [--dashjs JSON]
 //        [--json]
 //
 // ondes plays its `marker` source (silence with a 10 ms burst starting exactly at every
@@ -38,6 +38,7 @@ const DURATION_S = Number(opt('duration', '25'));
 const WARMUP_S = Number(opt('warmup', '3'));
 const PART_MS = Number(opt('part-ms', '200'));
 const SEGMENT_MS = Number(opt('segment-ms', '1000'));
+const FRAME_MS = Number(opt('frame-ms', '20'));
 const JSON_ONLY = args.includes('--json');
 const log = (/** @type {string} */ s) => {
     if (!JSON_ONLY) console.error(s);
@@ -61,7 +62,7 @@ const merge = (/** @type {any} */ a, /** @type {any} */ b) => {
 };
 const dashSettings = merge({ streaming: { liveCatchup: { enabled: true, mode: 'liveCatchupModeLoLP' } } }, JSON.parse(opt('dashjs', '{}') ?? '{}'));
 
-const ondes = await startMarkerServer({ partMs: PART_MS, segmentMs: SEGMENT_MS });
+const ondes = await startMarkerServer({ partMs: PART_MS, segmentMs: SEGMENT_MS, frameMs: FRAME_MS });
 const browser = await launchMarkerBrowser();
 const errors = watchConsole(browser.page);
 /** @type {any[]} */
@@ -104,7 +105,7 @@ console.log(
             binary: ONDES_BIN,
             duration_s: DURATION_S,
             marker: MARKER,
-            knobs: { hls_part_ms: PART_MS, hls_segment_ms: SEGMENT_MS, hlsjs: hlsConfig, dashjs: dashSettings },
+            knobs: { frame_ms: FRAME_MS, hls_part_ms: PART_MS, hls_segment_ms: SEGMENT_MS, hlsjs: hlsConfig, dashjs: dashSettings },
             targets,
             console_errors: errors,
             results,

@@ -28,9 +28,9 @@ export const MARKER = { periodMs: 1000, burstMs: 10, freq: 1000, steps: 4, amp: 
 
 /**
  * Starts `ondes serve` with one stream `main` fed by the marker (48 kHz stereo, 20 ms
- * frames, Opus 64 kbit/s), WebRTC on loopback, and the given `[hls]` part and segment
- * durations.
- * @param {{partMs?: number, segmentMs?: number}} [hls]
+ * frames unless told otherwise, Opus 64 kbit/s), WebRTC on loopback, and the given `[hls]`
+ * part and segment durations.
+ * @param {{partMs?: number, segmentMs?: number, frameMs?: number}} [hls]
  */
 export async function startMarkerServer(hls = {}) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ondes-g2g-'));
@@ -41,7 +41,7 @@ export async function startMarkerServer(hls = {}) {
         config,
         `[webrtc]\nudp_port = 0\nips = ["127.0.0.1"]\n` +
             `[hls]\npart_ms = ${hls.partMs ?? 200}\nsegment_ms = ${hls.segmentMs ?? 1000}\n` +
-            `[[stream]]\nid = "main"\nsource = "${source}"\nsample_rate = 48000\nchannels = 2\nframe_ms = 20\nrungs = "64"\n`,
+            `[[stream]]\nid = "main"\nsource = "${source}"\nsample_rate = 48000\nchannels = 2\nframe_ms = ${hls.frameMs ?? 20}\nrungs = "64"\n`,
     );
     const ondes = await startOndes({ args: ['--config', config] });
     return {
@@ -81,7 +81,7 @@ async function pageStart(a) {
     const elementGraph = async () => {
         const audio = document.createElement('audio');
         document.body.appendChild(audio);
-        const ctx = new AudioContext({ latencyHint: 'interactive' });
+        const ctx = new AudioContext({ sampleRate: 48000, latencyHint: 'interactive' });
         await ctx.resume();
         ctx.createMediaElementSource(audio).connect(await detector(ctx));
         return audio;
@@ -96,7 +96,7 @@ async function pageStart(a) {
     } else if (a.transport === 'whep') {
         const { startWhep } = await import('/player-whep.js');
         const s = await startWhep('/api/streams/main/whep', { play: false });
-        const ctx = new AudioContext({ latencyHint: 'interactive' });
+        const ctx = new AudioContext({ sampleRate: 48000, latencyHint: 'interactive' });
         await ctx.resume();
         ctx.createMediaStreamSource(s.stream).connect(await detector(ctx));
         g.session = s;
@@ -168,7 +168,7 @@ async function pageCollect() {
     if (g.session) {
         (await g.session.pc.getStats()).forEach((/** @type {any} */ v) => {
             if (v.type === 'inbound-rtp' && v.kind === 'audio') {
-                out.inbound = { jitterBufferDelayMs: (v.jitterBufferDelay / v.jitterBufferEmittedCount) * 1000, packetsLost: v.packetsLost, concealedSamples: v.concealedSamples, totalSamplesReceived: v.totalSamplesReceived };
+                out.inbound = { jitterBufferDelayMs: (v.jitterBufferDelay / v.jitterBufferEmittedCount) * 1000, jitterBufferTargetDelayMs: (v.jitterBufferTargetDelay / v.jitterBufferEmittedCount) * 1000, jitterBufferMinimumDelayMs: (v.jitterBufferMinimumDelay / v.jitterBufferEmittedCount) * 1000, jitterMs: v.jitter * 1000, packetsLost: v.packetsLost, concealedSamples: v.concealedSamples, totalSamplesReceived: v.totalSamplesReceived };
             }
         });
     }

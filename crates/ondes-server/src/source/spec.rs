@@ -136,10 +136,8 @@ fn boolean(kind: &'static str, opts: &Options, key: &str) -> Result<bool, Source
 impl SourceSpec {
     pub fn parse(s: &str) -> Result<SourceSpec, SourceSpecError> {
         // `marker`, `marker:` and `marker?period_ms=500` (no argument before the options)
-        if let Some(rest) = s.strip_prefix("marker") {
-            if rest.is_empty() || rest.starts_with(':') || rest.starts_with('?') {
-                return Self::parse_marker(rest.strip_prefix(':').unwrap_or(rest));
-            }
+        if let Some(rest) = s.strip_prefix("marker").filter(|r| r.is_empty() || r.starts_with([':', '?'])) {
+            return Self::parse_marker(rest.strip_prefix(':').unwrap_or(rest));
         }
         let (kind, rest) = s.split_once(':').unwrap_or((s, ""));
         match kind {

@@ -30,7 +30,9 @@ export const MARKER = { periodMs: 1000, burstMs: 10, freq: 1000, steps: 4, amp: 
  * Starts `ondes serve` with one stream `main` fed by the marker (48 kHz stereo, 20 ms
  * frames unless told otherwise, Opus 64 kbit/s), WebRTC on loopback, and the given `[hls]`
  * part and segment durations.
- * @param {{partMs?: number, segmentMs?: number, frameMs?: number}} [hls]
+ * `rtcPort` fixes the WebRTC UDP port (default: any free one), `red` turns RED off, `rungs`
+ * sets the Opus ladder (default 64 kbit/s only).
+ * @param {{partMs?: number, segmentMs?: number, frameMs?: number, rtcPort?: number, red?: boolean, rungs?: string}} [hls]
  */
 export async function startMarkerServer(hls = {}) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ondes-g2g-'));
@@ -39,9 +41,9 @@ export async function startMarkerServer(hls = {}) {
     const source = `marker?period_ms=${m.periodMs}&burst_ms=${m.burstMs}&freq=${m.freq}&steps=${m.steps}&amp=${m.amp}`;
     fs.writeFileSync(
         config,
-        `[webrtc]\nudp_port = 0\nips = ["127.0.0.1"]\n` +
+        `[webrtc]\nudp_port = ${hls.rtcPort ?? 0}\nips = ["127.0.0.1"]\nred = ${hls.red ?? true}\n` +
             `[hls]\npart_ms = ${hls.partMs ?? 200}\nsegment_ms = ${hls.segmentMs ?? 1000}\n` +
-            `[[stream]]\nid = "main"\nsource = "${source}"\nsample_rate = 48000\nchannels = 2\nframe_ms = ${hls.frameMs ?? 20}\nrungs = "64"\n`,
+            `[[stream]]\nid = "main"\nsource = "${source}"\nsample_rate = 48000\nchannels = 2\nframe_ms = ${hls.frameMs ?? 20}\nrungs = "${hls.rungs ?? '64'}"\n`,
     );
     const ondes = await startOndes({ args: ['--config', config] });
     return {
@@ -61,7 +63,7 @@ export function launchMarkerBrowser() {
 /**
  * Runs in the page: starts `transport`, routes its audio into the detector, and keeps the
  * onsets (and, for HLS and DASH, the player's own live-latency figure) on `window.g2g`.
- * @param {{transport: string, detectorSrc: string, burstMs: number, hlsConfig: object, dashSettings: object}} a
+ * @param {{transport: string, detectorSrc: string, burstMs: number, hlsConfig: object, dashSettings: object, warmupMs: number, whepRung: string, candidatePort: {from: number, to: number}|null}} a
  */
 async function pageStart(a) {
     const w = /** @type {any} */ (window);
@@ -94,13 +96,28 @@ async function pageStart(a) {
         g.player = p;
         g.stop = () => p.stop();
     } else if (a.transport === 'whep') {
+        if (a.candidatePort) {
+            // through a proxy: the answer's host candidate is pointed at the proxy's port
+            const { from, to } = a.candidatePort;
+            const set = RTCPeerConnection.prototype.setRemoteDescription;
+            RTCPeerConnection.prototype.setRemoteDescription = function (d) {
+                const sdp = d?.sdp?.replace(new RegExp(`^(a=candidate:\\S+ \\d+ udp \\d+ \\S+ )${from}( )`, 'gim'), `$1${to}$2`);
+                return set.call(this, sdp ? { type: d.type, sdp } : d);
+            };
+        }
         const { startWhep } = await import('/player-whep.js');
-        const s = await startWhep('/api/streams/main/whep', { play: false });
+        const s = await startWhep(`/api/streams/main/whep?rung=${a.whepRung}`, { play: false });
         const ctx = new AudioContext({ sampleRate: 48000, latencyHint: 'interactive' });
         await ctx.resume();
         ctx.createMediaStreamSource(s.stream).connect(await detector(ctx));
         g.session = s;
         g.stop = () => s.stop();
+        // the receiver's counters at the end of the warm-up, for the measured window's share
+        setTimeout(async () => {
+            (await s.pc.getStats()).forEach((/** @type {any} */ v) => {
+                if (v.type === 'inbound-rtp' && v.kind === 'audio') g.inboundAtWarmup = v;
+            });
+        }, a.warmupMs);
     } else if (a.transport === 'hls') {
         const audio = await elementGraph();
         const hls = new w.Hls(a.hlsConfig);
@@ -163,11 +180,22 @@ async function pageCollect() {
         outputLatencyMs: ctx ? ((ctx.outputLatency || 0) + (ctx.baseLatency || 0)) * 1000 : null,
         sampleRate: ctx?.sampleRate ?? null,
         inbound: null,
+        inboundWindow: null,
         userAgent: navigator.userAgent,
     };
     if (g.session) {
         (await g.session.pc.getStats()).forEach((/** @type {any} */ v) => {
             if (v.type === 'inbound-rtp' && v.kind === 'audio') {
+                const w0 = g.inboundAtWarmup ?? { concealedSamples: 0, totalSamplesReceived: 0, packetsLost: 0, packetsReceived: 0, fecPacketsReceived: 0 };
+                const d = (/** @type {string} */ k) => (v[k] ?? 0) - (w0[k] ?? 0);
+                out.inboundWindow = {
+                    concealedRatio: d('concealedSamples') / Math.max(1, d('totalSamplesReceived')),
+                    lossRatio: d('packetsLost') / Math.max(1, d('packetsLost') + d('packetsReceived')),
+                    packetsReceived: d('packetsReceived'),
+                    packetsLost: d('packetsLost'),
+                    fecPacketsReceived: d('fecPacketsReceived'),
+                    concealmentEvents: d('concealmentEvents'),
+                };
                 out.inbound = { jitterBufferDelayMs: (v.jitterBufferDelay / v.jitterBufferEmittedCount) * 1000, jitterBufferTargetDelayMs: (v.jitterBufferTargetDelay / v.jitterBufferEmittedCount) * 1000, jitterBufferMinimumDelayMs: (v.jitterBufferMinimumDelay / v.jitterBufferEmittedCount) * 1000, jitterMs: v.jitter * 1000, packetsLost: v.packetsLost, concealedSamples: v.concealedSamples, totalSamplesReceived: v.totalSamplesReceived };
             }
         });
@@ -195,7 +223,7 @@ export function burstStartMs(o, m = MARKER) {
  * @param {import('playwright-core').Page} page
  * @param {string} baseUrl
  * @param {string} transport ws | whep | hls | dash
- * @param {{seconds: number, warmupS?: number, hlsConfig?: object, dashSettings?: object}} o
+ * @param {{seconds: number, warmupS?: number, hlsConfig?: object, dashSettings?: object, whepRung?: string, candidatePort?: {from: number, to: number}}} o
  */
 export async function measureTransport(page, baseUrl, transport, o) {
     const warmupS = o.warmupS ?? 3;
@@ -216,6 +244,9 @@ export async function measureTransport(page, baseUrl, transport, o) {
         burstMs: MARKER.burstMs,
         hlsConfig: o.hlsConfig ?? {},
         dashSettings: o.dashSettings ?? {},
+        warmupMs: warmupS * 1000,
+        whepRung: o.whepRung ?? 'auto',
+        candidatePort: o.candidatePort ?? null,
     });
     await sleep((warmupS + o.seconds) * 1000);
     const res = await page.evaluate(pageCollect);
@@ -254,6 +285,7 @@ export async function measureTransport(page, baseUrl, transport, o) {
             ? summary(res.headerRecords.filter((/** @type {any} */ r) => r.outputMs >= from).map((/** @type {any} */ r) => r.outputMs - r.captureMs))
             : null,
         webrtc_inbound: res.inbound,
+        webrtc_after_warmup: res.inboundWindow,
         browser_output_latency_ms: res.outputLatencyMs === null ? null : r1(res.outputLatencyMs),
         audio_context_rate: res.sampleRate,
         player_errors: res.errors,

@@ -3,7 +3,7 @@
  * The ondes dashboard (served at `/`). Plain ES modules, no build step. This file is the
  * page itself: which stream is shown, its SSE connection and state, and the timers; each
  * panel is its own module (`live-view.js`, `listen-panel.js`, `stats-panel.js`,
- * `connections-panel.js`, `perf-panel.js`, `controls-panel.js`, `acquisition-panel.js`), and every read of the HTTP
+ * `connections-panel.js`, `perf-panel.js`, `cluster-panel.js`, `controls-panel.js`, `acquisition-panel.js`), and every read of the HTTP
  * API is in `dashboard-api.js`.
  *
  * Visual path — a deliberate choice: the waveform, meters and spectrum use SSE with
@@ -27,6 +27,7 @@ import { StatsPanel } from './stats-panel.js';
 import { AcquisitionPanel } from './acquisition-panel.js';
 import { ConnectionsPanel } from './connections-panel.js';
 import { PerfPanel } from './perf-panel.js';
+import { ClusterPanel } from './cluster-panel.js';
 import { ControlsPanel } from './controls-panel.js';
 
 const STATS_EVERY_MS = 2000;
@@ -54,6 +55,7 @@ const stats = new StatsPanel();
 const acquisition = new AcquisitionPanel();
 const connections = new ConnectionsPanel();
 const perf = new PerfPanel();
+const cluster = new ClusterPanel();
 /** @type {ControlsPanel} */
 const controls = new ControlsPanel({
     streamInfo,
@@ -212,6 +214,8 @@ async function main() {
     setInterval(loadStreams, STREAMS_EVERY_MS);
     perf.refresh();
     setInterval(() => perf.refresh(), PERF_EVERY_MS);
+    cluster.refresh();
+    setInterval(() => cluster.refresh(), PERF_EVERY_MS);
 }
 
 main();

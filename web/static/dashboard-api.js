@@ -37,5 +37,8 @@ export const fetchStreamStats = (/** @type {string} */ id, /** @type {string | n
 export const fetchConnectionHealth = (/** @type {string} */ id, /** @type {string} */ token) =>
     getJson(`${streamPath(id)}/debug/connections`, { headers: { Authorization: `Bearer ${token}` } });
 
+/** `GET /api/cluster`: this node, the nodes it hears, the origin → edge delay (docs/cluster.md). */
+export const fetchCluster = () => getJson('/api/cluster');
+
 /** `GET /api/perf`: the perf monitor's report (404 on a server without one). */
 export const fetchPerf = () => getJson('/api/perf');

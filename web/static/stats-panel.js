@@ -21,11 +21,24 @@ const STAT_ITEMS = [
     // the delivery report (`/report`): audio payload ÷ bytes written, and what listeners measure
     { key: 'efficiency', label: 'Efficiency', get: (/** @type {any} */ s) => s.delivery?.global_efficiency_percent, show: (/** @type {number} */ v) => `${fmt.fixed(v, 1)} %` },
     { key: 'e2e', label: 'Listener latency p95', get: (/** @type {any} */ s) => s.delivery?.current_latency_ms?.p95, show: fmt.ms },
+    // delivery mode: legacy, adaptive, or canary with the live verdict; a rollback names its reason
+    { key: 'delivery', label: 'Delivery', text: deliveryText, noSpark: true },
+    { key: 'improvement', label: 'Adaptive vs legacy', get: (/** @type {any} */ s) => s.delivery?.improvement_factor, show: (/** @type {number} */ v) => (Number.isFinite(v) ? `×${fmt.fixed(v, 2)}` : '–'), noSpark: true },
     { key: 'cpu', label: 'Server CPU', get: (/** @type {any} */ s) => s.cpu_usage, show: (/** @type {number} */ v) => `${fmt.fixed(v, 1)} %` },
     { key: 'mem', label: 'Server memory', get: (/** @type {any} */ s) => s.memory_usage?.used_bytes, show: fmt.bytes },
     { key: 'frames', label: 'Total frames', get: (/** @type {any} */ s) => s.total_frames, show: fmt.int, noSpark: true },
     { key: 'uptime', label: 'Uptime', get: (/** @type {any} */ s) => s.uptime_seconds, show: fmt.dur, noSpark: true },
 ];
+
+/** The delivery mode in words, from the report's `delivery_mode`. @param {any} s */
+export function deliveryText(s) {
+    const d = s.delivery?.delivery_mode;
+    if (!d) return '–';
+    if (d.rollback) return `${d.mode} (adaptive rolled back)`;
+    if (d.mode !== 'canary') return d.mode;
+    const verdict = { adaptive_ok: 'adaptive ok', adaptive_worse: 'adaptive worse', not_compared: 'comparing' }[/** @type {string} */ (d.verdict?.state)] ?? '';
+    return `canary ${Math.round(d.canary_fraction * 100)} % · ${verdict}`;
+}
 
 /** Points of a sparkline (line and filled area) for the values, newest at the right. */
 export function sparkPoints(/** @type {number[]} */ v) {
@@ -69,11 +82,19 @@ export class StatsPanel {
     /** Shows a `/stats` answer. @param {any} s */
     show(s) {
         for (const it of STAT_ITEMS) {
-            // a figure the server does not have yet (null) shows as '–'
-            const v = Number(it.get(s) ?? NaN);
             const row = /** @type {HTMLElement} */ ($('stats-list').querySelector(`[data-key="${it.key}"]`));
             if (!row) continue;
-            /** @type {HTMLElement} */ (row.querySelector('dd')).textContent = it.show(v);
+            if (it.text) {
+                const dd = /** @type {HTMLElement} */ (row.querySelector('dd'));
+                dd.textContent = it.text(s);
+                // the rollback's reason, or the verdict's, on hover
+                const d = s.delivery?.delivery_mode;
+                dd.title = d?.rollback?.reason ?? d?.verdict?.reason ?? '';
+                continue;
+            }
+            // a figure the server does not have yet (null) shows as '–'
+            const v = Number(it.get?.(s) ?? NaN);
+            /** @type {HTMLElement} */ (row.querySelector('dd')).textContent = it.show?.(v) ?? '–';
             if (it.noSpark) continue;
             const hist = (this.sparks[it.key] ??= []);
             hist.push(Number.isFinite(v) ? v : 0);

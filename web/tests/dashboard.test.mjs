@@ -120,6 +120,8 @@ test('the dashboard loads, draws the demo signal, updates stats, and saves a scr
     // the delivery report: the dashboard's own SSE listener gets PCM as text, efficiency between 0 and 100 %
     const eff = Number((s2.efficiency ?? '').replace(' %', ''));
     assert.ok(eff > 0 && eff < 100, `efficiency shown (${s2.efficiency})`);
+    // the stream's delivery mode (the default) from the same report
+    assert.equal(s2.delivery, 'adaptive', `delivery mode shown (${s2.delivery})`);
     const sparkPoints = await page.getAttribute('#stats-list [data-key="fps"] polyline', 'points');
     assert.ok((sparkPoints ?? '').split(' ').length >= 2, 'the frames/s sparkline has points');
     const connRows = await page.locator('#conn-body tr').count();

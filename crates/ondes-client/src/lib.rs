@@ -10,6 +10,7 @@
 pub mod histogram;
 pub mod listener;
 pub mod publisher;
+mod refusal;
 pub mod rtc;
 pub mod say;
 pub mod spans;

@@ -67,14 +67,9 @@ pub async fn say(
     let body = resp.bytes().await.map_err(|source| SayError::Http { url, source })?;
     let round_trip_ms = sent.elapsed().as_secs_f64() * 1000.0;
     if !(200..300).contains(&status) {
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        return Err(SayError::Refused {
-            status,
-            error: v["error"].as_str().unwrap_or("error").to_string(),
-            message: v["message"]
-                .as_str()
-                .map_or_else(|| String::from_utf8_lossy(&body).into_owned(), String::from),
-        });
+        let (code, message) = crate::refusal::code_and_message(&body);
+        let error = if code.is_empty() { "error".to_string() } else { code };
+        return Err(SayError::Refused { status, error, message });
     }
     let mut a: SayAnswer = serde_json::from_slice(&body).map_err(|e| SayError::Answer(e.to_string()))?;
     a.round_trip_ms = round_trip_ms;

@@ -49,6 +49,9 @@ pub struct ConnectionInfo {
     /// The adaptation controller's state (WebSocket `rung=auto` listeners), refreshed about
     /// once a second and at each decision: plain numbers, turned into JSON only when read.
     pub abr: Mutex<Option<AbrSnapshot>>,
+    /// The delivery group of a `rung=auto` listener (legacy or adaptive; see the stream's
+    /// delivery mode), `None` for listeners that chose their rung.
+    pub delivery_arm: Mutex<Option<ondes_core::abr::Arm>>,
     /// A WebRTC listener's RTP view of its link (receiver reports, NACKs, bandwidth
     /// estimate), refreshed about once a second.
     pub webrtc: Mutex<Option<RtcSnapshot>>,
@@ -129,6 +132,7 @@ impl ConnectionInfo {
             client_report: self.client_report.lock().map(FromListener::Report),
             reports_received: self.reports_received.load(Ordering::Relaxed),
             abr: *self.abr.lock(),
+            delivery: *self.delivery_arm.lock(),
             webrtc: *self.webrtc.lock(),
         }
     }
@@ -207,6 +211,9 @@ pub struct ConnectionSnapshot {
     /// Adaptation state: profile, rung, batch, estimates, jitter floor, switch counts, the
     /// last decision and its reason (`null` for listeners without adaptation).
     pub abr: Option<AbrSnapshot>,
+    /// The delivery group (`legacy`, `adaptive`) of a `rung=auto` listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<ondes_core::abr::Arm>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webrtc: Option<RtcSnapshot>,
 }
@@ -327,6 +334,7 @@ impl Connections {
             client_report: Mutex::new(None),
             reports_received: AtomicU64::new(0),
             abr: Mutex::new(None),
+            delivery_arm: Mutex::new(None),
             webrtc: Mutex::new(None),
         });
         inner.map.insert(info.id, info.clone());

@@ -65,6 +65,8 @@ pub struct Metrics {
     client_underruns: IntCounterVec,
     client_concealed_ms: IntCounterVec,
     pub bitrate_switches: IntCounterVec,
+    /// Canary rollbacks of adaptive delivery to legacy, by stream.
+    pub delivery_rollbacks: IntCounterVec,
     webrtc_lost: IntCounterVec,
     connections_rejected: IntCounter,
     tts_first_audio_seconds: HistogramVec,
@@ -253,6 +255,12 @@ impl Metrics {
                 "Rung changes of listeners, by direction.",
                 &["stream", "direction"],
             ),
+            delivery_rollbacks: counter(
+                &r,
+                "ondes_delivery_rollbacks_total",
+                "Times a stream's canary rolled adaptive delivery back to legacy.",
+                &["stream"],
+            ),
             connections_rejected: {
                 let c = IntCounter::new("ondes_connections_rejected_total", "Connections refused by limits.")
                     .expect("valid metric definition");
@@ -341,6 +349,7 @@ impl Metrics {
             let _ = self.bitrate_switches.remove_label_values(&[id, direction]);
         }
         let _ = self.e2e_latency_seconds.remove_label_values(&[id]);
+        let _ = self.delivery_rollbacks.remove_label_values(&[id]);
         let _ = self.frames_produced.remove_label_values(&[id]);
         let _ = self.client_underruns.remove_label_values(&[id]);
         let _ = self.client_concealed_ms.remove_label_values(&[id]);

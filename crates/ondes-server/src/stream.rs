@@ -94,6 +94,8 @@ pub enum PublisherKind {
 /// Builds streams from their config: hub, publisher, mount, and starts what feeds them.
 pub struct StreamBuilder {
     server: ServerConfig,
+    /// `[abr]`: each stream starts in its delivery mode.
+    abr: crate::config::AbrSection,
     icecast: IcecastConfig,
     /// This server is a cluster origin: its streams number frames from the wall clock and
     /// encode every rung (docs/cluster.md).
@@ -123,6 +125,7 @@ impl StreamBuilder {
         StreamBuilder {
             server: config.server.clone(),
             icecast: config.icecast.clone(),
+            abr: config.abr,
             cluster_origin: config.cluster.as_ref().is_some_and(|c| c.role.is_origin()),
             metrics,
             shutdown,
@@ -141,6 +144,7 @@ impl StreamBuilder {
         let rungs =
             cfg.rung_list().map_err(|message| StartError::Stream { stream: id.to_string(), message })?;
         let hub = StreamHub::new(id, spec, self.server.ring_secs, self.server.max_listener_lag_ms, &rungs);
+        hub.configure_delivery(self.abr.mode, self.abr.canary);
         let _ = hub.encode_timer.set(self.metrics.stage(Stage::Encode, id));
         if self.cluster_origin {
             // frames numbered by the wall clock: a restarted or standby origin goes on past

@@ -474,3 +474,102 @@ async fn icecast_and_hls_listeners_bring_the_stream_to_an_edge() {
     a.shutdown().await;
     origin.shutdown().await;
 }
+
+/// An origin holding the publisher-fed stream `radio` (16 kHz mono) with `takeover`: it
+/// publishes the stream only while a publisher feeds it here.
+async fn publish_origin(nats: &Nats, node: &str) -> RunningServer {
+    start(&format!(
+        "[cluster]\nnats_url = \"{}\"\nrole = \"origin\"\nnode_id = \"{node}\"\nbatch_frames = 3\ntakeover = true\n\
+         [[stream]]\nid = \"radio\"\nsource = \"publish\"\nsample_rate = 16000\nchannels = 1\nrungs = \"16,32\"\n",
+        nats.url()
+    ))
+    .await
+}
+
+/// A publisher sending a 500 Hz tone to `server`'s `radio` in real time (one 20 ms frame per
+/// 20 ms) until its connection closes.
+async fn publish_tone(server: &RunningServer) -> tokio::task::JoinHandle<()> {
+    use futures_util::SinkExt;
+    let t = token(server, &[ondes_server::auth::Permission::Publish]);
+    let mut ws = ws_publisher(&format!("ws://{}/api/streams/radio/publish", server.addr), Some(&t))
+        .await
+        .expect("publisher accepted");
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        for seq in 0u64.. {
+            tick.tick().await;
+            let msg = message(seq, &[tone_frame(seq)], 16_000);
+            if ws.send(Message::Binary(msg.into())).await.is_err() {
+                return;
+            }
+            // acknowledgements and notices are not needed here
+            while let Some(Some(Ok(_))) = futures_util::FutureExt::now_or_never(ws.next()) {}
+        }
+    })
+}
+
+/// The RMS of an SSE `pcm16` audio frame's samples.
+fn frame_rms(v: &Value) -> f64 {
+    use base64::Engine;
+    let b = base64::engine::general_purpose::STANDARD
+        .decode(v["pcm16"].as_str().unwrap_or(""))
+        .unwrap_or_default();
+    let s = common::signal::i16s(&b);
+    (s.iter().map(|x| (*x as f64 / 32768.0).powi(2)).sum::<f64>() / s.len().max(1) as f64).sqrt()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_standby_origin_takes_the_stream_over_when_the_publisher_moves_to_it() {
+    let nats = Nats::start();
+    let primary = publish_origin(&nats, "origin-1").await;
+    let standby = publish_origin(&nats, "origin-2").await;
+    let a = edge(&nats, "edge-a").await;
+    wait_origin(&nats, "origin-1").await;
+    wait_origin(&nats, "origin-2").await;
+    let first = publish_tone(&primary).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut sse = Sse::open(&format!("{}/api/streams/radio/stream?format=pcm16", a.url()), &[]).await;
+    let mut statuses = Vec::new();
+    let mut frames = sse_frames(&mut sse, 50, &mut statuses).await;
+    assert_contiguous(&frames, "SSE from the primary");
+    // the standby's silence never reached the edge: one origin, one epoch
+    let (_, c) = get_json(&format!("{}/api/cluster", a.url()), None).await;
+    assert_eq!(c["counters"]["epoch_changes"], 0, "{c}");
+    let (_, sc) = get_json(&format!("{}/api/cluster", standby.url()), None).await;
+    assert_eq!(sc["counters"]["messages_out"], 0, "a standby publishes nothing: {sc}");
+
+    // the primary dies; the publisher reconnects to the standby
+    primary.shutdown().await;
+    first.abort();
+    let second = publish_tone(&standby).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut heard = 0;
+    while heard < 25 {
+        assert!(tokio::time::Instant::now() < deadline, "no audio from the standby: {statuses:?}");
+        let e = sse.next_within(5.0).await.expect("the listener stays connected");
+        match e.event.as_deref() {
+            Some("audio-frame") => {
+                let v: Value = serde_json::from_str(&e.data).unwrap();
+                frames.push(v["frame_number"].as_u64().unwrap());
+                if frame_rms(&v) > 0.2 && statuses.iter().any(|s| s["status"] == "gap") {
+                    heard += 1;
+                }
+            }
+            Some("status") => statuses.push(serde_json::from_str(&e.data).unwrap()),
+            Some("error") => panic!("the stream ended: {}", e.data),
+            _ => {}
+        }
+    }
+    // numbering stays continuous for the listener, the switch is one reported gap
+    assert_contiguous(&frames, "SSE through the takeover");
+    let gaps: Vec<&Value> = statuses.iter().filter(|s| s["status"] == "gap").collect();
+    assert_eq!(gaps.len(), 1, "one reported gap: {statuses:?}");
+    assert!(gaps[0]["missed_frames"].as_u64().unwrap() > 0);
+    let (_, c) = get_json(&format!("{}/api/cluster", a.url()), None).await;
+    assert_eq!(c["counters"]["epoch_changes"], 1, "{c}");
+    second.abort();
+    drop(sse);
+    a.shutdown().await;
+    standby.shutdown().await;
+}

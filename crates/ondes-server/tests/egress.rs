@@ -78,7 +78,7 @@ async fn every_listener_of_a_key_gets_the_same_bytes() {
             batch: Some(batch),
             profile: ProfileRequest::parse("auto").unwrap(),
             framed: true,
-            budgets: Default::default(),
+            abr: Default::default(),
         };
         let t = WsTransport::new(hub.clone(), guard.info.clone(), app.metrics.clone(), opts);
         ListenerSession::new(&app, hub.clone(), guard, t, batch, Start::Live)

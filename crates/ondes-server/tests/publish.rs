@@ -19,33 +19,6 @@ async fn publisher(s: &ondes_server::RunningServer, token: Option<&str>) -> Resu
     common::ws_publisher(&format!("ws://{}/api/audio/publish", s.addr), token).await
 }
 
-/// A 16 kHz mono frame of a 500 Hz tone, as pcm16 bytes.
-fn tone_frame(seq: u64) -> Vec<u8> {
-    let mut b = Vec::with_capacity(640);
-    for i in 0..320u64 {
-        let t = (seq * 320 + i) as f64 / 16_000.0;
-        let v = (0.5 * (2.0 * std::f64::consts::PI * 500.0 * t).sin() * 32767.0) as i16;
-        b.extend_from_slice(&v.to_le_bytes());
-    }
-    b
-}
-
-fn message(first_seq: u64, frames: &[Vec<u8>], rate: u32) -> Vec<u8> {
-    let h = AudioHeader {
-        codec: Codec::Pcm16,
-        channels: 1,
-        frame_count: frames.len() as u8,
-        frame_us: 20_000,
-        sample_rate: rate,
-        first_seq,
-        capture_us: 0,
-    };
-    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
-    let mut out = Vec::new();
-    encode_audio(&h, &refs, &mut out).unwrap();
-    out
-}
-
 async fn next_text(ws: &mut Ws) -> Value {
     loop {
         let m = tokio::time::timeout(Duration::from_secs(10), ws.next())

@@ -6,10 +6,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::netsim::Netsim;
 use common::{BIN, Server, tmp};
 use serde_json::Value;
 
@@ -186,58 +186,12 @@ impl Listener {
     }
 }
 
-/// A started `ondes netsim`, stopped (SIGTERM) to read its counters.
-struct Netsim {
-    child: Child,
-    addr: String,
-}
-
-impl Netsim {
-    fn start(upstream: &str, drop: &str) -> Netsim {
-        let mut child = Command::new(BIN)
-            .args(["netsim", "--listen", "127.0.0.1:0", "--upstream", upstream])
-            .args(["--profile", "fiber", "--set", "loss=0%", "--report-secs", "0"])
-            .args(["--drop-ws-messages", drop])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("ondes netsim starts");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("ondes netsim (TCP): ") {
-                    let _ = tx.send(rest.split(' ').next().unwrap_or("").to_string());
-                }
-            }
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(20)).expect("netsim prints its address");
-        Netsim { child, addr }
-    }
-
-    /// Stops the proxy; its final counters.
-    fn stop(mut self) -> Value {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let mut out = String::new();
-        std::io::Read::read_to_string(self.child.stdout.as_mut().unwrap(), &mut out).unwrap();
-        self.child.wait().unwrap();
-        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("netsim report ({e}): {out}"))
-    }
-}
-
-impl Drop for Netsim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn frames_the_network_lost_are_not_blamed_on_the_sender() {
     let server = serve();
     let upstream = server.url.trim_start_matches("http://").to_string();
-    let netsim = Netsim::start(&upstream, "0.2");
+    let netsim =
+        Netsim::start(&upstream, &["--profile", "fiber", "--set", "loss=0%", "--drop-ws-messages", "0.2"]);
     let log = tmp("net-loss.jsonl");
     // a lost last message is never acknowledged: the send may end by giving up on it
     let out = send(&format!("ws://{}", netsim.addr), &log, &[]);

@@ -36,8 +36,6 @@ mod ws;
 
 use std::time::Duration;
 
-use ondes_core::proto::control::ErrorMessage;
-
 pub use endpoint::{Endpoint, TransportKind};
 pub use options::ListenOptions;
 pub use report::{ListenReport, Percentiles, TargetPoint, TargetRange, sparkline};
@@ -71,14 +69,7 @@ pub enum ListenError {
 impl ListenError {
     /// A refused handshake or request, from its status and JSON error body.
     fn refused(status: u16, body: &[u8]) -> Self {
-        match serde_json::from_slice::<ErrorMessage>(body) {
-            Ok(e) => ListenError::Refused { status, code: e.error, message: e.message },
-            // not the server's JSON (a proxy's page, say): its text is the message
-            Err(_) => ListenError::Refused {
-                status,
-                code: String::new(),
-                message: String::from_utf8_lossy(body).into_owned(),
-            },
-        }
+        let (code, message) = crate::refusal::code_and_message(body);
+        ListenError::Refused { status, code, message }
     }
 }

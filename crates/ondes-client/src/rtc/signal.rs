@@ -7,8 +7,6 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ondes_core::proto::control::ErrorMessage;
-
 use crate::tls::{TlsOptions, explain};
 
 /// Why the offer/answer exchange failed.
@@ -99,14 +97,8 @@ pub async fn post_offer(
 
 /// A refusal from its status and JSON error body (or the body's text when it is not JSON).
 fn refused(status: u16, body: &[u8]) -> SignalError {
-    match serde_json::from_slice::<ErrorMessage>(body) {
-        Ok(e) => SignalError::Refused { status, code: e.error, message: e.message },
-        Err(_) => SignalError::Refused {
-            status,
-            code: String::new(),
-            message: String::from_utf8_lossy(body).into_owned(),
-        },
-    }
+    let (code, message) = crate::refusal::code_and_message(body);
+    SignalError::Refused { status, code, message }
 }
 
 impl WhepSession {

@@ -6,6 +6,7 @@
 //! drives a [`Controller`].
 
 mod advice;
+mod canary;
 mod config;
 mod controller;
 pub mod cost;
@@ -14,6 +15,10 @@ mod profile;
 mod reason;
 
 pub use advice::JitterAdvice;
+pub use canary::{
+    Arm, ArmFigures, Canary, CanaryConfig, CanaryConfigError, DeliveryMode, ListenerSample, Rollback,
+    UnknownMode, Verdict,
+};
 pub use config::AbrConfig;
 pub use controller::{AbrError, AbrStats, ClientReport, Controller, SendState};
 pub use estimator::{RateSample, RttFilter, ThroughputEstimator};

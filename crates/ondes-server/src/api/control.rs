@@ -1,9 +1,12 @@
-//! `POST /api/streams/{id}/control` (and `/api/audio/control`): pause, resume, adjust_quality.
+//! `POST /api/streams/{id}/control` (and `/api/audio/control`): pause, resume, adjust_quality,
+//! set_mode (legacy, adaptive or canary delivery) and set_profile (for the stream or one
+//! connection).
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use ondes_core::abr::{DeliveryMode, ProfileRequest};
 use ondes_core::quality::{QualityCap, QualityLevel};
 use serde_json::{Value, json};
 
@@ -25,6 +28,9 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, 
     })
 }
 
+/// The actions, for error messages.
+const ACTIONS: &str = "pause, resume, adjust_quality, set_mode or set_profile";
+
 pub async fn control(
     State(app): State<SharedState>,
     StreamId(id): StreamId,
@@ -38,13 +44,13 @@ pub async fn control(
     let req: Value = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(
             "bad_json",
-            format!("the body is not valid JSON ({e}); send {{\"action\": \"pause\"|\"resume\"|\"adjust_quality\", \"params\": {{...}}}}"),
+            format!("the body is not valid JSON ({e}); send {{\"action\": \"pause\"|\"resume\"|\"adjust_quality\"|\"set_mode\"|\"set_profile\", \"params\": {{...}}}}"),
         )
     })?;
     let action = req.get("action").and_then(Value::as_str).ok_or_else(|| {
         ApiError::bad_request(
             "missing_action",
-            "the body needs a string field \"action\": pause, resume or adjust_quality",
+            format!("the body needs a string field \"action\": {ACTIONS}"),
         )
     })?;
     let message = match action {
@@ -90,13 +96,95 @@ pub async fn control(
             };
             format!("quality set to {named}: {} Hz delivered{best}", hub.spec.sample_rate / factor as u32)
         }
+        "set_mode" => set_mode(&hub, req.get("params"))?,
+        "set_profile" => set_profile(&app, &hub, req.get("params"))?,
         other => {
             return Err(ApiError::bad_request(
                 "unknown_action",
-                format!("unknown action '{other}'; use pause, resume or adjust_quality"),
+                format!("unknown action '{other}'; use {ACTIONS}"),
             ));
         }
     };
     tracing::info!(stream = %id, user = %claims.sub, action, "control");
     Ok(axum::Json(json!({"success": true, "message": message, "timestamp": now_ms()})))
+}
+
+/// `set_mode`: `{"mode": "legacy"|"adaptive"|"canary", "fraction"?: 0.1}`.
+fn set_mode(hub: &crate::hub::StreamHub, params: Option<&Value>) -> Result<String, ApiError> {
+    const HINT: &str = "set_mode needs params.mode: legacy, adaptive or canary (and for canary optionally \
+                        params.fraction in (0, 1), the share of new listeners delivered adaptively)";
+    let mode = params
+        .and_then(|p| p.get("mode"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("bad_mode", HINT))?;
+    let mode: DeliveryMode =
+        mode.parse().map_err(|e| ApiError::bad_request("bad_mode", format!("{e}; {HINT}")))?;
+    let fraction = match params.and_then(|p| p.get("fraction")) {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_f64().ok_or_else(|| ApiError::bad_request("bad_fraction", HINT))?),
+    };
+    hub.set_delivery_mode(mode, fraction)
+        .map_err(|e| ApiError::bad_request("bad_fraction", e.to_string()))?;
+    let r = hub.delivery_report_now();
+    Ok(match mode {
+        DeliveryMode::Canary => format!(
+            "delivery set to canary: {:.0}% of new listeners adaptive, rolled back to legacy when worse",
+            r.canary_fraction * 100.0
+        ),
+        m => format!("delivery set to {m}"),
+    })
+}
+
+/// `set_profile`: `{"profile": "<profile or scenario>"|"auto", "connection"?: "<id>"}`;
+/// `auto` lifts a forced profile.
+fn set_profile(
+    app: &SharedState,
+    hub: &crate::hub::StreamHub,
+    params: Option<&Value>,
+) -> Result<String, ApiError> {
+    const HINT: &str = "set_profile needs params.profile: ultra_performance, balanced, high_throughput, \
+                        emergency_fallback (or a scenario), or auto to lift a forced profile; optionally \
+                        params.connection, a connection id from /debug/connections";
+    let name = params
+        .and_then(|p| p.get("profile"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("bad_profile", HINT))?;
+    let profile = match ProfileRequest::parse(name) {
+        Ok(ProfileRequest::Fixed(p)) => Some(p),
+        Ok(ProfileRequest::Auto) => None,
+        Err(e) => return Err(ApiError::bad_request("bad_profile", format!("{e}; {HINT}"))),
+    };
+    let conn = match params.and_then(|p| p.get("connection")) {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let id = v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).ok_or_else(|| {
+                ApiError::bad_request(
+                    "bad_connection",
+                    format!("params.connection is not a connection id; {HINT}"),
+                )
+            })?;
+            let listens =
+                app.connections.list(Some(&hub.id)).iter().any(|c| c.id == id && c.transport == "ws");
+            if !listens {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown_connection",
+                    format!(
+                        "no WebSocket listener {id} on stream '{}' (profiles apply to WebSocket listeners; \
+                         see /debug/connections)",
+                        hub.id
+                    ),
+                ));
+            }
+            Some(id)
+        }
+    };
+    let changed = hub.force_profile(profile, conn);
+    let whom = conn.map_or_else(|| "the stream's listeners".to_string(), |c| format!("connection {c}"));
+    Ok(match (profile, changed) {
+        (Some(p), true) => format!("profile {p} forced for {whom}"),
+        (Some(p), false) => format!("profile {p} was already forced for {whom}"),
+        (None, true) => format!("forced profile lifted for {whom}"),
+        (None, false) => format!("no profile was forced for {whom}"),
+    })
 }

@@ -5,7 +5,10 @@
 //! over an estimate of the bytes on the link, with each TCP segment's 52 bytes of IPv4 and
 //! TCP headers (a segment per message at least, or per 1448 bytes), or each UDP datagram's
 //! 28 (`link_efficiency_percent`). Latency is what listeners measured (capture → playout in
-//! their reports), else the server's hand-off latency.
+//! their reports), else the server's hand-off latency. `delivery_mode` is the stream's
+//! delivery (legacy, adaptive, canary), the live comparison of its legacy and adaptive
+//! listeners, a rollback and its reason, and `improvement_factor` (adaptive against legacy,
+//! measured on this stream).
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -78,6 +81,11 @@ pub fn report(id: &str, conns: &[ConnectionSnapshot], now_ms: i64) -> Value {
             switched += 1;
         }
     }
+    let mut groups = serde_json::Map::new();
+    for arm in conns.iter().filter_map(|c| c.delivery) {
+        let n = groups.entry(arm.as_str().to_string()).or_insert(json!(0));
+        *n = json!(n.as_u64().unwrap_or(0) + 1);
+    }
     let mut by_transport = serde_json::Map::new();
     for c in conns {
         let n = by_transport.entry(c.transport.to_string()).or_insert(json!(0));
@@ -96,7 +104,7 @@ pub fn report(id: &str, conns: &[ConnectionSnapshot], now_ms: i64) -> Value {
             "p95": quantile(&mut latencies, 0.95),
             "source": latency_source,
         },
-        "adaptive": {"profiles": profiles, "switched_last_minute": switched},
+        "adaptive": {"profiles": profiles, "switched_last_minute": switched, "delivery_groups": groups},
         "error_rate_percent": percent(errors, messages).unwrap_or(0.0),
     })
 }
@@ -122,5 +130,11 @@ pub fn stream_report_now(app: &SharedState, id: &str) -> Value {
         .iter()
         .map(|c| ConnectionSnapshot { user_id: None, ip_address: None, user_agent: None, ..c.snapshot() })
         .collect();
-    report(id, &conns, now_ms())
+    let mut v = report(id, &conns, now_ms());
+    if let Ok(hub) = app.hub(id) {
+        let d = hub.delivery_report_now();
+        v["improvement_factor"] = json!(d.improvement_factor);
+        v["delivery_mode"] = serde_json::to_value(d).unwrap_or(Value::Null);
+    }
+    v
 }

@@ -210,6 +210,7 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
         "warnings": warnings,
         "client_report": c.client_report,
         "abr": abr,
+        "delivery": c.delivery,
         "webrtc": c.webrtc,
     })
 }

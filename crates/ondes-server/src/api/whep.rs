@@ -97,8 +97,8 @@ pub async fn post(
     let choice = rung_choice(&hub, &q, WHEP_RUNGS)?;
     let (offer, offered) = read_offer(&headers, &body)?;
     let admission = admit_listener(&app, &id, peer, &headers, &q, "whep")?;
-    let transport =
-        WhepTransport::new(hub, choice).ok_or_else(|| api_error(WebRtcError::NoOpusRung(id.clone())))?;
+    let transport = WhepTransport::new(hub, choice, app.config.abr.legacy.rung_kbps)
+        .ok_or_else(|| api_error(WebRtcError::NoOpusRung(id.clone())))?;
     let c = rtc.listen(offer, offered, admission, transport).await.map_err(api_error)?;
     tracing::info!(stream = %id, session = %c.session_id, data_channel = offered.data_channel, red = offered.red, "WHEP listener");
     Ok(created(&id, "whep", c))

@@ -119,8 +119,7 @@ pub async fn ws(
     if let Some(Extension(slot)) = takeover {
         let accept = handshake_key(&headers).map_err(|e| not_websocket(&e))?;
         let admission = admit_listener(&app, &id, peer, &headers, &q, "ws")?;
-        let opts =
-            WsOptions { choice, batch, profile, framed: true, budgets: app.config.abr.latency_budget_ms };
+        let opts = WsOptions { choice, batch, profile, framed: true, abr: app.config.abr };
         return Ok(hand_to_writer(&app, admission, opts, start, &slot, &accept));
     }
     let upgrade = upgrade.map_err(|e| not_websocket(&e))?;
@@ -133,7 +132,7 @@ pub async fn ws(
         .write_buffer_size(0)
         .max_message_size(MAX_LISTENER_MESSAGE)
         .max_frame_size(MAX_LISTENER_MESSAGE);
-    let opts = WsOptions { choice, batch, profile, framed: false, budgets: app.config.abr.latency_budget_ms };
+    let opts = WsOptions { choice, batch, profile, framed: false, abr: app.config.abr };
     Ok(upgrade.on_upgrade(move |socket| run(socket, app, admission, opts, start)))
 }
 

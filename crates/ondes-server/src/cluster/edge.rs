@@ -83,6 +83,7 @@ async fn create(
     let spec = FrameSpec::new(info.sample_rate, info.channels, duration).map_err(|e| e.to_string())?;
     let server = &app.config.server;
     let hub = StreamHub::new(&info.id, spec, server.ring_secs, server.max_listener_lag_ms, &info.rungs_kbps);
+    hub.configure_delivery(app.config.abr.mode, app.config.abr.canary);
     hub.set_source_description(format!("cluster (origin {})", info.origin));
     let capacity = (server.ring_secs as f64 * spec.frames_per_second()).ceil() as u64;
     // from the listener's next frame when it resumes (within the ring), else from live

@@ -146,8 +146,10 @@ pub struct ControlEnvelope {
 }
 
 impl ControlMessage {
-    pub fn from_notice(n: &Notice) -> ControlMessage {
-        match n {
+    /// The message edges get for a notice; `None` for what stays on this node (its
+    /// delivery mode: each node compares its own listeners).
+    pub fn from_notice(n: &Notice) -> Option<ControlMessage> {
+        Some(match n {
             Notice::Ended(r) => ControlMessage::Ended { reason: r.clone() },
             Notice::Paused => ControlMessage::Paused,
             Notice::Resumed => ControlMessage::Resumed,
@@ -158,7 +160,8 @@ impl ControlMessage {
                 quality: q.pcm_share(),
                 level: q.level().map(|l| l.name().to_string()),
             },
-        }
+            Notice::Delivery(_) => return None,
+        })
     }
 }
 

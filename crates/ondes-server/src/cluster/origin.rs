@@ -2,6 +2,12 @@
 //! `cluster.batch_frames`, and its notices; the origin answers edges' discovery, listing and
 //! backlog requests.
 //!
+//! With `cluster.takeover`, a stream is published (and answered for) only while its source
+//! is present on this node: several origins can hold a publisher-fed stream, and the one
+//! its publisher is connected to is the live one. A standby origin's silence never reaches
+//! edges, and when the publisher moves to it, it takes the stream over (a new epoch, and one
+//! reported gap for the listeners).
+//!
 //! The tap reads the stream like a listener, through its own cursor, so the stream's
 //! producer never waits for it; the NATS publisher is a separate task behind a bounded queue
 //! (`cluster.publish_queue` messages): when NATS is slow or away the queue fills and further
@@ -49,6 +55,12 @@ pub async fn run(app: SharedState, cluster: Arc<Cluster>, mut shutdown: watch::R
         }
         tapped.retain(|k| live.contains(k));
     }
+}
+
+/// Whether this node publishes `hub` now: always, or with `takeover` only while its source
+/// is present (a publisher-fed stream with no publisher is some other origin's to publish).
+fn publishes(cluster: &Cluster, hub: &StreamHub) -> bool {
+    !cluster.config.takeover || !hub.control().source_lost
 }
 
 /// The layout header of `hub`'s messages.
@@ -132,10 +144,15 @@ async fn tap(hub: Arc<StreamHub>, cluster: Arc<Cluster>, stopping: watch::Receiv
             r = control.changed() => {
                 if r.is_err() { break }
                 let now = control.borrow_and_update().clone();
-                for n in now.notices_since(&last_control) {
+                // with takeover, a node without the source says nothing, except that it lost it
+                let quiet = cluster.config.takeover && now.source_lost && last_control.source_lost;
+                for n in now.notices_since(&last_control).into_iter().filter(|_| !quiet) {
                     let m = match n {
                         crate::hub::Notice::Ended(_) if *stopping.borrow() => ControlMessage::SourceLost,
-                        n => ControlMessage::from_notice(&n),
+                        n => match ControlMessage::from_notice(&n) {
+                            Some(m) => m,
+                            None => continue,
+                        },
                     };
                     if let Ok(body) = serde_json::to_vec(&ControlEnvelope { epoch: cluster.epoch, notice: m }) {
                         send(&control_subject, body.into(), 0);
@@ -147,8 +164,11 @@ async fn tap(hub: Arc<StreamHub>, cluster: Arc<Cluster>, stopping: watch::Receiv
         }
         read.clear();
         hub.read(&mut cursor, 256, &mut read);
+        let live = publishes(&cluster, &hub);
         for item in read.drain(..) {
             match item {
+                // the silence of a standby: not this node's to publish (not a loss)
+                HubRead::Frame(_) if !live => {}
                 HubRead::Frame(f) => {
                     // a group holds consecutive frames only
                     if pending.last().is_some_and(|p| p.frame.seq + 1 != f.frame.seq)
@@ -210,13 +230,15 @@ pub fn info(cluster: &Cluster, hub: &StreamHub) -> StreamInfo {
     }
 }
 
-/// This node's own streams (not the copies it holds as an edge), live ones only.
-fn own_streams(app: &SharedState) -> Vec<Arc<StreamHub>> {
+/// This node's own streams (not the copies it holds as an edge), live ones only, and with
+/// `takeover` only those it publishes now.
+fn own_streams(app: &SharedState, cluster: &Cluster) -> Vec<Arc<StreamHub>> {
     app.streams
         .list()
         .into_iter()
         .filter(|s| s.entry.cluster_linger.is_none() && !s.entry.hub.is_ended())
         .map(|s| s.entry.hub.clone())
+        .filter(|h| publishes(cluster, h))
         .collect()
 }
 
@@ -241,7 +263,7 @@ async fn answer_requests(app: SharedState, cluster: Arc<Cluster>, mut shutdown: 
             Some(m) = discover.next() => {
                 let id = String::from_utf8_lossy(&m.payload).trim().to_string();
                 let Some(reply) = m.reply else { continue };
-                if let Some(hub) = own_streams(&app).into_iter().find(|h| h.id == id) {
+                if let Some(hub) = own_streams(&app, &cluster).into_iter().find(|h| h.id == id) {
                     let a = Announce { node_id: cluster.node_id.clone(), epoch: cluster.epoch, streams: vec![info(&cluster, &hub)] };
                     if let Ok(body) = serde_json::to_vec(&a) {
                         let _ = cluster.client.publish(reply, body.into()).await;
@@ -250,7 +272,7 @@ async fn answer_requests(app: SharedState, cluster: Arc<Cluster>, mut shutdown: 
             }
             Some(m) = listing.next() => {
                 let Some(reply) = m.reply else { continue };
-                let streams = own_streams(&app).iter().map(|h| info(&cluster, h)).collect();
+                let streams = own_streams(&app, &cluster).iter().map(|h| info(&cluster, h)).collect();
                 let a = Announce { node_id: cluster.node_id.clone(), epoch: cluster.epoch, streams };
                 if let Ok(body) = serde_json::to_vec(&a) {
                     let _ = cluster.client.publish(reply, body.into()).await;
@@ -260,7 +282,7 @@ async fn answer_requests(app: SharedState, cluster: Arc<Cluster>, mut shutdown: 
                 let Some(reply) = m.reply else { continue };
                 let Some(id) = cluster.subjects.stream_of(m.subject.as_str()) else { continue };
                 let Ok(req) = serde_json::from_slice::<BacklogRequest>(&m.payload) else { continue };
-                let Some(hub) = own_streams(&app).into_iter().find(|h| h.id == id) else { continue };
+                let Some(hub) = own_streams(&app, &cluster).into_iter().find(|h| h.id == id) else { continue };
                 let body = backlog_answer(&cluster, &hub, &req);
                 let _ = cluster.client.publish(reply, body).await;
             }

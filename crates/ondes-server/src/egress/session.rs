@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::clock::now_us;
 use crate::connections::ConnectionGuard;
-use crate::hub::{ControlState, HubFrame, HubRead, Notice, StreamHub, Subscription};
+use crate::hub::{ControlState, DeliveryPolicy, HubFrame, HubRead, Notice, StreamHub, Subscription};
 use crate::metrics::{DeliveryHandles, StageHandle};
 
 /// Where a new listener starts in the ring.
@@ -103,6 +103,13 @@ pub trait Transport: Framer<Arc<HubFrame>, Bytes = Bytes> + Send {
     /// transports whose format depends on it switch here.
     /// Returns a message to send about it, if any.
     fn set_quality(&mut self, _hub: &StreamHub, _quality: QualityCap) -> Option<Bytes> {
+        None
+    }
+
+    /// The stream's delivery mode or forced profiles changed (the batch being gathered was
+    /// sent first): adaptive transports move to their new group or profile here.
+    /// Returns a message to send about it, if any.
+    fn set_delivery(&mut self, _hub: &StreamHub, _policy: &DeliveryPolicy) -> Option<Bytes> {
         None
     }
 
@@ -427,6 +434,14 @@ impl<T: Transport> ListenerSession<T> {
                     if let Some(b) = self.transport.set_quality(&self.hub, q) {
                         self.egress.push_control(b, &mut self.transport);
                     }
+                    continue;
+                }
+                Notice::Delivery(p) => {
+                    self.egress.flush(&mut self.transport);
+                    if let Some(b) = self.transport.set_delivery(&self.hub, &p) {
+                        self.egress.push_control(b, &mut self.transport);
+                    }
+                    self.sync_batch();
                     continue;
                 }
             };

@@ -15,8 +15,9 @@ use ondes_core::proto::control::{ErrorMessage, Rung as RungMessage, Status, ToLi
 use ondes_core::quality::QualityCap;
 
 use super::session::{SessionNotice, Transport};
-use super::ws::{RungChoice, effective_rung};
-use crate::hub::{HubFrame, RungUse, StreamHub};
+use super::ws::{RungChoice, effective_rung, legacy_rung};
+use crate::hub::{DeliveryPolicy, HubFrame, RungUse, StreamHub};
+use ondes_core::abr::{Arm, Canary};
 
 /// One WHEP listener's framing and rung.
 pub struct WhepTransport {
@@ -25,6 +26,11 @@ pub struct WhepTransport {
     /// The Opus rung sent now (a WHEP stream always has one: the route refuses others).
     pub rung: usize,
     quality: QualityCap,
+    /// The delivery group of a `rung=auto` listener: a legacy one stays on the legacy rung,
+    /// whatever the bandwidth estimate says.
+    arm: Option<Arm>,
+    /// `[abr.legacy] rung_kbps`.
+    legacy_kbps: u32,
     /// Frames that had no packet at the listener's rung (the rung was just starting).
     pub missing_packets: u64,
     /// Keeps every rung this listener may use encoding while it is connected.
@@ -34,14 +40,28 @@ pub struct WhepTransport {
 impl WhepTransport {
     /// A transport for `choice` (never [`RungChoice::Pcm16`]: WebRTC audio is Opus), or `None`
     /// when the stream has no Opus ladder.
-    pub fn new(hub: Arc<StreamHub>, choice: RungChoice) -> Option<Self> {
+    /// `legacy_kbps` is `[abr.legacy] rung_kbps`.
+    pub fn new(hub: Arc<StreamHub>, choice: RungChoice, legacy_kbps: u32) -> Option<Self> {
         let quality = hub.control().quality;
-        let rung = effective_rung(&hub, choice, quality)?;
+        let mut rung = effective_rung(&hub, choice, quality)?;
+        let arm = (choice == RungChoice::Auto).then(|| hub.assign_arm());
+        if arm == Some(Arm::Legacy) {
+            rung = legacy_rung(&hub, quality, legacy_kbps)?;
+        }
         let rungs = match choice {
             RungChoice::Opus(i) => hub.use_rung(i).into_iter().collect(),
             _ => (0..hub.ladder.rungs.len()).filter_map(|i| hub.use_rung(i)).collect(),
         };
-        Some(WhepTransport { hub, choice, rung, quality, missing_packets: 0, _rungs: rungs })
+        Some(WhepTransport {
+            hub,
+            choice,
+            rung,
+            quality,
+            arm,
+            legacy_kbps,
+            missing_packets: 0,
+            _rungs: rungs,
+        })
     }
 
     /// Moves to rung `idx` (the bandwidth estimate's choice) within the quality cap.
@@ -50,16 +70,17 @@ impl WhepTransport {
     pub fn switch_to(&mut self, idx: usize, code: &str, reason: &str) -> Option<Bytes> {
         let cap = effective_rung(&self.hub, RungChoice::Auto, self.quality).unwrap_or(0);
         let idx = idx.min(cap);
-        if idx == self.rung || self.choice != RungChoice::Auto {
+        if idx == self.rung || !self.is_adaptive() {
             return None;
         }
         self.rung = idx;
         Some(rung_message(&self.hub, idx, Some(code), reason))
     }
 
-    /// Whether the listener asked for `rung=auto`.
+    /// Whether the listener's rung follows its bandwidth estimate (`rung=auto`, adaptive
+    /// delivery).
     pub fn is_adaptive(&self) -> bool {
-        self.choice == RungChoice::Auto
+        self.choice == RungChoice::Auto && self.arm != Some(Arm::Legacy)
     }
 
     /// The stream this transport frames.
@@ -147,12 +168,33 @@ impl Transport for WhepTransport {
         Some(to_bytes(&m))
     }
 
+    fn set_delivery(&mut self, hub: &StreamHub, policy: &DeliveryPolicy) -> Option<Bytes> {
+        let arm = self.arm.map(|a| Canary::arm_after_mode_change(policy.mode, a));
+        if arm == self.arm {
+            return None;
+        }
+        self.arm = arm;
+        if arm != Some(Arm::Legacy) {
+            // adaptive again: the bandwidth estimate moves the rung from here
+            return None;
+        }
+        let rung = legacy_rung(hub, self.quality, self.legacy_kbps)?;
+        if rung == self.rung {
+            return None;
+        }
+        self.rung = rung;
+        Some(rung_message(hub, rung, Some("delivery_mode"), "stream delivery set to legacy"))
+    }
+
     fn set_quality(&mut self, hub: &StreamHub, quality: QualityCap) -> Option<Bytes> {
         if quality == self.quality {
             return None;
         }
         self.quality = quality;
-        let rung = effective_rung(hub, self.choice, quality)?;
+        let rung = match self.arm {
+            Some(Arm::Legacy) => legacy_rung(hub, quality, self.legacy_kbps)?,
+            _ => effective_rung(hub, self.choice, quality)?,
+        };
         if rung == self.rung {
             return None;
         }

@@ -10,7 +10,9 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
-use ondes_core::abr::{AbrConfig, Controller, Direction, JitterAdvice, ProfileRequest, SendState};
+use ondes_core::abr::{
+    Arm, Canary, Controller, Direction, JitterAdvice, ListenerSample, ProfileName, ProfileRequest, SendState,
+};
 use ondes_core::egress::Framer;
 use ondes_core::proto::audio::{AudioHeader, Codec, encode_audio};
 use ondes_core::proto::control::{
@@ -21,9 +23,9 @@ use ondes_core::quality::QualityCap;
 use super::session::{ListenerSession, SessionNotice, Transport};
 use super::ws_frame;
 use crate::clock::now_us;
-use crate::config::LatencyBudgets;
+use crate::config::AbrSection;
 use crate::connections::{AbrSnapshot, ConnectionInfo, LastDecision};
-use crate::hub::{HubFrame, RungUse, StreamHub, WireBuilder, WireGuard, WireKey};
+use crate::hub::{DeliveryPolicy, HubFrame, RungUse, StreamHub, WireBuilder, WireGuard, WireKey};
 use crate::metrics::Metrics;
 
 /// The wire format id of WebSocket audio messages ([`WireKey::format`]): payloads (framed by
@@ -50,6 +52,16 @@ pub fn effective_rung(hub: &StreamHub, choice: RungChoice, quality: QualityCap) 
         RungChoice::Opus(i) => Some(i),
         RungChoice::Auto => quality.best_rung(&hub.ladder.kbps()),
     }
+}
+
+/// The rung of legacy delivery under quality cap `quality`: the highest at or below
+/// `rung_kbps` (`[abr.legacy]`; 0 = the best the cap allows).
+pub fn legacy_rung(hub: &StreamHub, quality: QualityCap, rung_kbps: u32) -> Option<usize> {
+    let cap = effective_rung(hub, RungChoice::Auto, quality)?;
+    if rung_kbps == 0 {
+        return Some(cap);
+    }
+    Some(hub.ladder.kbps()[..=cap].iter().rposition(|r| *r <= rung_kbps).unwrap_or(0))
 }
 
 fn rung_name(hub: &StreamHub, rung: Option<usize>) -> String {
@@ -131,8 +143,13 @@ pub struct WsOptions {
     /// Whether messages are whole WebSocket frames (listeners on the feed writers) or
     /// payloads that tungstenite frames (connections served by hyper).
     pub framed: bool,
-    /// The most audio waiting at the server per profile (`[abr.latency_budget_ms]`).
-    pub budgets: LatencyBudgets,
+    /// `[abr]`: controller tuning, legacy delivery, latency budgets per profile.
+    pub abr: AbrSection,
+}
+
+/// The profile a listener follows: one forced by the operator (`set_profile`), else its own.
+fn effective_profile(own: ProfileRequest, forced: Option<ProfileName>) -> ProfileRequest {
+    forced.map_or(own, ProfileRequest::Fixed)
 }
 
 /// One WebSocket listener's framing, adaptation and client handling.
@@ -146,10 +163,16 @@ pub struct WsTransport {
     batch_fixed: bool,
     quality: QualityCap,
     framed: bool,
-    budgets: LatencyBudgets,
+    settings: AbrSection,
     wire: WireGuard,
-    /// Per-listener adaptation (`rung=auto` on an Opus ladder), driven in session time.
+    /// Per-listener adaptation (`rung=auto` on an Opus ladder, adaptive delivery), driven in
+    /// session time.
     abr: Option<Controller>,
+    /// The delivery group of a `rung=auto` listener on an Opus ladder (`None` otherwise: a
+    /// listener that chose its rung is in neither).
+    arm: Option<Arm>,
+    /// The profile the listener asked for, and the one it follows (a forced one wins).
+    own_profile: ProfileRequest,
     profile: ProfileRequest,
     started: Instant,
     /// Bytes of audio the socket took (the controller's throughput estimate).
@@ -180,6 +203,9 @@ impl WsTransport {
             RungChoice::Pcm16 => Vec::new(),
         };
         let framed = opts.framed;
+        let arm = (opts.choice == RungChoice::Auto && rung.is_some()).then(|| hub.assign_arm());
+        *info.delivery_arm.lock() = arm;
+        let profile = effective_profile(opts.profile, hub.control().delivery.forced_profile(info.id));
         let wire = hub.wire_keys.join(wire_key(rung, batch, framed), || Arc::new(WsWire { rung, framed }));
         let mut t = WsTransport {
             hub,
@@ -191,10 +217,12 @@ impl WsTransport {
             batch_fixed: opts.batch.is_some(),
             quality,
             framed,
-            budgets: opts.budgets,
+            settings: opts.abr,
             wire,
             abr: None,
-            profile: opts.profile,
+            arm,
+            own_profile: opts.profile,
+            profile,
             started: Instant::now(),
             written_bytes: 0,
             last_decision: None,
@@ -232,7 +260,8 @@ impl WsTransport {
         }
     }
 
-    /// A controller for the rungs at or below the quality cap (none for fixed rungs or PCM).
+    /// A controller for the rungs at or below the quality cap (none for fixed rungs, PCM or
+    /// legacy delivery, which gets the legacy rung and profile).
     fn build_abr(&mut self) {
         self.abr = None;
         let (RungChoice::Auto, Some(cap)) =
@@ -241,7 +270,15 @@ impl WsTransport {
             return;
         };
         let ladder = self.hub.ladder.kbps()[..=cap].to_vec();
-        let cfg = AbrConfig { stream_frame_us: self.hub.spec.duration.as_us(), ..AbrConfig::default() };
+        let frame_us = self.hub.spec.duration.as_us();
+        if self.arm == Some(Arm::Legacy) {
+            self.rung = legacy_rung(&self.hub, self.quality, self.settings.legacy.rung_kbps);
+            if !self.batch_fixed {
+                self.batch = (self.fixed_profile().params().batch_for(frame_us) as u64).clamp(1, 32);
+            }
+            return;
+        }
+        let cfg = self.settings.controller(frame_us);
         if let Ok(c) = Controller::new(cfg, &ladder, self.profile, self.now()) {
             self.rung = Some(c.rung());
             if !self.batch_fixed {
@@ -251,20 +288,36 @@ impl WsTransport {
         }
     }
 
+    /// The profile of a listener without a controller: the one it follows, or legacy
+    /// delivery's, or balanced.
+    fn fixed_profile(&self) -> ProfileName {
+        match (self.profile, self.arm) {
+            (ProfileRequest::Fixed(p), _) => p,
+            (ProfileRequest::Auto, Some(Arm::Legacy)) => self.settings.legacy.profile,
+            (ProfileRequest::Auto, _) => ProfileRequest::Auto.initial(),
+        }
+    }
+
+    /// The profile this listener is on now.
+    fn current_profile(&self) -> ProfileName {
+        self.abr.as_ref().map_or_else(|| self.fixed_profile(), |a| a.profile().name)
+    }
+
     /// The jitter-buffer advice for this listener: its controller's profile, or for a fixed
-    /// rung the profile it asked for (balanced by default).
+    /// rung the profile it follows (balanced by default).
     fn jitter_advice(&self) -> JitterAdvice {
         match &self.abr {
             Some(a) => JitterAdvice::for_profile(a.profile(), a.config().jitter_rtts),
-            None => {
-                JitterAdvice::for_profile(&self.profile.initial().params(), AbrConfig::default().jitter_rtts)
-            }
+            None => JitterAdvice::for_profile(&self.fixed_profile().params(), self.settings.jitter_rtts),
         }
     }
 
     /// Shows the controller's state in `/debug/connections` and `/stats`.
     pub fn publish_abr(&self) {
-        let Some(a) = &self.abr else { return };
+        let Some(a) = &self.abr else {
+            *self.info.abr.lock() = None;
+            return;
+        };
         let state = AbrSnapshot {
             profile: a.profile().name,
             rung_kbps: a.kbps(),
@@ -323,6 +376,18 @@ impl WsTransport {
                 }
                 self.last_underruns = self.last_underruns.max(r.underruns);
                 self.last_concealed_ms = self.last_concealed_ms.max(concealed);
+                if let Some(arm) = self.arm {
+                    let sample = ListenerSample {
+                        underruns: self.last_underruns,
+                        concealed_ms: self.last_concealed_ms,
+                        latency_ms: r.e2e_latency_ms,
+                        payload_bytes: info.payload_sent.load(Ordering::Relaxed),
+                        bytes: info.bytes_sent.load(Ordering::Relaxed),
+                    };
+                    if self.hub.delivery_report(info.id, arm, sample).is_some() {
+                        self.metrics.delivery_rollbacks.with_label_values(&[&self.hub.id]).inc();
+                    }
+                }
                 *info.client_report.lock() = Some(r);
                 None
             }
@@ -349,6 +414,14 @@ impl WsTransport {
     /// Whether messages are whole frames (see [`WsOptions::framed`]).
     pub fn is_framed(&self) -> bool {
         self.framed
+    }
+}
+
+impl Drop for WsTransport {
+    fn drop(&mut self) {
+        if self.arm.is_some() {
+            self.hub.delivery_forget(self.info.id);
+        }
     }
 }
 
@@ -404,13 +477,9 @@ impl Transport for WsTransport {
         Some(self.batch)
     }
 
-    /// The budget of the profile the controller is on (or the one asked for).
+    /// The budget of the profile the listener is on.
     fn lag_budget_us(&self) -> Option<u64> {
-        let profile = match &self.abr {
-            Some(a) => a.profile().name,
-            None => self.profile.initial(),
-        };
-        Some(self.budgets.of(profile) * 1000)
+        Some(self.settings.latency_budget_ms.of(self.current_profile()) * 1000)
     }
     fn notice(&mut self, _hub: &StreamHub, notice: &SessionNotice) -> Option<Bytes> {
         let m = match notice {
@@ -449,6 +518,48 @@ impl Transport for WsTransport {
             )),
         };
         Some(self.text(&m))
+    }
+
+    fn set_delivery(&mut self, hub: &StreamHub, policy: &DeliveryPolicy) -> Option<Bytes> {
+        let arm = self.arm.map(|a| Canary::arm_after_mode_change(policy.mode, a));
+        let profile = effective_profile(self.own_profile, policy.forced_profile(self.info.id));
+        if arm == self.arm && profile == self.profile {
+            return None;
+        }
+        let (code, reason) = if arm != self.arm {
+            ("delivery_mode", format!("stream delivery set to {}", policy.mode))
+        } else {
+            match profile {
+                ProfileRequest::Fixed(p) => ("profile_forced", format!("profile {p} forced by the operator")),
+                ProfileRequest::Auto => ("profile_released", "forced profile lifted".to_string()),
+            }
+        };
+        let before = self.rung;
+        (self.arm, self.profile) = (arm, profile);
+        *self.info.delivery_arm.lock() = arm;
+        self.build_abr();
+        self.rejoin();
+        self.publish_abr();
+        let direction = match (before, self.rung) {
+            (Some(a), Some(b)) if b < a => Some(Direction::Down),
+            (Some(a), Some(b)) if b > a => Some(Direction::Up),
+            _ => None,
+        };
+        if let Some(d) = direction {
+            let d = if d == Direction::Up { "up" } else { "down" };
+            self.metrics.bitrate_switches.with_label_values(&[&hub.id, d]).inc();
+        }
+        tracing::info!(stream = %hub.id, conn = self.info.id, code, "delivery: {reason}");
+        Some(self.text(&ToListener::Rung(RungMessage {
+            rung: rung_name(hub, self.rung),
+            profile: Some(self.current_profile()),
+            batch: Some(self.batch as u32),
+            jitter_target_ms: None,
+            jitter: Some(self.jitter_advice()),
+            direction,
+            code: Some(code.to_string()),
+            reason,
+        })))
     }
 
     fn set_quality(&mut self, hub: &StreamHub, quality: QualityCap) -> Option<Bytes> {

@@ -10,9 +10,11 @@
 //! every key a listener uses ([`wire`]); every listener gets the same `Bytes`.
 
 pub mod codec_rungs;
+pub mod delivery;
 mod frame;
 pub mod ladder;
 pub mod passthrough;
+mod reader;
 pub mod registry;
 mod stats;
 pub mod wire;
@@ -31,9 +33,11 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
 pub use codec_rungs::{CodecRungs, CodedRung};
+pub use delivery::{Delivery, DeliveryPolicy};
 pub use frame::HubFrame;
 pub use ladder::Ladder;
 pub use passthrough::SourceOpus;
+pub use reader::HubReader;
 pub use stats::HubStats;
 pub use wire::{WireBuilder, WireGuard, WireKey, WireKeys};
 
@@ -52,6 +56,8 @@ pub struct ControlState {
     /// Gaps the source reported (samples it lost, filled with silence), and the latest one.
     pub source_gaps: u64,
     pub last_source_gap: SourceGap,
+    /// Legacy, adaptive or canary delivery, and forced profiles.
+    pub delivery: DeliveryPolicy,
 }
 
 /// A run of frames the source lost (e.g. a capture overrun) and filled with silence.
@@ -76,6 +82,8 @@ pub enum Notice {
     SourceGap(SourceGap),
     /// The quality cap changed.
     Quality(QualityCap),
+    /// The delivery mode or a forced profile changed (WebSocket and WHEP listeners move).
+    Delivery(DeliveryPolicy),
 }
 
 impl Notice {
@@ -96,6 +104,7 @@ impl Notice {
                 }
                 None => serde_json::json!({"status": "quality", "quality": q.pcm_share()}),
             },
+            Notice::Delivery(p) => serde_json::json!({"status": "delivery", "mode": p.mode.as_str()}),
         }
     }
 }
@@ -119,6 +128,9 @@ impl ControlState {
         }
         if self.quality != old.quality {
             v.push(Notice::Quality(self.quality));
+        }
+        if self.delivery != old.delivery {
+            v.push(Notice::Delivery(self.delivery.clone()));
         }
         v
     }
@@ -201,6 +213,8 @@ pub struct StreamHub {
     levels: Mutex<LevelMeter>,
     /// Speech queued by `POST …/say`, played in place of the source's frames.
     pub speech: crate::ingest::say::SpeechDesk,
+    /// The canary comparing legacy and adaptive listeners ([`delivery`]).
+    delivery: Delivery,
     /// Times the ladder's encoding of each frame (set once the metrics exist).
     pub encode_timer: std::sync::OnceLock<crate::metrics::StageHandle>,
     max_lag_frames: u64,
@@ -249,6 +263,7 @@ impl StreamHub {
                 source_lost: false,
                 source_gaps: 0,
                 last_source_gap: SourceGap::default(),
+                delivery: DeliveryPolicy::default(),
             })
             .0,
             stats: HubStats::default(),
@@ -258,6 +273,7 @@ impl StreamHub {
             decimators: Mutex::new(HashMap::new()),
             levels: Mutex::new(LevelMeter::new(spec.channels as usize, spec.sample_rate as usize)),
             speech: crate::ingest::say::SpeechDesk::default(),
+            delivery: Delivery::default(),
             encode_timer: std::sync::OnceLock::new(),
             max_lag_frames,
             started: Instant::now(),

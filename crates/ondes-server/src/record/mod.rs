@@ -14,7 +14,6 @@ pub mod format;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use ondes_core::record::{Rotation, WriteRetry};
 use parking_lot::Mutex;
@@ -25,7 +24,7 @@ use tokio::sync::watch;
 use self::format::{FileFormat, Layout, OpusLayout, new_file};
 use crate::clock::{civil, now_us};
 use crate::config::{RecordConfig, RecordFormat};
-use crate::hub::{CodedRung, CodedUse, HubFrame, HubRead, RungUse, StreamHub};
+use crate::hub::{CodedRung, CodedUse, HubFrame, HubRead, HubReader, RungUse, StreamHub};
 use crate::log_limit::WarnLimit;
 
 /// First wait after a failed write; it doubles up to [`MAX_RETRY_US`].
@@ -213,25 +212,13 @@ impl Recorder {
             }
         };
         let samples_48k = (u64::from(hub.spec.duration.as_us()) * 48 / 1000) as u32;
-        let mut frames = hub.group_watch(1);
-        let mut cursor = hub.cursor_at_live();
+        let mut reader = HubReader::at_live(&hub);
         let mut rotation = Rotation::new(self.config.segment_secs);
         let mut retry = WriteRetry::new(FIRST_RETRY_US, MAX_RETRY_US);
         let mut open: Option<OpenFile> = None;
-        let mut out = Vec::new();
         tracing::info!(stream = %hub.id, path = %self.config.path, audio = %what, "recording");
-        loop {
-            tokio::select! {
-                r = frames.changed() => if r.is_err() { break },
-                _ = shutdown.changed() => break,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-            if *shutdown.borrow() || hub.control().ended.is_some() {
-                break;
-            }
-            out.clear();
-            hub.read(&mut cursor, 256, &mut out);
-            for r in &out {
+        while let Some(items) = reader.next(&mut shutdown).await {
+            for r in items {
                 let f = match r {
                     HubRead::Frame(f) => f,
                     HubRead::Skipped(n) => {

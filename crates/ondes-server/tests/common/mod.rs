@@ -7,6 +7,7 @@ pub mod signal;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use ondes_core::proto::audio::{AudioHeader, Codec, encode_audio};
 use ondes_core::proto::sse::{SseEvent, SseParser};
 use ondes_server::auth::Permission;
 use ondes_server::{Config, RunningServer};
@@ -154,4 +155,32 @@ pub async fn ws_publisher(url: &str, token: Option<&str>) -> Result<Ws, u16> {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
         Err(e) => panic!("{e}"),
     }
+}
+
+/// A 16 kHz mono frame of a 500 Hz tone, as pcm16 bytes.
+pub fn tone_frame(seq: u64) -> Vec<u8> {
+    let mut b = Vec::with_capacity(640);
+    for i in 0..320u64 {
+        let t = (seq * 320 + i) as f64 / 16_000.0;
+        let v = (0.5 * (2.0 * std::f64::consts::PI * 500.0 * t).sin() * 32767.0) as i16;
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    b
+}
+
+/// A publisher's audio message of 16-bit mono 20 ms frames at `rate`, numbered from `first_seq`.
+pub fn message(first_seq: u64, frames: &[Vec<u8>], rate: u32) -> Vec<u8> {
+    let h = AudioHeader {
+        codec: Codec::Pcm16,
+        channels: 1,
+        frame_count: frames.len() as u8,
+        frame_us: 20_000,
+        sample_rate: rate,
+        first_seq,
+        capture_us: 0,
+    };
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    let mut out = Vec::new();
+    encode_audio(&h, &refs, &mut out).unwrap();
+    out
 }

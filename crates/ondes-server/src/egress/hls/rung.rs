@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use super::HlsSegmenters;
 use crate::clock::now_us;
-use crate::hub::{CodedRung, HubFrame, HubRead, StreamHub};
+use crate::hub::{CodedRung, HubFrame, HubRead, HubReader, StreamHub};
 
 /// What a segmenter cuts: an Opus rung (its index in the ladder) or the lossless rung.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -140,31 +140,19 @@ impl RungSegmenter {
             Track::Opus(_) => None,
             Track::Flac => Some(hub.spec.samples_per_channel() as u64),
         };
-        let mut frames = hub.group_watch(1);
-        let mut cursor = hub.cursor_at_live();
+        let mut reader = HubReader::at_live(&hub);
         let frame_us = hub.spec.duration.as_us() as i64;
-        let mut out = Vec::new();
         let mut last_toc: Option<u8> = None;
-        loop {
-            tokio::select! {
-                r = frames.changed() => if r.is_err() { break },
-                _ = shutdown.changed() => break,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-            if *shutdown.borrow() || hub.control().ended.is_some() {
-                break;
-            }
+        while let Some(items) = reader.next(&mut shutdown).await {
             if owner.stop_if_idle(&key, &self) {
                 tracing::info!(stream = %hub.id, rung = %self.name(), "HLS/DASH segmenter stopped: no requests");
                 self.changed.send_modify(|n| *n += 1);
                 return;
             }
-            out.clear();
-            hub.read(&mut cursor, 256, &mut out);
             let mut completed = 0;
             {
                 let mut st = self.state.lock();
-                for r in &out {
+                for r in items {
                     let HubRead::Frame(f) = r else { continue };
                     let Some(packet) = self.sample_of(f, &mut last_toc) else { continue };
                     let seq = f.frame.seq;

@@ -10,6 +10,10 @@ use std::net::SocketAddr;
 use ondes_core::{FrameDuration, FrameSpec};
 use serde::{Deserialize, Serialize};
 
+mod abr;
+
+pub use abr::{AbrSection, LatencyBudgets, LegacyDelivery};
+
 use crate::hub::registry::{IdPattern, validate_id};
 use crate::source::SourceSpec;
 
@@ -111,6 +115,11 @@ pub struct ClusterConfig {
     pub publish_queue: usize,
     /// An edge with no message for a stream for this long tells its listeners `source-lost`, ms.
     pub source_timeout_ms: u64,
+    /// Several origins may hold the same publisher-fed stream: each publishes it (and answers
+    /// for it) only while a publisher feeds it on that node, so the origin its publisher is
+    /// connected to is the live one, and a standby takes over when the publisher reconnects
+    /// to it. Set it on every origin that holds such a stream.
+    pub takeover: bool,
 }
 
 impl Default for ClusterConfig {
@@ -126,51 +135,7 @@ impl Default for ClusterConfig {
             request_timeout_ms: 1_000,
             publish_queue: 64,
             source_timeout_ms: 1_000,
-        }
-    }
-}
-
-/// Adaptive streaming (`[abr]`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct AbrSection {
-    /// The most audio a WebSocket listener of each profile may have waiting at the server
-    /// before it is skipped to live (`[abr.latency_budget_ms]`); it replaces
-    /// `server.max_listener_lag_ms` for those listeners.
-    pub latency_budget_ms: LatencyBudgets,
-}
-
-/// Latency budget per streaming profile, ms.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct LatencyBudgets {
-    pub ultra_performance: u64,
-    pub balanced: u64,
-    pub high_throughput: u64,
-    pub emergency_fallback: u64,
-}
-
-impl Default for LatencyBudgets {
-    fn default() -> Self {
-        // a conversation cannot carry more than ~150 ms; a radio listener a few seconds
-        LatencyBudgets {
-            ultra_performance: 150,
-            balanced: 400,
-            high_throughput: 3_000,
-            emergency_fallback: 3_000,
-        }
-    }
-}
-
-impl LatencyBudgets {
-    /// The budget of `profile`, ms.
-    pub fn of(&self, profile: ondes_core::abr::ProfileName) -> u64 {
-        use ondes_core::abr::ProfileName as P;
-        match profile {
-            P::UltraPerformance => self.ultra_performance,
-            P::Balanced => self.balanced,
-            P::HighThroughput => self.high_throughput,
-            P::EmergencyFallback => self.emergency_fallback,
+            takeover: false,
         }
     }
 }
@@ -555,17 +520,7 @@ impl Config {
         if !(200..=2_000).contains(&self.server.publish_queue_ms) {
             return Err(invalid("server.publish_queue_ms", "must be between 200 and 2000"));
         }
-        let b = &self.abr.latency_budget_ms;
-        for (key, ms) in [
-            ("abr.latency_budget_ms.ultra_performance", b.ultra_performance),
-            ("abr.latency_budget_ms.balanced", b.balanced),
-            ("abr.latency_budget_ms.high_throughput", b.high_throughput),
-            ("abr.latency_budget_ms.emergency_fallback", b.emergency_fallback),
-        ] {
-            if ms < 100 {
-                return Err(invalid(key, "must be at least 100 (a listener needs a message on its way)"));
-            }
-        }
+        self.abr.validate()?;
         if self.server.max_listener_lag_ms < 100 {
             return Err(invalid("server.max_listener_lag_ms", "must be at least 100"));
         }
@@ -952,16 +907,16 @@ mod tests {
     #[test]
     fn the_examples_are_valid() {
         for (name, text) in [
-            ("ondes.toml", include_str!("../../../examples/ondes.toml")),
-            ("publish.toml", include_str!("../../../examples/publish.toml")),
-            ("stdin.toml", include_str!("../../../examples/stdin.toml")),
-            ("on-demand.toml", include_str!("../../../examples/on-demand.toml")),
+            ("ondes.toml", include_str!("../../../../examples/ondes.toml")),
+            ("publish.toml", include_str!("../../../../examples/publish.toml")),
+            ("stdin.toml", include_str!("../../../../examples/stdin.toml")),
+            ("on-demand.toml", include_str!("../../../../examples/on-demand.toml")),
         ] {
             if let Err(e) = Config::from_toml_and_env(text, &[]) {
                 panic!("examples/{name}: {e}");
             }
         }
-        let c = Config::from_toml_and_env(include_str!("../../../examples/on-demand.toml"), &[]).unwrap();
+        let c = Config::from_toml_and_env(include_str!("../../../../examples/on-demand.toml"), &[]).unwrap();
         let templates: Vec<&str> =
             c.streams.iter().map(|s| s.id.as_str()).filter(|id| IdPattern::is_pattern(id)).collect();
         assert_eq!(templates, ["live-*", "radio-*"]);

@@ -27,7 +27,7 @@ after(async () => {
 function checkMeasurement(r, seconds, maxMs) {
     const g = r.glass_to_glass_ms;
     assert.deepEqual(r.player_errors, [], JSON.stringify(r));
-    assert.ok(g.n >= seconds - 2 && g.n <= seconds + 1, `about one burst a second: ${JSON.stringify(r)}`);
+    assert.ok(g.n >= seconds - 3 && g.n <= seconds + 1, `about one burst a second: ${JSON.stringify(r)}`);
     assert.ok(r.latencies_ms.every((x) => x > 0 && x < maxMs), `latencies in (0, ${maxMs}) ms: ${JSON.stringify(r)}`);
     assert.ok(r.peaks.every((p) => p > 0.25 && p < 0.8), `bursts near −6 dBFS: ${JSON.stringify(r)}`);
     assert.ok(r.tone_mismatches <= 1, `the bursts' tones tell their seconds: ${JSON.stringify(r)}`);

@@ -26,6 +26,7 @@
 // CHROMIUM_PATH (default /usr/bin/chromium).
 import os from 'node:os';
 import { startOndes, launchBrowser, watchConsole, sleep, ONDES_BIN } from '../tests/helpers.mjs';
+import { summary } from './stats.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -40,13 +41,6 @@ const log = (/** @type {string} */ s) => {
     if (!JSON_ONLY) console.error(s);
 };
 
-/** p-quantile (nearest rank) of an ascending array. */
-const q = (/** @type {number[]} */ a, /** @type {number} */ p) => (a.length ? a[Math.min(a.length - 1, Math.max(0, Math.ceil(p * a.length) - 1))] : NaN);
-function summary(/** @type {number[]} */ xs) {
-    const a = xs.filter(Number.isFinite).sort((x, y) => x - y);
-    const r = (/** @type {number} */ v) => Math.round(v * 10) / 10;
-    return { n: a.length, p50: r(q(a, 0.5)), p95: r(q(a, 0.95)), max: r(a[a.length - 1] ?? NaN) };
-}
 
 /**
  * Plays for `seconds` with the given Player options; returns the per-frame records and stats.

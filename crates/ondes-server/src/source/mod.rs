@@ -8,6 +8,7 @@
 //! | `tone:sine?freq=440&amp=0.5` | a sine |
 //! | `tone:sweep?from=100&to=4000&period=10&amp=0.5` | a logarithmic sweep up and down, `period` seconds per cycle |
 //! | `tone:noise?amp=0.2&seed=1` | white noise |
+//! | `marker?period_ms=1000&burst_ms=10&freq=1000&steps=1&amp=0.5` | silence with a burst starting exactly at every whole second of wall time (every `period_ms` since the Unix epoch; `steps=4` cycles the bursts through 1, 1.5, 2 and 2.5 × `freq` so a listener more than a period late can tell them apart), placed from the frames' capture timestamps: for glass-to-glass latency measurements through any transport; see [`marker`] |
 //! | `file:music.flac?loop=true` | WAV, FLAC, MP3 or Ogg Vorbis, resampled and remixed to the stream's layout |
 //! | `stdin:s16le?rate=44100&channels=1` | raw PCM on standard input (`s16le` or `f32le`; rate and channels default to the stream's) |
 //! | `capture:default?channels=2&rate=48000&period_ms=10` | a sound card, timed by the device's own clock (cargo feature `capture`); see [`capture`] |
@@ -19,6 +20,7 @@
 
 pub mod capture;
 pub mod file;
+pub mod marker;
 pub mod runner;
 pub mod spec;
 pub mod stdin;
@@ -77,6 +79,26 @@ pub trait PcmSource: Send {
     /// returns [`Fill::End`] when exhausted.
     fn fill(&mut self, out: &mut Vec<f32>, samples_per_frame: usize) -> Result<Fill, SourceError>;
 
+    /// Whether the audio depends on the wall time it is released at (the [`marker`]): then
+    /// the runner fills each frame at its deadline with [`PcmSource::fill_at`] instead of
+    /// ahead of it.
+    fn wall_clocked(&self) -> bool {
+        false
+    }
+
+    /// Appends the frame that will be published with capture timestamp `capture_us` (µs
+    /// since the Unix epoch, when its last sample is captured). Only wall-clocked sources
+    /// use the timestamp.
+    fn fill_at(
+        &mut self,
+        out: &mut Vec<f32>,
+        samples_per_frame: usize,
+        capture_us: i64,
+    ) -> Result<Fill, SourceError> {
+        let _ = capture_us;
+        self.fill(out, samples_per_frame)
+    }
+
     /// One-line description for logs and `/api/streams`.
     fn describe(&self) -> String;
 }
@@ -91,6 +113,7 @@ pub fn open_source(
         SourceSpec::Tone { wave, amplitude } => {
             Box::new(tone::ToneSource::new(*wave, *amplitude, frame.sample_rate, frame.channels))
         }
+        SourceSpec::Marker(m) => Box::new(marker::MarkerSource::new(*m, frame.sample_rate, frame.channels)),
         SourceSpec::File { path, looped } => Box::new(file::FileSource::open(path, *looped, frame)?),
         SourceSpec::Stdin { format, rate, channels } => {
             Box::new(stdin::StdinSource::new(std::io::stdin(), *format, *rate, *channels, frame)?)

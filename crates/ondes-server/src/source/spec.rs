@@ -5,11 +5,13 @@ use std::path::PathBuf;
 
 use ondes_codec::SampleFormat;
 
+pub use super::marker::MarkerSpec;
+
 /// Why a source string is not valid.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SourceSpecError {
     #[error(
-        "unknown source '{0}'; use tone:demo, tone:sine?freq=440, tone:sweep, tone:noise, file:PATH, stdin:s16le, capture:DEVICE, publish or icecast"
+        "unknown source '{0}'; use tone:demo, tone:sine?freq=440, tone:sweep, tone:noise, marker, file:PATH, stdin:s16le, capture:DEVICE, publish or icecast"
     )]
     UnknownKind(String),
     #[error("unknown tone '{0}'; use demo, sine, sweep or noise")]
@@ -22,6 +24,8 @@ pub enum SourceSpecError {
     MissingPath,
     #[error("stdin: unknown sample format '{0}'; use s16le or f32le")]
     SampleFormat(String),
+    #[error("marker: burst_ms ({burst_ms}) must be shorter than period_ms ({period_ms})")]
+    MarkerBurst { burst_ms: u64, period_ms: u64 },
     #[error("capture: needs a device, e.g. capture:default (list them with `ondes devices`)")]
     MissingDevice,
 }
@@ -70,6 +74,8 @@ pub enum SourceSpec {
         rate: Option<u32>,
         channels: Option<u16>,
     },
+    /// Silence with a burst at every whole period of wall time, for latency measurements.
+    Marker(MarkerSpec),
     /// A sound card (or any input device) read through the system's audio API.
     Capture(CaptureSpec),
     /// Audio pushed by a publisher over WebSocket or HTTP ingest.
@@ -129,6 +135,10 @@ fn boolean(kind: &'static str, opts: &Options, key: &str) -> Result<bool, Source
 
 impl SourceSpec {
     pub fn parse(s: &str) -> Result<SourceSpec, SourceSpecError> {
+        // `marker`, `marker:` and `marker?period_ms=500` (no argument before the options)
+        if let Some(rest) = s.strip_prefix("marker").filter(|r| r.is_empty() || r.starts_with([':', '?'])) {
+            return Self::parse_marker(rest.strip_prefix(':').unwrap_or(rest));
+        }
         let (kind, rest) = s.split_once(':').unwrap_or((s, ""));
         match kind {
             "tone" => {
@@ -248,6 +258,36 @@ impl SourceSpec {
     }
 }
 
+impl SourceSpec {
+    fn parse_marker(rest: &str) -> Result<SourceSpec, SourceSpecError> {
+        const K: &str = "marker";
+        let (head, opts) = split_options(rest);
+        if !head.is_empty() {
+            return Err(SourceSpecError::UnknownKind(format!("marker:{rest}")));
+        }
+        check_keys(K, &opts, "period_ms, burst_ms, freq, steps, amp")?;
+        let d = MarkerSpec::default();
+        let spec = MarkerSpec {
+            period_ms: num(
+                K,
+                &opts,
+                "period_ms",
+                d.period_ms,
+                20..=3_600_000,
+                "milliseconds, 20 to 3600000",
+            )?,
+            burst_ms: num(K, &opts, "burst_ms", d.burst_ms, 1..=10_000, "milliseconds, 1 to 10000")?,
+            freq: num(K, &opts, "freq", d.freq, 1.0..=20_000.0, "a frequency in Hz")?,
+            steps: num(K, &opts, "steps", d.steps, 1..=16, "how many tones to cycle through, 1 to 16")?,
+            amplitude: num(K, &opts, "amp", d.amplitude, 0.0..=1.0, "an amplitude in 0..1")?,
+        };
+        if spec.burst_ms >= spec.period_ms {
+            return Err(SourceSpecError::MarkerBurst { burst_ms: spec.burst_ms, period_ms: spec.period_ms });
+        }
+        Ok(SourceSpec::Marker(spec))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +321,33 @@ mod tests {
                 queue_ms: 200,
             })
         );
+    }
+
+    #[test]
+    fn parses_markers() {
+        let d = MarkerSpec::default();
+        assert_eq!(SourceSpec::parse("marker").unwrap(), SourceSpec::Marker(d));
+        assert_eq!(SourceSpec::parse("marker:").unwrap(), SourceSpec::Marker(d));
+        assert_eq!(
+            SourceSpec::parse("marker?period_ms=500&burst_ms=5&freq=2000&amp=0.25").unwrap(),
+            SourceSpec::Marker(MarkerSpec {
+                period_ms: 500,
+                burst_ms: 5,
+                freq: 2000.0,
+                steps: 1,
+                amplitude: 0.25
+            })
+        );
+        assert_eq!(
+            SourceSpec::parse("marker:?period_ms=250&steps=4").unwrap(),
+            SourceSpec::Marker(MarkerSpec { period_ms: 250, steps: 4, ..d })
+        );
+        let e = SourceSpec::parse("marker?burst_ms=500&period_ms=500").unwrap_err().to_string();
+        assert!(e.contains("shorter"), "{e}");
+        let e = SourceSpec::parse("marker?every=2").unwrap_err().to_string();
+        assert!(e.contains("every") && e.contains("period_ms"), "{e}");
+        assert!(SourceSpec::parse("marker:x").is_err());
+        assert!(SourceSpec::parse("markers").is_err());
     }
 
     #[test]

@@ -266,9 +266,18 @@ async fn dash_manifest_and_segment_written_as_it_grows() {
         "$Number$",
         r#"codecs="opus""#,
         r#"<Representation id="32""#,
+        r#"schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="/api/time/iso""#,
     ] {
         assert!(mpd.contains(want), "no {want} in:\n{mpd}");
     }
+    // the clock players sync to: ISO 8601 with milliseconds, now, not cached
+    let (st, h, body) = get(&format!("{}/api/time/iso", s.url())).await;
+    assert_eq!((st.as_u16(), h["cache-control"].to_str().unwrap()), (200, "no-cache"));
+    let t = text(&body);
+    assert!(t.len() == 24 && t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
+    let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let (y, rest) = t.split_once('-').unwrap();
+    assert_eq!(y.parse::<u64>().unwrap(), 1970 + now_s / 31_556_952, "this year: {t} ({rest})");
     // the segment after the newest complete one: its first bytes come before it is complete
     let (_, _, b) = get(&format!("{}/api/streams/main/hls/64/media.m3u8", s.url())).await;
     let (m, _) = hint(&text(&b));

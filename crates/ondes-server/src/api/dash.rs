@@ -22,6 +22,11 @@ use crate::state::SharedState;
 
 pub const MPD_TYPE: &str = "application/dash+xml";
 
+/// `GET /api/time/iso`: the server's clock, ISO 8601 with milliseconds (`urn:mpeg:dash:utc:http-iso:2014`).
+pub async fn time() -> Response {
+    no_cache(crate::egress::dash::iso8601(now_us()), "text/plain; charset=utf-8")
+}
+
 pub async fn manifest(
     State(app): State<SharedState>,
     StreamId(id): StreamId,
@@ -57,7 +62,9 @@ pub async fn manifest(
         sample_rate: hub.spec.sample_rate,
         epoch_us: seg.epoch_us(),
         now_us: now_us(),
-        latency_ms: (layout.segment_secs() * 1500.0) as u64,
+        // a segment and its first part: dash.js fetches the segment being written as it grows,
+        // so it needs the part made, not the whole segment (1.5 segments left it at 1.55 s)
+        latency_ms: ((layout.segment_secs() + layout.part_secs()) * 1000.0) as u64,
         flac_bandwidth: lossless.then(|| flac_bandwidth_bps(&hub).0),
     };
     Ok(no_cache(m.render(), MPD_TYPE))

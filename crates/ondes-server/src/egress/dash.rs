@@ -29,6 +29,9 @@ pub struct DashManifest<'a> {
 }
 
 /// `2026-12-05T05:32:05.123Z` for µs since the Unix epoch.
+/// The server's clock as ISO 8601 (`GET /api/time/iso`), for DASH players' clock sync.
+pub const TIME_PATH: &str = "/api/time/iso";
+
 pub fn iso8601(us: i64) -> String {
     let ms = us.rem_euclid(1_000_000) / 1000;
     let (y, m, d, h, mi, s, _) = crate::clock::civil(us.div_euclid(1_000_000));
@@ -84,6 +87,13 @@ impl DashManifest<'_> {
             let _ = writeln!(o, "    </AdaptationSet>");
         }
         let _ = writeln!(o, "  </Period>");
+        // the player asks the server's clock when it syncs (the first scheme it can use); the
+        // direct value is when this copy was made, which a player that syncs from an old copy
+        // takes for "now" and then plays that much later than it thinks
+        let _ = writeln!(
+            o,
+            r#"  <UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="{TIME_PATH}"/>"#
+        );
         let _ = writeln!(
             o,
             r#"  <UTCTiming schemeIdUri="urn:mpeg:dash:utc:direct:2014" value="{}"/>"#,
@@ -146,6 +156,9 @@ mod tests {
         assert!(m.contains(r#"availabilityTimeOffset="0.800""#), "{m}");
         assert!(m.contains(r#"<Representation id="64" bandwidth="84800""#), "{m}");
         assert!(!m.contains("flac"));
+        // the server's clock first, the manifest's own time as a fallback
+        let http = m.find("utc:http-iso:2014").unwrap();
+        assert!(http < m.find("utc:direct:2014").unwrap(), "{m}");
     }
 
     #[test]

@@ -119,6 +119,7 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/audio/hls/{kbps}/{file}", get(crate::api::hls::rung_file))
         .route("/api/streams/{id}/dash/manifest.mpd", get(crate::api::dash::manifest))
         .route("/api/audio/dash/manifest.mpd", get(crate::api::dash::manifest))
+        .route(crate::egress::dash::TIME_PATH, get(crate::api::dash::time))
         // Icecast mounts at the root: static routes (`/`, `/metrics`, the dashboard's files)
         // take precedence over the parameter, and unknown mounts answer a JSON 404
         .route("/{mount}", get(crate::icecast::listen::listen).put(crate::ingest::icecast::source::source));

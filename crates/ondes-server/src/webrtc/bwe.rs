@@ -47,12 +47,13 @@ pub struct ListenerBwe {
 }
 
 impl ListenerBwe {
-    /// A controller for `ladder` (kbit/s, ascending), starting at rung `start` (where the
-    /// listener is). A WebRTC listener gets one frame per packet, which is the
-    /// `ultra_performance` profile's framing: the costs are counted so.
-    pub fn new(ladder_kbps: &[u32], start: usize, frame_us: u32) -> Option<Self> {
+    /// A controller for `ladder` (kbit/s, ascending) with the server's `[abr]` tuning
+    /// (`cfg`: margins, hold, interval), starting at rung `start` (where the listener is).
+    /// A WebRTC listener gets one frame per packet, which is the `ultra_performance`
+    /// profile's framing: the costs are counted so.
+    pub fn new(cfg: AbrConfig, ladder_kbps: &[u32], start: usize, frame_us: u32) -> Option<Self> {
         let start_kbps = *ladder_kbps.get(start)?;
-        let cfg = AbrConfig { stream_frame_us: frame_us, start_kbps, ..AbrConfig::default() };
+        let cfg = AbrConfig { stream_frame_us: frame_us, start_kbps, ..cfg };
         let request = ProfileRequest::Fixed(ProfileName::UltraPerformance);
         let controller = Controller::new(cfg, ladder_kbps, request, 0).ok()?;
         Some(ListenerBwe { controller, frame_us, last_estimate_bps: None })
@@ -93,12 +94,29 @@ mod tests {
 
     #[test]
     fn a_low_estimate_moves_the_listener_down() {
-        let mut b = ListenerBwe::new(&[16, 32, 64, 96, 128], 2, 20_000).unwrap();
+        let mut b = ListenerBwe::new(AbrConfig::default(), &[16, 32, 64, 96, 128], 2, 20_000).unwrap();
         assert_eq!(b.rung(), 2);
         b.estimate(Bitrate::bps(rtp_bps(64, 20_000) as u64 * 3), 250_000);
         assert!(b.poll(250_000).is_none());
         b.estimate(Bitrate::bps(rtp_bps(40, 20_000) as u64), 500_000);
         let d = b.poll(500_000).expect("a switch down");
         assert_eq!((d.kbps, d.reason.code()), (32, "bandwidth_estimate"));
+    }
+
+    #[test]
+    fn the_servers_abr_tuning_applies() {
+        // a 10 s interval between switches (`[abr] interval_ms`): the second drop waits
+        let cfg = AbrConfig { interval_us: 10_000_000, ..AbrConfig::default() };
+        let mut b = ListenerBwe::new(cfg, &[16, 32, 64, 96, 128], 3, 20_000).unwrap();
+        b.estimate(Bitrate::bps(rtp_bps(70, 20_000) as u64), 250_000);
+        assert_eq!(b.poll(250_000).map(|d| d.kbps), Some(32));
+        b.estimate(Bitrate::bps(rtp_bps(12, 20_000) as u64), 1_000_000);
+        assert!(b.poll(1_000_000).is_none(), "within the configured interval");
+        let short = AbrConfig { interval_us: 200_000, ..AbrConfig::default() };
+        let mut fast = ListenerBwe::new(short, &[16, 32, 64, 96, 128], 3, 20_000).unwrap();
+        fast.estimate(Bitrate::bps(rtp_bps(70, 20_000) as u64), 250_000);
+        fast.poll(250_000);
+        fast.estimate(Bitrate::bps(rtp_bps(12, 20_000) as u64), 1_000_000);
+        assert_eq!(fast.poll(1_000_000).map(|d| d.kbps), Some(16), "a 200 ms interval has passed");
     }
 }

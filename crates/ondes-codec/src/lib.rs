@@ -20,6 +20,8 @@ pub mod error;
 pub mod file;
 pub mod flac;
 pub mod fmp4;
+#[doc(hidden)]
+pub mod fuzz;
 #[cfg(feature = "mp3")]
 pub mod mp3;
 pub mod ogg;

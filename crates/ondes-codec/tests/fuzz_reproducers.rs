@@ -7,9 +7,30 @@ use std::path::PathBuf;
 use ondes_codec::opus::OpusEngine;
 use ondes_codec::opus::fuzz::decode_script;
 
-/// The engine each fuzz target drives.
+/// The engine each Opus fuzz target drives.
 const TARGETS: [(&str, OpusEngine); 2] =
     [("opus_decode_libopus", OpusEngine::Libopus), ("opus_decode_opus_rs", OpusEngine::OpusRs)];
+
+/// The container parsers' targets and their harnesses.
+const PARSERS: [(&str, fn(&[u8])); 3] = [
+    ("ogg_demux", ondes_codec::fuzz::ogg_demux),
+    ("ogg_opus", ondes_codec::fuzz::ogg_opus),
+    ("wav", ondes_codec::fuzz::wav),
+];
+
+/// ondes-core's parser targets, replayed by that crate's own test of the same name.
+const CORE_PARSERS: [&str; 4] = ["cluster_wire", "control_json", "sse", "wire_audio"];
+
+/// A small xorshift generator: random inputs, the same on every run.
+fn rng() -> impl FnMut() -> u64 {
+    let mut x = 0x0123_4567_89AB_CDEFu64;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
 
 fn reproducers(target: &str) -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/reproducers").join(target);
@@ -32,10 +53,16 @@ fn every_fuzz_target_has_an_engine_and_a_reproducer_directory() {
         })
         .collect();
     names.sort();
-    let mut known: Vec<String> = TARGETS.iter().map(|(t, _)| (*t).to_owned()).collect();
+    let mut known: Vec<String> = TARGETS
+        .iter()
+        .map(|(t, _)| *t)
+        .chain(PARSERS.iter().map(|(t, _)| *t))
+        .chain(CORE_PARSERS)
+        .map(str::to_owned)
+        .collect();
     known.sort();
-    assert_eq!(names, known, "fuzz/fuzz_targets and TARGETS list the same targets");
-    for (target, _) in TARGETS {
+    assert_eq!(names, known, "fuzz/fuzz_targets and the lists here name the same targets");
+    for target in &known {
         reproducers(target); // panics when the directory is missing
     }
 }
@@ -52,23 +79,56 @@ fn every_checked_in_reproducer_runs_clean() {
             }
         }
     }
+    for (target, harness) in PARSERS {
+        for file in reproducers(target) {
+            harness(&std::fs::read(&file).expect("read reproducer"));
+            replayed += 1;
+        }
+    }
     println!("{replayed} reproducers replayed");
 }
 
 #[test]
 fn random_scripts_run_clean_on_every_compiled_engine() {
-    let mut x = 0x0123_4567_89AB_CDEFu64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = rng();
     for engine in OpusEngine::compiled() {
         for _ in 0..2000 {
             let len = (next() % 600) as usize;
             let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
             decode_script(engine, &data);
+        }
+    }
+}
+
+#[test]
+fn random_and_truncated_containers_parse_clean() {
+    let mut next = rng();
+    // a real Ogg/Opus stream and a real WAV, cut and corrupted at random places
+    let cfg = ondes_codec::OpusConfig { sample_rate: 48_000, channels: 1, ..Default::default() };
+    let mut enc = ondes_codec::OpusEncoder::new(cfg).unwrap();
+    let mut mux = ondes_codec::OggOpusMuxer::new(7, 1, 48_000, 312).unwrap();
+    let mut ogg = mux.headers();
+    let pcm: Vec<f32> = (0..960).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+    let mut packet = Vec::new();
+    for _ in 0..20 {
+        packet.clear();
+        enc.encode(&pcm, &mut packet).unwrap();
+        ogg.extend(mux.push(&packet, 960));
+    }
+    let mut wav = b"RIFF\xff\xff\xff\xffWAVEfmt \x10\0\0\0\x01\0\x01\0\x80\xbb\0\0\0\x77\x01\0\x02\0\x10\0data\xff\xff\xff\xff".to_vec();
+    wav.extend((0..4000).map(|i| (i % 251) as u8));
+    for (target, harness) in PARSERS {
+        for _ in 0..300 {
+            let base = if target == "wav" { &wav } else { &ogg };
+            let mut data = vec![next() as u8];
+            data.extend_from_slice(&base[..(next() as usize % base.len())]);
+            for _ in 0..(next() % 4) {
+                let i = next() as usize % data.len();
+                data[i] = next() as u8;
+            }
+            harness(&data);
+            let noise: Vec<u8> = (0..next() % 500).map(|_| next() as u8).collect();
+            harness(&noise);
         }
     }
 }

@@ -13,6 +13,8 @@ pub mod dsp;
 pub mod egress;
 pub mod frame;
 pub mod frame_trace;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod hls;
 pub mod jitter;
 pub mod pacer;

@@ -12,7 +12,10 @@ const TARGETS: [(&str, OpusEngine); 2] =
     [("opus_decode_libopus", OpusEngine::Libopus), ("opus_decode_opus_rs", OpusEngine::OpusRs)];
 
 /// The container parsers' targets and their harnesses.
-const PARSERS: [(&str, fn(&[u8])); 3] = [
+/// A fuzz harness: one input in, a panic when a promise is broken.
+type Harness = fn(&[u8]);
+
+const PARSERS: [(&str, Harness); 3] = [
     ("ogg_demux", ondes_codec::fuzz::ogg_demux),
     ("ogg_opus", ondes_codec::fuzz::ogg_opus),
     ("wav", ondes_codec::fuzz::wav),

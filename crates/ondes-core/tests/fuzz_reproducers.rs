@@ -9,7 +9,10 @@ use ondes_core::cluster_wire::{self, GroupHeader, PcmFormat, WireFrame};
 use ondes_core::fuzz;
 use ondes_core::proto::audio::{AudioHeader, Codec, encode_audio};
 
-const TARGETS: [(&str, fn(&[u8])); 4] = [
+/// A fuzz harness: one input in, a panic when a promise is broken.
+type Harness = fn(&[u8]);
+
+const TARGETS: [(&str, Harness); 4] = [
     ("wire_audio", fuzz::wire_audio),
     ("control_json", fuzz::control_json),
     ("cluster_wire", fuzz::cluster_wire),

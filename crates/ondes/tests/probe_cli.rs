@@ -22,8 +22,11 @@ channels = 1
 fn the_probe_times_the_recovery_after_a_capacity_drop() {
     let config = tmp("probe-recovery.toml");
     std::fs::write(&config, CONFIG).unwrap();
-    let server =
-        serve(&["-c", config.to_str().unwrap(), "--bind", "127.0.0.1:0", "--log", "warn"], &[], Stdio::null());
+    let server = serve(
+        &["-c", config.to_str().unwrap(), "--bind", "127.0.0.1:0", "--log", "warn"],
+        &[],
+        Stdio::null(),
+    );
     let upstream = server.url.trim_start_matches("http://").to_string();
     // pcm16 SSE of 16 kHz mono is ~350 kbit/s: 96 kbit/s for 2 s builds a queue of seconds
     let script = tmp("probe-recovery.script");

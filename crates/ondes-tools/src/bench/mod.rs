@@ -45,4 +45,6 @@ pub enum BenchError {
          raise the hard limit (`ulimit -Hn`, /etc/security/limits.conf or LimitNOFILE=)"
     )]
     FileLimit { listeners: usize, limit: u64 },
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(String),
 }

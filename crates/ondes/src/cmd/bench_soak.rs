@@ -79,6 +79,9 @@ pub struct SoakArgs {
     /// Print one JSON object (every sample, the trends, the verdict) instead of the table.
     #[arg(long)]
     json: bool,
+    /// Also write the JSON report to this file (with the table on stdout).
+    #[arg(long)]
+    save: Option<std::path::PathBuf>,
     /// No progress line per sample on stderr.
     #[arg(long)]
     quiet: bool,
@@ -208,6 +211,10 @@ pub fn run(args: SoakArgs) -> anyhow::Result<()> {
         report.verdict.reasons.push(format!("the server exited during the run ({status})"));
     }
     drop(spawned);
+    if let Some(path) = &args.save {
+        std::fs::write(path, serde_json::to_string(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

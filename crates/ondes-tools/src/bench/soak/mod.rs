@@ -275,7 +275,8 @@ pub async fn run_soak(opts: SoakOptions, on_sample: impl Fn(&Sample)) -> Result<
         tasks.spawn(async move { leak::run_leak(addr, request, rate, &leaked, stop).await });
     }
 
-    let client = reqwest::Client::new();
+    let client =
+        ondes_client::tls::http_builder().build().map_err(|e| BenchError::HttpClient(e.to_string()))?;
     let mut samples = Vec::new();
     let end = t0 + opts.duration;
     let mut next = t0;

@@ -81,10 +81,12 @@ impl SoakReport {
         let v = &self.verdict;
         let l = &self.listeners;
         let p = &self.publishers;
-        let drops = if v.drops.is_empty() {
-            "none reported".to_string()
-        } else {
-            v.drops.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
+        let nonzero: Vec<String> =
+            v.drops.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+        let drops = match (v.drops.len(), nonzero.is_empty()) {
+            (0, _) => "none reported (no /metrics?)".to_string(),
+            (n, true) => format!("0 on all {n} counters (stream:stage)"),
+            (_, false) => format!("{} (the others 0)", nonzero.join(", ")),
         };
         let reasons = |m: &std::collections::BTreeMap<String, u64>| {
             if m.is_empty() {

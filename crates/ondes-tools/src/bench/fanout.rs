@@ -483,28 +483,15 @@ pub async fn run_fanout(
     let n = opts.listeners;
     let ramp = opts.effective_ramp();
     let ctx = Arc::new(ListenerCtx {
-        target: match opts.transport {
-            Transport::Sse => Target::Sse(sse::SseTarget::new(addr, &url, &path, opts.token.as_deref())),
-            Transport::Http => Target::Http(http::HttpTarget::new(addr, &url, &path, opts.token.as_deref())),
-            Transport::Ws => Target::Ws(ws::WsTarget::new(
-                format!("ws://{}", url.host_header),
-                &path,
-                opts.token.as_deref(),
-            )),
-            Transport::Hls => Target::Hls(hls::HlsTarget::new(
-                addr,
-                &url.host_header,
-                &path,
-                opts.hls_rung.as_deref(),
-                opts.token.as_deref(),
-            )),
-            Transport::Whep => Target::Whep(whep::WhepTarget::new(
-                format!("http://{}", url.host_header),
-                &path,
-                opts.token.as_deref(),
-                opts.connect_timeout,
-            )),
-        },
+        target: Target::new(
+            opts.transport,
+            addr,
+            &url,
+            &path,
+            opts.token.as_deref(),
+            opts.hls_rung.as_deref(),
+            opts.connect_timeout,
+        ),
         shared: RunShared::new(),
         connect_limit: Semaphore::new(opts.max_concurrent_connects),
         connect_timeout: opts.connect_timeout,
@@ -686,7 +673,7 @@ pub async fn run_fanout(
     Ok(report)
 }
 
-async fn resolve(url: &http1::HttpUrl) -> Result<SocketAddr, BenchError> {
+pub(crate) async fn resolve(url: &http1::HttpUrl) -> Result<SocketAddr, BenchError> {
     let resolve_err = |source| BenchError::Resolve { host: url.host.clone(), source };
     let mut addrs = tokio::net::lookup_host((url.host.as_str(), url.port)).await.map_err(resolve_err)?;
     addrs.next().ok_or_else(|| resolve_err(std::io::Error::other("no address found")))
@@ -694,7 +681,7 @@ async fn resolve(url: &http1::HttpUrl) -> Result<SocketAddr, BenchError> {
 
 /// What a listener connects to, by transport.
 #[derive(Debug)]
-enum Target {
+pub(crate) enum Target {
     Sse(sse::SseTarget),
     Http(http::HttpTarget),
     Ws(ws::WsTarget),
@@ -703,7 +690,7 @@ enum Target {
 }
 
 /// An open listener connection, by transport.
-enum Connection {
+pub(crate) enum Connection {
     Sse(sse::SseConnection),
     Http(http::HttpConnection),
     Ws(Box<ws::WsConnection>),
@@ -712,7 +699,31 @@ enum Connection {
 }
 
 impl Target {
-    async fn connect(&self) -> Result<Connection, String> {
+    /// The target of `transport` at `addr` (`url` for its host, `path` with the route).
+    pub(crate) fn new(
+        transport: Transport,
+        addr: SocketAddr,
+        url: &http1::HttpUrl,
+        path: &str,
+        token: Option<&str>,
+        hls_rung: Option<&str>,
+        connect_timeout: Duration,
+    ) -> Self {
+        match transport {
+            Transport::Sse => Target::Sse(sse::SseTarget::new(addr, url, path, token)),
+            Transport::Http => Target::Http(http::HttpTarget::new(addr, url, path, token)),
+            Transport::Ws => Target::Ws(ws::WsTarget::new(format!("ws://{}", url.host_header), path, token)),
+            Transport::Hls => Target::Hls(hls::HlsTarget::new(addr, &url.host_header, path, hls_rung, token)),
+            Transport::Whep => Target::Whep(whep::WhepTarget::new(
+                format!("http://{}", url.host_header),
+                path,
+                token,
+                connect_timeout,
+            )),
+        }
+    }
+
+    pub(crate) async fn connect(&self) -> Result<Connection, String> {
         match self {
             Target::Sse(t) => sse::connect(t).await.map(Connection::Sse),
             Target::Http(t) => http::connect(t).await.map(Connection::Http),
@@ -724,7 +735,7 @@ impl Target {
 }
 
 impl Connection {
-    async fn run(
+    pub(crate) async fn run(
         &mut self,
         shared: &RunShared,
         stats: &mut ListenerStats,

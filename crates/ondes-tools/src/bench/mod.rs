@@ -3,6 +3,8 @@
 //! - [`fanout`]: many concurrent listeners on one runtime (`ondes bench fanout`).
 //! - [`floor`]: the least a server can do to fan a stream out, measured beside ondes
 //!   (`ondes bench floor`).
+//! - [`soak`]: an hour (or more) of listeners and publishers coming and going, with a verdict
+//!   from the trend of the server's memory and open files (`ondes bench soak`).
 //! - [`proc_stats`]: CPU, RSS and socket-owner lookups from `/proc`.
 //! - [`sse_scan`]: a lean incremental SSE scanner that reads only the metadata of audio events.
 //! - [`m3u8`]: the parts of an LL-HLS media playlist, and which a client missed.
@@ -17,6 +19,7 @@ pub mod floor;
 pub mod http1;
 pub mod m3u8;
 pub mod proc_stats;
+pub mod soak;
 pub mod sse_scan;
 
 mod reader;
@@ -42,4 +45,6 @@ pub enum BenchError {
          raise the hard limit (`ulimit -Hn`, /etc/security/limits.conf or LimitNOFILE=)"
     )]
     FileLimit { listeners: usize, limit: u64 },
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(String),
 }

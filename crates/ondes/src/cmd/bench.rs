@@ -42,6 +42,11 @@ pub enum BenchCommand {
     /// p50/p95 as the listener saw it, beside the server's own first-PCM and first-frame
     /// times. Needs a token with `publish` and the server's TTS engine (espeak-ng).
     Say(SayArgs),
+    /// Listeners (SSE, WebSocket, Ogg, LL-HLS) and publishers coming and going for a long time
+    /// (default 1 h, 1000 listeners), sampling the server's RSS, open files, threads and
+    /// dropped frames; FAILS (exit 1) when RSS or open files grow beyond noise after the
+    /// warm-up, or frames are lost by the server itself. Starts its own server unless --url.
+    Soak(super::bench_soak::SoakArgs),
 }
 
 #[derive(clap::Args)]
@@ -188,6 +193,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Floor(args) => super::bench_floor::run(args),
         BenchCommand::Codec(args) => codec(args),
         BenchCommand::Say(args) => say(args),
+        BenchCommand::Soak(args) => super::bench_soak::run(args),
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod adaptive_real;
 pub mod bench;
 pub mod bench_floor;
+pub mod bench_soak;
 pub mod devices;
 pub mod duration;
 pub mod listen;

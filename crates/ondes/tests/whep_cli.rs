@@ -355,7 +355,8 @@ fn listen_at_20_percent_loss(name: &str, red: &str, secs: u32) -> Value {
     let s =
         common::serve(&["--bind", "127.0.0.1:0", "--config", config.to_str().unwrap()], &[], Stdio::null());
     let script = tmp(&format!("{name}-loss.txt"));
-    std::fs::write(&script, "3s custom bw=10mbps delay=5ms\n1s custom bw=10mbps delay=5ms loss=20%\n").unwrap();
+    std::fs::write(&script, "3s custom bw=10mbps delay=5ms\n1s custom bw=10mbps delay=5ms loss=20%\n")
+        .unwrap();
     let proxy_port = free_udp_port();
     let mut proxy = Child(
         Command::new(BIN)

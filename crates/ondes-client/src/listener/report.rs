@@ -248,8 +248,7 @@ mod tests {
     #[test]
     fn json_has_the_documented_names() {
         let v = serde_json::to_value(ListenReport::default()).unwrap();
-        for key in
-            [
+        for key in [
             "frames_received",
             "frames_lost",
             "frames_late",
@@ -257,8 +256,7 @@ mod tests {
             "underruns",
             "fec_recovered",
             "red_recovered",
-        ]
-        {
+        ] {
             assert!(v.get(key).is_some(), "{key}");
         }
         assert!(v["latency_ms"].get("p50").is_some() && v["latency_ms"].get("p99").is_some());

@@ -51,7 +51,10 @@ impl WhepConnection {
         tls: &TlsOptions,
         via: Option<std::net::SocketAddr>,
     ) -> Result<Self, ListenError> {
-        Ok(WhepConnection { rx: WhepReceiver::open_via(url, token, timeout, tls, via, true).await?, unstamped: 0 })
+        Ok(WhepConnection {
+            rx: WhepReceiver::open_via(url, token, timeout, tls, via, true).await?,
+            unstamped: 0,
+        })
     }
 
     pub async fn next(&mut self) -> Result<Option<Incoming>, ListenError> {

@@ -24,14 +24,18 @@ impl RedRecovery {
     /// Takes frame `seq` (of `frame_us`) with its own capture time, if any; `recovered`:
     /// str0m rebuilt it from RED. Returns the capture time to use: its own, or for a
     /// recovered frame the last stamped one's moved on by the frames between.
-    pub fn frame(&mut self, seq: u64, frame_us: u32, capture_us: Option<i64>, recovered: bool) -> Option<i64> {
+    pub fn frame(
+        &mut self,
+        seq: u64,
+        frame_us: u32,
+        capture_us: Option<i64>,
+        recovered: bool,
+    ) -> Option<i64> {
         if recovered {
             self.recovered += 1;
             // a frame before the last stamped one (the usual case: it came inside a later
             // packet) is dated backwards from it
-            return self
-                .last_stamped
-                .map(|(s, c)| c + (seq as i64 - s as i64) * i64::from(frame_us));
+            return self.last_stamped.map(|(s, c)| c + (seq as i64 - s as i64) * i64::from(frame_us));
         }
         if let Some(c) = capture_us {
             self.last_stamped = Some((seq, c));

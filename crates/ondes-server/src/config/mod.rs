@@ -357,7 +357,9 @@ impl WebRtcConfig {
         let err = |what: &str| {
             invalid(
                 "webrtc.red_distances",
-                format!("{d:?}: {what}; give ascending packet distances such as [1] or [1, 2] ([] turns RED off)"),
+                format!(
+                    "{d:?}: {what}; give ascending packet distances such as [1] or [1, 2] ([] turns RED off)"
+                ),
             )
         };
         if d.len() > MAX_RED_DISTANCE as usize {
@@ -995,7 +997,9 @@ mod tests {
 
     #[test]
     fn red_distances_are_checked_and_red_false_or_empty_turns_red_off() {
-        let load = |webrtc: &str, vars: &[(&str, &str)]| Config::from_toml_and_env(&format!("[webrtc]\n{webrtc}\n"), &env(vars));
+        let load = |webrtc: &str, vars: &[(&str, &str)]| {
+            Config::from_toml_and_env(&format!("[webrtc]\n{webrtc}\n"), &env(vars))
+        };
         assert_eq!(load("", &[]).unwrap().webrtc.red_levels(), Some(DEFAULT_RED_DISTANCES));
         assert_eq!(load("red_distances = [1]", &[]).unwrap().webrtc.red_levels(), Some(&[1][..]));
         assert_eq!(load("red_distances = [1, 3, 8]", &[]).unwrap().webrtc.red_levels(), Some(&[1, 3, 8][..]));

@@ -81,7 +81,8 @@ impl ListenerBwe {
     pub fn estimate(&mut self, estimate: Bitrate, now_us: u64) {
         let bps = estimate.as_f64();
         self.last_estimate_bps = Some(bps as u64);
-        self.controller.handle_bandwidth_estimate(controller_bps(bps, self.frame_us, self.red_levels), now_us);
+        self.controller
+            .handle_bandwidth_estimate(controller_bps(bps, self.frame_us, self.red_levels), now_us);
     }
 
     pub fn poll(&mut self, now_us: u64) -> Option<Decision> {

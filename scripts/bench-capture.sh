@@ -8,7 +8,7 @@
 #
 # Needs: an ondes built with capture (cargo build --release -p ondes --features capture),
 # pulseaudio, pulseaudio-utils, libasound2-plugins, sox (scripts/test.sh installs them).
-# Usage: DURATION=20s bash scripts/bench-capture.sh   (ONDES=target/debug/ondes for a dev build)
+# Usage: DURATION=20s [WARMUP=2] bash scripts/bench-capture.sh   (ONDES=target/debug/ondes for a dev build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ONDES=${ONDES:-target/release/ondes}
@@ -53,7 +53,7 @@ EOF
 RUST_LOG=warn "$ONDES" serve --config "$dir/ondes.toml" >"$dir/serve.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/api/streams" >/dev/null && break; sleep 0.1; done
-sleep 2
+sleep "${WARMUP:-2}"   # WARMUP=30 measures the steady state, after PulseAudio has drained its start-up latency
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 probes=()
 for s in capture tone file; do

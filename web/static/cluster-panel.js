@@ -32,6 +32,7 @@ export class ClusterPanel {
 const TROUBLE = [
     ['gaps', 'gaps'],
     ['gap_frames', 'frames in gaps'],
+    ['refetched_frames', 'frames fetched again from the origin (late, not lost)'],
     ['publish_dropped_frames', 'frames dropped before NATS'],
     ['tap_skipped_frames', 'frames the tap skipped'],
     ['slow_consumers', 'slow-consumer events'],

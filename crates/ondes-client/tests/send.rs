@@ -267,3 +267,45 @@ async fn http_ingest_learns_the_layout_and_is_lossless() {
     assert_eq!(r.sample_rate, 16_000);
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_fails_over_to_its_fallback_url_when_the_server_dies() {
+    let first = Killable::start(toml(16_000, 1000), "127.0.0.1:0".into());
+    let second = start(&toml(16_000, 1000), "127.0.0.1:0").await;
+    let token = ondes_server::auth::Authenticator::new(SECRET.as_bytes()).mint(
+        "t",
+        &[Permission::Publish],
+        3600,
+        now_secs(),
+    );
+    let mut o = options("tone:sine?freq=500", first.addr, &token);
+    let fallback = format!("ws://{}/api/streams/voice/publish", second.addr);
+    o.fallback = vec![fallback.clone()];
+    o.max_duration = Some(Duration::from_secs(4));
+    let send = tokio::spawn(publisher::send(o, None));
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = tokio::task::spawn_blocking(move || first.kill()).await.unwrap();
+    // the first server stays dead: the publisher moves to the fallback and finishes there
+    let r = tokio::time::timeout(Duration::from_secs(30), send).await.expect("send ends").unwrap();
+    let r = r.expect("the send completes on the fallback");
+    let after = publisher_stats(second.addr).await;
+    assert_eq!((r.reconnects, r.failovers), (1, 1), "{r:?}");
+    assert_eq!(r.connected_to, fallback);
+    assert_eq!(r.frames_sent, 200, "{r:?}");
+    assert_eq!(r.frames_acked + r.frames_unconfirmed, r.frames_sent, "{r:?}");
+    let accepted = before["frames_accepted"].as_u64().unwrap() + after["frames_accepted"].as_u64().unwrap();
+    assert!(accepted <= r.frames_sent && accepted + 5 >= r.frames_acked, "before {before}, after {after}");
+    assert!(after["frames_accepted"].as_u64().unwrap() > 50, "{after}");
+    assert_eq!(after["out_of_order_frames"], 0, "{after}");
+    second.shutdown().await;
+}
+
+#[test]
+fn fallbacks_are_for_websocket_publishing() {
+    let mut o = SendOptions::new("tone:sine", "http://127.0.0.1:1/api/streams/voice/ingest");
+    o.fallback = vec!["ws://127.0.0.1:2/api/streams/voice/publish".into()];
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let err = rt.block_on(publisher::send(o, None)).unwrap_err();
+    assert!(err.to_string().contains("--fallback") && err.to_string().contains("ws[s]://"), "{err}");
+}

@@ -33,7 +33,9 @@
 //!   ([`Playout::Stretch`]: the caller plays concealment), until the delay is back;
 //! * **remembers recurring spikes**: two delay spikes above what the quantile covers within
 //!   20 s (a source thread that stalls every few seconds) hold the target at the highest
-//!   of them until they stop (see `peaks.rs`, after NetEQ's peak detector);
+//!   of them while they recur — until the last is older than twice their longest period,
+//!   at most 20 s — and the target falls back at once when they stop (see `peaks.rs`,
+//!   after NetEQ's peak detector);
 //! * **shrinks**: the target decays with a half-life (8 s by default); a delay more than a
 //!   dead band (half a frame, or a tenth of the target) above it is drained by handing out
 //!   frames to be played shortened ([`Playout::Accelerate`]: the caller cuts up to half a

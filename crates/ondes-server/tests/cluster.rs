@@ -91,8 +91,14 @@ impl Drop for Nats {
 
 /// An origin with a 48 kHz stereo tone stream `radio` and a four-rung ladder.
 async fn origin(nats: &Nats, node: &str) -> RunningServer {
+    origin_with_ring(nats, node, 12).await
+}
+
+/// An origin whose ring holds `ring_secs` of frames (what edges can fetch again).
+async fn origin_with_ring(nats: &Nats, node: &str, ring_secs: u64) -> RunningServer {
     start(&format!(
-        "[cluster]\nnats_url = \"{}\"\nrole = \"origin\"\nnode_id = \"{node}\"\nbatch_frames = 3\n\
+        "[server]\nring_secs = {ring_secs}\n\
+         [cluster]\nnats_url = \"{}\"\nrole = \"origin\"\nnode_id = \"{node}\"\nbatch_frames = 3\n\
          [[stream]]\nid = \"radio\"\nsource = \"tone:demo\"\nrungs = \"16,32,64,128\"\n",
         nats.url()
     ))
@@ -386,10 +392,11 @@ async fn listeners_of_a_lost_edge_resume_on_another_without_a_gap() {
     origin.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_nats_restart_is_a_reported_gap_and_listeners_stay() {
+/// What an edge's SSE listener saw through a NATS restart of `outage`: its statuses and
+/// frames, and the edge's cluster counters.
+async fn through_a_nats_restart(origin_ring_secs: u64, outage: Duration) -> (Vec<Value>, Vec<u64>, Value) {
     let mut nats = Nats::start();
-    let origin = origin(&nats, "origin-1").await;
+    let origin = origin_with_ring(&nats, "origin-1", origin_ring_secs).await;
     let a = edge(&nats, "edge-a").await;
     wait_origin(&nats, "origin-1").await;
 
@@ -405,30 +412,46 @@ async fn a_nats_restart_is_a_reported_gap_and_listeners_stay() {
         assert!(tokio::time::Instant::now() < deadline, "no source-lost status: {statuses:?}");
         sse_event(&mut sse, &mut frames, &mut statuses, 0.5).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(outage).await;
     let _nats = Nats::start_on(port, monitor);
-    // back: restored, audio goes on, the frames missed are one reported gap
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !statuses.iter().any(|s| s["status"] == "source-restored")
-        || !statuses.iter().any(|s| s["status"] == "gap")
-    {
-        assert!(tokio::time::Instant::now() < deadline, "no source-restored and gap statuses: {statuses:?}");
+    while !statuses.iter().any(|s| s["status"] == "source-restored") {
+        assert!(tokio::time::Instant::now() < deadline, "no source-restored status: {statuses:?}");
         sse_event(&mut sse, &mut frames, &mut statuses, 0.5).await;
     }
-    frames.extend(sse_frames(&mut sse, 25, &mut statuses).await);
-    // numbering stays continuous for the listener (the gap is filled with silence and reported)
-    assert_contiguous(&frames, "SSE through a NATS restart");
+    frames.extend(sse_frames(&mut sse, 50, &mut statuses).await);
     let (_, c) = get_json(&format!("{}/api/cluster", a.url()), None).await;
-    let counted = c["counters"]["gap_frames"].as_u64().unwrap();
-    let reported: u64 =
-        statuses.iter().filter(|s| s["status"] == "gap").map(|s| s["missed_frames"].as_u64().unwrap()).sum();
-    assert!(counted > 0, "{c}");
-    assert_eq!(counted, reported, "every frame counted missing was reported to the listener: {statuses:?}");
     assert!(c["counters"]["reconnects"].as_u64().unwrap() >= 1, "{c}");
     assert_eq!(c["connected"], true);
     drop(sse);
     a.shutdown().await;
     origin.shutdown().await;
+    (statuses, frames, c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_nats_restart_is_fetched_again_from_the_origin_and_listeners_stay() {
+    let (statuses, frames, c) = through_a_nats_restart(12, Duration::from_millis(500)).await;
+    // the frames NATS lost are still in the origin's ring: the edge fetched them again, so
+    // the listener hears the origin's audio late instead of a gap
+    assert_contiguous(&frames, "SSE through a NATS restart");
+    assert!(c["counters"]["refetched_frames"].as_u64().unwrap() > 0, "{c}");
+    assert_eq!(c["counters"]["gap_frames"], 0, "{c}");
+    assert!(!statuses.iter().any(|s| s["status"] == "gap"), "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_nats_restart_longer_than_the_origins_ring_is_a_reported_gap() {
+    // the origin keeps 1 s of frames; NATS is away for longer
+    let (statuses, frames, c) = through_a_nats_restart(1, Duration::from_millis(1_500)).await;
+    // numbering stays continuous for the listener (what the origin no longer had is
+    // filled with silence and reported)
+    assert_contiguous(&frames, "SSE through a long NATS restart");
+    let counted = c["counters"]["gap_frames"].as_u64().unwrap();
+    let reported: u64 =
+        statuses.iter().filter(|s| s["status"] == "gap").map(|s| s["missed_frames"].as_u64().unwrap()).sum();
+    assert!(counted > 0, "{c}");
+    assert_eq!(counted, reported, "every frame counted missing was reported to the listener: {statuses:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

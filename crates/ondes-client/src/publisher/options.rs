@@ -21,6 +21,9 @@ pub struct SendOptions {
     /// `ws://HOST/api/streams/{id}/publish` (or `/api/audio/publish`),
     /// `http://HOST/api/streams/{id}/ingest`, or `http://HOST/api/streams/{id}/whip` (WebRTC).
     pub to: String,
+    /// Other WebSocket publish URLs of the same stream (a standby origin, another region),
+    /// tried in turn after `to` when a connection cannot be made or is lost.
+    pub fallback: Vec<String>,
     /// Publish over WHIP whatever the route of `to` (`--transport whip`).
     pub whip: bool,
     /// Bearer token with permission `publish`.
@@ -60,6 +63,7 @@ impl SendOptions {
         SendOptions {
             source: source.into(),
             to: to.into(),
+            fallback: Vec::new(),
             whip: false,
             token: None,
             codec: SendCodec::Pcm16,
@@ -96,7 +100,13 @@ impl SendOptions {
                 self.drop_before_send
             )));
         }
-        let ws = !self.whip && (self.to.starts_with("ws://") || self.to.starts_with("wss://"));
+        let is_ws = |u: &str| u.starts_with("ws://") || u.starts_with("wss://");
+        let ws = !self.whip && is_ws(&self.to);
+        if let Some(bad) = self.fallback.iter().find(|u| !ws || !is_ws(u)) {
+            return Err(SendError::Options(format!(
+                "--fallback {bad}: fallbacks are for WebSocket publishing: give ws[s]://HOST/api/streams/ID/publish URLs, with a ws[s]:// --to"
+            )));
+        }
         if !ws && (self.frame_log.is_some() || self.drop_before_send > 0.0) {
             return Err(SendError::Options(
                 "--frame-log and --drop-before-send need a WebSocket target (ws://…/publish): HTTP ingest has no per-frame acknowledgement"

@@ -59,6 +59,12 @@ pub struct SendReport {
     pub source_first_frame_ms: Option<f64>,
     /// Successful reconnections after a lost connection.
     pub reconnects: u64,
+    /// Of those, reconnections to another URL than the one lost (`--fallback`).
+    #[serde(default)]
+    pub failovers: u64,
+    /// The URL of the last connection (WebSocket publishing).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub connected_to: String,
     /// Frames a live source made while the connection was being re-established (WHIP):
     /// not sent late, counted here.
     pub frames_lost_reconnecting: u64,
@@ -128,6 +134,14 @@ impl SendReport {
                     "{} ({} failed attempt(s), {} frames lost meanwhile)",
                     self.reconnects, self.connect_failures, self.frames_lost_reconnecting
                 ),
+            ),
+            (
+                "failovers",
+                if self.failovers == 0 {
+                    "0".to_string()
+                } else {
+                    format!("{} (now publishing to {})", self.failovers, self.connected_to)
+                },
             ),
             ("server errors", errors),
             ("duration", format!("{:.2} s", self.duration_secs)),

@@ -69,33 +69,65 @@ pub async fn send(opts: SendOptions, progress: Option<ProgressBar>) -> Result<Se
     result
 }
 
-/// Connects, retrying with backoff on failures worth retrying. `delay_first` waits a backoff
-/// delay before the first attempt (after a lost connection, not at the start).
+/// The publish URLs of a send, the one in use first: `--to`, then the fallbacks.
+struct Urls {
+    all: Vec<String>,
+    current: usize,
+}
+
+impl Urls {
+    fn new(to: &str, fallback: &[String]) -> Self {
+        Urls { all: std::iter::once(to.to_string()).chain(fallback.iter().cloned()).collect(), current: 0 }
+    }
+
+    fn current(&self) -> &str {
+        &self.all[self.current]
+    }
+
+    /// Moves to the next URL; true when that starts a new round (back at the first tried).
+    fn advance(&mut self, round_start: usize) -> bool {
+        self.current = (self.current + 1) % self.all.len();
+        self.current == round_start
+    }
+}
+
+/// Connects, retrying with backoff on failures worth retrying, to the current URL and then
+/// each fallback in turn (a failed URL is left for the next at once; the backoff delay comes
+/// between rounds). `delay_first` waits a backoff delay before the first attempt (after a
+/// lost connection, not at the start).
 async fn connect_retrying(
-    url: &str,
+    urls: &mut Urls,
     opts: &SendOptions,
     backoff: &mut Backoff,
     jitter: &mut Jitter,
     failures: &mut u64,
     delay_first: bool,
 ) -> Result<(WsStream, ServerInfo), String> {
-    let mut in_a_row = 0u32;
+    let mut rounds = 0u32;
     let mut delay = delay_first;
+    let mut round_start = urls.current;
     loop {
         if delay {
             tokio::time::sleep(backoff.next_delay(jitter.sample())).await;
         }
-        delay = true;
-        match connect(url, opts.token.as_deref(), opts.ack_timeout, &opts.tls).await {
+        match connect(urls.current(), opts.token.as_deref(), opts.ack_timeout, &opts.tls).await {
             Ok(ok) => return Ok(ok),
             Err(ConnectError::Fatal(why)) => return Err(why),
             Err(ConnectError::Retry(why)) => {
                 *failures += 1;
-                in_a_row += 1;
-                if in_a_row > opts.max_retries {
-                    return Err(format!("gave up after {in_a_row} failed connection attempt(s): {why}"));
+                tracing::info!(%why, url = urls.current(), attempt = rounds + 1, "publish connection failed; retrying");
+                delay = urls.advance(round_start);
+                if delay {
+                    rounds += 1;
+                    round_start = urls.current;
+                    if rounds > opts.max_retries {
+                        let n = urls.all.len();
+                        let tried = if n == 1 { String::new() } else { format!(" to each of {n} URLs") };
+                        return Err(format!(
+                            "gave up after {rounds} failed connection attempt(s){tried}: {why}"
+                        ));
+                    }
                 }
-                tracing::info!(%why, attempt = in_a_row, "publish connection failed; retrying");
             }
         }
     }
@@ -121,10 +153,12 @@ async fn send_ws(
 ) -> Result<SendReport, SendError> {
     let mut backoff = Backoff::new(opts.initial_backoff, opts.max_backoff);
     let mut jitter = Jitter::from_clock();
+    let mut urls = Urls::new(url, &opts.fallback);
     let (mut ws, info) =
-        connect_retrying(url, opts, &mut backoff, &mut jitter, &mut report.connect_failures, false)
+        connect_retrying(&mut urls, opts, &mut backoff, &mut jitter, &mut report.connect_failures, false)
             .await
             .map_err(SendError::Connect)?;
+    report.connected_to = urls.current().to_string();
     let layout = info.layout;
     check_layout(opts.layout, layout)?;
     set_layout(&mut report, layout);
@@ -189,7 +223,9 @@ async fn send_ws(
                     p.set_message(format!("reconnecting ({why})"));
                 }
                 let mut failures = 0;
-                let next = connect_retrying(url, opts, &mut backoff, &mut jitter, &mut failures, true).await;
+                let was = urls.current;
+                let next =
+                    connect_retrying(&mut urls, opts, &mut backoff, &mut jitter, &mut failures, true).await;
                 let mut s = lock(&shared);
                 s.report.connect_failures += failures;
                 match next {
@@ -208,6 +244,11 @@ async fn send_ws(
                     Ok((new_ws, info)) => {
                         writer.conn = info.connection;
                         s.report.reconnects += 1;
+                        if urls.current != was {
+                            s.report.failovers += 1;
+                            s.report.connected_to = urls.current().to_string();
+                            tracing::warn!(url = urls.current(), "publishing to a fallback URL");
+                        }
                         ws = new_ws;
                     }
                 }

@@ -44,6 +44,8 @@ pub(super) struct DelayEstimator {
     target_transit_us: Option<f64>,
     updated_at: Option<i64>,
     peaks: Peaks,
+    /// The recurring peaks' floor of the target (relative), while they recur.
+    peak_floor_us: Option<i64>,
 }
 
 impl DelayEstimator {
@@ -68,6 +70,7 @@ impl DelayEstimator {
             target_transit_us: None,
             updated_at: None,
             peaks: Peaks::default(),
+            peak_floor_us: None,
         }
     }
 
@@ -79,7 +82,7 @@ impl DelayEstimator {
         if let Some(base) = self.base_us
             && transit_us - base > self.jitter_us + self.frame_us
         {
-            self.peaks.record(arrival_us, transit_us);
+            self.peaks.record(arrival_us, transit_us - base);
         }
         self.advance(arrival_us);
     }
@@ -101,11 +104,13 @@ impl DelayEstimator {
             target = lo + (target - lo).max(0.0) * keep;
         }
         self.updated_at = Some(self.updated_at.map_or(now_us, |at| at.max(now_us)));
-        let mut wanted = base + (self.jitter_us + self.frame_us) as f64;
-        if let Some(peak) = self.peaks.floor(now_us) {
-            wanted = wanted.max((peak + self.frame_us) as f64);
-        }
+        let wanted = base + (self.jitter_us + self.frame_us) as f64;
         self.target_transit_us = Some(target.max(wanted).clamp(lo, hi));
+        // recurring peaks hold the target up while they recur, and no longer: the floor
+        // is not folded into the decaying target, so when the pattern stops (the link
+        // changed) the target falls back at once to what the link's jitter asks for
+        self.peak_floor_us =
+            self.peaks.floor(now_us).map(|peak| (peak + self.frame_us).clamp(self.min_us, self.max_us));
     }
 
     /// A frame with `transit_us` arrived after its play time: the target was too small for
@@ -114,8 +119,8 @@ impl DelayEstimator {
     /// it already cost an underrun or a concealment, and spikes tend to come back (a source
     /// thread that stalls, a Wi-Fi scan), so one is reason enough to grow.
     pub(super) fn cover(&mut self, transit_us: i64, arrival_us: i64) {
-        self.peaks.record(arrival_us, transit_us);
         let Some(base) = self.base_us else { return };
+        self.peaks.record(arrival_us, transit_us - base);
         let base = base as f64;
         let wanted = (transit_us + self.frame_us) as f64;
         let target = self.target_transit_us.unwrap_or(wanted).max(wanted);
@@ -125,7 +130,7 @@ impl DelayEstimator {
     /// Target delay in µs, relative to the fastest recent frame.
     pub(super) fn target_us(&self) -> i64 {
         match (self.target_transit_us, self.base_us) {
-            (Some(t), Some(base)) => (t - base as f64).round() as i64,
+            (Some(t), Some(base)) => ((t - base as f64).round() as i64).max(self.peak_floor_us.unwrap_or(0)),
             // before the first frame: one frame of margin, within the bounds
             _ => self.frame_us.clamp(self.min_us, self.max_us),
         }
@@ -159,6 +164,7 @@ impl DelayEstimator {
     pub(super) fn forget_spikes(&mut self, since_us: i64) {
         self.peaks.forget_since(since_us);
         self.target_transit_us = None;
+        self.peak_floor_us = None;
     }
 
     /// Forgets everything (the stream restarted, perhaps on another clock).
@@ -168,6 +174,7 @@ impl DelayEstimator {
         self.jitter_us = 0;
         self.target_transit_us = None;
         self.peaks.clear();
+        self.peak_floor_us = None;
     }
 
     /// Drops samples that arrived more than a window before `now_us`; true if any went.

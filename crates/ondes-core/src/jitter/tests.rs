@@ -319,6 +319,26 @@ fn a_recurring_source_stall_costs_one_underrun_then_none() {
 }
 
 #[test]
+fn the_target_falls_back_once_recurring_stalls_stop() {
+    // the source stalls 30 ms every 2 s for 10 s, then runs clean (a link that recovered)
+    let stall = |seq: u64| match (seq < 500, seq % 100) {
+        (true, 50) => 30_000,
+        (true, 51) => 10_000,
+        _ => 0,
+    };
+    let frames = stamped(1_500, stall, |seq| stall(seq) + 1_000);
+    let mut sim = Sim::new(cfg(), frames);
+    let mut log = |_: &mut JitterBuffer<u64>, _: Playout<u64>| {};
+    sim.run_until(9_900_000, &mut log);
+    assert!(sim.jb.target_us() >= 30_000, "held while they recur: {}", sim.jb.target_us());
+    // the last stall was at 9 s; twice the 2 s period later the pattern is over, long
+    // before the 20 s memory runs out
+    sim.run_until(17 * SECOND, &mut log);
+    assert!(sim.jb.target_us() < 30_000, "back below the stall: {}", sim.jb.target_us());
+    assert_eq!(sim.jb.stats().lost, 0);
+}
+
+#[test]
 fn playback_starts_after_the_target_delay() {
     // batches of four frames, as the WebSocket egress sends by default
     let frames = stream(200, |seq| Some(10_000 + (3 - (seq % 4) as i64) * FRAME), |s| s);

@@ -66,6 +66,7 @@ pub async fn describe(State(app): State<SharedState>) -> axum::Json<Value> {
             "slow_consumers": g(&s.slow_consumers), "disconnects": g(&s.disconnects),
             "reconnects": g(&s.reconnects), "epoch_changes": g(&s.epoch_changes),
             "edge_streams_created": g(&s.edge_streams_created), "backlog_frames": g(&s.backlog_frames),
+            "refetched_frames": g(&s.refetched_frames),
         },
     }))
 }
@@ -94,7 +95,7 @@ pub async fn list_cluster_streams(c: &Cluster) -> Vec<Announce> {
 pub fn render_metrics(c: &Cluster, out: &mut String) {
     let s = &c.stats;
     let g = ClusterStats::get;
-    let counters: [(&str, &str, u64); 12] = [
+    let counters: [(&str, &str, u64); 13] = [
         ("ondes_cluster_messages_out_total", "NATS messages published by this node", g(&s.messages_out)),
         ("ondes_cluster_bytes_out_total", "payload bytes published by this node", g(&s.bytes_out)),
         ("ondes_cluster_messages_in_total", "frame messages received by this node", g(&s.messages_in)),
@@ -111,6 +112,11 @@ pub fn render_metrics(c: &Cluster, out: &mut String) {
         ),
         ("ondes_cluster_gaps_total", "gaps an edge saw in an origin's frame numbers", g(&s.gaps)),
         ("ondes_cluster_gap_frames_total", "frames missing in those gaps", g(&s.gap_frames)),
+        (
+            "ondes_cluster_refetched_frames_total",
+            "frames of gaps an edge fetched again from the origin's ring (late, not lost)",
+            g(&s.refetched_frames),
+        ),
         ("ondes_cluster_bad_messages_total", "messages an edge could not decode", g(&s.bad_messages)),
         (
             "ondes_cluster_slow_consumers_total",

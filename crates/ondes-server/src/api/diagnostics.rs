@@ -6,14 +6,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-/// Above this share of the machine's CPU the server is short of CPU (sends get late).
-const CPU_ALERT_PERCENT: f64 = 85.0;
-/// Below this share of the machine's memory available, the machine is close to swapping.
-const MEMORY_AVAILABLE_ALERT_PERCENT: f64 = 10.0;
-/// Above this share of the open-files limit, new connections will soon be refused.
-const OPEN_FILES_ALERT_PERCENT: f64 = 80.0;
-/// A live stream with no frame for this long has a stalled pipeline.
-const STALL_ALERT_MS: i64 = 2_000;
+use crate::config::AlertsConfig;
 
 /// What the alerts are decided from.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -40,26 +33,27 @@ pub struct Alert {
     pub message: String,
 }
 
-/// The alerts the figures call for.
-pub fn alerts(f: &SystemFigures) -> Vec<Alert> {
+/// The alerts the figures call for, at the configured thresholds.
+pub fn alerts(f: &SystemFigures, t: &AlertsConfig) -> Vec<Alert> {
     let mut v = Vec::new();
     let machine = f.cpu_percent / f.cores.max(1) as f64;
-    if machine > CPU_ALERT_PERCENT {
+    if machine > t.cpu_percent {
         v.push(Alert {
             kind: "cpu",
             message: format!(
-                "the server uses {machine:.0}% of the machine's {} cores (alert above {CPU_ALERT_PERCENT:.0}%): sends may get late",
-                f.cores
+                "the server uses {machine:.0}% of the machine's {} cores (alert above {:.0}%): sends may get late",
+                f.cores, t.cpu_percent
             ),
         });
     }
     if f.total_bytes > 0 {
         let avail = f.available_bytes as f64 * 100.0 / f.total_bytes as f64;
-        if avail < MEMORY_AVAILABLE_ALERT_PERCENT {
+        if avail < t.memory_available_percent {
             v.push(Alert {
                 kind: "memory",
                 message: format!(
-                    "only {avail:.1}% of the machine's memory is available (alert below {MEMORY_AVAILABLE_ALERT_PERCENT:.0}%); this server holds {} MB",
+                    "only {avail:.1}% of the machine's memory is available (alert below {:.0}%); this server holds {} MB",
+                    t.memory_available_percent,
                     f.rss_bytes / 1_000_000
                 ),
             });
@@ -67,7 +61,7 @@ pub fn alerts(f: &SystemFigures) -> Vec<Alert> {
     }
     if f.max_open_files > 0 {
         let used = f.open_files as f64 * 100.0 / f.max_open_files as f64;
-        if used > OPEN_FILES_ALERT_PERCENT {
+        if used > t.open_files_percent {
             v.push(Alert {
                 kind: "open_files",
                 message: format!(
@@ -79,7 +73,7 @@ pub fn alerts(f: &SystemFigures) -> Vec<Alert> {
     }
     if !f.stream_idle_on_purpose {
         match f.ms_since_last_frame {
-            Some(ms) if ms > STALL_ALERT_MS => v.push(Alert {
+            Some(ms) if ms > t.stall_ms as i64 => v.push(Alert {
                 kind: "stalled_pipeline",
                 message: format!(
                     "no frame from the stream's source for {:.1} s: its pipeline is stalled",
@@ -97,7 +91,7 @@ pub fn alerts(f: &SystemFigures) -> Vec<Alert> {
 }
 
 /// The `system` object: the figures and the alerts.
-pub fn system_json(f: &SystemFigures) -> Value {
+pub fn system_json(f: &SystemFigures, t: &AlertsConfig) -> Value {
     let drops: serde_json::Map<String, Value> =
         f.dropped_frames.iter().map(|(stage, n)| (stage.to_string(), json!(n))).collect();
     json!({
@@ -108,7 +102,7 @@ pub fn system_json(f: &SystemFigures) -> Value {
         "max_open_files": f.max_open_files,
         "ms_since_last_frame": f.ms_since_last_frame,
         "dropped_frames": drops,
-        "alerts": alerts(f),
+        "alerts": alerts(f, t),
     })
 }
 
@@ -131,6 +125,10 @@ mod tests {
         }
     }
 
+    fn alerts(f: &SystemFigures) -> Vec<Alert> {
+        super::alerts(f, &AlertsConfig::default())
+    }
+
     #[test]
     fn each_threshold_alerts_and_a_calm_server_has_none() {
         assert!(alerts(&calm()).is_empty());
@@ -150,5 +148,16 @@ mod tests {
         assert!(alerts(&paused).is_empty(), "a paused stream is not stalled");
         let msg = &alerts(&SystemFigures { open_files: 900, ..calm() })[0].message;
         assert!(msg.contains("900 of 1024") && msg.contains("ulimit"), "{msg}");
+    }
+
+    #[test]
+    fn the_thresholds_come_from_the_configuration() {
+        let busy = SystemFigures { cpu_percent: 190.0, ms_since_last_frame: Some(2_500), ..calm() };
+        assert_eq!(alerts(&busy).len(), 2);
+        let relaxed = AlertsConfig { cpu_percent: 99.0, stall_ms: 5_000, ..AlertsConfig::default() };
+        assert!(super::alerts(&busy, &relaxed).is_empty(), "95% of the machine and 2.5 s are within");
+        let strict = AlertsConfig { open_files_percent: 1.0, ..AlertsConfig::default() };
+        let msg = &super::alerts(&calm(), &strict)[0].message;
+        assert!(msg.contains("40 of 1024"), "{msg}");
     }
 }

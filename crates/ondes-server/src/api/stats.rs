@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::auth::Permission;
 use crate::clock::now_ms;
+use crate::config::AlertsConfig;
 use crate::connections::ConnectionSnapshot;
 use crate::http::error::ApiError;
 use crate::http::{QueryMap, StreamId};
@@ -155,7 +156,7 @@ fn abr_warnings(abr: Option<&Value>) -> Vec<String> {
 }
 
 /// Health of one connection, with what to do about it.
-fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
+fn analyse(c: &ConnectionSnapshot, now: i64, thresholds: &AlertsConfig) -> Value {
     let mut warnings = Vec::new();
     let idle_ms = now - c.last_activity;
     if c.latency_ms > 500.0 {
@@ -182,7 +183,7 @@ fn analyse(c: &ConnectionSnapshot, now: i64) -> Value {
         _ => None,
     }));
     if let Some(ms) = c.recovery.and_then(|r| r.in_excess_ms)
-        && ms > 3_000
+        && ms > thresholds.recovery_ms
     {
         warnings.push(format!(
             "the listener's delay has been above its target for {:.1} s: queued audio is not draining",
@@ -249,8 +250,12 @@ pub async fn debug_connections(
         stream_idle_on_purpose: control.ended.is_some(),
         dropped_frames: crate::metrics::frame_drops(&stream),
     };
-    let conns: Vec<Value> =
-        app.connections.list(Some(&id)).iter().map(|c| analyse(&c.snapshot(), now)).collect();
+    let conns: Vec<Value> = app
+        .connections
+        .list(Some(&id))
+        .iter()
+        .map(|c| analyse(&c.snapshot(), now, &app.config.alerts))
+        .collect();
     let warning = conns.iter().filter(|c| c["status"] == "warning").count();
     Ok(axum::Json(json!({
         "stream": id,
@@ -259,7 +264,7 @@ pub async fn debug_connections(
         "healthy": conns.len() - warning,
         "warning": warning,
         "connections": conns,
-        "system": crate::api::diagnostics::system_json(&system),
+        "system": crate::api::diagnostics::system_json(&system, &app.config.alerts),
     })))
 }
 

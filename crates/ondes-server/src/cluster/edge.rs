@@ -104,8 +104,11 @@ async fn create(
     let control =
         cluster.client.subscribe(cluster.subjects.control(&info.id)).await.map_err(|e| e.to_string())?;
     let mut feed = Feed::new(hub.clone(), cluster.clone(), info.epoch, capacity);
-    let req =
-        BacklogRequest { after: from.saturating_sub(1), max_frames: capacity.min(u32::MAX as u64) as u32 };
+    let req = BacklogRequest {
+        after: from.saturating_sub(1),
+        max_frames: capacity.min(u32::MAX as u64) as u32,
+        before: None,
+    };
     if let Ok(body) = serde_json::to_vec(&req) {
         let timeout = Duration::from_millis(cluster.config.request_timeout_ms);
         let answer = tokio::time::timeout(
@@ -232,6 +235,37 @@ impl Feed {
         new
     }
 
+    /// Before a message that jumps ahead of the ring — messages lost on the way (core NATS
+    /// delivers at most once) or while NATS was away — asks the origin for the frames in
+    /// between, which its ring still holds: a lost message then costs a round trip to the
+    /// origin (the frames arrive late, in order, and are counted as `refetched_frames`), not
+    /// a gap. What the origin no longer has, or does not answer within the request timeout,
+    /// stays a gap, reported as before. Live messages wait in the subscription meanwhile.
+    async fn refetch_gap(&mut self, payload: &[u8]) {
+        let Ok(group) = cluster_wire::decode(payload) else { return };
+        let (first, next) = (group.header.first_seq, self.hub.next_seq());
+        if group.header.epoch != self.epoch || first <= next {
+            return;
+        }
+        let missing = (first - next).min(self.capacity);
+        let req = BacklogRequest {
+            after: next.saturating_sub(1),
+            max_frames: missing.min(u32::MAX as u64) as u32,
+            before: Some(first),
+        };
+        let Ok(body) = serde_json::to_vec(&req) else { return };
+        let timeout = Duration::from_millis(self.cluster.config.request_timeout_ms);
+        let subject = self.cluster.subjects.backlog(&self.hub.id);
+        let answer = tokio::time::timeout(timeout, self.cluster.client.request(subject, body.into())).await;
+        if let Ok(Ok(m)) = answer
+            && !m.payload.is_empty()
+        {
+            let n = self.take(&m.payload, true);
+            ClusterStats::add(&self.cluster.stats.refetched_frames, n);
+            tracing::info!(stream = %self.hub.id, frames = n, missing, "cluster: fetched a gap again from the origin");
+        }
+    }
+
     /// PCM for listeners of PCM formats when messages carry none: the top rung decoded
     /// (concealed when that rung has no packet for the frame).
     fn decode_top(&mut self, top: Option<usize>, packets: &[(u8, &[u8])], len: usize) -> Vec<f32> {
@@ -302,6 +336,7 @@ impl Feed {
                     Some(m) => {
                         self.last_message = Instant::now();
                         self.set_lost_here(false);
+                        self.refetch_gap(&m.payload).await;
                         self.take(&m.payload, false);
                     }
                     None => break,

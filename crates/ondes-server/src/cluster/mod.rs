@@ -73,6 +73,9 @@ pub struct ClusterStats {
     /// Streams an edge created from the cluster, and backlog frames it fetched.
     pub edge_streams_created: AtomicU64,
     pub backlog_frames: AtomicU64,
+    /// Frames of gaps an edge fetched again from the origin's ring (a message lost on the
+    /// way, a NATS restart): delivered late, not lost.
+    pub refetched_frames: AtomicU64,
 }
 
 impl ClusterStats {
@@ -107,11 +110,14 @@ pub struct Announce {
     pub streams: Vec<StreamInfo>,
 }
 
-/// An edge's backlog request: the frames after `after`, at most `max_frames`.
+/// An edge's backlog request: the frames after `after`, at most `max_frames` (the newest of
+/// them), or with `before` the frames of a gap: those after `after` and before `before`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BacklogRequest {
     pub after: u64,
     pub max_frames: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
 }
 
 /// A stream's notice as it travels on its control subject (JSON).

@@ -290,10 +290,14 @@ async fn answer_requests(app: SharedState, cluster: Arc<Cluster>, mut shutdown: 
     }
 }
 
-/// The frames after `req.after` still in the ring, newest kept when they do not all fit in
+/// The frames after `req.after` (and before `req.before`) still in the ring, newest kept
+/// when they do not all fit in
 /// [`MAX_BACKLOG_BYTES`]; an empty body when there are none.
 fn backlog_answer(cluster: &Cluster, hub: &StreamHub, req: &BacklogRequest) -> Bytes {
-    let mut frames = hub.frames_after(req.after, req.max_frames as usize);
+    let mut frames = match req.before {
+        Some(before) => hub.frames_between(req.after, before, req.max_frames as usize),
+        None => hub.frames_after(req.after, req.max_frames as usize),
+    };
     loop {
         match encode_group(cluster, hub, &frames) {
             Some(b) if b.len() <= MAX_BACKLOG_BYTES || frames.len() <= 1 => return b,

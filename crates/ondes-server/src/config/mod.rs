@@ -11,8 +11,10 @@ use ondes_core::{FrameDuration, FrameSpec};
 use serde::{Deserialize, Serialize};
 
 mod abr;
+mod alerts;
 
 pub use abr::{AbrSection, LatencyBudgets, LegacyDelivery};
+pub use alerts::AlertsConfig;
 
 use crate::hub::registry::{IdPattern, validate_id};
 use crate::source::SourceSpec;
@@ -52,6 +54,8 @@ pub struct Config {
     pub tts: crate::ingest::say::TtsSection,
     /// LL-HLS and DASH egress (`[hls]`, see docs/hls.md).
     pub hls: HlsConfig,
+    /// When `/debug/connections` raises an alert (`[alerts]`).
+    pub alerts: AlertsConfig,
     /// Scaling out over NATS: origins and edges (`[cluster]`, see docs/cluster.md). Absent:
     /// a single server, nothing changes.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -529,6 +533,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.perf.to_core()?;
         self.tts.validate()?;
+        self.alerts.validate()?;
         ondes_core::hls::HlsLayout::new(
             self.hls.part_ms * 1000,
             self.hls.part_ms * 1000,
@@ -914,6 +919,23 @@ mod tests {
         assert!(e.contains("cluster.takeover"), "{e}");
         let e = Config::from_toml_and_env("[cluster]\npcm = \"u8\"\n", &[]).unwrap_err().to_string();
         assert!(e.contains("pcm"), "{e}");
+    }
+
+    #[test]
+    fn alert_thresholds_are_read_and_checked() {
+        let c = Config::from_toml_and_env(
+            "[alerts]\ncpu_percent = 95\n",
+            &env(&[("ONDES_ALERTS_STALL_MS", "5000")]),
+        )
+        .unwrap();
+        assert_eq!((c.alerts.cpu_percent, c.alerts.stall_ms), (95.0, 5_000));
+        assert_eq!(c.alerts.open_files_percent, 80.0, "the others keep their defaults");
+        let e = Config::from_toml_and_env("[alerts]\nmemory_available_percent = 150\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("alerts.memory_available_percent"), "{e}");
+        let e = Config::from_toml_and_env("[alerts]\nstall_ms = 0\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("alerts.stall_ms"), "{e}");
     }
 
     #[test]

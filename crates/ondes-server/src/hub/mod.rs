@@ -536,6 +536,15 @@ impl StreamHub {
         (from..next).filter_map(|s| ring.get(s).cloned()).collect()
     }
 
+    /// The frames numbered after `after` and before `before` still in the ring, at most
+    /// `max` (the oldest of them: they continue the asker's numbering).
+    pub fn frames_between(&self, after: u64, before: u64, max: usize) -> Vec<Arc<HubFrame>> {
+        let ring = self.ring.read();
+        let from = after.saturating_add(1).max(ring.oldest_seq());
+        let until = before.min(ring.next_seq()).min(from.saturating_add(max as u64));
+        (from..until).filter_map(|s| ring.get(s).cloned()).collect()
+    }
+
     /// Frames currently held in the ring.
     pub fn ring_len(&self) -> usize {
         self.ring.read().len()

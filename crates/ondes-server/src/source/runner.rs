@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use ondes_core::{Pacer, PacerPoll};
 
-use super::{Fill, PcmSource};
+use super::{Fill, PcmSource, SourceError};
 use crate::clock::now_us;
 use crate::hub::StreamHub;
 
@@ -37,29 +37,17 @@ pub fn spawn_source(
         while !stop.load(Ordering::Relaxed) && !hub.is_ended() {
             if next.is_none() && !wall_clocked {
                 if last_frame {
-                    tracing::info!(stream = %hub.id, "source reached the end of its input");
-                    hub.end("the source reached the end of its input");
-                    return;
+                    return end_source(&hub, None);
                 }
-                let mut buf = Vec::with_capacity(spf);
-                let t0 = Instant::now();
-                let filled = source.fill(&mut buf, spf);
-                if let Some(t) = &capture_timer {
-                    t.record(t0.elapsed());
-                }
-                match filled {
-                    Ok(fill) => {
+                match fill_frame(source.as_mut(), spf, None, capture_timer.as_ref()) {
+                    Ok((buf, fill)) => {
                         last_frame = fill == Fill::End;
                         if buf.len() == spf {
                             next = Some(buf);
                         }
                         continue;
                     }
-                    Err(e) => {
-                        tracing::error!(stream = %hub.id, error = %e, "source failed");
-                        hub.end(format!("the source failed: {e}"));
-                        return;
-                    }
+                    Err(e) => return end_source(&hub, Some(e)),
                 }
             }
             let now = clock.elapsed().as_micros() as u64;
@@ -71,28 +59,16 @@ pub fn spawn_source(
                 PacerPoll::Due { .. } => {
                     if wall_clocked {
                         let capture_us = now_us();
-                        let mut buf = Vec::with_capacity(spf);
-                        let t0 = Instant::now();
-                        let filled = source.fill_at(&mut buf, spf, capture_us);
-                        if let Some(t) = &capture_timer {
-                            t.record(t0.elapsed());
-                        }
-                        match filled {
-                            Ok(fill) => {
+                        match fill_frame(source.as_mut(), spf, Some(capture_us), capture_timer.as_ref()) {
+                            Ok((buf, fill)) => {
                                 if buf.len() == spf {
                                     hub.push(buf.into(), capture_us);
                                 }
                                 if fill == Fill::End {
-                                    tracing::info!(stream = %hub.id, "source reached the end of its input");
-                                    hub.end("the source reached the end of its input");
-                                    return;
+                                    return end_source(&hub, None);
                                 }
                             }
-                            Err(e) => {
-                                tracing::error!(stream = %hub.id, error = %e, "source failed");
-                                hub.end(format!("the source failed: {e}"));
-                                return;
-                            }
+                            Err(e) => return end_source(&hub, Some(e)),
                         }
                     } else if let Some(samples) = next.take() {
                         hub.push(samples.into(), now_us());
@@ -106,6 +82,40 @@ pub fn spawn_source(
             }
         }
     })
+}
+
+/// One frame from the source, its time recorded as the capture stage: decoded ahead
+/// (`at_us` none), or made for the capture time `at_us` (a wall-clocked source).
+fn fill_frame(
+    source: &mut dyn PcmSource,
+    spf: usize,
+    at_us: Option<i64>,
+    timer: Option<&crate::metrics::StageHandle>,
+) -> Result<(Vec<f32>, Fill), SourceError> {
+    let mut buf = Vec::with_capacity(spf);
+    let t0 = Instant::now();
+    let filled = match at_us {
+        Some(at) => source.fill_at(&mut buf, spf, at),
+        None => source.fill(&mut buf, spf),
+    };
+    if let Some(t) = timer {
+        t.record(t0.elapsed());
+    }
+    filled.map(|fill| (buf, fill))
+}
+
+/// Ends the stream because its source is done: at the end of its input, or failed.
+fn end_source(hub: &StreamHub, failure: Option<SourceError>) {
+    match failure {
+        None => {
+            tracing::info!(stream = %hub.id, "source reached the end of its input");
+            hub.end("the source reached the end of its input");
+        }
+        Some(e) => {
+            tracing::error!(stream = %hub.id, error = %e, "source failed");
+            hub.end(format!("the source failed: {e}"));
+        }
+    }
 }
 
 #[cfg(test)]

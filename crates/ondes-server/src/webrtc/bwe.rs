@@ -60,13 +60,20 @@ pub struct ListenerBwe {
 }
 
 impl ListenerBwe {
-    /// A controller for `ladder` (kbit/s, ascending), starting at rung `start` (where the
-    /// listener is). A WebRTC listener gets one frame per packet, which is the
-    /// `ultra_performance` profile's framing: the costs are counted so. `red_levels`: the RED
-    /// levels sent (0: none), paid for out of the estimate.
-    pub fn new(ladder_kbps: &[u32], start: usize, frame_us: u32, red_levels: usize) -> Option<Self> {
+    /// A controller for `ladder` (kbit/s, ascending) with the server's `[abr]` tuning
+    /// (`cfg`: margins, hold, interval), starting at rung `start` (where the listener is).
+    /// A WebRTC listener gets one frame per packet, which is the `ultra_performance`
+    /// profile's framing: the costs are counted so. `red_levels`: the RED levels sent (0:
+    /// none), paid for out of the estimate.
+    pub fn new(
+        cfg: AbrConfig,
+        ladder_kbps: &[u32],
+        start: usize,
+        frame_us: u32,
+        red_levels: usize,
+    ) -> Option<Self> {
         let start_kbps = *ladder_kbps.get(start)?;
-        let cfg = AbrConfig { stream_frame_us: frame_us, start_kbps, ..AbrConfig::default() };
+        let cfg = AbrConfig { stream_frame_us: frame_us, start_kbps, ..cfg };
         let request = ProfileRequest::Fixed(ProfileName::UltraPerformance);
         let controller = Controller::new(cfg, ladder_kbps, request, 0).ok()?;
         Some(ListenerBwe { controller, frame_us, red_levels, last_estimate_bps: None })
@@ -119,7 +126,8 @@ mod tests {
     #[test]
     fn a_low_estimate_moves_the_listener_down() {
         for levels in [0, 2] {
-            let mut b = ListenerBwe::new(&[16, 32, 64, 96, 128], 2, 20_000, levels).unwrap();
+            let mut b =
+                ListenerBwe::new(AbrConfig::default(), &[16, 32, 64, 96, 128], 2, 20_000, levels).unwrap();
             assert_eq!(b.rung(), 2);
             b.estimate(Bitrate::bps(rtp_bps(64, 20_000, levels) as u64 * 3), 250_000);
             assert!(b.poll(250_000).is_none());
@@ -136,5 +144,22 @@ mod tests {
         let (plain, red) = (controller_bps(100_000.0, 20_000, 0), controller_bps(100_000.0, 20_000, 2));
         assert!(plain > cost::socket_bps(64, 20_000, 1), "{plain}");
         assert!(red < cost::socket_bps(32, 20_000, 1), "{red}");
+    }
+
+    #[test]
+    fn the_servers_abr_tuning_applies() {
+        // a 10 s interval between switches (`[abr] interval_ms`): the second drop waits
+        let cfg = AbrConfig { interval_us: 10_000_000, ..AbrConfig::default() };
+        let mut b = ListenerBwe::new(cfg, &[16, 32, 64, 96, 128], 3, 20_000, 0).unwrap();
+        b.estimate(Bitrate::bps(rtp_bps(70, 20_000, 0) as u64), 250_000);
+        assert_eq!(b.poll(250_000).map(|d| d.kbps), Some(32));
+        b.estimate(Bitrate::bps(rtp_bps(12, 20_000, 0) as u64), 1_000_000);
+        assert!(b.poll(1_000_000).is_none(), "within the configured interval");
+        let short = AbrConfig { interval_us: 200_000, ..AbrConfig::default() };
+        let mut fast = ListenerBwe::new(short, &[16, 32, 64, 96, 128], 3, 20_000, 0).unwrap();
+        fast.estimate(Bitrate::bps(rtp_bps(70, 20_000, 0) as u64), 250_000);
+        fast.poll(250_000);
+        fast.estimate(Bitrate::bps(rtp_bps(12, 20_000, 0) as u64), 1_000_000);
+        assert_eq!(fast.poll(1_000_000).map(|d| d.kbps), Some(16), "a 200 ms interval has passed");
     }
 }

@@ -195,12 +195,10 @@ impl Peer {
                 {
                     let Admission { hub, guard } = admission;
                     if transport.is_adaptive() {
-                        l.bwe = ListenerBwe::new(
-                            &hub.ladder.kbps(),
-                            transport.rung,
-                            hub.spec.duration.as_us(),
-                            l.red_levels,
-                        );
+                        let frame_us = hub.spec.duration.as_us();
+                        let cfg = app.config.abr.controller(frame_us);
+                        l.bwe =
+                            ListenerBwe::new(cfg, &hub.ladder.kbps(), transport.rung, frame_us, l.red_levels);
                     }
                     l.session = Some(ListenerSession::new(app, hub, guard, transport, 1, Start::Live));
                 }

@@ -278,6 +278,15 @@ impl FanoutReport {
     pub fn to_table(&self) -> String {
         let opt =
             |v: Option<f64>, digits: usize| v.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"));
+        // one distribution's row: p50, p99 and max, then what was counted
+        let spread = |d: &LatencySummary, digits: usize, what: String| {
+            format!(
+                "p50 {}  p99 {}  max {}  ({what})",
+                opt(d.p50, digits),
+                opt(d.p99, digits),
+                opt(d.max, digits)
+            )
+        };
         let failures = if self.connect_failures.is_empty() {
             "none".to_string()
         } else {
@@ -348,22 +357,18 @@ impl FanoutReport {
             ),
             (
                 "first byte ms",
-                format!(
-                    "p50 {}  p99 {}  max {}  ({} listeners)",
-                    opt(self.time_to_first_byte_ms.p50, 1),
-                    opt(self.time_to_first_byte_ms.p99, 1),
-                    opt(self.time_to_first_byte_ms.max, 1),
-                    self.time_to_first_byte_ms.samples
+                spread(
+                    &self.time_to_first_byte_ms,
+                    1,
+                    format!("{} listeners", self.time_to_first_byte_ms.samples),
                 ),
             ),
             (
                 "behind live ms",
-                format!(
-                    "p50 {}  p99 {}  max {}  (at start, {} listeners)",
-                    opt(self.start_behind_live_ms.p50, 0),
-                    opt(self.start_behind_live_ms.p99, 0),
-                    opt(self.start_behind_live_ms.max, 0),
-                    self.start_behind_live_ms.samples
+                spread(
+                    &self.start_behind_live_ms,
+                    0,
+                    format!("at start, {} listeners", self.start_behind_live_ms.samples),
                 ),
             ),
             (
@@ -401,25 +406,8 @@ impl FanoutReport {
                         self.parts_received, self.parts_missed, self.listeners_with_missed_parts
                     ),
                 ),
-                (
-                    "reload ms",
-                    format!(
-                        "p50 {}  p99 {}  max {}  (blocking, request → response, {} reloads)",
-                        opt(r.p50, 1),
-                        opt(r.p99, 1),
-                        opt(r.max, 1),
-                        r.samples
-                    ),
-                ),
-                (
-                    "part late ms",
-                    format!(
-                        "p50 {}  p99 {}  max {}  (after the part existed)",
-                        opt(late.p50, 1),
-                        opt(late.p99, 1),
-                        opt(late.max, 1)
-                    ),
-                ),
+                ("reload ms", spread(r, 1, format!("blocking, request → response, {} reloads", r.samples))),
+                ("part late ms", spread(late, 1, "after the part existed".to_string())),
             ];
             rows.splice(7..7, hls_rows);
         }

@@ -4,6 +4,7 @@
 
 mod arrivals;
 pub mod plot;
+pub mod recovery;
 mod sender_log;
 mod server;
 
@@ -72,6 +73,8 @@ pub struct ProbeReport {
     pub clock_offset_ms: Option<f64>,
     pub rtt_ms: Option<f64>,
     pub attribution: Vec<StageReport>,
+    /// Episodes of latency above its usual level, and how long each took to recover.
+    pub time_to_recover: recovery::ProbeRecovery,
     pub ended: Option<String>,
     /// (seconds since start, latency ms) per message, for plots.
     #[serde(skip)]
@@ -300,6 +303,7 @@ pub async fn run_probe(opts: ProbeOptions, progress: Option<ProgressBar>) -> Res
                 cause: s.cause,
             })
             .collect(),
+        time_to_recover: recovery::recovery(&series, frame_us as f64 / 1000.0),
         ended,
         latency_series: series,
         loss_times,
@@ -326,6 +330,7 @@ impl ProbeReport {
         if let (Some(o), Some(r)) = (self.clock_offset_ms, self.rtt_ms) {
             s += &format!("  clock offset {o:+.2} ms (rtt {r:.2} ms)\n");
         }
+        s += &format!("  time to recover: {}\n", self.time_to_recover.summary());
         s += "\n  stage       loss %   delay ms  cause\n";
         for a in &self.attribution {
             s += &format!("  {:<10} {:>7.2}  {:>9.2}  {}\n", a.stage, a.loss_percent, a.delay_ms, a.cause);

@@ -26,6 +26,10 @@ pub struct SendArgs {
     /// http://HOST:PORT/api/streams/ID/whip (WebRTC: Opus at --bitrate, real time).
     #[arg(long)]
     to: String,
+    /// Another WebSocket publish URL of the same stream (a standby origin), tried after --to
+    /// when a connection cannot be made or is lost; repeat for more.
+    #[arg(long, value_name = "URL")]
+    fallback: Vec<String>,
     /// `whip`: publish over WebRTC whatever the route of --to (…/publish becomes …/whip).
     #[arg(long, value_parser = ["whip"])]
     transport: Option<String>,
@@ -91,6 +95,7 @@ pub struct SendArgs {
 pub fn run(args: SendArgs) -> anyhow::Result<()> {
     let route = args.to.split('?').next().unwrap_or("").trim_end_matches('/').to_string();
     let mut opts = SendOptions::new(args.source, args.to);
+    opts.fallback = args.fallback;
     opts.whip = args.transport.is_some();
     opts.token = args.token;
     opts.tls = ondes_client::tls::TlsOptions::with_ca(args.ca);

@@ -30,9 +30,10 @@ export const MARKER = { periodMs: 1000, burstMs: 10, freq: 1000, steps: 4, amp: 
  * Starts `ondes serve` with one stream `main` fed by the marker (48 kHz stereo, 20 ms
  * frames unless told otherwise, Opus 64 kbit/s), WebRTC on loopback, and the given `[hls]`
  * part and segment durations.
- * `rtcPort` fixes the WebRTC UDP port (default: any free one), `red` turns RED off, `rungs`
+ * `rtcPort` fixes the WebRTC UDP port (default: any free one), `red` turns RED off,
+ * `redDistances` sets its levels (`[webrtc] red_distances`, default the server's), `rungs`
  * sets the Opus ladder (default 64 kbit/s only).
- * @param {{partMs?: number, segmentMs?: number, frameMs?: number, rtcPort?: number, red?: boolean, rungs?: string}} [hls]
+ * @param {{partMs?: number, segmentMs?: number, frameMs?: number, rtcPort?: number, red?: boolean, redDistances?: number[], rungs?: string}} [hls]
  */
 export async function startMarkerServer(hls = {}) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ondes-g2g-'));
@@ -42,6 +43,7 @@ export async function startMarkerServer(hls = {}) {
     fs.writeFileSync(
         config,
         `[webrtc]\nudp_port = ${hls.rtcPort ?? 0}\nips = ["127.0.0.1"]\nred = ${hls.red ?? true}\n` +
+            (hls.redDistances ? `red_distances = [${hls.redDistances.join(', ')}]\n` : '') +
             `[hls]\npart_ms = ${hls.partMs ?? 200}\nsegment_ms = ${hls.segmentMs ?? 1000}\n` +
             `[[stream]]\nid = "main"\nsource = "${source}"\nsample_rate = 48000\nchannels = 2\nframe_ms = ${hls.frameMs ?? 20}\nrungs = "${hls.rungs ?? '64'}"\n`,
     );

@@ -2,10 +2,12 @@
 // WHEP in Chromium through a lossy link: how much of the audio NetEQ conceals, with and
 // without RED and Opus in-band FEC (a benchmark, not a test).
 //
-//   node web/bench/whep-loss.mjs [--loss 20] [--duration 20] [--json]
+//   node web/bench/whep-loss.mjs [--loss 20] [--duration 20] [--red-distances '1;1,2'] [--rungs 64,32] [--json]
 //
-// For each of four cases — the 64 kbit/s rung (no in-band FEC) and the 32 kbit/s rung (in-band
-// FEC, expected loss 5 %), each with `[webrtc] red = true` and `false` — it starts ondes
+// For each case — the 64 kbit/s rung (no in-band FEC) and the 32 kbit/s rung (in-band FEC,
+// expected loss 5 %), each with RED at every `--red-distances` pattern (`;` between
+// patterns, each a `[webrtc] red_distances` list; default `1,2`, the server's default) and
+// with `red = false` — it starts ondes
 // with the marker source on a fixed WebRTC UDP port and `ondes netsim --udp` in front of
 // that port (3 s lossless for ICE, DTLS and the data channel, then `--loss` % independent
 // loss each way, 5 ms delay). The page's WHEP answer has its host candidate's port
@@ -30,6 +32,15 @@ const opt = (/** @type {string} */ name, /** @type {string} */ dflt) => {
 const LOSS = Number(opt('loss', '20'));
 const DURATION_S = Number(opt('duration', '20'));
 const JSON_ONLY = args.includes('--json');
+/** @type {number[][]} */
+const RED_PATTERNS = opt('red-distances', '1,2')
+    .split(';')
+    .filter((p) => p.trim() !== '')
+    .map((p) => p.split(',').map((d) => Number(d.trim())));
+if (RED_PATTERNS.some((p) => p.some((d) => !Number.isInteger(d) || d < 1))) {
+    throw new Error(`--red-distances: give patterns like '1' or '1;1,2', not '${opt('red-distances', '')}'`);
+}
+const RUNGS = opt('rungs', '64,32').split(',');
 const log = (/** @type {string} */ s) => {
     if (!JSON_ONLY) console.error(s);
 };
@@ -70,16 +81,19 @@ const browser = await launchMarkerBrowser();
 /** @type {any[]} */
 const results = [];
 try {
-    for (const [rung, red] of /** @type {[string, boolean][]} */ ([['64', true], ['64', false], ['32', true], ['32', false]])) {
-        const label = `rung ${rung} kbit/s (${rung === '32' ? 'in-band FEC' : 'no in-band FEC'}), RED ${red ? 'on' : 'off'}`;
+    /** @type {[string, number[] | null][]} */
+    const cases = RUNGS.flatMap((rung) => [...RED_PATTERNS.map((p) => /** @type {[string, number[] | null]} */ ([rung, p])), [rung, null]]);
+    for (const [rung, distances] of cases) {
+        const red = distances !== null;
+        const label = `rung ${rung} kbit/s (${rung === '32' ? 'in-band FEC' : 'no in-band FEC'}), RED ${red ? `[${distances.join(', ')}]` : 'off'}`;
         log(`# ${label}: ${LOSS} % loss, 5 s warm-up + ${DURATION_S} s…`);
         const rtcPort = await freeUdpPort();
         const proxyPort = await freeUdpPort();
-        const ondes = await startMarkerServer({ rtcPort, red, rungs: '32,64' });
+        const ondes = await startMarkerServer({ rtcPort, red, redDistances: distances ?? undefined, rungs: '32,64' });
         const proxy = await startNetsim(proxyPort, rtcPort, script);
         try {
             const r = await measureTransport(browser.page, ondes.url, 'whep', { seconds: DURATION_S, warmupS: 5, whepRung: rung, candidatePort: { from: rtcPort, to: proxyPort } });
-            results.push({ label, rung, red, ...r });
+            results.push({ label, rung, red, red_distances: distances, ...r });
         } finally {
             proxy.kill('SIGTERM');
             await ondes.stop();

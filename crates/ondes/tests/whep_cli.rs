@@ -337,3 +337,83 @@ fn a_whip_publisher_reconnects_when_the_server_restarts() {
     assert_eq!(r["frames_unconfirmed"].as_u64().unwrap(), sent - acked, "{r}");
     drop(second);
 }
+
+/// `ondes listen` over WHEP for `secs`, through `ondes netsim --udp` in front of a server
+/// whose `[webrtc]` section ends with `red`: 3 s lossless (ICE, DTLS and the data channel get
+/// through), then 20 % independent loss each way.
+fn listen_at_20_percent_loss(name: &str, red: &str, secs: u32) -> Value {
+    let rtc_port = free_udp_port();
+    let config = tmp(&format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[webrtc]\nudp_port = {rtc_port}\nips = [\"127.0.0.1\"]\n{red}\n\
+             [[stream]]\nid = \"tone\"\nsource = \"tone:sine?freq=440&amp=0.5\"\nsample_rate = 48000\nchannels = 1\n"
+        ),
+    )
+    .unwrap();
+    let s =
+        common::serve(&["--bind", "127.0.0.1:0", "--config", config.to_str().unwrap()], &[], Stdio::null());
+    let script = tmp(&format!("{name}-loss.txt"));
+    std::fs::write(&script, "3s custom bw=10mbps delay=5ms\n1s custom bw=10mbps delay=5ms loss=20%\n")
+        .unwrap();
+    let proxy_port = free_udp_port();
+    let mut proxy = Child(
+        Command::new(BIN)
+            .args(["netsim", "--udp", "--listen", &format!("127.0.0.1:{proxy_port}")])
+            .args(["--upstream", &format!("127.0.0.1:{rtc_port}"), "--script", script.to_str().unwrap()])
+            .args(["--seed", "7", "--report-secs", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ondes netsim starts"),
+    );
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(proxy.0.stderr.take().unwrap()));
+    let first = lines.next().expect("a line from ondes netsim").unwrap();
+    assert!(first.contains("netsim"), "{first}");
+    std::thread::spawn(move || lines.for_each(drop));
+    let out = run(&[
+        "listen",
+        &format!("{}/api/streams/tone/whep?rung=64", s.url),
+        "--via",
+        &format!("127.0.0.1:{proxy_port}"),
+        "--duration",
+        &format!("{secs}s"),
+        "--json",
+    ]);
+    json(&out)
+}
+
+#[test]
+fn red_with_two_levels_rebuilds_most_of_what_20_percent_loss_takes() {
+    // both listens at once, each with its own server and lossy link
+    let (with, without) = std::thread::scope(|t| {
+        let with = t.spawn(|| listen_at_20_percent_loss("red2", "red_distances = [1, 2]", 12));
+        let without = t.spawn(|| listen_at_20_percent_loss("nored", "red = false", 12));
+        (with.join().unwrap(), without.join().unwrap())
+    });
+    let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v:#}"));
+    // without RED a lost packet is gone: about a fifth of the ~9 lossy seconds' 450 frames
+    assert_eq!(n(&without, "red_recovered"), 0, "{without:#}");
+    assert!(n(&without, "frames_lost") >= 40, "the link lost too little to compare: {without:#}");
+    // with RED, most come back from the next two packets' redundancy
+    assert!(n(&with, "frames_received") >= 500, "{with:#}");
+    assert!(n(&with, "red_recovered") >= 40, "frames rebuilt from RED: {with:#}");
+    assert!(
+        n(&with, "frames_lost") * 3 < n(&without, "frames_lost"),
+        "lost at play time with RED {} against {} without:\n{with:#}\n{without:#}",
+        n(&with, "frames_lost"),
+        n(&without, "frames_lost")
+    );
+    // and far less of the audio is concealed (lost frames, and the underruns and stretches
+    // the buffer plays while it waits for frames that will not come)
+    let concealed = |v: &Value| v["concealed_ms"].as_f64().expect("concealed_ms");
+    assert!(
+        concealed(&with) * 3.0 < concealed(&without),
+        "concealed with RED {} ms against {} ms without",
+        concealed(&with),
+        concealed(&without)
+    );
+    // a rebuilt frame is dated from the frames around it: no latency reads as zero
+    assert!(with["latency_ms"]["p50"].as_f64().expect("p50") > 0.5, "{with:#}");
+}

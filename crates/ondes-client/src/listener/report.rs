@@ -79,6 +79,11 @@ pub struct ListenReport {
     pub frames_skipped: u64,
     /// Lost frames rebuilt from the next packet's in-band FEC.
     pub fec_recovered: u64,
+    /// Frames lost on the network but rebuilt from a later packet's RED redundancy (WHEP):
+    /// they reach the jitter buffer as received frames (counted in `frames_received`, and in
+    /// `frames_played` unless late), not in `frames_lost`.
+    #[serde(default)]
+    pub red_recovered: u64,
     /// Times the buffer ran dry while playing.
     pub underruns: u64,
     pub underrun_ms: f64,
@@ -145,6 +150,7 @@ impl ListenReport {
             ("frames received", self.frames_received.to_string()),
             ("frames lost", pct(self.frames_lost)),
             ("  recovered by FEC", self.fec_recovered.to_string()),
+            ("rebuilt from RED", self.red_recovered.to_string()),
             ("frames late", pct(self.frames_late)),
             ("duplicates", self.duplicates.to_string()),
             ("dropped / skipped", format!("{} / {}", self.frames_dropped, self.frames_skipped)),
@@ -242,9 +248,15 @@ mod tests {
     #[test]
     fn json_has_the_documented_names() {
         let v = serde_json::to_value(ListenReport::default()).unwrap();
-        for key in
-            ["frames_received", "frames_lost", "frames_late", "concealed_ms", "underruns", "fec_recovered"]
-        {
+        for key in [
+            "frames_received",
+            "frames_lost",
+            "frames_late",
+            "concealed_ms",
+            "underruns",
+            "fec_recovered",
+            "red_recovered",
+        ] {
             assert!(v.get(key).is_some(), "{key}");
         }
         assert!(v["latency_ms"].get("p50").is_some() && v["latency_ms"].get("p99").is_some());

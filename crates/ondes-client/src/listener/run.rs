@@ -335,6 +335,7 @@ fn report(
         handshake_rtt_ms: conn.handshake_rtt().map(|d| d.as_secs_f64() * 1000.0),
         bytes_received,
         messages_received,
+        red_recovered: conn.red_recovered(),
         server_notices: notes.notices,
         server_skipped_frames: notes.server_skipped,
         out: opts.out.as_ref().map(|p| p.display().to_string()),

@@ -122,6 +122,14 @@ impl Connection {
         }
     }
 
+    /// Frames rebuilt from RED redundancy (WHEP only).
+    pub fn red_recovered(&self) -> u64 {
+        match self {
+            Connection::Whep(c) => c.red_recovered(),
+            Connection::Ws(_) | Connection::Sse(_) => 0,
+        }
+    }
+
     /// `(bytes, messages)` received so far.
     pub fn received(&self) -> (u64, u64) {
         match self {

@@ -4,6 +4,10 @@
 //! A frame's capture time is the server's `abs-capture-time` stamp; a server that does not
 //! send it leaves the arrival time instead (latency then reads as zero: `unstamped` counts
 //! such frames and the report says so).
+//!
+//! The listener offers RED: a frame lost on the way and rebuilt from a later packet's
+//! redundancy reaches the jitter buffer as if it had arrived (a received frame, not a lost
+//! one), and is counted apart ([`WhepConnection::red_recovered`]).
 
 use std::time::Duration;
 
@@ -47,7 +51,10 @@ impl WhepConnection {
         tls: &TlsOptions,
         via: Option<std::net::SocketAddr>,
     ) -> Result<Self, ListenError> {
-        Ok(WhepConnection { rx: WhepReceiver::open_via(url, token, timeout, tls, via).await?, unstamped: 0 })
+        Ok(WhepConnection {
+            rx: WhepReceiver::open_via(url, token, timeout, tls, via, true).await?,
+            unstamped: 0,
+        })
     }
 
     pub async fn next(&mut self) -> Result<Option<Incoming>, ListenError> {
@@ -73,5 +80,10 @@ impl WhepConnection {
 
     pub fn received(&self) -> (u64, u64) {
         self.rx.received()
+    }
+
+    /// Frames rebuilt from RED redundancy.
+    pub fn red_recovered(&self) -> u64 {
+        self.rx.red_recovered()
     }
 }

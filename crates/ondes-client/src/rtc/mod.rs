@@ -9,9 +9,11 @@
 //!   session's `Location`, DELETE it at the end. No trickle ICE: the server is ICE-lite
 //!   and answers with all its candidates.
 //! - [`receiver`]: a WHEP session as frames (number, capture time, Opus packet).
+//! - [`red`]: which of those frames str0m rebuilt from RED redundancy.
 
 pub mod peer;
 pub mod receiver;
+pub mod red;
 pub mod signal;
 
 pub use peer::{PeerError, RtcPeer};

@@ -6,6 +6,11 @@
 //! packet's duration (the server stamps frame `n` at `n × frame ticks`), so a lost packet is
 //! a gap in the numbers, as over WebSocket. The capture time is the `abs-capture-time`
 //! header extension the server puts on every packet (`None` from a server that does not).
+//!
+//! The listener offers RED (RFC 2198): a frame lost on the way is then rebuilt by str0m from
+//! the redundancy of a later packet, and comes out in its place, flagged
+//! [`RtpFrame::red_recovered`] (see [`super::red`]). The probe and the fanout bench offer
+//! none: they measure the network's loss and the server's plain cost.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +20,7 @@ use str0m::media::{Direction, Frequency, MediaData, MediaKind, Mid};
 use str0m::{Candidate, Event, IceConnectionState, Rtc};
 
 use super::peer::{PeerError, RtcPeer};
+use super::red::{self, RedRecovery};
 use super::signal::{self, SignalError, WhepSession};
 use crate::tls::TlsOptions;
 
@@ -36,8 +42,11 @@ pub struct RtpFrame {
     pub seq: u64,
     /// The packet's duration, µs.
     pub frame_us: u32,
-    /// Capture time, µs since the Unix epoch (server clock), from `abs-capture-time`.
+    /// Capture time, µs since the Unix epoch (server clock), from `abs-capture-time` (for a
+    /// frame rebuilt from RED, which has no extensions, from the frames around it).
     pub capture_us: Option<i64>,
+    /// Lost on the way and rebuilt from a later packet's RED redundancy.
+    pub red_recovered: bool,
     /// When the datagram was handed to str0m, µs since the Unix epoch.
     pub arrival_us: i64,
     pub data: Arc<[u8]>,
@@ -59,40 +68,53 @@ pub struct WhepReceiver {
     packets: u64,
     /// `(Instant, wall µs)` anchors to turn str0m's arrival instants into wall time.
     anchor: (std::time::Instant, i64),
+    red: RedRecovery,
 }
 
-/// A receive-only Opus peer (no RED: a lost packet is the jitter buffer's to conceal, with
-/// in-band FEC from the next one).
-fn receiver_rtc() -> str0m::RtcConfig {
-    Rtc::builder().clear_codecs().enable_opus(true, false).set_stats_interval(Some(Duration::from_secs(1)))
+/// A receive-only Opus peer, offering RED when `red` (without, a lost packet is the jitter
+/// buffer's to conceal, with in-band FEC from the next one).
+///
+/// str0m holds nothing back: by default its depacketizer waits behind a hole for up to 15
+/// packets (300 ms), which over a lossy link delivers every frame after a lost one in a late
+/// burst. Frames come out as they arrive instead (a RED-rebuilt one right after the packet
+/// that carried it); the listener's jitter buffer puts them in order by frame number, as it
+/// does for any reordering.
+fn receiver_rtc(red: bool) -> str0m::RtcConfig {
+    Rtc::builder()
+        .clear_codecs()
+        .enable_opus(true, red)
+        .set_reordering_size_audio(0)
+        .set_stats_interval(Some(Duration::from_secs(1)))
 }
 
 impl WhepReceiver {
-    /// POSTs the offer to `url` (a `…/whep` endpoint) and starts ICE with the answer.
+    /// POSTs the offer (without RED) to `url` (a `…/whep` endpoint) and starts ICE with the
+    /// answer.
     pub async fn open(
         url: &str,
         token: Option<&str>,
         timeout: Duration,
         tls: &TlsOptions,
     ) -> Result<Self, WhepError> {
-        Self::open_via(url, token, timeout, tls, None).await
+        Self::open_via(url, token, timeout, tls, None, false).await
     }
 
-    /// [`Self::open`], with the media sent to `via` instead of the answer's candidates: a
-    /// UDP proxy in front of the server's WebRTC port (`ondes netsim --udp`), which the
-    /// server cannot know about.
+    /// [`Self::open`], offering RED when `red`, with the media sent to `via` instead of the
+    /// answer's candidates: a UDP proxy in front of the server's WebRTC port (`ondes netsim
+    /// --udp`), which the server cannot know about.
     pub async fn open_via(
         url: &str,
         token: Option<&str>,
         timeout: Duration,
         tls: &TlsOptions,
         via: Option<SocketAddr>,
+        red: bool,
     ) -> Result<Self, WhepError> {
         let ip = match via {
             Some(v) => v.ip(),
             None => signal::server_ip(url).await?,
         };
-        let mut peer = RtcPeer::bind(ip, receiver_rtc()).await?;
+        let mut peer = RtcPeer::bind(ip, receiver_rtc(red)).await?;
         let mut api = peer.rtc.sdp_api();
         let mid = api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
         // the server's notices (paused, stream ended) travel on a data channel
@@ -122,7 +144,7 @@ impl WhepReceiver {
         }
         peer.drain()?;
         let anchor = (std::time::Instant::now(), wall_us(SystemTime::now()));
-        Ok(WhepReceiver { peer, session, mid, bytes: 0, packets: 0, anchor })
+        Ok(WhepReceiver { peer, session, mid, bytes: 0, packets: 0, anchor, red: RedRecovery::default() })
     }
 
     /// Waits until ICE and DTLS are done (the server starts sending at live then), at most
@@ -165,7 +187,7 @@ impl WhepReceiver {
         }
     }
 
-    fn frame(&self, d: MediaData) -> Result<RtpFrame, WhepError> {
+    fn frame(&mut self, d: MediaData) -> Result<RtpFrame, WhepError> {
         let samples = ondes_codec::packet_samples(&d.data, 48_000)
             .map_err(|e| WhepError::Protocol(format!("an RTP packet that is not Opus: {e}")))?;
         if samples == 0 {
@@ -173,10 +195,14 @@ impl WhepReceiver {
         }
         let ts = d.time.rebase(Frequency::FORTY_EIGHT_KHZ).numer();
         let since = d.network_time.saturating_duration_since(self.anchor.0).as_micros() as i64;
+        let (seq, frame_us) = (ts / samples as u64, (samples as u64 * 1_000_000 / 48_000) as u32);
+        let red_recovered = red::is_recovered(&d);
+        let stamped = d.ext_vals.abs_capture_time.map(|a| wall_us(a.capture_time));
         Ok(RtpFrame {
-            seq: ts / samples as u64,
-            frame_us: (samples as u64 * 1_000_000 / 48_000) as u32,
-            capture_us: d.ext_vals.abs_capture_time.map(|a| wall_us(a.capture_time)),
+            seq,
+            frame_us,
+            capture_us: self.red.frame(seq, frame_us, stamped, red_recovered),
+            red_recovered,
             arrival_us: self.anchor.1 + since,
             data: d.data,
         })
@@ -189,9 +215,14 @@ impl WhepReceiver {
         self.session.delete().await;
     }
 
-    /// `(payload bytes, packets)` received so far.
+    /// `(payload bytes, packets)` received so far (frames rebuilt from RED included).
     pub fn received(&self) -> (u64, u64) {
         (self.bytes, self.packets)
+    }
+
+    /// Frames rebuilt from RED so far.
+    pub fn red_recovered(&self) -> u64 {
+        self.red.recovered
     }
 }
 

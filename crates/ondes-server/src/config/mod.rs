@@ -338,13 +338,67 @@ pub struct WebRtcConfig {
     pub max_sessions: usize,
     /// Opus in RED (redundant audio, RFC 2198) to listeners whose offer has it.
     pub red: bool,
+    /// Which earlier packets each RED packet carries again, in packets back: `[1]` the
+    /// previous one, `[1, 2]` the two before it (a packet is lost for good only when it and
+    /// every packet carrying it are lost: 20 % loss leaves 4 % with `[1]`, 0.8 % with
+    /// `[1, 2]`). Each level adds one Opus payload per packet. `[]`: no RED.
+    pub red_distances: Vec<u32>,
+}
+
+/// The deepest RED level: str0m's receivers (and libwebrtc's NetEQ history) recover up to 8
+/// packets back; a deeper block would only cost bandwidth.
+pub const MAX_RED_DISTANCE: u32 = 8;
+
+impl WebRtcConfig {
+    /// The RED levels sent, `None` when RED is off (`red = false` or `red_distances = []`).
+    pub fn red_levels(&self) -> Option<&[u32]> {
+        (self.red && !self.red_distances.is_empty()).then_some(self.red_distances.as_slice())
+    }
+
+    /// `red_distances`: at most 8 levels, strictly ascending, from 1 up to 8 packets back.
+    fn validate_red_distances(&self) -> Result<(), ConfigError> {
+        let d = &self.red_distances;
+        let err = |what: &str| {
+            invalid(
+                "webrtc.red_distances",
+                format!(
+                    "{d:?}: {what}; give ascending packet distances such as [1] or [1, 2] ([] turns RED off)"
+                ),
+            )
+        };
+        if d.len() > MAX_RED_DISTANCE as usize {
+            return Err(err("more than 8 levels"));
+        }
+        if d.iter().any(|&x| !(1..=MAX_RED_DISTANCE).contains(&x)) {
+            return Err(err("every distance is from 1 to 8 packets back"));
+        }
+        if d.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(err("the distances are not distinct and ascending"));
+        }
+        // a receiver finds each block's place from the nearest one, which must be the
+        // previous packet (str0m would add 1 silently otherwise)
+        if d.first().is_some_and(|&x| x != 1) {
+            return Err(err("the first distance must be 1 (the previous packet)"));
+        }
+        Ok(())
+    }
 }
 
 impl Default for WebRtcConfig {
     fn default() -> Self {
-        WebRtcConfig { udp_port: 8189, ips: Vec::new(), max_sessions: 5_000, red: true }
+        WebRtcConfig {
+            udp_port: 8189,
+            ips: Vec::new(),
+            max_sessions: 5_000,
+            red: true,
+            red_distances: DEFAULT_RED_DISTANCES.to_vec(),
+        }
     }
 }
+
+/// Two levels: at 20 % loss the audio concealed in Chromium drops from 2.5 % (one level) to
+/// under the 2 % a voice application can bear (BENCHMARKS.md, "WHEP at 20 % loss").
+pub const DEFAULT_RED_DISTANCES: &[u32] = &[1, 2];
 
 impl Default for IcecastConfig {
     fn default() -> Self {
@@ -487,6 +541,7 @@ impl Config {
             self.hls.window_segments,
         )
         .map_err(|e| invalid("hls", e.to_string()))?;
+        self.webrtc.validate_red_distances()?;
         for ip in &self.webrtc.ips {
             ip.parse::<std::net::IpAddr>().map_err(|e| {
                 invalid(
@@ -775,6 +830,14 @@ fn parse_env_value(var: &str, raw: &str, default: &toml::Value) -> Result<toml::
             "false" | "0" | "no" | "off" => false,
             _ => return Err(err("true or false")),
         }),
+        // a list of integers (`webrtc.red_distances`) from `1,2`, else a list of strings
+        toml::Value::Array(a) if a.first().is_some_and(toml::Value::is_integer) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().map(toml::Value::Integer).map_err(|_| err("integers separated by commas")))
+                .collect::<Result<_, _>>()?,
+        ),
         toml::Value::Array(_) => toml::Value::Array(
             raw.split(',')
                 .map(str::trim)
@@ -952,6 +1015,33 @@ mod tests {
         let templates: Vec<&str> =
             c.streams.iter().map(|s| s.id.as_str()).filter(|id| IdPattern::is_pattern(id)).collect();
         assert_eq!(templates, ["live-*", "radio-*"]);
+    }
+
+    #[test]
+    fn red_distances_are_checked_and_red_false_or_empty_turns_red_off() {
+        let load = |webrtc: &str, vars: &[(&str, &str)]| {
+            Config::from_toml_and_env(&format!("[webrtc]\n{webrtc}\n"), &env(vars))
+        };
+        assert_eq!(load("", &[]).unwrap().webrtc.red_levels(), Some(DEFAULT_RED_DISTANCES));
+        assert_eq!(load("red_distances = [1]", &[]).unwrap().webrtc.red_levels(), Some(&[1][..]));
+        assert_eq!(load("red_distances = [1, 3, 8]", &[]).unwrap().webrtc.red_levels(), Some(&[1, 3, 8][..]));
+        assert_eq!(load("red_distances = []", &[]).unwrap().webrtc.red_levels(), None);
+        assert_eq!(load("red = false\nred_distances = [1, 2]", &[]).unwrap().webrtc.red_levels(), None);
+        let c = load("", &[("ONDES_WEBRTC_RED_DISTANCES", "1, 2, 3")]).unwrap();
+        assert_eq!(c.webrtc.red_levels(), Some(&[1, 2, 3][..]));
+        for (bad, says) in [
+            ("[2, 1]", "distinct and ascending"),
+            ("[1, 1]", "distinct and ascending"),
+            ("[0, 1]", "from 1 to 8"),
+            ("[1, 9]", "from 1 to 8"),
+            ("[2, 4]", "first distance must be 1"),
+            ("[1, 2, 3, 4, 5, 6, 7, 8, 9]", "more than 8 levels"),
+        ] {
+            let e = load(&format!("red_distances = {bad}"), &[]).unwrap_err().to_string();
+            assert!(e.contains("webrtc.red_distances") && e.contains(says), "{bad}: {e}");
+        }
+        let e = load("", &[("ONDES_WEBRTC_RED_DISTANCES", "1,two")]).unwrap_err().to_string();
+        assert!(e.contains("ONDES_WEBRTC_RED_DISTANCES") && e.contains("integers"), "{e}");
     }
 
     #[test]

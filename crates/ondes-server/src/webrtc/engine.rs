@@ -265,20 +265,24 @@ impl Engine {
             Command::Listen { offer, offered, admission, transport, reply } => {
                 let stream = admission.hub.id.clone();
                 let hub = admission.hub.clone();
-                let red = self.cfg.red && offered.red;
+                // the configured RED levels, to a listener whose offer has RED
+                let red: Vec<u32> = match self.cfg.red_levels() {
+                    Some(levels) if offered.red => levels.to_vec(),
+                    _ => Vec::new(),
+                };
                 // an adaptive listener's rung follows the bandwidth estimate: probe up to
                 // what the top rung needs
                 let bwe = transport.is_adaptive().then(|| {
                     let top = hub.ladder.kbps().last().copied().unwrap_or(64);
-                    super::bwe::desired_bitrate(top, hub.spec.duration.as_us())
+                    super::bwe::desired_bitrate(top, hub.spec.duration.as_us(), red.len())
                 });
                 let r = self.create(
                     &offer,
                     &stream,
-                    red,
+                    &red,
                     bwe,
                     app,
-                    Role::Listener(Box::new(Listener::new(admission, transport))),
+                    Role::Listener(Box::new(Listener::new(admission, transport, red.len()))),
                 );
                 if r.is_ok() {
                     self.watch(&hub);
@@ -288,7 +292,7 @@ impl Engine {
             Command::Publish { offer, hub, session, reply } => {
                 let stream = hub.id.clone();
                 let r = match Publisher::new(hub, session) {
-                    Ok(p) => self.create(&offer, &stream, false, None, app, Role::Publisher(Box::new(p))),
+                    Ok(p) => self.create(&offer, &stream, &[], None, app, Role::Publisher(Box::new(p))),
                     Err(e) => Err(WebRtcError::Negotiation(format!("cannot create an Opus decoder: {e}"))),
                 };
                 let _ = reply.send(r);
@@ -306,12 +310,13 @@ impl Engine {
         }
     }
 
-    /// A new session answering `offer`; `bwe`: estimate the bandwidth, probing up to it.
+    /// A new session answering `offer`; `red`: the RED levels sent (`[]`: no RED); `bwe`:
+    /// estimate the bandwidth, probing up to it.
     fn create(
         &mut self,
         offer: &str,
         stream: &str,
-        red: bool,
+        red: &[u32],
         bwe: Option<Bitrate>,
         app: &AppState,
         role: Role,
@@ -325,7 +330,8 @@ impl Engine {
             .set_crypto_provider(self.crypto.clone())
             .set_ice_lite(true)
             .clear_codecs()
-            .enable_opus(true, red)
+            .enable_opus(true, !red.is_empty())
+            .set_red_distances(red)
             // each packet carries its frame's capture time, for the listener's latency
             .set_extension(super::ABS_CAPTURE_TIME_ID, Extension::AbsoluteCaptureTime)
             .enable_bwe(bwe)

@@ -47,6 +47,9 @@ pub struct Listener {
     pub write_errors: u64,
     /// A `rung=auto` listener's controller, fed with the bandwidth estimate.
     bwe: Option<ListenerBwe>,
+    /// RED levels sent to this listener (0: no RED): each packet carries that many earlier
+    /// payloads too, which the estimate has to pay for.
+    red_levels: usize,
     /// The latest `rung` message, held until the data channel opens (the estimate may
     /// move the rung while SCTP is still connecting).
     rung_notice: Option<Bytes>,
@@ -82,7 +85,7 @@ pub struct Peer {
 }
 
 impl Listener {
-    pub fn new(admission: Admission, transport: WhepTransport) -> Self {
+    pub fn new(admission: Admission, transport: WhepTransport, red_levels: usize) -> Self {
         let frame_ticks = u64::from(admission.hub.spec.duration.as_us()) * 48 / 1000;
         Listener {
             pending: Some((admission, transport)),
@@ -94,6 +97,7 @@ impl Listener {
             dropped_notices: 0,
             write_errors: 0,
             bwe: None,
+            red_levels,
             rung_notice: None,
         }
     }
@@ -193,7 +197,8 @@ impl Peer {
                     if transport.is_adaptive() {
                         let frame_us = hub.spec.duration.as_us();
                         let cfg = app.config.abr.controller(frame_us);
-                        l.bwe = ListenerBwe::new(cfg, &hub.ladder.kbps(), transport.rung, frame_us);
+                        l.bwe =
+                            ListenerBwe::new(cfg, &hub.ladder.kbps(), transport.rung, frame_us, l.red_levels);
                     }
                     l.session = Some(ListenerSession::new(app, hub, guard, transport, 1, Start::Live));
                 }

@@ -13,6 +13,7 @@
 //! the very top, where +1.0 clips to 32767/32768 (an error of 1/32768 < 1/32767). The price is
 //! that +1.0 cannot be represented exactly, which every 16-bit format shares anyway.
 
+use ondes_core::dsp::sanitize_sample;
 use std::fmt;
 use std::str::FromStr;
 
@@ -83,7 +84,8 @@ impl FromStr for SampleFormat {
 /// `bytes` must hold whole samples; a buffer that ends mid-sample is rejected rather than
 /// silently truncated, because on a stream it means the sender and receiver disagree on the
 /// format and everything after it would be noise. (Callers reading from a socket keep the
-/// remainder for the next read instead.) `s16` is scaled by 1/32768; `f32` is taken as is.
+/// remainder for the next read instead.) `s16` is scaled by 1/32768; `f32` is taken as is but
+/// for NaN (silence) and values beyond full scale (clipped).
 pub fn decode_interleaved(bytes: &[u8], fmt: SampleFormat, out: &mut Vec<f32>) -> Result<(), PcmError> {
     let size = fmt.bytes_per_sample();
     if !bytes.chunks_exact(size).remainder().is_empty() {
@@ -94,9 +96,9 @@ pub fn decode_interleaved(bytes: &[u8], fmt: SampleFormat, out: &mut Vec<f32>) -
         SampleFormat::S16Le => out.extend(
             bytes.chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) * (1.0 / 32768.0)),
         ),
-        SampleFormat::F32Le => {
-            out.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
-        }
+        SampleFormat::F32Le => out.extend(
+            bytes.chunks_exact(4).map(|b| sanitize_sample(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+        ),
     }
     Ok(())
 }

@@ -5,6 +5,8 @@
 //! the declared size as an upper bound (a file may carry chunks after the audio), except 0,
 //! which means "until the end". Sans-IO: bytes in, samples out, as they arrive.
 
+use ondes_core::dsp::sanitize_sample;
+
 /// The audio layout found in the `fmt ` chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WavFormat {
@@ -175,7 +177,9 @@ fn decode(bytes: &[u8], fmt: WavFormat, out: &mut Vec<f32>) {
                 .chunks_exact(4)
                 .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32 / 2_147_483_648.0),
         ),
-        _ => out.extend(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+        _ => out.extend(
+            bytes.chunks_exact(4).map(|c| sanitize_sample(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+        ),
     }
 }
 

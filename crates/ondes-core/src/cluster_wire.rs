@@ -288,9 +288,10 @@ pub fn pcm_to_f32(format: PcmFormat, bytes: &[u8]) -> Vec<f32> {
         PcmFormat::S16 => {
             bytes.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32767.0).collect()
         }
-        PcmFormat::F32 => {
-            bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-        }
+        PcmFormat::F32 => bytes
+            .chunks_exact(4)
+            .map(|c| crate::dsp::sanitize_sample(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            .collect(),
     }
 }
 

@@ -10,6 +10,8 @@ pub mod cluster;
 pub mod config;
 pub mod connections;
 pub mod egress;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 pub mod hub;
 pub mod icecast;

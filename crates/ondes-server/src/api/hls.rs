@@ -226,20 +226,39 @@ pub async fn rung_file(
     }
 }
 
-async fn playlist(seg: &Arc<RungSegmenter>, q: &QueryMap) -> Result<Response, ApiError> {
-    let msn = number(q, "_HLS_msn")?;
-    let part = number(q, "_HLS_part")?;
-    if part.is_some() && msn.is_none() {
-        return Err(ApiError::bad_request("bad_query", "_HLS_part needs _HLS_msn"));
-    }
-    let skip = match q.0.get("_HLS_skip").map(String::as_str) {
-        None => false,
-        Some("YES" | "v2") => true,
-        Some(v) => {
-            return Err(ApiError::bad_request("bad_query", format!("_HLS_skip is YES or v2 (got '{v}')")));
+/// What a media playlist request asks for: the part to wait for, a delta update, LL or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PlaylistQuery {
+    pub msn: Option<u64>,
+    pub part: Option<u64>,
+    pub skip: bool,
+    pub low_latency: bool,
+}
+
+impl PlaylistQuery {
+    pub(crate) fn parse(q: &QueryMap) -> Result<PlaylistQuery, ApiError> {
+        let msn = number(q, "_HLS_msn")?;
+        let part = number(q, "_HLS_part")?;
+        if part.is_some() && msn.is_none() {
+            return Err(ApiError::bad_request("bad_query", "_HLS_part needs _HLS_msn"));
         }
-    };
-    let low_latency = !matches!(q.0.get("ll").map(String::as_str), Some("0" | "false" | "no"));
+        let skip = match q.0.get("_HLS_skip").map(String::as_str) {
+            None => false,
+            Some("YES" | "v2") => true,
+            Some(v) => {
+                return Err(ApiError::bad_request(
+                    "bad_query",
+                    format!("_HLS_skip is YES or v2 (got '{v}')"),
+                ));
+            }
+        };
+        let low_latency = !matches!(q.0.get("ll").map(String::as_str), Some("0" | "false" | "no"));
+        Ok(PlaylistQuery { msn, part, skip, low_latency })
+    }
+}
+
+async fn playlist(seg: &Arc<RungSegmenter>, q: &QueryMap) -> Result<Response, ApiError> {
+    let PlaylistQuery { msn, part, skip, low_latency } = PlaylistQuery::parse(q)?;
     let hold = hold(seg);
     if let Some(msn) = msn {
         seg.wait_for(msn, part, hold).await.map_err(|e| wait_error(e, "the playlist update asked for"))?;

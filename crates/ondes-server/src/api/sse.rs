@@ -22,10 +22,10 @@ use crate::http::{QueryMap, StreamId};
 use crate::state::SharedState;
 
 /// Listener options from the query string.
-struct Options {
+pub(crate) struct Options {
     format: SseFormat,
     /// Frames merged per event (1 = every frame its own event).
-    group: u64,
+    pub(crate) group: u64,
 }
 
 /// The lowest `max_fps` a stream merges without loss: one event may hold at most half the
@@ -36,7 +36,7 @@ fn min_fps(fps: f64, max_lag_ms: u64) -> f64 {
     fps / max_group
 }
 
-fn parse_options(q: &QueryMap, fps: f64, max_lag_ms: u64) -> Result<Options, ApiError> {
+pub(crate) fn parse_options(q: &QueryMap, fps: f64, max_lag_ms: u64) -> Result<Options, ApiError> {
     let name = q.0.get("format").map(String::as_str).unwrap_or("json");
     let format = SseFormat::parse(name).ok_or_else(|| {
         ApiError::bad_request(
@@ -65,7 +65,7 @@ fn parse_options(q: &QueryMap, fps: f64, max_lag_ms: u64) -> Result<Options, Api
 
 /// `Last-Event-ID` (header, or `last_event_id` query for clients that cannot set headers)
 /// as a frame number; ids that are not `frame-<n>` (e.g. the connection id) mean "start at live".
-fn last_event_frame(headers: &HeaderMap, q: &QueryMap) -> Option<u64> {
+pub(crate) fn last_event_frame(headers: &HeaderMap, q: &QueryMap) -> Option<u64> {
     let raw = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())

@@ -38,7 +38,7 @@ const WS_RUNGS: RungOffer = RungOffer { transport: "WebSocket", pcm: true, lossl
 pub const MAX_LISTENER_MESSAGE: usize = 64 * 1024;
 
 /// `batch=` if the listener fixed it (otherwise the profile decides, default 4).
-fn parse_batch(q: &QueryMap) -> Result<Option<u64>, ApiError> {
+pub(crate) fn parse_batch(q: &QueryMap) -> Result<Option<u64>, ApiError> {
     match q.0.get("batch") {
         None => Ok(None),
         Some(v) => match v.parse::<u64>() {
@@ -53,7 +53,7 @@ fn parse_batch(q: &QueryMap) -> Result<Option<u64>, ApiError> {
 
 /// `last_seq=`: the sequence number of the last frame the listener has (full, or the low 32
 /// bits its audio messages carry: extended against the stream's position); it resumes after it.
-fn parse_last_seq(q: &QueryMap) -> Result<Option<u64>, ApiError> {
+pub(crate) fn parse_last_seq(q: &QueryMap) -> Result<Option<u64>, ApiError> {
     match q.0.get("last_seq") {
         None => Ok(None),
         Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {

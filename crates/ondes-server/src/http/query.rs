@@ -15,15 +15,19 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let q = parts.uri.query().unwrap_or("");
+        QueryMap::parse(parts.uri.query().unwrap_or(""))
+    }
+}
+
+impl QueryMap {
+    /// Parses a query string (without the `?`).
+    pub fn parse(q: &str) -> Result<QueryMap, ApiError> {
         let map = serde_urlencoded::from_str::<Vec<(String, String)>>(q).map_err(|e| {
             ApiError::bad_request("bad_query", format!("the query string cannot be parsed: {e}"))
         })?;
         Ok(QueryMap(map.into_iter().collect()))
     }
-}
 
-impl QueryMap {
     /// A positive number parameter, if present.
     pub fn positive_f64(&self, key: &str) -> Result<Option<f64>, ApiError> {
         match self.0.get(key) {

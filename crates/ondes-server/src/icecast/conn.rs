@@ -152,7 +152,7 @@ fn examine(buf: &[u8]) -> Verdict {
     Verdict::Rewrite { head: out.into_bytes(), body_at: end, chunked: !framed }
 }
 
-fn find_head_end(buf: &[u8]) -> Option<usize> {
+pub(crate) fn find_head_end(buf: &[u8]) -> Option<usize> {
     let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
     let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
     match (crlf, lf) {

@@ -7,6 +7,7 @@
 
 use ondes_codec::OggOpusDecoder;
 use ondes_core::FrameSpec;
+use ondes_core::dsp::sanitize_sample;
 
 /// Why a body cannot be ingested.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -191,12 +192,17 @@ impl IngestParser {
                 self.pcm.push(match (bytes_per_sample, float) {
                     (2, _) => i16::from_le_bytes([s[0], s[1]]) as f32 / 32768.0,
                     (3, _) => (i32::from_le_bytes([0, s[0], s[1], s[2]]) >> 8) as f32 / 8_388_608.0,
-                    _ => f32::from_le_bytes([s[0], s[1], s[2], s[3]]),
+                    _ => sanitize_sample(f32::from_le_bytes([s[0], s[1], s[2], s[3]])),
                 });
             }
             self.buf.drain(..whole);
         }
         Ok(())
+    }
+
+    /// Body bytes held until more arrive (a WAV header, half a sample).
+    pub fn held_bytes(&self) -> usize {
+        self.buf.len()
     }
 
     /// The next complete frame, if one is buffered.

@@ -1,0 +1,6 @@
+//! Arbitrary bytes into a parser of the server (see `ondes_server::fuzz::icecast_body`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    ondes_server::fuzz::icecast_body(data);
+});

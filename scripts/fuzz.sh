@@ -32,7 +32,8 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
-export CC=clang CFLAGS="-fsanitize=fuzzer-no-link"
+# clang with libFuzzer's coverage instrumentation on compilations only (see fuzz/cc.sh)
+export CC="$PWD/fuzz/cc.sh"
 for target in $(cargo fuzz list --fuzz-dir fuzz); do
     echo "==> $target for ${seconds} s"
     mkdir -p "fuzz/corpus/$target"

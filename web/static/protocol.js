@@ -49,8 +49,8 @@ export const MSG = Object.freeze({
 
 /**
  * The `status` values of a status notice (WebSocket `status` message, SSE `status` event).
- * `gap` and `quality` come over SSE only: over a WebSocket a failed resume is a new
- * connection's `info`, and a quality change is a `rung` message.
+ * `quality` comes over SSE only (over a WebSocket a quality change is a `rung` message);
+ * `gap` answers a resume (SSE `Last-Event-ID`, WebSocket `last_seq`) whose frames are gone.
  */
 export const STATUS = Object.freeze({
     /** the stream is paused: no audio until `resumed` */
@@ -63,7 +63,7 @@ export const STATUS = Object.freeze({
     SOURCE_LOST: 'source-lost',
     /** the source is back */
     SOURCE_RESTORED: 'source-restored',
-    /** SSE: the frames asked for with Last-Event-ID are gone (`missed_frames`, null when unknown) */
+    /** the frames asked for with Last-Event-ID or last_seq are gone (`missed_frames`, null when unknown) */
     GAP: 'gap',
     /** SSE: the stream's quality cap changed (`quality`, and the `sample_rate` now delivered) */
     QUALITY: 'quality',

@@ -112,6 +112,8 @@ export class WsOpusSource {
             invalidMessages: 0,
             reconnects: 0,
             serverSkippedFrames: 0,
+            /** frames a reconnection could not get back (`gap` after resuming with last_seq) */
+            resumeMissedFrames: 0,
         };
     }
 
@@ -146,6 +148,10 @@ export class WsOpusSource {
         u.searchParams.set('batch', String(this.batch));
         u.searchParams.set('profile', this.profile);
         if (this.token) u.searchParams.set('access_token', this.token);
+        // a reconnection resumes after the last frame received (its low 32 bits, as the wire
+        // carries them: the server extends them against its own numbering), so that frames
+        // still in the server's ring are not lost and a restart's gap is reported (`gap`)
+        if (this.lastSeq !== null) u.searchParams.set('last_seq', String(this.lastSeq % 4294967296));
         return u.toString();
     }
 
@@ -329,6 +335,7 @@ export class WsOpusSource {
         }
         if (this.info && (m.status === STATUS.PAUSED || m.status === STATUS.RESUMED)) this.info = { ...this.info, paused: m.status === STATUS.PAUSED };
         this.counters.serverSkippedFrames += skippedFrames(m);
+        if (m.status === STATUS.GAP && typeof m.missed_frames === 'number') this.counters.resumeMissedFrames += m.missed_frames;
         // in order with the frames: after those that arrived before it
         this.decoding.pushNotice(m);
     }

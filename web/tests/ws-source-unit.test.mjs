@@ -317,16 +317,21 @@ test('statuses map to states; a closed connection is reopened; stream_ended is f
     assert.deepEqual(k.log.statuses.map((s) => s.status), ['resumed', 'source-lost', 'source-restored', 'lagged']);
 
     // frames in flight when the connection drops are forgotten with the decoder state
-    sockets[0].binary(opus(100, [[1]]));
+    assert.equal(new URL(sockets[0].url).searchParams.get('last_seq'), null, 'a first connection joins at live');
+    sockets[0].binary(opus(2 ** 32 + 100, [[1]]));
     sockets[0].close(1006);
     assert.equal(src.state, 'reconnecting');
     assert.match(k.log.errors.at(-1).message, /reconnecting in \d+ ms \(attempt 1 of 10\)/);
     await sleep(30);
     assert.equal(sockets.length, 2, 'reopened after the backoff');
+    assert.equal(new URL(sockets[1].url).searchParams.get('last_seq'), '100', 'resumes after the last frame (low 32 bits)');
     sockets[1].info();
     assert.equal(src.state, 'live');
     assert.equal(src.stats().reconnects, 1);
-    // a restarted server numbers from 0 again: no 64-bit extension against the old numbers
+    // the server restarted in between: the frames since are gone, counted once
+    sockets[1].text({ type: 'status', status: 'gap', from_frame: 101, missed_frames: 150 });
+    assert.equal(src.stats().resumeMissedFrames, 150);
+    // a new connection's numbers are not extended against the old ones
     sockets[1].binary(opus(0, [[30]]));
     decoders.at(-1).flush();
     assert.deepEqual(k.log.frames.map((f) => f.seq), [0]);

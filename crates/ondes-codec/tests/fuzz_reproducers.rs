@@ -23,27 +23,17 @@ const PARSERS: [(&str, Harness); 3] = [
 
 /// ondes-core's parser targets, replayed by that crate's own test of the same name.
 const CORE_PARSERS: [&str; 4] = ["cluster_wire", "control_json", "sse", "wire_audio"];
+/// The server's parser targets (replayed by ondes-server's `fuzz_reproducers` test).
+const SERVER_PARSERS: [&str; 7] =
+    ["auth", "config", "http_ingest", "icecast_body", "icecast_source", "query", "sdp_offer"];
 
 /// A small xorshift generator: random inputs, the same on every run.
 fn rng() -> impl FnMut() -> u64 {
-    let mut x = 0x0123_4567_89AB_CDEFu64;
-    move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    }
+    ondes_core::fuzz::xorshift(0x0123_4567_89AB_CDEF)
 }
 
 fn reproducers(target: &str) -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/reproducers").join(target);
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_none_or(|x| x != "md"))
-        .collect();
-    files.sort();
-    files
+    ondes_core::fuzz::reproducers(env!("CARGO_MANIFEST_DIR"), target)
 }
 
 #[test]
@@ -61,6 +51,7 @@ fn every_fuzz_target_has_an_engine_and_a_reproducer_directory() {
         .map(|(t, _)| *t)
         .chain(PARSERS.iter().map(|(t, _)| *t))
         .chain(CORE_PARSERS)
+        .chain(SERVER_PARSERS)
         .map(str::to_owned)
         .collect();
     known.sort();

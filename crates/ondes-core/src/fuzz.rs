@@ -6,6 +6,8 @@
 //! panic": what decodes re-encodes, and what a parser holds stays bounded. A broken promise
 //! panics, which is what the fuzzer reports.
 
+use std::path::{Path, PathBuf};
+
 use crate::cluster_wire;
 use crate::proto::audio::decode_audio;
 use crate::proto::control::{FromListener, ToListener, ToPublisher};
@@ -57,5 +59,29 @@ pub fn sse(data: &[u8]) {
         fed += chunk.len();
         while p.next_event().is_some() {}
         assert!(p.pending_bytes() <= fed, "the parser holds more than it was fed");
+    }
+}
+
+/// The checked-in reproducers of `target` (`fuzz/reproducers/<target>/`, its README aside),
+/// for the tests that replay them; `manifest_dir` is the test crate's `CARGO_MANIFEST_DIR`.
+pub fn reproducers(manifest_dir: &str, target: &str) -> Vec<PathBuf> {
+    let dir = Path::new(manifest_dir).join("../../fuzz/reproducers").join(target);
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_none_or(|x| x != "md"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// A small deterministic generator (xorshift64) for the replay tests' random inputs.
+pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed.max(1);
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
     }
 }

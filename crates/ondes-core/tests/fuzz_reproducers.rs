@@ -20,14 +20,7 @@ const TARGETS: [(&str, Harness); 4] = [
 ];
 
 fn reproducers(target: &str) -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/reproducers").join(target);
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_none_or(|x| x != "md"))
-        .collect();
-    files.sort();
-    files
+    ondes_core::fuzz::reproducers(env!("CARGO_MANIFEST_DIR"), target)
 }
 
 /// A valid input of each target, to mangle.
@@ -77,13 +70,7 @@ fn every_checked_in_reproducer_runs_clean() {
 
 #[test]
 fn random_and_mangled_inputs_run_clean() {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = fuzz::xorshift(0x9E37_79B9_7F4A_7C15);
     for ((_, harness), base) in TARGETS.iter().zip(valid_inputs()) {
         harness(&base);
         for _ in 0..2000 {

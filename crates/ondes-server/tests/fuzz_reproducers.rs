@@ -21,24 +21,11 @@ const TARGETS: [(&str, Harness); 7] = [
 ];
 
 fn reproducers(target: &str) -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/reproducers").join(target);
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_none_or(|x| x != "md"))
-        .collect();
-    files.sort();
-    files
+    ondes_core::fuzz::reproducers(env!("CARGO_MANIFEST_DIR"), target)
 }
 
 fn rng() -> impl FnMut() -> u64 {
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
-    move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    }
+    ondes_core::fuzz::xorshift(0x2545_F491_4F6C_DD1D)
 }
 
 /// A real Ogg/Opus body: 48 kHz stereo, 20 frames of a tone.

@@ -114,5 +114,6 @@ fn fanout_without_the_ca_or_against_a_plain_server_fails_clearly() {
     let out = fanout(&url, "sse", 3, &[]);
     assert!(!out.status.success(), "a plain server cannot pass for TLS");
     let err = String::from_utf8_lossy(&out.stderr);
+    // (the plain server waits for a request head: the handshake times out, or fails on its answer)
     assert!(err.contains("tls_handshake") && err.contains("http://"), "{err}");
 }

@@ -152,7 +152,8 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
 /// The failure reason of a TLS error: `tls_untrusted` (the certificate's issuer is not
 /// trusted: pass `--ca`), `tls_wrong_name` (the certificate does not name the URL's host),
 /// `tls_bad_certificate` (expired, revoked, ...), `tls_handshake` (anything else, e.g. a
-/// server that does not speak TLS on that port).
+/// server that does not speak TLS on that port). A handshake that does not finish within
+/// [`TLS_HANDSHAKE_TIMEOUT`] is `tls_handshake_timeout`.
 pub(crate) fn tls_reason(e: &rustls::Error) -> &'static str {
     use rustls::CertificateError as C;
     match e {
@@ -181,9 +182,15 @@ pub(crate) fn tls_advice(reason: &str) -> &'static str {
             "the server's certificate does not name the URL's host; use a host name it carries"
         }
         "tls_bad_certificate" => "the server's certificate is not valid (expired or malformed)",
+        "tls_handshake_timeout" => {
+            "no TLS handshake within 5 s; is the server serving https:// on this port? (use http:// if not)"
+        }
         _ => "the TLS handshake failed; is the server serving https:// on this port? (use http:// if not)",
     }
 }
+
+/// Bound on a TLS handshake (after the TCP connection), below the default connect timeout.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How a listener reaches the server: the address, and for `https://` the TLS connector and
 /// the name the server's certificate must carry.
@@ -231,7 +238,10 @@ impl Dialer {
         let Some((connector, name, _)) = &self.tls else { return Ok(Conn::Plain(tcp)) };
         // Nagle off: the handshake's flights should not wait for an acknowledgement
         let _ = tcp.set_nodelay(true);
-        match connector.connect(name.clone(), tcp).await {
+        // a server that does not speak TLS may wait for an HTTP head that never comes
+        let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, connector.connect(name.clone(), tcp));
+        let Ok(done) = handshake.await else { return Err("tls_handshake_timeout".into()) };
+        match done {
             Ok(tls) => Ok(Conn::Tls(Box::new(tls))),
             // a peer that closes or answers garbage in the middle of a handshake does not
             // speak TLS there

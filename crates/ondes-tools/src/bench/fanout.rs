@@ -207,7 +207,8 @@ pub struct FanoutReport {
     /// `alive_window` (1 s by default).
     pub listeners_alive: usize,
     /// Failed connection attempts by reason: `http_<status>`, `refused`, `timeout`,
-    /// `reset`, `closed_before_response`, `not_event_stream`, `too_many_open_files`, ...
+    /// `reset`, `closed_before_response`, `not_event_stream`, `too_many_open_files`, over TLS
+    /// `tls_untrusted`, `tls_wrong_name`, `tls_handshake`, ...
     pub connect_failures: BTreeMap<String, u64>,
     /// Connected listeners whose connection ended (by the server or an error) before the end.
     pub disconnects: u64,

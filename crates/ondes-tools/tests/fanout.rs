@@ -272,7 +272,7 @@ async fn refused_connections_are_counted_not_fatal() {
 
 #[tokio::test]
 async fn rejects_bad_options() {
-    let mut opts = FanoutOptions::new("https://127.0.0.1:1/");
+    let mut opts = FanoutOptions::new("ftp://127.0.0.1:1/");
     assert!(run_fanout(opts.clone(), None).await.is_err());
     opts.url = "http://127.0.0.1:1/".into();
     opts.listeners = 0;

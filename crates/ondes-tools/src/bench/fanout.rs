@@ -31,10 +31,11 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
-use super::reader::{ReadEnd, RunShared, hls, http, sse, whep, ws};
+use super::reader::{Dialer, ReadEnd, RunShared, hls, http, sse, tls_advice, whep, ws};
 use super::stats::{Counters, ListenerStats, Window};
 use super::{BenchError, http1, proc_stats};
 use ondes_client::histogram::LatencySummary;
+use ondes_client::tls::TlsOptions;
 
 /// Open files kept in reserve beyond one per listener (runtime, stdio, /proc reads).
 const FD_RESERVE: u64 = 64;
@@ -112,8 +113,11 @@ pub enum FanoutPhase {
 /// What to run. [`FanoutOptions::new`] gives the defaults of `ondes bench fanout`.
 #[derive(Debug, Clone)]
 pub struct FanoutOptions {
-    /// `http://host:port[/path?query]`; without a path, the transport's default route.
+    /// `http://host:port[/path?query]` (`https://`, `ws://`, `wss://` too); without a path,
+    /// the transport's default route.
     pub url: String,
+    /// What `https://` and `wss://` listeners trust: the system's roots, plus `--ca`.
+    pub tls: TlsOptions,
     pub transport: Transport,
     pub listeners: usize,
     /// Length of the measured window.
@@ -145,6 +149,7 @@ impl FanoutOptions {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            tls: TlsOptions::default(),
             transport: Transport::Sse,
             listeners: 100,
             duration: Duration::from_secs(20),
@@ -202,7 +207,8 @@ pub struct FanoutReport {
     /// `alive_window` (1 s by default).
     pub listeners_alive: usize,
     /// Failed connection attempts by reason: `http_<status>`, `refused`, `timeout`,
-    /// `reset`, `closed_before_response`, `not_event_stream`, `too_many_open_files`, ...
+    /// `reset`, `closed_before_response`, `not_event_stream`, `too_many_open_files`, over TLS
+    /// `tls_untrusted`, `tls_wrong_name`, `tls_handshake`, ...
     pub connect_failures: BTreeMap<String, u64>,
     /// Connected listeners whose connection ended (by the server or an error) before the end.
     pub disconnects: u64,
@@ -455,14 +461,15 @@ pub async fn run_fanout(
     progress: Option<ProgressBar>,
 ) -> Result<FanoutReport, BenchError> {
     opts.validate()?;
-    // ws:// URLs are parsed as http:// (same authority and path)
-    let url = http1::parse_http_url(&opts.url.replacen("ws://", "http://", 1))?;
+    // ws:// and wss:// URLs are parsed as http:// and https:// (same authority and path)
+    let url = http1::parse_http_url(&ws_as_http(&opts.url))?;
     let path = match url.path_and_query.as_str() {
         "" => opts.transport.default_path().to_string(),
         p if p.starts_with("/?") => format!("{}{}", opts.transport.default_path(), &p[1..]),
         p => p.to_string(),
     };
-    let full_url = format!("http://{}{path}", url.host_header);
+    let scheme = if url.tls { "https" } else { "http" };
+    let full_url = format!("{scheme}://{}{path}", url.host_header);
 
     let open_file_limit = proc_stats::raise_nofile_limit().ok();
     if let Some(limit) = open_file_limit
@@ -471,6 +478,7 @@ pub async fn run_fanout(
         return Err(BenchError::FileLimit { listeners: opts.listeners, limit });
     }
     let addr = resolve(&url).await?;
+    let dialer = Dialer::new(addr, &url, &opts.tls)?;
     let server_pid = opts.server_pid.or_else(|| proc_stats::find_listening_pid(addr));
     let ticks_per_sec = proc_stats::clock_ticks_per_sec();
     let publish = |phase| {
@@ -485,7 +493,7 @@ pub async fn run_fanout(
     let ctx = Arc::new(ListenerCtx {
         target: Target::new(
             opts.transport,
-            addr,
+            &dialer,
             &url,
             &path,
             opts.token.as_deref(),
@@ -516,6 +524,22 @@ pub async fn run_fanout(
         let ok = shared.connected.load(Ordering::Relaxed);
         let failed = shared.failed.load(Ordering::Relaxed);
         bar.connect_progress(ok, failed);
+        // the first connections failed over TLS: the others will too, say why now
+        if ok == 0
+            && let Some(reason) = shared.tls_refusal.get()
+        {
+            stop_tx.send_replace(true);
+            for task in tasks {
+                task.abort();
+            }
+            bar.finish();
+            publish(FanoutPhase::Done);
+            return Err(BenchError::TlsRefused {
+                url: full_url,
+                reason: reason.clone(),
+                advice: tls_advice(reason).to_string(),
+            });
+        }
         // `is_finished` guards against a listener that panicked before reporting.
         if ok + failed >= n || tasks.iter().all(|t| t.is_finished()) {
             break;
@@ -673,6 +697,15 @@ pub async fn run_fanout(
     Ok(report)
 }
 
+/// `ws://…` as `http://…` and `wss://…` as `https://…`; other URLs as they are.
+pub(crate) fn ws_as_http(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("ws") => format!("http://{rest}"),
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("wss") => format!("https://{rest}"),
+        _ => url.to_string(),
+    }
+}
+
 pub(crate) async fn resolve(url: &http1::HttpUrl) -> Result<SocketAddr, BenchError> {
     let resolve_err = |source| BenchError::Resolve { host: url.host.clone(), source };
     let mut addrs = tokio::net::lookup_host((url.host.as_str(), url.port)).await.map_err(resolve_err)?;
@@ -699,10 +732,10 @@ pub(crate) enum Connection {
 }
 
 impl Target {
-    /// The target of `transport` at `addr` (`url` for its host, `path` with the route).
+    /// The target of `transport` through `dialer` (`url` for its host, `path` with the route).
     pub(crate) fn new(
         transport: Transport,
-        addr: SocketAddr,
+        dialer: &Dialer,
         url: &http1::HttpUrl,
         path: &str,
         token: Option<&str>,
@@ -710,15 +743,20 @@ impl Target {
         connect_timeout: Duration,
     ) -> Self {
         match transport {
-            Transport::Sse => Target::Sse(sse::SseTarget::new(addr, url, path, token)),
-            Transport::Http => Target::Http(http::HttpTarget::new(addr, url, path, token)),
-            Transport::Ws => Target::Ws(ws::WsTarget::new(format!("ws://{}", url.host_header), path, token)),
-            Transport::Hls => Target::Hls(hls::HlsTarget::new(addr, &url.host_header, path, hls_rung, token)),
+            Transport::Sse => Target::Sse(sse::SseTarget::new(dialer.clone(), url, path, token)),
+            Transport::Http => Target::Http(http::HttpTarget::new(dialer.clone(), url, path, token)),
+            Transport::Ws => {
+                Target::Ws(ws::WsTarget::new(&url.host_header, path, token, dialer.client_config()))
+            }
+            Transport::Hls => {
+                Target::Hls(hls::HlsTarget::new(dialer.clone(), &url.host_header, path, hls_rung, token))
+            }
             Transport::Whep => Target::Whep(whep::WhepTarget::new(
-                format!("http://{}", url.host_header),
+                format!("{}://{}", if dialer.is_tls() { "https" } else { "http" }, url.host_header),
                 path,
                 token,
                 connect_timeout,
+                dialer.tls_options.clone(),
             )),
         }
     }
@@ -769,7 +807,7 @@ async fn listener(ctx: Arc<ListenerCtx>, start_at: Instant, mut stop: watch::Rec
     let mut conn = match connected {
         Ok(conn) => conn,
         Err(reason) => {
-            ctx.shared.failed.fetch_add(1, Ordering::Relaxed);
+            ctx.shared.on_connect_failure(&reason);
             return Outcome::Failed(reason);
         }
     };

@@ -1,4 +1,4 @@
-//! The minimal HTTP/1.1 client pieces the load generator needs: `http://` URLs, the response
+//! The minimal HTTP/1.1 client pieces the load generator needs: `http://` and `https://` URLs, the response
 //! head, and body framing (chunked transfer coding, `Content-Length`, or read-to-close).
 //!
 //! Decoding is incremental and copy-free: body bytes are handed out as sub-slices of the
@@ -6,9 +6,11 @@
 
 use super::BenchError;
 
-/// A parsed `http://host[:port]/path?query` URL.
+/// A parsed `http://host[:port]/path?query` (or `https://`) URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl {
+    /// `https://`: the listeners speak TLS (see `reader::Dialer`).
+    pub tls: bool,
     /// Host name or address, without brackets for IPv6.
     pub host: String,
     pub port: u16,
@@ -18,17 +20,16 @@ pub struct HttpUrl {
     pub host_header: String,
 }
 
-/// Parses an `http://` URL. `https` is not supported by the load generator.
+/// Parses an `http://` or `https://` URL.
 pub fn parse_http_url(url: &str) -> Result<HttpUrl, BenchError> {
     let invalid = |reason: &str| BenchError::InvalidUrl { url: url.to_string(), reason: reason.to_string() };
-    let rest = match url.split_once("://") {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
-        Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => {
-            return Err(invalid("https is not supported by the load generator; use http://"));
-        }
-        Some(_) => return Err(invalid("only http:// URLs are supported")),
+    let (tls, rest) = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (false, rest),
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (true, rest),
+        Some(_) => return Err(invalid("only http:// and https:// URLs are supported")),
         None => return Err(invalid("expected http://host:port/path")),
     };
+    let default_port = if tls { 443 } else { 80 };
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
@@ -53,7 +54,7 @@ pub fn parse_http_url(url: &str) -> Result<HttpUrl, BenchError> {
         return Err(invalid("missing host"));
     }
     let port = match port {
-        None => 80,
+        None => default_port,
         Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| invalid("bad port"))?,
     };
     let path_and_query = match path {
@@ -64,13 +65,13 @@ pub fn parse_http_url(url: &str) -> Result<HttpUrl, BenchError> {
     if path_and_query.bytes().any(|b| b.is_ascii_control() || b == b' ') {
         return Err(invalid("spaces or control characters in the path"));
     }
-    let host_header = match (host.contains(':'), port) {
-        (true, 80) => format!("[{host}]"),
-        (true, p) => format!("[{host}]:{p}"),
-        (false, 80) => host.to_string(),
-        (false, p) => format!("{host}:{p}"),
+    let host_header = match (host.contains(':'), port == default_port) {
+        (true, true) => format!("[{host}]"),
+        (true, false) => format!("[{host}]:{port}"),
+        (false, true) => host.to_string(),
+        (false, false) => format!("{host}:{port}"),
     };
-    Ok(HttpUrl { host: host.to_string(), port, path_and_query, host_header })
+    Ok(HttpUrl { tls, host: host.to_string(), port, path_and_query, host_header })
 }
 
 /// The parts of a response head the listeners use.
@@ -335,8 +336,18 @@ mod tests {
         let u = parse_http_url("http://h:1?format=pcm16").unwrap();
         assert_eq!(u.path_and_query, "/?format=pcm16");
 
+        let u = parse_http_url("https://localhost:8443/api/audio/stream").unwrap();
+        assert!(u.tls);
+        assert_eq!(
+            (u.host_header.as_str(), u.path_and_query.as_str()),
+            ("localhost:8443", "/api/audio/stream")
+        );
+        let u = parse_http_url("HTTPS://example.org").unwrap();
+        assert_eq!((u.tls, u.port, u.host_header.as_str()), (true, 443, "example.org"));
+        assert!(!parse_http_url("http://h:443/").unwrap().tls);
+        assert_eq!(parse_http_url("http://h:443/").unwrap().host_header, "h:443");
+
         for bad in [
-            "https://h/",
             "ftp://h/",
             "h:80/x",
             "http://:80/",

@@ -47,4 +47,8 @@ pub enum BenchError {
     FileLimit { listeners: usize, limit: u64 },
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("the first connections to {url} failed over TLS ({reason}): {advice}")]
+    TlsRefused { url: String, reason: String, advice: String },
 }

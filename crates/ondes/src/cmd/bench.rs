@@ -144,8 +144,14 @@ pub struct AdaptiveArgs {
 pub struct FanoutArgs {
     /// Server URL: http://HOST:PORT (the transport's default route, /api/audio/stream for sse)
     /// or a full stream URL with a query, e.g. http://127.0.0.1:8080/api/audio/stream?max_fps=10.
+    /// https:// (or wss://) for a server that serves TLS: every listener makes its own TLS
+    /// connection.
     #[arg(long)]
     url: String,
+    /// PEM file of a CA to trust besides the system's (an https:// server with a private
+    /// certificate), as for `ondes listen`.
+    #[arg(long)]
+    ca: Option<std::path::PathBuf>,
     /// How listeners receive the stream: sse, ws, whep (WebRTC: one session and UDP socket
     /// per listener), http (an Icecast-style Ogg mount, ondes's `/{stream}` or an Icecast
     /// server's, e.g. --url http://127.0.0.1:8000/live), or hls (LL-HLS clients like hls.js
@@ -258,6 +264,7 @@ fn fanout(args: FanoutArgs) -> anyhow::Result<()> {
         }
     }
     let mut opts = FanoutOptions::new(url);
+    opts.tls = ondes_client::tls::TlsOptions::with_ca(args.ca);
     opts.transport = args.transport;
     opts.listeners = args.listeners;
     opts.duration = args.duration;

@@ -15,10 +15,15 @@ use super::duration::parse_duration;
 
 #[derive(clap::Args)]
 pub struct SoakArgs {
-    /// The server, http://HOST:PORT [default: start `ondes serve` (this binary) on a free
-    /// loopback port with the demo stream and --publishers publish streams, and stop it after].
+    /// The server, http://HOST:PORT or https://HOST:PORT [default: start `ondes serve` (this
+    /// binary) on a free loopback port with the demo stream and --publishers publish streams,
+    /// and stop it after].
     #[arg(long)]
     url: Option<String>,
+    /// PEM file of a CA to trust besides the system's (an https:// server with a private
+    /// certificate), as for `ondes listen`.
+    #[arg(long)]
+    ca: Option<std::path::PathBuf>,
     /// The whole run, warm-up included: 1h, 90m, 60s.
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     duration: Duration,
@@ -191,6 +196,7 @@ pub fn run(args: SoakArgs) -> anyhow::Result<()> {
     o.publish_on = (args.min_publish, args.max_publish);
     o.publish_off = (args.min_pause, args.max_pause);
     o.leak_per_sec = args.leak;
+    o.tls = ondes_client::tls::TlsOptions::with_ca(args.ca);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

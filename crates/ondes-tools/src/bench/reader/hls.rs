@@ -12,14 +12,13 @@
 //! part's place on the part clock (`position × part duration`), less the listener's smallest
 //! such difference (its best case, ≈ the instant the server completes a part).
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use tokio::sync::watch;
 
 use super::keepalive::KeepAlive;
-use super::{ReadEnd, RunShared};
+use super::{Dialer, ReadEnd, RunShared};
 use crate::bench::m3u8::{MediaPlaylist, PartTracker};
 use crate::bench::sse_scan::AudioMeta;
 use crate::bench::stats::{ListenerStats, Window};
@@ -30,7 +29,7 @@ const UNIT_SECS: f64 = 0.020;
 /// Where and what to request; shared by all listeners.
 #[derive(Debug)]
 pub(crate) struct HlsTarget {
-    addr: SocketAddr,
+    dialer: Dialer,
     host_header: String,
     /// Path (and query) of the multivariant playlist.
     multivariant: String,
@@ -45,7 +44,7 @@ impl HlsTarget {
     /// `path_and_query` is a multivariant playlist (`…/index.m3u8`) or a rung's media
     /// playlist (`…/{rung}/media.m3u8`, whose multivariant is `…/index.m3u8`).
     pub fn new(
-        addr: SocketAddr,
+        dialer: Dialer,
         host_header: &str,
         path_and_query: &str,
         rung: Option<&str>,
@@ -63,7 +62,7 @@ impl HlsTarget {
             None => (path_and_query.to_string(), None),
         };
         Self {
-            addr,
+            dialer,
             host_header: host_header.to_string(),
             multivariant,
             media,
@@ -90,7 +89,7 @@ pub(crate) struct HlsConnection {
 
 /// Fetches the multivariant playlist and the rung's media playlist.
 pub(crate) async fn connect(target: &HlsTarget) -> Result<HlsConnection, String> {
-    let mut http = KeepAlive::new(target.addr, &target.host_header, target.token.as_deref());
+    let mut http = KeepAlive::new(target.dialer.clone(), &target.host_header, target.token.as_deref());
     let r = http.get(&target.multivariant).await?;
     if r.status != 200 {
         return Err(format!("http_{}", r.status));

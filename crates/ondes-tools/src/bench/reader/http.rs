@@ -16,14 +16,12 @@
 //! Frames are counted in 20 ms units of audio (960 granule samples), whatever the codec's
 //! frame size, so the report's frames/gaps read the same for every server.
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::{ReadEnd, RunShared, StreamReader, get_request, open, read_loop};
+use super::{BytesSink, Conn, Dialer, ReadEnd, RunShared, get_request, open, read_loop};
 use crate::bench::http1::{BodyDecoder, HttpUrl};
 use crate::bench::sse_scan::AudioMeta;
 use crate::bench::stats::{ListenerStats, Window};
@@ -36,53 +34,50 @@ pub(crate) const START_WINDOW: Duration = Duration::from_secs(2);
 /// Where and what to request; built once per run and shared by all listeners.
 #[derive(Debug)]
 pub(crate) struct HttpTarget {
-    pub addr: SocketAddr,
+    pub dialer: Dialer,
     request: Box<[u8]>,
 }
 
 impl HttpTarget {
-    pub fn new(addr: SocketAddr, url: &HttpUrl, path_and_query: &str, token: Option<&str>) -> Self {
-        Self { addr, request: get_request(url, path_and_query, "Accept: */*\r\nIcy-MetaData: 0\r\n", token) }
+    pub fn new(dialer: Dialer, url: &HttpUrl, path_and_query: &str, token: Option<&str>) -> Self {
+        Self {
+            dialer,
+            request: get_request(url, path_and_query, "Accept: */*\r\nIcy-MetaData: 0\r\n", token),
+        }
     }
 }
 
 /// A response whose head has been read and accepted.
 #[derive(Debug)]
 pub(crate) struct HttpConnection {
-    stream: TcpStream,
+    stream: Conn,
+    decoder: HttpDecoder,
+    pending: Vec<u8>,
+}
+
+/// What an Ogg listener makes of the body.
+#[derive(Debug)]
+struct HttpDecoder {
     body: BodyDecoder,
     scanner: OggScanner,
     timing: StartTiming,
-    pending: Vec<u8>,
 }
 
 /// Connects, sends the request and reads the response head.
 pub(crate) async fn connect(target: &HttpTarget) -> Result<HttpConnection, String> {
     let sent_at = Instant::now();
     let (stream, parsed, pending) =
-        open(target.addr, &target.request, |ct| ct.contains("ogg") || ct.contains("opus"), "not_ogg").await?;
+        open(&target.dialer, &target.request, |ct| ct.contains("ogg") || ct.contains("opus"), "not_ogg")
+            .await?;
     Ok(HttpConnection {
         stream,
-        body: BodyDecoder::for_head(&parsed),
-        scanner: OggScanner::default(),
-        timing: StartTiming::new(sent_at),
+        decoder: HttpDecoder {
+            body: BodyDecoder::for_head(&parsed),
+            scanner: OggScanner::default(),
+            timing: StartTiming::new(sent_at),
+        },
         pending,
     })
-}
-
-impl StreamReader for HttpConnection {
-    fn stream(&self) -> &TcpStream {
-        &self.stream
-    }
-
-    fn on_bytes(
-        &mut self,
-        bytes: &[u8],
-        shared: &RunShared,
-        stats: &mut ListenerStats,
-    ) -> Result<(), ReadEnd> {
-        HttpConnection::on_bytes(self, bytes, shared, stats)
-    }
 }
 
 impl HttpConnection {
@@ -95,9 +90,11 @@ impl HttpConnection {
     ) -> ReadEnd {
         shared.frame_duration_us.store(20_000, Ordering::Relaxed);
         let pending = std::mem::take(&mut self.pending);
-        read_loop(self, pending, shared, stats, stop).await
+        read_loop(&mut self.stream, &mut self.decoder, pending, shared, stats, stop).await
     }
+}
 
+impl BytesSink for HttpDecoder {
     fn on_bytes(
         &mut self,
         bytes: &[u8],
@@ -112,7 +109,7 @@ impl HttpConnection {
             return Ok(());
         }
         let now = Instant::now();
-        let Self { body, scanner, timing, .. } = self;
+        let Self { body, scanner, timing } = self;
         timing.on_body_bytes(now, shared);
         let mut bad = false;
         body.decode(bytes, &mut |chunk| {

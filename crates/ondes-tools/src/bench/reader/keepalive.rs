@@ -2,12 +2,9 @@
 //! responses (`Content-Length` or chunked), as a segment-streaming player does. A request on
 //! a connection the server closed while idle is sent again once on a new connection.
 
-use std::net::SocketAddr;
-
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-use super::io_reason;
+use super::{Conn, Dialer, io_reason};
 use crate::bench::http1::{BodyDecoder, parse_response_head};
 
 /// Longest response accepted (a playlist or a part is a few KB).
@@ -24,10 +21,10 @@ pub(crate) struct Response {
 
 #[derive(Debug)]
 pub(crate) struct KeepAlive {
-    addr: SocketAddr,
+    dialer: Dialer,
     host_header: String,
     auth: Option<String>,
-    stream: Option<TcpStream>,
+    stream: Option<Conn>,
     /// Bytes read past the end of the previous response.
     buf: Vec<u8>,
     /// New connections opened after the first.
@@ -35,9 +32,9 @@ pub(crate) struct KeepAlive {
 }
 
 impl KeepAlive {
-    pub fn new(addr: SocketAddr, host_header: &str, token: Option<&str>) -> Self {
+    pub fn new(dialer: Dialer, host_header: &str, token: Option<&str>) -> Self {
         Self {
-            addr,
+            dialer,
             host_header: host_header.to_string(),
             auth: token.map(|t| format!("Authorization: Bearer {t}\r\n")),
             stream: None,
@@ -65,7 +62,7 @@ impl KeepAlive {
         let fresh = self.stream.is_none();
         if fresh {
             self.buf.clear();
-            self.stream = Some(TcpStream::connect(self.addr).await.map_err(|e| io_reason(&e))?);
+            self.stream = Some(self.dialer.connect().await?);
         }
         let r = self.exchange(path).await;
         if r.is_err() {
@@ -83,6 +80,7 @@ impl KeepAlive {
         );
         let Some(stream) = self.stream.as_mut() else { return Err("closed".into()) };
         stream.write_all(request.as_bytes()).await.map_err(|e| io_reason(&e))?;
+        stream.flush().await.map_err(|e| io_reason(&e))?;
         let mut wire = 0u64;
         let head = loop {
             if let Some(head) = parse_response_head(&self.buf).map_err(|_| "bad_response".to_string())? {

@@ -1,5 +1,12 @@
 //! Per-transport listeners. Each module connects one listener and runs its read loop,
 //! feeding [`super::stats::ListenerStats`] and the shared [`RunShared`] counters.
+//!
+//! The HTTP listeners (SSE, Ogg, LL-HLS) open their connections through one [`Dialer`]: a
+//! plain TCP stream for `http://`, or a TLS stream for `https://` on the one rustls client
+//! configuration of `ondes_client::tls` (the WebSocket listeners hand the same configuration
+//! to their connector). A [`Conn`] is either; the read loop keeps the plain stream's
+//! readiness-then-`try_read` path as it was and reads a TLS stream with its own `poll_read`,
+//! both into the thread's buffer.
 
 pub(crate) mod hls;
 pub(crate) mod http;
@@ -9,15 +16,24 @@ pub(crate) mod whep;
 pub(crate) mod ws;
 
 use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::{self, ClientConfig};
 
-use super::http1::{ResponseHead, parse_response_head};
+use super::BenchError;
+use super::http1::{HttpUrl, ResponseHead, parse_response_head};
 use super::stats::{ListenerStats, Window};
 use ondes_client::histogram::LatencyHistogram;
+use ondes_client::tls::TlsOptions;
 
 /// Size of the per-thread read buffer.
 pub(crate) const READ_BUF_SIZE: usize = 64 * 1024;
@@ -50,6 +66,9 @@ pub(crate) struct RunShared {
     pub reload: LatencyHistogram,
     /// HLS listeners: how long after the part existed the reload listing it came back.
     pub part_late: LatencyHistogram,
+    /// The reason of the first TLS failure (`tls_untrusted`, ...), if one came before any
+    /// listener connected: the run ends with an error saying what to do.
+    pub tls_refusal: OnceLock<String>,
 }
 
 impl RunShared {
@@ -66,7 +85,17 @@ impl RunShared {
             start_lag: LatencyHistogram::new(),
             reload: LatencyHistogram::new(),
             part_late: LatencyHistogram::new(),
+            tls_refusal: OnceLock::new(),
         }
+    }
+
+    /// Counts a failed connection attempt; a TLS failure before any success is kept (see
+    /// [`RunShared::tls_refusal`]).
+    pub fn on_connect_failure(&self, reason: &str) {
+        if is_tls_failure(reason) && self.connected.load(Ordering::Acquire) == 0 {
+            let _ = self.tls_refusal.set(reason.to_string());
+        }
+        self.failed.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn window(&self) -> Window {
@@ -98,8 +127,12 @@ pub(crate) enum ReadEnd {
     Failed(String),
 }
 
-/// A short, stable name for an I/O error, used as a key of the failure counts.
+/// A short, stable name for an I/O error, used as a key of the failure counts. A TLS error
+/// (inside the I/O error that the TLS stream returns) is named by [`tls_reason`].
 pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        return tls_reason(tls).into();
+    }
     #[cfg(unix)]
     if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
         return "too_many_open_files".into();
@@ -113,6 +146,155 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
         K::AddrNotAvailable => "addr_not_available".into(),
         K::UnexpectedEof => "closed".into(),
         kind => format!("io: {kind}"),
+    }
+}
+
+/// The failure reason of a TLS error: `tls_untrusted` (the certificate's issuer is not
+/// trusted: pass `--ca`), `tls_wrong_name` (the certificate does not name the URL's host),
+/// `tls_bad_certificate` (expired, revoked, ...), `tls_handshake` (anything else, e.g. a
+/// server that does not speak TLS on that port). A handshake that does not finish within
+/// [`TLS_HANDSHAKE_TIMEOUT`] is `tls_handshake_timeout`.
+pub(crate) fn tls_reason(e: &rustls::Error) -> &'static str {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => "tls_untrusted",
+        rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            "tls_wrong_name"
+        }
+        rustls::Error::InvalidCertificate(_) => "tls_bad_certificate",
+        _ => "tls_handshake",
+    }
+}
+
+/// Whether a failure reason is one of [`tls_reason`]'s.
+pub(crate) fn is_tls_failure(reason: &str) -> bool {
+    reason.starts_with("tls_")
+}
+
+/// What to tell the user when the first connections failed with `reason` (a TLS failure).
+pub(crate) fn tls_advice(reason: &str) -> &'static str {
+    match reason {
+        "tls_untrusted" => {
+            "the server's certificate is not signed by a CA this machine trusts; pass --ca FILE \
+             with the PEM certificate of the CA that signed it"
+        }
+        "tls_wrong_name" => {
+            "the server's certificate does not name the URL's host; use a host name it carries"
+        }
+        "tls_bad_certificate" => "the server's certificate is not valid (expired or malformed)",
+        "tls_handshake_timeout" => {
+            "no TLS handshake within 5 s; is the server serving https:// on this port? (use http:// if not)"
+        }
+        _ => "the TLS handshake failed; is the server serving https:// on this port? (use http:// if not)",
+    }
+}
+
+/// Bound on a TLS handshake (after the TCP connection), below the default connect timeout.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How a listener reaches the server: the address, and for `https://` the TLS connector and
+/// the name the server's certificate must carry.
+#[derive(Clone)]
+pub(crate) struct Dialer {
+    pub addr: SocketAddr,
+    /// What the client trusts (also for the transports that make their own connections).
+    pub tls_options: TlsOptions,
+    tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>, Arc<ClientConfig>)>,
+}
+
+impl std::fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dialer").field("addr", &self.addr).field("tls", &self.tls.is_some()).finish()
+    }
+}
+
+impl Dialer {
+    /// Plain TCP to `addr` for `http://`; TLS for `https://`, trusting what `tls` says and
+    /// checking the certificate against the URL's host (a name or an address).
+    pub fn new(addr: SocketAddr, url: &HttpUrl, tls_options: &TlsOptions) -> Result<Self, BenchError> {
+        let tls = if url.tls {
+            let config = tls_options.client_config().map_err(|e| BenchError::Tls(e.to_string()))?;
+            let name = ServerName::try_from(url.host.clone())
+                .map_err(|e| BenchError::Tls(format!("{}: not a host name for TLS: {e}", url.host)))?;
+            Some((tokio_rustls::TlsConnector::from(Arc::clone(&config)), name, config))
+        } else {
+            None
+        };
+        Ok(Self { addr, tls_options: tls_options.clone(), tls })
+    }
+
+    /// The TLS configuration, for `https://`.
+    pub fn client_config(&self) -> Option<Arc<ClientConfig>> {
+        self.tls.as_ref().map(|(_, _, c)| Arc::clone(c))
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Connects (and for TLS, completes the handshake); the error is the failure reason.
+    pub async fn connect(&self) -> Result<Conn, String> {
+        let tcp = TcpStream::connect(self.addr).await.map_err(|e| io_reason(&e))?;
+        let Some((connector, name, _)) = &self.tls else { return Ok(Conn::Plain(tcp)) };
+        // Nagle off: the handshake's flights should not wait for an acknowledgement
+        let _ = tcp.set_nodelay(true);
+        // a server that does not speak TLS may wait for an HTTP head that never comes
+        let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, connector.connect(name.clone(), tcp));
+        let Ok(done) = handshake.await else { return Err("tls_handshake_timeout".into()) };
+        match done {
+            Ok(tls) => Ok(Conn::Tls(Box::new(tls))),
+            // a peer that closes or answers garbage in the middle of a handshake does not
+            // speak TLS there
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err("tls_handshake".into()),
+            Err(e) => Err(io_reason(&e)),
+        }
+    }
+}
+
+/// A listener's connection: plain TCP or TLS over TCP.
+pub(crate) enum Conn {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Conn::Plain(_) => "Conn::Plain",
+            Conn::Tls(_) => "Conn::Tls",
+        })
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
+        }
     }
 }
 
@@ -142,18 +324,19 @@ pub(crate) fn get_request(
 /// Longest response head accepted.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// Connects to `addr`, sends `request` and reads the response head: a 200 whose content type
-/// passes `accepts`. Returns the stream, the head and the body bytes that came with it; the
-/// error is the failure reason (`http_503`, `refused`, `wrong_type`, ...).
+/// Connects through `dialer`, sends `request` and reads the response head: a 200 whose content
+/// type passes `accepts`. Returns the stream, the head and the body bytes that came with it;
+/// the error is the failure reason (`http_503`, `refused`, `tls_untrusted`, `wrong_type`, ...).
 pub(crate) async fn open(
-    addr: std::net::SocketAddr,
+    dialer: &Dialer,
     request: &[u8],
     accepts: impl Fn(&str) -> bool,
     wrong_type: &str,
-) -> Result<(TcpStream, ResponseHead, Vec<u8>), String> {
-    let mut stream = TcpStream::connect(addr).await.map_err(|e| io_reason(&e))?;
-    // Nagle stays on (the default): the listener only sends its request.
+) -> Result<(Conn, ResponseHead, Vec<u8>), String> {
+    let mut stream = dialer.connect().await?;
+    // Nagle stays on (the default) for plain TCP: the listener only sends its request.
     stream.write_all(request).await.map_err(|e| io_reason(&e))?;
+    stream.flush().await.map_err(|e| io_reason(&e))?;
     let mut head = Vec::with_capacity(1024);
     let parsed = loop {
         if head.len() >= MAX_HEAD {
@@ -180,9 +363,8 @@ pub(crate) async fn open(
     Ok((stream, parsed, pending))
 }
 
-/// A listener that reads a plain TCP stream and decodes what arrives.
-pub(crate) trait StreamReader {
-    fn stream(&self) -> &TcpStream;
+/// What a listener does with the bytes it reads (after the response head).
+pub(crate) trait BytesSink {
     fn on_bytes(
         &mut self,
         bytes: &[u8],
@@ -191,35 +373,83 @@ pub(crate) trait StreamReader {
     ) -> Result<(), ReadEnd>;
 }
 
-/// Feeds `pending` (bytes that came with the head), then reads into the thread's buffer until
-/// the run is stopped or the connection ends.
-pub(crate) async fn read_loop<R: StreamReader>(
-    r: &mut R,
+/// Feeds `pending` (bytes that came with the head), then reads `stream` into the thread's
+/// buffer until the run is stopped or the connection ends.
+pub(crate) async fn read_loop<S: BytesSink>(
+    stream: &mut Conn,
+    sink: &mut S,
     pending: Vec<u8>,
     shared: &RunShared,
     stats: &mut ListenerStats,
     stop: &mut watch::Receiver<bool>,
 ) -> ReadEnd {
-    if let Err(end) = r.on_bytes(&pending, shared, stats) {
+    if let Err(end) = sink.on_bytes(&pending, shared, stats) {
         return end;
     }
     drop(pending);
+    match stream {
+        Conn::Plain(tcp) => read_plain(tcp, sink, shared, stats, stop).await,
+        Conn::Tls(tls) => read_tls(tls, sink, shared, stats, stop).await,
+    }
+}
+
+/// Waits for readiness, then `try_read`s into the thread's buffer and scans before yielding.
+async fn read_plain<S: BytesSink>(
+    stream: &TcpStream,
+    sink: &mut S,
+    shared: &RunShared,
+    stats: &mut ListenerStats,
+    stop: &mut watch::Receiver<bool>,
+) -> ReadEnd {
     loop {
         tokio::select! {
             biased;
             _ = stop.changed() => return ReadEnd::Stopped,
-            ready = r.stream().readable() => {
+            ready = stream.readable() => {
                 if let Err(e) = ready {
                     return ReadEnd::Failed(io_reason(&e));
                 }
             }
         }
-        let step = READ_BUF.with_borrow_mut(|buf| match r.stream().try_read(buf) {
+        let step = READ_BUF.with_borrow_mut(|buf| match stream.try_read(buf) {
             Ok(0) => Some(ReadEnd::Closed),
-            Ok(n) => r.on_bytes(&buf[..n], shared, stats).err(),
+            Ok(n) => sink.on_bytes(&buf[..n], shared, stats).err(),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
             Err(e) => Some(ReadEnd::Failed(io_reason(&e))),
         });
+        if let Some(end) = step {
+            return end;
+        }
+    }
+}
+
+/// A TLS stream has no readiness of its own (records are decrypted as they are read): each
+/// poll of the read borrows the thread's buffer for one `poll_read` and scans what it got,
+/// so the buffer is still never held across a suspension.
+async fn read_tls<S: BytesSink>(
+    stream: &mut tokio_rustls::client::TlsStream<TcpStream>,
+    sink: &mut S,
+    shared: &RunShared,
+    stats: &mut ListenerStats,
+    stop: &mut watch::Receiver<bool>,
+) -> ReadEnd {
+    loop {
+        let read = std::future::poll_fn(|cx| {
+            READ_BUF.with_borrow_mut(|buf| {
+                let mut rb = ReadBuf::new(buf);
+                match Pin::new(&mut *stream).poll_read(cx, &mut rb) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Err(e)) => Poll::Ready(Some(ReadEnd::Failed(io_reason(&e)))),
+                    Poll::Ready(Ok(())) if rb.filled().is_empty() => Poll::Ready(Some(ReadEnd::Closed)),
+                    Poll::Ready(Ok(())) => Poll::Ready(sink.on_bytes(rb.filled(), shared, stats).err()),
+                }
+            })
+        });
+        let step = tokio::select! {
+            biased;
+            _ = stop.changed() => return ReadEnd::Stopped,
+            step = read => step,
+        };
         if let Some(end) = step {
             return end;
         }

@@ -1,14 +1,12 @@
-//! SSE listener: a raw TCP connection, a hand-written HTTP/1.1 GET, chunked decoding and the
-//! lean [`SseScanner`]. No per-event allocation.
+//! SSE listener: a raw TCP (or TLS) connection, a hand-written HTTP/1.1 GET, chunked decoding
+//! and the lean [`SseScanner`]. No per-event allocation.
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::{ReadEnd, RunShared, StreamReader, get_request, open, read_loop};
+use super::{BytesSink, Conn, Dialer, ReadEnd, RunShared, get_request, open, read_loop};
 use crate::bench::http1::{BodyDecoder, HttpUrl};
 use crate::bench::sse_scan::{ScanEvent, SseScanner};
 use crate::bench::stats::{ListenerStats, Window};
@@ -16,15 +14,15 @@ use crate::bench::stats::{ListenerStats, Window};
 /// Where and what to request; built once per run and shared by all listeners.
 #[derive(Debug)]
 pub(crate) struct SseTarget {
-    pub addr: SocketAddr,
+    pub dialer: Dialer,
     request: Box<[u8]>,
 }
 
 impl SseTarget {
     /// `path_and_query` must be non-empty (the caller substitutes the default route).
-    pub fn new(addr: SocketAddr, url: &HttpUrl, path_and_query: &str, token: Option<&str>) -> Self {
+    pub fn new(dialer: Dialer, url: &HttpUrl, path_and_query: &str, token: Option<&str>) -> Self {
         Self {
-            addr,
+            dialer,
             request: get_request(
                 url,
                 path_and_query,
@@ -38,7 +36,7 @@ impl SseTarget {
 /// An SSE response whose head has been read and accepted.
 #[derive(Debug)]
 pub(crate) struct SseConnection {
-    stream: TcpStream,
+    stream: Conn,
     decoder: SseDecoder,
     /// Body bytes that arrived together with the head.
     pending: Vec<u8>,
@@ -48,28 +46,13 @@ pub(crate) struct SseConnection {
 /// (`http_503`, `refused`, `not_event_stream`, ...).
 pub(crate) async fn connect(target: &SseTarget) -> Result<SseConnection, String> {
     let (stream, parsed, pending) =
-        open(target.addr, &target.request, |ct| ct.starts_with("text/event-stream"), "not_event_stream")
+        open(&target.dialer, &target.request, |ct| ct.starts_with("text/event-stream"), "not_event_stream")
             .await?;
     Ok(SseConnection {
         stream,
         decoder: SseDecoder { body: BodyDecoder::for_head(&parsed), scanner: SseScanner::new() },
         pending,
     })
-}
-
-impl StreamReader for SseConnection {
-    fn stream(&self) -> &TcpStream {
-        &self.stream
-    }
-
-    fn on_bytes(
-        &mut self,
-        bytes: &[u8],
-        shared: &RunShared,
-        stats: &mut ListenerStats,
-    ) -> Result<(), ReadEnd> {
-        self.decoder.on_bytes(bytes, shared, stats)
-    }
 }
 
 impl SseConnection {
@@ -81,7 +64,7 @@ impl SseConnection {
         stop: &mut watch::Receiver<bool>,
     ) -> ReadEnd {
         let pending = std::mem::take(&mut self.pending);
-        read_loop(self, pending, shared, stats, stop).await
+        read_loop(&mut self.stream, &mut self.decoder, pending, shared, stats, stop).await
     }
 }
 
@@ -91,7 +74,7 @@ struct SseDecoder {
     scanner: SseScanner,
 }
 
-impl SseDecoder {
+impl BytesSink for SseDecoder {
     /// Processes bytes read from the socket (after the head).
     fn on_bytes(
         &mut self,

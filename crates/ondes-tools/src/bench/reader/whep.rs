@@ -22,13 +22,21 @@ pub(crate) struct WhepTarget {
     url: String,
     token: Option<String>,
     timeout: Duration,
+    tls: ondes_client::tls::TlsOptions,
 }
 
 impl WhepTarget {
-    /// `base` is the `http://host:port` part, `path_and_query` the rest; `timeout` bounds
-    /// the offer's POST and the connection after it.
-    pub fn new(base: String, path_and_query: &str, token: Option<&str>, timeout: Duration) -> Self {
-        Self { url: format!("{base}{path_and_query}"), token: token.map(str::to_string), timeout }
+    /// `base` is the `http://host:port` (or `https://`) part, `path_and_query` the rest;
+    /// `timeout` bounds the offer's POST and the connection after it; `tls` is what an
+    /// `https://` offer trusts.
+    pub fn new(
+        base: String,
+        path_and_query: &str,
+        token: Option<&str>,
+        timeout: Duration,
+        tls: ondes_client::tls::TlsOptions,
+    ) -> Self {
+        Self { url: format!("{base}{path_and_query}"), token: token.map(str::to_string), timeout, tls }
     }
 }
 
@@ -48,8 +56,7 @@ fn reason(e: &WhepError) -> String {
 }
 
 pub(crate) async fn connect(target: &WhepTarget) -> Result<WhepConnection, String> {
-    let tls = ondes_client::tls::TlsOptions::default();
-    let mut rx = WhepReceiver::open(&target.url, target.token.as_deref(), target.timeout, &tls)
+    let mut rx = WhepReceiver::open(&target.url, target.token.as_deref(), target.timeout, &target.tls)
         .await
         .map_err(|e| reason(&e))?;
     if let Err(e) = rx.wait_connected(target.timeout).await {

@@ -1,6 +1,7 @@
 //! WebSocket listeners: binary audio messages per docs/protocol.md, decoded with the one
 //! wire decoder in `ondes_core::proto::audio`. Only the header is needed for the counts.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -8,6 +9,7 @@ use futures_util::StreamExt;
 use ondes_core::proto::audio::decode_audio;
 use ondes_core::proto::control::ToListener;
 use tokio::sync::watch;
+use tokio_rustls::rustls::ClientConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -22,12 +24,25 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<t
 pub(crate) struct WsTarget {
     url: String,
     token: Option<String>,
+    /// `wss://`: the one client configuration (see `super::Dialer`).
+    tls: Option<Arc<ClientConfig>>,
 }
 
 impl WsTarget {
-    /// `base` is the `ws://host:port` part, `path_and_query` the rest.
-    pub fn new(base: String, path_and_query: &str, token: Option<&str>) -> Self {
-        Self { url: format!("{base}{path_and_query}"), token: token.map(str::to_string) }
+    /// `host_header` is the `host:port` part, `path_and_query` the rest; with `tls`, the URL
+    /// is `wss://`.
+    pub fn new(
+        host_header: &str,
+        path_and_query: &str,
+        token: Option<&str>,
+        tls: Option<Arc<ClientConfig>>,
+    ) -> Self {
+        let scheme = if tls.is_some() { "wss" } else { "ws" };
+        Self {
+            url: format!("{scheme}://{host_header}{path_and_query}"),
+            token: token.map(str::to_string),
+            tls,
+        }
     }
 }
 
@@ -44,9 +59,17 @@ pub(crate) async fn connect(target: &WsTarget) -> Result<WsConnection, String> {
     }
     // small buffers: thousands of listeners share one process
     let config = WebSocketConfig::default().read_buffer_size(16 * 1024).write_buffer_size(0);
-    let (ws, _) =
-        tokio_tungstenite::connect_async_with_config(req, Some(config), true).await.map_err(|e| match e {
+    let connector = target.tls.as_ref().map(|c| tokio_tungstenite::Connector::Rustls(Arc::clone(c)));
+    let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(req, Some(config), true, connector)
+        .await
+        .map_err(|e| match e {
             tokio_tungstenite::tungstenite::Error::Http(resp) => format!("http_{}", resp.status().as_u16()),
+            // a TLS failure is an I/O error holding the rustls error (see `super::io_reason`)
+            tokio_tungstenite::tungstenite::Error::Io(e)
+                if target.tls.is_some() && e.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                "tls_handshake".to_string()
+            }
             tokio_tungstenite::tungstenite::Error::Io(e) => super::io_reason(&e),
             e => format!("ws: {e}"),
         })?;

@@ -38,15 +38,17 @@ use self::churn::{ChurnCounters, ChurnCtx, ChurnSnapshot};
 use self::publishers::{PublisherCounters, PublisherPlan, PublisherSnapshot};
 use self::verdict::{Point, Verdict};
 use super::fanout::{Target, Transport, resolve};
-use super::reader::RunShared;
+use super::reader::{Dialer, RunShared};
 use super::stats::Window;
 use super::{BenchError, http1, proc_stats};
 
 /// What to run. [`SoakOptions::new`] gives the defaults of `ondes bench soak`.
 #[derive(Debug, Clone)]
 pub struct SoakOptions {
-    /// `http://host:port` of the server.
+    /// `http://host:port` (or `https://`) of the server.
     pub url: String,
+    /// What `https://` listeners and publishers trust: the system's roots, plus `--ca`.
+    pub tls: ondes_client::tls::TlsOptions,
     /// The stream the listeners play.
     pub stream: String,
     pub listeners: usize,
@@ -83,6 +85,7 @@ impl SoakOptions {
     pub fn new(url: impl Into<String>) -> Self {
         SoakOptions {
             url: url.into(),
+            tls: ondes_client::tls::TlsOptions::default(),
             stream: "main".into(),
             listeners: 1000,
             duration: Duration::from_secs(3600),
@@ -193,8 +196,10 @@ pub struct SoakReport {
 pub async fn run_soak(opts: SoakOptions, on_sample: impl Fn(&Sample)) -> Result<SoakReport, BenchError> {
     opts.validate()?;
     let url = http1::parse_http_url(&opts.url)?;
-    let base = format!("http://{}", url.host_header);
+    let (http, ws) = if url.tls { ("https", "wss") } else { ("http", "ws") };
+    let base = format!("{http}://{}", url.host_header);
     let addr = resolve(&url).await?;
+    let dialer = Dialer::new(addr, &url, &opts.tls)?;
     let open_file_limit = proc_stats::raise_nofile_limit().ok();
     let leaked_max = (opts.leak_per_sec * opts.duration.as_secs_f64()).ceil() as u64;
     if let Some(limit) = open_file_limit
@@ -211,7 +216,7 @@ pub async fn run_soak(opts: SoakOptions, on_sample: impl Fn(&Sample)) -> Result<
             .map(|&t| {
                 let target = Target::new(
                     t,
-                    addr,
+                    &dialer,
                     &url,
                     &opts.path(t),
                     opts.listen_token.as_deref(),
@@ -243,7 +248,7 @@ pub async fn run_soak(opts: SoakOptions, on_sample: impl Fn(&Sample)) -> Result<
     for (i, id) in opts.publish_streams.iter().enumerate() {
         let (to, codec) = if i % 2 == 0 {
             (
-                format!("ws://{}/api/streams/{id}/publish", url.host_header),
+                format!("{ws}://{}/api/streams/{id}/publish", url.host_header),
                 SendCodec::Opus { bitrate_bps: 64_000 },
             )
         } else {
@@ -254,6 +259,7 @@ pub async fn run_soak(opts: SoakOptions, on_sample: impl Fn(&Sample)) -> Result<
             codec,
             freq_hz: 330 + 110 * i as u32,
             token: opts.publish_token.clone(),
+            tls: opts.tls.clone(),
             on: opts.publish_on,
             off: opts.publish_off,
             seed: opts.seed.wrapping_add(1000 + i as u64),
@@ -275,8 +281,7 @@ pub async fn run_soak(opts: SoakOptions, on_sample: impl Fn(&Sample)) -> Result<
         tasks.spawn(async move { leak::run_leak(addr, request, rate, &leaked, stop).await });
     }
 
-    let client =
-        ondes_client::tls::http_builder().build().map_err(|e| BenchError::HttpClient(e.to_string()))?;
+    let client = opts.tls.http_client(&base).map_err(|e| BenchError::HttpClient(e.to_string()))?;
     let mut samples = Vec::new();
     let end = t0 + opts.duration;
     let mut next = t0;

@@ -16,12 +16,15 @@ use super::churn::Reasons;
 /// One publisher's plan.
 #[derive(Debug, Clone)]
 pub struct PublisherPlan {
-    /// `ws://HOST/api/streams/ID/publish` or `http://HOST/api/streams/ID/ingest`.
+    /// `ws://HOST/api/streams/ID/publish` or `http://HOST/api/streams/ID/ingest` (`wss://`,
+    /// `https://` over TLS).
     pub to: String,
     pub codec: SendCodec,
     /// Tone frequency, Hz (each publisher its own).
     pub freq_hz: u32,
     pub token: Option<String>,
+    /// What a `wss://`/`https://` publisher trusts.
+    pub tls: ondes_client::tls::TlsOptions,
     /// How long a session publishes, and how long the pause after it lasts (drawn uniformly).
     pub on: (Duration, Duration),
     pub off: (Duration, Duration),
@@ -76,6 +79,7 @@ pub async fn run_publisher(
         let mut opts = SendOptions::new(format!("tone:sine?freq={}", plan.freq_hz), plan.to.clone());
         opts.codec = plan.codec;
         opts.token = plan.token.clone();
+        opts.tls = plan.tls.clone();
         opts.max_duration = Some(draw(&mut rng, plan.on));
         opts.stop = Some(stop.clone());
         opts.max_retries = 3;

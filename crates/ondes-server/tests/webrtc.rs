@@ -243,7 +243,9 @@ async fn a_whip_publishers_packets_pass_through_to_the_matching_rung_unchanged()
     let mut next = 0;
     for (i, p) in received.iter().enumerate() {
         let k = sent[next..].iter().position(|s| s == p).unwrap_or_else(|| {
-            panic!("packet {i} of the {kbps} kbit/s rung is not the publisher's next one (re-encoded?): {stats}")
+            panic!(
+                "packet {i} of the {kbps} kbit/s rung is not the publisher's next one (re-encoded?): {stats}"
+            )
         });
         next += k + 1;
     }

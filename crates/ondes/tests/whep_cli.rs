@@ -476,9 +476,8 @@ fn send_over_whip_sends_red_and_the_server_rebuilds_what_20_percent_loss_takes()
     assert_eq!(with["red_levels"], serde_json::json!([1, 2]), "the server accepted RED: {with:#}");
     assert!(without.get("red_levels").is_none(), "{without:#}");
     assert_eq!(with["frames_sent"], 600, "{with:#}");
-    let p = |v: &Value, k: &str| {
-        v["publisher"][k].as_u64().unwrap_or_else(|| panic!("publisher.{k} in {v:#}"))
-    };
+    let p =
+        |v: &Value, k: &str| v["publisher"][k].as_u64().unwrap_or_else(|| panic!("publisher.{k} in {v:#}"));
     // lost at the server: concealed, or the last packet-length of a gap from in-band FEC
     let lost = |v: &Value| p(v, "concealed_frames") + p(v, "fec_recovered");
     // without RED a lost packet is gone: about a fifth of the ~9 lossy seconds' 450 packets

@@ -264,9 +264,7 @@ mod tests {
         (0..count)
             .map(|k| {
                 let pcm: Vec<f32> = (0..n)
-                    .map(|i| {
-                        (2.0 * std::f32::consts::PI * 440.0 * (k * n + i) as f32 / 16_000.0).sin() * 0.5
-                    })
+                    .map(|i| (2.0 * std::f32::consts::PI * 440.0 * (k * n + i) as f32 / 16_000.0).sin() * 0.5)
                     .collect();
                 let mut out = Vec::new();
                 enc.encode(&pcm, &mut out).unwrap();

@@ -7,8 +7,9 @@
 # 64 kbit/s), one WebSocket listener per stream on that rung (a rung without listeners does
 # not run), and N `ondes send --to …/whip` at 64 kbit/s. Two phases:
 #   passthrough  the publishers send 20 ms packets: the rung carries them unchanged;
-#   re-encode    the publishers send 10 ms packets (--frame-ms 10): every frame is decoded,
-#                then encoded for the rung.
+#   re-encode    the publishers send stereo packets (--channels 2) into the mono streams, at
+#                the same bitrate and packet rate: every frame is decoded (to mono), then
+#                encoded for the rung.
 # Prints the server's CPU (user + system from /proc, ms per second) over the middle of each
 # phase, and the rung's frames_passed_through / frames_encoded from /stats.
 set -euo pipefail
@@ -47,26 +48,24 @@ phase() { # name, extra send args...
     pids+=($!)
   done
   sleep 4
-  local before after
+  local before after s0 s1
+  s0=$(curl -s "http://127.0.0.1:$port/api/streams/s1/stats")
   before=$(cpu)
   sleep "$SECS"
   after=$(cpu)
-  local stats
-  stats=$(curl -s "http://127.0.0.1:$port/api/streams/s1/stats")
+  s1=$(curl -s "http://127.0.0.1:$port/api/streams/s1/stats")
   wait "${pids[@]}" || true
-  python3 - "$name" "$before" "$after" "$SECS" "$N" "$stats" "$DIR/prev.json" <<'EOF'
-import json, os, sys
-name, before, after, secs, n, stats, prev = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), sys.argv[6], sys.argv[7]
-r = json.loads(stats)["ladder"]["rungs"][0]
-p = json.load(open(prev)) if os.path.exists(prev) else {"frames_passed_through": 0, "frames_encoded": 0}
-json.dump(r, open(prev, "w"))
-print(f"{name:12} server CPU {(after - before) / secs:7.1f} ms/s with {n} publishers; s1's rung this phase: "
-      f"{r['frames_passed_through'] - p['frames_passed_through']} passed through, "
-      f"{r['frames_encoded'] - p['frames_encoded']} encoded")
+  python3 - "$name" "$before" "$after" "$SECS" "$N" "$s0" "$s1" <<'EOF'
+import json, sys
+name, before, after, secs, n = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+r0, r1 = (json.loads(a)["ladder"]["rungs"][0] for a in sys.argv[6:8])
+d = lambda k: r1[k] - r0[k]
+print(f"{name:12} server CPU {(after - before) / secs:7.1f} ms/s with {n} publishers; over those "
+      f"{secs:.0f} s s1's rung passed {d('frames_passed_through')} frames through, encoded {d('frames_encoded')}")
 EOF
   sleep 6 # the rungs go idle, the publisher slots free
 }
 
 phase passthrough
-phase re-encode --rate 48000 --channels 1 --frame-ms 10
+phase re-encode --rate 48000 --channels 2 --frame-ms 20
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

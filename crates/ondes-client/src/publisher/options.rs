@@ -234,4 +234,19 @@ mod tests {
         assert!(Target::whip("ws://h:1/elsewhere").is_err());
         assert!(Target::parse("ftp://h").is_err());
     }
+
+    #[test]
+    fn red_distances_are_checked() {
+        let mut o = SendOptions::new("tone:sine", "http://h:1/api/streams/voice/whip");
+        assert_eq!(o.red_distances, [1, 2], "RED with two levels by default, as the server sends");
+        assert!(o.validate().is_ok());
+        for ok in [vec![], vec![1], vec![2, 4], vec![1, 8]] {
+            o.red_distances = ok;
+            assert!(o.validate().is_ok(), "{:?}", o.red_distances);
+        }
+        for bad in [vec![0], vec![9], vec![2, 1], vec![1, 1]] {
+            o.red_distances = bad;
+            assert!(o.validate().is_err(), "{:?}", o.red_distances);
+        }
+    }
 }

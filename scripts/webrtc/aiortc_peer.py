@@ -5,8 +5,10 @@
       Listens over WHEP for S seconds, fits a sine of F Hz to what it received and prints
       one JSON line: samples, rms, correlation with the fitted sine, notices seen on the
       data channel, the DELETE status.
-  aiortc_peer.py whip URL --seconds S --freq F --token T
-      Publishes a sine of F Hz over WHIP for S seconds (then DELETE), prints one JSON line.
+  aiortc_peer.py whip URL --seconds S --freq F --token T [--record]
+      Publishes a sine of F Hz over WHIP for S seconds (then DELETE), prints one JSON line;
+      with --record, the line has every Opus packet aiortc's encoder made (base64, in order;
+      aiortc encodes stereo at 96 kbit/s, 20 ms packets).
 
   --loss P puts a UDP relay between the peer and the server that drops a fraction P of the
   RTP packets (not STUN, DTLS or RTCP) on the media's way: server → peer for WHEP,
@@ -17,6 +19,7 @@ machine.
 """
 
 import argparse
+import base64
 import asyncio
 import fractions
 import json
@@ -183,6 +186,18 @@ class Sine(MediaStreamTrack):
 
 
 async def whip(args):
+    recorded = []
+    if args.record:
+        from aiortc.codecs import opus
+
+        encode = opus.OpusEncoder.encode
+
+        def recording(self, frame, force_keyframe=False):
+            payloads, ts = encode(self, frame, force_keyframe)
+            recorded.extend(base64.b64encode(p).decode() for p in payloads)
+            return payloads, ts
+
+        opus.OpusEncoder.encode = recording
     pc = RTCPeerConnection()
     pc.addTransceiver(Sine(args.freq), direction="sendonly")
     location = await exchange(pc, args.url, args.token, loss=args.loss, drop_down=False)
@@ -197,8 +212,10 @@ async def whip(args):
     await asyncio.sleep(args.seconds)
     status, _, _ = await asyncio.to_thread(http, "DELETE", location, None, {"Authorization": f"Bearer {args.token}"})
     await pc.close()
-    print(json.dumps({"location": location, "delete_status": status,
-                      "relay_dropped": RELAY.dropped if RELAY else 0}))
+    result = {"location": location, "delete_status": status, "relay_dropped": RELAY.dropped if RELAY else 0}
+    if args.record:
+        result["packets"] = recorded
+    print(json.dumps(result))
 
 
 def main():
@@ -210,6 +227,7 @@ def main():
     p.add_argument("--token")
     p.add_argument("--datachannel", action="store_true")
     p.add_argument("--loss", type=float, default=0.0)
+    p.add_argument("--record", action="store_true")
     args = p.parse_args()
     asyncio.run(whep(args) if args.mode == "whep" else whip(args))
 

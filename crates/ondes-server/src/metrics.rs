@@ -268,6 +268,7 @@ impl Metrics {
                 "ondes_webrtc_packets_lost_total",
                 "WebRTC packets lost, by where: publisher (on a WHIP publisher's way in; concealed or \
                  recovered from FEC), fec_recovered (the part of those rebuilt from in-band FEC), \
+                 red_recovered (lost on a WHIP publisher's way in but rebuilt from RED, not in publisher), \
                  listener (on WHEP listeners' way out, from their RTCP receiver reports, live sessions).",
                 &["stream", "where"],
             ),
@@ -361,7 +362,7 @@ impl Metrics {
         for stage in [DROP_HUB_LAG, DROP_SEND, DROP_SOURCE, DROP_PUBLISHER_QUEUE, DROP_RECORDING] {
             let _ = self.frames_dropped.remove_label_values(&[id, stage]);
         }
-        for w in ["publisher", "fec_recovered", "listener"] {
+        for w in ["publisher", "fec_recovered", "red_recovered", "listener"] {
             let _ = self.webrtc_lost.remove_label_values(&[id, w]);
         }
         for reason in [SILENCE_UNDERRUN, SILENCE_IDLE, SILENCE_DEVICE_LOST] {
@@ -434,13 +435,14 @@ impl Metrics {
                 .as_ref()
                 .map_or((0, 0), |p| (p.stats().queue.underrun_frames, p.stats().queue.idle_frames));
             let device_lost = s.entry.capture.as_ref().map_or(0, |c| c.snapshot().lost_frames);
-            let (concealed, fec) = s.entry.publisher.as_ref().map_or((0, 0), |p| {
+            let (concealed, fec, red) = s.entry.publisher.as_ref().map_or((0, 0, 0), |p| {
                 let st = p.stats();
-                (st.concealed_frames, st.fec_recovered)
+                (st.concealed_frames, st.fec_recovered, st.red_recovered)
             });
             let lost = |w: &str| self.webrtc_lost.with_label_values(&[id, w]);
             catch_up(lost("publisher"), concealed + fec);
             catch_up(lost("fec_recovered"), fec);
+            catch_up(lost("red_recovered"), red);
             let to_listeners: u64 = conns
                 .iter()
                 .filter(|c| c.stream_id == s.id && c.transport == "whep")

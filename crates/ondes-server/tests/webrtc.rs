@@ -178,6 +178,83 @@ async fn aiortc_publishes_over_whip_into_the_stream_and_a_second_publisher_gets_
     assert!(stats.to_string().contains("publisher"), "{stats}");
 }
 
+/// Opus passthrough for WHIP: aiortc publishes (stereo Opus, 20 ms packets: the layout of
+/// the stream) and the rung nearest its bitrate carries its packets byte for byte, no decode
+/// and re-encode; `/stats` counts them as passed through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whip_publishers_packets_pass_through_to_the_matching_rung_unchanged() {
+    use base64::Engine as _;
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let server = start(&format!(
+        "{RTC}[auth]\nsecret = \"s\"\n[[stream]]\nid = \"live\"\nsource = \"publish\"\nsample_rate = 48000\nchannels = 2\nrungs = \"32,64,96,128,192\"\n"
+    ))
+    .await;
+    let publish = token(&server, &[Permission::Publish]);
+    let url = format!("http://{}/api/streams/live/whip", server.addr);
+    let peer = tokio::spawn(async move {
+        aiortc(&["whip", &url, "--seconds", "8", "--freq", "440", "--token", &publish, "--record"]).await
+    });
+    // the rung nearest the publisher's bitrate becomes the passthrough rung; the bitrate is a
+    // moving average of about a second, which starts at the first packet's: read the rung
+    // once it has settled
+    let stats_url = format!("http://{}/api/streams/live/stats", server.addr);
+    let passthrough = |stats: &Value| {
+        stats["ladder"]["rungs"].as_array().and_then(|r| {
+            r.iter().position(|x| x["passthrough"] == true).map(|i| (i, r[i]["kbps"].as_u64().unwrap()))
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, stats) = common::get_json(&stats_url, None).await;
+        if passthrough(&stats).is_some() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no passthrough rung: {stats}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let (_, stats) = common::get_json(&stats_url, None).await;
+    let (rung, kbps) = passthrough(&stats).unwrap_or_else(|| panic!("no passthrough rung: {stats}"));
+    // a WebSocket listener of that rung, for 100 frames (2 s)
+    let ws_url = format!("ws://{}/api/streams/live/ws?rung={kbps}&batch=1", server.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.expect("listener connects");
+    let mut received: Vec<Vec<u8>> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while received.len() < 100 && tokio::time::Instant::now() < deadline {
+        let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(1), ws.next()).await else { continue };
+        if let Message::Binary(b) = m {
+            let m = ondes_core::proto::audio::decode_audio(&b, None).unwrap();
+            received.extend(m.frames.iter().filter(|f| !f.is_empty()).map(|f| f.to_vec()));
+        }
+    }
+    let (_, during) = common::get_json(&stats_url, None).await;
+    let r = peer.await.unwrap();
+    let sent: Vec<Vec<u8>> = r["packets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the peer recorded its packets: {r}"))
+        .iter()
+        .map(|p| base64::engine::general_purpose::STANDARD.decode(p.as_str().unwrap()).unwrap())
+        .collect();
+    assert!(sent.len() >= 350, "aiortc sent 8 s of 20 ms packets: {}", sent.len());
+    assert!(received.len() >= 100, "the listener received 2 s of the rung: {}", received.len());
+    // every packet the listener got is one aiortc sent, in the order sent (a frame the
+    // playout missed would be absent: the rung's listeners conceal it)
+    let mut next = 0;
+    for (i, p) in received.iter().enumerate() {
+        let k = sent[next..].iter().position(|s| s == p).unwrap_or_else(|| {
+            panic!(
+                "packet {i} of the {kbps} kbit/s rung is not the publisher's next one (re-encoded?): {stats}"
+            )
+        });
+        next += k + 1;
+    }
+    let r = &during["ladder"]["rungs"][rung];
+    assert_eq!(r["passthrough"], true, "{during}");
+    assert!(r["frames_passed_through"].as_u64().unwrap() >= 100, "passed through, not encoded: {during}");
+    assert_eq!(during["publisher"]["concealed_frames"], 0, "{during}");
+}
+
 /// 20% of a WHIP publisher's RTP packets dropped on the way in (a UDP relay in the peer):
 /// every lost packet-length is concealed or recovered, counted at the publisher stage, and
 /// the stream's audio goes on at real time.

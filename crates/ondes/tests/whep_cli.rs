@@ -417,3 +417,78 @@ fn red_with_two_levels_rebuilds_most_of_what_20_percent_loss_takes() {
     // a rebuilt frame is dated from the frames around it: no latency reads as zero
     assert!(with["latency_ms"]["p50"].as_f64().expect("p50") > 0.5, "{with:#}");
 }
+
+/// `ondes send` over WHIP for 12 s through `ondes netsim --udp` in front of a server (3 s
+/// lossless for ICE and DTLS, then 20 % independent loss each way), with `send_args` added;
+/// returns the sender's report and the server's `/stats` of the stream after it.
+fn send_at_20_percent_loss(name: &str, send_args: &[&str]) -> (Value, Value) {
+    let rtc_port = free_udp_port();
+    let config = tmp(&format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[webrtc]\nudp_port = {rtc_port}\nips = [\"127.0.0.1\"]\n\
+             [[stream]]\nid = \"voice\"\nsource = \"publish\"\nsample_rate = 48000\nchannels = 1\n"
+        ),
+    )
+    .unwrap();
+    let s = common::serve(
+        &["--bind", "127.0.0.1:0", "--config", config.to_str().unwrap()],
+        &[("ONDES_AUTH_SECRET", SECRET)],
+        Stdio::null(),
+    );
+    let script = tmp(&format!("{name}-loss.txt"));
+    std::fs::write(&script, "3s custom bw=10mbps delay=5ms\n1s custom bw=10mbps delay=5ms loss=20%\n")
+        .unwrap();
+    let proxy_port = free_udp_port();
+    let mut proxy = Child(
+        Command::new(BIN)
+            .args(["netsim", "--udp", "--listen", &format!("127.0.0.1:{proxy_port}")])
+            .args(["--upstream", &format!("127.0.0.1:{rtc_port}"), "--script", script.to_str().unwrap()])
+            .args(["--seed", "7", "--report-secs", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ondes netsim starts"),
+    );
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(proxy.0.stderr.take().unwrap()));
+    let first = lines.next().expect("a line from ondes netsim").unwrap();
+    assert!(first.contains("netsim"), "{first}");
+    std::thread::spawn(move || lines.for_each(drop));
+    let (publish, to, via) =
+        (token("publish"), format!("{}/api/streams/voice/whip", s.url), format!("127.0.0.1:{proxy_port}"));
+    let mut args = vec!["send", "tone:sine?freq=440&amp=0.5", "--to", &to, "--token", &publish];
+    args.extend(["--via", &via, "--duration", "12s", "--json"]);
+    args.extend_from_slice(send_args);
+    let report = json(&run(&args));
+    let stats = common::http::get_json(&format!("{}/api/streams/voice/stats", s.url));
+    (report, stats)
+}
+
+#[test]
+fn send_over_whip_sends_red_and_the_server_rebuilds_what_20_percent_loss_takes() {
+    // both sends at once, each with its own server and lossy link
+    let ((with, with_stats), (without, without_stats)) = std::thread::scope(|t| {
+        let with = t.spawn(|| send_at_20_percent_loss("whip-red", &[]));
+        let without = t.spawn(|| send_at_20_percent_loss("whip-nored", &["--no-red"]));
+        (with.join().unwrap(), without.join().unwrap())
+    });
+    assert_eq!(with["red_levels"], serde_json::json!([1, 2]), "the server accepted RED: {with:#}");
+    assert!(without.get("red_levels").is_none(), "{without:#}");
+    assert_eq!(with["frames_sent"], 600, "{with:#}");
+    let p =
+        |v: &Value, k: &str| v["publisher"][k].as_u64().unwrap_or_else(|| panic!("publisher.{k} in {v:#}"));
+    // lost at the server: concealed, or the last packet-length of a gap from in-band FEC
+    let lost = |v: &Value| p(v, "concealed_frames") + p(v, "fec_recovered");
+    // without RED a lost packet is gone: about a fifth of the ~9 lossy seconds' 450 packets
+    assert_eq!(p(&without_stats, "red_recovered"), 0, "{without_stats:#}");
+    assert!(lost(&without_stats) >= 40, "the link lost too little to compare: {without_stats:#}");
+    // with RED most come back from the next two packets' redundancy
+    assert!(p(&with_stats, "red_recovered") >= 40, "packets rebuilt from RED: {with_stats:#}");
+    assert!(
+        lost(&with_stats) * 3 < lost(&without_stats),
+        "lost at the server with RED {} against {} without:\n{with_stats:#}\n{without_stats:#}",
+        lost(&with_stats),
+        lost(&without_stats)
+    );
+}

@@ -12,6 +12,10 @@ use super::encode::SendCodec;
 use super::flow::Pacing;
 use super::source::Layout;
 
+/// The deepest RED level sent: str0m's receivers (and libwebrtc's) recover up to 8 packets
+/// back (the server's `webrtc.red_distances` has the same bound).
+pub const MAX_RED_DISTANCE: u32 = 8;
+
 /// Options of one send.
 #[derive(Debug, Clone)]
 pub struct SendOptions {
@@ -26,6 +30,12 @@ pub struct SendOptions {
     pub fallback: Vec<String>,
     /// Publish over WHIP whatever the route of `to` (`--transport whip`).
     pub whip: bool,
+    /// WHIP: send the media through this UDP address (a proxy such as `ondes netsim --udp`
+    /// in front of the server's WebRTC port) instead of the server's own candidates.
+    pub rtc_via: Option<std::net::SocketAddr>,
+    /// WHIP: the RED (RFC 2198) levels offered and sent when the server's answer accepts RED,
+    /// in packets back (`[1, 2]`: each packet carries the two before it again); `[]`: no RED.
+    pub red_distances: Vec<u32>,
     /// Bearer token with permission `publish`.
     pub token: Option<String>,
     pub codec: SendCodec,
@@ -65,6 +75,8 @@ impl SendOptions {
             to: to.into(),
             fallback: Vec::new(),
             whip: false,
+            rtc_via: None,
+            red_distances: vec![1, 2],
             token: None,
             codec: SendCodec::Pcm16,
             batch: 1,
@@ -84,6 +96,14 @@ impl SendOptions {
     }
 
     pub(crate) fn validate(&self) -> Result<(), SendError> {
+        if self.red_distances.iter().any(|d| !(1..=MAX_RED_DISTANCE).contains(d))
+            || self.red_distances.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err(SendError::Options(format!(
+                "RED distances {:?}: each from 1 to {MAX_RED_DISTANCE} packets back, strictly ascending",
+                self.red_distances
+            )));
+        }
         if !(1..=255).contains(&self.batch) {
             return Err(SendError::Options(format!("batch {} is outside 1..=255", self.batch)));
         }
@@ -213,5 +233,20 @@ mod tests {
         assert_eq!(Target::whip("ws://h:1/api/streams/voice/publish").unwrap(), whip);
         assert!(Target::whip("ws://h:1/elsewhere").is_err());
         assert!(Target::parse("ftp://h").is_err());
+    }
+
+    #[test]
+    fn red_distances_are_checked() {
+        let mut o = SendOptions::new("tone:sine", "http://h:1/api/streams/voice/whip");
+        assert_eq!(o.red_distances, [1, 2], "RED with two levels by default, as the server sends");
+        assert!(o.validate().is_ok());
+        for ok in [vec![], vec![1], vec![2, 4], vec![1, 8]] {
+            o.red_distances = ok;
+            assert!(o.validate().is_ok(), "{:?}", o.red_distances);
+        }
+        for bad in [vec![0], vec![9], vec![2, 1], vec![1, 1]] {
+            o.red_distances = bad;
+            assert!(o.validate().is_err(), "{:?}", o.red_distances);
+        }
     }
 }

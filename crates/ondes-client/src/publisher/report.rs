@@ -65,6 +65,10 @@ pub struct SendReport {
     /// The URL of the last connection (WebSocket publishing).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub connected_to: String,
+    /// RED levels sent (WHIP), in packets back: empty when RED was off or the server's
+    /// answer did not accept it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub red_levels: Vec<u32>,
     /// Frames a live source made while the connection was being re-established (WHIP):
     /// not sent late, counted here.
     pub frames_lost_reconnecting: u64,
@@ -118,6 +122,14 @@ impl SendReport {
                 ),
             ),
             ("messages", format!("{} ({} bytes)", self.messages_sent, self.bytes_sent)),
+            (
+                "RED",
+                if self.red_levels.is_empty() {
+                    "none".to_string()
+                } else {
+                    format!("{:?} packet(s) back in every packet", self.red_levels)
+                },
+            ),
             (
                 "backpressure",
                 format!(

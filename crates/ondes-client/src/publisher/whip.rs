@@ -11,6 +11,12 @@
 //! exponential backoff as the other sends, and goes on with the live source; the frames the
 //! source made meanwhile are counted (`frames_lost_reconnecting`), not sent late.
 //!
+//! **RED.** The offer has RED (RFC 2198) beside Opus unless `red_distances` is empty; when
+//! the server's answer accepts it, str0m sends every packet wrapped in RED with the earlier
+//! packets `red_distances` back (default `[1, 2]`): the server rebuilds a packet lost on the
+//! way from a later one, at the cost of that many payloads more per packet. `red_levels` in
+//! the report says what was sent.
+//!
 //! There are no per-frame acks over RTP. What the server confirms is its RTCP receiver
 //! reports: `frames_acked` is the frames sent less the packets the server's last report
 //! counted lost, read after the last frame had a report interval to be counted.
@@ -21,7 +27,7 @@ use indicatif::ProgressBar;
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
 use str0m::rtp::AbsCaptureTime;
-use str0m::{Event, Rtc};
+use str0m::{Candidate, Event, Rtc};
 
 use super::SendError;
 use super::backoff::{Backoff, Jitter};
@@ -50,6 +56,8 @@ struct Publisher {
     peer: RtcPeer,
     mid: Mid,
     pt: Option<Pt>,
+    /// The server's answer accepted RED: str0m wraps every Opus packet written in RED.
+    red: bool,
     connected: bool,
     /// Packets lost and the time of the last receiver report from the server.
     remote_lost: Option<(u64, Instant)>,
@@ -74,9 +82,11 @@ impl Publisher {
             match e {
                 Event::Connected => {
                     self.connected = true;
-                    self.pt = self.peer.rtc.writer(self.mid).and_then(|w| {
-                        w.payload_params().find(|p| p.spec().codec == Codec::Opus).map(|p| p.pt())
+                    let opus = self.peer.rtc.writer(self.mid).and_then(|w| {
+                        w.payload_params().find(|p| p.spec().codec == Codec::Opus).map(|p| (p.pt(), p.red()))
                     });
+                    self.pt = opus.map(|(pt, _)| pt);
+                    self.red = opus.is_some_and(|(_, red)| red.is_some());
                 }
                 Event::IceConnectionStateChange(str0m::IceConnectionState::Disconnected) => {
                     self.failure = Some("the WebRTC connection was lost".into());
@@ -107,16 +117,20 @@ fn to_connect(e: impl std::fmt::Display) -> SendError {
     SendError::Connect(e.to_string())
 }
 
-/// One WebRTC session with the server: the offer, the answer, ICE and DTLS.
+/// One WebRTC session with the server: the offer (Opus, with RED unless
+/// `opts.red_distances` is empty), the answer, ICE and DTLS. With `opts.rtc_via` the media
+/// goes through that address instead of the answer's candidates.
 async fn connect(
     url: &str,
     ip: std::net::IpAddr,
     opts: &SendOptions,
 ) -> Result<(Publisher, Pt, signal::WhepSession), SendError> {
+    let red = !opts.red_distances.is_empty();
     // stats once a second: the server's receiver reports reach us through them
     let builder = Rtc::builder()
         .clear_codecs()
-        .enable_opus(true, false)
+        .enable_opus(true, red)
+        .set_red_distances(&opts.red_distances)
         .set_stats_interval(Some(Duration::from_secs(1)));
     let mut peer = RtcPeer::bind(ip, builder).await.map_err(to_connect)?;
     let mut api = peer.rtc.sdp_api();
@@ -126,6 +140,10 @@ async fn connect(
         signal::post_offer(url, &offer.to_sdp_string(), opts.token.as_deref(), opts.ack_timeout, &opts.tls)
             .await
             .map_err(to_connect)?;
+    let answer = match opts.rtc_via {
+        Some(_) => signal::without_candidates(&answer),
+        None => answer,
+    };
     let accepted = str0m::change::SdpAnswer::from_sdp_string(&answer)
         .map_err(|e| e.to_string())
         .and_then(|a| peer.rtc.sdp_api().accept_answer(pending, a).map_err(|e| e.to_string()));
@@ -133,11 +151,21 @@ async fn connect(
         session.delete().await;
         return Err(SendError::Connect(format!("the server's SDP answer: {e}")));
     }
+    if let Some(v) = opts.rtc_via {
+        match Candidate::host(v, "udp") {
+            Ok(c) => peer.rtc.add_remote_candidate(c),
+            Err(e) => {
+                session.delete().await;
+                return Err(SendError::Connect(format!("unusable address {v}: {e}")));
+            }
+        }
+    }
     peer.drain().map_err(to_connect)?;
     let mut p = Publisher {
         peer,
         mid,
         pt: None,
+        red: false,
         connected: false,
         remote_lost: None,
         failure: None,
@@ -192,8 +220,12 @@ pub async fn send(
     set_layout(&mut report, layout);
     let mut encoder = FrameEncoder::new(SendCodec::Opus { bitrate_bps }, layout)?;
 
-    let ip = signal::server_ip(url).await.map_err(to_connect)?;
+    let ip = match opts.rtc_via {
+        Some(v) => v.ip(),
+        None => signal::server_ip(url).await.map_err(to_connect)?,
+    };
     let (mut p, mut pt, mut session) = connect(url, ip, opts).await?;
+    report.red_levels = red_levels(&p, opts);
     let mut backoff = Backoff::new(opts.initial_backoff, opts.max_backoff);
     let mut jitter = Jitter::from_clock();
     // frames confirmed by the receiver reports of sessions that ended
@@ -223,7 +255,10 @@ pub async fn send(
             tracing::warn!(error = p.failure.as_deref().unwrap_or(""), "WHIP: reconnecting");
             let outage_from = clock.now_us();
             match reconnect(url, ip, opts, &mut backoff, &mut jitter, &mut report).await {
-                Ok((np, npt, ns)) => (p, pt, session) = (np, npt, ns),
+                Ok((np, npt, ns)) => {
+                    (p, pt, session) = (np, npt, ns);
+                    report.red_levels = red_levels(&p, opts);
+                }
                 Err(e) => {
                     p.failure = Some(e);
                     p.lost = false;
@@ -342,6 +377,19 @@ pub async fn send(
     }
     report.frames_unconfirmed = report.frames_sent - report.frames_acked;
     finish(report, clock, failure)
+}
+
+/// The RED levels a session sends: ours, when the server's answer accepted RED (str0m
+/// always sends distance 1 among them).
+fn red_levels(p: &Publisher, opts: &SendOptions) -> Vec<u32> {
+    if !p.red {
+        return Vec::new();
+    }
+    let mut v = opts.red_distances.clone();
+    if !v.contains(&1) {
+        v.insert(0, 1);
+    }
+    v
 }
 
 /// Frames of a session its server confirmed: those sent less the packets its last receiver

@@ -123,7 +123,7 @@ impl WhepReceiver {
             api.apply().ok_or_else(|| WhepError::Protocol("no SDP offer to send".into()))?;
         let (answer, session) = signal::post_offer(url, &offer.to_sdp_string(), token, timeout, tls).await?;
         let answer = match via {
-            Some(_) => without_candidates(&answer),
+            Some(_) => signal::without_candidates(&answer),
             None => answer,
         };
         let accepted = str0m::change::SdpAnswer::from_sdp_string(&answer)
@@ -226,13 +226,6 @@ impl WhepReceiver {
     }
 }
 
-/// The SDP without its `a=candidate` lines (and the end-of-candidates marker).
-fn without_candidates(sdp: &str) -> String {
-    sdp.split_inclusive('\n')
-        .filter(|l| !l.starts_with("a=candidate:") && !l.starts_with("a=end-of-candidates"))
-        .collect()
-}
-
 /// µs since the Unix epoch.
 pub fn wall_us(t: SystemTime) -> i64 {
     match t.duration_since(SystemTime::UNIX_EPOCH) {
@@ -248,6 +241,6 @@ mod tests {
     #[test]
     fn candidates_are_stripped_for_a_proxy() {
         let sdp = "v=0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 8189 typ host\r\na=mid:0\r\na=end-of-candidates\r\n";
-        assert_eq!(without_candidates(sdp), "v=0\r\na=mid:0\r\n");
+        assert_eq!(signal::without_candidates(sdp), "v=0\r\na=mid:0\r\n");
     }
 }

@@ -119,6 +119,14 @@ impl WhepSession {
     }
 }
 
+/// The SDP without its `a=candidate` lines (and the end-of-candidates marker): the media then
+/// goes to a proxy in front of the server (`--via`) instead of the server's candidates.
+pub fn without_candidates(sdp: &str) -> String {
+    sdp.split_inclusive('\n')
+        .filter(|l| !l.starts_with("a=candidate:") && !l.starts_with("a=end-of-candidates"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

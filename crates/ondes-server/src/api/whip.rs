@@ -34,10 +34,10 @@ pub async fn post(
             ),
         ));
     }
-    let (offer, _) = read_offer(&headers, &body)?;
+    let (offer, offered) = read_offer(&headers, &body)?;
     // creates the stream when its id matches a template; 409 when another publisher holds it
     let (stream, session) = app.claim_publisher(&id)?;
-    let c = rtc.publish(offer, stream.hub.clone(), session).await.map_err(api_error)?;
+    let c = rtc.publish(offer, offered, stream.hub.clone(), session).await.map_err(api_error)?;
     tracing::info!(stream = %id, %user, session = %c.session_id, "WHIP publisher");
     Ok(created(&id, "whip", c))
 }

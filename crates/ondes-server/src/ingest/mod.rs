@@ -53,6 +53,8 @@ pub struct Publisher {
     pub concealed_frames: AtomicU64,
     /// Lost packets recovered from the next packet's in-band FEC (WHIP publishers).
     pub fec_recovered: AtomicU64,
+    /// Lost packets rebuilt from a later packet's RED redundancy (WHIP publishers sending RED).
+    pub red_recovered: AtomicU64,
     pub sessions: AtomicU64,
 }
 
@@ -73,6 +75,9 @@ pub struct PublisherStats {
     pub concealed_frames: u64,
     /// Lost packets recovered from in-band FEC (WHIP publishers; the rest were concealed).
     pub fec_recovered: u64,
+    /// Packets lost on the way in but rebuilt from a later packet's RED redundancy (WHIP
+    /// publishers sending RED): not concealed, and not counted in `concealed_frames`.
+    pub red_recovered: u64,
     pub sessions: u64,
 }
 
@@ -118,6 +123,7 @@ impl Publisher {
             rejected_messages: AtomicU64::new(0),
             concealed_frames: AtomicU64::new(0),
             fec_recovered: AtomicU64::new(0),
+            red_recovered: AtomicU64::new(0),
             sessions: AtomicU64::new(0),
         })
     }
@@ -179,6 +185,7 @@ impl Publisher {
             rejected_messages: self.rejected_messages.load(Ordering::Relaxed),
             concealed_frames: self.concealed_frames.load(Ordering::Relaxed),
             fec_recovered: self.fec_recovered.load(Ordering::Relaxed),
+            red_recovered: self.red_recovered.load(Ordering::Relaxed),
             sessions: self.sessions.load(Ordering::Relaxed),
         }
     }

@@ -289,10 +289,16 @@ impl Engine {
                 }
                 let _ = reply.send(r);
             }
-            Command::Publish { offer, hub, session, reply } => {
+            Command::Publish { offer, offered, hub, session, reply } => {
                 let stream = hub.id.clone();
+                // RED accepted from a publisher whose offer has it: str0m rebuilds lost packets
+                // from the redundancy (the levels are the publisher's; ours only send)
+                let red: Vec<u32> = match self.cfg.red_levels() {
+                    Some(levels) if offered.red => levels.to_vec(),
+                    _ => Vec::new(),
+                };
                 let r = match Publisher::new(hub, session) {
-                    Ok(p) => self.create(&offer, &stream, &[], None, app, Role::Publisher(Box::new(p))),
+                    Ok(p) => self.create(&offer, &stream, &red, None, app, Role::Publisher(Box::new(p))),
                     Err(e) => Err(WebRtcError::Negotiation(format!("cannot create an Opus decoder: {e}"))),
                 };
                 let _ = reply.send(r);

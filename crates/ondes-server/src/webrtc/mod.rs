@@ -14,7 +14,11 @@
 //! - A `rung=auto` WHEP listener's rung follows str0m's bandwidth estimate (transport-wide
 //!   congestion control, probing with padding) through the adaptation controller ([`bwe`]).
 //! - A WHIP publisher's Opus goes through a reorder window, PLC and in-band FEC
-//!   ([`receive`]) into the stream's playout queue, like every other publisher's audio.
+//!   ([`receive`]) into the stream's playout queue, like every other publisher's audio. When
+//!   its offer has RED (and `webrtc.red` is on) the answer accepts it: str0m rebuilds a lost
+//!   packet from a later packet's redundancy, and the rebuilt packet is a real one (decoded,
+//!   passed through). A packet that is one stream frame at the stream's channel count goes to
+//!   the rung nearest the publisher's bitrate unchanged (Opus passthrough, [`crate::hub::passthrough`]).
 //!
 //! The HTTP side (offer/answer, `Location`, errors) is in `crate::api::whep` and
 //! `crate::api::whip`; this module has no HTTP types.
@@ -86,6 +90,7 @@ pub(crate) enum Command {
     },
     Publish {
         offer: String,
+        offered: AudioOffer,
         hub: Arc<StreamHub>,
         session: PublishSession,
         reply: oneshot::Sender<Result<Created, WebRtcError>>,
@@ -118,15 +123,17 @@ impl WebRtc {
         rx.await.map_err(|_| WebRtcError::Stopped)?
     }
 
-    /// Answers a WHIP offer for a publisher holding the stream's publisher slot.
+    /// Answers a WHIP offer (checked with [`sdp::check_offer`]) for a publisher holding the
+    /// stream's publisher slot; RED is accepted when the offer has it and `webrtc.red` is on.
     pub async fn publish(
         &self,
         offer: String,
+        offered: AudioOffer,
         hub: Arc<StreamHub>,
         session: PublishSession,
     ) -> Result<Created, WebRtcError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Publish { offer, hub, session, reply }).await?;
+        self.send(Command::Publish { offer, offered, hub, session, reply }).await?;
         rx.await.map_err(|_| WebRtcError::Stopped)?
     }
 

@@ -117,6 +117,7 @@ impl Publisher {
         let p = &self.session.publisher;
         p.concealed_frames.fetch_add(s.concealed_packets - r.concealed_packets, Ordering::Relaxed);
         p.fec_recovered.fetch_add(s.fec_recovered - r.fec_recovered, Ordering::Relaxed);
+        p.red_recovered.fetch_add(s.red_recovered - r.red_recovered, Ordering::Relaxed);
         p.decode_errors.fetch_add(s.decode_errors - r.decode_errors, Ordering::Relaxed);
         self.reported = s;
     }
@@ -139,6 +140,15 @@ impl Publisher {
         self.receiver.flush(&mut out);
         self.offer_frames(out);
     }
+}
+
+/// Whether str0m rebuilt this media data from a later packet's RED redundancy. str0m does
+/// not flag it, but a redundant block has no RTP header extensions of its own, so the
+/// rebuilt packet has none, while every packet a WebRTC stack sends on a session carries
+/// some (str0m and `ondes send`: `mid` and `abs-capture-time`; browsers: `mid`, audio level,
+/// transport-wide sequence numbers). The client's WHEP receiver tells them apart the same way.
+fn rebuilt_from_red(d: &str0m::media::MediaData) -> bool {
+    d.params.red().is_some() && d.ext_vals == str0m::rtp::ExtensionValues::default()
 }
 
 /// Shared Opus payloads of the current wake-up: every listener of a (stream, rung) gets the
@@ -226,8 +236,9 @@ impl Peer {
             Event::MediaData(d) => {
                 if let Role::Publisher(p) = &mut self.role {
                     let ts = d.time.rebase(Frequency::FORTY_EIGHT_KHZ).numer();
+                    let from_red = rebuilt_from_red(&d);
                     let mut out = Vec::new();
-                    p.receiver.push(ts, Bytes::from_owner(d.data), &mut out);
+                    p.receiver.push(ts, Bytes::from_owner(d.data), from_red, &mut out);
                     p.offer_frames(out);
                 }
             }

@@ -1,7 +1,8 @@
 //! A WHIP publisher's Opus packets to the stream's PCM frames (sans-IO).
 //!
 //! Packets arrive by RTP timestamp (48 kHz, extended to 64 bits by str0m, which has already
-//! rebuilt packets from RED redundancy when the publisher sends RED). A small reorder
+//! rebuilt packets from RED redundancy when the publisher sends RED: a rebuilt packet comes
+//! right after the later packet that carried it, and the reorder window puts it in its place). A small reorder
 //! window holds packets until the one due next is there, or until `hold` packets wait
 //! behind a gap: then the gap is lost. A lost stretch is concealed by the decoder (PLC),
 //! and its last packet-length is recovered from the in-band FEC of the packet after it
@@ -36,6 +37,10 @@ pub struct ReceiveStats {
     pub concealed_packets: u64,
     /// Packet-lengths recovered from the next packet's in-band FEC.
     pub fec_recovered: u64,
+    /// Packets lost on the way but rebuilt by str0m from a later packet's RED redundancy
+    /// (counted in `packets` too: a rebuilt packet is the publisher's own, decoded and passed
+    /// through like any other).
+    pub red_recovered: u64,
     /// Packets the decoder refused.
     pub decode_errors: u64,
     /// Stream frames produced.
@@ -79,9 +84,13 @@ impl OpusReceiver {
         })
     }
 
-    /// Takes the packet with RTP time `ts`; appends every frame now complete to `out`.
-    pub fn push(&mut self, ts: u64, packet: Bytes, out: &mut Vec<(Vec<f32>, SourceOpus)>) {
+    /// Takes the packet with RTP time `ts` (`from_red`: rebuilt from RED redundancy); appends
+    /// every frame now complete to `out`.
+    pub fn push(&mut self, ts: u64, packet: Bytes, from_red: bool, out: &mut Vec<(Vec<f32>, SourceOpus)>) {
         self.stats.packets += 1;
+        if from_red {
+            self.stats.red_recovered += 1;
+        }
         if self.next_ts.is_some_and(|n| ts < n) || self.pending.contains_key(&ts) {
             self.stats.late_packets += 1;
             return;
@@ -233,10 +242,16 @@ mod tests {
 
     /// 50 packets of a 440 Hz tone at 16 kHz (SILK, where in-band FEC lives), 20 ms each.
     fn packets() -> Vec<Bytes> {
+        packets_of(20_000, 50)
+    }
+
+    /// `count` packets of a 440 Hz tone at 16 kHz, `frame_us` each.
+    fn packets_of(frame_us: u32, count: usize) -> Vec<Bytes> {
+        let n = (frame_us / 1000 * 16) as usize;
         let mut enc = OpusEncoder::new(OpusConfig {
             sample_rate: 16_000,
             channels: 1,
-            frame_us: 20_000,
+            frame_us,
             bitrate_bps: 24_000,
             vbr: true,
             complexity: 5,
@@ -246,12 +261,10 @@ mod tests {
             application: OpusApplication::Voip,
         })
         .unwrap();
-        (0..50)
+        (0..count)
             .map(|k| {
-                let pcm: Vec<f32> = (0..320)
-                    .map(|i| {
-                        (2.0 * std::f32::consts::PI * 440.0 * (k * 320 + i) as f32 / 16_000.0).sin() * 0.5
-                    })
+                let pcm: Vec<f32> = (0..n)
+                    .map(|i| (2.0 * std::f32::consts::PI * 440.0 * (k * n + i) as f32 / 16_000.0).sin() * 0.5)
                     .collect();
                 let mut out = Vec::new();
                 enc.encode(&pcm, &mut out).unwrap();
@@ -275,8 +288,8 @@ mod tests {
         let mut out = Vec::new();
         // swap every pair: 1 0 3 2 …
         for k in (0..50).step_by(2) {
-            r.push((k as u64 + 1) * 960, p[k + 1].clone(), &mut out);
-            r.push(k as u64 * 960, p[k].clone(), &mut out);
+            r.push((k as u64 + 1) * 960, p[k + 1].clone(), false, &mut out);
+            r.push(k as u64 * 960, p[k].clone(), false, &mut out);
         }
         r.flush(&mut out);
         assert_eq!(out.len(), 50);
@@ -295,7 +308,7 @@ mod tests {
             if k % 5 == 2 || (30..33).contains(&k) {
                 continue;
             }
-            r.push(k as u64 * 960, pk.clone(), &mut out);
+            r.push(k as u64 * 960, pk.clone(), false, &mut out);
         }
         r.flush(&mut out);
         assert_eq!(out.len(), 50, "every frame is there, decoded, recovered or concealed");
@@ -306,7 +319,43 @@ mod tests {
         assert!(r.stats.fec_recovered >= 9, "each gap's last frame comes from FEC: {:?}", r.stats);
         assert!(p.iter().skip(1).all(|pk| has_fec(pk)), "every packet after the first carries FEC");
         // a duplicate and a late packet are dropped and counted
-        r.push(10 * 960, p[10].clone(), &mut out);
+        r.push(10 * 960, p[10].clone(), false, &mut out);
         assert_eq!(r.stats.late_packets, 1);
+    }
+
+    #[test]
+    fn packets_of_another_duration_are_decoded_not_passed_through() {
+        // 10 ms packets into a 20 ms stream: two packets make a frame, which is encoded
+        let p = packets_of(10_000, 40);
+        let mut r = OpusReceiver::new(spec(), 3).unwrap();
+        let mut out = Vec::new();
+        for (k, pk) in p.iter().enumerate() {
+            r.push(k as u64 * 480, pk.clone(), false, &mut out);
+        }
+        r.flush(&mut out);
+        assert_eq!(out.len(), 20);
+        assert!(out.iter().all(|(_, m)| *m == SourceOpus::None), "no frame is one packet");
+    }
+
+    #[test]
+    fn a_packet_rebuilt_from_red_is_counted_and_passed_through_like_any_other() {
+        let p = packets();
+        let mut r = OpusReceiver::new(spec(), 3).unwrap();
+        let mut out = Vec::new();
+        for k in 0..50 {
+            // packet 10 lost; str0m hands it out rebuilt right after packet 12 (RED distance 2)
+            match k {
+                10 => continue,
+                12 => {
+                    r.push(12 * 960, p[12].clone(), false, &mut out);
+                    r.push(10 * 960, p[10].clone(), true, &mut out);
+                }
+                _ => r.push(k as u64 * 960, p[k as usize].clone(), false, &mut out),
+            }
+        }
+        r.flush(&mut out);
+        assert_eq!(out.len(), 50);
+        assert_eq!(out[10].1, SourceOpus::Packet(p[10].clone()), "the rebuilt packet is passed through");
+        assert_eq!((r.stats.red_recovered, r.stats.concealed_packets, r.stats.fec_recovered), (1, 0, 0));
     }
 }

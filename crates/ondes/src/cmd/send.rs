@@ -33,6 +33,19 @@ pub struct SendArgs {
     /// `whip`: publish over WebRTC whatever the route of --to (…/publish becomes …/whip).
     #[arg(long, value_parser = ["whip"])]
     transport: Option<String>,
+    /// WHIP: send the media through this UDP address, HOST:PORT (a proxy such as
+    /// `ondes netsim --udp` in front of the server's WebRTC port) instead of the server's
+    /// own candidates.
+    #[arg(long, value_name = "HOST:PORT")]
+    via: Option<std::net::SocketAddr>,
+    /// WHIP: send no RED (redundant audio, RFC 2198), only plain Opus.
+    #[arg(long)]
+    no_red: bool,
+    /// WHIP: the earlier packets each RED packet carries again, in packets back, when the
+    /// server's answer accepts RED: `1,2` the two before it (a packet is lost for good only
+    /// when it and both of those are lost); each level adds one Opus payload per packet.
+    #[arg(long, value_delimiter = ',', default_value = "1,2", value_name = "N,N")]
+    red_distances: Vec<u32>,
     /// PEM file of a CA to trust besides the system's, for a wss:// or https:// server with a
     /// private certificate.
     #[arg(long)]
@@ -97,6 +110,8 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
     let mut opts = SendOptions::new(args.source, args.to);
     opts.fallback = args.fallback;
     opts.whip = args.transport.is_some();
+    opts.rtc_via = args.via;
+    opts.red_distances = if args.no_red { Vec::new() } else { args.red_distances };
     opts.token = args.token;
     opts.tls = ondes_client::tls::TlsOptions::with_ca(args.ca);
     opts.codec = match args.codec {

@@ -7,59 +7,19 @@ mod common;
 
 use std::process::{Command, Output, Stdio};
 
+use common::tls::{base, private_ca};
 use common::{BIN, Server, tmp};
 use serde_json::Value;
 
 const SECRET: &str = "tls-cli-secret";
 
-/// A private CA (its PEM) and a certificate it signed for localhost and 127.0.0.1 (PEM
-/// certificate and key).
-fn private_ca() -> (String, String, String) {
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(rcgen::DnType::CommonName, "ondes test CA");
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
-    let issuer = rcgen::Issuer::new(ca, ca_key);
-    let mut leaf = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    leaf.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = leaf.signed_by(&key, &issuer).unwrap();
-    (ca_pem, cert.pem(), key.serialize_pem())
-}
-
-/// `ondes serve` over TLS with the demo tone `main` and a publish stream `voice`; the CA file.
+/// `ondes serve` over TLS (a private CA made at test time); the CA file.
 fn serve_tls(name: &str) -> (Server, std::path::PathBuf) {
-    let (ca, cert, key) = private_ca();
-    let (ca_file, cert_file, key_file) =
-        (tmp(&format!("{name}-ca.pem")), tmp(&format!("{name}-cert.pem")), tmp(&format!("{name}-key.pem")));
-    std::fs::write(&ca_file, ca).unwrap();
-    std::fs::write(&cert_file, cert).unwrap();
-    std::fs::write(&key_file, key).unwrap();
-    let config = tmp(&format!("{name}.toml"));
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\
-             [[stream]]\nid = \"main\"\nsource = \"tone:demo\"\n\
-             [[stream]]\nid = \"voice\"\nsource = \"publish\"\n",
-            cert_file.display(),
-            key_file.display()
-        ),
-    )
-    .unwrap();
-    let server = common::serve(
-        &["--bind", "127.0.0.1:0", "--config", config.to_str().unwrap()],
+    common::tls::serve_tls(
+        name,
+        "[[stream]]\nid = \"main\"\nsource = \"tone:demo\"\n[[stream]]\nid = \"voice\"\nsource = \"publish\"\n",
         &[("ONDES_AUTH_SECRET", SECRET)],
-        Stdio::null(),
-    );
-    (server, ca_file)
-}
-
-/// `scheme://localhost:PORT` for the server (the certificate names localhost).
-fn base(server: &Server, scheme: &str) -> String {
-    let port = server.url.rsplit(':').next().unwrap().trim_end_matches('/');
-    format!("{scheme}://localhost:{port}")
+    )
 }
 
 fn run(args: &[&str]) -> Output {

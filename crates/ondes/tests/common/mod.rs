@@ -4,6 +4,7 @@
 pub mod http;
 pub mod netsim;
 pub mod pulse;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -213,14 +213,15 @@ mod tests {
     }
 
     #[test]
-    fn f32_round_trip_is_lossless_and_appends() {
-        let xs = [0.25f32, -1.5, 1e-9, 0.0];
+    fn f32_round_trip_is_lossless_within_full_scale_and_appends() {
+        let xs = [0.25f32, -1.5, 1e-9, 0.0, f32::NAN, f32::INFINITY];
         let mut bytes = vec![9u8];
         encode_interleaved(&xs, SampleFormat::F32Le, &mut bytes);
-        assert_eq!(bytes.len(), 1 + 16);
+        assert_eq!(bytes.len(), 1 + 24);
         let mut out = vec![7.0];
         decode_interleaved(&bytes[1..], SampleFormat::F32Le, &mut out).unwrap();
-        assert_eq!(out, [7.0, 0.25, -1.5, 1e-9, 0.0]);
+        // what is not a number is silence, beyond full scale is clipped
+        assert_eq!(out, [7.0, 0.25, -1.0, 1e-9, 0.0, 0.0, 1.0]);
     }
 
     #[test]

@@ -400,7 +400,9 @@ mod tests {
         let s = [0.0f32, 0.5, -0.5, 1.0, -1.0, 2.0];
         let mut b = Vec::new();
         f32_to_f32le(&s, &mut b);
-        assert_eq!(pcm_to_f32(PcmFormat::F32, &b), s.to_vec());
+        // beyond full scale is clipped on the way in, as every float from outside is
+        let clipped: Vec<f32> = s.iter().map(|x| x.clamp(-1.0, 1.0)).collect();
+        assert_eq!(pcm_to_f32(PcmFormat::F32, &b), clipped);
         b.clear();
         f32_to_s16le(&s, &mut b);
         let back = pcm_to_f32(PcmFormat::S16, &b);

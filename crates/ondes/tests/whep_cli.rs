@@ -341,19 +341,9 @@ fn a_whip_publisher_reconnects_when_the_server_restarts() {
 /// `ondes listen` over WHEP for `secs`, through `ondes netsim --udp` in front of a server
 /// whose `[webrtc]` section ends with `red`: 3 s lossless (ICE, DTLS and the data channel get
 /// through), then 20 % independent loss each way.
-fn listen_at_20_percent_loss(name: &str, red: &str, secs: u32) -> Value {
-    let rtc_port = free_udp_port();
-    let config = tmp(&format!("{name}.toml"));
-    std::fs::write(
-        &config,
-        format!(
-            "[webrtc]\nudp_port = {rtc_port}\nips = [\"127.0.0.1\"]\n{red}\n\
-             [[stream]]\nid = \"tone\"\nsource = \"tone:sine?freq=440&amp=0.5\"\nsample_rate = 48000\nchannels = 1\n"
-        ),
-    )
-    .unwrap();
-    let s =
-        common::serve(&["--bind", "127.0.0.1:0", "--config", config.to_str().unwrap()], &[], Stdio::null());
+/// `ondes netsim --udp` in front of the server's WebRTC port: 3 s clean, then 20 % loss each
+/// way (10 Mbit/s, 5 ms, seed 7); the proxy (stopped when dropped) and its port.
+fn udp_netsim_at_20_percent_loss(name: &str, rtc_port: u16) -> (Child, u16) {
     let script = tmp(&format!("{name}-loss.txt"));
     std::fs::write(&script, "3s custom bw=10mbps delay=5ms\n1s custom bw=10mbps delay=5ms loss=20%\n")
         .unwrap();
@@ -372,6 +362,23 @@ fn listen_at_20_percent_loss(name: &str, red: &str, secs: u32) -> Value {
     let first = lines.next().expect("a line from ondes netsim").unwrap();
     assert!(first.contains("netsim"), "{first}");
     std::thread::spawn(move || lines.for_each(drop));
+    (proxy, proxy_port)
+}
+
+fn listen_at_20_percent_loss(name: &str, red: &str, secs: u32) -> Value {
+    let rtc_port = free_udp_port();
+    let config = tmp(&format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[webrtc]\nudp_port = {rtc_port}\nips = [\"127.0.0.1\"]\n{red}\n\
+             [[stream]]\nid = \"tone\"\nsource = \"tone:sine?freq=440&amp=0.5\"\nsample_rate = 48000\nchannels = 1\n"
+        ),
+    )
+    .unwrap();
+    let s =
+        common::serve(&["--bind", "127.0.0.1:0", "--config", config.to_str().unwrap()], &[], Stdio::null());
+    let (_proxy, proxy_port) = udp_netsim_at_20_percent_loss(name, rtc_port);
     let out = run(&[
         "listen",
         &format!("{}/api/streams/tone/whep?rung=64", s.url),
@@ -437,24 +444,7 @@ fn send_at_20_percent_loss(name: &str, send_args: &[&str]) -> (Value, Value) {
         &[("ONDES_AUTH_SECRET", SECRET)],
         Stdio::null(),
     );
-    let script = tmp(&format!("{name}-loss.txt"));
-    std::fs::write(&script, "3s custom bw=10mbps delay=5ms\n1s custom bw=10mbps delay=5ms loss=20%\n")
-        .unwrap();
-    let proxy_port = free_udp_port();
-    let mut proxy = Child(
-        Command::new(BIN)
-            .args(["netsim", "--udp", "--listen", &format!("127.0.0.1:{proxy_port}")])
-            .args(["--upstream", &format!("127.0.0.1:{rtc_port}"), "--script", script.to_str().unwrap()])
-            .args(["--seed", "7", "--report-secs", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("ondes netsim starts"),
-    );
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(proxy.0.stderr.take().unwrap()));
-    let first = lines.next().expect("a line from ondes netsim").unwrap();
-    assert!(first.contains("netsim"), "{first}");
-    std::thread::spawn(move || lines.for_each(drop));
+    let (_proxy, proxy_port) = udp_netsim_at_20_percent_loss(name, rtc_port);
     let (publish, to, via) =
         (token("publish"), format!("{}/api/streams/voice/whip", s.url), format!("127.0.0.1:{proxy_port}"));
     let mut args = vec!["send", "tone:sine?freq=440&amp=0.5", "--to", &to, "--token", &publish];

@@ -88,12 +88,13 @@ impl OpusReceiver {
     /// every frame now complete to `out`.
     pub fn push(&mut self, ts: u64, packet: Bytes, from_red: bool, out: &mut Vec<(Vec<f32>, SourceOpus)>) {
         self.stats.packets += 1;
-        if from_red {
-            self.stats.red_recovered += 1;
-        }
         if self.next_ts.is_some_and(|n| ts < n) || self.pending.contains_key(&ts) {
             self.stats.late_packets += 1;
             return;
+        }
+        // a rebuilt packet counts as recovered only when it filled a hole
+        if from_red {
+            self.stats.red_recovered += 1;
         }
         self.pending.insert(ts, packet);
         self.drain(false);

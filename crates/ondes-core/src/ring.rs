@@ -95,7 +95,8 @@ pub enum Resume {
     /// Some requested items were already evicted; the cursor starts at live and `missed`
     /// items are lost to this listener.
     Gap { missed: u64 },
-    /// The requested position is in the future (e.g. from before a restart): start at live.
+    /// The requested position is in the future, or (as the server decides) too far back
+    /// to be a connection coming back: start at live, the gap's size unknown.
     Unknown,
 }
 

@@ -8,6 +8,23 @@ pub fn now_us() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }
 
+/// Where stream numbering starts: 2000-01-01T00:00:00Z, in µs since the Unix epoch.
+///
+/// Every stream numbers its frames from the wall clock (see [`stream_start_seq`]). The
+/// origin of that numbering is not 1970 because a DASH manifest says when media time 0 was
+/// (`availabilityStartTime`), and ffmpeg's DASH reader takes a time within the first second
+/// of 1970 for "no time given" and then asks for segments 13 hours ahead.
+pub const NUMBERING_EPOCH_US: i64 = 946_684_800_000_000;
+
+/// The sequence number a stream's first frame gets: frames of `frame_us` since
+/// [`NUMBERING_EPOCH_US`]. A server restarted with the same configuration (or a standby
+/// origin taking a stream over) therefore goes on past every number the one before used:
+/// a listener resuming with its last sequence is told exactly how much it missed, never
+/// handed other audio under the numbers it already had.
+pub fn stream_start_seq(now_us: i64, frame_us: u32) -> u64 {
+    (now_us.saturating_sub(NUMBERING_EPOCH_US).max(0) as u64) / u64::from(frame_us.max(1))
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     now_us() / 1000
@@ -29,4 +46,20 @@ pub fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32, usize) {
     let y = yoe + era * 400 + i64::from(m <= 2);
     let weekday = (days + 4).rem_euclid(7) as usize;
     (y, m, d, rem / 3600, rem / 60 % 60, rem % 60, weekday)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbering_starts_in_2000_and_goes_on_across_restarts() {
+        assert_eq!(civil(NUMBERING_EPOCH_US / 1_000_000).0, 2000);
+        assert_eq!(stream_start_seq(NUMBERING_EPOCH_US, 20_000), 0);
+        assert_eq!(stream_start_seq(0, 20_000), 0, "a clock before the epoch starts at 0");
+        // a server started 1.5 s after another numbers 75 frames of 20 ms further on
+        let t = NUMBERING_EPOCH_US + 900_000_000_000_000;
+        assert_eq!(stream_start_seq(t + 1_500_000, 20_000) - stream_start_seq(t, 20_000), 75);
+        assert_eq!(stream_start_seq(t, 10_000), 2 * stream_start_seq(t, 20_000));
+    }
 }

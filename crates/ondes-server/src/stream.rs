@@ -146,10 +146,11 @@ impl StreamBuilder {
         let hub = StreamHub::new(id, spec, self.server.ring_secs, self.server.max_listener_lag_ms, &rungs);
         hub.configure_delivery(self.abr.mode, self.abr.canary);
         let _ = hub.encode_timer.set(self.metrics.stage(Stage::Encode, id));
+        // frames numbered by the wall clock: a restarted server (or a standby origin) goes on
+        // past the numbers of the one before, so listeners and edges see a gap, never numbers
+        // going back
+        hub.start_at(crate::clock::stream_start_seq(crate::clock::now_us(), spec.duration.as_us()));
         if self.cluster_origin {
-            // frames numbered by the wall clock: a restarted or standby origin goes on past
-            // the numbers of the one before, so edges see a gap, never numbers going back
-            hub.start_at(crate::cluster::clock_seq(crate::clock::now_us(), spec.duration.as_us()));
             hub.ladder.pin_all();
         }
         let (publisher, source) = match source_spec {

@@ -1,6 +1,7 @@
 //! The NATS cluster over real loopback connections: a real `nats-server` (Debian's package;
 //! started here on free ports, with its monitoring port to see who subscribes to what) and
-//! real ondes servers as origin and edges; listeners over SSE and WebSocket.
+//! real ondes servers as origin and edges; listeners over SSE, WebSocket, Icecast-style HTTP,
+//! LL-HLS and DASH (ffmpeg).
 
 mod common;
 
@@ -272,9 +273,8 @@ async fn edges_deliver_the_origins_frame_numbers_and_opus_bytes() {
     let (ws_b, lb) = ws_b.await.unwrap();
     let (ws_o, lo) = ws_o.await.unwrap();
     assert_contiguous(&frames, &format!("SSE on edge A {statuses:?}"));
-    // the origin numbers frames from the wall clock (frames of 20 ms since 1970)
-    let now_frames = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros()
-        / 20_000) as u64;
+    // the origin numbers frames from the wall clock (frames of 20 ms since 2000-01-01)
+    let now_frames = ondes_server::clock::stream_start_seq(ondes_server::clock::now_us(), 20_000);
     assert!(frames[0].abs_diff(now_frames) < 3_000, "frame {} vs clock {now_frames}", frames[0]);
 
     let (_, cb) = get_json(&format!("{}/api/cluster", b.url()), None).await;
@@ -487,6 +487,29 @@ async fn icecast_and_hls_listeners_bring_the_stream_to_an_edge() {
         assert!(Instant::now() < deadline, "no part on the edge's playlist");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // and a DASH player: ffmpeg plays the edge's manifest, whose timeline starts where the
+    // origin's frame numbering does (2000-01-01; in 1970 ffmpeg would ask for segments 13 h
+    // ahead and wait for them)
+    let mpd = http.get(format!("{}/api/streams/radio/dash/manifest.mpd", a.url())).send().await.unwrap();
+    let mpd = mpd.text().await.unwrap();
+    assert!(mpd.contains(r#"availabilityStartTime="2000-01-01T00:0"#), "{mpd}");
+    let url = format!("{}/api/streams/radio/dash/manifest.mpd", a.url());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("timeout")
+            .args(["30", "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-i", &url])
+            .args(["-map", "0:a:0", "-t", "2", "-f", "f32le", "-ac", "1", "-ar", "48000", "-"])
+            .output()
+            .expect("ffmpeg runs (scripts/test.sh installs it)")
+    })
+    .await
+    .unwrap();
+    let seconds = out.stdout.len() as f64 / 4.0 / 48_000.0;
+    assert!(
+        out.status.success() && seconds >= 1.9,
+        "ffmpeg played {seconds:.2} s of the edge's DASH ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     // no SSE or WebSocket listener is left, but the segmenter reads the stream: past the
     // edge's linger (500 ms) the stream stays
     tokio::time::sleep(Duration::from_millis(1500)).await;

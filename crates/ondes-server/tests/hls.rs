@@ -270,6 +270,9 @@ async fn dash_manifest_and_segment_written_as_it_grows() {
     ] {
         assert!(mpd.contains(want), "no {want} in:\n{mpd}");
     }
+    // media time 0 is where frame numbering starts (2000-01-01): not in the first second of
+    // 1970, which ffmpeg's DASH reader takes for "no time given"
+    assert!(mpd.contains(r#"availabilityStartTime="2000-01-01T00:0"#), "{mpd}");
     // the clock players sync to: ISO 8601 with milliseconds, now, not cached
     let (st, h, body) = get(&format!("{}/api/time/iso", s.url())).await;
     assert_eq!((st.as_u16(), h["cache-control"].to_str().unwrap()), (200, "no-cache"));

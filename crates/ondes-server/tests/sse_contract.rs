@@ -174,17 +174,22 @@ async fn resume_with_last_event_id_has_no_gap() {
 
 #[tokio::test]
 async fn resume_reports_gap_when_frames_left_the_ring() {
-    // a 1 s ring: frame 0 is long gone after 2 s
+    // a 1 s ring: the first frame heard is long gone after 2 s
     let s = start("[server]\nring_secs = 1\n").await;
+    let url = format!("{}/api/audio/stream", s.url());
+    let mut sse = Sse::open(&url, &[]).await;
+    let first = sse.next_audio().await["frame_number"].as_u64().unwrap();
+    drop(sse);
     tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
-    let mut sse = Sse::open(&format!("{}/api/audio/stream", s.url()), &[("last-event-id", "frame-0")]).await;
+    let id = format!("frame-{first}");
+    let mut sse = Sse::open(&url, &[("last-event-id", &id)]).await;
     let status = sse.next_of("status", 2.0).await;
     let v: serde_json::Value = serde_json::from_str(&status.data).unwrap();
     assert_eq!(v["status"], "gap");
     let missed = v["missed_frames"].as_u64().unwrap();
     assert!((80..=150).contains(&missed), "about 2 s of frames missed, got {missed}");
     let f = sse.next_audio().await;
-    assert!(f["frame_number"].as_u64().unwrap() >= missed);
+    assert_eq!(f["frame_number"].as_u64().unwrap(), first + 1 + missed, "live, right after the gap");
     let (_, stats) = get_json(&format!("{}/api/audio/stats", s.url()), None).await;
     assert_eq!(stats["connections"][0]["skipped_frames"].as_u64().unwrap(), missed);
     s.shutdown().await;

@@ -38,8 +38,11 @@ pub enum WhepError {
 /// One received Opus packet.
 #[derive(Debug, Clone)]
 pub struct RtpFrame {
-    /// The frame number (RTP timestamp / packet duration).
+    /// The frame number on this session (RTP timestamp / packet duration): contiguous, but
+    /// not the sender's frame number (see [`sender_frame_number`]).
     pub seq: u64,
+    /// The RTP timestamp at 48 kHz, unwrapped from the first packet's.
+    pub rtp_time: u64,
     /// The packet's duration, µs.
     pub frame_us: u32,
     /// Capture time, µs since the Unix epoch (server clock), from `abs-capture-time` (for a
@@ -200,6 +203,7 @@ impl WhepReceiver {
         let stamped = d.ext_vals.abs_capture_time.map(|a| wall_us(a.capture_time));
         Ok(RtpFrame {
             seq,
+            rtp_time: ts,
             frame_us,
             capture_us: self.red.frame(seq, frame_us, stamped, red_recovered),
             red_recovered,
@@ -234,9 +238,55 @@ pub fn wall_us(t: SystemTime) -> i64 {
     }
 }
 
+/// The sender's frame number of a packet stamped `rtp_time`, for a sender that stamps frame
+/// `n` with `n × frame_ticks` modulo 2³² (ondes does: the RTP time of a frame is its number at
+/// 48 kHz): of the numbers that give that timestamp, the one nearest `near` (e.g. the stream's
+/// `next_frame` from its stats). `None` when no frame number gives that timestamp.
+///
+/// The 32 bits of an RTP timestamp repeat every 2³² ÷ gcd(frame_ticks, 2³²) frames (2²⁶ for
+/// 20 ms: 15.5 days), so `near` must be within half of that of the packet.
+pub fn sender_frame_number(rtp_time: u64, frame_ticks: u32, near: u64) -> Option<u64> {
+    if frame_ticks == 0 {
+        return None;
+    }
+    let t = rtp_time as u32;
+    let k = frame_ticks.trailing_zeros();
+    if t.trailing_zeros() < k {
+        return None;
+    }
+    let odd = frame_ticks >> k;
+    // the inverse of an odd number modulo 2³² (Newton's iteration doubles the good bits)
+    let mut inv = odd;
+    for _ in 0..5 {
+        inv = inv.wrapping_mul(2u32.wrapping_sub(odd.wrapping_mul(inv)));
+    }
+    let modulus = 1i128 << (32 - k);
+    let base = i128::from((t >> k).wrapping_mul(inv)) % modulus;
+    let turns = (i128::from(near) - base + modulus / 2).div_euclid(modulus);
+    u64::try_from(base + turns * modulus).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_senders_frame_number_from_a_32_bit_rtp_time() {
+        // frame numbers since 2000 (~4.25e10 in 2026), small ones, and around the wraps
+        for n in [0u64, 1, 4_474, 67_108_863, 67_108_864, 42_517_360_123, 42_517_360_124] {
+            for ticks in [960u32, 480, 1920, 2880, 240] {
+                let t = (n * u64::from(ticks)) as u32;
+                for near in [n, n.saturating_sub(100_000), n + 100_000] {
+                    assert_eq!(sender_frame_number(u64::from(t), ticks, near), Some(n), "{n} {ticks} {near}");
+                }
+                // the unwrapped RTP time of a session gives the same (only its 32 bits count)
+                assert_eq!(sender_frame_number(u64::from(t) + (7 << 32), ticks, n), Some(n));
+            }
+        }
+        // a timestamp no frame number gives (not a multiple of 64 for 20 ms frames)
+        assert_eq!(sender_frame_number(100, 960, 0), None);
+        assert_eq!(sender_frame_number(960, 0, 0), None);
+    }
 
     #[test]
     fn candidates_are_stripped_for_a_proxy() {

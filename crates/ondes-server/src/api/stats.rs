@@ -54,6 +54,9 @@ pub async fn stream_stats(
         "recording": stream.recorder.as_ref().map(|r| r.stats()),
         "delivery": crate::api::report::stream_report_now(&app, &id),
         "total_frames": s.total_frames.load(Ordering::Relaxed),
+        // frame numbers come from the wall clock: the number the next frame gets, so that a
+        // client can tell which numbers were produced between two snapshots
+        "next_frame": hub.next_seq(),
         "frames_per_second": s.fps(),
         "active_subscribers": s.active_subscribers.load(Ordering::Relaxed),
         "dropped_frames": s.dropped_frames.load(Ordering::Relaxed),

@@ -32,13 +32,6 @@ use crate::hub::Notice;
 use delay::DelayStats;
 pub use subjects::Subjects;
 
-/// The sequence number a stream's first frame gets on an origin: frames of `frame_us` since
-/// the Unix epoch, so that an origin started later (a restart, a standby) numbers past every
-/// frame of the one before.
-pub fn clock_seq(now_us: i64, frame_us: u32) -> u64 {
-    (now_us.max(0) as u64) / u64::from(frame_us.max(1))
-}
-
 /// Why the cluster could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {

@@ -69,7 +69,9 @@ pub fn resume_status(
         Resume::Unknown => Status::Gap {
             from_frame,
             missed_frames: None,
-            message: format!("unknown {asked} (from before a restart?); continuing at live"),
+            message: format!(
+                "unknown {asked} (ahead of the stream, or more than an hour back); continuing at live"
+            ),
         },
     }
 }

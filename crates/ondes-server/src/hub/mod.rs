@@ -43,6 +43,9 @@ pub use wire::{WireBuilder, WireGuard, WireKey, WireKeys};
 
 use crate::clock::now_us;
 
+/// The longest gap a resuming listener is told the size of (see [`StreamHub::cursor_resume`]).
+pub const MAX_RESUME_GAP_SECS: u64 = 3600;
+
 /// Delivery state shared by all listeners of a stream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ControlState {
@@ -498,8 +501,18 @@ impl StreamHub {
     }
 
     /// A cursor resuming after `last_seen`, and whether that was possible without a gap.
+    ///
+    /// Frame numbers come from the wall clock, so any old number is a valid place in time:
+    /// a gap longer than [`MAX_RESUME_GAP_SECS`] is not a connection coming back but a
+    /// number from another day (or a stranger's), and is answered as unknown — continuing at
+    /// live without a count, so that nobody can add years of "missed" frames to the counters.
     pub fn cursor_resume(&self, last_seen: u64) -> (Cursor, Resume) {
-        Cursor::resume_after(&self.ring.read(), self.max_lag_frames, last_seen)
+        let (cursor, outcome) = Cursor::resume_after(&self.ring.read(), self.max_lag_frames, last_seen);
+        let max_gap = MAX_RESUME_GAP_SECS * 1_000_000 / u64::from(self.spec.duration.as_us().max(1));
+        match outcome {
+            Resume::Gap { missed } if missed > max_gap => (cursor, Resume::Unknown),
+            other => (cursor, other),
+        }
     }
 
     /// Reads up to `max` items for a listener. Skips are counted in `dropped_frames`.
@@ -668,6 +681,25 @@ mod tests {
         let HubRead::Frame(f) = &out[0] else { panic!("expected a frame") };
         assert_eq!(f.frame.seq, 1);
         assert!(Arc::ptr_eq(f.prev.as_ref().unwrap(), &a));
+    }
+
+    #[test]
+    fn a_resume_from_more_than_an_hour_back_is_unknown_not_counted() {
+        let h = hub();
+        let hour = MAX_RESUME_GAP_SECS * 50; // 20 ms frames
+        h.start_at(10 * hour);
+        for _ in 0..60 {
+            h.push(vec![0.0; 1920].into(), 0);
+        }
+        // a listener back after a restart a minute ago: told exactly what it missed
+        let (_, r) = h.cursor_resume(10 * hour - 3_000);
+        assert_eq!(r, Resume::Gap { missed: 3_000 - 1 + 60 });
+        // a number from a day ago (or made up): no count, live
+        let (c, r) = h.cursor_resume(10 * hour - hour - 100);
+        assert_eq!(r, Resume::Unknown);
+        assert_eq!(c.position(), h.next_seq());
+        let (_, r) = h.cursor_resume(0);
+        assert_eq!(r, Resume::Unknown);
     }
 
     #[test]

@@ -263,9 +263,13 @@ pub async fn read_ws(
 /// Reads a WHEP session: one arrival per RTP packet, its frame number from the RTP
 /// timestamp and its capture time from the `abs-capture-time` extension. The session is
 /// DELETEd when the probe stops reading (drops its receiver) or the stream ends.
+/// `near` is the stream's frame number when the session started (its stats' `next_frame`):
+/// with it, frames are numbered as the server numbers them, so that the probe's window (from
+/// the stats) and the frames line up; without it, as the session's RTP timestamps do.
 pub async fn read_whep(
     url: String,
     token: Option<String>,
+    near: Option<u64>,
     tx: mpsc::UnboundedSender<Event>,
 ) -> Result<(), ProbeError> {
     use ondes_client::rtc::{SignalError, WhepError, WhepEvent, WhepReceiver};
@@ -281,6 +285,8 @@ pub async fn read_whep(
     )?;
     let _ = tx.send(Event::Hello(Hello { connection_id: None }));
     let mut unstamped = 0u64;
+    // the server's number minus the session's, found from the first frame
+    let mut renumber: Option<i128> = None;
     let result = loop {
         let ev = tokio::select! {
             // the probe has what it needs
@@ -293,8 +299,13 @@ pub async fn read_whep(
                     unstamped += 1;
                     f.arrival_us
                 });
+                let shift = *renumber.get_or_insert_with(|| {
+                    let ticks = (u64::from(f.frame_us) * 48 / 1000) as u32;
+                    near.and_then(|n| ondes_client::rtc::receiver::sender_frame_number(f.rtp_time, ticks, n))
+                        .map_or(0, |server| i128::from(server) - i128::from(f.seq))
+                });
                 let a = Arrival {
-                    first_seq: f.seq,
+                    first_seq: u64::try_from(i128::from(f.seq) + shift).unwrap_or(f.seq),
                     frames: 1,
                     capture_us,
                     arrival_us: f.arrival_us,

@@ -109,7 +109,12 @@ pub async fn run_probe(opts: ProbeOptions, progress: Option<ProgressBar>) -> Res
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (url, token, throttle) = (opts.url.clone(), opts.token.clone(), opts.throttle_bytes_per_sec);
     let reader = if whep {
-        tokio::spawn(arrivals::read_whep(url, token, tx))
+        // RTP carries frame numbers modulo 2³²: the stream's current number finds the rest
+        let near = server::get_json(&stats_url, opts.token.as_deref())
+            .await
+            .ok()
+            .and_then(|v| v["next_frame"].as_u64());
+        tokio::spawn(arrivals::read_whep(url, token, near, tx))
     } else if ws {
         tokio::spawn(arrivals::read_ws(url, token, throttle, tx))
     } else {
@@ -179,7 +184,11 @@ pub async fn run_probe(opts: ProbeOptions, progress: Option<ProgressBar>) -> Res
     // keep reading until the frames in flight (socket buffers) up to its end have arrived
     let seq_range = match (&before, &after) {
         (Some(b), Some(a)) => {
-            let (s0, s1) = (b["total_frames"].as_u64().unwrap_or(0), a["total_frames"].as_u64().unwrap_or(0));
+            // `next_frame` is the number the stream's next frame gets (numbers come from the
+            // wall clock); a server without it numbered from 0, so its frame count is that
+            let next =
+                |v: &serde_json::Value| v["next_frame"].as_u64().or(v["total_frames"].as_u64()).unwrap_or(0);
+            let (s0, s1) = (next(b), next(a));
             let deadline = Instant::now() + Duration::from_secs(3);
             while ended.is_none() && arrivals.last().is_some_and(|l| l.first_seq + l.frames < s1) {
                 match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), rx.recv())

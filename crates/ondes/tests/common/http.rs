@@ -42,10 +42,16 @@ pub struct SseReader {
 
 impl SseReader {
     pub fn open(url: &str) -> SseReader {
+        Self::open_with_headers(url, &[])
+    }
+
+    /// [`open`](Self::open) with extra request headers (e.g. `Last-Event-ID`).
+    pub fn open_with_headers(url: &str, headers: &[(&str, &str)]) -> SseReader {
         let (addr, path) = split(url);
         let mut s = TcpStream::connect(&addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-        write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+        let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{extra}\r\n").unwrap();
         SseReader { s, parser: SseParser::new(), head: Some(Vec::new()), buf: vec![0; 1 << 16] }
     }
 

@@ -45,7 +45,7 @@ pub enum Status {
         message: Option<String>,
     },
     /// SSE: a `Last-Event-ID` resume whose frames are no longer in the ring; `missed_frames`
-    /// is `null` when the id is unknown (from before a restart).
+    /// is `null` when the id is unknown (ahead of the stream, or more than an hour back).
     Gap {
         from_frame: u64,
         missed_frames: Option<u64>,

@@ -38,11 +38,16 @@ fn token(perm: &str) -> String {
 
 /// `ondes send` of 4 s of tone at real time to `ws_base`, logging frames to `log`.
 fn send(ws_base: &str, log: &std::path::Path, extra: &[&str]) -> Output {
+    send_to(&format!("{ws_base}/api/streams/voice/publish"), log, extra)
+}
+
+/// `ondes send` of 4 s of tone at real time to the publish or ingest URL `to`.
+fn send_to(to: &str, log: &std::path::Path, extra: &[&str]) -> Output {
     Command::new(BIN)
         .args(["send", "tone:sine?freq=300", "--duration", "4s", "--json", "--ack-timeout", "2s"])
         .args(["--frame-log", log.to_str().unwrap()])
         .args(extra)
-        .args(["--to", &format!("{ws_base}/api/streams/voice/publish"), "--token", &token("publish")])
+        .args(["--to", to, "--token", &token("publish")])
         .output()
         .unwrap()
 }
@@ -231,4 +236,48 @@ fn http_get(url: &str, token: Option<&str>) -> (u16, Value) {
     let (head, body) = out.split_once("\r\n\r\n").unwrap();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     (status, serde_json::from_str(body).unwrap_or_else(|e| panic!("{url}: not JSON ({e}): {body}")))
+}
+
+#[test]
+fn an_http_ingest_sender_is_logged_traced_and_diagnosed_too() {
+    let server = serve();
+    let log = tmp("http-ingest.jsonl");
+    let out = send_to(&format!("{}/api/streams/voice/ingest", server.url), &log, &[]);
+    assert!(out.status.success(), "send failed: {}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["frames_acked"], 200, "{report}");
+
+    // one line per frame, on the connection the server's reply named, acknowledged by it
+    let lines = read_log(&log);
+    assert_eq!(lines.len(), 200, "4 s of 20 ms frames");
+    let conn = lines[0]["conn"].as_u64().expect("the connection from the reply");
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["seq"], i as u64, "{l}");
+        assert_eq!((l["sent"].as_bool(), l["conn"].as_u64()), (Some(true), Some(conn)), "{l}");
+        assert!(l["send_us"].as_i64().unwrap() >= l["capture_us"].as_i64().unwrap(), "{l}");
+        assert!(l["ack_us"].as_i64().unwrap() >= l["send_us"].as_i64().unwrap(), "{l}");
+        assert_eq!(l["bytes"], 640, "16 kHz mono L16, 20 ms: {l}");
+    }
+
+    // the server traced the request like a WebSocket publisher: every frame arrived, no gap
+    let trace_url = format!("{}/api/streams/voice/debug/connections/{conn}/trace", server.url);
+    let trace: Value = http_get(&trace_url, Some(&token("debug_access"))).1;
+    assert_eq!(
+        (trace["kind"].as_str(), trace["open"].as_bool()),
+        (Some("publisher"), Some(false)),
+        "{trace}"
+    );
+    let arrived = trace["arrived"].as_array().unwrap();
+    assert_eq!(arrived.len(), 200, "{trace}");
+    assert!(arrived.iter().enumerate().all(|(i, a)| a["seq"] == i as u64 && a["gap"] == 0), "{trace}");
+    let bytes: u64 = arrived.iter().map(|a| a["bytes"].as_u64().unwrap()).sum();
+    assert!(
+        (200 * 640 - 1_000..=200 * 640).contains(&bytes),
+        "the body's bytes, shared among frames: {bytes}"
+    );
+
+    // and the probe finds nothing lost and nothing unsent
+    let r = probe(&server, &log);
+    assert_eq!(count(&r, "delivered") + count(&r, "sent_late"), 200, "{r}");
+    assert_eq!(count(&r, "lost_in_network") + count(&r, "not_sent"), 0, "{r}");
 }

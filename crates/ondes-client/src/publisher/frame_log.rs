@@ -52,6 +52,14 @@ impl FrameLog {
         self.waiting.push_back(frame);
     }
 
+    /// The frames sent and waiting went over the server's connection `conn` (HTTP ingest
+    /// learns it from the response, after the frames).
+    pub fn on_connection(&mut self, conn: u64) {
+        for f in self.waiting.iter_mut().filter(|f| f.sent && f.conn.is_none()) {
+            f.conn = Some(conn);
+        }
+    }
+
     /// The server acknowledged every frame up to `seq` at `now_us`.
     pub fn acked(&mut self, seq: u64, now_us: i64) {
         for f in self.waiting.iter_mut().take_while(|f| f.seq <= seq) {

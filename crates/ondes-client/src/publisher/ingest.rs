@@ -4,7 +4,9 @@
 //! backpressure (the server stops reading the body while its queue is full), and the final
 //! response says how many frames the server accepted. Pacing is the same as over WebSocket.
 //! A lost connection is not resumed (a new POST would be a new session anyway); the report
-//! says how far it got.
+//! says how far it got. With `--frame-log`, every frame is logged when its piece of the body
+//! is handed to the request; the response is the one acknowledgement (`ack_us` of every frame
+//! it accepted) and names the server's connection, whose trace holds the frames' arrivals.
 
 use std::time::Duration;
 
@@ -12,9 +14,12 @@ use indicatif::ProgressBar;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use ondes_core::frame_trace::SentFrame;
+
 use super::SendError;
 use super::encode::SendCodec;
 use super::flow::{SendFlow, Step};
+use super::frame_log::FrameLog;
 use super::options::SendOptions;
 use super::report::SendReport;
 use super::send::{finish, set_layout};
@@ -51,6 +56,10 @@ pub(super) async fn fetch_layout(
     Ok(Layout { sample_rate: rate as u32, channels: ch as u16, frame_us: (ms * 1000.0).round() as u32 })
 }
 
+fn wall_us() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+}
+
 /// Signed 16-bit big-endian, as `audio/L16` (RFC 2586) requires.
 fn l16(pcm: &[f32], out: &mut Vec<u8>) {
     let start = out.len();
@@ -85,6 +94,14 @@ pub async fn send(
         None => fetch_layout(&client, base, stream).await?,
     };
     set_layout(&mut report, layout);
+    let mut frame_log = match &opts.frame_log {
+        Some(path) => Some(FrameLog::create(path).map_err(|e| {
+            SendError::Options(format!("cannot create the frame log {}: {e}", path.display()))
+        })?),
+        None => None,
+    };
+    // (capture time, bytes) of the frames in the chunk being built
+    let mut in_chunk_log: Vec<(i64, u32)> = Vec::new();
     let mut frames = source::spawn(prepared.open(layout)?, 8)?;
 
     // the body: chunks handed over one at a time, so a chunk is "sent" when the request
@@ -116,6 +133,24 @@ pub async fn send(
                 failure = Some("the server ended the request early".to_string());
                 break;
             }
+            if let Some(log) = &mut frame_log {
+                let send_us = wall_us();
+                let first = taken - in_chunk_log.len() as u64;
+                for (i, (capture_us, bytes)) in in_chunk_log.drain(..).enumerate() {
+                    log.sent(SentFrame {
+                        seq: first + i as u64,
+                        conn: None,
+                        frame_us: layout.frame_us,
+                        capture_us,
+                        send_us: Some(send_us),
+                        ack_us: None,
+                        bytes,
+                        queue_wait_ms: Some((send_us - capture_us) as f64 / 1000.0),
+                        sent: true,
+                        why: None,
+                    });
+                }
+            }
             report.frames_sent += in_chunk as u64;
             report.messages_sent += 1;
             report.time_to_first_frame_ms.get_or_insert(clock.now_us() as f64 / 1000.0);
@@ -140,6 +175,9 @@ pub async fn send(
                         let before = chunk.len();
                         l16(&pcm, &mut chunk);
                         report.bytes_sent += (chunk.len() - before) as u64;
+                        if frame_log.is_some() {
+                            in_chunk_log.push((wall_us(), (chunk.len() - before) as u32));
+                        }
                         in_chunk += 1;
                         taken += 1;
                         done = max_frames.is_some_and(|m| taken >= m);
@@ -172,7 +210,7 @@ pub async fn send(
             let status = resp.status();
             let v: Value = resp.json().await.unwrap_or(Value::Null);
             if status.is_success() {
-                Ok(v["frames_accepted"].as_u64().unwrap_or(0))
+                Ok((v["frames_accepted"].as_u64().unwrap_or(0), v["connection"].as_u64()))
             } else {
                 let code = v["error"].as_str().unwrap_or("http_error").to_string();
                 *report.server_errors.entry(code.clone()).or_default() += 1;
@@ -181,11 +219,24 @@ pub async fn send(
         }
     };
     match outcome {
-        Ok(accepted) => {
+        Ok((accepted, conn)) => {
             report.frames_acked = accepted;
             report.time_to_first_ack_ms = Some(clock.now_us() as f64 / 1000.0);
+            if let Some(log) = &mut frame_log {
+                if let Some(conn) = conn {
+                    log.on_connection(conn);
+                }
+                if accepted > 0 {
+                    log.acked(accepted - 1, wall_us());
+                }
+            }
         }
         Err(why) => failure = Some(why),
+    }
+    if let Some(log) = frame_log
+        && let Err(e) = log.finish()
+    {
+        failure.get_or_insert(format!("writing the frame log failed: {e}"));
     }
     if failure.is_none() && report.frames_acked != report.frames_sent {
         failure =

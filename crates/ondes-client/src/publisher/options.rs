@@ -58,7 +58,8 @@ pub struct SendOptions {
     pub stop: Option<watch::Receiver<bool>>,
     /// What `wss://` and `https://` servers must be signed by.
     pub tls: TlsOptions,
-    /// Write one JSON line per frame here (WebSocket targets): see [`super::frame_log`].
+    /// Write one JSON line per frame here (WebSocket and HTTP ingest targets): see
+    /// [`super::frame_log`].
     pub frame_log: Option<PathBuf>,
     /// Fault injection: drop this fraction (0..1) of the frames before sending them, each
     /// logged as not sent. For testing diagnosis tools, never for production.
@@ -127,9 +128,17 @@ impl SendOptions {
                 "--fallback {bad}: fallbacks are for WebSocket publishing: give ws[s]://HOST/api/streams/ID/publish URLs, with a ws[s]:// --to"
             )));
         }
-        if !ws && (self.frame_log.is_some() || self.drop_before_send > 0.0) {
+        let whip = self.whip
+            || self.to.split('?').next().is_some_and(|p| p.trim_end_matches('/').ends_with("/whip"));
+        if whip && self.frame_log.is_some() {
             return Err(SendError::Options(
-                "--frame-log and --drop-before-send need a WebSocket target (ws://…/publish): HTTP ingest has no per-frame acknowledgement"
+                "--frame-log needs a WebSocket (ws://…/publish) or HTTP ingest (http://…/ingest) target: WHIP acknowledges no frames (RTCP reports loss instead, in the send report)"
+                    .into(),
+            ));
+        }
+        if !ws && self.drop_before_send > 0.0 {
+            return Err(SendError::Options(
+                "--drop-before-send needs a WebSocket target (ws://…/publish): over HTTP ingest a frame not sent is a hole in the body"
                     .into(),
             ));
         }

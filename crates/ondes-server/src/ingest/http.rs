@@ -57,11 +57,26 @@ pub async fn ingest(
     // the reply counts this request's body only; the publisher's counters are the stream's
     let backpressure_before = publisher.stats().backpressure_events;
     tracing::info!(stream = %id, %user, content_type = ct, "HTTP ingest started");
+    // the request is a publisher connection: its frames' arrivals are traced as a WebSocket
+    // publisher's are, and the reply names it (`ondes probe --sender-log --conn`)
+    let connection = app.connections.allocate_id();
+    let trace = app.traces.open(connection, &id, crate::trace::TraceKind::Publisher);
     let mut seq = 0u64;
     let mut bytes_in = 0u64;
     let mut stream = body.into_data_stream();
-    let push_all = async |parser: &mut IngestParser, seq: &mut u64, last: bool| {
+    // the frames a piece of the body completed arrived with it; its bytes are shared among them
+    let push_all = async |parser: &mut IngestParser, seq: &mut u64, chunk_bytes: usize, last: bool| {
+        let mut frames = Vec::new();
         while let Some(pcm) = if last { parser.finish() } else { parser.pop_frame() } {
+            frames.push(pcm);
+        }
+        if let Some(t) = &trace {
+            let share = chunk_bytes / frames.len().max(1);
+            for i in 0..frames.len() as u64 {
+                t.trace.arrived(*seq + i, share);
+            }
+        }
+        for pcm in frames {
             if let Enqueue::Accepted = session.publisher.enqueue(*seq, QueuedFrame::pcm(pcm)).await {
                 *seq += 1;
             }
@@ -75,13 +90,13 @@ pub async fn ingest(
             publisher.decode_errors.fetch_add(1, Ordering::Relaxed);
             return Err(e.into());
         }
-        push_all(&mut parser, &mut seq, false).await;
+        push_all(&mut parser, &mut seq, chunk.len(), false).await;
     }
     if let Err(e) = parser.check_complete() {
         publisher.decode_errors.fetch_add(1, Ordering::Relaxed);
         return Err(e.into());
     }
-    push_all(&mut parser, &mut seq, true).await;
+    push_all(&mut parser, &mut seq, 0, true).await;
     drop(session);
     if seq == 0 {
         return Err(IngestError::NoAudio("not one frame of audio was decoded from it").into());
@@ -89,6 +104,7 @@ pub async fn ingest(
     let stats = publisher.stats();
     Ok(axum::Json(json!({
         "success": true,
+        "connection": connection,
         "frames_accepted": seq,
         "duration_ms": seq as f64 * hub.spec.duration.as_ms_f64(),
         "bytes_received": bytes_in,

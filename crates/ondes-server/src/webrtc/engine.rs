@@ -4,6 +4,13 @@
 //! frames (one small watcher task per stream with WebRTC listeners), or the earliest
 //! timeout any `Rtc` asked for. Each is one mutation of one or more `Rtc`s, each followed
 //! by a drain. Time is read once per wake-up and passed in.
+//!
+//! The cost per event does not grow with the number of sessions: the sessions' timeouts
+//! are ordered ([`Timers`]), so a wake-up drives only the sessions that are due and the
+//! sleep is re-armed only when the earliest deadline moves; a stream's wake-up visits only
+//! that stream's listeners; every datagram waiting on the socket is taken in one wake-up.
+//! A session whose `Rtc` asks for a timeout that is already due is driven at once
+//! ([`Peer::settle`]): a frame's packet leaves in the pass that wrote it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,6 +28,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::peer::{CONNECT_TIMEOUT, Listener, Net, PayloadCache, Peer, Publisher, Role};
+use super::timers::Timers;
 use super::{Command, Created, WebRtcError};
 use crate::config::WebRtcConfig;
 use crate::state::AppState;
@@ -39,9 +47,13 @@ impl Net for SocketNet<'_> {
     }
 }
 
+/// Datagrams taken from the socket in one wake-up, at most (then the other events get a turn).
+const RECV_BATCH: usize = 64;
+
 /// A watcher of one stream's frames and control state for its WebRTC listeners.
 struct StreamWatch {
-    listeners: usize,
+    /// The sessions of the stream's WebRTC listeners.
+    listeners: Vec<u64>,
     task: JoinHandle<()>,
 }
 
@@ -51,6 +63,10 @@ pub struct Engine {
     rx: mpsc::Receiver<Command>,
     cfg: WebRtcConfig,
     peers: HashMap<u64, Peer>,
+    /// Every session's next timeout.
+    timers: Timers,
+    /// Scratch: the sessions due in this wake-up.
+    due: Vec<u64>,
     by_addr: HashMap<SocketAddr, u64>,
     by_id: HashMap<String, u64>,
     streams: HashMap<String, StreamWatch>,
@@ -76,6 +92,8 @@ impl Engine {
             rx,
             cfg,
             peers: HashMap::new(),
+            timers: Timers::default(),
+            due: Vec::new(),
             by_addr: HashMap::new(),
             by_id: HashMap::new(),
             streams: HashMap::new(),
@@ -93,22 +111,33 @@ impl Engine {
         let mut shutdown = app.shutdown.clone();
         let mut buf = vec![0u8; 2048];
         let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
+        // one timer, moved only when the earliest deadline changes
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
         loop {
-            let deadline = self.peers.values().map(|p| p.next_timeout).min();
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
-                    None => std::future::pending().await,
+            let next = self.timers.next();
+            if next != armed {
+                if let Some(d) = next {
+                    sleep.as_mut().reset(tokio::time::Instant::from_std(d));
                 }
-            };
+                armed = next;
+            }
             tokio::select! {
                 r = self.socket.recv_from(&mut buf) => match r {
-                    Ok((n, from)) => self.datagram(&buf[..n], from, &app),
+                    Ok((n, from)) => {
+                        self.datagram(&buf[..n], from, &app);
+                        self.more_datagrams(&mut buf, &app);
+                    }
                     Err(e) => tracing::debug!(error = %e, "webrtc socket receive failed"),
                 },
                 Some(c) = self.rx.recv() => self.command(c, &app),
                 Some(stream) = self.wake_rx.recv() => self.stream_wake(&stream, &app),
-                _ = sleep => self.timeouts(&app),
+                _ = &mut sleep, if armed.is_some() => {
+                    // re-armed at the next turn, whatever the next deadline is
+                    armed = None;
+                    self.timeouts(&app);
+                }
                 _ = housekeeping.tick() => self.housekeeping(&app),
                 _ = shutdown.changed() => {
                     // sessions see the shutdown flag and send their last notice
@@ -143,6 +172,27 @@ impl Engine {
             .unwrap_or(from)
     }
 
+    /// Takes the datagrams already waiting on the socket (up to [`RECV_BATCH`]).
+    fn more_datagrams(&mut self, buf: &mut [u8], app: &AppState) {
+        for _ in 1..RECV_BATCH {
+            match self.socket.try_recv_from(buf) {
+                Ok((n, from)) => self.datagram(&buf[..n], from, app),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "webrtc socket receive failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Arms session `key`'s timer for what its `Rtc` asked last.
+    fn rearm(&mut self, key: u64) {
+        if let Some(p) = self.peers.get(&key) {
+            self.timers.set(key, p.next_timeout);
+        }
+    }
+
     fn datagram(&mut self, data: &[u8], from: SocketAddr, app: &AppState) {
         let Ok(contents) = data.try_into() else { return };
         let now = Instant::now();
@@ -168,41 +218,47 @@ impl Engine {
             return;
         }
         peer.drain(&mut net, app);
+        peer.settle(&mut net, app, now);
+        self.rearm(key);
     }
 
+    /// Drives the sessions whose timeout is due, and only those.
     fn timeouts(&mut self, app: &AppState) {
         let now = Instant::now();
-        let (mut net, peers) = self.net();
-        for p in peers.values_mut().filter(|p| p.next_timeout <= now) {
+        let mut due = std::mem::take(&mut self.due);
+        self.timers.take_due(now, &mut due);
+        for &k in &due {
+            let (mut net, peers) = self.net();
+            let Some(p) = peers.get_mut(&k) else { continue };
             if p.rtc.handle_input(Input::Timeout(now)).is_err() {
                 p.closed = true;
                 continue;
             }
             p.drain(&mut net, app);
+            p.settle(&mut net, app, now);
+            self.rearm(k);
         }
+        due.clear();
+        self.due = due;
     }
 
+    /// Brings every listener of `stream` up to date (new frames, control changes).
     fn stream_wake(&mut self, stream: &str, app: &AppState) {
         self.cache.clear();
-        let Some(keys) = self.stream_keys(stream) else { return };
-        for k in keys {
+        let Some(w) = self.streams.get(stream) else { return };
+        let mut keys = std::mem::take(&mut self.due);
+        keys.extend_from_slice(&w.listeners);
+        for &k in &keys {
             let (mut net, peers) =
                 (SocketNet { socket: &self.socket, send_errors: &mut self.send_errors }, &mut self.peers);
             if let Some(p) = peers.get_mut(&k) {
                 p.update_listener(&mut net, app, &mut self.cache);
+                p.settle(&mut net, app, Instant::now());
+                self.rearm(k);
             }
         }
-    }
-
-    fn stream_keys(&self, stream: &str) -> Option<Vec<u64>> {
-        self.streams.get(stream)?;
-        Some(
-            self.peers
-                .iter()
-                .filter(|(_, p)| p.stream == stream && matches!(p.role, Role::Listener(_)))
-                .map(|(k, _)| *k)
-                .collect(),
-        )
+        keys.clear();
+        self.due = keys;
     }
 
     fn housekeeping(&mut self, app: &AppState) {
@@ -240,6 +296,7 @@ impl Engine {
 
     fn remove(&mut self, key: u64) {
         let Some(mut p) = self.peers.remove(&key) else { return };
+        self.timers.remove(key);
         self.by_id.remove(&p.id);
         self.by_addr.retain(|_, k| *k != key);
         p.rtc.disconnect();
@@ -250,8 +307,8 @@ impl Engine {
             }
             Role::Listener(_) => {
                 if let Some(w) = self.streams.get_mut(&p.stream) {
-                    w.listeners -= 1;
-                    if w.listeners == 0 {
+                    w.listeners.retain(|k| *k != key);
+                    if w.listeners.is_empty() {
                         w.task.abort();
                         self.streams.remove(&p.stream);
                     }
@@ -284,9 +341,10 @@ impl Engine {
                     app,
                     Role::Listener(Box::new(Listener::new(admission, transport, red.len()))),
                 );
-                if r.is_ok() {
-                    self.watch(&hub);
-                }
+                let r = r.map(|(key, created)| {
+                    self.watch(&hub, key);
+                    created
+                });
                 let _ = reply.send(r);
             }
             Command::Publish { offer, offered, hub, session, reply } => {
@@ -298,7 +356,9 @@ impl Engine {
                     _ => Vec::new(),
                 };
                 let r = match Publisher::new(hub, session) {
-                    Ok(p) => self.create(&offer, &stream, &red, None, app, Role::Publisher(Box::new(p))),
+                    Ok(p) => self
+                        .create(&offer, &stream, &red, None, app, Role::Publisher(Box::new(p)))
+                        .map(|(_, created)| created),
                     Err(e) => Err(WebRtcError::Negotiation(format!("cannot create an Opus decoder: {e}"))),
                 };
                 let _ = reply.send(r);
@@ -316,8 +376,8 @@ impl Engine {
         }
     }
 
-    /// A new session answering `offer`; `red`: the RED levels sent (`[]`: no RED); `bwe`:
-    /// estimate the bandwidth, probing up to it.
+    /// A new session answering `offer`, and its key; `red`: the RED levels sent (`[]`: no
+    /// RED); `bwe`: estimate the bandwidth, probing up to it.
     fn create(
         &mut self,
         offer: &str,
@@ -326,7 +386,7 @@ impl Engine {
         bwe: Option<Bitrate>,
         app: &AppState,
         role: Role,
-    ) -> Result<Created, WebRtcError> {
+    ) -> Result<(u64, Created), WebRtcError> {
         if self.peers.len() >= self.cfg.max_sessions {
             return Err(WebRtcError::Full(self.cfg.max_sessions));
         }
@@ -377,14 +437,16 @@ impl Engine {
             return Err(WebRtcError::Negotiation("the answer would carry no Opus audio".into()));
         }
         self.by_id.insert(id.clone(), key);
+        self.timers.set(key, peer.next_timeout);
         self.peers.insert(key, peer);
-        Ok(Created { session_id: id, answer })
+        Ok((key, Created { session_id: id, answer }))
     }
 
-    /// Makes sure stream `hub` wakes the engine when it has frames or its control changes.
-    fn watch(&mut self, hub: &Arc<crate::hub::StreamHub>) {
+    /// Makes sure stream `hub` wakes the engine when it has frames or its control changes,
+    /// for its new listener `key`.
+    fn watch(&mut self, hub: &Arc<crate::hub::StreamHub>, key: u64) {
         if let Some(w) = self.streams.get_mut(&hub.id) {
-            w.listeners += 1;
+            w.listeners.push(key);
             return;
         }
         let id = hub.id.clone();
@@ -403,7 +465,7 @@ impl Engine {
             }
             let _ = tx.send(hub.id.clone()).await;
         });
-        self.streams.insert(id, StreamWatch { listeners: 1, task });
+        self.streams.insert(id, StreamWatch { listeners: vec![key], task });
     }
 }
 

@@ -10,7 +10,9 @@
 //! sleep is re-armed only when the earliest deadline moves; a stream's wake-up visits only
 //! that stream's listeners; every datagram waiting on the socket is taken in one wake-up.
 //! A session whose `Rtc` asks for a timeout that is already due is driven at once
-//! ([`Peer::settle`]): a frame's packet leaves in the pass that wrote it.
+//! ([`Peer::settle`]): a frame's packet leaves in the pass that wrote it. The datagrams of
+//! a wake-up are queued and sent together at its end (one `sendmmsg` per [`SEND_BATCH`]
+//! datagrams on Linux, one `sendto` each elsewhere).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,7 +23,7 @@ use rand::Rng;
 use str0m::bwe::Bitrate;
 use str0m::change::SdpOffer;
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::Extension;
+use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Input, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -33,16 +35,64 @@ use super::{Command, Created, WebRtcError};
 use crate::config::WebRtcConfig;
 use crate::state::AppState;
 
-/// Datagrams the socket refused (a full send buffer): counted, never waited for.
+/// Datagrams sent with one system call, at most.
+const SEND_BATCH: usize = 64;
+
+/// The datagrams of the current wake-up, sent when it is done or when [`SEND_BATCH`] are
+/// waiting. Datagrams the socket refused (a full send buffer) are counted, never waited for.
 struct SocketNet<'a> {
     socket: &'a UdpSocket,
+    queue: &'a mut Vec<(SocketAddr, Vec<u8>)>,
     send_errors: &'a mut u64,
 }
 
 impl Net for SocketNet<'_> {
-    fn send(&mut self, to: SocketAddr, data: &[u8]) {
-        if self.socket.try_send_to(data, to).is_err() {
-            *self.send_errors += 1;
+    fn send(&mut self, to: SocketAddr, data: Vec<u8>) {
+        self.queue.push((to, data));
+        if self.queue.len() >= SEND_BATCH {
+            send_all(self.socket, self.queue, self.send_errors);
+        }
+    }
+}
+
+/// Sends the queued datagrams and empties the queue.
+#[cfg(target_os = "linux")]
+fn send_all(socket: &UdpSocket, queue: &mut Vec<(SocketAddr, Vec<u8>)>, send_errors: &mut u64) {
+    use std::io::IoSlice;
+    use std::os::fd::AsRawFd;
+
+    use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, sendmmsg};
+
+    let mut rest = &queue[..];
+    while !rest.is_empty() {
+        let batch = &rest[..rest.len().min(SEND_BATCH)];
+        let slices: Vec<[IoSlice<'_>; 1]> = batch.iter().map(|(_, d)| [IoSlice::new(d)]).collect();
+        let addrs: Vec<Option<SockaddrStorage>> =
+            batch.iter().map(|(to, _)| Some(SockaddrStorage::from(*to))).collect();
+        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(batch.len(), None);
+        let sent =
+            match sendmmsg(socket.as_raw_fd(), &mut headers, &slices, &addrs, [], MsgFlags::MSG_DONTWAIT) {
+                Ok(r) => r.count(),
+                Err(_) => 0,
+            };
+        // the kernel stops at the first datagram it refuses: skip that one, send the rest
+        let skip = if sent == 0 {
+            *send_errors += 1;
+            1
+        } else {
+            sent
+        };
+        rest = &rest[skip.min(rest.len())..];
+    }
+    queue.clear();
+}
+
+/// Sends the queued datagrams and empties the queue.
+#[cfg(not(target_os = "linux"))]
+fn send_all(socket: &UdpSocket, queue: &mut Vec<(SocketAddr, Vec<u8>)>, send_errors: &mut u64) {
+    for (to, data) in queue.drain(..) {
+        if socket.try_send_to(&data, to).is_err() {
+            *send_errors += 1;
         }
     }
 }
@@ -74,6 +124,8 @@ pub struct Engine {
     wake_rx: mpsc::Receiver<String>,
     next_key: u64,
     cache: PayloadCache,
+    /// Datagrams not sent yet (see [`SocketNet`]).
+    queue: Vec<(SocketAddr, Vec<u8>)>,
     send_errors: u64,
     crypto: Arc<str0m::config::CryptoProvider>,
 }
@@ -101,6 +153,7 @@ impl Engine {
             wake_rx,
             next_key: 0,
             cache: PayloadCache::default(),
+            queue: Vec::with_capacity(SEND_BATCH),
             send_errors: 0,
             crypto: Arc::new(str0m::crypto::from_feature_flags()),
         }
@@ -149,15 +202,27 @@ impl Engine {
                     for k in keys {
                         self.remove(k);
                     }
+                    self.flush();
                     return;
                 }
             }
+            self.flush();
             self.reap();
         }
     }
 
     fn net(&mut self) -> (SocketNet<'_>, &mut HashMap<u64, Peer>) {
-        (SocketNet { socket: &self.socket, send_errors: &mut self.send_errors }, &mut self.peers)
+        (
+            SocketNet { socket: &self.socket, queue: &mut self.queue, send_errors: &mut self.send_errors },
+            &mut self.peers,
+        )
+    }
+
+    /// Sends the datagrams of this wake-up.
+    fn flush(&mut self) {
+        if !self.queue.is_empty() {
+            send_all(&self.socket, &mut self.queue, &mut self.send_errors);
+        }
     }
 
     /// The local candidate a datagram from `from` reached (the socket may be bound to every
@@ -249,8 +314,14 @@ impl Engine {
         let mut keys = std::mem::take(&mut self.due);
         keys.extend_from_slice(&w.listeners);
         for &k in &keys {
-            let (mut net, peers) =
-                (SocketNet { socket: &self.socket, send_errors: &mut self.send_errors }, &mut self.peers);
+            let (mut net, peers) = (
+                SocketNet {
+                    socket: &self.socket,
+                    queue: &mut self.queue,
+                    send_errors: &mut self.send_errors,
+                },
+                &mut self.peers,
+            );
             if let Some(p) = peers.get_mut(&k) {
                 p.update_listener(&mut net, app, &mut self.cache);
                 p.settle(&mut net, app, Instant::now());
@@ -392,12 +463,19 @@ impl Engine {
         }
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| WebRtcError::BadSdp(e.to_string()))?;
         let now = Instant::now();
+        let mut exts = ExtensionMap::standard();
+        if bwe.is_none() && matches!(role, Role::Listener(_)) {
+            // a listener at a fixed rung needs no bandwidth estimate: without transport-wide
+            // sequence numbers its peer sends no transport-wide feedback to process
+            exts = without_transport_cc(&exts);
+        }
         let mut rtc = Rtc::builder()
             .set_crypto_provider(self.crypto.clone())
             .set_ice_lite(true)
             .clear_codecs()
             .enable_opus(true, !red.is_empty())
             .set_red_distances(red)
+            .set_extension_map(exts)
             // each packet carries its frame's capture time, for the listener's latency
             .set_extension(super::ABS_CAPTURE_TIME_ID, Extension::AbsoluteCaptureTime)
             .enable_bwe(bwe)
@@ -437,8 +515,8 @@ impl Engine {
             return Err(WebRtcError::Negotiation("the answer would carry no Opus audio".into()));
         }
         self.by_id.insert(id.clone(), key);
-        self.timers.set(key, peer.next_timeout);
         self.peers.insert(key, peer);
+        self.rearm(key);
         Ok((key, Created { session_id: id, answer }))
     }
 
@@ -467,6 +545,15 @@ impl Engine {
         });
         self.streams.insert(id, StreamWatch { listeners: vec![key], task });
     }
+}
+
+/// `exts` without the transport-wide sequence number (transport-wide congestion control).
+fn without_transport_cc(exts: &ExtensionMap) -> ExtensionMap {
+    let mut out = ExtensionMap::empty();
+    for (id, e) in exts.iter().filter(|(_, e)| **e != Extension::TransportSequenceNumber) {
+        out.set(id, e.clone());
+    }
+    out
 }
 
 /// A session id for the `Location` URL: 128 random bits in hex.

@@ -174,7 +174,7 @@ impl PayloadCache {
 
 /// Where datagrams go: the engine's socket.
 pub trait Net {
-    fn send(&mut self, to: SocketAddr, data: &[u8]);
+    fn send(&mut self, to: SocketAddr, data: Vec<u8>);
 }
 
 impl Peer {
@@ -194,7 +194,7 @@ impl Peer {
                     self.next_timeout = t;
                     return;
                 }
-                Output::Transmit(t) => net.send(t.destination, &t.contents),
+                Output::Transmit(t) => net.send(t.destination, t.contents.into()),
                 Output::Event(e) => self.event(e, app),
             }
         }

@@ -561,3 +561,20 @@ fn session_id() -> String {
     let v: u128 = rand::rng().random();
     format!("{v:032x}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fixed_rung_listeners_extensions_leave_out_only_transport_cc() {
+        let all = ExtensionMap::standard();
+        assert!(all.id_of(Extension::TransportSequenceNumber).is_some());
+        let fixed = without_transport_cc(&all);
+        assert_eq!(fixed.id_of(Extension::TransportSequenceNumber), None);
+        let others: Vec<_> =
+            all.iter().filter(|(_, e)| **e != Extension::TransportSequenceNumber).map(|(id, _)| id).collect();
+        assert!(!others.is_empty());
+        assert_eq!(fixed.iter().map(|(id, _)| id).collect::<Vec<_>>(), others, "the rest keep their ids");
+    }
+}

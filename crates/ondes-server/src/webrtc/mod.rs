@@ -28,6 +28,7 @@ pub mod engine;
 mod peer;
 pub mod receive;
 pub mod sdp;
+mod timers;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

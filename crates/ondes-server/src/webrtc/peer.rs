@@ -17,7 +17,7 @@ use str0m::channel::ChannelId;
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaKind, MediaTime, Mid, Pt};
 use str0m::rtp::AbsCaptureTime;
-use str0m::{Event, IceConnectionState, Output, Rtc};
+use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
 use super::bwe::ListenerBwe;
 use super::receive::OpusReceiver;
@@ -31,6 +31,10 @@ use crate::state::AppState;
 
 /// How long a peer may take from answer to connected before it is dropped.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// At most this many `Input::Timeout`s in a row at one instant ([`Peer::settle`]): a media
+/// write takes two (the packet goes out on the first, str0m's pacer asks for the second).
+const SETTLE_ROUNDS: usize = 4;
 
 /// A WHEP listener: the session starts when the peer is connected (so it starts at live).
 pub struct Listener {
@@ -170,7 +174,7 @@ impl PayloadCache {
 
 /// Where datagrams go: the engine's socket.
 pub trait Net {
-    fn send(&mut self, to: SocketAddr, data: &[u8]);
+    fn send(&mut self, to: SocketAddr, data: Vec<u8>);
 }
 
 impl Peer {
@@ -190,9 +194,27 @@ impl Peer {
                     self.next_timeout = t;
                     return;
                 }
-                Output::Transmit(t) => net.send(t.destination, &t.contents),
+                Output::Transmit(t) => net.send(t.destination, t.contents.into()),
                 Output::Event(e) => self.event(e, app),
             }
+        }
+    }
+
+    /// Drives the `Rtc` while the timeout it asked for is already due at `now`: str0m
+    /// packetises a written frame on the next `Input::Timeout` (and asks for one at once),
+    /// so the packet leaves in the pass that wrote it instead of on another wake-up. Then
+    /// [`Peer::next_timeout`] is in the future (or the rounds ran out: the engine's timers
+    /// drive it next).
+    pub fn settle(&mut self, net: &mut impl Net, app: &AppState, now: Instant) {
+        for _ in 0..SETTLE_ROUNDS {
+            if self.closed || self.next_timeout > now {
+                return;
+            }
+            if self.rtc.handle_input(Input::Timeout(now)).is_err() {
+                self.closed = true;
+                return;
+            }
+            self.drain(net, app);
         }
     }
 

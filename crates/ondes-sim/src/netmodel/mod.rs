@@ -23,6 +23,7 @@ mod params;
 mod rng;
 mod schedule;
 mod script;
+mod sender;
 mod units;
 
 pub use jitter::{Jitter, JitterShape};
@@ -30,6 +31,7 @@ pub use link::{Delivery, DropReason, Link, LinkStats, Mode, Outcome};
 pub use params::{LinkParams, PROFILE_NAMES, QueueLimit};
 pub use rng::SimRng;
 pub use schedule::Schedule;
+pub use sender::SenderView;
 pub use script::{DROP_SCRIPT, SCENARIO_NAMES, parse_script, schedule_by_name};
 pub use units::{parse_rate, parse_time_us};
 

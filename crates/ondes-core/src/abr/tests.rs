@@ -222,20 +222,20 @@ fn tcp_info_sizes_the_jitter_floor_clean_link_small_lossy_link_large() {
     f.c.handle_rtt(50_000, f.now);
     assert_eq!(f.c.jitter_target_us(), 230_000);
     assert_eq!(f.c.jitter_rtts(), 3);
-    // a clean link: after 10 s one retransmission's cover, after 20 s one message + margin
+    // a clean link: after 5 s one retransmission's cover, after 10 s one message + margin
     tcp_seconds(&mut f, 25, &mut |_| 0, &mut advice);
     assert_eq!(advice.len(), 2, "{advice:?}");
-    // 80 + 1.25 × 50 + 2 × 3 ms
-    assert_eq!(advice[0], JitterAdvice { target_ms: 148, max_ms: 2_000, rtts: 1 });
-    // 80 + 6: the balanced profile's own 60 ms target is below one message
-    assert_eq!(advice[1], JitterAdvice { target_ms: 86, max_ms: 2_000, rtts: 0 });
-    assert_eq!(f.c.jitter_target_us(), 86_000);
+    // 80 + 1.25 × 50 + the margin: 4 × rttvar (12 ms), at least half the round trip (25 ms)
+    assert_eq!(advice[0], JitterAdvice { target_ms: 167, max_ms: 2_000, rtts: 1 });
+    // 80 + 25: the balanced profile's own 60 ms target is below one message
+    assert_eq!(advice[1], JitterAdvice { target_ms: 105, max_ms: 2_000, rtts: 0 });
+    assert_eq!(f.c.jitter_target_us(), 105_000);
     // the rung never moved for it: no decision
     assert!(f.decisions.iter().all(|d| d.reason.code() != "late_frames"), "{:?}", f.decisions);
     // a lossy link: a retransmission every 2 s raises it at once, to the full protection
     let start = f.now;
     tcp_seconds(&mut f, 10, &mut |now| ((now - start) / 2_000_000) as u32, &mut advice);
-    assert_eq!(advice[2].target_ms, 148, "{advice:?}");
+    assert_eq!(advice[2].target_ms, 167, "{advice:?}");
     assert_eq!(advice.last().unwrap().target_ms, 230, "{advice:?}");
     assert_eq!(f.c.jitter_rtts(), 3);
 }

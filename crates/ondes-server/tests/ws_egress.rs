@@ -387,7 +387,10 @@ async fn a_clean_connection_gets_a_small_jitter_floor_from_tcp_info() {
     // on loopback the round trip is well under a millisecond: one message and a few ms of
     // margin, the profile's own 20 ms target at least
     let floor = clean["jitter"]["target_ms"].as_f64().unwrap();
-    assert!((20.0..=message_ms.max(20.0) + 10.0).contains(&floor), "floor {floor} ms, message {message_ms} ms");
+    assert!(
+        (20.0..=message_ms.max(20.0) + 10.0).contains(&floor),
+        "floor {floor} ms, message {message_ms} ms"
+    );
     assert_eq!(clean["jitter_target_ms"], clean["jitter"]["target_ms"], "{clean}");
     s.shutdown().await;
 }

@@ -28,11 +28,11 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
+use super::advice::JitterAdvice;
 use super::config::AbrConfig;
 use super::cost::socket_bps;
 use super::estimator::{RttFilter, ThroughputEstimator};
 use super::profile::{ProfileName, ProfileRequest, StreamingProfile};
-use super::advice::JitterAdvice;
 use super::reason::{Decision, Direction, Reason};
 use super::tcp_floor::{TcpFloor, TcpInfo};
 

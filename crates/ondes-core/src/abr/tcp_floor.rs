@@ -130,7 +130,8 @@ impl TcpFloor {
         while self.retrans.front().is_some_and(|(t, _)| *t + MEMORY_US <= now_us) {
             self.retrans.pop_front();
         }
-        let burst: u32 = self.retrans.iter().filter(|(t, _)| *t + BURST_WINDOW_US > now_us).map(|r| r.1).sum();
+        let burst: u32 =
+            self.retrans.iter().filter(|(t, _)| *t + BURST_WINDOW_US > now_us).map(|r| r.1).sum();
         let evidence = if burst >= BURST_RETRANS || self.recent_retrans() >= LOSSY_RETRANS {
             Level::Full
         } else if !self.retrans.is_empty() {

@@ -204,7 +204,12 @@ fn a_transport_estimate_below_the_rung_switches_down_and_a_high_one_lets_it_back
 
 /// Feeds `secs` of send states with a TCP_INFO sample and a 50 ms ping every second;
 /// collects the jitter advice the TCP sizing asks the server to send.
-fn tcp_seconds(f: &mut Feed, secs: u64, total_retrans: &mut dyn FnMut(u64) -> u32, advice: &mut Vec<JitterAdvice>) {
+fn tcp_seconds(
+    f: &mut Feed,
+    secs: u64,
+    total_retrans: &mut dyn FnMut(u64) -> u32,
+    advice: &mut Vec<JitterAdvice>,
+) {
     for _ in 0..secs {
         f.c.handle_rtt(50_000, f.now);
         let info = TcpInfo { rtt_us: 50_000, rttvar_us: 3_000, total_retrans: total_retrans(f.now) };

@@ -66,7 +66,11 @@ pub fn sample(socket: &impl std::os::fd::AsRawFd) -> Option<TcpInfo> {
     if rc != 0 || (len as usize) < needed {
         return None;
     }
-    Some(TcpInfo { rtt_us: info.tcpi_rtt, rttvar_us: info.tcpi_rttvar, total_retrans: info.tcpi_total_retrans })
+    Some(TcpInfo {
+        rtt_us: info.tcpi_rtt,
+        rttvar_us: info.tcpi_rttvar,
+        total_retrans: info.tcpi_total_retrans,
+    })
 }
 
 #[cfg(not(target_os = "linux"))]

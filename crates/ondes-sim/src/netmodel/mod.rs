@@ -31,8 +31,8 @@ pub use link::{Delivery, DropReason, Link, LinkStats, Mode, Outcome};
 pub use params::{LinkParams, PROFILE_NAMES, QueueLimit};
 pub use rng::SimRng;
 pub use schedule::Schedule;
-pub use sender::SenderView;
 pub use script::{DROP_SCRIPT, SCENARIO_NAMES, parse_script, schedule_by_name};
+pub use sender::SenderView;
 pub use units::{parse_rate, parse_time_us};
 
 /// Bytes of IPv4 + TCP headers (with the timestamp option Linux uses) per segment.

@@ -19,8 +19,8 @@ pub mod ws_drop;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use ondes_core::abr::TcpInfo;
 use ondes_sim::netmodel::{Link, Mode, Schedule, SenderView};

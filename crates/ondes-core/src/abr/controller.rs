@@ -697,11 +697,17 @@ impl Controller {
         if self.late_rtts == 0 || !calm {
             return None;
         }
+        let before = self.jitter_target_us();
         self.late_rtts /= 2;
         if self.late_rtts < self.cfg.jitter_rtts {
             self.late_rtts = 0;
         }
         self.last_late_us = Some(now_us);
+        // back at a floor the TCP sizing holds anyway (a connection without samples): nothing
+        // to tell the client
+        if self.jitter_target_us() == before {
+            return None;
+        }
         self.floor_moved = false;
         let rtts = self.jitter_rtts();
         Some(self.decide(now_us, Direction::Up, (self.profile, self.rung), Reason::Calm { rtts }))

@@ -32,7 +32,7 @@ pub fn set_source(source: Source) -> bool {
 /// else the kernel's ([`sample`]).
 pub fn sample_stream(tcp: &tokio::net::TcpStream) -> Option<TcpInfo> {
     match SOURCE.get() {
-        Some(source) => tcp.peer_addr().ok().and_then(|peer| source(peer)),
+        Some(source) => tcp.peer_addr().ok().and_then(source),
         None => sample(tcp),
     }
 }

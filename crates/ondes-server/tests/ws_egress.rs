@@ -353,3 +353,44 @@ async fn the_profile_budget_skips_a_stalled_listener_early() {
     assert!(stats["dropped_frames"].as_u64().unwrap() >= skipped, "{stats}");
     s.shutdown().await;
 }
+
+/// An adaptive listener's jitter floor follows what TCP reports about its connection
+/// (`TCP_INFO`): a clean loopback connection retransmits nothing, so after a calm step the
+/// server lowers the floor from three round trips to one retransmission's cover (and later to
+/// one message and a margin), each time in a `rung` message with the same rung and the new
+/// advice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_connection_gets_a_small_jitter_floor_from_tcp_info() {
+    let s = start("").await;
+    let mut ws = connect(&ws_url(&s, "rung=auto&profile=conversation")).await;
+    let info = next_text(&mut ws).await;
+    assert_eq!(info["adaptive"], true, "{info}");
+    // a new connection: no TCP history, three round trips (the client multiplies them)
+    assert_eq!(info["jitter"]["rtts"], 3, "{info}");
+    let message_ms = info["frame_ms"].as_f64().unwrap() * info["batch"].as_f64().unwrap();
+    let mut floors = vec![];
+    let t0 = tokio::time::Instant::now();
+    while floors.len() < 2 && t0.elapsed() < Duration::from_secs(30) {
+        let v = next_text(&mut ws).await;
+        if v["type"] == "rung" && v["code"] == "tcp_floor" {
+            floors.push(v);
+        }
+    }
+    assert_eq!(floors.len(), 2, "two steps down: {floors:?}");
+    let (single, clean) = (&floors[0], &floors[1]);
+    // one retransmission's cover (1.25 round trips, rounded down to 1), then none
+    assert_eq!(single["jitter"]["rtts"], 1, "{single}");
+    assert_eq!(clean["jitter"]["rtts"], 0, "{clean}");
+    assert!(clean["reason"].as_str().unwrap().contains("no TCP retransmission"), "{clean}");
+    // the rung is the listener's own: the floor changed, not the audio
+    assert_eq!(clean["rung"], info["rung"], "{clean}");
+    // on loopback the round trip is well under a millisecond: one message and a few ms of
+    // margin, the profile's own 20 ms target at least
+    let floor = clean["jitter"]["target_ms"].as_f64().unwrap();
+    assert!(
+        (20.0..=message_ms.max(20.0) + 10.0).contains(&floor),
+        "floor {floor} ms, message {message_ms} ms"
+    );
+    assert_eq!(clean["jitter_target_ms"], clean["jitter"]["target_ms"], "{clean}");
+    s.shutdown().await;
+}

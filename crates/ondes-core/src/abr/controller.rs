@@ -10,8 +10,13 @@
 //! * [`Controller::handle_bandwidth_estimate`] — a transport that estimates the path's
 //!   bandwidth itself (WebRTC's transport-wide congestion control, where there is no socket
 //!   backlog to watch: UDP takes every datagram and the network drops what does not fit);
+//! * [`Controller::handle_tcp_info`] — every second or so, the sending TCP stack's view of
+//!   the connection (Linux `TCP_INFO`: round trip, its variation, retransmissions), which
+//!   sizes the client's jitter floor ([`super::tcp_floor`]);
 //! * [`Controller::poll`] — after any of these (or on a timer): at most one
-//!   [`Decision`] per adaptation interval.
+//!   [`Decision`] per adaptation interval;
+//! * [`Controller::poll_jitter`] — a new jitter advice for the client when the TCP sizing
+//!   moved the floor (not a rung change: no interval, no hold).
 //!
 //! Down fast: any congestion signal (backlog, standing queue, a starving client) moves down
 //! at the next allowed moment, straight to the best rung the measured capacity carries with
@@ -23,11 +28,13 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
+use super::advice::JitterAdvice;
 use super::config::AbrConfig;
 use super::cost::socket_bps;
 use super::estimator::{RttFilter, ThroughputEstimator};
 use super::profile::{ProfileName, ProfileRequest, StreamingProfile};
 use super::reason::{Decision, Direction, Reason};
+use super::tcp_floor::{TcpFloor, TcpInfo};
 
 /// What a client says about itself (the `report` message of docs/protocol.md). Counters are
 /// cumulative since the connection started.
@@ -145,8 +152,14 @@ pub struct Controller {
     /// behind has drained (a draining queue is no new shortage).
     delay_armed: bool,
     client_signal: Option<(u64, Reason)>,
-    /// Round trips of jitter floor the client is told to keep.
-    jitter_rtts: u32,
+    /// The retransmission protection of the jitter floor, sized from TCP's own view of the
+    /// connection (full until a sample says otherwise).
+    tcp: TcpFloor,
+    /// The TCP sizing moved the floor since the last advice ([`Controller::poll_jitter`]).
+    floor_moved: bool,
+    /// Round trips the floor was deepened to after late-packet underruns (0: not deepened;
+    /// the TCP sizing alone).
+    late_rtts: u32,
     /// Last underrun the client reported while nothing showed a shortage.
     last_late_us: Option<u64>,
     late_signal: bool,
@@ -200,7 +213,9 @@ impl Controller {
             ceiling: None,
             delay_armed: true,
             client_signal: None,
-            jitter_rtts: 0,
+            tcp: TcpFloor::new(cfg.jitter_rtts, now_us),
+            floor_moved: false,
+            late_rtts: 0,
             last_late_us: None,
             late_signal: false,
             reports: VecDeque::new(),
@@ -210,7 +225,6 @@ impl Controller {
             cfg,
         };
         c.avail_bps = c.cost_bps(c.profile, c.rung);
-        c.jitter_rtts = c.cfg.jitter_rtts;
         Ok(c)
     }
 
@@ -232,11 +246,45 @@ impl Controller {
         self.profile.batch_for(self.cfg.stream_frame_us)
     }
 
-    /// The jitter-buffer floor the client should keep, µs: the profile's, deepened to the
-    /// current number of round trips (the smallest measured so far; 0 before any).
+    /// The jitter-buffer floor the client should keep, µs: the profile's target, but at
+    /// least one message plus the retransmission protection — what TCP's retransmissions
+    /// call for ([`super::tcp_floor`]), or the round trips a late-packet underrun deepened it
+    /// to, whichever is more (0 before any round trip is known).
     pub fn jitter_target_us(&self) -> u64 {
-        let rtt = self.rtt.min_rtt_us().unwrap_or(0);
-        self.profile.jitter_floor_us(rtt, self.cfg.stream_frame_us, self.jitter_rtts)
+        let rtt = self.rtt_us();
+        let protection = self.tcp.protection_us(rtt).max(self.late_rtts as u64 * rtt);
+        self.profile.jitter_floor_with_us(self.cfg.stream_frame_us, protection)
+    }
+
+    /// The round trip the protection is counted in: the path's, without a queue — the
+    /// smallest ping's over the last 10 s (TCP's smoothed one before any ping). A standing
+    /// queue delays a retransmission no more than the packets around it, which the buffer's
+    /// quantile follows anyway; a floor counted in queued round trips (seconds, during a
+    /// drop in rate) would hold the listener that far behind for a minute.
+    fn rtt_us(&self) -> u64 {
+        self.rtt.min_rtt_us().or_else(|| self.tcp.last().map(|i| i.rtt_us as u64)).unwrap_or(0)
+    }
+
+    /// Whole round trips of protection the floor has now: the TCP sizing's or the late
+    /// deepening's.
+    pub fn jitter_rtts(&self) -> u32 {
+        self.tcp.whole_rtts().max(self.late_rtts)
+    }
+
+    /// The advice for the client now (`jitter` of the `rung` message, docs/protocol.md): the
+    /// floor in ms, and the whole round trips it covers — rounded down, so that a client
+    /// multiplying them by its own round trip never asks for more than planned here.
+    pub fn jitter_advice(&self) -> JitterAdvice {
+        JitterAdvice {
+            target_ms: (self.jitter_target_us() / 1000) as u32,
+            max_ms: self.profile.max_delay_ms,
+            rtts: self.jitter_rtts(),
+        }
+    }
+
+    /// The TCP sizing's state: what it protects against now.
+    pub fn tcp_floor(&self) -> &TcpFloor {
+        &self.tcp
     }
 
     pub fn config(&self) -> &AbrConfig {
@@ -305,6 +353,21 @@ impl Controller {
         self.avail_bps = bps;
     }
 
+    /// A sample of the sending TCP stack's view of the connection (`TCP_INFO`): sizes the
+    /// retransmission protection of the client's jitter floor.
+    pub fn handle_tcp_info(&mut self, info: TcpInfo, now_us: u64) {
+        if self.tcp.observe(info, now_us) {
+            self.floor_moved = true;
+        }
+    }
+
+    /// New jitter advice for the client, when the TCP sizing moved the floor since the last
+    /// one (a raise as soon as retransmissions show, a step down after a calm stretch). The
+    /// rung stays; the server sends it in a `rung` message.
+    pub fn poll_jitter(&mut self, _now_us: u64) -> Option<JitterAdvice> {
+        std::mem::take(&mut self.floor_moved).then(|| self.jitter_advice())
+    }
+
     pub fn handle_rtt(&mut self, rtt_us: u64, now_us: u64) {
         self.rtt.observe(now_us, rtt_us);
         let threshold = self.cfg.queue_delay_us + self.profile_message_us();
@@ -369,7 +432,7 @@ impl Controller {
         let small_backlog = self.backlog_now() < self.cfg.backlog_us;
         if r.underruns > prev_underruns && small_backlog && !probing && settled && new_event {
             self.last_late_us = Some(now_us);
-            self.late_signal = self.jitter_rtts < self.cfg.max_jitter_rtts;
+            self.late_signal = self.jitter_rtts() < self.cfg.max_jitter_rtts;
         }
         if starving && short {
             let reason = Reason::ClientStarving {
@@ -478,8 +541,11 @@ impl Controller {
             (Some(reason), _) => self.switch_down(reason, now_us),
             (None, true) => {
                 self.late_signal = false;
-                let rtts = (self.jitter_rtts * 2).min(self.cfg.max_jitter_rtts);
-                self.jitter_rtts = rtts;
+                // double the protection the floor has now, at least to the full one
+                let rtts = (self.jitter_rtts() * 2).max(self.cfg.jitter_rtts).min(self.cfg.max_jitter_rtts);
+                self.late_rtts = rtts;
+                // the decision carries the advice: a pending TCP one is superseded
+                self.floor_moved = false;
                 Some(self.decide(
                     now_us,
                     Direction::Down,
@@ -624,15 +690,26 @@ impl Controller {
         }
     }
 
-    /// Halves a deepened jitter floor after a long calm.
+    /// Halves a deepened jitter floor after a long calm; below the full protection, the TCP
+    /// sizing alone decides again.
     fn relax(&mut self, now_us: u64) -> Option<Decision> {
         let calm = self.last_late_us.is_some_and(|t| now_us >= t + self.cfg.late_calm_us);
-        if self.jitter_rtts <= self.cfg.jitter_rtts || !calm {
+        if self.late_rtts == 0 || !calm {
             return None;
         }
-        self.jitter_rtts = (self.jitter_rtts / 2).max(self.cfg.jitter_rtts);
+        let before = self.jitter_target_us();
+        self.late_rtts /= 2;
+        if self.late_rtts < self.cfg.jitter_rtts {
+            self.late_rtts = 0;
+        }
         self.last_late_us = Some(now_us);
-        let rtts = self.jitter_rtts;
+        // back at a floor the TCP sizing holds anyway (a connection without samples): nothing
+        // to tell the client
+        if self.jitter_target_us() == before {
+            return None;
+        }
+        self.floor_moved = false;
+        let rtts = self.jitter_rtts();
         Some(self.decide(now_us, Direction::Up, (self.profile, self.rung), Reason::Calm { rtts }))
     }
 

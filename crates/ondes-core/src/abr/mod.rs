@@ -13,6 +13,7 @@ pub mod cost;
 mod estimator;
 mod profile;
 mod reason;
+pub mod tcp_floor;
 
 pub use advice::JitterAdvice;
 pub use canary::{
@@ -26,6 +27,7 @@ pub use profile::{
     ProfileName, ProfileRequest, RungPolicy, StreamingProfile, UnknownProfile, jitter_floor_us,
 };
 pub use reason::{Decision, Direction, Reason};
+pub use tcp_floor::{TcpFloor, TcpInfo};
 
 /// The default Opus ladder of the benchmark and tests, kbit/s.
 pub const DEFAULT_LADDER_KBPS: [u32; 5] = [16, 32, 64, 96, 128];

@@ -147,9 +147,20 @@ impl StreamingProfile {
     /// `rtts` is that multiplier (3 by default); the controller doubles it for a listener
     /// whose packets keep arriving later than that (a retransmission lost again costs
     /// another 2.5 RTT), see [`crate::abr::Reason::LateFrames`].
+    ///
+    /// This is the floor of a connection the server knows nothing about yet (the `info`
+    /// message's advice). Once the server samples the connection's TCP state, the
+    /// protection follows the retransmissions it sees ([`crate::abr::tcp_floor`],
+    /// [`StreamingProfile::jitter_floor_with_us`]).
     pub fn jitter_floor_us(&self, rtt_us: u64, stream_frame_us: u32, rtts: u32) -> u64 {
+        self.jitter_floor_with_us(stream_frame_us, rtts as u64 * rtt_us)
+    }
+
+    /// The profile's target, but at least one message plus `protection_us` (the room kept
+    /// for late, retransmitted segments), µs.
+    pub fn jitter_floor_with_us(&self, stream_frame_us: u32, protection_us: u64) -> u64 {
         let message = self.batch_for(stream_frame_us) as u64 * stream_frame_us as u64;
-        jitter_floor_us(self.jitter_target_ms as u64 * 1000, message, rtts, rtt_us)
+        (self.jitter_target_ms as u64 * 1000).max(message + protection_us)
     }
 
     /// Indices of the rungs this profile allows on an ascending ladder (never empty for a

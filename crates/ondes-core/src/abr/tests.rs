@@ -201,3 +201,80 @@ fn a_transport_estimate_below_the_rung_switches_down_and_a_high_one_lets_it_back
     let ups = f.decisions.iter().filter(|d| d.at_us > 23_500_000 && d.direction == Direction::Up).count();
     assert!(ups >= 2, "{:?}", f.decisions);
 }
+
+/// Feeds `secs` of send states with a TCP_INFO sample and a 50 ms ping every second;
+/// collects the jitter advice the TCP sizing asks the server to send.
+fn tcp_seconds(
+    f: &mut Feed,
+    secs: u64,
+    total_retrans: &mut dyn FnMut(u64) -> u32,
+    advice: &mut Vec<JitterAdvice>,
+) {
+    for _ in 0..secs {
+        f.c.handle_rtt(50_000, f.now);
+        let info = TcpInfo { rtt_us: 50_000, rttvar_us: 3_000, total_retrans: total_retrans(f.now) };
+        f.c.handle_tcp_info(info, f.now);
+        f.send(1.0, f.cost(2), 0);
+        advice.extend(f.c.poll_jitter(f.now));
+    }
+}
+
+#[test]
+fn tcp_info_sizes_the_jitter_floor_clean_link_small_lossy_link_large() {
+    let mut f = Feed::new(no_growth());
+    let mut advice = vec![];
+    // a new connection: one 80 ms message + 3 round trips of 50 ms, before any sample
+    f.c.handle_rtt(50_000, f.now);
+    assert_eq!(f.c.jitter_target_us(), 230_000);
+    assert_eq!(f.c.jitter_rtts(), 3);
+    // a clean link: after 5 s one retransmission's cover, after 10 s one message + margin
+    tcp_seconds(&mut f, 25, &mut |_| 0, &mut advice);
+    assert_eq!(advice.len(), 2, "{advice:?}");
+    // 80 + 1.25 × 50 + the margin: 4 × rttvar (12 ms), at least half the round trip (25 ms)
+    assert_eq!(advice[0], JitterAdvice { target_ms: 167, max_ms: 2_000, rtts: 1 });
+    // 80 + 25: the balanced profile's own 60 ms target is below one message
+    assert_eq!(advice[1], JitterAdvice { target_ms: 105, max_ms: 2_000, rtts: 0 });
+    assert_eq!(f.c.jitter_target_us(), 105_000);
+    // the rung never moved for it: no decision
+    assert!(f.decisions.iter().all(|d| d.reason.code() != "late_frames"), "{:?}", f.decisions);
+    // a lossy link: a retransmission every 2 s raises it at once, to the full protection
+    let start = f.now;
+    tcp_seconds(&mut f, 10, &mut |now| ((now - start) / 2_000_000) as u32, &mut advice);
+    assert_eq!(advice[2].target_ms, 167, "{advice:?}");
+    assert_eq!(advice.last().unwrap().target_ms, 230, "{advice:?}");
+    assert_eq!(f.c.jitter_rtts(), 3);
+}
+
+#[test]
+fn late_underruns_deepen_the_floor_on_top_of_the_tcp_sizing() {
+    let mut f = Feed::new(no_growth());
+    let mut advice = vec![];
+    tcp_seconds(&mut f, 25, &mut |_| 0, &mut advice);
+    assert_eq!(f.c.jitter_rtts(), 0, "clean: no round trips of protection");
+    // underruns the server sees no shortage for: late packets
+    let mut deepened = vec![];
+    for i in 1..=12u64 {
+        let r = ClientReport {
+            buffer_ms: 300.0,
+            target_ms: 300.0,
+            underruns: i,
+            received_frames: 50 * (25 + i),
+            ..Default::default()
+        };
+        f.c.handle_report(&r, f.now);
+        tcp_seconds(&mut f, 3, &mut |_| 0, &mut advice);
+        if let Some(d) = f.decisions.last().filter(|d| d.reason.code() == "late_frames")
+            && deepened.last() != Some(&d.reason)
+        {
+            deepened.push(d.reason);
+        }
+    }
+    // the full protection first, then doubled, then the most allowed: 3 → 6 → 8
+    assert_eq!(
+        deepened,
+        vec![Reason::LateFrames { rtts: 3 }, Reason::LateFrames { rtts: 6 }, Reason::LateFrames { rtts: 8 }]
+    );
+    // 80 ms + 8 × 50 ms, whatever the clean TCP sizing says
+    assert_eq!(f.c.jitter_target_us(), 480_000);
+    assert_eq!(f.c.jitter_advice().rtts, 8);
+}

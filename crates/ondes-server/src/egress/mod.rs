@@ -34,6 +34,7 @@ pub mod ogg_flac;
 mod session;
 pub mod sse;
 pub mod sse_event;
+pub mod tcp_info;
 pub mod whep;
 pub mod writer;
 pub mod ws;

@@ -63,6 +63,9 @@ pub trait WriterSession: Send {
     fn more_ready(&self) -> bool {
         false
     }
+    /// The listener's socket, once per [`TICK`] before [`WriterSession::tick`], for sessions
+    /// that read its state (an adaptive WebSocket listener samples `TCP_INFO`).
+    fn socket(&mut self, _tcp: &TcpStream, _now: tokio::time::Instant) {}
 }
 
 /// Most read-and-write rounds for one listener in one pass (see [`WriterSession::more_ready`]).
@@ -379,6 +382,7 @@ async fn run(
             }
             now = tick.tick() => {
                 for l in &mut listeners {
+                    l.session.socket(&l.tcp, now);
                     if l.session.tick(now) {
                         due.push(l.id);
                     }

@@ -12,6 +12,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use ondes_core::abr::{
     Arm, Canary, Controller, Direction, JitterAdvice, ListenerSample, ProfileName, ProfileRequest, SendState,
+    TcpInfo,
 };
 use ondes_core::egress::Framer;
 use ondes_core::proto::audio::{AudioHeader, Codec, encode_audio};
@@ -340,6 +341,15 @@ impl WsTransport {
         }
     }
 
+    /// Feeds the controller a sample of the connection's TCP state (`TCP_INFO`), which sizes
+    /// the client's jitter floor; the advice follows at the next update.
+    pub fn handle_tcp_info(&mut self, info: TcpInfo) {
+        let now = self.now();
+        if let Some(a) = self.abr.as_mut() {
+            a.handle_tcp_info(info, now);
+        }
+    }
+
     /// Session time, µs (the payload of the round-trip pings).
     pub fn session_time(&self) -> u64 {
         self.now()
@@ -617,6 +627,32 @@ pub fn abr_update(s: &mut ListenerSession<WsTransport>) {
         a.handle_send_state(SendState { written_bytes: written, backlog_us }, now);
     }
     poll_abr(s);
+    poll_jitter(s);
+}
+
+/// Sends the client a new jitter floor when the TCP sizing moved it (`code: tcp_floor`):
+/// a `rung` message with the same rung and the new advice, after the audio gathered so far.
+fn poll_jitter(s: &mut ListenerSession<WsTransport>) {
+    let now = s.transport.now();
+    let Some(a) = s.transport.abr.as_mut() else { return };
+    let Some(advice) = a.poll_jitter(now) else { return };
+    let reason = a.tcp_floor().describe();
+    let (kbps, profile) = (a.kbps(), a.profile().name);
+    s.egress.flush(&mut s.transport);
+    let t = &mut s.transport;
+    tracing::debug!(stream = %t.hub.id, conn = t.info.id, floor_ms = advice.target_ms, "abr: {reason}");
+    let msg = t.text(&ToListener::Rung(RungMessage {
+        rung: kbps.to_string(),
+        profile: Some(profile),
+        batch: Some(t.batch as u32),
+        jitter_target_ms: Some(advice.target_ms),
+        jitter: Some(advice),
+        direction: None,
+        code: Some("tcp_floor".to_string()),
+        reason,
+    }));
+    t.publish_abr();
+    s.egress.push_control(msg, &mut s.transport);
 }
 
 /// Applies a controller decision, if one is due: the batch gathered at the old rung goes
@@ -641,7 +677,7 @@ fn poll_abr(s: &mut ListenerSession<WsTransport>) {
     tracing::info!(stream = %t.hub.id, conn = t.info.id, to_kbps = d.kbps,
         reason = d.reason.code(), "abr: {}", d.reason);
     let jitter = match &t.abr {
-        Some(a) if d.retargets_jitter() => Some(JitterAdvice::after(&d, a.profile(), a.config().jitter_rtts)),
+        Some(a) if d.retargets_jitter() => Some(a.jitter_advice()),
         _ => None,
     };
     let msg = t.text(&ToListener::Rung(RungMessage {

@@ -1,7 +1,8 @@
 //! A WebSocket listener as a feed writer drives it: its session, what its client sends
 //! (reports, pings, pongs, closes — parsed by [`super::ws_frame`] when the socket has
 //! something, never per frame), and its timers (keep-alive pings; for `rung=auto`, the
-//! adaptation's tick and the pings that measure the round trip).
+//! adaptation's tick, the pings that measure the round trip, and the samples of the
+//! connection's TCP state that size the client's jitter floor).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::session::ListenerSession;
+use super::tcp_info;
 use super::writer::{MAX_SLICES, WriterSession};
 use super::ws::{WsTransport, abr_update};
 use super::ws_frame::{self, ClientFrames, ClientMessage};
@@ -25,6 +27,7 @@ pub struct WsDriven {
     next_heartbeat: Instant,
     next_abr_tick: Instant,
     next_abr_ping: Instant,
+    next_tcp_info: Instant,
     abr_ticks: u64,
     close_sent: bool,
 }
@@ -41,6 +44,7 @@ impl WsDriven {
             next_abr_tick: now + ABR_TICK,
             // the first round trip is measured at once, before audio fills the socket's buffers
             next_abr_ping: now,
+            next_tcp_info: now,
             abr_ticks: 0,
             close_sent: false,
         }
@@ -79,6 +83,16 @@ impl WriterSession for WsDriven {
 
     fn more_ready(&self) -> bool {
         self.session.more_ready()
+    }
+
+    fn socket(&mut self, tcp: &tokio::net::TcpStream, now: Instant) {
+        if !self.session.transport.is_adaptive() || now < self.next_tcp_info {
+            return;
+        }
+        self.next_tcp_info = now + tcp_info::SAMPLE_EVERY;
+        if let Some(info) = tcp_info::sample_stream(tcp) {
+            self.session.transport.handle_tcp_info(info);
+        }
     }
 
     fn tick(&mut self, now: Instant) -> bool {

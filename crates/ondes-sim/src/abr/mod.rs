@@ -92,6 +92,8 @@ enum Upstream {
 
 const TICK_US: u64 = 1_000;
 const SEND_STATE_EVERY_US: u64 = 50_000;
+/// How often the server samples the connection's TCP state (`TCP_INFO`), as `ondes serve` does.
+const TCP_INFO_EVERY_US: u64 = 1_000_000;
 /// Bytes of a report text message with its WebSocket header (masked, client → server).
 const REPORT_BYTES: usize = 160;
 /// A WebSocket ping or pong with a 4-byte payload (server: 2-byte header; client: +4 mask).
@@ -140,6 +142,7 @@ pub fn run(cfg: &SimConfig) -> SimResult {
     let mut pings: VecDeque<(u64, u64)> = VecDeque::new();
     let mut upstream: VecDeque<(u64, Upstream)> = VecDeque::new();
     let mut decisions: Vec<Decision> = Vec::new();
+    let mut jitter_changes: Vec<(u64, u64)> = Vec::new();
     let mut next_frame = 0u64;
     let mut pings_bytes = 0u64;
     let mut ping_due = false;
@@ -198,6 +201,9 @@ pub fn run(cfg: &SimConfig) -> SimResult {
                     None => {}
                 }
             }
+            if now.is_multiple_of(TCP_INFO_EVERY_US) && now > 0 {
+                c.handle_tcp_info(pipe.tcp_info(now), now);
+            }
             if now.is_multiple_of(SEND_STATE_EVERY_US) {
                 let s = SendState { written_bytes: pipe.written, backlog_us: server.backlog_us() };
                 c.handle_send_state(s, now);
@@ -206,11 +212,18 @@ pub fn run(cfg: &SimConfig) -> SimResult {
                     server.batch = c.batch();
                     // the `rung` message carries the new advice when the client should take it
                     if d.retargets_jitter() {
-                        let advice = JitterAdvice::after(&d, c.profile(), cfg.abr.jitter_rtts);
-                        let (min, max) = advice.bounds_us(c.batch() as u64 * frame_us, rtt);
+                        let (min, max) = c.jitter_advice().bounds_us(c.batch() as u64 * frame_us, rtt);
                         client.set_bounds(min, max);
+                        jitter_changes.push((now, min));
                     }
                     decisions.push(d);
+                }
+                // the TCP sizing moved the floor: a `rung` message with the same rung and the
+                // new advice
+                if let Some(advice) = c.poll_jitter(now) {
+                    let (min, max) = advice.bounds_us(c.batch() as u64 * frame_us, rtt);
+                    client.set_bounds(min, max);
+                    jitter_changes.push((now, min));
                 }
             }
         }
@@ -254,6 +267,9 @@ pub fn run(cfg: &SimConfig) -> SimResult {
         dropped_frames: stats.dropped,
         final_kbps: server.kbps,
         final_profile: controller.as_ref().map_or(ProfileName::Balanced, |c| c.profile().name),
+        final_jitter_floor_ms: jitter_changes.last().map_or(min, |c| c.1) as f64 / 1e3,
+        tcp_retransmissions: pipe.link.stats().retransmissions,
+        jitter_floor_changes: jitter_changes.len(),
         settle_s: cfg.settle_us as f64 / 1e6,
         duration_s,
         decisions,

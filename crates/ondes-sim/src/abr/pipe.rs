@@ -1,10 +1,16 @@
 //! One TCP direction in simulated time: bytes the application wrote, cut into MSS segments,
 //! pushed into the link model only while its bottleneck buffer has room (an idealised
 //! congestion control: the queue stays full rather than overflowing), delivered in order.
+//!
+//! The sender's view of the connection, as Linux reports it in `TCP_INFO`
+//! ([`TcpPipe::tcp_info`], [`SenderView`]): smoothed round trip, its variation, segments
+//! retransmitted.
 
 use std::collections::VecDeque;
 
-use crate::netmodel::{Link, Outcome, TCP_IP_OVERHEAD, TCP_MSS};
+use ondes_core::abr::TcpInfo;
+
+use crate::netmodel::{Link, Outcome, SenderView, TCP_IP_OVERHEAD, TCP_MSS};
 
 #[derive(Debug)]
 pub(crate) struct TcpPipe {
@@ -18,11 +24,20 @@ pub(crate) struct TcpPipe {
     /// Bytes on the link: segments with TCP/IP headers, retransmissions included.
     pub wire_bytes: u64,
     pub segments: u64,
+    view: SenderView,
 }
 
 impl TcpPipe {
     pub fn new(link: Link) -> Self {
-        TcpPipe { link, written: 0, sent: 0, in_flight: VecDeque::new(), wire_bytes: 0, segments: 0 }
+        TcpPipe {
+            link,
+            written: 0,
+            sent: 0,
+            in_flight: VecDeque::new(),
+            wire_bytes: 0,
+            segments: 0,
+            view: SenderView::new(),
+        }
     }
 
     /// Bytes written but not yet sent (what `TCP_NOTSENT_LOWAT` limits).
@@ -46,6 +61,7 @@ impl TcpPipe {
             let at = match self.link.send(len, now_us) {
                 Outcome::Delivered(d) => {
                     self.wire_bytes += len as u64 * (1 + d.retransmissions as u64);
+                    self.view.sent(now_us, &d, self.link.params_at(now_us));
                     d.at_us
                 }
                 // only an outage that never ends: the bytes never arrive
@@ -55,6 +71,11 @@ impl TcpPipe {
             self.sent += seg as u64;
             self.in_flight.push_back((self.sent, at));
         }
+    }
+
+    /// What the sender's TCP stack reports at `now_us` (`TCP_INFO`).
+    pub fn tcp_info(&mut self, now_us: u64) -> TcpInfo {
+        self.view.info(now_us)
     }
 
     /// The next in-order arrival due by `now_us`: (contiguous offset delivered, arrival time).

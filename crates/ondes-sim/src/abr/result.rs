@@ -56,6 +56,13 @@ pub struct SimResult {
     pub dropped_frames: u64,
     pub final_kbps: u32,
     pub final_profile: ProfileName,
+    /// The client's jitter-buffer floor at the end of the run, ms (one message plus the
+    /// retransmission protection, or the profile's target).
+    pub final_jitter_floor_ms: f64,
+    /// Segments TCP retransmitted on the listener's link.
+    pub tcp_retransmissions: u64,
+    /// Times the client took a new jitter floor (TCP sizing, late packets, profile changes).
+    pub jitter_floor_changes: usize,
     pub settle_s: f64,
     pub duration_s: f64,
     #[serde(skip)]

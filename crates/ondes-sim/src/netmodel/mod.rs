@@ -23,6 +23,7 @@ mod params;
 mod rng;
 mod schedule;
 mod script;
+mod sender;
 mod units;
 
 pub use jitter::{Jitter, JitterShape};
@@ -31,6 +32,7 @@ pub use params::{LinkParams, PROFILE_NAMES, QueueLimit};
 pub use rng::SimRng;
 pub use schedule::Schedule;
 pub use script::{DROP_SCRIPT, SCENARIO_NAMES, parse_script, schedule_by_name};
+pub use sender::SenderView;
 pub use units::{parse_rate, parse_time_us};
 
 /// Bytes of IPv4 + TCP headers (with the timestamp option Linux uses) per segment.

@@ -6,17 +6,24 @@
 //! seed and the connection number) on the same schedule, whose clock starts when the proxy
 //! starts: a script's "20 s wifi, then 64 kbit/s" is wall-clock time for every connection.
 //! See [`pipe`] for how bytes, segments, flow control and losses map onto the model.
+//!
+//! What the server's TCP would know about its side of each connection if the link were real
+//! (round trip, its variation, retransmissions: [`SenderView`]) is kept per connection and
+//! can be asked for by the address the server sees the connection come from
+//! ([`TcpViews`]): the server's own sockets only see loopback.
 
 mod pipe;
 mod stats;
 pub mod udp;
 pub mod ws_drop;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use ondes_sim::netmodel::{Link, Mode, Schedule};
+use ondes_core::abr::TcpInfo;
+use ondes_sim::netmodel::{Link, Mode, Schedule, SenderView};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -52,10 +59,44 @@ pub struct NetsimOptions {
     pub drop_ws_messages: f64,
 }
 
+/// The sender's view of the server → client direction of each open connection, by the
+/// address of the proxy's upstream socket (the peer address the server sees).
+#[derive(Clone)]
+pub struct TcpViews {
+    origin: Instant,
+    map: Arc<Mutex<HashMap<SocketAddr, Arc<Mutex<SenderView>>>>>,
+}
+
+impl TcpViews {
+    fn new(origin: Instant) -> TcpViews {
+        TcpViews { origin, map: Arc::default() }
+    }
+
+    /// What the server's TCP would report now (`TCP_INFO`) for the connection it sees from
+    /// `server_peer`, if that is one of this proxy's open connections.
+    pub fn info(&self, server_peer: SocketAddr) -> Option<TcpInfo> {
+        let view = self.map.lock().unwrap_or_else(PoisonError::into_inner).get(&server_peer)?.clone();
+        let mut view = view.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(view.info(pipe::now_us(self.origin)))
+    }
+
+    fn insert(&self, key: SocketAddr) -> Arc<Mutex<SenderView>> {
+        let view = Arc::new(Mutex::new(SenderView::new()));
+        self.map.lock().unwrap_or_else(PoisonError::into_inner).insert(key, view.clone());
+        view
+    }
+
+    fn remove(&self, key: SocketAddr) {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner).remove(&key);
+    }
+}
+
 /// A running proxy.
 pub struct NetsimProxy {
     pub local_addr: SocketAddr,
     pub stats: Arc<NetsimStats>,
+    /// The modelled sender's view of each open connection.
+    pub tcp_views: TcpViews,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -72,6 +113,8 @@ impl NetsimProxy {
         let stats = Arc::new(NetsimStats::default());
         let (shutdown, mut stop) = watch::channel(false);
         let origin = Instant::now();
+        let tcp_views = TcpViews::new(origin);
+        let views = tcp_views.clone();
         let accept_stats = stats.clone();
         let task = tokio::spawn(async move {
             let mut conn = 0u64;
@@ -82,11 +125,17 @@ impl NetsimProxy {
                 };
                 let Ok((client, peer)) = accepted else { continue };
                 conn += 1;
-                let ctx = Conn { id: conn, opts: opts.clone(), origin, stats: accept_stats.clone() };
+                let ctx = Conn {
+                    id: conn,
+                    opts: opts.clone(),
+                    origin,
+                    stats: accept_stats.clone(),
+                    views: views.clone(),
+                };
                 tokio::spawn(ctx.run(client, peer));
             }
         });
-        Ok(NetsimProxy { local_addr, stats, shutdown, task })
+        Ok(NetsimProxy { local_addr, stats, tcp_views, shutdown, task })
     }
 
     /// Stops accepting (open connections run to their end).
@@ -102,6 +151,7 @@ struct Conn {
     opts: NetsimOptions,
     origin: Instant,
     stats: Arc<NetsimStats>,
+    views: TcpViews,
 }
 
 /// Requested receive buffer of the upstream socket (the kernel's minimum applies).
@@ -140,14 +190,20 @@ impl Conn {
         let seed = self.opts.seed ^ self.id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let up = Link::new(self.opts.schedule.clone(), Mode::Stream, seed);
         let down = Link::new(self.opts.schedule.clone(), Mode::Stream, seed ^ 0xD0_57);
+        // the server sees this connection come from the upstream socket's address
+        let key = upstream.local_addr().ok();
+        let view = key.map(|k| self.views.insert(k));
         let (client_rd, client_wr) = client.into_split();
         let (up_rd, up_wr) = upstream.into_split();
         let filter = (self.opts.drop_ws_messages > 0.0)
             .then(|| WsMessageDropper::new(self.opts.drop_ws_messages, seed ^ 0x5753));
         tokio::join!(
-            pump(client_rd, up_wr, up, self.origin, Way::Up, self.stats.clone(), filter),
-            pump(up_rd, client_wr, down, self.origin, Way::Down, self.stats.clone(), None),
+            pump(client_rd, up_wr, up, self.origin, Way::Up, self.stats.clone(), filter, None),
+            pump(up_rd, client_wr, down, self.origin, Way::Down, self.stats.clone(), None, view),
         );
+        if let Some(k) = key {
+            self.views.remove(k);
+        }
         self.stats.active.fetch_sub(1, Relaxed);
         tracing::debug!(%peer, conn = self.id, "netsim: connection closed");
     }

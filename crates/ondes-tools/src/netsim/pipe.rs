@@ -11,10 +11,10 @@
 //! The model counts TCP/IP headers ([`TCP_IP_OVERHEAD`] per segment) against the link's
 //! rate, so the payload throughput through the proxy is the profile's rate × 1448/1500.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use ondes_sim::netmodel::{Link, Outcome, TCP_IP_OVERHEAD, TCP_MSS};
+use ondes_sim::netmodel::{Link, Outcome, SenderView, TCP_IP_OVERHEAD, TCP_MSS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
@@ -40,7 +40,9 @@ fn at(origin: Instant, us: u64) -> Instant {
 }
 
 /// Moves bytes from `rd` to `wr` through `link` until `rd` ends or either side fails; then
-/// shuts `wr` down for writing (a half-close travels through the proxy).
+/// shuts `wr` down for writing (a half-close travels through the proxy). `view`, if any,
+/// learns what became of each segment (the modelled sender's `TCP_INFO`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn pump(
     mut rd: OwnedReadHalf,
     wr: OwnedWriteHalf,
@@ -49,6 +51,7 @@ pub(crate) async fn pump(
     way: Way,
     stats: Arc<NetsimStats>,
     mut filter: Option<WsMessageDropper>,
+    view: Option<Arc<Mutex<SenderView>>>,
 ) {
     let (tx, rx) = mpsc::unbounded_channel::<(u64, Bytes)>();
     let writer = tokio::spawn(deliver(rx, wr, origin, way, stats.clone()));
@@ -86,6 +89,9 @@ pub(crate) async fn pump(
                 break 'read; // the link is down for good
             };
             NetsimStats::add(&stats.segments, 1);
+            if let Some(v) = &view {
+                v.lock().unwrap_or_else(PoisonError::into_inner).sent(sent, &d, link.params_at(sent));
+            }
             if d.retransmissions > 0 {
                 NetsimStats::add(&stats.retransmitted, 1);
                 let clean = d.departed_us + link.params_at(d.departed_us).delay_us;

@@ -6,14 +6,21 @@
 //! Legacy listens at the top rung with batch 4 (balanced, no adaptation); adaptive listens
 //! at `rung=auto`. Both run one after the other through a fresh proxy with the same seed.
 //! Both clients take the server's jitter advice (docs/protocol.md), as the simulated one does.
+//!
+//! The server's sockets lead to the proxy over loopback, so the kernel's `TCP_INFO` would
+//! show none of the emulated link's round trip and retransmissions. The server here asks the
+//! proxy's model of the sending TCP instead ([`ondes_tools::netsim::TcpViews`]), the same
+//! model the simulation feeds its controller from: both size the jitter floor from the same
+//! kind of evidence.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ondes_client::listener::{ListenOptions, ListenReport, listen};
 use ondes_sim::abr::SimResult;
 use ondes_sim::netmodel::Schedule;
 use ondes_tools::adaptive_bench::{AdaptiveOptions, run_adaptive_bench, scenarios};
-use ondes_tools::netsim::{NetsimOptions, NetsimProxy};
+use ondes_tools::netsim::{NetsimOptions, NetsimProxy, TcpViews};
 use serde_json::{Value, json};
 
 /// The ladder the simulation uses.
@@ -53,6 +60,8 @@ fn sim_side(r: &SimResult) -> Value {
         "avg_bitrate_kbps": r.avg_bitrate_kbps,
         "final_kbps": r.final_kbps,
         "switches": r.switches,
+        "jitter_floor_ms": r.final_jitter_floor_ms,
+        "tcp_retransmissions": r.tcp_retransmissions,
         "duration_secs": r.duration_s,
     })
 }
@@ -65,6 +74,9 @@ struct Worlds {
     server: tokio::runtime::Runtime,
     proxy: tokio::runtime::Runtime,
     listener: tokio::runtime::Runtime,
+    /// The running proxy's model of the server's TCP, which answers the server's `TCP_INFO`
+    /// samples.
+    views: Arc<Mutex<Option<TcpViews>>>,
 }
 
 impl Worlds {
@@ -76,7 +88,18 @@ impl Worlds {
                 .enable_all()
                 .build()
         };
-        Ok(Worlds { server: rt("bench-server")?, proxy: rt("bench-netsim")?, listener: rt("bench-listen")? })
+        let views: Arc<Mutex<Option<TcpViews>>> = Arc::default();
+        let current = views.clone();
+        // the one source of this process: the benchmark is all it runs
+        ondes_server::egress::tcp_info::set_source(Box::new(move |peer| {
+            current.lock().unwrap_or_else(PoisonError::into_inner).as_ref()?.info(peer)
+        }));
+        Ok(Worlds {
+            server: rt("bench-server")?,
+            proxy: rt("bench-netsim")?,
+            listener: rt("bench-listen")?,
+            views,
+        })
     }
 
     /// One listen of `duration` at `query` through a fresh proxy applying `schedule`; returns
@@ -104,10 +127,12 @@ impl Worlds {
             seed,
             drop_ws_messages: 0.0,
         }))?;
+        *self.views.lock().unwrap_or_else(PoisonError::into_inner) = Some(proxy.tcp_views.clone());
         let mut opts = ListenOptions::new(format!("ws://{}/api/audio/ws?{query}", proxy.local_addr));
         opts.duration = Some(duration);
         let report = self.listener.block_on(listen(opts, &mut |_| {}));
         self.proxy.block_on(proxy.stop());
+        *self.views.lock().unwrap_or_else(PoisonError::into_inner) = None;
         Ok((report?, switches(server) - before))
     }
 }

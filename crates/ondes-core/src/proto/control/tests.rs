@@ -100,10 +100,13 @@ fn the_documented_examples_parse() {
     assert!(to_listener.contains(&ToListener::Status(Status::SourceRestored)));
     let rungs: Vec<&Rung> =
         to_listener.iter().filter_map(|m| if let ToListener::Rung(r) = m { Some(r) } else { None }).collect();
-    assert_eq!(rungs.len(), 2);
+    assert_eq!(rungs.len(), 3);
     assert_eq!(rungs[0].direction, Some(Direction::Down));
     assert_eq!(rungs[0].jitter, None);
     assert_eq!(rungs[1].jitter, Some(JitterAdvice { target_ms: 680, max_ms: 2_000, rtts: 6 }));
+    // the TCP sizing's new floor: the same rung, no direction
+    assert_eq!(rungs[2].jitter, Some(JitterAdvice { target_ms: 45, max_ms: 400, rtts: 0 }));
+    assert_eq!((rungs[2].direction, rungs[2].code.as_deref()), (None, Some("tcp_floor")));
     assert!(to_listener.contains(&ToListener::Pong(Pong {
         id: Some(7),
         client_ts_us: Some(1_763_700_000_123_456),

@@ -15,39 +15,18 @@ BIN=${ONDES_BIN:-target/release/ondes}
 for tool in nats-server curl jq "$BIN"; do
     command -v "$tool" >/dev/null || { echo "error: $tool is missing (apt-get install nats-server curl jq; cargo build --release -p ondes)" >&2; exit 1; }
 done
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-NATS=$(port); ORIGIN=$(port); EDGE=$(port); SOLO=$(port)
+source scripts/cluster-lib.sh
+ORIGIN=$(port); EDGE=$(port); SOLO=$(port)
 dir=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
 trap cleanup EXIT
-nats-server -a 127.0.0.1 -p "$NATS" >/dev/null 2>&1 & pids+=($!)
-stream='[[stream]]
-id = "radio"
-source = "tone:demo"
-rungs = "16,32,64,128"'
-cat > "$dir/origin.toml" <<EOF
-[server]
-bind = "127.0.0.1:$ORIGIN"
-[cluster]
-nats_url = "nats://127.0.0.1:$NATS"
-role = "origin"
-node_id = "origin"
-$stream
-EOF
-cat > "$dir/edge.toml" <<EOF
-[server]
-bind = "127.0.0.1:$EDGE"
-[cluster]
-nats_url = "nats://127.0.0.1:$NATS"
-role = "edge"
-node_id = "edge"
-EOF
-cat > "$dir/solo.toml" <<EOF
-[server]
-bind = "127.0.0.1:$SOLO"
-$stream
-EOF
+start_nats
+stream=('[[stream]]' 'id = "radio"' 'source = "tone:demo"' 'rungs = "16,32,64,128"')
+node_config "$dir/origin.toml" "$ORIGIN" origin "${stream[@]}"
+node_config "$dir/edge.toml" "$EDGE" edge
+printf '[server]\nbind = "127.0.0.1:%s"\n' "$SOLO" >"$dir/solo.toml"
+printf '%s\n' "${stream[@]}" >>"$dir/solo.toml"
 sleep 0.5
 "$BIN" serve --config "$dir/origin.toml" --log warn >"$dir/origin.log" 2>&1 & pids+=($!)
 "$BIN" serve --config "$dir/edge.toml" --log warn >"$dir/edge.log" 2>&1 & pids+=($!)

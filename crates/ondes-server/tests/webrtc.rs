@@ -370,3 +370,42 @@ async fn a_flood_of_offers_over_the_limit_gets_503_and_disturbs_nobody() {
         last = n;
     }
 }
+
+/// A receive-only audio offer in Chromium's form (what a browser's `addTransceiver('audio',
+/// {direction: 'recvonly'})` offers): Opus with in-band FEC, RED, and the transport-wide
+/// sequence number extension with its `transport-cc` feedback.
+const CHROMIUM_OFFER: &str = "v=0\r\no=- 6543245829141290011 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\na=extmap-allow-mixed\r\na=msid-semantic: WMS\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\na=ice-ufrag:Xk9p\r\na=ice-pwd:c3Wn1bT0a8fLq2RkYx7sVZpD\r\na=ice-options:trickle\r\na=fingerprint:sha-256 4F:1A:9C:22:E0:7B:35:C8:91:6D:AE:10:52:F3:8B:67:D4:0E:29:B5:73:C1:8A:F6:3D:90:4E:17:B2:65:DA:08\r\na=setup:actpass\r\na=mid:0\r\na=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\na=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\na=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=recvonly\r\na=rtcp-mux\r\na=rtcp-rsize\r\na=rtpmap:111 opus/48000/2\r\na=rtcp-fb:111 transport-cc\r\na=fmtp:111 minptime=10;useinbandfec=1\r\na=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\na=rtpmap:9 G722/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:13 CN/8000\r\na=rtpmap:110 telephone-event/48000\r\na=rtpmap:126 telephone-event/8000\r\n";
+
+const TRANSPORT_CC_URI: &str = "transport-wide-cc-extensions";
+
+/// A listener at a fixed rung gets an answer without the transport-wide sequence number (its
+/// peer then sends no transport-wide feedback for the server to process); `rung=auto` keeps
+/// it, because its bandwidth estimate drives the rung. Both answers keep Opus and the other
+/// extensions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_adaptive_listeners_negotiate_transport_wide_congestion_control() {
+    let server = start(RTC).await;
+    let base = format!("http://{}", server.addr);
+    let mut answers = Vec::new();
+    for rung in ["64", "auto"] {
+        let r = client()
+            .post(format!("{base}/api/streams/main/whep?rung={rung}"))
+            .header("content-type", "application/sdp")
+            .body(CHROMIUM_OFFER)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "rung={rung}");
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        let answer = r.text().await.unwrap();
+        assert!(answer.contains("opus/48000/2"), "rung={rung}: {answer}");
+        assert!(answer.contains("urn:ietf:params:rtp-hdrext:sdes:mid"), "rung={rung}: {answer}");
+        let resp = client().delete(format!("{base}{location}")).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "rung={rung}: DELETE ends the session");
+        answers.push(answer);
+    }
+    let (fixed, auto) = (&answers[0], &answers[1]);
+    assert!(!fixed.contains(TRANSPORT_CC_URI), "a fixed rung leaves transport-cc out: {fixed}");
+    assert!(!fixed.contains("transport-cc"), "and its feedback: {fixed}");
+    assert!(auto.contains(TRANSPORT_CC_URI), "rung=auto keeps transport-cc: {auto}");
+}

@@ -463,13 +463,15 @@ impl Engine {
         }
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| WebRtcError::BadSdp(e.to_string()))?;
         let now = Instant::now();
+        // a listener at a fixed rung needs no bandwidth estimate: without transport-wide
+        // sequence numbers (and the codec's `transport-cc` feedback) its peer sends no
+        // transport-wide feedback to process
+        let fixed_rung = bwe.is_none() && matches!(role, Role::Listener(_));
         let mut exts = ExtensionMap::standard();
-        if bwe.is_none() && matches!(role, Role::Listener(_)) {
-            // a listener at a fixed rung needs no bandwidth estimate: without transport-wide
-            // sequence numbers its peer sends no transport-wide feedback to process
+        if fixed_rung {
             exts = without_transport_cc(&exts);
         }
-        let mut rtc = Rtc::builder()
+        let mut config = Rtc::builder()
             .set_crypto_provider(self.crypto.clone())
             .set_ice_lite(true)
             .clear_codecs()
@@ -477,10 +479,13 @@ impl Engine {
             .set_red_distances(red)
             .set_extension_map(exts)
             // each packet carries its frame's capture time, for the listener's latency
-            .set_extension(super::ABS_CAPTURE_TIME_ID, Extension::AbsoluteCaptureTime)
-            .enable_bwe(bwe)
-            .set_stats_interval(Some(Duration::from_secs(1)))
-            .build(now);
+            .set_extension(super::ABS_CAPTURE_TIME_ID, Extension::AbsoluteCaptureTime);
+        if fixed_rung {
+            for params in config.codec_config().iter_mut() {
+                params.set_fb_transport_cc(false);
+            }
+        }
+        let mut rtc = config.enable_bwe(bwe).set_stats_interval(Some(Duration::from_secs(1))).build(now);
         if let Some(desired) = bwe {
             rtc.bwe().set_desired_bitrate(desired);
         }

@@ -97,6 +97,9 @@ async fn offers_that_cannot_be_answered_get_clear_errors() {
         .await
         .unwrap();
     assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "DELETE", "a 405 names the methods the session takes");
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error"], "trickle_not_supported", "{b}");
     let r = client().request(reqwest::Method::OPTIONS, format!("{base}/main/whep")).send().await.unwrap();
     assert_eq!(r.headers()["accept-post"], "application/sdp");
     // WHIP needs a publish token

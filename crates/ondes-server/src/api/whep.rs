@@ -113,15 +113,21 @@ pub async fn delete(
     Ok(StatusCode::OK)
 }
 
-/// `PATCH` on a session: trickle ICE and ICE restarts are not supported (the server is
-/// ICE-lite with all its candidates in the answer; clients wait for gathering to complete).
-pub async fn patch() -> ApiError {
-    ApiError::new(
+/// `PATCH` on a session: trickle ICE and ICE restarts are not supported, so, as WHIP and
+/// WHEP ask of such a server, every PATCH gets `405` (with `Allow`, as HTTP requires). The
+/// server needs no trickled candidates: it is ICE-lite, all its candidates are in the answer,
+/// and it learns the client's address from the client's own connectivity checks, so a client
+/// that trickles (or sends an offer with no candidate at all) still connects.
+pub async fn patch() -> Response {
+    let mut r = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "trickle_not_supported",
-        "this server does not take trickle ICE or ICE restarts: send one offer with all candidates \
-         (wait for ICE gathering to complete), and POST a new offer to restart",
+        "this server does not take trickle ICE or ICE restarts and needs neither: it learns your \
+         address from your connectivity checks; POST a new offer to restart",
     )
+    .into_response();
+    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("DELETE"));
+    r
 }
 
 /// `OPTIONS` on the WHEP/WHIP endpoint: what it accepts (CORS preflights are answered by the

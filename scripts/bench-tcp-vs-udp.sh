@@ -27,14 +27,8 @@ SEED=${SEED:-1}
 
 [ -x "$ONDES" ] || { echo "bench-tcp-vs-udp.sh: no ondes binary at $ONDES (cargo build --release -p ondes)" >&2; exit 1; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 
 cat > "$work/server.toml" <<EOF
 [server]
@@ -45,11 +39,7 @@ ips = ["127.0.0.1"]
 EOF
 "$ONDES" serve --demo --config "$work/server.toml" --log warn > "$work/server.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 100); do
-  if (exec 3<>/dev/tcp/127.0.0.1/$HTTP_PORT) 2>/dev/null; then break; fi
-  sleep 0.1
-done
-(exec 3<>/dev/tcp/127.0.0.1/$HTTP_PORT) 2>/dev/null || { echo "bench-tcp-vs-udp.sh: the server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+wait_tcp "$HTTP_PORT" "$work/server.log" server
 
 out="$work/runs.jsonl"
 for link in "${LINKS[@]}"; do

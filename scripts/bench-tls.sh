@@ -23,14 +23,8 @@ TLS_PORT=${TLS_PORT:-18802}
 command -v openssl >/dev/null || { echo "bench-tls.sh: openssl is needed (apt-get install openssl)" >&2; exit 1; }
 [ -x "$ONDES" ] || { echo "bench-tls.sh: no ondes binary at $ONDES (cargo build --release -p ondes)" >&2; exit 1; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 
 # a private CA and a certificate for localhost signed by it
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
@@ -57,14 +51,8 @@ ulimit -n 65536 2>/dev/null || true
 pids+=($!)
 "$ONDES" serve --demo --config "$work/tls.toml" --log warn > "$work/tls.log" 2>&1 &
 pids+=($!)
-for side in plain:$PLAIN_PORT tls:$TLS_PORT; do
-  up=0
-  for _ in $(seq 1 100); do
-    if (exec 3<>/dev/tcp/127.0.0.1/${side#*:}) 2>/dev/null; then up=1; break; fi
-    sleep 0.1
-  done
-  [ $up = 1 ] || { echo "bench-tls.sh: the ${side%%:*} server did not start:" >&2; cat "$work/${side%%:*}.log" >&2; exit 1; }
-done
+wait_tcp "$PLAIN_PORT" "$work/plain.log" "plain server"
+wait_tcp "$TLS_PORT" "$work/tls.log" "TLS server"
 
 url_for() { # transport tls
   local scheme=http host=127.0.0.1 port=$PLAIN_PORT

@@ -9,7 +9,7 @@
 #   ONDES=target/release/ondes bash scripts/bench-tcp-vs-udp.sh [SECONDS] [PROFILE] [LINKS...]
 #
 # Defaults: 60 s per listener, the `conversation` profile for the WebSocket listener, links
-# wifi fiber 3g. Prints one JSON line per run (`ondes listen --json` plus `link`, `transport`
+# wifi fiber 3g (any `ondes netsim --profile`, e.g. drop: 20 s wifi, 20 s at 64 kbit/s, wifi). Prints one JSON line per run (`ondes listen --json` plus `link`, `transport`
 # and the load average) and a table at the end.
 set -euo pipefail
 
@@ -69,15 +69,26 @@ for link in "${LINKS[@]}"; do
 done
 
 python3 - "$out" <<'PYEOF'
-import json, sys
+import json, re, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
+def changes(d):
+    """The server's rung changes (not its jitter-floor notices), as `time: from → to (code)`."""
+    out = []
+    for n in d['server_notices']:
+        m = re.match(r'([\d.]+ s): rung (\S*) → (\S+) \((\w+)', n)
+        if m and m.group(2) != m.group(3):
+            out.append(f"{m.group(1)} {m.group(2) or 'start'} → {m.group(3)} ({m.group(4)})")
+    return out
 print()
-print("| link | transport | latency p50 / p90 / p99 (ms) | underruns (stalled ms) | frames lost / received | rebuilt (FEC / RED) | concealed ms | buffer target at the end (ms) | load |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| link | transport | latency p50 / p90 / p99 (ms) | underruns (stalled ms) | frames lost / received | rebuilt (FEC / RED) | concealed ms | buffer target at the end (ms) | rung changes (final rung) | load |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for d in runs:
     l = d['latency_ms']
     t = 'WebSocket (TCP)' if d['transport'] == 'ws' else 'WHEP (UDP)'
     print(f"| {d['link']} | {t} | {l['p50']} / {l['p90']} / {l['p99']} | {d['underruns']} ({d['underrun_ms']:.0f}) | "
           f"{d['frames_lost']} / {d['frames_received']} | {d['fec_recovered']} / {d['red_recovered']} | {d['concealed_ms']:.0f} | "
-          f"{d['buffer_target_ms']['final']:.0f} | {d['load_average'][0]}–{d['load_average'][1]} |")
+          f"{d['buffer_target_ms']['final']:.0f} | {len(changes(d))} ({d['rung']}) | {d['load_average'][0]}–{d['load_average'][1]} |")
+for d in runs:
+    if changes(d):
+        print(f"\n{d['link']}, {d['transport']}: " + "; ".join(changes(d)))
 PYEOF

@@ -54,7 +54,8 @@ const NTP_UNIX_OFFSET_US: i64 = 2_208_988_800 * 1_000_000;
 /// An NTP timestamp (32.32 fixed point, seconds since 1900) as µs since the Unix epoch.
 fn ntp_to_unix_us(ntp: u64) -> i64 {
     let secs = (ntp >> 32) as i64;
-    let frac_us = (((ntp & 0xffff_ffff) * 1_000_000) >> 32) as i64;
+    // to the nearest µs
+    let frac_us = (((ntp & 0xffff_ffff) * 1_000_000 + (1 << 31)) >> 32) as i64;
     secs * 1_000_000 + frac_us - NTP_UNIX_OFFSET_US
 }
 
@@ -160,9 +161,10 @@ pub(crate) enum Decision {
     /// To be decrypted by str0m (the first, then one in `sample_every`): it is counted when
     /// it comes out, through [`LightCounter::on_decrypted`].
     Decrypt,
-    /// Not of the stream the decrypted samples came from (another payload type or SSRC:
-    /// retransmission, padding, a new source): str0m's to read, and to count if it
-    /// delivers a frame.
+    /// Not a frame of the stream the decrypted samples came from: without a capture time
+    /// (ondes stamps every frame; str0m's padding for bandwidth probing has none), or of
+    /// another payload type or SSRC (retransmission, a new source). str0m's to read, and
+    /// to count if it delivers a frame.
     Pass,
     /// Readable but implausible (no room for a payload besides the SRTP tag): counted as
     /// unparsed, not as a frame; it need not reach str0m either.
@@ -232,7 +234,7 @@ impl LightCounter {
         if h.payload_len <= self.tag_len {
             return Decision::Implausible;
         }
-        if self.stream.is_some_and(|k| k != (h.payload_type, h.ssrc)) {
+        if h.capture_us.is_none() || self.stream.is_some_and(|k| k != (h.payload_type, h.ssrc)) {
             return Decision::Pass;
         }
         let (Some(ticks), Some(last)) = (self.ticks, self.last_ts) else {
@@ -494,7 +496,8 @@ mod tests {
         assert_eq!(*n.last().unwrap(), first + 11);
         assert_eq!((c.counted, c.decrypted), (9, 3));
         // another SSRC (or payload type) is left to str0m
-        let mut other = packet(12, base.wrapping_add(12 * 960), 0, None, false, 80);
+        let mut other =
+            packet(12, base.wrapping_add(12 * 960), 0, Some((0xBEDE, one_byte_block(12))), false, 80);
         other[11] ^= 1;
         assert_eq!(c.on_packet(&parse(&other, 5).unwrap()), Decision::Pass);
         other[11] ^= 1;
@@ -505,24 +508,30 @@ mod tests {
     #[test]
     fn a_sample_that_does_not_match_its_header_is_a_mismatch() {
         let mut c = LightCounter::new(50);
-        let h = parse(&packet(1, 960, 0, None, false, 80), 5).unwrap();
+        let h = parse(&packet(1, 960, 0, Some((0xBEDE, one_byte_block(1))), false, 80), 5).unwrap();
         assert_eq!(c.on_packet(&h), Decision::Decrypt);
         assert_eq!(
             c.on_decrypted(1920, 20_000, 80),
             Err(SampleMismatch::Timestamp { header: 960, decrypted: 1920 })
         );
-        // a sample str0m never delivered (it did not authenticate) counts when the next comes
-        let h2 = parse(&packet(2, 1920, 0, None, false, 80), 5).unwrap();
+        // after a mismatch the timeline follows str0m's
+        let h2 = parse(&packet(2, 1920, 0, Some((0xBEDE, one_byte_block(2))), false, 80), 5).unwrap();
         assert_eq!(
             c.on_packet(&h2),
             Decision::Counted(LightFrame {
                 frame_number: 2,
                 frame_us: 20_000,
-                capture_us: None,
+                capture_us: Some(2),
                 // the tag's length is still the shortest: the mismatched sample taught nothing
                 payload_bytes: 86,
             })
         );
+        // a packet without a capture time (str0m's padding: SSRC 0, the P bit) is str0m's,
+        // before the first sample too
+        let mut padding = packet(0, 0, 0, None, true, 160);
+        padding[8..12].fill(0);
+        assert_eq!(LightCounter::new(50).on_packet(&parse(&padding, 5).unwrap()), Decision::Pass);
+        // a sample str0m never delivered (it did not authenticate) counts when the next comes
         let mut c2 = LightCounter::new(50);
         assert_eq!(c2.on_packet(&h), Decision::Decrypt);
         assert_eq!(c2.on_packet(&h2), Decision::Decrypt);

@@ -126,6 +126,53 @@ fn probe_over_whep_reports_loss_and_latency() {
 }
 
 #[test]
+fn bench_fanout_over_whep_counts_every_frame_light_and_full() {
+    let s = serve("fanout", "");
+    let url = format!("{}/api/streams/tone/whep", s.url);
+    for full in [false, true] {
+        let mut args = vec![
+            "bench",
+            "fanout",
+            "--url",
+            &url,
+            "--transport",
+            "whep",
+            "--listeners",
+            "4",
+            "--duration",
+            "2s",
+        ];
+        args.extend(["--warmup", "500ms", "--json"]);
+        if full {
+            args.push("--whep-full");
+        }
+        let v = json(&run(&args));
+        assert_eq!(v["listeners_connected"], 4, "{v:#}");
+        assert_eq!(v["disconnects"], 0, "{v:#}");
+        assert!(v["frames_received"].as_u64().unwrap() > 0, "{v:#}");
+        assert_eq!(v["gaps"], 0, "{v:#}");
+        assert_eq!(v["out_of_order"], 0, "{v:#}");
+        assert_eq!(v["unparsed_events"], 0, "{v:#}");
+        assert!(v["bytes_received"].as_u64().unwrap() > 0, "{v:#}");
+        // the latency comes from the abs-capture-time extension, read from the header in
+        // the light mode
+        let p50 = v["latency_ms"]["p50"].as_f64().expect("p50");
+        assert!(0.0 < p50 && p50 < 1000.0, "{v:#}");
+        let w = &v["whep_light"];
+        if full {
+            assert!(w.is_null(), "{v:#}");
+        } else {
+            // the first packet of each session and one in 50 after it are decrypted, and
+            // they matched their headers; the others were counted by header
+            assert!(w["by_header"].as_u64().unwrap() > 0, "{v:#}");
+            assert!(w["decrypted"].as_u64().unwrap() >= 4, "{v:#}");
+            assert_eq!(w["undecrypted"], 0, "{v:#}");
+            assert_eq!(w["mismatched"], 0, "{v:#}");
+        }
+    }
+}
+
+#[test]
 fn send_over_whip_is_heard_by_a_websocket_listener() {
     let s = serve("whip", "");
     let wav = tmp("whip.wav");

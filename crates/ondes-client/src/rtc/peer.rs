@@ -113,6 +113,16 @@ impl RtcPeer {
     /// Waits for a datagram or the `Rtc`'s timeout (at most `max_wait`), hands it to the
     /// `Rtc` and drains it. Cancel-safe.
     pub async fn step(&mut self, max_wait: Duration) -> Result<(), PeerError> {
+        self.step_with(max_wait, &mut |_: &[u8]| false).await
+    }
+
+    /// [`Self::step`], offering a received datagram to `intercept` first: one it returns
+    /// `true` for is the caller's and never reaches the `Rtc` (e.g. a load client that reads
+    /// SRTP packets by their plaintext RTP header instead of decrypting them). Cancel-safe.
+    pub async fn step_with<F>(&mut self, max_wait: Duration, intercept: &mut F) -> Result<(), PeerError>
+    where
+        F: FnMut(&[u8]) -> bool,
+    {
         let wake = self.next_timeout.min(Instant::now() + max_wait);
         let got = tokio::select! {
             r = self.socket.recv_from(&mut self.buf) => Some(r?),
@@ -123,6 +133,10 @@ impl RtcPeer {
             Some((n, from)) => {
                 self.datagrams_in += 1;
                 self.bytes_in += n as u64;
+                if intercept(&self.buf[..n]) {
+                    // nothing changed in the `Rtc`: nothing to drain
+                    return Ok(());
+                }
                 // what is not STUN, DTLS, RTP or RTCP is no datagram of ours: ignore it
                 if let Ok(r) = Receive::new(Protocol::Udp, from, self.local, &self.buf[..n]) {
                     self.rtc.handle_input(Input::Receive(now, r))?;

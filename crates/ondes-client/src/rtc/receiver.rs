@@ -168,6 +168,18 @@ impl WhepReceiver {
 
     /// The next frame or notice; `None` when the session is over. Cancel-safe.
     pub async fn next(&mut self) -> Result<Option<WhepEvent>, WhepError> {
+        self.next_with(&mut |_: &[u8]| false).await
+    }
+
+    /// [`Self::next`], offering every datagram to `intercept` before str0m sees it: one it
+    /// returns `true` for is the caller's (counted in neither [`Self::received`] nor str0m's
+    /// statistics), so str0m reports it lost in its receiver reports. The fanout bench's
+    /// light WHEP listener takes the SRTP media packets this way and leaves STUN, DTLS (the
+    /// data channel) and RTCP to str0m. Cancel-safe.
+    pub async fn next_with<F>(&mut self, intercept: &mut F) -> Result<Option<WhepEvent>, WhepError>
+    where
+        F: FnMut(&[u8]) -> bool,
+    {
         loop {
             while let Some(e) = self.peer.events.pop_front() {
                 match e {
@@ -186,7 +198,7 @@ impl WhepReceiver {
             if !self.peer.rtc.is_alive() {
                 return Ok(None);
             }
-            self.peer.step(Duration::from_secs(1)).await?;
+            self.peer.step_with(Duration::from_secs(1), intercept).await?;
         }
     }
 

@@ -143,6 +143,9 @@ pub struct FanoutOptions {
     /// Receives the phase of the run as it changes (e.g. to act on the server at the start of
     /// the measured window).
     pub phase: Option<watch::Sender<FanoutPhase>>,
+    /// WHEP: read the media packets by their RTP header, decrypting one in 50 (`true`, the
+    /// default), or every one through str0m as `ondes listen` does (`false`).
+    pub whep_light: bool,
 }
 
 impl FanoutOptions {
@@ -163,6 +166,7 @@ impl FanoutOptions {
             alive_window: Duration::from_secs(1),
             hls_rung: None,
             phase: None,
+            whep_light: true,
         }
     }
 
@@ -277,6 +281,22 @@ pub struct FanoutReport {
     pub client_rss_kb: Option<u64>,
     /// Soft `RLIMIT_NOFILE` after raising it to the hard limit.
     pub open_file_limit: Option<u64>,
+    /// WHEP with light listeners: how the media packets were read (the whole run).
+    pub whep_light: Option<WhepLightReport>,
+}
+
+/// How light WHEP listeners read the media packets, summed over the run (warm-up included).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WhepLightReport {
+    /// Counted from their plaintext RTP header (number, capture time, payload length).
+    pub by_header: u64,
+    /// Decrypted by str0m (the first of each session, then one in 50) and matching their
+    /// header.
+    pub decrypted: u64,
+    /// Handed to str0m and not delivered by it: failed SRTP authentication, or not Opus.
+    pub undecrypted: u64,
+    /// Decrypted with another RTP time than their header showed.
+    pub mismatched: u64,
 }
 
 impl FanoutReport {
@@ -402,6 +422,15 @@ impl FanoutReport {
                 ),
             ),
         ];
+        if let Some(w) = &self.whep_light {
+            rows.push((
+                "whep packets",
+                format!(
+                    "light: {} by RTP header, {} decrypted ({} not delivered, {} not matching their header)",
+                    w.by_header, w.decrypted, w.undecrypted, w.mismatched
+                ),
+            ));
+        }
         if self.transport == Transport::Hls {
             let (r, late) = (&self.playlist_reload_ms, &self.part_late_ms);
             let hls_rows = [
@@ -490,16 +519,20 @@ pub async fn run_fanout(
 
     let n = opts.listeners;
     let ramp = opts.effective_ramp();
+    let mut target = Target::new(
+        opts.transport,
+        &dialer,
+        &url,
+        &path,
+        opts.token.as_deref(),
+        opts.hls_rung.as_deref(),
+        opts.connect_timeout,
+    );
+    if let Target::Whep(t) = &mut target {
+        t.light = opts.whep_light;
+    }
     let ctx = Arc::new(ListenerCtx {
-        target: Target::new(
-            opts.transport,
-            &dialer,
-            &url,
-            &path,
-            opts.token.as_deref(),
-            opts.hls_rung.as_deref(),
-            opts.connect_timeout,
-        ),
+        target,
         shared: RunShared::new(),
         connect_limit: Semaphore::new(opts.max_concurrent_connects),
         connect_timeout: opts.connect_timeout,
@@ -641,6 +674,12 @@ pub async fn run_fanout(
         client_cpu_percent: None,
         client_rss_kb,
         open_file_limit,
+        whep_light: (opts.transport == Transport::Whep && opts.whep_light).then(|| WhepLightReport {
+            by_header: shared.whep.by_header.load(Ordering::Relaxed),
+            decrypted: shared.whep.decrypted.load(Ordering::Relaxed),
+            undecrypted: shared.whep.undecrypted.load(Ordering::Relaxed),
+            mismatched: shared.whep.mismatched.load(Ordering::Relaxed),
+        }),
     };
     for outcome in outcomes {
         match outcome {

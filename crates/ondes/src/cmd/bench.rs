@@ -189,6 +189,12 @@ pub struct FanoutArgs {
     /// ws: frames per message; added to the URL's query.
     #[arg(long)]
     batch: Option<u32>,
+    /// whep: take every media packet through str0m (SRTP decryption, depacketizing, receiver
+    /// statistics), as `ondes listen` does. By default a listener reads the packets by their
+    /// plaintext RTP header (frame number, capture time, payload length) and decrypts one in
+    /// 50; ICE, DTLS, the data channel and RTCP go through str0m either way.
+    #[arg(long)]
+    whep_full: bool,
 }
 
 /// Runs a bench subcommand on its own multi-threaded tokio runtime.
@@ -273,6 +279,7 @@ fn fanout(args: FanoutArgs) -> anyhow::Result<()> {
     opts.server_pid = args.server_pid;
     opts.token = args.token;
     opts.max_concurrent_connects = args.max_connecting;
+    opts.whep_light = !args.whep_full;
     if args.transport == Transport::Hls {
         opts.hls_rung = args.rung;
     }

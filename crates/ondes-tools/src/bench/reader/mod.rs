@@ -11,6 +11,7 @@
 pub(crate) mod hls;
 pub(crate) mod http;
 pub(crate) mod keepalive;
+pub(crate) mod rtp_light;
 pub(crate) mod sse;
 pub(crate) mod whep;
 pub(crate) mod ws;
@@ -69,6 +70,22 @@ pub(crate) struct RunShared {
     /// The reason of the first TLS failure (`tls_untrusted`, ...), if one came before any
     /// listener connected: the run ends with an error saying what to do.
     pub tls_refusal: OnceLock<String>,
+    /// WHEP: how the light listeners read the media packets.
+    pub whep: WhepPacketCounts,
+}
+
+/// How the light WHEP listeners read the media packets (see [`whep`]), all listeners, the
+/// whole run.
+#[derive(Debug, Default)]
+pub(crate) struct WhepPacketCounts {
+    /// Counted from the RTP header, not decrypted.
+    pub by_header: AtomicU64,
+    /// Decrypted by str0m and matching their header.
+    pub decrypted: AtomicU64,
+    /// Handed to str0m and not delivered by it (did not authenticate, or not Opus).
+    pub undecrypted: AtomicU64,
+    /// Decrypted, with another RTP time than their header's.
+    pub mismatched: AtomicU64,
 }
 
 impl RunShared {
@@ -86,6 +103,7 @@ impl RunShared {
             reload: LatencyHistogram::new(),
             part_late: LatencyHistogram::new(),
             tls_refusal: OnceLock::new(),
+            whep: WhepPacketCounts::default(),
         }
     }
 

@@ -170,6 +170,33 @@ pub fn host_ips(cfg: &WebRtcConfig) -> Vec<IpAddr> {
     v
 }
 
+/// What the WebRTC socket asks of the kernel for each direction, bytes. Every session shares
+/// the one socket: at a few thousand sessions, the connectivity checks and receiver reports
+/// that arrive while the engine is busy — and the packets of a frame sent to every listener
+/// at once — overflow Linux's default of about 200 KB.
+const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
+/// Asks for [`SOCKET_BUFFER_BYTES`] each way and logs what the kernel granted (it caps the
+/// request at `net.core.rmem_max` / `wmem_max`).
+fn size_buffers(socket: &tokio::net::UdpSocket) {
+    let s = socket2::SockRef::from(socket);
+    let _ = s.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
+    let _ = s.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+    // Linux reports twice the size it books (the other half is for its own bookkeeping)
+    let (recv, send) = (s.recv_buffer_size().unwrap_or(0) / 2, s.send_buffer_size().unwrap_or(0) / 2);
+    if recv < SOCKET_BUFFER_BYTES || send < SOCKET_BUFFER_BYTES {
+        tracing::warn!(
+            recv_kb = recv / 1024,
+            send_kb = send / 1024,
+            wanted_kb = SOCKET_BUFFER_BYTES / 1024,
+            "the WebRTC socket's buffers are smaller than asked: raise net.core.rmem_max and \
+             net.core.wmem_max for thousands of WebRTC sessions"
+        );
+    } else {
+        tracing::debug!(recv_kb = recv / 1024, send_kb = send / 1024, "WebRTC socket buffers");
+    }
+}
+
 /// Binds the WebRTC socket and returns the handle and the engine to spawn.
 pub async fn bind(cfg: &WebRtcConfig) -> std::io::Result<(WebRtc, engine::Engine)> {
     let ips = host_ips(cfg);
@@ -179,6 +206,7 @@ pub async fn bind(cfg: &WebRtcConfig) -> std::io::Result<(WebRtc, engine::Engine
         _ => IpAddr::from([0, 0, 0, 0]),
     };
     let socket = tokio::net::UdpSocket::bind(SocketAddr::new(bind_ip, cfg.udp_port)).await?;
+    size_buffers(&socket);
     let port = socket.local_addr()?.port();
     let candidates: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
     let (tx, rx) = mpsc::channel(256);

@@ -29,7 +29,7 @@ cat > "$dir/default.pa" <<EOF
 load-module module-null-sink sink_name=bench rate=48000 channels=2
 load-module module-native-protocol-unix auth-anonymous=1
 EOF
-pulseaudio --daemonize=no --exit-idle-time=-1 --system=false -n --use-pid-file=false ${PULSE_ARGS:-} -F "$dir/default.pa" >/dev/null 2>&1 &
+pulseaudio --daemonize=no --exit-idle-time=-1 --system=false -n --use-pid-file=false -F "$dir/default.pa" >/dev/null 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do pactl info >/dev/null 2>&1 && break; sleep 0.1; done
 pactl info >/dev/null || { echo "error: pulseaudio did not start" >&2; exit 1; }

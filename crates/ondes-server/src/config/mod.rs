@@ -318,6 +318,47 @@ pub struct HlsConfig {
     pub max_age_secs: u64,
 }
 
+/// Longest `[hls] part_ms`: parts are a fraction of a segment, and players poll for them.
+const MAX_PART_MS: u64 = 10_000;
+/// Longest `[hls] segment_ms` (HLS players expect a few seconds; DASH's are as long).
+const MAX_SEGMENT_MS: u64 = 120_000;
+/// Most `[hls] window_segments`: the window is kept in memory per rung.
+const MAX_WINDOW_SEGMENTS: usize = 1000;
+
+impl HlsConfig {
+    /// The durations and the window within their bounds, and a layout they cut into (with
+    /// frames of the part's own duration; each stream checks its frames when it starts).
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.part_ms > MAX_PART_MS {
+            return Err(invalid(
+                "hls.part_ms",
+                format!("{} ms is too long: at most {MAX_PART_MS}", self.part_ms),
+            ));
+        }
+        if self.segment_ms > MAX_SEGMENT_MS {
+            return Err(invalid(
+                "hls.segment_ms",
+                format!("{} ms is too long: at most {MAX_SEGMENT_MS}", self.segment_ms),
+            ));
+        }
+        if self.window_segments > MAX_WINDOW_SEGMENTS {
+            return Err(invalid(
+                "hls.window_segments",
+                format!("{} segments is too many: at most {MAX_WINDOW_SEGMENTS}", self.window_segments),
+            ));
+        }
+        // the bounds above keep these products far inside u64
+        ondes_core::hls::HlsLayout::new(
+            self.part_ms * 1000,
+            self.part_ms * 1000,
+            self.segment_ms * 1000,
+            self.window_segments,
+        )
+        .map_err(|e| invalid("hls", e.to_string()))?;
+        Ok(())
+    }
+}
+
 impl Default for HlsConfig {
     fn default() -> Self {
         HlsConfig { segment_ms: 1000, part_ms: 200, window_segments: 12, linger_secs: 30, max_age_secs: 60 }
@@ -534,13 +575,7 @@ impl Config {
         self.perf.to_core()?;
         self.tts.validate()?;
         self.alerts.validate()?;
-        ondes_core::hls::HlsLayout::new(
-            self.hls.part_ms * 1000,
-            self.hls.part_ms * 1000,
-            self.hls.segment_ms * 1000,
-            self.hls.window_segments,
-        )
-        .map_err(|e| invalid("hls", e.to_string()))?;
+        self.hls.validate()?;
         self.webrtc.validate_red_distances()?;
         for ip in &self.webrtc.ips {
             ip.parse::<std::net::IpAddr>().map_err(|e| {
@@ -888,6 +923,21 @@ mod tests {
         assert!(c.auth.required_for_stream);
         assert_eq!(c.cors.allowed_origins, vec!["http://a:1", "http://b:2"]);
         assert_eq!(c.streams[0].channels, 1);
+    }
+
+    /// An `[hls]` duration so long that it overflowed once in µs (found by the `config`
+    /// fuzz target) is refused naming the key, as is a window too large to keep.
+    #[test]
+    fn hls_durations_and_window_are_bounded() {
+        let e = Config::from_toml_and_env("[hls]\npart_ms = 25552222222222222\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("hls.part_ms"), "{e}");
+        let e = Config::from_toml_and_env("[hls]\nsegment_ms = 3600000\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("hls.segment_ms"), "{e}");
+        let e = Config::from_toml_and_env("[hls]\nwindow_segments = 1000000\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("hls.window_segments"), "{e}");
+        // the largest accepted values still make a layout
+        let c = Config::from_toml_and_env("[hls]\npart_ms = 10000\nsegment_ms = 120000\n", &[]).unwrap();
+        assert_eq!((c.hls.part_ms, c.hls.segment_ms), (10_000, 120_000));
     }
 
     #[test]

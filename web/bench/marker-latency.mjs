@@ -69,7 +69,7 @@ export function launchMarkerBrowser() {
  */
 async function pageStart(a) {
     const w = /** @type {any} */ (window);
-    const g = { onsets: [], playerLatency: [], mediaTimes: [], errors: [], stop: async () => {}, ctx: null, started: performance.timeOrigin + performance.now() };
+    const g = { onsets: [], playerLatency: [], mediaTimes: [], errors: [], timeline: [], stop: async () => {}, ctx: null, started: performance.timeOrigin + performance.now() };
     w.g2g = g;
     /** Adds the detector to `ctx` and returns it (connected to the destination so it is pulled). */
     const detector = async (/** @type {AudioContext} */ ctx) => {
@@ -123,7 +123,24 @@ async function pageStart(a) {
     } else if (a.transport === 'hls') {
         const audio = await elementGraph();
         const hls = new w.Hls(a.hlsConfig);
-        hls.on(w.Hls.Events.ERROR, (/** @type {any} */ _, /** @type {any} */ d) => d.fatal && g.errors.push(`hls.js: ${d.details}`));
+        const t0 = performance.now();
+        hls.on(w.Hls.Events.ERROR, (/** @type {any} */ _, /** @type {any} */ d) => {
+            if (d.fatal) g.errors.push(`hls.js: ${d.details}`);
+            else g.timeline.push({ atMs: Math.round(performance.now() - t0), event: d.details });
+        });
+        // the start-up timeline: each part's request, first byte and end (ms from start),
+        // and every non-fatal error (a stall moves hls.js's target back for good)
+        for (const ev of ['LEVEL_LOADING', 'FRAG_LOADING']) {
+            hls.on(w.Hls.Events[ev], (/** @type {any} */ _, /** @type {any} */ d) => {
+                if (g.timeline.length < 80) g.timeline.push({ atMs: Math.round(performance.now() - t0), event: ev, url: String(d.url ?? d.part?.url ?? d.frag?.url ?? '').replace(/^.*\/hls\//, '') });
+            });
+        }
+        hls.on(w.Hls.Events.FRAG_LOADED, (/** @type {any} */ _, /** @type {any} */ d) => {
+            const st = d.part?.stats ?? d.frag.stats;
+            const rel = (/** @type {number} */ v) => Math.round(v - t0);
+            if (g.timeline.length < 80)
+                g.timeline.push({ atMs: rel(st.loading.end), event: 'loaded', sn: d.frag.sn, part: d.part?.index ?? null, requestMs: rel(st.loading.start), firstByteMs: rel(st.loading.first) });
+        });
         hls.loadSource('/api/streams/main/hls/index.m3u8');
         hls.attachMedia(audio);
         await new Promise((r) => hls.on(w.Hls.Events.MANIFEST_PARSED, r));
@@ -178,6 +195,7 @@ async function pageCollect() {
         mediaTimes: g.mediaTimes,
         astMs,
         errors: g.errors,
+        timeline: g.timeline,
         headerRecords: g.player ? g.player.latencyRecords.map((/** @type {any} */ r) => ({ captureMs: r.captureMs, outputMs: r.outputMs })) : null,
         outputLatencyMs: ctx ? ((ctx.outputLatency || 0) + (ctx.baseLatency || 0)) * 1000 : null,
         sampleRate: ctx?.sampleRate ?? null,
@@ -291,6 +309,7 @@ export async function measureTransport(page, baseUrl, transport, o) {
         browser_output_latency_ms: res.outputLatencyMs === null ? null : r1(res.outputLatencyMs),
         audio_context_rate: res.sampleRate,
         player_errors: res.errors,
+        player_timeline: res.timeline.length ? res.timeline : null,
         load_average_1m: { before: Math.round(loadBefore * 100) / 100, after: Math.round(loadAfter * 100) / 100 },
         user_agent: res.userAgent,
     };

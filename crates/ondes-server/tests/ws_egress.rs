@@ -250,7 +250,8 @@ async fn listeners_share_messages_and_quality_caps_auto() {
 }
 
 /// A listener on `rung=auto` whose link carries less than its rung is switched down by the
-/// per-listener controller, with the reason, and the switch is counted.
+/// per-listener controller, with the reason, and the switch is counted; once the link
+/// carries more again, it is switched back up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_auto_listener_is_switched_down() {
     let s = start("").await;
@@ -310,6 +311,23 @@ async fn slow_auto_listener_is_switched_down() {
     assert_eq!(abr["last_decision"]["direction"], "down", "{abr:?}");
     assert!(abr["last_decision"]["code"].as_str().is_some_and(|c| !c.is_empty()), "{abr:?}");
     assert!(abr["rung_kbps"].as_u64().unwrap() < u64::from(start_rung), "{abr:?}");
+    // the link recovers (the client reads as fast as audio comes): the controller probes
+    // and switches the listener back up. This once never happened on a real socket: the
+    // writer sampled the frame it was about to write as waiting, so every window looked
+    // link-limited and the rung's own rate passed for the link's capacity.
+    let t1 = tokio::time::Instant::now();
+    let up = loop {
+        assert!(t1.elapsed() < Duration::from_secs(40), "no switch up within 40 s of the link recovering");
+        let m = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap().unwrap().unwrap();
+        if let Message::Text(t) = m {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == "rung" && v["direction"] == "up" && v["code"] == "probe_up" {
+                break v;
+            }
+        }
+    };
+    let back = up["rung"].as_str().unwrap().parse::<u32>().unwrap();
+    assert!(back > to, "up from {to} to {back}: {up}");
     s.shutdown().await;
 }
 

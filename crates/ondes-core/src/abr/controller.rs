@@ -103,6 +103,8 @@ const UP_SPACING_INTERVALS: u64 = 2;
 const PROBE_WINDOW_INTERVALS: u64 = 3;
 /// A client complaint older than this is stale.
 const CLIENT_SIGNAL_TTL_US: u64 = 2_000_000;
+/// Two skips to live this close together are a shortage (see [`Controller::handle_skip`]).
+const SKIP_PAIR_US: u64 = 3_000_000;
 /// Most probe holds in a row: the hold doubles with each failed probe up to 2³ × `hold`.
 const MAX_BACKOFF_DOUBLINGS: u32 = 3;
 /// A recent minimum round trip below this share of the one measured at the last switch
@@ -152,6 +154,11 @@ pub struct Controller {
     /// behind has drained (a draining queue is no new shortage).
     delay_armed: bool,
     client_signal: Option<(u64, Reason)>,
+    /// The last skip to live, and a shortage signal from a second one soon after it.
+    last_skip_us: Option<u64>,
+    /// The last switch to a lower rung or profile (a deeper jitter floor is no such switch).
+    last_rung_down_us: Option<u64>,
+    skip_signal: Option<(u64, Reason)>,
     /// The retransmission protection of the jitter floor, sized from TCP's own view of the
     /// connection (full until a sample says otherwise).
     tcp: TcpFloor,
@@ -213,6 +220,9 @@ impl Controller {
             ceiling: None,
             delay_armed: true,
             client_signal: None,
+            last_skip_us: None,
+            last_rung_down_us: None,
+            skip_signal: None,
             tcp: TcpFloor::new(cfg.jitter_rtts, now_us),
             floor_moved: false,
             late_rtts: 0,
@@ -353,6 +363,27 @@ impl Controller {
         self.avail_bps = bps;
     }
 
+    /// The server skipped this listener to live past `skipped_frames` frames: audio waited
+    /// here longer than the listener's latency budget. With a budget as short as a
+    /// conversation's (150 ms), the backlog signal has little room below it: a link a little
+    /// slower than the rung fills the bottleneck's queue and the socket first, then builds a
+    /// backlog that is skipped as soon as it passes the budget, and the next sample sees
+    /// none. One skip may be a single retransmission stall (which a lower rung would not
+    /// help); a second within [`SKIP_PAIR_US`] is a shortage, acted on as a large backlog.
+    /// Skips soon after a switch down are what is left of the shortage it answered (the
+    /// backlog drains or is skipped): they count for nothing.
+    pub fn handle_skip(&mut self, skipped_frames: u64, now_us: u64) {
+        if self.last_rung_down_us.is_some_and(|d| now_us < d + SKIP_PAIR_US) {
+            self.last_skip_us = None;
+            return;
+        }
+        if self.last_skip_us.is_some_and(|t| now_us < t + SKIP_PAIR_US) {
+            let skipped_ms = (skipped_frames * u64::from(self.cfg.stream_frame_us) / 1000) as u32;
+            self.skip_signal = Some((now_us, Reason::Lagged { skipped_ms }));
+        }
+        self.last_skip_us = Some(now_us);
+    }
+
     /// A sample of the sending TCP stack's view of the connection (`TCP_INFO`): sizes the
     /// retransmission protection of the client's jitter floor.
     pub fn handle_tcp_info(&mut self, info: TcpInfo, now_us: u64) {
@@ -486,6 +517,11 @@ impl Controller {
         {
             return Some(Reason::Estimate { estimate_kbps: (bps / 1000.0) as u32 });
         }
+        if let Some((at, reason)) = self.skip_signal
+            && at + CLIENT_SIGNAL_TTL_US >= now_us
+        {
+            return Some(reason);
+        }
         match self.client_signal {
             Some((at, reason)) if at + CLIENT_SIGNAL_TTL_US >= now_us => Some(reason),
             _ => None,
@@ -559,6 +595,7 @@ impl Controller {
         }?;
         self.last_change_us = Some(now_us);
         self.client_signal = None;
+        self.skip_signal = None;
         self.delay_strikes = 0;
         if decision.profile_changed {
             self.stats.profile_changes += 1;
@@ -584,7 +621,13 @@ impl Controller {
                     self.failures = 0;
                 }
                 self.last_down_us = Some(now_us);
-                if matches!(decision.reason, Reason::Backlog { .. } | Reason::QueueDelay { .. }) {
+                if decision.rung < decision.from_rung || decision.profile_changed {
+                    self.last_rung_down_us = Some(now_us);
+                }
+                if matches!(
+                    decision.reason,
+                    Reason::Backlog { .. } | Reason::QueueDelay { .. } | Reason::Lagged { .. }
+                ) {
                     self.last_shortage_us = Some(now_us);
                 }
                 self.delay_armed = false;
@@ -655,7 +698,9 @@ impl Controller {
         let current = self.cost_bps(self.profile, self.rung);
         // audio has just started to wait: a measurement of the link is at most a window away,
         // and switching on a guess now could land one rung down and cost another interval
-        let severe = self.backlog_now() >= 2 * (self.cfg.backlog_us + self.profile_message_us());
+        // audio thrown away for lag waited longer than any backlog threshold
+        let severe = self.backlog_now() >= 2 * (self.cfg.backlog_us + self.profile_message_us())
+            || matches!(reason, Reason::Lagged { .. });
         let fresh = self.fresh_capacity(now_us, severe);
         if fresh.is_none() && self.backlog_growing(now_us) && !severe {
             return None;

@@ -13,6 +13,9 @@ use super::profile::ProfileName;
 pub enum Reason {
     /// Audio is piling up at the server: the socket drains slower than we send.
     Backlog { backlog_ms: u32, capacity_kbps: Option<u32> },
+    /// The server skipped the listener to live twice within seconds: audio waited longer
+    /// than its latency budget (the last skip dropped `skipped_ms`).
+    Lagged { skipped_ms: u32 },
     /// Round trips show a standing queue at the bottleneck.
     QueueDelay { queue_delay_ms: u32 },
     /// The transport's own bandwidth estimate (WebRTC congestion control) is below what
@@ -39,6 +42,7 @@ impl Reason {
     pub fn code(&self) -> &'static str {
         match self {
             Reason::Backlog { .. } => "backlog",
+            Reason::Lagged { .. } => "lagged",
             Reason::QueueDelay { .. } => "queue_delay",
             Reason::Estimate { .. } => "bandwidth_estimate",
             Reason::ClientStarving { .. } => "client_starving",
@@ -60,6 +64,11 @@ impl fmt::Display for Reason {
             Reason::Backlog { backlog_ms, capacity_kbps: None } => {
                 write!(f, "{backlog_ms} ms of audio waiting at the server")
             }
+            Reason::Lagged { skipped_ms } => write!(
+                f,
+                "audio waited at the server past the latency budget twice within seconds \
+                 ({skipped_ms} ms skipped to live)"
+            ),
             Reason::QueueDelay { queue_delay_ms } => {
                 write!(f, "round trips show a standing queue of {queue_delay_ms} ms")
             }

@@ -278,3 +278,63 @@ fn late_underruns_deepen_the_floor_on_top_of_the_tcp_sizing() {
     assert_eq!(f.c.jitter_target_us(), 480_000);
     assert_eq!(f.c.jitter_advice().rtts, 8);
 }
+
+/// A conversation's latency budget (150 ms) leaves the backlog signal little room: the
+/// server skips the listener to live before audio has waited long enough to count, and the
+/// next sample sees no backlog. One skip may be a single retransmission stall and changes
+/// nothing; a second within seconds is a shortage and switches down at once.
+#[test]
+fn two_skips_to_live_within_seconds_switch_down_and_one_does_not() {
+    let cfg = AbrConfig { stream_frame_us: 20_000, ..AbrConfig::default() };
+    let mut f = Feed {
+        c: Controller::new(cfg, &LADDER, ProfileRequest::Fixed(ProfileName::UltraPerformance), 0).unwrap(),
+        now: 0,
+        written: 0.0,
+        decisions: vec![],
+    };
+    let rung = f.c.rung();
+    let current = f.cost(rung);
+    // the socket takes the rung's rate and nothing waits between skips
+    f.send(6.0, current, 0);
+    let before = f.decisions.len();
+    f.c.handle_skip(8, f.now);
+    f.send(4.0, current, 0);
+    assert!(f.decisions[before..].iter().all(|d| d.direction == Direction::Up), "{:?}", f.decisions);
+    // two skips 1 s apart
+    let at = f.c.rung();
+    assert!(at > 0);
+    f.c.handle_skip(8, f.now);
+    f.send(1.0, current, 0);
+    f.c.handle_skip(8, f.now);
+    f.send(0.5, current, 0);
+    let d = f.decisions.last().copied().expect("a switch down");
+    assert_eq!((d.direction, d.reason.code()), (Direction::Down, "lagged"), "{:?}", f.decisions);
+    assert!(d.rung < at, "{d:?}");
+    assert!(d.reason.to_string().contains("160 ms skipped"), "{}", d.reason);
+}
+
+/// Skips right after a switch down are the old shortage draining, not a new one.
+#[test]
+fn skips_just_after_a_switch_down_do_not_count() {
+    let cfg = AbrConfig { stream_frame_us: 20_000, ..AbrConfig::default() };
+    let mut f = Feed {
+        c: Controller::new(cfg, &LADDER, ProfileRequest::Fixed(ProfileName::UltraPerformance), 0).unwrap(),
+        now: 0,
+        written: 0.0,
+        decisions: vec![],
+    };
+    let current = f.cost(f.c.rung());
+    f.send(6.0, current, 0);
+    f.c.handle_skip(8, f.now);
+    f.send(1.0, current, 0);
+    f.c.handle_skip(8, f.now);
+    f.send(0.5, current, 0);
+    let down = f.decisions.len();
+    assert_eq!(f.decisions.last().map(|d| d.reason.code()), Some("lagged"));
+    // two more skips within the next second and a half: the backlog of the old rung
+    f.c.handle_skip(8, f.now);
+    f.send(1.0, f.cost(f.c.rung()), 0);
+    f.c.handle_skip(8, f.now);
+    f.send(3.0, f.cost(f.c.rung()), 0);
+    assert!(f.decisions[down..].iter().all(|d| d.reason.code() != "lagged"), "{:?}", f.decisions);
+}

@@ -21,7 +21,7 @@ use ondes_core::proto::control::{
 };
 use ondes_core::quality::QualityCap;
 
-use super::session::{ListenerSession, SessionNotice, Transport};
+use super::session::{ListenerSession, SessionNotice, SkipAction, Transport};
 use super::ws_frame;
 use crate::clock::now_us;
 use crate::config::AbrSection;
@@ -496,6 +496,15 @@ impl Transport for WsTransport {
     fn lag_budget_us(&self) -> Option<u64> {
         Some(self.settings.latency_budget_ms.of(self.current_profile()) * 1000)
     }
+
+    /// A skip to live is the controller's business too: audio waited past the budget.
+    fn on_skip(&mut self, skipped_frames: u64, _last_sent: Option<&Bytes>) -> SkipAction {
+        let now = self.now();
+        if let Some(a) = self.abr.as_mut() {
+            a.handle_skip(skipped_frames, now);
+        }
+        SkipAction::Continue
+    }
     fn notice(&mut self, _hub: &StreamHub, notice: &SessionNotice) -> Option<Bytes> {
         let m = match notice {
             SessionNotice::Paused => ToListener::Status(Status::Paused),
@@ -619,8 +628,12 @@ impl Transport for WsTransport {
 pub fn abr_update(s: &mut ListenerSession<WsTransport>) {
     let Some(_) = s.transport.abr else { return };
     let backlog = s.ring_backlog() + s.egress.waiting_frames();
+    // One message is on its way, not waiting: the feed writer samples right after taking a
+    // new frame and before writing it. Counting that frame (as `batch - 1` once did) made
+    // every window look link-limited, so the rate written — the rung's own — passed for
+    // the link's capacity and a listener that had gone down never came back up.
     let batch = s.egress.batch();
-    let backlog_us = backlog.saturating_sub(batch - 1) * u64::from(s.hub.spec.duration.as_us());
+    let backlog_us = backlog.saturating_sub(batch) * u64::from(s.hub.spec.duration.as_us());
     let now = s.transport.now();
     let written = s.transport.written_bytes;
     if let Some(a) = s.transport.abr.as_mut() {

@@ -155,7 +155,12 @@ pub fn run(cfg: &SimConfig) -> SimResult {
             next_frame += 1;
         }
         // the server's send loop for this listener
-        server.skip_if_lagging(now, cfg.max_lag_us);
+        let skipped = server.skip_if_lagging(now, cfg.max_lag_us);
+        if skipped > 0
+            && let Some(c) = controller.as_mut()
+        {
+            c.handle_skip(skipped, now);
+        }
         if controller.is_some() && now.is_multiple_of(cfg.ping_interval_us) && now > 0 {
             ping_due = true;
         }

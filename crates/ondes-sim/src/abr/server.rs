@@ -50,16 +50,18 @@ impl Server {
 
     /// Drops the backlog (keeping the newest partial batch) when its oldest frame is older
     /// than `max_lag_us`.
-    pub fn skip_if_lagging(&mut self, now_us: u64, max_lag_us: u64) {
-        let Some(&oldest) = self.pending.front() else { return };
+    /// Returns the frames skipped (0: none).
+    pub fn skip_if_lagging(&mut self, now_us: u64, max_lag_us: u64) -> u64 {
+        let Some(&oldest) = self.pending.front() else { return 0 };
         if now_us.saturating_sub(oldest * self.frame_us) <= max_lag_us {
-            return;
+            return 0;
         }
         let keep = self.pending.len() % self.batch;
         let drop = self.pending.len() - keep;
         self.pending.drain(..drop);
         self.skipped_frames += drop as u64;
         self.skip_unannounced |= drop > 0;
+        drop as u64
     }
 
     /// Takes the next full batch as a message of `bytes`, if one is pending.

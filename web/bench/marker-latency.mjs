@@ -144,9 +144,13 @@ async function pageStart(a) {
         hls.loadSource('/api/streams/main/hls/index.m3u8');
         hls.attachMedia(audio);
         await new Promise((r) => hls.on(w.Hls.Events.MANIFEST_PARSED, r));
-        // the Opus level: the lossless one would change nothing but the bitrate
+        // the Opus level: the lossless one would change nothing but the bitrate. Pinned with
+        // `loadLevel`, not `currentLevel`: that one is an immediate switch which aborts the
+        // fragment in flight and flushes the buffer; at start-up the flush can land after
+        // the first parts were appended, and hls.js, believing them buffered, waits ~3 s
+        // before it seeks over the hole and moves its target back by a second
         const opus = hls.levels.findIndex((/** @type {any} */ l) => /opus/i.test(l.audioCodec ?? l.attrs?.CODECS ?? ''));
-        if (opus >= 0) hls.currentLevel = opus;
+        if (opus >= 0) hls.loadLevel = opus;
         await audio.play();
         g.timer = setInterval(() => {
             if (Number.isFinite(hls.latency) && hls.latency > 0) g.playerLatency.push({ latency: hls.latency, target: hls.targetLatency });
@@ -254,6 +258,31 @@ export async function measureTransport(page, baseUrl, transport, o) {
         await sleep(2500);
     }
     const loadBefore = os.loadavg()[0];
+    // HTTP requests of the first seconds, as the browser made them (start, end, status):
+    // which request a stalled start waited for
+    /** @type {{url: string, startMs: number, endMs?: number, status?: number, failed?: string}[]} */
+    const requests = [];
+    const origin = Date.now();
+    const seen = new Map();
+    const onRequest = (/** @type {any} */ r) => {
+        if (requests.length >= 120 || !r.url().includes('/hls/') && !r.url().includes('/dash/')) return;
+        const e = { url: r.url().replace(/^.*\/(hls|dash)\//, ''), startMs: Date.now() - origin };
+        requests.push(e);
+        seen.set(r, e);
+    };
+    const onDone = async (/** @type {any} */ r) => {
+        const e = seen.get(r);
+        if (!e) return;
+        e.endMs = Date.now() - origin;
+        e.status = (await r.response().catch(() => null))?.status();
+    };
+    const onFailed = (/** @type {any} */ r) => {
+        const e = seen.get(r);
+        if (e) Object.assign(e, { endMs: Date.now() - origin, failed: r.failure()?.errorText });
+    };
+    page.on('request', onRequest);
+    page.on('requestfinished', onDone);
+    page.on('requestfailed', onFailed);
     await page.goto(`${baseUrl}/player.html`);
     if (transport === 'hls') await page.addScriptTag({ path: HLS_JS });
     if (transport === 'dash') await page.addScriptTag({ path: DASH_JS });
@@ -270,6 +299,9 @@ export async function measureTransport(page, baseUrl, transport, o) {
     });
     await sleep((warmupS + o.seconds) * 1000);
     const res = await page.evaluate(pageCollect);
+    page.off('request', onRequest);
+    page.off('requestfinished', onDone);
+    page.off('requestfailed', onFailed);
     const loadAfter = os.loadavg()[0];
     const from = t0 + warmupS * 1000;
     const onsets = res.onsets.filter((/** @type {any} */ x) => x.wallMs >= from);
@@ -310,6 +342,7 @@ export async function measureTransport(page, baseUrl, transport, o) {
         audio_context_rate: res.sampleRate,
         player_errors: res.errors,
         player_timeline: res.timeline.length ? res.timeline : null,
+        http_requests: requests.length ? requests : null,
         load_average_1m: { before: Math.round(loadBefore * 100) / 100, after: Math.round(loadAfter * 100) / 100 },
         user_agent: res.userAgent,
     };

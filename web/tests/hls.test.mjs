@@ -120,8 +120,8 @@ test('hls.js plays the lossless variant (FLAC in fMP4)', async () => {
             // the lossless variant is the last one of the multivariant playlist
             const flac = hls.levels.findIndex((l) => /flac/i.test(l.audioCodec ?? l.attrs?.CODECS ?? ''));
             w.notes.flacLevel = flac;
-            hls.currentLevel = flac;
-            hls.autoLevelEnabled = false;
+            // pinned for the next part, without the buffer flush of `currentLevel`
+            hls.loadLevel = flac;
             w.hls = hls;
             return {};
         },

@@ -35,6 +35,18 @@ impl Feed {
         }
     }
 
+    /// A listener on the conversation profile (`ultra_performance`), 20 ms frames.
+    fn conversation() -> Feed {
+        let cfg = AbrConfig { stream_frame_us: 20_000, ..AbrConfig::default() };
+        Feed {
+            c: Controller::new(cfg, &LADDER, ProfileRequest::Fixed(ProfileName::UltraPerformance), 0)
+                .unwrap(),
+            now: 0,
+            written: 0.0,
+            decisions: vec![],
+        }
+    }
+
     fn cost(&self, rung: usize) -> f64 {
         self.c.cost_bps(*self.c.profile(), rung)
     }
@@ -169,13 +181,7 @@ fn estimates(f: &mut Feed, secs: f64, bps: f64) {
 
 #[test]
 fn a_transport_estimate_below_the_rung_switches_down_and_a_high_one_lets_it_back_up() {
-    let cfg = AbrConfig { stream_frame_us: 20_000, ..AbrConfig::default() };
-    let mut f = Feed {
-        c: Controller::new(cfg, &LADDER, ProfileRequest::Fixed(ProfileName::UltraPerformance), 0).unwrap(),
-        now: 0,
-        written: 0.0,
-        decisions: vec![],
-    };
+    let mut f = Feed::conversation();
     assert_eq!(f.c.kbps(), 64);
     // the path carries well above the rung: no change for a while
     let plenty = 3.0 * f.cost(2);
@@ -285,13 +291,7 @@ fn late_underruns_deepen_the_floor_on_top_of_the_tcp_sizing() {
 /// nothing; a second within seconds is a shortage and switches down at once.
 #[test]
 fn two_skips_to_live_within_seconds_switch_down_and_one_does_not() {
-    let cfg = AbrConfig { stream_frame_us: 20_000, ..AbrConfig::default() };
-    let mut f = Feed {
-        c: Controller::new(cfg, &LADDER, ProfileRequest::Fixed(ProfileName::UltraPerformance), 0).unwrap(),
-        now: 0,
-        written: 0.0,
-        decisions: vec![],
-    };
+    let mut f = Feed::conversation();
     let rung = f.c.rung();
     let current = f.cost(rung);
     // the socket takes the rung's rate and nothing waits between skips
@@ -316,13 +316,7 @@ fn two_skips_to_live_within_seconds_switch_down_and_one_does_not() {
 /// Skips right after a switch down are the old shortage draining, not a new one.
 #[test]
 fn skips_just_after_a_switch_down_do_not_count() {
-    let cfg = AbrConfig { stream_frame_us: 20_000, ..AbrConfig::default() };
-    let mut f = Feed {
-        c: Controller::new(cfg, &LADDER, ProfileRequest::Fixed(ProfileName::UltraPerformance), 0).unwrap(),
-        now: 0,
-        written: 0.0,
-        decisions: vec![],
-    };
+    let mut f = Feed::conversation();
     let current = f.cost(f.c.rung());
     f.send(6.0, current, 0);
     f.c.handle_skip(8, f.now);

@@ -208,7 +208,8 @@ async fn run(socket: WebSocket, app: SharedState, admission: Admission, opts: Ws
                 s.transport.written_bytes += len;
                 if adaptive {
                     // a slow link keeps this loop busy sending: feed the controller here too
-                    abr_update(&mut s);
+                    // (what was sent is gone; what is left waits)
+                    abr_update(&mut s, false);
                 }
             }
             // between messages, a slow socket may have let the listener fall behind
@@ -227,7 +228,8 @@ async fn run(socket: WebSocket, app: SharedState, admission: Admission, opts: Ws
         tokio::select! {
             _ = s.changed() => {}
             _ = abr_tick.tick(), if adaptive => {
-                abr_update(&mut s);
+                // only reached with nothing queued: the socket took all it was given
+                abr_update(&mut s, true);
                 abr_ticks += 1;
                 if abr_ticks.is_multiple_of(10) {
                     s.transport.publish_abr();

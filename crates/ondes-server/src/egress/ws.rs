@@ -625,15 +625,20 @@ impl Transport for WsTransport {
 
 /// Feeds the controller what the sending side sees (bytes the socket took, audio waiting)
 /// and applies its decision, if one is due.
-pub fn abr_update(s: &mut ListenerSession<WsTransport>) {
+///
+/// The backlog is what the socket has not taken, in whole messages (as the simulation
+/// counts it after its writes): everything unwritten in the ring and the egress, less a
+/// partly gathered batch, and less one message if the socket had taken everything before
+/// (`socket_kept_up`): that one, just framed, is written next, not waiting. Counting it
+/// made every window look link-limited, so the rate written — the rung's own — passed for
+/// the link's capacity and a listener that had gone down never came back up.
+pub fn abr_update(s: &mut ListenerSession<WsTransport>, socket_kept_up: bool) {
     let Some(_) = s.transport.abr else { return };
-    let backlog = s.ring_backlog() + s.egress.waiting_frames();
-    // One message is on its way, not waiting: the feed writer samples right after taking a
-    // new frame and before writing it. Counting that frame (as `batch - 1` once did) made
-    // every window look link-limited, so the rate written — the rung's own — passed for
-    // the link's capacity and a listener that had gone down never came back up.
-    let batch = s.egress.batch();
-    let backlog_us = backlog.saturating_sub(batch) * u64::from(s.hub.spec.duration.as_us());
+    let batch = s.egress.batch().max(1);
+    let unwritten = s.ring_backlog() + s.egress.waiting_frames();
+    let whole = unwritten / batch * batch;
+    let waiting = if socket_kept_up { whole.saturating_sub(batch) } else { whole };
+    let backlog_us = waiting * u64::from(s.hub.spec.duration.as_us());
     let now = s.transport.now();
     let written = s.transport.written_bytes;
     if let Some(a) = s.transport.abr.as_mut() {

@@ -57,9 +57,11 @@ impl WsDriven {
 
 impl WriterSession for WsDriven {
     fn update(&mut self) {
+        // nothing queued before this update: the socket took all it was given
+        let kept_up = self.session.egress.is_idle();
         self.session.update();
         if self.session.transport.is_adaptive() {
-            abr_update(&mut self.session);
+            abr_update(&mut self.session, kept_up);
         }
         if self.session.is_finished() && !self.close_sent {
             // the last notice is out: say goodbye properly
@@ -106,7 +108,8 @@ impl WriterSession for WsDriven {
         }
         if now >= self.next_abr_tick {
             self.next_abr_tick = now + ABR_TICK;
-            abr_update(&mut self.session);
+            let kept_up = self.session.egress.is_idle();
+            abr_update(&mut self.session, kept_up);
             self.abr_ticks += 1;
             if self.abr_ticks.is_multiple_of(10) {
                 self.session.transport.publish_abr();

@@ -63,6 +63,45 @@ export function launchMarkerBrowser() {
 }
 
 /**
+ * Records the page's HLS and DASH requests as the browser makes them (start, end, status,
+ * ms from now; the first 120): which request a stalled start waited for.
+ * @param {import('playwright-core').Page} page
+ */
+function recordSegmentRequests(page) {
+    /** @type {{url: string, startMs: number, endMs?: number, status?: number, failed?: string}[]} */
+    const list = [];
+    const origin = Date.now();
+    const seen = new Map();
+    const onRequest = (/** @type {any} */ r) => {
+        if (list.length >= 120 || !/\/(hls|dash)\//.test(r.url())) return;
+        const e = { url: r.url().replace(/^.*\/(hls|dash)\//, ''), startMs: Date.now() - origin };
+        list.push(e);
+        seen.set(r, e);
+    };
+    const onDone = async (/** @type {any} */ r) => {
+        const e = seen.get(r);
+        if (!e) return;
+        e.endMs = Date.now() - origin;
+        e.status = (await r.response().catch(() => null))?.status();
+    };
+    const onFailed = (/** @type {any} */ r) => {
+        const e = seen.get(r);
+        if (e) Object.assign(e, { endMs: Date.now() - origin, failed: r.failure()?.errorText });
+    };
+    page.on('request', onRequest);
+    page.on('requestfinished', onDone);
+    page.on('requestfailed', onFailed);
+    return {
+        list,
+        stop() {
+            page.off('request', onRequest);
+            page.off('requestfinished', onDone);
+            page.off('requestfailed', onFailed);
+        },
+    };
+}
+
+/**
  * Runs in the page: starts `transport`, routes its audio into the detector, and keeps the
  * onsets (and, for HLS and DASH, the player's own live-latency figure) on `window.g2g`.
  * @param {{transport: string, detectorSrc: string, burstMs: number, hlsConfig: object, dashSettings: object, warmupMs: number, whepRung: string, candidatePort: {from: number, to: number}|null}} a
@@ -123,23 +162,22 @@ async function pageStart(a) {
     } else if (a.transport === 'hls') {
         const audio = await elementGraph();
         const hls = new w.Hls(a.hlsConfig);
+        // the start-up timeline (ms from here): playlist and part requests, each part's
+        // arrival, and every non-fatal error (a stall moves hls.js's target back for good)
         const t0 = performance.now();
+        const rel = (/** @type {number} */ v) => Math.round(v - t0);
+        const note = (/** @type {object} */ e) => g.timeline.length < 80 && g.timeline.push(e);
         hls.on(w.Hls.Events.ERROR, (/** @type {any} */ _, /** @type {any} */ d) => {
             if (d.fatal) g.errors.push(`hls.js: ${d.details}`);
-            else g.timeline.push({ atMs: Math.round(performance.now() - t0), event: d.details });
+            else note({ atMs: rel(performance.now()), event: d.details });
         });
-        // the start-up timeline: each part's request, first byte and end (ms from start),
-        // and every non-fatal error (a stall moves hls.js's target back for good)
         for (const ev of ['LEVEL_LOADING', 'FRAG_LOADING']) {
-            hls.on(w.Hls.Events[ev], (/** @type {any} */ _, /** @type {any} */ d) => {
-                if (g.timeline.length < 80) g.timeline.push({ atMs: Math.round(performance.now() - t0), event: ev, url: String(d.url ?? d.part?.url ?? d.frag?.url ?? '').replace(/^.*\/hls\//, '') });
-            });
+            hls.on(w.Hls.Events[ev], (/** @type {any} */ _, /** @type {any} */ d) =>
+                note({ atMs: rel(performance.now()), event: ev, url: String(d.url ?? d.part?.url ?? d.frag?.url ?? '').replace(/^.*\/hls\//, '') }));
         }
         hls.on(w.Hls.Events.FRAG_LOADED, (/** @type {any} */ _, /** @type {any} */ d) => {
-            const st = d.part?.stats ?? d.frag.stats;
-            const rel = (/** @type {number} */ v) => Math.round(v - t0);
-            if (g.timeline.length < 80)
-                g.timeline.push({ atMs: rel(st.loading.end), event: 'loaded', sn: d.frag.sn, part: d.part?.index ?? null, requestMs: rel(st.loading.start), firstByteMs: rel(st.loading.first) });
+            const st = (d.part ?? d.frag).stats.loading;
+            note({ atMs: rel(st.end), event: 'loaded', sn: d.frag.sn, part: d.part?.index ?? null, requestMs: rel(st.start), firstByteMs: rel(st.first) });
         });
         hls.loadSource('/api/streams/main/hls/index.m3u8');
         hls.attachMedia(audio);
@@ -258,31 +296,7 @@ export async function measureTransport(page, baseUrl, transport, o) {
         await sleep(2500);
     }
     const loadBefore = os.loadavg()[0];
-    // HTTP requests of the first seconds, as the browser made them (start, end, status):
-    // which request a stalled start waited for
-    /** @type {{url: string, startMs: number, endMs?: number, status?: number, failed?: string}[]} */
-    const requests = [];
-    const origin = Date.now();
-    const seen = new Map();
-    const onRequest = (/** @type {any} */ r) => {
-        if (requests.length >= 120 || !r.url().includes('/hls/') && !r.url().includes('/dash/')) return;
-        const e = { url: r.url().replace(/^.*\/(hls|dash)\//, ''), startMs: Date.now() - origin };
-        requests.push(e);
-        seen.set(r, e);
-    };
-    const onDone = async (/** @type {any} */ r) => {
-        const e = seen.get(r);
-        if (!e) return;
-        e.endMs = Date.now() - origin;
-        e.status = (await r.response().catch(() => null))?.status();
-    };
-    const onFailed = (/** @type {any} */ r) => {
-        const e = seen.get(r);
-        if (e) Object.assign(e, { endMs: Date.now() - origin, failed: r.failure()?.errorText });
-    };
-    page.on('request', onRequest);
-    page.on('requestfinished', onDone);
-    page.on('requestfailed', onFailed);
+    const requests = recordSegmentRequests(page);
     await page.goto(`${baseUrl}/player.html`);
     if (transport === 'hls') await page.addScriptTag({ path: HLS_JS });
     if (transport === 'dash') await page.addScriptTag({ path: DASH_JS });
@@ -299,9 +313,7 @@ export async function measureTransport(page, baseUrl, transport, o) {
     });
     await sleep((warmupS + o.seconds) * 1000);
     const res = await page.evaluate(pageCollect);
-    page.off('request', onRequest);
-    page.off('requestfinished', onDone);
-    page.off('requestfailed', onFailed);
+    requests.stop();
     const loadAfter = os.loadavg()[0];
     const from = t0 + warmupS * 1000;
     const onsets = res.onsets.filter((/** @type {any} */ x) => x.wallMs >= from);
@@ -342,7 +354,7 @@ export async function measureTransport(page, baseUrl, transport, o) {
         audio_context_rate: res.sampleRate,
         player_errors: res.errors,
         player_timeline: res.timeline.length ? res.timeline : null,
-        http_requests: requests.length ? requests : null,
+        http_requests: requests.list.length ? requests.list : null,
         load_average_1m: { before: Math.round(loadBefore * 100) / 100, after: Math.round(loadAfter * 100) / 100 },
         user_agent: res.userAgent,
     };

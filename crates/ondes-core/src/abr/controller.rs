@@ -696,11 +696,11 @@ impl Controller {
 
     fn switch_down(&mut self, reason: Reason, now_us: u64) -> Option<Decision> {
         let current = self.cost_bps(self.profile, self.rung);
-        // audio has just started to wait: a measurement of the link is at most a window away,
-        // and switching on a guess now could land one rung down and cost another interval
-        // audio thrown away for lag waited longer than any backlog threshold
+        // audio thrown away for lag waited longer than any backlog threshold: severe too
         let severe = self.backlog_now() >= 2 * (self.cfg.backlog_us + self.profile_message_us())
             || matches!(reason, Reason::Lagged { .. });
+        // audio has just started to wait: a measurement of the link is at most a window away,
+        // and switching on a guess now could land one rung down and cost another interval
         let fresh = self.fresh_capacity(now_us, severe);
         if fresh.is_none() && self.backlog_growing(now_us) && !severe {
             return None;

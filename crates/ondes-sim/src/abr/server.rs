@@ -49,8 +49,7 @@ impl Server {
     }
 
     /// Drops the backlog (keeping the newest partial batch) when its oldest frame is older
-    /// than `max_lag_us`.
-    /// Returns the frames skipped (0: none).
+    /// than `max_lag_us`; returns the frames dropped (0: none).
     pub fn skip_if_lagging(&mut self, now_us: u64, max_lag_us: u64) -> u64 {
         let Some(&oldest) = self.pending.front() else { return 0 };
         if now_us.saturating_sub(oldest * self.frame_us) <= max_lag_us {

@@ -112,6 +112,14 @@ const MAX_BACKOFF_DOUBLINGS: u32 = 3;
 const PATH_CHANGE_RTT_RATIO: f64 = 0.75;
 /// Round-trip windows: "recent" (a standing queue shows in its minimum) and "base".
 const RTT_RECENT_US: u64 = 2_000_000;
+/// A recent minimum round trip under this share of the minimum of the seconds before it:
+/// the path got much faster (see [`Controller::watch_path_speed`]).
+const PATH_FASTER_RTT_RATIO: f64 = 0.5;
+/// How long a capacity measured after a switch down bounds the estimate's growth (see
+/// [`Controller::measured_cap_bps`]).
+const MEASURED_CAP_US: u64 = 20_000_000;
+/// The least move of the jitter floor worth a new advice, µs (see [`Controller::poll_jitter`]).
+const FLOOR_STEP_MIN_US: u64 = 10_000;
 const RTT_BASE_US: u64 = 10_000_000;
 
 /// The adaptation controller of one listener; see the module documentation.
@@ -164,6 +172,12 @@ pub struct Controller {
     tcp: TcpFloor,
     /// The TCP sizing moved the floor since the last advice ([`Controller::poll_jitter`]).
     floor_moved: bool,
+    /// The floor the client was last advised, µs (see [`Controller::poll_jitter`]); unknown
+    /// until a round trip is: the first advice asks for round trips the client counts in its
+    /// own measurement, which is the server's first one too.
+    advised_floor_us: Option<u64>,
+    /// When the round trip last fell to a much faster path ([`Controller::watch_path_speed`]).
+    last_path_change_us: Option<u64>,
     /// Round trips the floor was deepened to after late-packet underruns (0: not deepened;
     /// the TCP sizing alone).
     late_rtts: u32,
@@ -225,6 +239,8 @@ impl Controller {
             skip_signal: None,
             tcp: TcpFloor::new(cfg.jitter_rtts, now_us),
             floor_moved: false,
+            advised_floor_us: None,
+            last_path_change_us: None,
             late_rtts: 0,
             last_late_us: None,
             late_signal: false,
@@ -395,12 +411,33 @@ impl Controller {
     /// New jitter advice for the client, when the TCP sizing moved the floor since the last
     /// one (a raise as soon as retransmissions show, a step down after a calm stretch). The
     /// rung stays; the server sends it in a `rung` message.
+    ///
+    /// Also when the floor has moved by a fifth (and at least [`FLOOR_STEP_MIN_US`]) from
+    /// the one advised last: the protection is counted in the path's round trip, which
+    /// changes with the path. A round trip measured through a standing queue (a drop in
+    /// capacity fills the bottleneck) is far longer than the path's; once the queue drains
+    /// the floor falls, and a floor advised at the height of a drop would otherwise hold a
+    /// conversation's listener a second behind until the next change of level. The other
+    /// way, a path that became slower (the link changed under the listener) needs the
+    /// longer cover a retransmission takes on it.
     pub fn poll_jitter(&mut self, _now_us: u64) -> Option<JitterAdvice> {
-        std::mem::take(&mut self.floor_moved).then(|| self.jitter_advice())
+        let floor = self.jitter_target_us();
+        if self.advised_floor_us.is_none() && self.rtt_us() > 0 {
+            self.advised_floor_us = Some(floor);
+        }
+        let moved = self
+            .advised_floor_us
+            .is_some_and(|advised| floor.abs_diff(advised) >= (advised / 5).max(FLOOR_STEP_MIN_US));
+        if !(std::mem::take(&mut self.floor_moved) || moved) {
+            return None;
+        }
+        self.advised_floor_us = Some(floor);
+        Some(self.jitter_advice())
     }
 
     pub fn handle_rtt(&mut self, rtt_us: u64, now_us: u64) {
         self.rtt.observe(now_us, rtt_us);
+        self.watch_path_speed(now_us);
         let threshold = self.cfg.queue_delay_us + self.profile_message_us();
         let queue = self.rtt.queue_delay_us(now_us);
         if queue < threshold / 2 && !self.delay_armed {
@@ -421,6 +458,41 @@ impl Controller {
             self.strike_queue_us = queue;
         } else {
             self.delay_strikes = 0;
+        }
+    }
+
+    /// What the link was measured to carry since the last switch down, while that holds:
+    /// the estimate does not grow past it. A probe above a capacity just measured (the
+    /// backlog a shortage left drains at the link's rate) fails, and on a link that is
+    /// still short it costs the listener a stall. The measurement holds for
+    /// [`MEASURED_CAP_US`], or until the round trip shows a faster path (the link
+    /// recovered: [`Controller::watch_path_speed`]).
+    fn measured_cap_bps(&self, now_us: u64) -> Option<f64> {
+        let at = self.est.last_limited_us()?;
+        let after_down = self.last_down_us.is_some_and(|d| at >= d);
+        let since_path = self.last_path_change_us.is_none_or(|p| at >= p);
+        (after_down && since_path && now_us < at + MEASURED_CAP_US).then(|| self.est.capacity_bps()).flatten()
+    }
+
+    /// Retransmissions are evidence about the path as it was when they happened. When the
+    /// round trip falls to well under what it was a few seconds before — a standing queue
+    /// drained, or the link itself changed (a capacity drop that recovered, a handover) —
+    /// that path is gone: its drop-tail overflows and its losses say little about this one,
+    /// and holding the protection they called for would keep the listener late for a
+    /// minute after the link recovered. The TCP sizing forgets them
+    /// ([`TcpFloor::forget_history`]).
+    fn watch_path_speed(&mut self, now_us: u64) {
+        if self.last_path_change_us.is_some_and(|t| now_us < t + RTT_BASE_US) {
+            return;
+        }
+        let before =
+            self.rtt.min_between(now_us.saturating_sub(RTT_BASE_US), now_us.saturating_sub(RTT_RECENT_US));
+        let (Some(before), Some(recent)) = (before, self.rtt.recent_min_us(now_us)) else { return };
+        if (recent as f64) < PATH_FASTER_RTT_RATIO * before as f64 {
+            self.last_path_change_us = Some(now_us);
+            if self.tcp.forget_history(now_us) {
+                self.floor_moved = true;
+            }
         }
     }
 
@@ -567,7 +639,8 @@ impl Controller {
         } else if now_us >= self.hold_until_us && now_us >= self.calm_since_us + 1_000_000 {
             let top = self.cost_bps(self.profile, self.ladder.len() - 1);
             let grown = self.avail_bps * (1.0 + self.cfg.growth_per_s).powf(dt as f64 / 1e6);
-            self.avail_bps = grown.min(2.0 * top).max(self.avail_bps);
+            let cap = self.measured_cap_bps(now_us).unwrap_or(f64::INFINITY);
+            self.avail_bps = grown.min(2.0 * top).min(cap).max(self.avail_bps);
         }
         if !self.can_change(now_us) {
             return None;
@@ -594,6 +667,9 @@ impl Controller {
             }),
         }?;
         self.last_change_us = Some(now_us);
+        if decision.retargets_jitter() {
+            self.advised_floor_us = Some(self.jitter_target_us());
+        }
         self.client_signal = None;
         self.skip_signal = None;
         self.delay_strikes = 0;

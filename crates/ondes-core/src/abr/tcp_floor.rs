@@ -157,6 +157,21 @@ impl TcpFloor {
         self.level != before
     }
 
+    /// The path changed (the round trip fell to well under what it was): the
+    /// retransmissions seen so far are evidence about the old path. They are forgotten, and
+    /// the full protection steps down to one retransmission's at once — as a connection with
+    /// a little history would have; the usual calm step leads on to [`Level::Clean`].
+    /// Returns whether the level changed.
+    pub fn forget_history(&mut self, now_us: u64) -> bool {
+        self.retrans.clear();
+        if self.level != Level::Full {
+            return false;
+        }
+        self.level = Level::Single;
+        self.changed_us = now_us;
+        true
+    }
+
     /// The protection in thousandths of a round trip, and the margin in µs.
     fn protection(&self, rtt_us: u64) -> (u64, u64) {
         let rttvar = self.last.map_or(0, |i| i.rttvar_us as u64);

@@ -24,6 +24,17 @@ use std::collections::VecDeque;
 
 use super::peaks::Peaks;
 
+/// Half-life of the target while it drains what the slower path left, µs: the delay
+/// follows within a few seconds, as NetEQ's accelerate brings it down.
+const DRAIN_HALF_LIFE_US: f64 = 1_000_000.0;
+
+/// A fall of the fastest transit this large within a window (and larger than the jitter
+/// before it) is a faster path, not a lucky frame, µs: see [`DelayEstimator::recompute`].
+const PATH_FALL_US: i64 = 50_000;
+
+/// How far back the calm level before an episode is looked for, µs.
+const CALM_MEMORY_US: i64 = 30_000_000;
+
 #[derive(Debug, Clone)]
 pub(super) struct DelayEstimator {
     frame_us: i64,
@@ -46,6 +57,27 @@ pub(super) struct DelayEstimator {
     peaks: Peaks,
     /// The recurring peaks' floor of the target (relative), while they recur.
     peak_floor_us: Option<i64>,
+    /// The target once a second over [`CALM_MEMORY_US`] (relative, µs): its least is the
+    /// calm level a drain goes back to.
+    calm_samples: VecDeque<(i64, i64, i64)>,
+    /// Since when the target drains what a slower path left (see [`Self::path_faster`]).
+    draining_since_us: Option<i64>,
+    /// The calm level the current drain stops at (relative, µs).
+    drain_floor_us: i64,
+    /// The target restarts at the next quantile (a faster path: see [`Self::path_faster`]).
+    restart_target: bool,
+    /// The fall of the fastest transit under way (see [`Self::path_faster`]).
+    fall: Option<Fall>,
+}
+
+/// A fall of the fastest transit: since when, from what, and the jitter before it, µs.
+#[derive(Debug, Clone, Copy)]
+struct Fall {
+    since_us: i64,
+    from_us: i64,
+    jitter_us: i64,
+    /// The fall has been taken for a faster path.
+    faster: bool,
 }
 
 impl DelayEstimator {
@@ -71,6 +103,11 @@ impl DelayEstimator {
             updated_at: None,
             peaks: Peaks::default(),
             peak_floor_us: None,
+            fall: None,
+            draining_since_us: None,
+            drain_floor_us: 0,
+            restart_target: false,
+            calm_samples: VecDeque::new(),
         }
     }
 
@@ -97,14 +134,38 @@ impl DelayEstimator {
         let base = base as f64;
         let (lo, hi) = (base + self.min_us as f64, base + self.max_us as f64);
         let mut target = self.target_transit_us.unwrap_or(lo);
+        let wanted = base + (self.jitter_us + self.frame_us) as f64;
+        let calm = base + self.drain_floor_us as f64;
+        if self
+            .draining_since_us
+            .is_some_and(|since| now_us - since > self.window_us && target <= wanted.max(calm))
+        {
+            self.draining_since_us = None;
+        }
         if let Some(at) = self.updated_at
             && now_us > at
         {
-            let keep = 0.5f64.powf((now_us - at) as f64 / self.half_life_us);
+            let draining = self.draining_since_us.is_some();
+            let half_life = if draining { DRAIN_HALF_LIFE_US } else { self.half_life_us };
+            let keep = 0.5f64.powf((now_us - at) as f64 / half_life);
+            let before = target;
             target = lo + (target - lo).max(0.0) * keep;
+            if draining {
+                // back to the calm level of before the slower path, no further this fast
+                target = target.max(calm.min(before));
+            }
+        }
+        if self.calm_samples.back().is_none_or(|&(at, _, _)| now_us >= at + 1_000_000) {
+            let rel = self
+                .target_transit_us
+                .map_or(self.min_us, |t| (t - base) as i64)
+                .max(self.peak_floor_us.unwrap_or(0));
+            self.calm_samples.push_back((now_us, rel, base as i64));
+            while self.calm_samples.front().is_some_and(|&(at, _, _)| at < now_us - CALM_MEMORY_US) {
+                self.calm_samples.pop_front();
+            }
         }
         self.updated_at = Some(self.updated_at.map_or(now_us, |at| at.max(now_us)));
-        let wanted = base + (self.jitter_us + self.frame_us) as f64;
         self.target_transit_us = Some(target.max(wanted).clamp(lo, hi));
         // recurring peaks hold the target up while they recur, and no longer: the floor
         // is not folded into the decaying target, so when the pattern stops (the link
@@ -175,6 +236,8 @@ impl DelayEstimator {
         self.target_transit_us = None;
         self.peaks.clear();
         self.peak_floor_us = None;
+        self.fall = None;
+        self.draining_since_us = None;
     }
 
     /// Drops samples that arrived more than a window before `now_us`; true if any went.
@@ -188,11 +251,58 @@ impl DelayEstimator {
         self.samples.len() != before
     }
 
+    /// A frame faster than any in the window: the fastest transit fell from `old_us` to
+    /// `base_us` (a queue drained, the link recovered, or only a lucky frame). What the
+    /// target holds above the base stays relative to it, as the peaks are: held in transit
+    /// terms it would keep the slower path's delay. A fall of [`PATH_FALL_US`] or more
+    /// within a window, and more than the jitter before it, is a faster path: the spikes of
+    /// the slower one are forgotten and the target drains what its frames, still in the
+    /// window, call for, as after a congestion episode.
+    fn path_faster(&mut self, old_us: i64, base_us: i64) {
+        let now = self.samples.back().map_or(0, |s| s.0);
+        let mut fall = match self.fall {
+            Some(f) if now - f.since_us <= self.window_us => f,
+            _ => Fall { since_us: now, from_us: old_us, jitter_us: self.jitter_us, faster: false },
+        };
+        let fastest = self.calm_samples.iter().map(|s| s.2).min().unwrap_or(base_us);
+        let back_to_fastest = base_us <= fastest + PATH_FALL_US / 2;
+        if !fall.faster && fall.from_us - base_us >= PATH_FALL_US.max(fall.jitter_us / 2) && back_to_fastest {
+            // a faster path: what the target holds above the base moves down with it (all of
+            // the fall so far), the slower path's spikes are forgotten, and the target drains
+            fall.faster = true;
+            self.shift_target(fall.from_us - base_us);
+            self.draining_since_us = Some(now);
+            self.drain_floor_us = self.calm_samples.iter().map(|s| s.1).min().unwrap_or(0);
+            self.peaks.clear();
+            self.peak_floor_us = None;
+            while self.samples.front().is_some_and(|&(at, _)| at < fall.since_us) {
+                self.samples.pop_front();
+            }
+            self.restart_target = true;
+        } else if fall.faster {
+            self.shift_target(old_us - base_us);
+        }
+        self.fall = Some(fall);
+    }
+
+    /// Moves the target in transit terms down by `by_us` (it keeps its height above a base
+    /// that fell by as much).
+    fn shift_target(&mut self, by_us: i64) {
+        if let Some(target) = self.target_transit_us {
+            self.target_transit_us = Some(target - by_us as f64);
+        }
+    }
+
     fn recompute(&mut self) {
         let Some(base) = self.samples.iter().map(|&(_, t)| t).min() else {
             self.jitter_us = 0;
             return;
         };
+        if let Some(old) = self.base_us
+            && base < old
+        {
+            self.path_faster(old, base);
+        }
         self.base_us = Some(base);
         self.scratch.clear();
         self.scratch.extend(self.samples.iter().map(|&(_, t)| t - base));
@@ -202,5 +312,9 @@ impl DelayEstimator {
         let rank = ((self.quantile * n as f64).ceil() as usize).clamp(1, n) - 1;
         let (_, q, _) = self.scratch.select_nth_unstable(rank);
         self.jitter_us = *q;
+        if std::mem::take(&mut self.restart_target) {
+            let rel = (self.jitter_us + self.frame_us).max(self.drain_floor_us);
+            self.target_transit_us = Some((base + rel) as f64);
+        }
     }
 }

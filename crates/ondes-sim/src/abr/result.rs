@@ -45,9 +45,10 @@ pub struct SimResult {
     pub reaction_ms: Option<f64>,
     /// Frames the server skipped because the listener lagged more than `max_lag`.
     pub skipped_frames: u64,
-    /// Time to recover: from the end of the first bandwidth drop (the link back) until every
-    /// frame played from then on is within 20% of the latency before the drop (its median
-    /// over the 5 s before), ms; null without a drop that ends, or when it never recovers.
+    /// Time to recover: from the end of the first bandwidth drop (the link back) until the
+    /// latency is back within 20% of what it was before the drop (its median over the 5 s
+    /// before) and stays there for [`RECOVERED_HOLD_US`], ms; null without a drop that ends,
+    /// or when it does not recover within the run.
     pub recover_ms: Option<f64>,
     /// When the link came back after the first drop, s (null without one).
     pub link_back_at_s: Option<f64>,
@@ -104,6 +105,11 @@ pub(crate) fn latency(mut v: Vec<u64>) -> LatencyMs {
     LatencyMs { mean, p50: at(50), p95: at(95) }
 }
 
+/// How long the latency must stay within 20% of before the drop to count as recovered: a
+/// moment within it on the way down is not yet a recovery, and a later change (a new
+/// retransmission floor, a probe) is another event, not the drop's.
+pub const RECOVERED_HOLD_US: u64 = 5_000_000;
+
 /// Time to recover, ms (see [`SimResult::recover_ms`]), from (play time, latency) pairs in
 /// µs, the start of the drop and the time the link came back.
 pub(crate) fn time_to_recover(played: &[(u64, u64)], drop_at_us: u64, back_at_us: u64) -> Option<f64> {
@@ -117,16 +123,22 @@ pub(crate) fn time_to_recover(played: &[(u64, u64)], drop_at_us: u64, back_at_us
     }
     before.sort_unstable();
     let limit = before[before.len() / 2] as f64 * 1.2;
-    // the last frame after the link came back that was still too late; recovered after it
     let after: Vec<&(u64, u64)> = played.iter().filter(|(t, _)| *t >= back_at_us).collect();
-    if after.is_empty() {
-        return None;
+    let end = after.last()?.0;
+    // the first frame within the limit from which every frame for the hold is within it too
+    let mut start: Option<u64> = None;
+    for &&(t, l) in &after {
+        if l as f64 > limit {
+            start = None;
+            continue;
+        }
+        let s = *start.get_or_insert(t);
+        if t >= s + RECOVERED_HOLD_US {
+            return Some((s - back_at_us) as f64 / 1e3);
+        }
     }
-    match after.iter().rposition(|&&(_, l)| l as f64 > limit) {
-        None => Some(0.0),
-        Some(i) if i + 1 < after.len() => Some((after[i + 1].0 - back_at_us) as f64 / 1e3),
-        Some(_) => None,
-    }
+    // within the limit at the end of the run, but for less than the hold: not yet known
+    start.filter(|s| end >= s + RECOVERED_HOLD_US).map(|s| (s - back_at_us) as f64 / 1e3)
 }
 
 /// Mean latency per second of playout, from (play time, latency) pairs in µs.
@@ -146,31 +158,39 @@ mod tests {
     use super::time_to_recover;
 
     #[test]
-    fn recovery_is_when_the_latency_stays_back_within_a_fifth_of_before() {
+    fn recovery_is_when_the_latency_is_back_within_a_fifth_of_before_and_holds() {
         // 100 ms before the drop at 10 s, 900 ms during it, the link back at 20 s, then
         // 300 ms until 23 s and 110 ms after
-        let played: Vec<(u64, u64)> = (0..400u64)
-            .map(|i| {
-                let t = i * 100_000;
-                let l = match t {
-                    t if t < 10_000_000 => 100_000,
-                    t if t < 23_000_000 => {
-                        if t < 20_000_000 {
-                            900_000
-                        } else {
-                            300_000
-                        }
-                    }
-                    _ => 110_000,
-                };
-                (t, l)
-            })
-            .collect();
+        let run = |after_23: u64| -> Vec<(u64, u64)> {
+            (0..400u64)
+                .map(|i| {
+                    let t = i * 100_000;
+                    let l = match t {
+                        t if t < 10_000_000 => 100_000,
+                        t if t < 20_000_000 => 900_000,
+                        t if t < 23_000_000 => 300_000,
+                        _ => after_23,
+                    };
+                    (t, l)
+                })
+                .collect()
+        };
+        let played = run(110_000);
         assert_eq!(time_to_recover(&played, 10_000_000, 20_000_000), Some(3000.0));
+        // back within the limit for a moment only: not yet recovered
+        let mut blip = played.clone();
+        for p in blip.iter_mut().filter(|p| (23_000_000..25_000_000).contains(&p.0)) {
+            p.1 = 300_000;
+        }
+        assert_eq!(time_to_recover(&blip, 10_000_000, 20_000_000), Some(5000.0));
+        // a later rise (another event) does not undo a recovery that held
+        let mut later = played.clone();
+        for p in later.iter_mut().filter(|p| p.0 >= 35_000_000) {
+            p.1 = 300_000;
+        }
+        assert_eq!(time_to_recover(&later, 10_000_000, 20_000_000), Some(3000.0));
         // never back: still 300 ms at the end
-        let stuck: Vec<(u64, u64)> =
-            played.iter().map(|&(t, l)| (t, if t >= 20_000_000 { 300_000 } else { l })).collect();
-        assert_eq!(time_to_recover(&stuck, 10_000_000, 20_000_000), None);
+        assert_eq!(time_to_recover(&run(300_000), 10_000_000, 20_000_000), None);
         // nothing played before the drop: no reference
         assert_eq!(time_to_recover(&played[200..], 10_000_000, 20_000_000), None);
     }

@@ -340,4 +340,20 @@ mod tests {
         f.observe(info(3), 31 * S);
         assert_eq!(f.level(), Level::Single);
     }
+
+    #[test]
+    fn a_changed_path_forgets_the_old_ones_retransmissions() {
+        let mut f = TcpFloor::new(3, 0);
+        run(&mut f, 0, 0, 30);
+        f.observe(info(6), 30 * S);
+        assert_eq!(f.level(), Level::Full);
+        // the path changes: its history goes, the full cover steps down at once
+        assert!(f.forget_history(31 * S));
+        assert_eq!((f.level(), f.recent_retrans()), (Level::Single, 0));
+        // and on to clean after a calm step, not after the minute the old ones would take
+        run(&mut f, 6, 31, 37);
+        assert_eq!(f.level(), Level::Clean);
+        // nothing to forget: no change
+        assert!(!f.forget_history(40 * S));
+    }
 }

@@ -332,3 +332,94 @@ fn skips_just_after_a_switch_down_do_not_count() {
     f.send(3.0, f.cost(f.c.rung()), 0);
     assert!(f.decisions[down..].iter().all(|d| d.reason.code() != "lagged"), "{:?}", f.decisions);
 }
+
+/// Seconds of pings of `rtt_us` every 250 ms and TCP samples (a retransmission at each
+/// second listed in `retrans_at`), the socket taking the current rung; collects advice.
+fn path_seconds(f: &mut Feed, secs: u64, rtt_us: u64, total: &mut u32, advice: &mut Vec<JitterAdvice>) {
+    for _ in 0..secs {
+        for _ in 0..4 {
+            f.c.handle_rtt(rtt_us, f.now);
+            f.send(0.25, f.cost(2), 0);
+            advice.extend(f.c.poll_jitter(f.now));
+        }
+        let info = TcpInfo { rtt_us: rtt_us as u32, rttvar_us: 3_000, total_retrans: *total };
+        f.c.handle_tcp_info(info, f.now);
+        advice.extend(f.c.poll_jitter(f.now));
+    }
+}
+
+/// The floor's protection is counted in round trips. When the round trip it was counted in
+/// falls (a queue drained, the link recovered) the client is told the lower floor at once,
+/// without waiting for a change of level; when the path gets slower it is told the higher
+/// one. Moves under a fifth are not worth a message.
+#[test]
+fn the_floor_is_readvised_when_its_round_trip_moves() {
+    let mut f = Feed::new(no_growth());
+    let (mut advice, mut total) = (vec![], 0);
+    // a link with a retransmission now and then: one retransmission's cover, 50 ms round trips
+    path_seconds(&mut f, 6, 50_000, &mut total, &mut advice);
+    total += 1;
+    path_seconds(&mut f, 6, 50_000, &mut total, &mut advice);
+    let level = f.c.tcp_floor().level();
+    let at_50 = f.c.jitter_target_us();
+    advice.clear();
+    // the round trip doubles and stays (a slower path): the floor follows up
+    path_seconds(&mut f, 12, 100_000, &mut total, &mut advice);
+    assert_eq!(f.c.tcp_floor().level(), level);
+    let up = advice.last().copied().expect("a higher floor advised");
+    assert!(u64::from(up.target_ms) * 1000 >= at_50 * 6 / 5, "{advice:?} (at 50 ms: {at_50} µs)");
+    // back to 50 ms: at once, down again
+    advice.clear();
+    path_seconds(&mut f, 1, 50_000, &mut total, &mut advice);
+    assert_eq!(advice.last().map(|a| a.target_ms), Some((at_50 / 1000) as u32), "{advice:?}");
+    // wobbles of a few ms: nothing
+    advice.clear();
+    path_seconds(&mut f, 5, 54_000, &mut total, &mut advice);
+    assert!(advice.is_empty(), "{advice:?}");
+}
+
+/// Retransmissions on a path whose round trip was several times today's (a congested or
+/// slower link that has recovered) are forgotten: the full protection they called for
+/// steps down at once, instead of holding the listener late for the minute they are kept.
+#[test]
+fn a_much_faster_path_forgets_the_slower_paths_retransmissions() {
+    let mut f = Feed::new(no_growth());
+    let (mut advice, mut total) = (vec![], 0);
+    path_seconds(&mut f, 12, 40_000, &mut total, &mut advice);
+    // a slow, lossy stretch: 300 ms round trips, a retransmission every second, for longer
+    // than the 10 s of round trips the controller keeps
+    for _ in 0..12 {
+        total += 1;
+        path_seconds(&mut f, 1, 300_000, &mut total, &mut advice);
+    }
+    assert_eq!(f.c.tcp_floor().level(), tcp_floor::Level::Full);
+    assert!(f.c.tcp_floor().recent_retrans() > 0);
+    advice.clear();
+    // the link recovers: 40 ms round trips again
+    path_seconds(&mut f, 3, 40_000, &mut total, &mut advice);
+    assert_eq!(f.c.tcp_floor().recent_retrans(), 0);
+    assert!(f.c.tcp_floor().level() < tcp_floor::Level::Full);
+    assert!(advice.last().is_some_and(|a| a.rtts <= 1), "{advice:?}");
+}
+
+/// After a switch down, the rate the backlog drained at is what the link carries: the
+/// estimate does not grow past it (a probe above it would fail, and on a link still short
+/// cost the listener a stall) until the path is seen to change or 20 s have passed.
+#[test]
+fn the_estimate_does_not_grow_past_a_capacity_just_measured() {
+    let mut f = Feed::new(AbrConfig::default());
+    f.send(10.0, f.cost(2), 0);
+    // the link falls to 60 kbit/s: audio piles up, the controller measures it and goes down
+    f.send(4.0, 60_000.0, 600_000);
+    let down = f.decisions.iter().find(|d| d.direction == Direction::Down).copied();
+    assert!(down.is_some_and(|d| f.cost(d.rung) < 60_000.0), "{:?}", f.decisions);
+    let capacity = f.c.capacity_bps().expect("measured");
+    // calm on the lower rung for 15 s: no probe, and no estimate above the capacity
+    let rung = f.c.rung();
+    f.send(15.0, f.cost(rung), 0);
+    assert!(f.c.estimate_bps() <= capacity * 1.001, "{} > {capacity}", f.c.estimate_bps());
+    assert_eq!(f.c.rung(), rung, "{:?}", f.decisions);
+    // once the measurement is 20 s old, the estimate grows again and probes follow
+    f.send(20.0, f.cost(rung), 0);
+    assert!(f.c.rung() > rung, "{:?}", f.decisions);
+}

@@ -265,7 +265,8 @@ impl DelayEstimator {
             _ => Fall { since_us: now, from_us: old_us, jitter_us: self.jitter_us, faster: false },
         };
         let fastest = self.calm_samples.iter().map(|s| s.2).min().unwrap_or(base_us);
-        let back_to_fastest = base_us <= fastest + PATH_FALL_US / 2;
+        // from a path slower than the fastest of the last half minute back to that one
+        let back_to_fastest = fall.from_us >= fastest + PATH_FALL_US && base_us <= fastest + PATH_FALL_US / 2;
         if !fall.faster && fall.from_us - base_us >= PATH_FALL_US.max(fall.jitter_us / 2) && back_to_fastest {
             // a faster path: what the target holds above the base moves down with it (all of
             // the fall so far), the slower path's spikes are forgotten, and the target drains
@@ -275,9 +276,9 @@ impl DelayEstimator {
             self.drain_floor_us = self.calm_samples.iter().map(|s| s.1).min().unwrap_or(0);
             self.peaks.clear();
             self.peak_floor_us = None;
-            while self.samples.front().is_some_and(|&(at, _)| at < fall.since_us) {
-                self.samples.pop_front();
-            }
+            // the slower path's frames (before the fall began); those of its queue that came
+            // with the fall stay, and the target drains what they ask for
+            self.samples.retain(|&(at, _)| at >= fall.since_us);
             self.restart_target = true;
         } else if fall.faster {
             self.shift_target(old_us - base_us);

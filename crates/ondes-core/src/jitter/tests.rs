@@ -604,3 +604,91 @@ fn acceleration_drains_at_most_the_configured_share_and_waits_after_the_stall() 
     // the 200 ms the stall added go in well under two seconds of playout
     assert!(cuts.len() <= 40, "{} frames shortened for {total} µs", cuts.len());
 }
+
+/// Frames over a 20 ms path for 10 s, then a path 600 ms slower for 15 s (a drop in
+/// capacity: the queue), then the fast path again from 25 s: what queued arrives at once.
+/// `jitter` µs of uniform jitter throughout.
+fn slower_path_for_a_while(seed: u64, jitter: i64) -> Vec<Arrival<u64>> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let back_at = 25 * SECOND;
+    stream(
+        2_500,
+        |seq| {
+            let capture = seq as i64 * FRAME;
+            let fast = 20_000 + rng.random_range(0..=jitter);
+            // what queued comes out at the fast link's pace, a frame every 2 ms
+            let queued = back_at + (seq as i64 - 1_220).max(0) * 2_000;
+            let arrival = if seq < 500 {
+                capture + fast
+            } else {
+                (capture + 600_000 + fast).min(queued).max(capture + fast)
+            };
+            Some(arrival - capture)
+        },
+        |s| s,
+    )
+}
+
+/// When the path gets fast again, the buffer gives back the delay the slower one left
+/// within seconds: the fall of the fastest transit, back to the path it had before, drops
+/// the slower path's frames from the estimate, restarts the target from what is left (no
+/// lower than its calm level of before) and drains it with a 1 s half-life while the
+/// playout speeds up. The frames of the queue that came with the fall count for a window,
+/// so half the excess is gone after 3 s and all of it after 6 s.
+#[test]
+fn a_faster_path_gives_back_the_slower_paths_delay_within_seconds() {
+    // the largest capture-to-playout latency of the frames played until `to` s
+    let worst = |sim: &mut Sim<u64>, to: i64| {
+        let mut most = 0;
+        while sim.now < RX0 + to * SECOND {
+            let now = sim.now;
+            if let Some(seq) = sim.tick().into_frame() {
+                most = most.max(now - RX0 - seq as i64 * FRAME);
+            }
+        }
+        most
+    };
+    for seed in 1..=5 {
+        let mut sim = Sim::new(cfg(), slower_path_for_a_while(seed, 10_000));
+        worst(&mut sim, 5);
+        let before = worst(&mut sim, 10);
+        let slow = worst(&mut sim, 25);
+        assert!(slow >= 600_000, "seed {seed}: {slow} µs on the slow path");
+        let underruns = sim.jb.stats().underruns;
+        worst(&mut sim, 28);
+        let half = worst(&mut sim, 29);
+        assert!(half <= slow / 2, "seed {seed}: {half} µs 3 s after the path got fast ({slow} on it)");
+        worst(&mut sim, 31);
+        let after = worst(&mut sim, 33);
+        assert!(
+            after <= before * 6 / 5 + FRAME,
+            "seed {seed}: {after} µs 6 s after the path got fast (before {before})"
+        );
+        worst(&mut sim, 49);
+        assert_eq!(sim.jb.stats().underruns, underruns, "seed {seed}: the drain cost an underrun");
+    }
+}
+
+/// A frame that merely comes early on a jittery path (a fall of the fastest transit within
+/// what the jitter covers) is no faster path: the target keeps covering the jitter.
+#[test]
+fn an_early_frame_on_a_jittery_path_does_not_restart_the_target() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let frames = stream(
+        1_500,
+        |seq| Some(if seq == 1_000 { 40_000 } else { 100_000 + rng.random_range(0..=60_000) }),
+        |s| s,
+    );
+    let mut sim = Sim::new(cfg(), frames);
+    sim.run_until(19 * SECOND, |_, _| {});
+    let target = sim.jb.target_us();
+    assert!(target >= 60_000, "the jitter asks for {target} µs");
+    let underruns = sim.jb.stats().underruns;
+    sim.run_until(29 * SECOND, |_, _| {});
+    assert_eq!(sim.jb.stats().underruns, underruns);
+    assert!(
+        sim.jb.target_us() >= target * 4 / 5,
+        "{} µs after the early frame, {target} before",
+        sim.jb.target_us()
+    );
+}

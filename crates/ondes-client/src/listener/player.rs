@@ -36,6 +36,41 @@ pub struct Player {
     pub played_samples: u64,
     /// Coded audio received (Opus packets, or 2 bytes per PCM sample as sent).
     pub payload_bytes: u64,
+    /// Capture → play-out, by second of playout.
+    pub latency_by_second: LatencySeries,
+}
+
+/// Mean capture-to-playout latency of each second of playout since the first frame, for at
+/// most [`LatencySeries::MAX_SECONDS`] (bounded memory on a session that lasts days): what a
+/// bench needs to time the recovery after a congestion episode.
+#[derive(Debug, Default)]
+pub struct LatencySeries {
+    /// When the first frame played (the clock of [`Player::tick`]), µs.
+    pub start_us: Option<i64>,
+    /// (sum of latencies µs, frames) per second.
+    seconds: Vec<(u64, u32)>,
+}
+
+impl LatencySeries {
+    pub const MAX_SECONDS: usize = 3_600;
+
+    fn record(&mut self, now_us: i64, latency_us: u64) {
+        let start = *self.start_us.get_or_insert(now_us);
+        let i = ((now_us - start).max(0) / 1_000_000) as usize;
+        if i >= Self::MAX_SECONDS {
+            return;
+        }
+        if self.seconds.len() <= i {
+            self.seconds.resize(i + 1, (0, 0));
+        }
+        self.seconds[i].0 += latency_us;
+        self.seconds[i].1 += 1;
+    }
+
+    /// Mean latency of each second, ms (`None` for a second without a frame played).
+    pub fn means_ms(&self) -> Vec<Option<f64>> {
+        self.seconds.iter().map(|&(sum, n)| (n > 0).then(|| sum as f64 / n as f64 / 1000.0)).collect()
+    }
 }
 
 impl Player {
@@ -52,6 +87,7 @@ impl Player {
             periods: 0,
             played_samples: 0,
             payload_bytes: 0,
+            latency_by_second: LatencySeries::default(),
         })
     }
 
@@ -85,11 +121,11 @@ impl Player {
             Playout::Buffering => return Ok(frame_us),
             Playout::Frame(p) => {
                 self.decoder.play(&p.data, &mut self.buf)?;
-                self.e2e.record_us((now_us - p.capture_us).max(0) as u64);
+                self.record_latency(now_us, p.capture_us);
             }
             Playout::Accelerate { payload: p, max_remove_us } => {
                 self.decoder.play(&p.data, &mut self.buf)?;
-                self.e2e.record_us((now_us - p.capture_us).max(0) as u64);
+                self.record_latency(now_us, p.capture_us);
                 let rate = self.layout.sample_rate;
                 let max_remove = (u64::from(rate) * max_remove_us / 1_000_000) as usize;
                 self.shortened.clear();
@@ -124,6 +160,12 @@ impl Player {
             sink.write(&self.buf)?;
         }
         Ok(frame_us)
+    }
+
+    fn record_latency(&mut self, now_us: i64, capture_us: i64) {
+        let latency = (now_us - capture_us).max(0) as u64;
+        self.e2e.record_us(latency);
+        self.latency_by_second.record(now_us, latency);
     }
 
     /// Opus packets that failed to decode.

@@ -99,6 +99,11 @@ pub struct ListenReport {
     pub latency_ms: Percentiles,
     /// From capture to arrival.
     pub network_latency_ms: Percentiles,
+    /// Mean capture-to-play-out latency of each second of playout (`null`: nothing played
+    /// that second), for the first hour; the first second starts `latency_series_start_secs`
+    /// after the connection.
+    pub latency_by_second_ms: Vec<Option<f64>>,
+    pub latency_series_start_secs: Option<f64>,
     pub buffer_target_ms: TargetRange,
     pub buffer_target_history: Vec<TargetPoint>,
     /// Episodes of excess delay (the buffer above 1.2 × its target) and how long each took to

@@ -368,6 +368,8 @@ fn report(
     r.concealed_ms = p.jb.concealed_us() as f64 / 1000.0;
     r.latency_ms = Percentiles::from(p.e2e.summary());
     r.network_latency_ms = Percentiles::from(p.network.summary());
+    r.latency_by_second_ms = p.latency_by_second.means_ms();
+    r.latency_series_start_secs = p.latency_by_second.start_us.map(|s| (s - t0) as f64 / 1e6);
     let cfg = p.jb.config();
     r.jitter_bounds_ms = [cfg.min_delay_us as f64 / 1000.0, cfg.max_delay_us as f64 / 1000.0];
     r.buffer_target_ms = TargetRange { min: ms(lo), max: ms(hi), last: ms(p.jb.target_us()) };

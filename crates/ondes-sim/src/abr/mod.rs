@@ -27,7 +27,7 @@ use ondes_core::abr::{
     ProfileRequest, SendState,
 };
 
-pub use result::{LatencyMs, RECOVERED_HOLD_US, STALL_MERGE_US, SimResult, stall_events};
+pub use result::{LatencyMs, RECOVERED_HOLD_US, STALL_MERGE_US, SimResult, stall_events, time_to_recover};
 
 use client::Client;
 use pipe::TcpPipe;

@@ -111,8 +111,9 @@ pub(crate) fn latency(mut v: Vec<u64>) -> LatencyMs {
 pub const RECOVERED_HOLD_US: u64 = 5_000_000;
 
 /// Time to recover, ms (see [`SimResult::recover_ms`]), from (play time, latency) pairs in
-/// µs, the start of the drop and the time the link came back.
-pub(crate) fn time_to_recover(played: &[(u64, u64)], drop_at_us: u64, back_at_us: u64) -> Option<f64> {
+/// µs, the start of the drop and the time the link came back. The real runs of `ondes bench
+/// adaptive --real` time theirs with it too, from the listener's latency by second.
+pub fn time_to_recover(played: &[(u64, u64)], drop_at_us: u64, back_at_us: u64) -> Option<f64> {
     let mut before: Vec<u64> = played
         .iter()
         .filter(|(t, _)| (drop_at_us.saturating_sub(5_000_000)..drop_at_us).contains(t))

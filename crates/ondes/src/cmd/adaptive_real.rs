@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ondes_client::listener::{ListenOptions, ListenReport, listen};
-use ondes_sim::abr::SimResult;
+use ondes_sim::abr::{SimResult, time_to_recover};
 use ondes_sim::netmodel::Schedule;
 use ondes_tools::adaptive_bench::{AdaptiveOptions, run_adaptive_bench, scenarios};
 use ondes_tools::netsim::{NetsimOptions, NetsimProxy, TcpViews};
@@ -27,7 +27,23 @@ use serde_json::{Value, json};
 const RUNGS: &str = "16,32,64,96,128";
 
 /// The figures both worlds measure, under the same keys.
-fn real_side(r: &ListenReport, switches: f64) -> Value {
+/// The sim's time to recover (latency back within 20% of before the drop, and holding),
+/// from the listener's latency by second: each second's mean at its middle, on the clock of
+/// the connection (the proxy's schedule starts with it, within a round trip).
+fn real_recover_ms(r: &ListenReport, schedule: &Schedule) -> Option<f64> {
+    let drop_at = schedule.next_rate_drop(0)?;
+    let back_at = schedule.segments().iter().map(|s| s.0).find(|s| *s > drop_at)?;
+    let start = r.latency_series_start_secs?;
+    let played: Vec<(u64, u64)> = r
+        .latency_by_second_ms
+        .iter()
+        .enumerate()
+        .filter_map(|(i, ms)| Some((((start + i as f64 + 0.5) * 1e6) as u64, (ms.as_ref()? * 1000.0) as u64)))
+        .collect();
+    time_to_recover(&played, drop_at, back_at)
+}
+
+fn real_side(r: &ListenReport, switches: f64, schedule: &Schedule) -> Value {
     let secs = r.duration_secs.max(1e-3);
     json!({
         "underruns": r.underruns,
@@ -40,6 +56,7 @@ fn real_side(r: &ListenReport, switches: f64) -> Value {
         "switches": switches,
         "jitter_floor_ms": r.jitter_bounds_ms[0],
         "handshake_rtt_ms": r.handshake_rtt_ms,
+        "recover_ms": real_recover_ms(r, schedule),
         "time_to_recover_ms": {
             "episodes": r.time_to_recover.episodes,
             "last": r.time_to_recover.last.map(|x| x.duration_ms),
@@ -62,6 +79,7 @@ fn sim_side(r: &SimResult) -> Value {
         "switches": r.switches,
         "jitter_floor_ms": r.final_jitter_floor_ms,
         "tcp_retransmissions": r.tcp_retransmissions,
+        "recover_ms": r.recover_ms,
         "duration_secs": r.duration_s,
     })
 }
@@ -155,8 +173,8 @@ pub fn run(opts: &AdaptiveOptions, json_out: bool) -> anyhow::Result<()> {
         let (adaptive, a_s) = worlds.side(&server, &schedule, opts.seed, &query, duration)?;
         let out = json!({
             "scenario": name, "mode": "real", "seed": opts.seed, "profile": opts.profile,
-            "legacy": {"sim": sim_side(&sim.legacy.result), "real": real_side(&legacy, ls)},
-            "adaptive": {"sim": sim_side(&sim.adaptive.result), "real": real_side(&adaptive, a_s)},
+            "legacy": {"sim": sim_side(&sim.legacy.result), "real": real_side(&legacy, ls, &schedule)},
+            "adaptive": {"sim": sim_side(&sim.adaptive.result), "real": real_side(&adaptive, a_s, &schedule)},
         });
         if json_out {
             println!("{out}");
@@ -187,6 +205,7 @@ fn table(out: &Value) -> String {
         ("switches", "/switches"),
         ("final rung, kbit/s", "/final_kbps"),
         ("latency p50, ms", "/latency_ms/p50"),
+        ("time to recover, ms", "/recover_ms"),
         ("jitter floor, ms", "/jitter_floor_ms"),
     ];
     for (label, path) in rows {

@@ -254,7 +254,7 @@ fn the_delay_left_by_a_drop_drains_after_recovery() {
     }
 }
 
-/// The bar for recovery: after a 10 s drop in capacity that recovers, the
+/// Recovery within seconds: after a 10 s drop in capacity that recovers, the
 /// listener's latency is back within 20% of where it was before the drop (and stays there
 /// for 5 s) within 5 s of the link coming back — on 20 seeds, with the default profile and
 /// with the high-throughput one. What does it: the buffer takes the fall of the fastest

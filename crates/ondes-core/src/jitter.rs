@@ -36,7 +36,10 @@
 //!   of them while they recur — until the last is older than twice their longest period,
 //!   at most 20 s — and the target falls back at once when they stop (see `peaks.rs`,
 //!   after NetEQ's peak detector);
-//! * **shrinks**: the target decays with a half-life (8 s by default); a delay more than a
+//! * **shrinks**: the target decays with a half-life (8 s by default; 1 s for a window
+//!   after a faster path — the fastest transit back to that of the last half minute after a
+//!   slower stretch — when the slower path's frames also leave the estimate, see
+//!   `delay.rs`); a delay more than a
 //!   dead band (half a frame, or a tenth of the target) above it is drained by handing out
 //!   frames to be played shortened ([`Playout::Accelerate`]: the caller cuts up to half a
 //!   frame with the pitch kept, [`crate::stretch`]), as NetEQ's accelerate does — about

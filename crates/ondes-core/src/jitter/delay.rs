@@ -19,6 +19,12 @@
 //! rises. A target held relative to the old base would then ask the buffer to *grow* after
 //! the burst; held in transit terms it asks for the same playout offset as before, which
 //! then decays.
+//!
+//! The exception is a *faster path*: the fastest transit falls back to the fastest of the
+//! last half minute after a slower stretch (a capacity drop's queue drained, the link
+//! recovered). Held in transit terms the target would keep the slower path's delay for tens
+//! of seconds; instead the slower path's frames leave the estimate and the target drains
+//! to the link's need within a few seconds ([`DelayEstimator::path_faster`]).
 
 use std::collections::VecDeque;
 
@@ -28,8 +34,9 @@ use super::peaks::Peaks;
 /// follows within a few seconds, as NetEQ's accelerate brings it down.
 const DRAIN_HALF_LIFE_US: f64 = 1_000_000.0;
 
-/// A fall of the fastest transit this large within a window (and larger than the jitter
-/// before it) is a faster path, not a lucky frame, µs: see [`DelayEstimator::recompute`].
+/// A fall of the fastest transit this large within a window (and more than half the
+/// jitter before it) is a faster path, not a lucky frame, µs: see
+/// [`DelayEstimator::path_faster`].
 const PATH_FALL_US: i64 = 50_000;
 
 /// How far back the calm level before an episode is looked for, µs.
@@ -59,7 +66,7 @@ pub(super) struct DelayEstimator {
     peak_floor_us: Option<i64>,
     /// The target once a second over [`CALM_MEMORY_US`] (relative, µs): its least is the
     /// calm level a drain goes back to.
-    calm_samples: VecDeque<(i64, i64, i64)>,
+    calm_samples: VecDeque<CalmSample>,
     /// Since when the target drains what a slower path left (see [`Self::path_faster`]).
     draining_since_us: Option<i64>,
     /// The calm level the current drain stops at (relative, µs).
@@ -68,6 +75,14 @@ pub(super) struct DelayEstimator {
     restart_target: bool,
     /// The fall of the fastest transit under way (see [`Self::path_faster`]).
     fall: Option<Fall>,
+}
+
+/// One second's target and fastest transit (both µs; the target relative to the transit).
+#[derive(Debug, Clone, Copy)]
+struct CalmSample {
+    at_us: i64,
+    target_us: i64,
+    base_us: i64,
 }
 
 /// A fall of the fastest transit: since when, from what, and the jitter before it, µs.
@@ -155,13 +170,13 @@ impl DelayEstimator {
                 target = target.max(calm.min(before));
             }
         }
-        if self.calm_samples.back().is_none_or(|&(at, _, _)| now_us >= at + 1_000_000) {
+        if self.calm_samples.back().is_none_or(|c| now_us >= c.at_us + 1_000_000) {
             let rel = self
                 .target_transit_us
                 .map_or(self.min_us, |t| (t - base) as i64)
                 .max(self.peak_floor_us.unwrap_or(0));
-            self.calm_samples.push_back((now_us, rel, base as i64));
-            while self.calm_samples.front().is_some_and(|&(at, _, _)| at < now_us - CALM_MEMORY_US) {
+            self.calm_samples.push_back(CalmSample { at_us: now_us, target_us: rel, base_us: base as i64 });
+            while self.calm_samples.front().is_some_and(|c| c.at_us < now_us - CALM_MEMORY_US) {
                 self.calm_samples.pop_front();
             }
         }
@@ -252,28 +267,27 @@ impl DelayEstimator {
     }
 
     /// A frame faster than any in the window: the fastest transit fell from `old_us` to
-    /// `base_us` (a queue drained, the link recovered, or only a lucky frame). What the
-    /// target holds above the base stays relative to it, as the peaks are: held in transit
-    /// terms it would keep the slower path's delay. A fall of [`PATH_FALL_US`] or more
-    /// within a window, and more than the jitter before it, is a faster path: the spikes of
-    /// the slower one are forgotten and the target drains what its frames, still in the
-    /// window, call for, as after a congestion episode.
+    /// `base_us` (a queue drained, the link recovered, or only a lucky frame). A fall of
+    /// [`PATH_FALL_US`] or more within a window, and more than half the jitter before it,
+    /// from a path slower than the fastest of the last [`CALM_MEMORY_US`] back to that one,
+    /// is a faster path. Then the target is no longer held in transit terms (it would keep
+    /// the slower path's delay): the slower path's frames leave the estimate, its spikes are
+    /// forgotten, the target restarts from what is left (no lower than the calm level) and
+    /// falls with [`DRAIN_HALF_LIFE_US`] for a window; further falls in the same episode
+    /// move it down with the base. Any other fall keeps the target in transit terms.
     fn path_faster(&mut self, old_us: i64, base_us: i64) {
         let now = self.samples.back().map_or(0, |s| s.0);
         let mut fall = match self.fall {
             Some(f) if now - f.since_us <= self.window_us => f,
             _ => Fall { since_us: now, from_us: old_us, jitter_us: self.jitter_us, faster: false },
         };
-        let fastest = self.calm_samples.iter().map(|s| s.2).min().unwrap_or(base_us);
+        let fastest = self.calm_samples.iter().map(|c| c.base_us).min().unwrap_or(base_us);
         // from a path slower than the fastest of the last half minute back to that one
         let back_to_fastest = fall.from_us >= fastest + PATH_FALL_US && base_us <= fastest + PATH_FALL_US / 2;
         if !fall.faster && fall.from_us - base_us >= PATH_FALL_US.max(fall.jitter_us / 2) && back_to_fastest {
-            // a faster path: what the target holds above the base moves down with it (all of
-            // the fall so far), the slower path's spikes are forgotten, and the target drains
             fall.faster = true;
-            self.shift_target(fall.from_us - base_us);
             self.draining_since_us = Some(now);
-            self.drain_floor_us = self.calm_samples.iter().map(|s| s.1).min().unwrap_or(0);
+            self.drain_floor_us = self.calm_samples.iter().map(|c| c.target_us).min().unwrap_or(0);
             self.peaks.clear();
             self.peak_floor_us = None;
             // the slower path's frames (before the fall began); those of its queue that came

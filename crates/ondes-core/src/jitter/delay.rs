@@ -39,6 +39,10 @@ const DRAIN_HALF_LIFE_US: f64 = 1_000_000.0;
 /// [`DelayEstimator::path_faster`].
 const PATH_FALL_US: i64 = 50_000;
 
+/// A path slower than the fastest for this long is a path, and a fall back from it no
+/// early frame, whatever its jitter, µs: see [`DelayEstimator::path_faster`].
+const SLOW_PATH_US: i64 = 5_000_000;
+
 /// How far back the calm level before an episode is looked for, µs.
 const CALM_MEMORY_US: i64 = 30_000_000;
 
@@ -148,8 +152,8 @@ impl DelayEstimator {
         let Some(base) = self.base_us else { return };
         let base = base as f64;
         let (lo, hi) = (base + self.min_us as f64, base + self.max_us as f64);
-        let mut target = self.target_transit_us.unwrap_or(lo);
         let wanted = base + (self.jitter_us + self.frame_us) as f64;
+        let mut target = self.target_transit_us.unwrap_or(wanted);
         let calm = base + self.drain_floor_us as f64;
         if self
             .draining_since_us
@@ -164,7 +168,8 @@ impl DelayEstimator {
             let half_life = if draining { DRAIN_HALF_LIFE_US } else { self.half_life_us };
             let keep = 0.5f64.powf((now_us - at) as f64 / half_life);
             let before = target;
-            target = lo + (target - lo).max(0.0) * keep;
+            let toward = if draining { lo.min(target) } else { lo };
+            target = toward + (target - toward).max(0.0) * keep;
             if draining {
                 // back to the calm level of before the slower path, no further this fast
                 target = target.max(calm.min(before));
@@ -181,7 +186,10 @@ impl DelayEstimator {
             }
         }
         self.updated_at = Some(self.updated_at.map_or(now_us, |at| at.max(now_us)));
-        self.target_transit_us = Some(target.max(wanted).clamp(lo, hi));
+        // the floor holds the decaying target up, except while it drains what a slower
+        // path left: the floor the server counted in that path's round trips falls too
+        let floor = if self.draining_since_us.is_some() { f64::MIN } else { lo };
+        self.target_transit_us = Some(target.max(wanted).max(floor).min(hi));
         // recurring peaks hold the target up while they recur, and no longer: the floor
         // is not folded into the decaying target, so when the pattern stops (the link
         // changed) the target falls back at once to what the link's jitter asks for
@@ -200,13 +208,15 @@ impl DelayEstimator {
         let base = base as f64;
         let wanted = (transit_us + self.frame_us) as f64;
         let target = self.target_transit_us.unwrap_or(wanted).max(wanted);
-        self.target_transit_us = Some(target.clamp(base + self.min_us as f64, base + self.max_us as f64));
+        self.target_transit_us = Some(target.min(base + self.max_us as f64));
     }
 
     /// Target delay in µs, relative to the fastest recent frame.
     pub(super) fn target_us(&self) -> i64 {
         match (self.target_transit_us, self.base_us) {
-            (Some(t), Some(base)) => ((t - base as f64).round() as i64).max(self.peak_floor_us.unwrap_or(0)),
+            (Some(t), Some(base)) => ((t - base as f64).round() as i64)
+                .max(self.peak_floor_us.unwrap_or(0))
+                .clamp(self.min_us, self.max_us.max(self.min_us)),
             // before the first frame: one frame of margin, within the bounds
             _ => self.frame_us.clamp(self.min_us, self.max_us),
         }
@@ -284,20 +294,39 @@ impl DelayEstimator {
         let fastest = self.calm_samples.iter().map(|c| c.base_us).min().unwrap_or(base_us);
         // from a path slower than the fastest of the last half minute back to that one
         let back_to_fastest = fall.from_us >= fastest + PATH_FALL_US && base_us <= fastest + PATH_FALL_US / 2;
-        if !fall.faster && fall.from_us - base_us >= PATH_FALL_US.max(fall.jitter_us / 2) && back_to_fastest {
+        // a fall as large as half the jitter before it is no early frame; nor is one after a
+        // path that stayed slower for seconds (whose own losses may make its jitter larger)
+        let beyond_jitter = fall.from_us - base_us >= PATH_FALL_US.max(fall.jitter_us / 2)
+            || fall.from_us - base_us >= PATH_FALL_US && self.slower_for(fastest, now) >= SLOW_PATH_US;
+        if !fall.faster && beyond_jitter && back_to_fastest {
             fall.faster = true;
             self.draining_since_us = Some(now);
             self.drain_floor_us = self.calm_samples.iter().map(|c| c.target_us).min().unwrap_or(0);
             self.peaks.clear();
             self.peak_floor_us = None;
-            // the slower path's frames (before the fall began); those of its queue that came
-            // with the fall stay, and the target drains what they ask for
-            self.samples.retain(|&(at, _)| at >= fall.since_us);
+            self.forget_slower_path(base_us);
             self.restart_target = true;
         } else if fall.faster {
             self.shift_target(old_us - base_us);
+            self.forget_slower_path(base_us);
         }
         self.fall = Some(fall);
+    }
+
+    /// How long the fastest transit has stayed a fall's worth above `fastest`, by the
+    /// samples of once a second, µs.
+    fn slower_for(&self, fastest: i64, now_us: i64) -> i64 {
+        let slower = self.calm_samples.iter().rev().take_while(|c| c.base_us >= fastest + PATH_FALL_US);
+        slower.last().map_or(0, |c| now_us - c.at_us)
+    }
+
+    /// Drops the frames of the slower path from the window: those later than the calm level
+    /// above the new fastest transit `base_us` — the slower path's own, and its queue's that
+    /// came with the fall. Kept, they would hold the target at the queue's delay for a
+    /// window.
+    fn forget_slower_path(&mut self, base_us: i64) {
+        let latest = base_us + self.drain_floor_us.max(self.frame_us);
+        self.samples.retain(|&(_, transit)| transit <= latest);
     }
 
     /// Moves the target in transit terms down by `by_us` (it keeps its height above a base

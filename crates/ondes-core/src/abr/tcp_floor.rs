@@ -68,6 +68,10 @@ pub const BURST_WINDOW_US: u64 = 10_000_000;
 /// Retransmissions within [`MEMORY_US`] that call for the full protection: a link this
 /// lossy also loses retransmissions, each another 2.5 round trips late.
 pub const LOSSY_RETRANS: u32 = 6;
+/// After a path change, retransmissions for this long are of segments the old path lost
+/// (sent before the change, or queued behind its losses: a retransmission timer backed off
+/// on a slow path fires seconds later) and are no evidence about the new one, µs.
+pub const OLD_PATH_RETRANS_US: u64 = 5_000_000;
 /// Least margin above one message, µs.
 pub const MIN_MARGIN_US: u64 = 5_000;
 /// One retransmission's delay, in thousandths of a round trip (RTT + RACK's RTT/4).
@@ -81,9 +85,20 @@ pub struct TcpFloor {
     /// When the level last went up or stepped down.
     changed_us: u64,
     last_total: Option<u32>,
-    /// (time, segments) of each sample that showed retransmissions, within [`MEMORY_US`].
-    retrans: VecDeque<(u64, u32)>,
+    /// Each sample that showed retransmissions, within [`MEMORY_US`].
+    retrans: VecDeque<Retrans>,
     last: Option<TcpInfo>,
+    /// When the history was last forgotten (a path change).
+    forgot_us: Option<u64>,
+}
+
+/// Segments retransmitted between two samples.
+#[derive(Debug, Clone, Copy)]
+struct Retrans {
+    at_us: u64,
+    segments: u32,
+    /// Within [`OLD_PATH_RETRANS_US`] of a path change: the old path's.
+    old_path: bool,
 }
 
 impl TcpFloor {
@@ -97,6 +112,7 @@ impl TcpFloor {
             last_total: None,
             retrans: VecDeque::new(),
             last: None,
+            forgot_us: None,
         }
     }
 
@@ -111,7 +127,7 @@ impl TcpFloor {
 
     /// Segments retransmitted within the last [`MEMORY_US`] (as of the latest sample).
     pub fn recent_retrans(&self) -> u32 {
-        self.retrans.iter().map(|r| r.1).sum()
+        self.retrans.iter().map(|r| r.segments).sum()
     }
 
     /// Takes a sample of the connection's TCP state; returns whether the level changed.
@@ -124,15 +140,20 @@ impl TcpFloor {
             _ => 0,
         };
         self.last_total = Some(info.total_retrans);
+        // retransmissions just after a path change are of segments the old path lost: they
+        // keep one retransmission's cover, but say nothing of bursts on the new path
+        let old_path = self.forgot_us.is_some_and(|t| now_us < t + OLD_PATH_RETRANS_US);
         if new > 0 {
-            self.retrans.push_back((now_us, new));
+            self.retrans.push_back(Retrans { at_us: now_us, segments: new, old_path });
         }
-        while self.retrans.front().is_some_and(|(t, _)| *t + MEMORY_US <= now_us) {
+        while self.retrans.front().is_some_and(|r| r.at_us + MEMORY_US <= now_us) {
             self.retrans.pop_front();
         }
+        let this_path = self.retrans.iter().filter(|r| !r.old_path);
         let burst: u32 =
-            self.retrans.iter().filter(|(t, _)| *t + BURST_WINDOW_US > now_us).map(|r| r.1).sum();
-        let evidence = if burst >= BURST_RETRANS || self.recent_retrans() >= LOSSY_RETRANS {
+            this_path.clone().filter(|r| r.at_us + BURST_WINDOW_US > now_us).map(|r| r.segments).sum();
+        let lossy: u32 = this_path.map(|r| r.segments).sum();
+        let evidence = if burst >= BURST_RETRANS || lossy >= LOSSY_RETRANS {
             Level::Full
         } else if !self.retrans.is_empty() {
             Level::Single
@@ -145,7 +166,7 @@ impl TcpFloor {
             self.changed_us = now_us;
         } else if evidence < self.level && now_us >= self.changed_us + STEP_DOWN_US {
             // one level at a time, each after a calm step
-            let since_last = self.retrans.back().map_or(u64::MAX, |(t, _)| now_us - t);
+            let since_last = self.retrans.back().map_or(u64::MAX, |r| now_us - r.at_us);
             if since_last >= STEP_DOWN_US {
                 self.level = match self.level {
                     Level::Full => Level::Single,
@@ -161,9 +182,12 @@ impl TcpFloor {
     /// retransmissions seen so far are evidence about the old path. They are forgotten, and
     /// the full protection steps down to one retransmission's at once — as a connection with
     /// a little history would have; the usual calm step leads on to [`Level::Clean`].
+    /// Retransmissions within [`OLD_PATH_RETRANS_US`] after it are the old path's too: they
+    /// keep one retransmission's cover and do not count towards the full protection.
     /// Returns whether the level changed.
     pub fn forget_history(&mut self, now_us: u64) -> bool {
         self.retrans.clear();
+        self.forgot_us = Some(now_us);
         if self.level != Level::Full {
             return false;
         }
@@ -355,5 +379,21 @@ mod tests {
         assert_eq!(f.level(), Level::Clean);
         // nothing to forget: no change
         assert!(!f.forget_history(40 * S));
+    }
+
+    #[test]
+    fn retransmissions_just_after_a_path_change_are_the_old_paths() {
+        let mut f = TcpFloor::new(3, 0);
+        run(&mut f, 0, 0, 30);
+        f.observe(info(6), 30 * S);
+        assert!(f.forget_history(31 * S));
+        // a burst two seconds later (segments the old path lost): one retransmission's cover,
+        // not the full one
+        f.observe(info(9), 33 * S);
+        assert_eq!((f.level(), f.recent_retrans()), (Level::Single, 3));
+        // the same burst on the new path, later, is evidence about it
+        run(&mut f, 9, 34, 40);
+        f.observe(info(12), 40 * S);
+        assert_eq!(f.level(), Level::Full);
     }
 }

@@ -42,6 +42,9 @@ const PATH_FALL_US: i64 = 50_000;
 /// A path slower than the fastest for this long is a path, and a fall back from it no
 /// early frame, whatever its jitter, µs: see [`DelayEstimator::path_faster`].
 const SLOW_PATH_US: i64 = 5_000_000;
+/// How much slower than the fastest such a path is, and how much the fastest transit must
+/// fall from it, µs.
+const SLOW_PATH_FALL_US: i64 = 30_000;
 
 /// How far back the calm level before an episode is looked for, µs.
 const CALM_MEMORY_US: i64 = 30_000_000;
@@ -293,12 +296,17 @@ impl DelayEstimator {
         };
         let fastest = self.calm_samples.iter().map(|c| c.base_us).min().unwrap_or(base_us);
         // from a path slower than the fastest of the last half minute back to that one
-        let back_to_fastest = fall.from_us >= fastest + PATH_FALL_US && base_us <= fastest + PATH_FALL_US / 2;
-        // a fall as large as half the jitter before it is no early frame; nor is one after a
-        // path that stayed slower for seconds (whose own losses may make its jitter larger)
-        let beyond_jitter = fall.from_us - base_us >= PATH_FALL_US.max(fall.jitter_us / 2)
-            || fall.from_us - base_us >= PATH_FALL_US && self.slower_for(fastest, now) >= SLOW_PATH_US;
-        if !fall.faster && beyond_jitter && back_to_fastest {
+        let fell_us = fall.from_us - base_us;
+        let back_to_fastest = base_us <= fastest + PATH_FALL_US / 2;
+        // from a path slower than the fastest of the last half minute back to that one: by a
+        // fall as large as half the jitter before it (no early frame), or by a smaller one
+        // after a path that stayed slower for seconds (whose own losses may make its jitter
+        // larger)
+        let sudden =
+            fall.from_us >= fastest + PATH_FALL_US && fell_us >= PATH_FALL_US.max(fall.jitter_us / 2);
+        let after_slow =
+            fell_us >= SLOW_PATH_FALL_US && self.slower_for(fastest + SLOW_PATH_FALL_US, now) >= SLOW_PATH_US;
+        if !fall.faster && back_to_fastest && (sudden || after_slow) {
             fall.faster = true;
             self.draining_since_us = Some(now);
             self.drain_floor_us = self.calm_samples.iter().map(|c| c.target_us).min().unwrap_or(0);
@@ -313,10 +321,10 @@ impl DelayEstimator {
         self.fall = Some(fall);
     }
 
-    /// How long the fastest transit has stayed a fall's worth above `fastest`, by the
-    /// samples of once a second, µs.
-    fn slower_for(&self, fastest: i64, now_us: i64) -> i64 {
-        let slower = self.calm_samples.iter().rev().take_while(|c| c.base_us >= fastest + PATH_FALL_US);
+    /// How long the fastest transit has stayed at or above `slow_us`, by the samples of once
+    /// a second, µs.
+    fn slower_for(&self, slow_us: i64, now_us: i64) -> i64 {
+        let slower = self.calm_samples.iter().rev().take_while(|c| c.base_us >= slow_us);
         slower.last().map_or(0, |c| now_us - c.at_us)
     }
 

@@ -39,6 +39,20 @@
  *   "accelerate"), so a second of excess goes in about two; more than `jumpExcessMs` above
  *   the target, the oldest audio is dropped at once down to the target.
  *
+ * The exception to the slow shrink is a *faster path*. During a capacity drop the frames
+ * queue and the transit rises; when the link recovers, the queue arrives in a burst and the
+ * transit falls back to the fast link's. Measured from the new base, every frame of the
+ * slower path still in the window would look like jitter, and the target would jump to the
+ * queue's delay and keep the listener that late for ~10–20 s (the window, then the shrink).
+ * But a queue left by a capacity drop is not jitter that will recur. So when the base falls
+ * back near the fastest of the last 30 s (a sample of the base and the target is kept once a
+ * second) from a slower path — by at least 50 ms and half the jitter before it, or by 30 ms
+ * after a path slower for 5 s — the slower path's frames (those later than the calm target
+ * above the new base) leave the window, and the target is set at once from what is left, no
+ * lower than the calm target before the episode (its least over those 30 s); the drain then
+ * brings the delay down within seconds. A lucky early frame on a jittery path is neither:
+ * it counts as jitter, as before.
+ *
  * Before the first start and after an underrun the buffer waits until it holds `targetMs`
  * (state `buffering`). An underrun while `playing` is counted once and concealed: the last
  * 10 ms are repeated with a fade to silence over `fadeMs`; when audio returns it fades in.
@@ -67,6 +81,19 @@
 
 import { compress } from './stretch.js';
 
+/** How far back the calm target and the fastest base are looked for (ms). */
+const CALM_MEMORY_MS = 30000;
+/** One calm sample per this much arrival time (ms). */
+const CALM_EVERY_MS = 1000;
+/** Falls of the base within this long of the first one are one fall (ms). */
+const FALL_WINDOW_MS = 2000;
+/** A sudden fall this large (and at least half the jitter before it) is a faster path (ms). */
+const PATH_FALL_MS = 50;
+/** A path slower than the fastest this long is a path, whatever its jitter (ms)… */
+const SLOW_PATH_MS = 5000;
+/** …if it is this much slower, and the base falls back by as much (ms). */
+const SLOW_PATH_FALL_MS = 30;
+
 /**
  * @typedef {object} JitterBufferOptions
  * @property {number} sampleRate        output sample rate (Hz)
@@ -93,6 +120,24 @@ import { compress } from './stretch.js';
  * @property {number} seq
  * @property {number} captureMs   the frame's capture time
  * @property {number} offset      index of that sample in the `out` arrays of the `pull` that played it
+ */
+
+/**
+ * The target and the window's base (smallest transit) once a second, ms.
+ * @typedef {object} CalmSample
+ * @property {number} t        arrival time
+ * @property {number} target   the target then
+ * @property {number} base     the base then
+ */
+
+/**
+ * A fall of the base (see {@link JitterBuffer.pathFaster}), ms.
+ * @typedef {object} BaseFall
+ * @property {number} since         arrival of its first frame
+ * @property {number} from          the base before it
+ * @property {number} jitterBefore  the jitter quantile before it
+ * @property {boolean} faster       taken for a faster path
+ * @property {number} calm          with `faster`: the calm target it goes back to
  */
 
 /**
@@ -212,6 +257,16 @@ export class JitterBuffer {
         this.targetDelay = Math.min(this.maxTargetMs, Math.max(this.minTargetMs, this.initialTargetMs)); // ms, as a buffer level (D + F)
         this.historySince = /** @type {number|null} */ (null); // first arrival of the jitter history
         this.lastTargetUpdate = /** @type {number|null} */ (null);
+        this.forgetPaths();
+    }
+
+    /** Forgets the paths seen: the calm samples, the base and its fall (see {@link pathFaster}). */
+    forgetPaths() {
+        /** @type {CalmSample[]} */
+        this.calmSamples = [];
+        /** @type {BaseFall|null} */
+        this.fall = null;
+        this.base = /** @type {number|null} */ (null); // the window's smallest transit at the last arrival
     }
 
     /**
@@ -307,6 +362,7 @@ export class JitterBuffer {
                     outcome = 'restart';
                     this.arrivals = [];
                     this.historySince = null;
+                    this.forgetPaths(); // perhaps another clock: its transits compare with none before
                     this.expectJump = false;
                 } else {
                     this.framesLate++;
@@ -354,12 +410,17 @@ export class JitterBuffer {
         if (drop) this.arrivals.splice(0, drop);
         let base = Infinity;
         for (const a of this.arrivals) base = Math.min(base, a.transit);
+        // a faster path (see pathFaster): the calm target to go back to at once
+        const calm = this.base !== null && base < this.base ? this.pathFaster(this.base, base, nowMs) : null;
         const jitters = this.arrivals.map((a) => a.transit - base).sort((a, b) => a - b);
         this.lastJitter = transit - base;
         this.jitterQ = quantileSorted(jitters, this.quantile);
 
         const raw = Math.min(this.maxTargetMs, Math.max(this.minTargetMs, this.frameMs + this.jitterQ + this.marginMs));
-        if (raw >= this.targetDelay) {
+        if (calm !== null) {
+            // the slower path's frames are gone: what is left, no lower than the calm target
+            this.targetDelay = Math.min(this.maxTargetMs, Math.max(this.minTargetMs, raw, calm));
+        } else if (raw >= this.targetDelay) {
             this.targetDelay = raw; // grows at once
         } else if (this.lastTargetUpdate !== null) {
             // shrinks slowly: exponential approach with time constant shrinkTauMs, and not
@@ -372,6 +433,76 @@ export class JitterBuffer {
         }
         if (this.historySince === null) this.historySince = nowMs;
         this.lastTargetUpdate = nowMs;
+        this.base = base;
+        const last = this.calmSamples[this.calmSamples.length - 1];
+        if (last === undefined || nowMs >= last.t + CALM_EVERY_MS) {
+            this.calmSamples.push({ t: nowMs, target: this.targetDelay, base });
+            let old = 0;
+            while (this.calmSamples[old].t < nowMs - CALM_MEMORY_MS) old++;
+            if (old) this.calmSamples.splice(0, old);
+        }
+    }
+
+    /**
+     * The window's base fell from `from` to `base` at `nowMs`: a queue drained, the link
+     * recovered — or only a lucky frame. Falls within `FALL_WINDOW_MS` of the first are one
+     * fall. It is a faster path if the base is back near the fastest of the calm samples
+     * (within half of `PATH_FALL_MS`), from a slower path: by a fall of `PATH_FALL_MS` from
+     * at least as far above the fastest, and by half the jitter before it (not an early frame
+     * on a jittery path), or by `SLOW_PATH_FALL_MS` after a path that slow for `SLOW_PATH_MS`
+     * (whose own retransmissions may make its jitter larger than the fall). Then the slower
+     * path's frames leave the window, now and at the fall's further steps. Decided once per fall.
+     * @param {number} from
+     * @param {number} base
+     * @param {number} nowMs
+     * @returns {number|null} the calm target to go back to at once, if the fall was just found
+     *     to be a faster path
+     */
+    pathFaster(from, base, nowMs) {
+        let fall = this.fall;
+        if (fall === null || nowMs - fall.since > FALL_WINDOW_MS) {
+            fall = { since: nowMs, from, jitterBefore: this.jitterQ, faster: false, calm: 0 };
+            this.fall = fall;
+        }
+        if (fall.faster) {
+            this.forgetSlowerPath(base, fall.calm);
+            return null;
+        }
+        const samples = this.calmSamples;
+        const fastest = samples.length ? Math.min(...samples.map((c) => c.base)) : base;
+        const fell = fall.from - base;
+        const backToFastest = base <= fastest + PATH_FALL_MS / 2;
+        const sudden = fall.from >= fastest + PATH_FALL_MS && fell >= Math.max(PATH_FALL_MS, fall.jitterBefore / 2);
+        const afterSlow = fell >= SLOW_PATH_FALL_MS && this.slowerFor(fastest + SLOW_PATH_FALL_MS, nowMs) >= SLOW_PATH_MS;
+        if (!(backToFastest && (sudden || afterSlow))) return null;
+        fall.faster = true;
+        // the buffer's calm level before the episode (never missing: the first arrival keeps one)
+        fall.calm = samples.length ? Math.min(...samples.map((c) => c.target)) : Math.min(this.targetDelay, this.initialTargetMs);
+        this.forgetSlowerPath(base, fall.calm);
+        return fall.calm;
+    }
+
+    /**
+     * How long the base has stayed at or above `slow` up to `nowMs`, by the calm samples (ms).
+     * @param {number} slow
+     * @param {number} nowMs
+     */
+    slowerFor(slow, nowMs) {
+        let since = /** @type {number|null} */ (null);
+        for (let i = this.calmSamples.length - 1; i >= 0 && this.calmSamples[i].base >= slow; i--) since = this.calmSamples[i].t;
+        return since === null ? 0 : nowMs - since;
+    }
+
+    /**
+     * Drops from the window the frames later than the calm target above the new base: the
+     * slower path's own, and its queue's that came in the burst. Kept, they would hold the
+     * target at the queue's delay for a window.
+     * @param {number} base
+     * @param {number} calm
+     */
+    forgetSlowerPath(base, calm) {
+        const latest = base + Math.max(calm, this.frameMs);
+        this.arrivals = this.arrivals.filter((a) => a.transit <= latest);
     }
 
     /** Speed control: steer the measured delay to the target. */

@@ -456,3 +456,122 @@ test('an excess far above the target is dropped at once', () => {
     // what keeps arriving after the jump queues again, up to the jump's threshold
     assert.ok(jb.levelMs < s.targetMs + 600, `level ${jb.levelMs.toFixed(0)} ms, target ${s.targetMs.toFixed(0)} ms`);
 });
+
+/**
+ * Arrivals over a path whose delay changes, in order as over TCP: `delayOf(captureMs)` is
+ * the network delay of the frame captured then (ms), a frame leaves when its last sample
+ * is captured, and the link carries at most one frame every `paceMs` (a queue drains at
+ * that pace). `recoverAt`: the frames still queued on the slower path at that time come
+ * out then, in a burst at the link's pace, before the frames of the faster path. A frame
+ * for which `overtakes(captureMs)` arrives after its own delay, before those held back.
+ */
+function pathArrivals(durationMs, delayOf, { paceMs = 2, recoverAt = Infinity, overtakes = (_c) => false } = {}) {
+    const arrivals = [];
+    let last = -Infinity;
+    for (let seq = 0; seq * FRAME_MS <= durationMs; seq++) {
+        const captureMs = seq * FRAME_MS;
+        let natural = captureMs + FRAME_MS + 2 + delayOf(captureMs);
+        if (captureMs < recoverAt && natural > recoverAt) natural = recoverAt; // queued: out with the recovery
+        if (overtakes(captureMs)) {
+            arrivals.push({ seq, captureMs, at: natural });
+            continue;
+        }
+        const at = Math.max(last + paceMs, natural);
+        last = at;
+        arrivals.push({ seq, captureMs, at });
+    }
+    return arrivals.sort((a, b) => a.at - b.at);
+}
+
+/** Samples target, measured delay, level and underruns every 100 ms of a `drive`. */
+function tracer() {
+    const trace = [];
+    return {
+        trace,
+        onQuantum(t, b) {
+            if (trace.length === 0 || t - trace.at(-1).t >= 100) {
+                const s = b.stats();
+                trace.push({ t, target: s.targetMs, delay: s.delayMs, level: s.levelMs, underruns: s.underruns });
+            }
+        },
+        at(ms) {
+            return trace.reduce((best, p) => (Math.abs(p.t - ms) < Math.abs(best.t - ms) ? p : best));
+        },
+        within(from, to) {
+            return trace.filter((p) => p.t >= from && p.t < to);
+        },
+    };
+}
+
+test('a faster path gives back the slower path\'s delay within seconds', () => {
+    // 10 s over a 20 ms path, then 15 s where it is 600 ms slower (a capacity drop: the
+    // frames queue), then the fast path again from 25 s: the queue drains in a burst at the
+    // link's pace (a frame every 2 ms) before the fast path's frames
+    for (const seed of [1, 2, 3, 4, 5]) {
+        const rand = rng(seed);
+        const delayOf = (c) => (c >= 10_000 && c < 25_000 ? 620 : 20) + 4 * rand();
+        const arrivals = pathArrivals(40_000, delayOf, { recoverAt: 25_000 + FRAME_MS + 2 });
+        const jb = make();
+        const tr = tracer();
+        drive(jb, arrivals, 40_000, tr.onQuantum);
+        const before = tr.at(9_900);
+        const bound = 1.2 * Math.max(before.target, before.delay) + FRAME_MS;
+        const slowPeak = Math.max(...tr.within(10_000, 25_000).map((p) => Math.max(p.target, p.delay)));
+        assert.ok(slowPeak >= 500, `seed ${seed}: ≥ 500 ms on the slow path (${slowPeak.toFixed(0)})`);
+        for (const p of tr.within(28_000, 40_000)) {
+            assert.ok(
+                p.target <= bound && p.delay <= bound && p.level <= bound,
+                `seed ${seed}: at ${(p.t / 1000).toFixed(1)} s target ${p.target.toFixed(0)}, delay ${p.delay.toFixed(0)}, ` +
+                    `level ${p.level.toFixed(0)} ms, not back within ${bound.toFixed(0)} ms (before: ${before.target.toFixed(0)})`,
+            );
+        }
+        assert.equal(jb.underruns, tr.at(24_900).underruns, `seed ${seed}: no underrun from the drain`);
+    }
+});
+
+test('after a lossy slow path only 40 ms slower, the target comes back within seconds', () => {
+    // retransmissions on the slower path: 60 ms + up to 150 ms, in order (a frame never
+    // arrives before the one before it); the fast path 20 ms + up to 10 ms. The fall back
+    // (about 40 ms) is smaller than the slow path's jitter, but the path was slower for seconds
+    for (const seed of [1, 2, 3, 4, 5]) {
+        const rand = rng(seed);
+        const delayOf = (c) => (c >= 10_000 && c < 30_000 ? 60 + 150 * rand() : 20 + 10 * rand());
+        const arrivals = pathArrivals(45_000, delayOf);
+        const jb = make();
+        const tr = tracer();
+        drive(jb, arrivals, 45_000, tr.onQuantum);
+        const before = tr.at(9_900);
+        const bound = 1.2 * Math.max(before.target, before.delay) + FRAME_MS;
+        const slow = tr.at(29_900);
+        assert.ok(slow.target > bound, `seed ${seed}: the slow path's target ${slow.target.toFixed(0)} ms is above ${bound.toFixed(0)}`);
+        for (const p of tr.within(33_000, 45_000)) {
+            assert.ok(
+                p.target <= bound && p.delay <= bound,
+                `seed ${seed}: at ${(p.t / 1000).toFixed(1)} s target ${p.target.toFixed(0)}, delay ${p.delay.toFixed(0)} ms, ` +
+                    `not back within ${bound.toFixed(0)} ms (before: ${before.target.toFixed(0)})`,
+            );
+        }
+        assert.equal(jb.underruns, tr.at(29_900).underruns, `seed ${seed}: no underrun from the drain`);
+    }
+});
+
+test('an early frame on a jittery path does not restart the target', () => {
+    // 100 ms + up to 60 ms, in order, and at 20 s one frame in 40 ms: a lucky frame, not a
+    // faster path. It overtakes the frames held back before it, which come too late to play
+    // (the buffer does not reorder): their gap may cost an underrun at once, the target none.
+    for (const seed of [1, 2, 3, 4, 5]) {
+        const rand = rng(seed);
+        const early = (c) => c === 20_000;
+        const delayOf = (c) => (early(c) ? 40 : 100 + 60 * rand());
+        const arrivals = pathArrivals(35_000, delayOf, { overtakes: early });
+        const jb = make();
+        const tr = tracer();
+        drive(jb, arrivals, 35_000, tr.onQuantum);
+        const before = tr.at(19_900);
+        const low = Math.min(...tr.within(20_000, 35_000).map((p) => p.target));
+        assert.ok(before.target > FRAME_MS + 50, `seed ${seed}: the target covers the jitter (${before.target.toFixed(0)})`);
+        assert.ok(jb.framesLate > 0, `seed ${seed}: the early frame overtook others`);
+        assert.ok(low >= 0.8 * before.target, `seed ${seed}: target ${before.target.toFixed(0)} → as low as ${low.toFixed(0)} ms`);
+        assert.equal(jb.underruns, tr.at(20_500).underruns, `seed ${seed}: no underrun after the early frame's`);
+    }
+});

@@ -90,6 +90,8 @@ const LATE_MERGE_US: u64 = 2_000_000;
 const PROBE_RTT_WINDOW_US: u64 = 1_000_000;
 /// Shortest backlogged stretch whose drained rate is taken when audio piles up fast.
 const COARSE_SPAN_US: u64 = 100_000;
+/// The span over which the backlog's growth bounds the link's rate at a switch down, µs.
+const BACKLOG_GROWTH_SPAN_US: u64 = 500_000;
 /// How long a capacity measured at a switch down bars probes above it.
 const CEILING_MEMORY_US: u64 = 60_000_000;
 /// Calm (no congestion signal) after which that bar is lifted early: a capacity measured
@@ -570,6 +572,17 @@ impl Controller {
         now > 0 && now >= then
     }
 
+    /// What the link carries at most, by how fast audio piles up at the server: at a rung
+    /// costing `current_bps` on a link carrying `c`, the backlog grows by `1 − c/current`
+    /// seconds each second. Over the last half second; `None` when it does not grow.
+    fn backlog_growth_bound(&self, current_bps: f64, now_us: u64) -> Option<f64> {
+        let &(t0, b0) = self.backlog.iter().find(|(t, _)| *t + BACKLOG_GROWTH_SPAN_US >= now_us)?;
+        let &(t1, b1) = self.backlog.back()?;
+        let span = t1.checked_sub(t0).filter(|s| *s >= BACKLOG_GROWTH_SPAN_US / 2)?;
+        let growth = b1.checked_sub(b0)? as f64 / span as f64;
+        (growth > 0.0).then(|| current_bps * (1.0 - growth.min(1.0)))
+    }
+
     fn profile_message_us(&self) -> u64 {
         self.batch() as u64 * self.cfg.stream_frame_us as u64
     }
@@ -578,7 +591,9 @@ impl Controller {
     fn congestion(&mut self, now_us: u64) -> Option<Reason> {
         let backlog = self.backlog_now();
         if backlog >= self.cfg.backlog_us + self.profile_message_us() && self.backlog_growing(now_us) {
-            let capacity_kbps = self.fresh_capacity(now_us, false).map(|c| (c / 1000.0) as u32);
+            let current = self.cost_bps(self.profile, self.rung);
+            let growth = self.backlog_growth_bound(current, now_us).unwrap_or(f64::INFINITY);
+            let capacity_kbps = self.fresh_capacity(now_us, false).map(|c| (c.min(growth) / 1000.0) as u32);
             return Some(Reason::Backlog { backlog_ms: (backlog / 1000) as u32, capacity_kbps });
         }
         if self.delay_strikes >= DELAY_STRIKES {
@@ -786,8 +801,11 @@ impl Controller {
         if fresh.is_some_and(|c| current <= self.cfg.headroom * c) {
             return None;
         }
-        // trust a fresh measurement; without one, assume the current rung is too much
-        let budget = fresh.unwrap_or_else(|| self.avail_bps.min(0.85 * current));
+        // trust a fresh measurement; without one, assume the current rung is too much. Either
+        // way, no more than the growth of the backlog allows: buffers between the socket and
+        // the bottleneck can make the socket's rate look higher than the link's for a while
+        let growth = self.backlog_growth_bound(current, now_us).unwrap_or(f64::INFINITY);
+        let budget = fresh.unwrap_or_else(|| self.avail_bps.min(0.85 * current)).min(growth);
         self.avail_bps = budget;
         // the rung being left did not fit: nothing costing as much fits until proven otherwise
         // (a coarse figure is no bound: it may be far too low)

@@ -99,6 +99,24 @@ fn a_backlog_sends_it_straight_to_the_rung_the_link_carries() {
     assert!(d.reason.to_string().contains("waiting at the server"));
 }
 
+/// Buffers between the socket and the bottleneck (a proxy's, a modem's) take audio faster
+/// than the link carries for a while: the socket's rate says 120 kbit/s, but audio piles up
+/// at half a second per second at 131 kbit/s on the socket, so the link carries about half
+/// of that. The switch down lands on a rung that fits the half, not one rung down.
+#[test]
+fn the_backlogs_growth_bounds_a_socket_rate_that_buffers_inflate() {
+    let mut f = Feed::new(AbrConfig { start_kbps: 128, ..AbrConfig::default() });
+    let mut backlog = 0;
+    for _ in 0..40 {
+        backlog += 25_000;
+        f.send(0.05, 120_000.0, backlog);
+    }
+    let d = f.decisions.first().expect("no switch down");
+    assert_eq!((d.direction, d.kbps), (Direction::Down, 32), "{d:?}");
+    // the reason names what the link carries, not what the buffers took
+    assert!(matches!(d.reason, Reason::Backlog { capacity_kbps: Some(60..=70), .. }), "{d:?}");
+}
+
 #[test]
 fn at_most_one_change_per_interval_under_constant_pressure() {
     let mut f = Feed::new(AbrConfig { start_kbps: 128, ..AbrConfig::default() });

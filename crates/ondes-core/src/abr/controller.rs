@@ -152,6 +152,8 @@ pub struct Controller {
     /// Last time anything signalled congestion.
     calm_since_us: u64,
     backlog: VecDeque<(u64, u64)>,
+    /// (time, µs of audio) of the skips to live of the last [`BACKLOG_GROWTH_SPAN_US`].
+    skipped: VecDeque<(u64, u64)>,
     delay_strikes: u32,
     /// Queueing delay at the last strike (for the reason).
     strike_queue_us: u64,
@@ -230,6 +232,7 @@ impl Controller {
             backlog_since: None,
             calm_since_us: now_us,
             backlog: VecDeque::new(),
+            skipped: VecDeque::new(),
             delay_strikes: 0,
             strike_queue_us: 0,
             drained_us: None,
@@ -391,6 +394,11 @@ impl Controller {
     /// Skips soon after a switch down are what is left of the shortage it answered (the
     /// backlog drains or is skipped): they count for nothing.
     pub fn handle_skip(&mut self, skipped_frames: u64, now_us: u64) {
+        // what the skip threw away had piled up too: the backlog's growth counts it
+        self.skipped.push_back((now_us, skipped_frames * u64::from(self.cfg.stream_frame_us)));
+        while self.skipped.front().is_some_and(|(t, _)| *t + BACKLOG_GROWTH_SPAN_US < now_us) {
+            self.skipped.pop_front();
+        }
         if self.last_rung_down_us.is_some_and(|d| now_us < d + SKIP_PAIR_US) {
             self.last_skip_us = None;
             return;
@@ -574,12 +582,15 @@ impl Controller {
 
     /// What the link carries at most, by how fast audio piles up at the server: at a rung
     /// costing `current_bps` on a link carrying `c`, the backlog grows by `1 − c/current`
-    /// seconds each second. Over the last half second; `None` when it does not grow.
+    /// seconds each second — counting what skips to live threw away of it (a profile with a
+    /// small latency budget skips before the backlog can grow). Over the last half second;
+    /// `None` when it does not grow.
     fn backlog_growth_bound(&self, current_bps: f64, now_us: u64) -> Option<f64> {
         let &(t0, b0) = self.backlog.iter().find(|(t, _)| *t + BACKLOG_GROWTH_SPAN_US >= now_us)?;
         let &(t1, b1) = self.backlog.back()?;
         let span = t1.checked_sub(t0).filter(|s| *s >= BACKLOG_GROWTH_SPAN_US / 2)?;
-        let growth = b1.checked_sub(b0)? as f64 / span as f64;
+        let skipped: u64 = self.skipped.iter().filter(|(t, _)| *t > t0 && *t <= t1).map(|s| s.1).sum();
+        let growth = (b1 + skipped).checked_sub(b0)? as f64 / span as f64;
         (growth > 0.0).then(|| current_bps * (1.0 - growth.min(1.0)))
     }
 

@@ -331,6 +331,34 @@ fn two_skips_to_live_within_seconds_switch_down_and_one_does_not() {
     assert!(d.reason.to_string().contains("160 ms skipped"), "{}", d.reason);
 }
 
+/// A conversation listener on a link carrying half its rung, behind buffers that make the
+/// socket's rate look like 90% of it: the backlog never reaches the congestion threshold
+/// (each time 100 ms wait, the server skips to live), but what the skips threw away piled
+/// up too — the switch goes two rungs down at once (its half-second span still reaches into
+/// the moments before the shortage), not one.
+#[test]
+fn skipped_audio_counts_in_the_backlogs_growth() {
+    let mut f = Feed::conversation();
+    f.send(6.0, f.cost(f.c.rung()), 0);
+    while f.c.rung() < LADDER.len() - 1 {
+        f.send(1.0, 1.5 * f.cost(f.c.rung() + 1), 10_000);
+        f.send(4.0, f.cost(f.c.rung()), 0);
+    }
+    let (top, start) = (f.cost(f.c.rung()), f.decisions.len());
+    let mut backlog = 0;
+    for _ in 0..40 {
+        backlog += 25_000; // half a second of audio per second
+        if backlog >= 100_000 {
+            f.c.handle_skip(backlog / 20_000, f.now);
+            backlog = 0;
+        }
+        f.send(0.05, 0.9 * top, backlog);
+    }
+    let d = f.decisions[start..].first().copied().expect("a switch down");
+    assert_eq!((d.direction, d.reason.code()), (Direction::Down, "lagged"), "{:?}", f.decisions);
+    assert!(d.rung < LADDER.len() - 2, "{d:?}: {} bit/s on a link of {}", f.cost(d.rung), 0.5 * top);
+}
+
 /// Skips right after a switch down are the old shortage draining, not a new one.
 #[test]
 fn skips_just_after_a_switch_down_do_not_count() {

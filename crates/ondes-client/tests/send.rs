@@ -268,6 +268,23 @@ async fn http_ingest_learns_the_layout_and_is_lossless() {
     s.shutdown().await;
 }
 
+/// A publisher told to stop before its first frame (a soak's last session, a user's Ctrl-C
+/// at once) ends cleanly, having sent nothing: no empty body for the server to refuse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_ingest_stopped_before_the_first_frame_ends_cleanly() {
+    let s = start(&toml(16_000, 400), "127.0.0.1:0").await;
+    let mut o = SendOptions::new("tone:sine?freq=700", format!("http://{}/api/streams/voice/ingest", s.addr));
+    o.token = Some(publish_token(&s));
+    o.max_duration = Some(Duration::from_secs(2));
+    let (stop, rx) = tokio::sync::watch::channel(true);
+    o.stop = Some(rx);
+    let r = publisher::send(o, None).await.expect("a stop is no failure");
+    assert_eq!((r.frames_sent, r.frames_acked), (0, 0));
+    assert!(r.server_errors.is_empty(), "{:?}", r.server_errors);
+    drop(stop);
+    s.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publisher_fails_over_to_its_fallback_url_when_the_server_dies() {
     let first = Killable::start(toml(16_000, 1000), "127.0.0.1:0".into());

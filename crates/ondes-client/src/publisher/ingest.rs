@@ -202,6 +202,17 @@ pub async fn send(
             Step::WaitForAck | Step::WaitForResume => tokio::task::yield_now().await,
         }
     }
+    if report.frames_sent == 0 && failure.is_none() && stop.as_ref().is_some_and(|s| *s.borrow()) {
+        // stopped before the first frame: there is no session to finish, and an empty body
+        // would only be refused (`no_audio`); the request is abandoned instead
+        response.abort();
+        if let Some(log) = frame_log
+            && let Err(e) = log.finish()
+        {
+            failure = Some(format!("writing the frame log failed: {e}"));
+        }
+        return finish(report, clock, failure);
+    }
     drop(tx);
     let outcome = match response.await {
         Err(e) => Err(format!("the request task failed: {e}")),

@@ -581,17 +581,19 @@ impl Controller {
     }
 
     /// What the link carries at most, by how fast audio piles up at the server: at a rung
-    /// costing `current_bps` on a link carrying `c`, the backlog grows by `1 − c/current`
-    /// seconds each second — counting what skips to live threw away of it (a profile with a
-    /// small latency budget skips before the backlog can grow). Over the last half second;
-    /// `None` when it does not grow.
-    fn backlog_growth_bound(&self, current_bps: f64, now_us: u64) -> Option<f64> {
-        let &(t0, b0) = self.backlog.iter().find(|(t, _)| *t + BACKLOG_GROWTH_SPAN_US >= now_us)?;
-        let &(t1, b1) = self.backlog.back()?;
-        let span = t1.checked_sub(t0).filter(|s| *s >= BACKLOG_GROWTH_SPAN_US / 2)?;
-        let skipped: u64 = self.skipped.iter().filter(|(t, _)| *t > t0 && *t <= t1).map(|s| s.1).sum();
-        let growth = (b1 + skipped).checked_sub(b0)? as f64 / span as f64;
-        (growth > 0.0).then(|| current_bps * (1.0 - growth.min(1.0)))
+    /// costing `r` on a link carrying `c`, the backlog grows by `1 − c/r` seconds each
+    /// second — counting what skips to live threw away of it (a profile with a small latency
+    /// budget skips before the backlog can grow). Over the last half second; infinite when
+    /// it does not grow.
+    fn backlog_growth_bound(&self, now_us: u64) -> f64 {
+        let growth = || {
+            let &(t0, b0) = self.backlog.iter().find(|(t, _)| *t + BACKLOG_GROWTH_SPAN_US >= now_us)?;
+            let &(t1, b1) = self.backlog.back()?;
+            let span = t1.checked_sub(t0).filter(|s| *s >= BACKLOG_GROWTH_SPAN_US / 2)?;
+            let skipped: u64 = self.skipped.iter().filter(|(t, _)| *t > t0 && *t <= t1).map(|s| s.1).sum();
+            Some((b1 + skipped).checked_sub(b0)? as f64 / span as f64).filter(|g| *g > 0.0)
+        };
+        growth().map_or(f64::INFINITY, |g| self.cost_bps(self.profile, self.rung) * (1.0 - g.min(1.0)))
     }
 
     fn profile_message_us(&self) -> u64 {
@@ -602,8 +604,7 @@ impl Controller {
     fn congestion(&mut self, now_us: u64) -> Option<Reason> {
         let backlog = self.backlog_now();
         if backlog >= self.cfg.backlog_us + self.profile_message_us() && self.backlog_growing(now_us) {
-            let current = self.cost_bps(self.profile, self.rung);
-            let growth = self.backlog_growth_bound(current, now_us).unwrap_or(f64::INFINITY);
+            let growth = self.backlog_growth_bound(now_us);
             let capacity_kbps = self.fresh_capacity(now_us, false).map(|c| (c.min(growth) / 1000.0) as u32);
             return Some(Reason::Backlog { backlog_ms: (backlog / 1000) as u32, capacity_kbps });
         }
@@ -815,8 +816,9 @@ impl Controller {
         // trust a fresh measurement; without one, assume the current rung is too much. Either
         // way, no more than the growth of the backlog allows: buffers between the socket and
         // the bottleneck can make the socket's rate look higher than the link's for a while
-        let growth = self.backlog_growth_bound(current, now_us).unwrap_or(f64::INFINITY);
-        let budget = fresh.unwrap_or_else(|| self.avail_bps.min(0.85 * current)).min(growth);
+        let budget = fresh
+            .unwrap_or_else(|| self.avail_bps.min(0.85 * current))
+            .min(self.backlog_growth_bound(now_us));
         self.avail_bps = budget;
         // the rung being left did not fit: nothing costing as much fits until proven otherwise
         // (a coarse figure is no bound: it may be far too low)

@@ -142,8 +142,8 @@ impl TcpFloor {
         self.last_total = Some(info.total_retrans);
         // retransmissions just after a path change are of segments the old path lost: they
         // keep one retransmission's cover, but say nothing of bursts on the new path
-        let old_path = self.forgot_us.is_some_and(|t| now_us < t + OLD_PATH_RETRANS_US);
         if new > 0 {
+            let old_path = self.forgot_us.is_some_and(|t| now_us < t + OLD_PATH_RETRANS_US);
             self.retrans.push_back(Retrans { at_us: now_us, segments: new, old_path });
         }
         while self.retrans.front().is_some_and(|r| r.at_us + MEMORY_US <= now_us) {

@@ -171,8 +171,9 @@ impl DelayEstimator {
             let half_life = if draining { DRAIN_HALF_LIFE_US } else { self.half_life_us };
             let keep = 0.5f64.powf((now_us - at) as f64 / half_life);
             let before = target;
-            let toward = if draining { lo.min(target) } else { lo };
-            target = toward + (target - toward).max(0.0) * keep;
+            // towards the floor (a target under it, while draining, stays where it is)
+            let toward = lo.min(target);
+            target = toward + (target - toward) * keep;
             if draining {
                 // back to the calm level of before the slower path, no further this fast
                 target = target.max(calm.min(before));
@@ -295,7 +296,6 @@ impl DelayEstimator {
             _ => Fall { since_us: now, from_us: old_us, jitter_us: self.jitter_us, faster: false },
         };
         let fastest = self.calm_samples.iter().map(|c| c.base_us).min().unwrap_or(base_us);
-        // from a path slower than the fastest of the last half minute back to that one
         let fell_us = fall.from_us - base_us;
         let back_to_fastest = base_us <= fastest + PATH_FALL_US / 2;
         // from a path slower than the fastest of the last half minute back to that one: by a
